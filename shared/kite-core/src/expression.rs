@@ -1,0 +1,1 @@
+//! Kestra (Pebble) expressions rendered with tera, through a compatibility layer.

@@ -1,0 +1,388 @@
+//! The flow model: a Kestra flow as Kite holds it after parsing and validation.
+//!
+//! Dynamic properties (anything Kestra renders with Pebble) are kept as raw
+//! [`serde_json::Value`]s and rendered by the executor when a task runs.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::input::InputDefinition;
+
+mod parse;
+mod task_type;
+
+pub use parse::{parse_flow, FlowError, FlowErrorKind};
+pub use task_type::{TaskType, TriggerType};
+
+/// A parsed, validated flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub id: String,
+    pub namespace: String,
+    pub revision: Option<i64>,
+    pub description: Option<String>,
+    /// Flow labels in declaration order (a YAML map or a list of `{key, value}`).
+    pub labels: Vec<(String, String)>,
+    pub inputs: Vec<InputDefinition>,
+    /// `variables`, exposed unrendered as `vars.*`.
+    pub variables: IndexMap<String, Value>,
+    pub tasks: Vec<Task>,
+    pub errors: Vec<Task>,
+    pub finally: Vec<Task>,
+    pub after_execution: Vec<Task>,
+    pub outputs: Vec<FlowOutput>,
+    pub triggers: Vec<Trigger>,
+    pub disabled: bool,
+    pub retry: Option<Retry>,
+    /// ISO-8601 duration, e.g. `PT1H`.
+    pub timeout: Option<String>,
+    pub concurrency: Option<Concurrency>,
+    pub plugin_defaults: Vec<PluginDefault>,
+}
+
+/// One task of a flow, with the properties every Kestra task shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    /// The type as written in the YAML (legacy or current name).
+    pub type_name: String,
+    pub kind: TaskKind,
+    pub description: Option<String>,
+    pub retry: Option<Retry>,
+    /// ISO-8601 duration, possibly an expression.
+    pub timeout: Option<Value>,
+    pub disabled: bool,
+    /// Minimum level of the log lines this task emits.
+    pub log_level: Option<LogLevel>,
+    pub allow_failure: bool,
+    pub allow_warning: bool,
+    /// `runIf`: rendered, and the task run is SKIPPED when falsy.
+    pub run_if: Option<Value>,
+}
+
+impl Task {
+    pub fn task_type(&self) -> TaskType {
+        self.kind.task_type()
+    }
+
+    /// Direct children of a flowable task, in every branch, in declaration order
+    /// (tasks/then/else/cases/defaults, then errors, then finally).
+    pub fn children(&self) -> Vec<&Task> {
+        self.kind.children()
+    }
+}
+
+/// The task types Kite runs, with their type-specific properties.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskKind {
+    /// `log.Log`: `message` is a string or a list of strings (one line each).
+    Log {
+        message: Value,
+        level: LogLevel,
+    },
+    /// `debug.Return`: outputs `{value: <rendered format>}`.
+    Return {
+        format: Value,
+    },
+    /// `debug.Echo` (deprecated): logs `format` at `level`.
+    Echo {
+        format: Value,
+        level: LogLevel,
+    },
+    /// `output.OutputValues`: outputs `{values: <rendered recursively>}`.
+    OutputValues {
+        values: Value,
+    },
+    /// `execution.Fail`: fails when `condition` is absent or truthy.
+    Fail {
+        condition: Option<Value>,
+        error_message: Value,
+    },
+    /// `execution.Labels`: adds labels to the execution.
+    Labels {
+        labels: Value,
+    },
+    /// `flow.Sleep`.
+    Sleep {
+        duration: Value,
+    },
+    Sequential(Flowable),
+    Parallel {
+        body: Flowable,
+        concurrent: u32,
+    },
+    If {
+        condition: Value,
+        then: Vec<Task>,
+        else_: Vec<Task>,
+        errors: Vec<Task>,
+        finally: Vec<Task>,
+    },
+    Switch {
+        value: Value,
+        cases: IndexMap<String, Vec<Task>>,
+        defaults: Vec<Task>,
+        errors: Vec<Task>,
+        finally: Vec<Task>,
+    },
+    /// `flow.ForEach`; `concurrency_limit` 0 means unlimited.
+    ForEach {
+        values: Value,
+        concurrency_limit: u32,
+        body: Flowable,
+    },
+    /// `flow.EachSequential` (deprecated).
+    EachSequential {
+        value: Value,
+        body: Flowable,
+    },
+    /// `flow.EachParallel` (deprecated); `concurrent` 0 means unlimited.
+    EachParallel {
+        value: Value,
+        concurrent: u32,
+        body: Flowable,
+    },
+    Subflow(SubflowTask),
+    Pause(PauseTask),
+    HttpRequest(HttpRequestTask),
+}
+
+/// Child task lists shared by flowable tasks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Flowable {
+    pub tasks: Vec<Task>,
+    pub errors: Vec<Task>,
+    pub finally: Vec<Task>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubflowTask {
+    pub namespace: Value,
+    pub flow_id: Value,
+    pub revision: Option<i64>,
+    pub inputs: IndexMap<String, Value>,
+    pub labels: Vec<(String, Value)>,
+    pub wait: bool,
+    pub transmit_failed: bool,
+    pub inherit_labels: bool,
+    /// Legacy `outputs`: rendered against the child execution.
+    pub outputs: IndexMap<String, Value>,
+    pub schedule_date: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PauseTask {
+    pub delay: Option<Value>,
+    pub timeout: Option<Value>,
+    pub on_resume: Vec<InputDefinition>,
+    pub body: Flowable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequestTask {
+    pub uri: Value,
+    pub method: Value,
+    pub body: Option<Value>,
+    pub form_data: Option<Value>,
+    pub content_type: Option<Value>,
+    pub headers: IndexMap<String, Value>,
+    pub allow_failed: bool,
+}
+
+impl TaskKind {
+    pub fn task_type(&self) -> TaskType {
+        match self {
+            TaskKind::Log { .. } => TaskType::Log,
+            TaskKind::Return { .. } => TaskType::Return,
+            TaskKind::Echo { .. } => TaskType::Echo,
+            TaskKind::OutputValues { .. } => TaskType::OutputValues,
+            TaskKind::Fail { .. } => TaskType::Fail,
+            TaskKind::Labels { .. } => TaskType::Labels,
+            TaskKind::Sleep { .. } => TaskType::Sleep,
+            TaskKind::Sequential(_) => TaskType::Sequential,
+            TaskKind::Parallel { .. } => TaskType::Parallel,
+            TaskKind::If { .. } => TaskType::If,
+            TaskKind::Switch { .. } => TaskType::Switch,
+            TaskKind::ForEach { .. } => TaskType::ForEach,
+            TaskKind::EachSequential { .. } => TaskType::EachSequential,
+            TaskKind::EachParallel { .. } => TaskType::EachParallel,
+            TaskKind::Subflow(_) => TaskType::Subflow,
+            TaskKind::Pause(_) => TaskType::Pause,
+            TaskKind::HttpRequest(_) => TaskType::HttpRequest,
+        }
+    }
+
+    pub fn children(&self) -> Vec<&Task> {
+        fn flowable(f: &Flowable) -> Vec<&Task> {
+            f.tasks.iter().chain(&f.errors).chain(&f.finally).collect()
+        }
+        match self {
+            TaskKind::Sequential(f) => flowable(f),
+            TaskKind::Parallel { body, .. }
+            | TaskKind::ForEach { body, .. }
+            | TaskKind::EachSequential { body, .. }
+            | TaskKind::EachParallel { body, .. } => flowable(body),
+            TaskKind::Pause(p) => flowable(&p.body),
+            TaskKind::If {
+                then,
+                else_,
+                errors,
+                finally,
+                ..
+            } => then
+                .iter()
+                .chain(else_)
+                .chain(errors)
+                .chain(finally)
+                .collect(),
+            TaskKind::Switch {
+                cases,
+                defaults,
+                errors,
+                finally,
+                ..
+            } => cases
+                .values()
+                .flatten()
+                .chain(defaults)
+                .chain(errors)
+                .chain(finally)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.to_ascii_uppercase().as_str() {
+            "TRACE" => Some(LogLevel::Trace),
+            "DEBUG" => Some(LogLevel::Debug),
+            "INFO" => Some(LogLevel::Info),
+            "WARN" | "WARNING" => Some(LogLevel::Warn),
+            "ERROR" => Some(LogLevel::Error),
+            _ => None,
+        }
+    }
+}
+
+/// A flow-level output (`outputs: [{id, type, value}]`), typed like an input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowOutput {
+    pub id: String,
+    pub type_name: String,
+    pub value: Value,
+    pub required: bool,
+}
+
+/// A trigger declared on a flow. Kind-specific properties are kept raw:
+/// the trigger rules interpret them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub id: String,
+    pub type_name: String,
+    pub trigger_type: TriggerType,
+    pub disabled: bool,
+    /// Every property of the trigger as written (including `id` and `type`).
+    pub properties: IndexMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub kind: RetryKind,
+    pub max_attempt: Option<u32>,
+    /// ISO-8601 duration.
+    pub max_duration: Option<String>,
+    pub warning_on_retry: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryKind {
+    Constant {
+        interval: String,
+    },
+    Exponential {
+        interval: String,
+        max_interval: String,
+        delay_factor: Option<f64>,
+    },
+    Random {
+        min_interval: String,
+        max_interval: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencyBehavior {
+    Queue,
+    Cancel,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Concurrency {
+    pub limit: u32,
+    pub behavior: ConcurrencyBehavior,
+}
+
+/// `pluginDefaults` (legacy `taskDefaults`): default property values per type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginDefault {
+    pub type_name: String,
+    pub forced: bool,
+    pub values: IndexMap<String, Value>,
+}
+
+impl Flow {
+    /// Every task of the flow (tasks, errors, finally, afterExecution and all
+    /// their descendants), depth first in declaration order.
+    pub fn all_tasks(&self) -> Vec<&Task> {
+        fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
+            for task in tasks {
+                out.push(task);
+                let children: Vec<&Task> = task.children();
+                for child in children {
+                    out.push(child);
+                    walk_children(child, out);
+                }
+            }
+        }
+        fn walk_children<'a>(task: &'a Task, out: &mut Vec<&'a Task>) {
+            for child in task.children() {
+                out.push(child);
+                walk_children(child, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.tasks, &mut out);
+        walk(&self.errors, &mut out);
+        walk(&self.finally, &mut out);
+        walk(&self.after_execution, &mut out);
+        out
+    }
+
+    /// Finds a task anywhere in the flow by id.
+    pub fn find_task(&self, id: &str) -> Option<&Task> {
+        self.all_tasks().into_iter().find(|t| t.id == id)
+    }
+}

@@ -1,0 +1,226 @@
+//! Task and trigger type names: the current `io.kestra.plugin.core.*` names and
+//! the legacy aliases Kestra still accepts.
+
+/// Every task type Kite can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskType {
+    Log,
+    Return,
+    Echo,
+    OutputValues,
+    Fail,
+    Labels,
+    Sleep,
+    Sequential,
+    Parallel,
+    If,
+    Switch,
+    ForEach,
+    EachSequential,
+    EachParallel,
+    Subflow,
+    Pause,
+    HttpRequest,
+}
+
+/// (type, current name, legacy aliases)
+const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
+    (
+        TaskType::Log,
+        "io.kestra.plugin.core.log.Log",
+        &["io.kestra.core.tasks.log.Log"],
+    ),
+    (
+        TaskType::Return,
+        "io.kestra.plugin.core.debug.Return",
+        &["io.kestra.core.tasks.debugs.Return"],
+    ),
+    (
+        TaskType::Echo,
+        "io.kestra.plugin.core.debug.Echo",
+        &["io.kestra.core.tasks.debugs.Echo"],
+    ),
+    (
+        TaskType::OutputValues,
+        "io.kestra.plugin.core.output.OutputValues",
+        &[],
+    ),
+    (
+        TaskType::Fail,
+        "io.kestra.plugin.core.execution.Fail",
+        &["io.kestra.core.tasks.executions.Fail"],
+    ),
+    (
+        TaskType::Labels,
+        "io.kestra.plugin.core.execution.Labels",
+        &["io.kestra.core.tasks.executions.Labels"],
+    ),
+    (TaskType::Sleep, "io.kestra.plugin.core.flow.Sleep", &[]),
+    (
+        TaskType::Sequential,
+        "io.kestra.plugin.core.flow.Sequential",
+        &["io.kestra.core.tasks.flows.Sequential"],
+    ),
+    (
+        TaskType::Parallel,
+        "io.kestra.plugin.core.flow.Parallel",
+        &["io.kestra.core.tasks.flows.Parallel"],
+    ),
+    (
+        TaskType::If,
+        "io.kestra.plugin.core.flow.If",
+        &["io.kestra.core.tasks.flows.If"],
+    ),
+    (
+        TaskType::Switch,
+        "io.kestra.plugin.core.flow.Switch",
+        &["io.kestra.core.tasks.flows.Switch"],
+    ),
+    (TaskType::ForEach, "io.kestra.plugin.core.flow.ForEach", &[]),
+    (
+        TaskType::EachSequential,
+        "io.kestra.plugin.core.flow.EachSequential",
+        &["io.kestra.core.tasks.flows.EachSequential"],
+    ),
+    (
+        TaskType::EachParallel,
+        "io.kestra.plugin.core.flow.EachParallel",
+        &["io.kestra.core.tasks.flows.EachParallel"],
+    ),
+    (
+        TaskType::Subflow,
+        "io.kestra.plugin.core.flow.Subflow",
+        &[
+            "io.kestra.core.tasks.flows.Subflow",
+            "io.kestra.core.tasks.flows.Flow",
+        ],
+    ),
+    (
+        TaskType::Pause,
+        "io.kestra.plugin.core.flow.Pause",
+        &["io.kestra.core.tasks.flows.Pause"],
+    ),
+    (
+        TaskType::HttpRequest,
+        "io.kestra.plugin.core.http.Request",
+        &["io.kestra.plugin.fs.http.Request"],
+    ),
+];
+
+impl TaskType {
+    /// Resolves a type name, current or legacy.
+    pub fn from_name(name: &str) -> Option<TaskType> {
+        TASK_TYPES
+            .iter()
+            .find(|(_, current, legacy)| *current == name || legacy.contains(&name))
+            .map(|(t, _, _)| *t)
+    }
+
+    /// The current (non-deprecated) type name.
+    pub fn name(self) -> &'static str {
+        TASK_TYPES
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map(|(_, n, _)| *n)
+            .expect("every type is listed")
+    }
+
+    /// Current names of every supported task type, for error messages.
+    pub fn supported_names() -> Vec<&'static str> {
+        TASK_TYPES.iter().map(|(_, n, _)| *n).collect()
+    }
+
+    /// Flowable tasks only decide which children run; they never reach a worker.
+    pub fn is_flowable(self) -> bool {
+        matches!(
+            self,
+            TaskType::Sequential
+                | TaskType::Parallel
+                | TaskType::If
+                | TaskType::Switch
+                | TaskType::ForEach
+                | TaskType::EachSequential
+                | TaskType::EachParallel
+                | TaskType::Pause
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TriggerType {
+    Webhook,
+    Schedule,
+    Flow,
+}
+
+const TRIGGER_TYPES: &[(TriggerType, &str, &[&str])] = &[
+    (
+        TriggerType::Webhook,
+        "io.kestra.plugin.core.trigger.Webhook",
+        &["io.kestra.core.models.triggers.types.Webhook"],
+    ),
+    (
+        TriggerType::Schedule,
+        "io.kestra.plugin.core.trigger.Schedule",
+        &["io.kestra.core.models.triggers.types.Schedule"],
+    ),
+    (
+        TriggerType::Flow,
+        "io.kestra.plugin.core.trigger.Flow",
+        &["io.kestra.core.models.triggers.types.Flow"],
+    ),
+];
+
+impl TriggerType {
+    pub fn from_name(name: &str) -> Option<TriggerType> {
+        TRIGGER_TYPES
+            .iter()
+            .find(|(_, current, legacy)| *current == name || legacy.contains(&name))
+            .map(|(t, _, _)| *t)
+    }
+
+    pub fn name(self) -> &'static str {
+        TRIGGER_TYPES
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map(|(_, n, _)| *n)
+            .expect("every type is listed")
+    }
+
+    pub fn supported_names() -> Vec<&'static str> {
+        TRIGGER_TYPES.iter().map(|(_, n, _)| *n).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_and_current_names_resolve_to_the_same_type() {
+        assert_eq!(
+            TaskType::from_name("io.kestra.core.tasks.log.Log"),
+            Some(TaskType::Log)
+        );
+        assert_eq!(
+            TaskType::from_name("io.kestra.plugin.core.log.Log"),
+            Some(TaskType::Log)
+        );
+        assert_eq!(
+            TaskType::from_name("io.kestra.core.tasks.flows.Flow"),
+            Some(TaskType::Subflow)
+        );
+        assert_eq!(TaskType::from_name("io.kestra.plugin.core.log.Nope"), None);
+        assert_eq!(
+            TriggerType::from_name("io.kestra.core.models.triggers.types.Webhook"),
+            Some(TriggerType::Webhook)
+        );
+    }
+
+    #[test]
+    fn every_type_has_a_name() {
+        for name in TaskType::supported_names() {
+            assert_eq!(TaskType::from_name(name).map(TaskType::name), Some(name));
+        }
+    }
+}

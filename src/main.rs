@@ -1,0 +1,4 @@
+//! `kite`: the local server and command-line interface.
+fn main() {
+    println!("kite {}", env!("CARGO_PKG_VERSION"));
+}
