@@ -1,1 +1,0 @@
-//! Kestra (Pebble) expressions rendered with tera, through a compatibility layer.

@@ -1,0 +1,318 @@
+//! Kestra (Pebble) expressions rendered with tera, through a compatibility layer.
+//!
+//! A template is translated from Pebble to tera once ([`translate`]), compiled,
+//! and cached by its source text; later renders only evaluate. Rendering is pure:
+//! the clock, the files an execution may read and its error logs come in through
+//! [`RenderContext`]; nothing reads the process environment or the file system.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+mod builtins;
+pub mod dates;
+mod jq;
+mod translate;
+
+use translate::PrintMode;
+
+/// Reads an execution's files (`kestra:///…`) for `read()`.
+pub trait FileReader: Send + Sync {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String>;
+}
+
+/// Everything a render may look at.
+#[derive(Clone, Copy)]
+pub struct RenderContext<'a> {
+    /// An object: flow, execution, task, taskrun, inputs, outputs, trigger, labels, vars, parent(s)…
+    pub variables: &'a Value,
+    pub files: Option<&'a dyn FileReader>,
+    /// `kestra:///{ns}/{flow}/executions/{id}/` prefixes `read()` may open.
+    pub readable_prefixes: &'a [String],
+    pub error_logs: &'a [Value],
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> RenderContext<'a> {
+    /// A context with variables only (no files, no logs).
+    pub fn new(variables: &'a Value, now: DateTime<Utc>) -> Self {
+        RenderContext {
+            variables,
+            files: None,
+            readable_prefixes: &[],
+            error_logs: &[],
+            now,
+        }
+    }
+}
+
+/// A template that failed to compile or render, in Kestra's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ExpressionError {
+    pub message: String,
+}
+
+impl ExpressionError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ExpressionError {
+            message: message.into(),
+        }
+    }
+}
+
+/// Kestra's truthiness (`TruthUtils`): everything is true but these strings.
+pub fn is_truthy(rendered: &str) -> bool {
+    !matches!(rendered.trim(), "false" | "0" | "-0" | "")
+}
+
+/// Writes a value as Pebble prints it: strings as is, null as empty, maps and
+/// lists as JSON.
+pub fn write_pebble(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+const CACHE_LIMIT: usize = 20_000;
+
+/// Compiles, caches and renders templates. Cheap to share (`Send + Sync`).
+#[derive(Default)]
+pub struct ExpressionEngine {
+    cache: RwLock<HashMap<(String, bool), Arc<tera::Tera>>>,
+}
+
+struct Current<'a> {
+    engine: &'a ExpressionEngine,
+    ctx: &'a RenderContext<'a>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Gives the functions that need it the context of the render in progress on
+/// this thread.
+fn with_current<R>(f: impl FnOnce(&Current<'_>) -> R) -> tera::Result<R> {
+    let ptr = CURRENT.with(Cell::get);
+    if ptr.is_null() {
+        return Err(tera::Error::msg("no render in progress"));
+    }
+    // SAFETY: `ptr` is set by `ExpressionEngine::render_with` to a `Current` that
+    // lives on its stack for the whole synchronous render, and restored after.
+    let current = unsafe { &*(ptr as *const Current<'_>) };
+    Ok(f(current))
+}
+
+impl ExpressionEngine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Renders a template to text.
+    pub fn render(&self, template: &str, ctx: &RenderContext) -> Result<String, ExpressionError> {
+        if !template.contains('{') {
+            return Ok(template.to_string());
+        }
+        self.render_with(template, ctx, PrintMode::Text)
+    }
+
+    /// Renders a template; a lone `{{ expr }}` gives the expression's native value.
+    pub fn render_typed(
+        &self,
+        template: &str,
+        ctx: &RenderContext,
+    ) -> Result<Value, ExpressionError> {
+        let trimmed = template.trim();
+        let lone = trimmed.starts_with("{{")
+            && trimmed.ends_with("}}")
+            && trimmed[2..].find("}}") == Some(trimmed.len() - 4)
+            && !trimmed.contains("{%");
+        if !lone {
+            return self.render(template, ctx).map(Value::String);
+        }
+        let json = self.render_with(trimmed, ctx, PrintMode::Json)?;
+        serde_json::from_str(&json).map_err(|e| {
+            ExpressionError::new(format!("Unable to read the value of `{template}`: {e}"))
+        })
+    }
+
+    /// Renders every string in a value (maps and lists recursively).
+    pub fn render_value(
+        &self,
+        value: &Value,
+        ctx: &RenderContext,
+    ) -> Result<Value, ExpressionError> {
+        Ok(match value {
+            Value::String(s) => Value::String(self.render(s, ctx)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    out.insert(self.render(k, ctx)?, self.render_value(v, ctx)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    fn compiled(
+        &self,
+        template: &str,
+        mode: PrintMode,
+    ) -> Result<Arc<tera::Tera>, ExpressionError> {
+        let key = (template.to_string(), mode == PrintMode::Json);
+        if let Some(t) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(t);
+        }
+        let source = translate::translate(template, mode)?;
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        builtins::register(&mut tera);
+        tera.add_raw_template("t", &source).map_err(|e| {
+            ExpressionError::new(format!(
+                "Unable to parse the expression `{template}`: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let tera = Arc::new(tera);
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, tera.clone());
+        }
+        Ok(tera)
+    }
+
+    fn render_with(
+        &self,
+        template: &str,
+        ctx: &RenderContext,
+        mode: PrintMode,
+    ) -> Result<String, ExpressionError> {
+        let tera = self.compiled(template, mode)?;
+        let context = match ctx.variables {
+            Value::Object(_) => {
+                tera::Context::from_value(ctx.variables.clone()).unwrap_or_default()
+            }
+            _ => tera::Context::new(),
+        };
+        let current = Current { engine: self, ctx };
+        let previous = CURRENT.with(|c| c.replace(&current as *const Current<'_> as *const ()));
+        let result = tera.render("t", &context);
+        CURRENT.with(|c| c.set(previous));
+        result.map_err(|e| render_error(&e, template, ctx.variables))
+    }
+}
+
+fn error_chain(e: &tera::Error) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = current {
+        let s = err.to_string();
+        if !s.is_empty() && !s.starts_with("Failed to render") {
+            parts.push(s);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Maps tera's errors to Kestra's messages.
+fn render_error(e: &tera::Error, template: &str, variables: &Value) -> ExpressionError {
+    let chain = error_chain(e);
+    if let Some(path) = chain
+        .split("Variable `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    {
+        let missing = first_missing_segment(path, variables);
+        let line = template
+            .lines()
+            .position(|l| l.contains(&missing))
+            .map(|i| i + 1)
+            .unwrap_or(1);
+        return ExpressionError::new(format!(
+            "Unable to find `{missing}` used in the expression `{template}` at line {line}"
+        ));
+    }
+    // The innermost message is what a function or filter said.
+    let mut innermost = e.to_string();
+    let mut current: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = current {
+        innermost = err.to_string();
+        current = err.source();
+    }
+    ExpressionError::new(innermost)
+}
+
+/// For `inputs.a.b`, the first segment that does not resolve in the variables.
+fn first_missing_segment(path: &str, variables: &Value) -> String {
+    let mut current = Some(variables);
+    let mut last = path;
+    for segment in path.split('.') {
+        let segment = segment.trim_matches(|c| c == '"' || c == '\'');
+        last = segment;
+        current = current.and_then(|v| match v {
+            Value::Object(m) => m.get(segment),
+            Value::Array(a) => segment.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        });
+        if current.is_none() {
+            return segment.to_string();
+        }
+    }
+    last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-12-20T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn render(t: &str, vars: Value) -> Result<String, ExpressionError> {
+        ExpressionEngine::new().render(t, &RenderContext::new(&vars, now()))
+    }
+
+    #[test]
+    fn plain_and_simple() {
+        assert_eq!(render("no braces", json!({})).unwrap(), "no braces");
+        assert_eq!(
+            render(
+                "Hello {{ inputs.name }}",
+                json!({"inputs": {"name": "World"}})
+            )
+            .unwrap(),
+            "Hello World"
+        );
+    }
+
+    #[test]
+    fn undefined_is_kestras_message() {
+        let e = render("{{inputs.invalid}}", json!({})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Unable to find `inputs` used in the expression `{{inputs.invalid}}` at line 1"
+        );
+    }
+}

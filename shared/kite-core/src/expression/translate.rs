@@ -1,0 +1,570 @@
+//! Pebble → tera source translation.
+//!
+//! Kestra writes expressions in Pebble; tera's syntax is close but differs in a few
+//! places that matter to flows: `??`/`???` coalescing, the ternary operator,
+//! positional arguments (`date("yyyy-MM-dd")`), `elseif`, and how values print
+//! (Pebble writes maps and lists as JSON). This module rewrites a template once,
+//! before it is compiled and cached.
+
+use super::ExpressionError;
+
+/// How a `{{ … }}` value is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrintMode {
+    /// Pebble's string form (JSON for maps and lists, empty for null).
+    Text,
+    /// JSON, so that a lone expression can be read back as a typed value.
+    Json,
+}
+
+impl PrintMode {
+    fn filter(self) -> &'static str {
+        match self {
+            PrintMode::Text => "kite_print",
+            PrintMode::Json => "kite_json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Str(String),
+    Ident(String),
+    Num(String),
+    Op(&'static str),
+    Space,
+}
+
+impl Tok {
+    fn text(&self) -> &str {
+        match self {
+            Tok::Str(s) | Tok::Ident(s) | Tok::Num(s) => s,
+            Tok::Op(s) => s,
+            Tok::Space => " ",
+        }
+    }
+}
+
+const OPS: &[&str] = &[
+    "???", "??", "==", "!=", "<=", ">=", "//", "**", "(", ")", "[", "]", "{", "}", ",", "|", ".",
+    "~", "+", "-", "*", "/", "%", "<", ">", "=", "?", ":",
+];
+
+fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            while i < chars.len() && chars[i].is_whitespace() {
+                i += 1;
+            }
+            out.push(Tok::Space);
+        } else if c == '"' || c == '\'' {
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            if i >= chars.len() {
+                return Err("unterminated string literal".into());
+            }
+            i += 1;
+            let raw: String = chars[start..i].iter().collect();
+            out.push(Tok::Str(raw));
+        } else if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || chars[i] == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+            {
+                i += 1;
+            }
+            out.push(Tok::Num(chars[start..i].iter().collect()));
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push(Tok::Ident(chars[start..i].iter().collect()));
+        } else {
+            let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
+            match OPS.iter().find(|op| rest.starts_with(**op)) {
+                Some(op) => {
+                    out.push(Tok::Op(op));
+                    i += op.len();
+                }
+                None => return Err(format!("unexpected character `{c}`")),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn join(toks: &[Tok]) -> String {
+    let mut s = String::new();
+    for t in toks {
+        s.push_str(t.text());
+    }
+    s.trim().to_string()
+}
+
+/// Parameter names of Pebble filters and functions, for positional arguments.
+fn parameter_names(name: &str, is_filter: bool) -> Option<&'static [&'static str]> {
+    Some(match (name, is_filter) {
+        ("date", true)
+        | ("timestamp", true)
+        | ("timestampMicro", true)
+        | ("timestampNano", true) => &["format", "timeZone", "existingFormat", "locale"],
+        ("dateAdd", true) => &[
+            "amount",
+            "unit",
+            "format",
+            "timeZone",
+            "existingFormat",
+            "locale",
+        ],
+        ("jq", true) => &["expression"],
+        ("number", true) => &["type"],
+        ("chunk", true) => &["size"],
+        ("indent", true) | ("nindent", true) => &["amount", "prefix"],
+        ("escapeChar", true) => &["type"],
+        ("substringBefore", true)
+        | ("substringBeforeLast", true)
+        | ("substringAfter", true)
+        | ("substringAfterLast", true) => &["separator"],
+        ("startsWith", true) => &["prefix"],
+        ("endsWith", true) => &["suffix"],
+        ("default", true) => &["value"],
+        ("join", true) => &["separator"],
+        ("split", true) => &["delimiter", "limit"],
+        ("slice", true) => &["fromIndex", "toIndex"],
+        ("abbreviate", true) => &["length"],
+        ("merge", true) => &["items"],
+        ("round", true) => &["precision"],
+        ("now", false) => &["format", "timeZone", "existingFormat", "locale"],
+        ("json", false) | ("fromJson", false) => &["json"],
+        ("yaml", false) | ("fromYaml", false) => &["yaml"],
+        ("render", false) => &["toRender", "recursive"],
+        ("renderOnce", false) => &["toRender"],
+        ("read", false) | ("fileURI", false) | ("fileSize", false) | ("fileExists", false) => {
+            &["path"]
+        }
+        ("currentEachOutput", false) => &["outputs"],
+        ("randomInt", false) => &["lower", "upper"],
+        ("range", false) => &["start", "end", "step"],
+        _ => return None,
+    })
+}
+
+/// Splits tokens at top-level commas.
+fn split_args(toks: &[Tok]) -> Vec<Vec<Tok>> {
+    let mut args = vec![Vec::new()];
+    let mut depth = 0i32;
+    for t in toks {
+        match t {
+            Tok::Op("(" | "[" | "{") => depth += 1,
+            Tok::Op(")" | "]" | "}") => depth -= 1,
+            Tok::Op(",") if depth == 0 => {
+                args.push(Vec::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = args.last_mut() {
+            last.push(t.clone());
+        }
+    }
+    args.retain(|a| a.iter().any(|t| *t != Tok::Space));
+    args
+}
+
+fn is_named(arg: &[Tok]) -> bool {
+    let mut it = arg.iter().filter(|t| **t != Tok::Space);
+    matches!(
+        (it.next(), it.next()),
+        (Some(Tok::Ident(_)), Some(Tok::Op("=")))
+    )
+}
+
+fn find_close(toks: &[Tok], open: usize) -> Result<usize, String> {
+    let mut depth = 0i32;
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        match t {
+            Tok::Op("(" | "[" | "{") => depth += 1,
+            Tok::Op(")" | "]" | "}") => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err("unbalanced brackets".into())
+}
+
+fn prev_significant(toks: &[Tok], i: usize) -> Option<&Tok> {
+    toks[..i].iter().rev().find(|t| **t != Tok::Space)
+}
+
+/// Rewrites calls (names of positional arguments, Pebble's map form of `replace`),
+/// tests, and `elseif`.
+fn rewrite(toks: &[Tok]) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if let Tok::Ident(name) = t {
+            let next = toks[i + 1..]
+                .iter()
+                .position(|t| *t != Tok::Space)
+                .map(|p| p + i + 1);
+            let prev = prev_significant(toks, i);
+            let after_dot = matches!(prev, Some(Tok::Op(".")));
+            if name == "elseif" {
+                out.push(Tok::Ident("elif".into()));
+                i += 1;
+                continue;
+            }
+            let is_test_name = matches!(prev, Some(Tok::Ident(k)) if k == "is" || k == "not");
+            if name == "null" && !after_dot && !is_test_name {
+                // Pebble's null literal; tera has none. `x == null` is rare enough to
+                // support through the `is null` test instead.
+                return Err("the `null` literal is not supported here; use `is null`".into());
+            }
+            if let Some(n) = next.filter(|&n| toks[n] == Tok::Op("(")) {
+                if after_dot {
+                    return Err(format!("method calls like `.{name}()` are not supported"));
+                }
+                let is_filter = matches!(prev, Some(Tok::Op("|")));
+                let is_test = matches!(prev, Some(Tok::Ident(k)) if k == "is" || k == "not");
+                let close = find_close(toks, n)?;
+                let inner = rewrite(&toks[n + 1..close])?;
+                let args = split_args(&inner);
+                if is_filter
+                    && name == "replace"
+                    && args.len() == 1
+                    && args[0].iter().any(|t| *t == Tok::Op("{"))
+                {
+                    // Pebble: replace({'a': 'b', 'c': 'd'}) → chained tera replaces.
+                    let map = &args[0];
+                    let open = map.iter().position(|t| *t == Tok::Op("{")).unwrap_or(0);
+                    let end = find_close(map, open)?;
+                    let pairs = split_args(&map[open + 1..end]);
+                    let mut parts = Vec::new();
+                    for pair in pairs {
+                        let colon = pair
+                            .iter()
+                            .position(|t| *t == Tok::Op(":"))
+                            .ok_or("replace expects {'from': 'to'}")?;
+                        parts.push(format!(
+                            "replace(from={}, to={})",
+                            join(&pair[..colon]),
+                            join(&pair[colon + 1..])
+                        ));
+                    }
+                    out.push(Tok::Ident(parts.join(" | ")));
+                    i = close + 1;
+                    continue;
+                }
+                out.push(Tok::Ident(name.clone()));
+                out.push(Tok::Op("("));
+                let positional = args.iter().any(|a| !is_named(a));
+                if positional && !is_test {
+                    let names = parameter_names(name, is_filter)
+                        .ok_or_else(|| format!("`{name}` takes named arguments only"))?;
+                    if args.len() > names.len() {
+                        return Err(format!("too many arguments for `{name}`"));
+                    }
+                    let mut rendered = Vec::new();
+                    for (k, arg) in args.iter().enumerate() {
+                        if is_named(arg) {
+                            rendered.push(join(arg));
+                        } else {
+                            rendered.push(format!("{}={}", names[k], join(arg)));
+                        }
+                    }
+                    out.push(Tok::Ident(rendered.join(", ")));
+                } else {
+                    out.extend(inner);
+                }
+                out.push(Tok::Op(")"));
+                i = close + 1;
+                continue;
+            }
+        }
+        out.push(t.clone());
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Top-level positions of an operator (outside brackets).
+fn top_level(toks: &[Tok], op: &str) -> Vec<usize> {
+    let mut depth = 0i32;
+    let mut found = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t {
+            Tok::Op("(" | "[" | "{") => depth += 1,
+            Tok::Op(")" | "]" | "}") => depth -= 1,
+            Tok::Op(o) if depth == 0 && *o == op => found.push(i),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A plain variable path (`a.b['c'][d]`), which tera's `defined` test accepts.
+fn is_path(toks: &[Tok]) -> bool {
+    let sig: Vec<&Tok> = toks.iter().filter(|t| **t != Tok::Space).collect();
+    if !matches!(sig.first(), Some(Tok::Ident(_))) {
+        return false;
+    }
+    let mut depth = 0;
+    for t in &sig[1..] {
+        match t {
+            Tok::Op("[") => depth += 1,
+            Tok::Op("]") => depth -= 1,
+            Tok::Op(".") | Tok::Ident(_) | Tok::Str(_) | Tok::Num(_) => {}
+            _ if depth > 0 => {}
+            _ => return false,
+        }
+    }
+    depth == 0
+}
+
+fn print(expr: &[Tok], mode: PrintMode) -> String {
+    format!("{{{{ ({}) | {} }}}}", join(expr), mode.filter())
+}
+
+/// Translates the inside of a `{{ … }}` block.
+fn translate_print(src: &str, mode: PrintMode) -> Result<String, String> {
+    let toks = rewrite(&tokenize(src)?)?;
+    // Coalescing: a ?? b ??? c, evaluated lazily left to right.
+    let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??")
+        .into_iter()
+        .map(|i| (i, true))
+        .collect();
+    cuts.extend(top_level(&toks, "???").into_iter().map(|i| (i, false)));
+    cuts.sort();
+    if !cuts.is_empty() {
+        let mut operands = Vec::new();
+        let mut start = 0;
+        for (pos, _) in &cuts {
+            operands.push(&toks[start..*pos]);
+            start = pos + 1;
+        }
+        operands.push(&toks[start..]);
+        let mut out = String::new();
+        for (k, operand) in operands.iter().enumerate() {
+            if k + 1 == operands.len() {
+                out.push_str("{% else %}");
+                out.push_str(&print(operand, mode));
+                out.push_str("{% endif %}");
+                break;
+            }
+            let null_too = cuts[k].1;
+            let path = join(operand);
+            let test = if !is_path(operand) {
+                "true".to_string()
+            } else if null_too {
+                format!("{path} is defined and {path} is not null")
+            } else {
+                format!("{path} is defined")
+            };
+            out.push_str(if k == 0 { "{% if " } else { "{% elif " });
+            out.push_str(&test);
+            out.push_str(" %}");
+            out.push_str(&print(operand, mode));
+        }
+        return Ok(out);
+    }
+    // Ternary: cond ? a : b
+    let q = top_level(&toks, "?");
+    let c = top_level(&toks, ":");
+    if let (Some(&qi), Some(&ci)) = (
+        q.first(),
+        c.iter().find(|&&ci| ci > q.first().copied().unwrap_or(0)),
+    ) {
+        return Ok(format!(
+            "{{% if {} %}}{}{{% else %}}{}{{% endif %}}",
+            join(&toks[..qi]),
+            print(&toks[qi + 1..ci], mode),
+            print(&toks[ci + 1..], mode)
+        ));
+    }
+    Ok(print(&toks, mode))
+}
+
+fn translate_statement(src: &str) -> Result<String, String> {
+    Ok(join(&rewrite(&tokenize(src)?)?))
+}
+
+/// Translates a whole Pebble template into tera source.
+pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, ExpressionError> {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    let fail = |msg: String| {
+        ExpressionError::new(format!(
+            "Unable to parse the expression `{template}`: {msg}"
+        ))
+    };
+    while let Some(start) = rest.find('{') {
+        let (before, tail) = rest.split_at(start);
+        out.push_str(before);
+        let (open, close) = if tail.starts_with("{{") {
+            ("{{", "}}")
+        } else if tail.starts_with("{%") {
+            ("{%", "%}")
+        } else if tail.starts_with("{#") {
+            ("{#", "#}")
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+            continue;
+        };
+        let end =
+            find_block_end(&tail[2..], close).ok_or_else(|| fail(format!("missing `{close}`")))?;
+        let inner = &tail[2..2 + end];
+        let after = &tail[2 + end + 2..];
+        let trim_left = inner.starts_with('-');
+        let trim_right = inner.ends_with('-') && inner.len() > 1;
+        let body = inner.trim_start_matches('-').trim_end_matches('-');
+        match open {
+            "{{" => {
+                let translated = translate_print(body, mode).map_err(fail)?;
+                // Keep whitespace control on the outermost tags.
+                let mut t = translated;
+                if trim_left {
+                    t = t.replacen("{{", "{{-", 1).replacen("{%", "{%-", 1);
+                }
+                if trim_right {
+                    if let Some(pos) = t.rfind("}}").into_iter().chain(t.rfind("%}")).max() {
+                        t.insert(pos, '-');
+                    }
+                }
+                out.push_str(&t);
+                rest = after;
+            }
+            "{%" => {
+                let keyword = body.split_whitespace().next().unwrap_or("");
+                if keyword == "raw" {
+                    let close_tag = after
+                        .find("endraw")
+                        .ok_or_else(|| fail("missing `{% endraw %}`".into()))?;
+                    let raw_close = after[close_tag..]
+                        .find("%}")
+                        .map(|p| close_tag + p + 2)
+                        .ok_or_else(|| fail("missing `%}`".into()))?;
+                    out.push_str(&tail[..2 + end + 2]);
+                    out.push_str(&after[..raw_close]);
+                    rest = &after[raw_close..];
+                    continue;
+                }
+                let translated = translate_statement(body).map_err(fail)?;
+                out.push_str(if trim_left { "{%- " } else { "{% " });
+                out.push_str(&translated);
+                out.push_str(if trim_right { " -%}" } else { " %}" });
+                rest = after;
+            }
+            _ => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Finds the closing tag, skipping string literals.
+fn find_block_end(s: &str, close: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == b'\\' {
+                    i += 1;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => {
+                if b == b'"' || b == b'\'' {
+                    quote = Some(b);
+                } else if s[i..].starts_with(close) {
+                    return Some(i);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> String {
+        translate(s, PrintMode::Text).unwrap()
+    }
+
+    #[test]
+    fn prints_through_the_pebble_writer() {
+        assert_eq!(
+            t("Hello {{ inputs.name }}"),
+            "Hello {{ (inputs.name) | kite_print }}"
+        );
+    }
+
+    #[test]
+    fn positional_arguments_get_names() {
+        assert_eq!(
+            t("{{ d | date(\"yyyy-MM-dd\") }}"),
+            "{{ (d | date(format=\"yyyy-MM-dd\")) | kite_print }}"
+        );
+        assert_eq!(t("{{ now() }}"), "{{ (now()) | kite_print }}");
+        assert_eq!(
+            t("{{ read(inputs.f) }}"),
+            "{{ (read(path=inputs.f)) | kite_print }}"
+        );
+    }
+
+    #[test]
+    fn coalescing_becomes_lazy_branches() {
+        assert_eq!(
+            t("{{ trigger.body ?? inputs.greeting }}"),
+            "{% if trigger.body is defined and trigger.body is not null %}{{ (trigger.body) | kite_print }}{% else %}{{ (inputs.greeting) | kite_print }}{% endif %}"
+        );
+        assert!(t("{{ a ??? 'x' }}").starts_with("{% if a is defined %}"));
+    }
+
+    #[test]
+    fn pebble_map_replace_is_chained() {
+        assert_eq!(
+            t("{{ s | replace({'a': 'b'}) }}"),
+            "{{ (s | replace(from='a', to='b')) | kite_print }}"
+        );
+    }
+
+    #[test]
+    fn raw_blocks_are_kept() {
+        assert_eq!(
+            t("{% raw %}{{ x }}{% endraw %}"),
+            "{% raw %}{{ x }}{% endraw %}"
+        );
+    }
+
+    #[test]
+    fn unknown_positional_is_an_error() {
+        assert!(translate("{{ x | whatever('a') }}", PrintMode::Text).is_err());
+    }
+}
