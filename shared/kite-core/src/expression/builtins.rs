@@ -396,6 +396,10 @@ pub(super) fn register(tera: &mut Tera) {
         })
     });
 
+    // tera ships `get_env`; expressions must never see the process environment.
+    tera.register_function("get_env", |_: &Args| -> Result<Value> {
+        Err(Error::msg("get_env is not available in Kestra expressions"))
+    });
     tera.register_function("now", |args: &Args| {
         let now = with_current(|c| c.ctx.now)?;
         dates::format_date(

