@@ -9,9 +9,12 @@ use serde_json::Value;
 use crate::input::InputDefinition;
 
 mod parse;
+mod position;
 mod task_type;
 
-pub use parse::{parse_flow, FlowError, FlowErrorKind};
+pub use parse::{
+    flow_source_to_json, parse_cron, parse_flow, parse_flows, FlowError, FlowErrorKind,
+};
 pub use task_type::{TaskType, TriggerType};
 
 /// A parsed, validated flow.

@@ -1,0 +1,126 @@
+//! Where each field of a YAML document is, so errors can name a line and column.
+//! serde_yaml's values keep no positions; yaml-rust2's marked events do.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// Field path (`tasks[0].id`) → (line, column), both 1-based, per document.
+pub type Positions = HashMap<String, (usize, usize)>;
+
+enum Frame {
+    Map { path: String, key: Option<String> },
+    Seq { path: String, index: usize },
+}
+
+#[derive(Default)]
+struct Collector {
+    documents: Vec<Positions>,
+    stack: Vec<Frame>,
+}
+
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Collector {
+    /// The path of the node starting now; for a map key, records the key itself.
+    fn node_path(&mut self, scalar: Option<&str>, mark: Marker) -> Option<String> {
+        let at = (mark.line(), mark.col() + 1);
+        let doc = self.documents.last_mut()?;
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Seq { path, index }) => {
+                let p = format!("{path}[{index}]");
+                *index += 1;
+                doc.entry(p.clone()).or_insert(at);
+                Some(p)
+            }
+            Some(Frame::Map { path, key }) => match key.take() {
+                None => {
+                    // This node is a key.
+                    let k = scalar.unwrap_or("?").to_string();
+                    let p = child(path, &k);
+                    doc.entry(p).or_insert(at);
+                    *key = Some(k);
+                    None
+                }
+                Some(k) => {
+                    let p = child(path, &k);
+                    doc.entry(p.clone()).or_insert(at);
+                    Some(p)
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Collector {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::DocumentStart => {
+                self.documents.push(Positions::new());
+                self.stack.clear();
+            }
+            Event::Scalar(value, ..) => {
+                self.node_path(Some(&value), mark);
+            }
+            Event::Alias(_) => {
+                self.node_path(None, mark);
+            }
+            Event::MappingStart(..) => {
+                let path = self.node_path(None, mark).unwrap_or_default();
+                self.stack.push(Frame::Map { path, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.node_path(None, mark).unwrap_or_default();
+                self.stack.push(Frame::Seq { path, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Positions of every field, one map per YAML document. Syntax errors yield what
+/// was read so far (serde_yaml reports the error itself).
+pub fn positions(source: &str) -> Vec<Positions> {
+    let mut collector = Collector::default();
+    let mut parser = Parser::new_from_str(source);
+    let _ = parser.load(&mut collector, true);
+    collector.documents
+}
+
+/// The position of `path`, or of its nearest ancestor that has one.
+pub fn lookup(positions: &Positions, path: &str) -> Option<(usize, usize)> {
+    let mut p = path.to_string();
+    loop {
+        if let Some(at) = positions.get(&p) {
+            return Some(*at);
+        }
+        let cut = p.rfind(['.', '['])?;
+        p.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_have_lines() {
+        let src = "id: a\nnamespace: b\ntasks:\n  - id: t1\n    type: x\n  - id: t2\n    type: y\n";
+        let docs = positions(src);
+        let p = &docs[0];
+        assert_eq!(p.get("id"), Some(&(1, 1)));
+        assert_eq!(p.get("tasks[1].id"), Some(&(6, 5)));
+        assert_eq!(lookup(p, "tasks[1].nope"), Some((6, 5)));
+    }
+}
