@@ -115,3 +115,694 @@ pub struct DependsOn {
     pub inputs: Vec<String>,
     pub condition: Option<String>,
 }
+
+// ---------------------------------------------------------------------------
+// Typing provided values (Kestra's `FlowInputOutput`).
+
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
+use indexmap::IndexMap;
+use std::sync::OnceLock;
+
+/// A value given for an input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputValue {
+    /// Raw text, as forms and query strings carry it.
+    Text(String),
+    /// Already typed JSON (SDK calls, subflows, schedules, defaults).
+    Json(Value),
+}
+
+impl InputValue {
+    fn shown(&self) -> String {
+        match self {
+            InputValue::Text(s) => s.clone(),
+            InputValue::Json(v) => crate::expression::write_pebble(v),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.shown()
+    }
+}
+
+/// Evaluates a `dependsOn.condition` against the inputs resolved so far.
+pub type ConditionEvaluator<'a> =
+    &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, String>;
+
+/// Where the inputs are being typed.
+#[derive(Clone, Copy, Default)]
+pub struct InputContext<'a> {
+    pub namespace: &'a str,
+    pub flow_id: &'a str,
+    pub execution_id: &'a str,
+    /// AES key (16, 24 or 32 bytes) for SECRET inputs.
+    pub secret_key: Option<&'a [u8]>,
+    pub condition: Option<ConditionEvaluator<'a>>,
+}
+
+/// An input that cannot be accepted, in Kestra's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InputError {
+    pub input_id: String,
+    pub message: String,
+}
+
+impl InputError {
+    fn invalid(id: &str, detail: &str, received: &str) -> Self {
+        InputError {
+            input_id: id.to_string(),
+            message: format!("Invalid input for `{id}`, {detail}, but received `{received}`"),
+        }
+    }
+
+    fn unparsable(id: &str, type_name: &str, received: &str, cause: &str) -> Self {
+        InputError {
+            input_id: id.to_string(),
+            message: format!(
+                "Invalid input for `{id}`, Expected `{type_name}` but received `{received}` with errors:\n```\n{cause}\n```, but received `{received}`"
+            ),
+        }
+    }
+}
+
+/// `kestra:///{namespace as path}/{flowId}/executions/{executionId}/inputs/{inputId}/{filename}`
+pub fn file_input_uri(
+    namespace: &str,
+    flow_id: &str,
+    execution_id: &str,
+    input_id: &str,
+    filename: &str,
+) -> String {
+    format!(
+        "{}inputs/{input_id}/{filename}",
+        execution_storage_prefix(namespace, flow_id, execution_id)
+    )
+}
+
+/// The storage prefix of everything an execution owns.
+pub fn execution_storage_prefix(namespace: &str, flow_id: &str, execution_id: &str) -> String {
+    format!(
+        "kestra:///{}/{flow_id}/executions/{execution_id}/",
+        namespace.replace('.', "/")
+    )
+}
+
+/// Types every declared input from what was provided, falling back to defaults.
+/// Undeclared keys are ignored; only the first failing input is reported.
+pub fn resolve_inputs(
+    definitions: &[InputDefinition],
+    provided: &IndexMap<String, InputValue>,
+    ctx: &InputContext,
+) -> Result<IndexMap<String, Value>, InputError> {
+    let mut flat: IndexMap<String, Value> = IndexMap::new();
+    for def in definitions {
+        if let Some(dep) = &def.depends_on {
+            let deps_ok = dep
+                .inputs
+                .iter()
+                .all(|i| flat.get(i).is_some_and(|v| !v.is_null()));
+            let condition_ok = match (&dep.condition, ctx.condition) {
+                (Some(c), Some(eval)) => eval(c, &flat).map_err(|e| InputError {
+                    input_id: def.id.clone(),
+                    message: format!("Invalid condition: {e}"),
+                })?,
+                _ => true,
+            };
+            if !deps_ok || !condition_ok {
+                continue;
+            }
+        }
+        let value = provided
+            .get(&def.id)
+            .cloned()
+            .or_else(|| def.defaults.clone().map(default_value));
+        let typed = match value {
+            None => {
+                if def.required {
+                    return Err(InputError::invalid(
+                        &def.id,
+                        "missing required input",
+                        "null",
+                    ));
+                }
+                Value::Null
+            }
+            Some(v) => type_input(def, v, ctx)?,
+        };
+        flat.insert(def.id.clone(), typed);
+    }
+    Ok(nest(flat))
+}
+
+fn default_value(v: Value) -> InputValue {
+    match v {
+        Value::String(s) => InputValue::Text(s),
+        other => InputValue::Json(other),
+    }
+}
+
+/// `a.b.c` ids become nested maps, as Kestra exposes them.
+fn nest(flat: IndexMap<String, Value>) -> IndexMap<String, Value> {
+    let mut out: IndexMap<String, Value> = IndexMap::new();
+    for (id, value) in flat {
+        let mut parts = id.split('.').peekable();
+        let first = parts.next().unwrap_or_default().to_string();
+        if parts.peek().is_none() {
+            out.insert(first, value);
+            continue;
+        }
+        let mut slot = out
+            .entry(first)
+            .or_insert_with(|| Value::Object(Default::default()));
+        while let Some(part) = parts.next() {
+            if !slot.is_object() {
+                *slot = Value::Object(Default::default());
+            }
+            let map = match slot {
+                Value::Object(m) => m,
+                _ => unreachable!("just made an object"),
+            };
+            if parts.peek().is_none() {
+                map.insert(part.to_string(), value);
+                break;
+            }
+            slot = map
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+        }
+    }
+    out
+}
+
+fn regex(pattern: &'static str, cell: &'static OnceLock<regex::Regex>) -> &'static regex::Regex {
+    cell.get_or_init(|| regex::Regex::new(pattern).expect("static pattern"))
+}
+
+fn bound_number(def: &InputDefinition, n: f64, shown: &str) -> Result<(), InputError> {
+    if let Some(min) = def.min.as_ref().and_then(number_of) {
+        if n < min {
+            return Err(InputError::invalid(
+                &def.id,
+                &format!("it must be more than `{}`", raw(&def.min)),
+                shown,
+            ));
+        }
+    }
+    if let Some(max) = def.max.as_ref().and_then(number_of) {
+        if n > max {
+            return Err(InputError::invalid(
+                &def.id,
+                &format!("it must be less than `{}`", raw(&def.max)),
+                shown,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn raw(v: &Option<Value>) -> String {
+    v.as_ref()
+        .map(crate::expression::write_pebble)
+        .unwrap_or_default()
+}
+
+/// Types one value for one declared input.
+pub fn type_input(
+    def: &InputDefinition,
+    value: InputValue,
+    ctx: &InputContext,
+) -> Result<Value, InputError> {
+    let id = def.id.as_str();
+    let shown = value.shown();
+    let type_name = def.input_type.name();
+    let parse_err = |cause: &str| InputError::unparsable(id, type_name, &shown, cause);
+    match def.input_type {
+        InputType::String => {
+            let s = value.text();
+            check_validator(def, &s)?;
+            Ok(Value::String(s))
+        }
+        InputType::Enum | InputType::Select => {
+            let s = value.text();
+            check_values(def, std::slice::from_ref(&s), &shown)?;
+            Ok(Value::String(s))
+        }
+        InputType::MultiSelect => {
+            let items: Vec<String> = match &value {
+                InputValue::Json(Value::Array(a)) => {
+                    a.iter().map(crate::expression::write_pebble).collect()
+                }
+                _ => match serde_json::from_str::<Value>(&value.text()) {
+                    Ok(Value::Array(a)) => a.iter().map(crate::expression::write_pebble).collect(),
+                    _ => value
+                        .text()
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                },
+            };
+            check_values(def, &items, &shown)?;
+            Ok(Value::Array(items.into_iter().map(Value::String).collect()))
+        }
+        InputType::Int => {
+            let n = match &value {
+                InputValue::Json(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or(0),
+                _ => value
+                    .text()
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|e| parse_err(&e.to_string()))?,
+            };
+            bound_number(def, n as f64, &shown)?;
+            Ok(Value::from(n))
+        }
+        InputType::Float => {
+            let f = match &value {
+                InputValue::Json(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+                _ => value
+                    .text()
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|e| parse_err(&e.to_string()))?,
+            };
+            bound_number(def, f, &shown)?;
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| parse_err("not a finite number"))
+        }
+        InputType::Boolean => Ok(Value::Bool(match &value {
+            InputValue::Json(Value::Bool(b)) => *b,
+            _ => value.text().trim().eq_ignore_ascii_case("true"),
+        })),
+        InputType::Bool => match &value {
+            InputValue::Json(Value::Bool(b)) => Ok(Value::Bool(*b)),
+            _ => match value.text().trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(InputError::invalid(
+                    id,
+                    &format!("Expected `BOOL` but received `{shown}`"),
+                    &shown,
+                )),
+            },
+        },
+        InputType::DateTime => {
+            let d = parse_instant(&value.text())
+                .ok_or_else(|| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            for (bound, after) in [(&def.after, true), (&def.before, false)] {
+                if let Some(b) = bound
+                    .as_ref()
+                    .map(crate::expression::write_pebble)
+                    .and_then(|b| parse_instant(&b))
+                {
+                    if (after && d <= b) || (!after && d >= b) {
+                        let word = if after { "after" } else { "before" };
+                        return Err(InputError::invalid(
+                            id,
+                            &format!("it must be {word} `{}`", raw(bound)),
+                            &shown,
+                        ));
+                    }
+                }
+            }
+            Ok(Value::String(
+                d.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+            ))
+        }
+        InputType::Date => {
+            let d = NaiveDate::parse_from_str(value.text().trim(), "%Y-%m-%d")
+                .map_err(|_| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            for (bound, after) in [(&def.after, true), (&def.before, false)] {
+                let b = bound.as_ref().map(crate::expression::write_pebble);
+                if let Some(b) =
+                    b.and_then(|b| NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").ok())
+                {
+                    if (after && d <= b) || (!after && d >= b) {
+                        let word = if after { "after" } else { "before" };
+                        return Err(InputError::invalid(
+                            id,
+                            &format!("it must be {word} `{}`", raw(bound)),
+                            &shown,
+                        ));
+                    }
+                }
+            }
+            Ok(Value::String(d.format("%Y-%m-%d").to_string()))
+        }
+        InputType::Time => {
+            let t = parse_time(&value.text())
+                .ok_or_else(|| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            for (bound, after) in [(&def.after, true), (&def.before, false)] {
+                let b = bound.as_ref().map(crate::expression::write_pebble);
+                if let Some(b) = b.and_then(|b| parse_time(&b)) {
+                    if (after && t <= b) || (!after && t >= b) {
+                        let word = if after { "after" } else { "before" };
+                        return Err(InputError::invalid(
+                            id,
+                            &format!("it must be {word} `{}`", java_time(b)),
+                            &shown,
+                        ));
+                    }
+                }
+            }
+            Ok(Value::String(java_time(t)))
+        }
+        InputType::Duration => {
+            let d = parse_iso_duration(&value.text()).ok_or_else(|| {
+                parse_err(&format!("Text cannot be parsed to a Duration: {shown}"))
+            })?;
+            for (bound, more) in [(&def.min, true), (&def.max, false)] {
+                let b = bound.as_ref().map(crate::expression::write_pebble);
+                if let Some(b) = b.and_then(|b| parse_iso_duration(&b)) {
+                    if (more && d < b) || (!more && d > b) {
+                        let word = if more { "more" } else { "less" };
+                        return Err(InputError::invalid(
+                            id,
+                            &format!("It must be {word} than `{}`", raw(bound)),
+                            &shown,
+                        ));
+                    }
+                }
+            }
+            Ok(Value::String(crate::execution::iso_duration(d)))
+        }
+        InputType::File => {
+            let s = value.text();
+            if s.starts_with("kestra:///") && !s.contains("/../") {
+                Ok(Value::String(s))
+            } else {
+                Err(InputError::invalid(
+                    id,
+                    &format!("Expected `FILE` but received `{shown}`"),
+                    &shown,
+                ))
+            }
+        }
+        InputType::Json => match value {
+            InputValue::Json(v) => Ok(v),
+            InputValue::Text(s) => serde_json::from_str(&s).map_err(|e| parse_err(&e.to_string())),
+        },
+        InputType::Yaml => match value {
+            InputValue::Json(v) => Ok(v),
+            InputValue::Text(s) => serde_yaml::from_str::<serde_yaml::Value>(&s)
+                .map(crate::flow::yaml_value_to_json)
+                .map_err(|e| parse_err(&e.to_string())),
+        },
+        InputType::Uri => {
+            static URI: OnceLock<regex::Regex> = OnceLock::new();
+            let s = value.text();
+            if regex(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+[^\s]*$", &URI).is_match(&s) {
+                Ok(Value::String(s))
+            } else {
+                Err(InputError::invalid(
+                    id,
+                    &format!("Expected `URI` but received `{shown}`"),
+                    &shown,
+                ))
+            }
+        }
+        InputType::Email => {
+            static EMAIL: OnceLock<regex::Regex> = OnceLock::new();
+            let s = value.text();
+            if s.is_empty()
+                || regex(r"^[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+$", &EMAIL).is_match(&s)
+            {
+                Ok(Value::String(s))
+            } else {
+                Err(InputError::invalid(
+                    id,
+                    "The input must be a valid email",
+                    &shown,
+                ))
+            }
+        }
+        InputType::Secret => {
+            let s = value.text();
+            check_validator(def, &s)?;
+            let key = ctx.secret_key.ok_or_else(|| InputError {
+                input_id: id.to_string(),
+                message: "Unable to use a `SECRET` input/output as encryption is not configured"
+                    .into(),
+            })?;
+            encrypt_secret(&s, key)
+                .map(Value::String)
+                .map_err(|e| InputError {
+                    input_id: id.to_string(),
+                    message: e,
+                })
+        }
+        InputType::Array => {
+            let items: Vec<Value> = match &value {
+                InputValue::Json(Value::Array(a)) => a.clone(),
+                _ => match serde_json::from_str::<Value>(&value.text()) {
+                    Ok(Value::Array(a)) => a,
+                    _ => return Err(parse_err("Expected a JSON array")),
+                },
+            };
+            let item_type = def.item_type.unwrap_or(InputType::String);
+            let item_def = InputDefinition {
+                id: def.id.clone(),
+                input_type: item_type,
+                description: None,
+                display_name: None,
+                required: false,
+                defaults: None,
+                validator: None,
+                min: None,
+                max: None,
+                after: None,
+                before: None,
+                values: None,
+                allow_custom_value: true,
+                item_type: None,
+                extension: None,
+                depends_on: None,
+                raw: Default::default(),
+            };
+            items
+                .into_iter()
+                .map(|item| {
+                    let shown_item = crate::expression::write_pebble(&item);
+                    let v = match item {
+                        Value::String(s) => InputValue::Text(s),
+                        other => InputValue::Json(other),
+                    };
+                    type_input(&item_def, v, ctx).map_err(|_| {
+                        InputError::invalid(
+                            id,
+                            &format!(
+                                "Unable to parse array element as `{}` on `{shown_item}`",
+                                item_type.name()
+                            ),
+                            &shown,
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
+    }
+}
+
+fn check_validator(def: &InputDefinition, s: &str) -> Result<(), InputError> {
+    if let Some(pattern) = &def.validator {
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| InputError {
+            input_id: def.id.clone(),
+            message: format!("Invalid validator `{pattern}` for `{}`: {e}", def.id),
+        })?;
+        if !re.is_match(s) {
+            return Err(InputError::invalid(
+                &def.id,
+                &format!("it must match the pattern `{pattern}`"),
+                s,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_values(def: &InputDefinition, items: &[String], shown: &str) -> Result<(), InputError> {
+    if def.allow_custom_value {
+        return Ok(());
+    }
+    if let Some(values) = &def.values {
+        if items.iter().any(|i| !values.contains(i)) {
+            return Err(InputError::invalid(
+                &def.id,
+                &format!("it must match the values `[{}]`", values.join(", ")),
+                shown,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+fn parse_time(s: &str) -> Option<NaiveTime> {
+    let s = s.trim();
+    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
+        .ok()
+}
+
+/// Java's `LocalTime.toString`: seconds only when not zero.
+fn java_time(t: NaiveTime) -> String {
+    use chrono::Timelike;
+    if t.nanosecond() != 0 {
+        t.format("%H:%M:%S%.f").to_string()
+    } else if t.second() != 0 {
+        t.format("%H:%M:%S").to_string()
+    } else {
+        t.format("%H:%M").to_string()
+    }
+}
+
+/// Parses an ISO-8601 duration (`PT1H30M`, `P2D`, `PT0.5S`, `-PT1S`).
+pub fn parse_iso_duration(s: &str) -> Option<chrono::Duration> {
+    let s = s.trim();
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let s = s.strip_prefix(['P', 'p'])?;
+    let (date, time) = match s.find(['T', 't']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mut millis: f64 = 0.0;
+    let mut any = false;
+    let mut read = |part: &str, units: &[(char, f64)]| -> Option<()> {
+        let mut num = String::new();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' || c == '-' {
+                num.push(c);
+            } else {
+                let factor = units.iter().find(|(u, _)| u.eq_ignore_ascii_case(&c))?.1;
+                let n: f64 = num.parse().ok()?;
+                millis += n * factor;
+                num.clear();
+                any = true;
+            }
+        }
+        num.is_empty().then_some(())
+    };
+    read(date, &[('D', 86_400_000.0), ('W', 7.0 * 86_400_000.0)])?;
+    if let Some(time) = time {
+        if time.is_empty() {
+            return None;
+        }
+        read(time, &[('H', 3_600_000.0), ('M', 60_000.0), ('S', 1000.0)])?;
+    }
+    if !any {
+        return None;
+    }
+    let d = chrono::Duration::milliseconds(millis.round() as i64);
+    Some(if negative { -d } else { d })
+}
+
+/// Types a flow output value as Kestra does (outputs are typed like inputs;
+/// a STRING output of a map or list is its JSON text).
+pub fn type_flow_output(type_name: &str, id: &str, value: Value) -> Result<Value, InputError> {
+    let input_type = InputType::from_name(type_name).ok_or_else(|| InputError {
+        input_id: id.to_string(),
+        message: format!("Invalid output type `{type_name}` for `{id}`"),
+    })?;
+    let def = InputDefinition {
+        id: id.to_string(),
+        input_type,
+        description: None,
+        display_name: None,
+        required: true,
+        defaults: None,
+        validator: None,
+        min: None,
+        max: None,
+        after: None,
+        before: None,
+        values: None,
+        allow_custom_value: true,
+        item_type: None,
+        extension: None,
+        depends_on: None,
+        raw: Default::default(),
+    };
+    let provided = match value {
+        Value::String(s) => InputValue::Text(s),
+        other if input_type == InputType::String => {
+            InputValue::Text(crate::expression::write_pebble(&other))
+        }
+        other => InputValue::Json(other),
+    };
+    type_input(&def, provided, &InputContext::default())
+}
+
+const NONCE_LEN: usize = 12;
+
+/// Encrypts a SECRET value with AES-GCM; the stored form is base64(nonce ‖ ciphertext).
+pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, String> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::Engine;
+    use std::hash::{BuildHasher, Hasher};
+    let cipher = Aes256Gcm::new_from_slice(&key_32(key)).map_err(|e| e.to_string())?;
+    // A fresh random nonce per value, from the process's hash seed source.
+    let mut nonce = [0u8; NONCE_LEN];
+    for chunk in nonce.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write(plain.as_bytes());
+        let bytes = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// Decrypts a value written by [`encrypt_secret`].
+pub fn decrypt_secret(value: &str, key: &[u8]) -> Result<String, InputError> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::Engine;
+    let fail = |m: &str| InputError {
+        input_id: String::new(),
+        message: format!("Unable to decrypt a secret: {m}"),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|e| fail(&e.to_string()))?;
+    if bytes.len() < NONCE_LEN {
+        return Err(fail("too short"));
+    }
+    let cipher = Aes256Gcm::new_from_slice(&key_32(key)).map_err(|e| fail(&e.to_string()))?;
+    let plain = cipher
+        .decrypt(Nonce::from_slice(&bytes[..NONCE_LEN]), &bytes[NONCE_LEN..])
+        .map_err(|_| fail("wrong key or corrupted value"))?;
+    String::from_utf8(plain).map_err(|e| fail(&e.to_string()))
+}
+
+/// Any configured key is stretched or cut to AES-256's 32 bytes.
+fn key_32(key: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, b) in key.iter().enumerate() {
+        out[i % 32] ^= *b;
+    }
+    out
+}

@@ -13,7 +13,8 @@ mod position;
 mod task_type;
 
 pub use parse::{
-    flow_source_to_json, parse_cron, parse_flow, parse_flows, FlowError, FlowErrorKind,
+    flow_source_to_json, parse_cron, parse_flow, parse_flows, yaml_value_to_json, FlowError,
+    FlowErrorKind,
 };
 pub use task_type::{TaskType, TriggerType};
 

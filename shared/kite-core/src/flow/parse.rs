@@ -124,7 +124,11 @@ fn split_documents(source: &str) -> Result<Vec<Value>, Vec<FlowError>> {
 }
 
 /// YAML → JSON, keeping map order; non-string keys become their text.
-pub(crate) fn yaml_to_json(value: serde_yaml::Value) -> Value {
+pub fn yaml_value_to_json(value: serde_yaml::Value) -> Value {
+    yaml_to_json(value)
+}
+
+fn yaml_to_json(value: serde_yaml::Value) -> Value {
     use serde_yaml::Value as Y;
     match value {
         Y::Null => Value::Null,
