@@ -192,6 +192,10 @@ pub struct TaskRun {
     pub state: State,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration: Option<u32>,
+    /// The values a ForEach/EachSequential/EachParallel resolved when it started,
+    /// kept so that later steps never render `values` again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iteration_values: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,9 +247,71 @@ pub struct Execution {
     pub metadata: ExecutionMetadata,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_date: Option<DateTime<Utc>>,
+    /// Lookup tables over `task_run_list`, rebuilt on demand (never serialized).
+    #[serde(skip)]
+    pub(crate) index: TaskRunIndex,
 }
 
+/// Task runs by id and by (parent, task id, value), so that each step of the
+/// state machine costs what it touches, not the size of the execution.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskRunIndex {
+    pub(crate) indexed: usize,
+    pub(crate) by_id: std::collections::HashMap<String, usize>,
+    /// parent task run id ("" for the root) → task id → value ("\0" for none) → position
+    pub(crate) by_parent: std::collections::HashMap<
+        String,
+        std::collections::HashMap<String, std::collections::HashMap<String, usize>>,
+    >,
+}
+
+impl PartialEq for TaskRunIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+pub(crate) const NO_VALUE: &str = "\0";
+
 impl Execution {
+    /// Brings the index up to date with `task_run_list` (task runs are only appended).
+    pub(crate) fn sync_index(&mut self) {
+        let runs = self.task_run_list.as_deref().unwrap_or(&[]);
+        if self.index.indexed > runs.len() || runs.get(..self.index.indexed).is_none() {
+            self.index = TaskRunIndex::default();
+        }
+        for (i, tr) in runs.iter().enumerate().skip(self.index.indexed) {
+            self.index.by_id.insert(tr.id.clone(), i);
+            self.index
+                .by_parent
+                .entry(tr.parent_task_run_id.clone().unwrap_or_default())
+                .or_default()
+                .entry(tr.task_id.clone())
+                .or_default()
+                .insert(tr.value.clone().unwrap_or_else(|| NO_VALUE.to_string()), i);
+        }
+        self.index.indexed = runs.len();
+    }
+
+    /// Position of the task run of `task_id` under `parent` for `value`.
+    pub(crate) fn find_child(
+        &self,
+        parent: Option<&str>,
+        task_id: &str,
+        value: Option<&str>,
+    ) -> Option<usize> {
+        self.index
+            .by_parent
+            .get(parent.unwrap_or(""))?
+            .get(task_id)?
+            .get(value.unwrap_or(NO_VALUE))
+            .copied()
+    }
+
+    pub(crate) fn position(&self, task_run_id: &str) -> Option<usize> {
+        self.index.by_id.get(task_run_id).copied()
+    }
+
     pub fn task_runs(&self) -> &[TaskRun] {
         self.task_run_list.as_deref().unwrap_or(&[])
     }

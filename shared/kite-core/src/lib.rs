@@ -11,7 +11,11 @@
 //! events in and carry commands out.
 
 pub mod execution;
+pub mod executor;
 pub mod expression;
 pub mod flow;
 pub mod id;
 pub mod input;
+pub mod run_variables;
+pub mod runner;
+pub mod task;

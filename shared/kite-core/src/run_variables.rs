@@ -1,0 +1,242 @@
+//! The variables an expression sees while a task runs (Kestra's `RunVariables`):
+//! flow, execution, task, taskrun, inputs, outputs, parent(s), trigger, labels, vars.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::execution::{Execution, TaskRun};
+use crate::flow::{Flow, Task};
+
+pub(crate) fn instant(d: Option<DateTime<Utc>>) -> Value {
+    d.map(|d| Value::String(d.to_rfc3339_opts(SecondsFormat::Micros, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// Variables shared by every task of an execution.
+fn base(flow: &Flow, execution: &Execution) -> Map<String, Value> {
+    let mut vars = Map::new();
+    vars.insert(
+        "flow".into(),
+        json!({"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision}),
+    );
+    vars.insert(
+        "execution".into(),
+        json!({
+            "id": execution.id,
+            "startDate": instant(execution.state.start_date),
+            "originalId": execution.original_id.as_deref().unwrap_or(&execution.id),
+            "state": execution.state.current.as_str(),
+        }),
+    );
+    let mut inputs: Map<String, Value> = execution
+        .inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // Executions created without inputs (webhooks) still see declared defaults.
+    for def in &flow.inputs {
+        let top = def.id.split('.').next().unwrap_or(&def.id);
+        if !inputs.contains_key(top) {
+            if let Some(d) = &def.defaults {
+                inputs.insert(def.id.clone(), d.clone());
+            }
+        }
+    }
+    if !inputs.is_empty() {
+        vars.insert("inputs".into(), Value::Object(inputs));
+    }
+    if let Some(trigger) = &execution.trigger {
+        if let Some(v) = &trigger.variables {
+            vars.insert(
+                "trigger".into(),
+                Value::Object(v.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            );
+        }
+    }
+    if let Some(v) = &execution.variables {
+        for (k, v) in v {
+            vars.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let mut labels = Map::new();
+    let mut system = Map::new();
+    for l in &execution.labels {
+        match l.key.strip_prefix("system.") {
+            Some(k) => {
+                system.insert(k.to_string(), Value::String(l.value.clone()));
+            }
+            None => {
+                labels.insert(l.key.clone(), Value::String(l.value.clone()));
+            }
+        }
+    }
+    if !system.is_empty() {
+        labels.insert("system".into(), Value::Object(system));
+    }
+    vars.insert("labels".into(), Value::Object(labels));
+    vars.insert(
+        "vars".into(),
+        Value::Object(
+            flow.variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    );
+    vars
+}
+
+fn parent_of<'e>(execution: &'e Execution, tr: &TaskRun) -> Option<&'e TaskRun> {
+    let id = tr.parent_task_run_id.as_deref()?;
+    match execution.index.by_id.get(id) {
+        Some(&i) if execution.index.indexed == execution.task_runs().len() => {
+            execution.task_runs().get(i)
+        }
+        _ => execution.task_runs().iter().find(|t| t.id == id),
+    }
+}
+
+/// Iteration values from the outermost loop down to this task run: the value of
+/// each task run that is a direct child of a ForEach/EachX.
+pub(crate) fn iteration_path(execution: &Execution, tr: &TaskRun) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut node = tr;
+    let mut guard = 0;
+    while let Some(parent) = parent_of(execution, node) {
+        if parent.iteration_values.is_some() {
+            if let Some(v) = &node.value {
+                path.push(v.clone());
+            }
+        }
+        node = parent;
+        guard += 1;
+        if guard > 1000 {
+            break;
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// `outputs.{taskId}` — nested by iteration values inside loops.
+pub(crate) fn outputs(execution: &Execution) -> Map<String, Value> {
+    let mut out = Map::new();
+    for tr in execution.task_runs() {
+        let Some(o) = &tr.outputs else { continue };
+        let value = Value::Object(o.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        let path = iteration_path(execution, tr);
+        let mut slot = out
+            .entry(tr.task_id.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if path.is_empty() {
+            *slot = value;
+            continue;
+        }
+        for (k, key) in path.iter().enumerate() {
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(map) = slot else { break };
+            if k + 1 == path.len() {
+                map.insert(key.clone(), value);
+                break;
+            }
+            slot = map
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
+    out
+}
+
+/// Variables for the flow-level steps (flow outputs, afterExecution).
+pub fn for_execution(flow: &Flow, execution: &Execution) -> Value {
+    let mut vars = base(flow, execution);
+    let outs = outputs(execution);
+    if !outs.is_empty() {
+        vars.insert("outputs".into(), Value::Object(outs));
+    }
+    if let Some(Value::Object(e)) = vars.get_mut("execution") {
+        if !execution.outputs.is_empty() {
+            e.insert(
+                "outputs".into(),
+                Value::Object(
+                    execution
+                        .outputs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    Value::Object(vars)
+}
+
+/// Whether a task's templates can read `outputs` (building them costs the size
+/// of the execution, so tasks that don't need them don't pay).
+pub(crate) fn reads_outputs(task: &Task) -> bool {
+    let text = format!("{:?}{:?}", task.kind, task.run_if);
+    text.contains("outputs") || text.contains("currentEachOutput") || text.contains("printContext")
+}
+
+/// Variables for one task run.
+pub fn for_task_run(flow: &Flow, execution: &Execution, tr: &TaskRun, task: &Task) -> Value {
+    let mut vars = base(flow, execution);
+    vars.insert(
+        "task".into(),
+        json!({"id": task.id, "type": task.type_name}),
+    );
+    let mut taskrun = json!({
+        "id": tr.id,
+        "startDate": instant(tr.state.start_date),
+        "attemptsCount": tr.attempts.len(),
+    });
+    if let Value::Object(m) = &mut taskrun {
+        if let Some(p) = &tr.parent_task_run_id {
+            m.insert("parentId".into(), Value::String(p.clone()));
+        }
+        if let Some(v) = &tr.value {
+            m.insert("value".into(), Value::String(v.clone()));
+        }
+        if let Some(i) = tr.iteration {
+            m.insert("iteration".into(), Value::from(i));
+        }
+    }
+    vars.insert("taskrun".into(), taskrun);
+    // parents: enclosing loop iterations, closest first.
+    let mut parents = Vec::new();
+    let mut node = tr;
+    let mut guard = 0;
+    while let Some(parent) = parent_of(execution, node) {
+        if parent.iteration_values.is_some() && node.iteration.is_some() && !std::ptr::eq(node, tr)
+        {
+            let mut p = json!({"taskrun": {"value": node.value}});
+            if let (Value::Object(m), Some(o)) = (&mut p, &node.outputs) {
+                m.insert(
+                    "outputs".into(),
+                    Value::Object(o.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                );
+            }
+            parents.push(p);
+        }
+        node = parent;
+        guard += 1;
+        if guard > 1000 {
+            break;
+        }
+    }
+    if let Some(first) = parents.first() {
+        vars.insert("parent".into(), first.clone());
+    }
+    if !parents.is_empty() {
+        vars.insert("parents".into(), Value::Array(parents));
+    }
+    if reads_outputs(task) {
+        let outs = outputs(execution);
+        if !outs.is_empty() {
+            vars.insert("outputs".into(), Value::Object(outs));
+        }
+    }
+    Value::Object(vars)
+}

@@ -1,0 +1,460 @@
+//! A synchronous, in-memory driver of the state machine with a virtual clock:
+//! task runs run in-process, timers fire by advancing the clock, subflows run to
+//! completion. Used by tests, benchmarks and `kite flow test`-style checks.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::execution::{Execution, ExecutionTrigger, Label, LogEntry, StateType};
+use crate::executor::{self, Command, Env, Event, IdSource, NewExecution, TimerKind};
+use crate::expression::{ExpressionEngine, FileReader};
+use crate::flow::Flow;
+use crate::input::{resolve_inputs, InputContext, InputError, InputValue};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerError {
+    #[error("Flow `{namespace}.{flow_id}` not found")]
+    FlowNotFound { namespace: String, flow_id: String },
+    #[error("Execution `{0}` not found")]
+    ExecutionNotFound(String),
+    #[error(transparent)]
+    Inputs(#[from] InputError),
+    #[error(transparent)]
+    Executor(#[from] executor::ExecutorError),
+    #[error("Gave up after {0} steps: the execution does not settle")]
+    TooManySteps(usize),
+}
+
+/// How to start an execution.
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteRequest {
+    pub inputs: IndexMap<String, InputValue>,
+    pub labels: Vec<Label>,
+    pub trigger: Option<ExecutionTrigger>,
+    pub schedule_date: Option<DateTime<Utc>>,
+}
+
+/// Where an execution stands when the runner stops: terminal, or PAUSED
+/// waiting for a manual resume.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub execution: Execution,
+    pub logs: Vec<LogEntry>,
+    pub subflow_executions: Vec<Execution>,
+}
+
+struct SequentialIds(Cell<u64>);
+
+impl IdSource for SequentialIds {
+    fn next_id(&self) -> String {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        crate::id::friendly_id(u128::from(n) * 0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+struct MemoryFiles<'a>(&'a HashMap<String, Vec<u8>>);
+
+impl FileReader for MemoryFiles<'_> {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
+        self.0
+            .get(uri)
+            .cloned()
+            .ok_or_else(|| format!("File not found: {uri}"))
+    }
+}
+
+struct Timer {
+    at: DateTime<Utc>,
+    execution_id: String,
+    task_run_id: String,
+    timer: TimerKind,
+}
+
+const MAX_STEPS: usize = 1_000_000;
+
+pub struct Runner {
+    flows: HashMap<(String, String), Flow>,
+    files: HashMap<String, Vec<u8>>,
+    engine: ExpressionEngine,
+    ids: SequentialIds,
+    now: DateTime<Utc>,
+    executions: HashMap<String, Execution>,
+    logs: HashMap<String, Vec<LogEntry>>,
+    timers: Vec<Timer>,
+    /// child execution id → (parent execution id, parent task run id)
+    waiting_parents: HashMap<String, (String, String)>,
+    secret_key: Vec<u8>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runner {
+    pub fn new() -> Self {
+        Runner {
+            flows: HashMap::new(),
+            files: HashMap::new(),
+            engine: ExpressionEngine::new(),
+            ids: SequentialIds(Cell::new(0)),
+            now: DateTime::parse_from_rfc3339("2024-12-20T10:00:00Z")
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_default(),
+            executions: HashMap::new(),
+            logs: HashMap::new(),
+            timers: Vec::new(),
+            waiting_parents: HashMap::new(),
+            secret_key: b"kite-runner-secret-key-for-tests".to_vec(),
+        }
+    }
+
+    pub fn add_flow(&mut self, flow: Flow) {
+        self.flows
+            .insert((flow.namespace.clone(), flow.id.clone()), flow);
+    }
+
+    pub fn add_file(&mut self, uri: &str, bytes: Vec<u8>) {
+        self.files.insert(uri.to_string(), bytes);
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    pub fn execute(
+        &mut self,
+        namespace: &str,
+        flow_id: &str,
+        inputs: IndexMap<String, InputValue>,
+    ) -> Result<Outcome, RunnerError> {
+        self.execute_with(
+            namespace,
+            flow_id,
+            ExecuteRequest {
+                inputs,
+                ..Default::default()
+            },
+        )
+    }
+
+    pub fn execute_with(
+        &mut self,
+        namespace: &str,
+        flow_id: &str,
+        request: ExecuteRequest,
+    ) -> Result<Outcome, RunnerError> {
+        let id = self.ids.next_id();
+        let execution = self.create(namespace, flow_id, &id, request)?;
+        self.executions.insert(id.clone(), execution);
+        self.send(&id, Event::Start)?;
+        self.settle(&id)?;
+        self.outcome(&id)
+    }
+
+    pub fn resume(
+        &mut self,
+        execution_id: &str,
+        inputs: IndexMap<String, InputValue>,
+    ) -> Result<Outcome, RunnerError> {
+        let values = inputs
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    InputValue::Text(s) => Value::String(s),
+                    InputValue::Json(j) => j,
+                };
+                (k, v)
+            })
+            .collect();
+        self.send(
+            execution_id,
+            Event::Resume {
+                task_run_id: None,
+                inputs: values,
+            },
+        )?;
+        self.settle(execution_id)?;
+        self.outcome(execution_id)
+    }
+
+    pub fn kill(&mut self, execution_id: &str) -> Result<Outcome, RunnerError> {
+        self.send(execution_id, Event::Kill)?;
+        self.settle(execution_id)?;
+        self.outcome(execution_id)
+    }
+
+    pub fn restart(&mut self, execution_id: &str) -> Result<Outcome, RunnerError> {
+        self.send(execution_id, Event::Restart)?;
+        self.settle(execution_id)?;
+        self.outcome(execution_id)
+    }
+
+    pub fn execution(&self, id: &str) -> Option<&Execution> {
+        self.executions.get(id)
+    }
+
+    fn create(
+        &mut self,
+        namespace: &str,
+        flow_id: &str,
+        id: &str,
+        request: ExecuteRequest,
+    ) -> Result<Execution, RunnerError> {
+        let flow = self
+            .flows
+            .get(&(namespace.to_string(), flow_id.to_string()))
+            .ok_or_else(|| RunnerError::FlowNotFound {
+                namespace: namespace.into(),
+                flow_id: flow_id.into(),
+            })?;
+        let ctx = InputContext {
+            namespace,
+            flow_id,
+            execution_id: id,
+            secret_key: Some(&self.secret_key),
+            condition: None,
+        };
+        let inputs = resolve_inputs(&flow.inputs, &request.inputs, &ctx)?;
+        Ok(executor::new_execution(
+            flow,
+            NewExecution {
+                id: id.to_string(),
+                inputs,
+                labels: request.labels,
+                trigger: request.trigger,
+                schedule_date: request.schedule_date,
+                parent: None,
+            },
+            self.now,
+        ))
+    }
+
+    fn flow_of(&self, execution: &Execution) -> Result<Flow, RunnerError> {
+        self.flows
+            .get(&(execution.namespace.clone(), execution.flow_id.clone()))
+            .cloned()
+            .ok_or_else(|| RunnerError::FlowNotFound {
+                namespace: execution.namespace.clone(),
+                flow_id: execution.flow_id.clone(),
+            })
+    }
+
+    /// Applies an event and carries out every command it produces, recursively.
+    fn send(&mut self, execution_id: &str, event: Event) -> Result<(), RunnerError> {
+        let mut queue = vec![(execution_id.to_string(), event)];
+        let mut steps = 0;
+        while let Some((id, event)) = queue.pop() {
+            steps += 1;
+            if steps > MAX_STEPS {
+                return Err(RunnerError::TooManySteps(steps));
+            }
+            let mut execution = self
+                .executions
+                .remove(&id)
+                .ok_or_else(|| RunnerError::ExecutionNotFound(id.clone()))?;
+            let flow = match self.flow_of(&execution) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.executions.insert(id.clone(), execution);
+                    return Err(e);
+                }
+            };
+            let files = MemoryFiles(&self.files);
+            let env = Env {
+                now: self.now,
+                ids: &self.ids,
+                expressions: &self.engine,
+                files: Some(&files),
+            };
+            let result = executor::apply(&flow, &mut execution, event, &env);
+            let commands = match result {
+                Ok(c) => c,
+                Err(e) => {
+                    self.executions.insert(id.clone(), execution);
+                    return Err(e.into());
+                }
+            };
+            let mut follow_ups = Vec::new();
+            let mut subflows = Vec::new();
+            for command in commands {
+                match command {
+                    Command::RunTask { task_run_id } => {
+                        let errors: Vec<Value> = self
+                            .logs
+                            .get(&id)
+                            .map(|logs| {
+                                logs.iter()
+                                    .filter(|l| l.level == "ERROR")
+                                    .filter_map(|l| serde_json::to_value(l).ok())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let result = executor::run_task_with_logs(
+                            &flow,
+                            &execution,
+                            &task_run_id,
+                            &env,
+                            &errors,
+                        );
+                        follow_ups.push((
+                            id.clone(),
+                            Event::TaskRunFinished {
+                                task_run_id,
+                                result,
+                            },
+                        ));
+                    }
+                    Command::StoreLogs(lines) => {
+                        self.logs.entry(id.clone()).or_default().extend(lines)
+                    }
+                    Command::ScheduleTimer {
+                        task_run_id,
+                        at,
+                        timer,
+                    } => self.timers.push(Timer {
+                        at,
+                        execution_id: id.clone(),
+                        task_run_id,
+                        timer,
+                    }),
+                    Command::CreateSubflowExecution(request) => subflows.push(request),
+                    Command::Terminated { .. } => {
+                        if let Some((parent, task_run_id)) = self.waiting_parents.remove(&id) {
+                            follow_ups.push((
+                                parent,
+                                Event::SubflowEnded {
+                                    task_run_id,
+                                    child: Box::new(execution.clone()),
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            for request in subflows {
+                follow_ups.push(self.start_subflow(&id, &execution, request));
+            }
+            self.executions.insert(id, execution);
+            // Depth first, in order.
+            queue.extend(follow_ups.into_iter().rev());
+        }
+        Ok(())
+    }
+
+    /// Creates a subflow's execution, or fails the parent's task run with the reason.
+    fn start_subflow(
+        &mut self,
+        parent_id: &str,
+        parent: &Execution,
+        request: executor::SubflowRequest,
+    ) -> (String, Event) {
+        let child_id = request.execution_id.clone();
+        let create = ExecuteRequest {
+            inputs: request
+                .inputs
+                .into_iter()
+                .map(|(k, v)| (k, InputValue::Json(v)))
+                .collect(),
+            labels: request.labels,
+            trigger: Some(request.trigger),
+            schedule_date: request.schedule_date,
+        };
+        match self.create(&request.namespace, &request.flow_id, &child_id, create) {
+            Ok(child) => {
+                self.executions.insert(child_id.clone(), child);
+                if request.wait {
+                    self.waiting_parents.insert(
+                        child_id.clone(),
+                        (parent_id.to_string(), request.parent_task_run_id),
+                    );
+                }
+                (child_id, Event::Start)
+            }
+            Err(e) => {
+                let result = executor::TaskResult {
+                    state: StateType::Failed,
+                    outputs: IndexMap::new(),
+                    logs: vec![LogEntry {
+                        namespace: parent.namespace.clone(),
+                        flow_id: parent.flow_id.clone(),
+                        task_id: None,
+                        execution_id: parent.id.clone(),
+                        task_run_id: Some(request.parent_task_run_id.clone()),
+                        attempt_number: None,
+                        trigger_id: None,
+                        timestamp: self.now,
+                        level: "ERROR".into(),
+                        thread: None,
+                        message: e.to_string(),
+                    }],
+                };
+                (
+                    parent_id.to_string(),
+                    Event::TaskRunFinished {
+                        task_run_id: request.parent_task_run_id,
+                        result,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Fires due timers (advancing the virtual clock) until the execution is
+    /// terminal or waits for a person.
+    fn settle(&mut self, execution_id: &str) -> Result<(), RunnerError> {
+        loop {
+            if self.timers.is_empty() {
+                return Ok(());
+            }
+            let (pos, _) = self
+                .timers
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, t)| t.at)
+                .ok_or_else(|| RunnerError::ExecutionNotFound(execution_id.to_string()))?;
+            let timer = self.timers.remove(pos);
+            if timer.at > self.now {
+                self.now = timer.at;
+            }
+            self.send(
+                &timer.execution_id,
+                Event::TimerFired {
+                    task_run_id: timer.task_run_id,
+                    timer: timer.timer,
+                },
+            )?;
+        }
+    }
+
+    fn outcome(&self, execution_id: &str) -> Result<Outcome, RunnerError> {
+        let execution = self
+            .executions
+            .get(execution_id)
+            .cloned()
+            .ok_or_else(|| RunnerError::ExecutionNotFound(execution_id.to_string()))?;
+        let subflow_executions = self
+            .executions
+            .values()
+            .filter(|e| {
+                e.id != execution.id
+                    && e.labels
+                        .iter()
+                        .any(|l| l.key == "system.correlationId" && l.value == execution.id)
+            })
+            .cloned()
+            .collect();
+        Ok(Outcome {
+            logs: self.logs.get(execution_id).cloned().unwrap_or_default(),
+            execution,
+            subflow_executions,
+        })
+    }
+}

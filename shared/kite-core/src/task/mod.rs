@@ -1,0 +1,180 @@
+//! What each light task does when it runs: Log, Return, Echo, OutputValues, Fail.
+//! Flowable tasks, Sleep, Pause, Labels and Subflow are handled by the executor;
+//! HTTP requests need a worker with network access.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::execution::{Execution, LogEntry, StateType, TaskRun};
+use crate::executor::{readable_prefixes, Env, TaskResult};
+use crate::expression::{is_truthy, write_pebble, RenderContext};
+use crate::flow::{Flow, LogLevel, Task, TaskKind};
+use crate::run_variables;
+
+fn find<'e>(execution: &'e Execution, id: &str) -> Option<&'e TaskRun> {
+    match execution.index.by_id.get(id) {
+        Some(&i) if execution.index.indexed == execution.task_runs().len() => {
+            execution.task_runs().get(i)
+        }
+        _ => execution.task_runs().iter().find(|t| t.id == id),
+    }
+}
+
+struct Run<'a> {
+    execution: &'a Execution,
+    task_run: &'a TaskRun,
+    task: &'a Task,
+    now: chrono::DateTime<chrono::Utc>,
+    logs: Vec<LogEntry>,
+}
+
+impl Run<'_> {
+    fn log(&mut self, level: LogLevel, message: String) {
+        if self.task.log_level.is_some_and(|min| level < min) {
+            return;
+        }
+        self.logs.push(LogEntry {
+            namespace: self.execution.namespace.clone(),
+            flow_id: self.execution.flow_id.clone(),
+            task_id: Some(self.task_run.task_id.clone()),
+            execution_id: self.execution.id.clone(),
+            task_run_id: Some(self.task_run.id.clone()),
+            attempt_number: Some(self.task_run.attempts.len().max(1) as u32),
+            trigger_id: None,
+            timestamp: self.now,
+            level: level.as_str().to_string(),
+            thread: None,
+            message,
+        });
+    }
+
+    fn done(self, state: StateType, outputs: IndexMap<String, Value>) -> TaskResult {
+        TaskResult {
+            state,
+            outputs,
+            logs: self.logs,
+        }
+    }
+
+    fn failed(mut self, message: String) -> TaskResult {
+        self.log(LogLevel::Error, message);
+        self.done(StateType::Failed, IndexMap::new())
+    }
+}
+
+/// Runs a light task run and reports its result; never panics.
+pub(crate) fn run(
+    flow: &Flow,
+    execution: &Execution,
+    task_run_id: &str,
+    env: &Env,
+    error_logs: &[Value],
+) -> TaskResult {
+    let Some(task_run) = find(execution, task_run_id) else {
+        return TaskResult {
+            state: StateType::Failed,
+            outputs: IndexMap::new(),
+            logs: Vec::new(),
+        };
+    };
+    let Some(task) = flow.find_task(&task_run.task_id) else {
+        let run = Run {
+            execution,
+            task_run,
+            task: &flow.tasks[0],
+            now: env.now,
+            logs: Vec::new(),
+        };
+        return run.failed(format!(
+            "Task `{}` is not in revision {} of the flow",
+            task_run.task_id, execution.flow_revision
+        ));
+    };
+    let mut run = Run {
+        execution,
+        task_run,
+        task,
+        now: env.now,
+        logs: Vec::new(),
+    };
+    let vars = run_variables::for_task_run(flow, execution, task_run, task);
+    let prefixes = readable_prefixes(execution);
+    let ctx = RenderContext {
+        variables: &vars,
+        files: env.files,
+        readable_prefixes: &prefixes,
+        error_logs,
+        now: env.now,
+    };
+    let engine = env.expressions;
+    let render = |v: &Value| -> Result<String, String> {
+        match v {
+            Value::String(s) => engine.render(s, &ctx).map_err(|e| e.message),
+            other => Ok(write_pebble(other)),
+        }
+    };
+    match &task.kind {
+        TaskKind::Log { message, level } => {
+            let lines: Vec<&Value> = match message {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            for line in lines {
+                match render(line) {
+                    Ok(text) => run.log(*level, text),
+                    Err(e) => return run.failed(e),
+                }
+            }
+            run.done(StateType::Success, IndexMap::new())
+        }
+        TaskKind::Return { format } => match render(format) {
+            Ok(value) => {
+                let mut outputs = IndexMap::new();
+                outputs.insert("value".to_string(), Value::String(value));
+                run.done(StateType::Success, outputs)
+            }
+            Err(e) => run.failed(e),
+        },
+        TaskKind::Echo { format, level } => match render(format) {
+            Ok(text) => {
+                run.log(*level, text);
+                run.done(StateType::Success, IndexMap::new())
+            }
+            Err(e) => run.failed(e),
+        },
+        TaskKind::OutputValues { values } => match engine.render_value(values, &ctx) {
+            Ok(rendered) => {
+                let mut outputs = IndexMap::new();
+                outputs.insert("values".to_string(), rendered);
+                run.done(StateType::Success, outputs)
+            }
+            Err(e) => run.failed(e.message),
+        },
+        TaskKind::Fail {
+            condition,
+            error_message,
+        } => {
+            if let Some(condition) = condition {
+                match render(condition) {
+                    Ok(c) if !is_truthy(&c) => {
+                        return run.done(StateType::Success, IndexMap::new())
+                    }
+                    Ok(_) => {}
+                    Err(e) => return run.failed(e),
+                }
+            }
+            match render(error_message) {
+                Ok(message) => run.failed(message),
+                Err(e) => run.failed(e),
+            }
+        }
+        TaskKind::HttpRequest(_) => run.failed(
+            "HTTP requests run on a worker with network access; this runner has none".to_string(),
+        ),
+        other => run.failed(format!(
+            "`{}` ({}) is run by the executor, not by a worker",
+            task.id,
+            other.task_type().name()
+        )),
+    }
+}
