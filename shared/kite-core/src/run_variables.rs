@@ -12,9 +12,31 @@ pub(crate) fn instant(d: Option<DateTime<Utc>>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// What configuration adds to every render.
+#[derive(Clone, Copy, Default)]
+pub struct Extras<'a> {
+    pub secret_key: Option<&'a [u8]>,
+    /// An object whose entries become top-level variables (`envs`, `globals`).
+    pub globals: Option<&'a Value>,
+}
+
+impl<'a> From<&crate::executor::Env<'a>> for Extras<'a> {
+    fn from(env: &crate::executor::Env<'a>) -> Self {
+        Extras {
+            secret_key: env.secret_key,
+            globals: env.globals,
+        }
+    }
+}
+
 /// Variables shared by every task of an execution.
-fn base(flow: &Flow, execution: &Execution) -> Map<String, Value> {
+fn base(flow: &Flow, execution: &Execution, extras: Extras) -> Map<String, Value> {
     let mut vars = Map::new();
+    if let Some(Value::Object(g)) = extras.globals {
+        for (k, v) in g {
+            vars.insert(k.clone(), v.clone());
+        }
+    }
     vars.insert(
         "flow".into(),
         json!({"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision}),
@@ -28,11 +50,39 @@ fn base(flow: &Flow, execution: &Execution) -> Map<String, Value> {
             "state": execution.state.current.as_str(),
         }),
     );
+    if !execution.outputs.is_empty() {
+        if let Some(Value::Object(e)) = vars.get_mut("execution") {
+            e.insert(
+                "outputs".into(),
+                Value::Object(
+                    execution
+                        .outputs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+            );
+        }
+    }
     let mut inputs: Map<String, Value> = execution
         .inputs
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // SECRET inputs are stored encrypted; expressions see them in clear.
+    if let Some(key) = extras.secret_key {
+        for def in flow
+            .inputs
+            .iter()
+            .filter(|d| d.input_type == crate::input::InputType::Secret)
+        {
+            if let Some(Value::String(enc)) = inputs.get(&def.id) {
+                if let Ok(plain) = crate::input::decrypt_secret(enc, key) {
+                    inputs.insert(def.id.clone(), Value::String(plain));
+                }
+            }
+        }
+    }
     // Executions created without inputs (webhooks) still see declared defaults.
     for def in &flow.inputs {
         let top = def.id.split('.').next().unwrap_or(&def.id);
@@ -89,9 +139,7 @@ fn base(flow: &Flow, execution: &Execution) -> Map<String, Value> {
 fn parent_of<'e>(execution: &'e Execution, tr: &TaskRun) -> Option<&'e TaskRun> {
     let id = tr.parent_task_run_id.as_deref()?;
     match execution.index.by_id.get(id) {
-        Some(&i) if execution.index.indexed == execution.task_runs().len() => {
-            execution.task_runs().get(i)
-        }
+        Some(&i) if execution.index.indexed == execution.task_runs().len() => execution.task_runs().get(i),
         _ => execution.task_runs().iter().find(|t| t.id == id),
     }
 }
@@ -150,25 +198,11 @@ pub(crate) fn outputs(execution: &Execution) -> Map<String, Value> {
 }
 
 /// Variables for the flow-level steps (flow outputs, afterExecution).
-pub fn for_execution(flow: &Flow, execution: &Execution) -> Value {
-    let mut vars = base(flow, execution);
+pub fn for_execution(flow: &Flow, execution: &Execution, extras: Extras) -> Value {
+    let mut vars = base(flow, execution, extras);
     let outs = outputs(execution);
     if !outs.is_empty() {
         vars.insert("outputs".into(), Value::Object(outs));
-    }
-    if let Some(Value::Object(e)) = vars.get_mut("execution") {
-        if !execution.outputs.is_empty() {
-            e.insert(
-                "outputs".into(),
-                Value::Object(
-                    execution
-                        .outputs
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                ),
-            );
-        }
     }
     Value::Object(vars)
 }
@@ -181,23 +215,18 @@ pub(crate) fn reads_outputs(task: &Task) -> bool {
 }
 
 /// Variables for one task run.
-pub fn for_task_run(flow: &Flow, execution: &Execution, tr: &TaskRun, task: &Task) -> Value {
-    let mut vars = base(flow, execution);
-    vars.insert(
-        "task".into(),
-        json!({"id": task.id, "type": task.type_name}),
-    );
+pub fn for_task_run(flow: &Flow, execution: &Execution, tr: &TaskRun, task: &Task, extras: Extras) -> Value {
+    let mut vars = base(flow, execution, extras);
+    vars.insert("task".into(), json!({"id": task.id, "type": task.type_name}));
     let mut taskrun = json!({
         "id": tr.id,
         "startDate": instant(tr.state.start_date),
         "attemptsCount": tr.attempts.len(),
+        "value": tr.value,
     });
     if let Value::Object(m) = &mut taskrun {
         if let Some(p) = &tr.parent_task_run_id {
             m.insert("parentId".into(), Value::String(p.clone()));
-        }
-        if let Some(v) = &tr.value {
-            m.insert("value".into(), Value::String(v.clone()));
         }
         if let Some(i) = tr.iteration {
             m.insert("iteration".into(), Value::from(i));
@@ -209,8 +238,7 @@ pub fn for_task_run(flow: &Flow, execution: &Execution, tr: &TaskRun, task: &Tas
     let mut node = tr;
     let mut guard = 0;
     while let Some(parent) = parent_of(execution, node) {
-        if parent.iteration_values.is_some() && node.iteration.is_some() && !std::ptr::eq(node, tr)
-        {
+        if parent.iteration_values.is_some() && node.iteration.is_some() && !std::ptr::eq(node, tr) {
             let mut p = json!({"taskrun": {"value": node.value}});
             if let (Value::Object(m), Some(o)) = (&mut p, &node.outputs) {
                 m.insert(

@@ -89,6 +89,7 @@ pub struct Runner {
     /// child execution id → (parent execution id, parent task run id)
     waiting_parents: HashMap<String, (String, String)>,
     secret_key: Vec<u8>,
+    globals: Option<Value>,
 }
 
 impl Default for Runner {
@@ -112,16 +113,28 @@ impl Runner {
             timers: Vec::new(),
             waiting_parents: HashMap::new(),
             secret_key: b"kite-runner-secret-key-for-tests".to_vec(),
+            globals: None,
         }
     }
 
     pub fn add_flow(&mut self, flow: Flow) {
-        self.flows
-            .insert((flow.namespace.clone(), flow.id.clone()), flow);
+        self.flows.insert((flow.namespace.clone(), flow.id.clone()), flow);
     }
 
     pub fn add_file(&mut self, uri: &str, bytes: Vec<u8>) {
         self.files.insert(uri.to_string(), bytes);
+    }
+
+    /// Configured variables every expression sees: `envs` and `globals`.
+    pub fn set_globals(
+        &mut self,
+        envs: serde_json::Map<String, Value>,
+        globals: serde_json::Map<String, Value>,
+    ) {
+        let mut all = serde_json::Map::new();
+        all.insert("envs".into(), Value::Object(envs));
+        all.insert("globals".into(), Value::Object(globals));
+        self.globals = Some(Value::Object(all));
     }
 
     /// The virtual clock.
@@ -273,6 +286,8 @@ impl Runner {
                 ids: &self.ids,
                 expressions: &self.engine,
                 files: Some(&files),
+                secret_key: Some(&self.secret_key),
+                globals: self.globals.as_ref(),
             };
             let result = executor::apply(&flow, &mut execution, event, &env);
             let commands = match result {
@@ -297,24 +312,11 @@ impl Runner {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        let result = executor::run_task_with_logs(
-                            &flow,
-                            &execution,
-                            &task_run_id,
-                            &env,
-                            &errors,
-                        );
-                        follow_ups.push((
-                            id.clone(),
-                            Event::TaskRunFinished {
-                                task_run_id,
-                                result,
-                            },
-                        ));
+                        let result =
+                            executor::run_task_with_logs(&flow, &execution, &task_run_id, &env, &errors);
+                        follow_ups.push((id.clone(), Event::TaskRunFinished { task_run_id, result }));
                     }
-                    Command::StoreLogs(lines) => {
-                        self.logs.entry(id.clone()).or_default().extend(lines)
-                    }
+                    Command::StoreLogs(lines) => self.logs.entry(id.clone()).or_default().extend(lines),
                     Command::ScheduleTimer {
                         task_run_id,
                         at,
@@ -450,9 +452,13 @@ impl Runner {
                         .any(|l| l.key == "system.correlationId" && l.value == execution.id)
             })
             .cloned()
-            .collect();
+            .collect::<Vec<Execution>>();
+        let mut logs = self.logs.get(execution_id).cloned().unwrap_or_default();
+        for child in &subflow_executions {
+            logs.extend(self.logs.get(&child.id).cloned().unwrap_or_default());
+        }
         Ok(Outcome {
-            logs: self.logs.get(execution_id).cloned().unwrap_or_default(),
+            logs,
             execution,
             subflow_executions,
         })

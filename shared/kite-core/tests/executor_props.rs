@@ -7,7 +7,7 @@
 //!   or already finished task runs, timers fired twice) never panic and never
 //!   move a terminal execution back.
 
-#![cfg(any())]
+
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -227,6 +227,8 @@ impl Driver {
             ids: &self.ids,
             expressions: &self.engine,
             files: None,
+            secret_key: None,
+            globals: None,
         };
         let commands =
             apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;

@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::execution::{
-    Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType,
-};
+use crate::execution::{Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType};
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::{ConcurrencyBehavior, Flow};
 use crate::input::InputError;
@@ -31,6 +29,10 @@ pub struct Env<'a> {
     pub ids: &'a dyn IdSource,
     pub expressions: &'a ExpressionEngine,
     pub files: Option<&'a dyn FileReader>,
+    /// Decrypts SECRET inputs for expressions.
+    pub secret_key: Option<&'a [u8]>,
+    /// Extra top-level variables given by configuration (`envs`, `globals`).
+    pub globals: Option<&'a Value>,
 }
 
 /// A request to create an execution (already-typed inputs).

@@ -16,9 +16,7 @@ use crate::execution::{
 };
 use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Flowable, RetryKind, Task, TaskKind};
-use crate::input::{
-    parse_iso_duration, resolve_inputs, type_flow_output, InputContext, InputValue,
-};
+use crate::input::{parse_iso_duration, resolve_inputs, type_flow_output, InputContext, InputValue};
 use crate::run_variables;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +36,7 @@ pub(super) struct Machine<'a> {
     flow: &'a Flow,
     env: &'a Env<'a>,
     tasks: HashMap<&'a str, &'a Task>,
+    has_pause: bool,
     commands: Vec<Command>,
     logs: Vec<LogEntry>,
 }
@@ -71,11 +70,13 @@ impl<'a> Machine<'a> {
             .all_tasks()
             .into_iter()
             .map(|t| (t.id.as_str(), t))
-            .collect();
+            .collect::<HashMap<&str, &Task>>();
+        let has_pause = tasks.values().any(|t| matches!(t.kind, TaskKind::Pause(_)));
         Machine {
             flow,
             env,
             tasks,
+            has_pause,
             commands: Vec::new(),
             logs: Vec::new(),
         }
@@ -93,11 +94,7 @@ impl<'a> Machine<'a> {
         self.env.now
     }
 
-    pub(super) fn handle(
-        &mut self,
-        exec: &mut Execution,
-        event: Event,
-    ) -> Result<(), ExecutorError> {
+    pub(super) fn handle(&mut self, exec: &mut Execution, event: Event) -> Result<(), ExecutorError> {
         exec.sync_index();
         match event {
             Event::Start => {
@@ -106,10 +103,7 @@ impl<'a> Machine<'a> {
                     self.reconcile(exec);
                 }
             }
-            Event::TaskRunFinished {
-                task_run_id,
-                result,
-            } => {
+            Event::TaskRunFinished { task_run_id, result } => {
                 let Some(i) = exec.position(&task_run_id) else {
                     return Ok(());
                 };
@@ -125,17 +119,43 @@ impl<'a> Machine<'a> {
                 self.reconcile(exec);
             }
             Event::Kill => self.kill(exec),
-            Event::Resume {
-                task_run_id,
-                inputs,
-            } => self.resume(exec, task_run_id, inputs)?,
+            Event::Resume { task_run_id, inputs } => self.resume(exec, task_run_id, inputs)?,
             Event::Restart => self.restart(exec),
             Event::TimerFired { task_run_id, timer } => self.timer(exec, &task_run_id, timer),
-            Event::SubflowEnded { task_run_id, child } => {
-                self.subflow_ended(exec, &task_run_id, &child)
+            Event::SubflowEnded { task_run_id, child } => self.subflow_ended(exec, &task_run_id, &child),
+        }
+        self.settle_paused(exec);
+        Ok(())
+    }
+
+    /// An execution is PAUSED while a Pause waits and nothing else can run.
+    fn settle_paused(&mut self, exec: &mut Execution) {
+        if !self.has_pause || !matches!(exec.state.current, StateType::Running | StateType::Paused) {
+            return;
+        }
+        let mut paused = false;
+        let mut active = false;
+        for tr in runs(exec) {
+            match tr.state.current {
+                StateType::Paused => paused = true,
+                s if s.is_terminated() => {}
+                _ => {
+                    let flowable = self
+                        .tasks
+                        .get(tr.task_id.as_str())
+                        .is_some_and(|t| t.task_type().is_flowable());
+                    if !flowable {
+                        active = true;
+                    }
+                }
             }
         }
-        Ok(())
+        let now = self.now();
+        if paused && !active {
+            exec.state.set(StateType::Paused, now);
+        } else if exec.state.current == StateType::Paused && !paused {
+            exec.state.set(StateType::Running, now);
+        }
     }
 
     fn is_after_execution(&self, task_id: &str) -> bool {
@@ -171,14 +191,7 @@ impl<'a> Machine<'a> {
                 }
             }
             s if s.is_terminated() && !flow.after_execution.is_empty() => {
-                self.list(
-                    exec,
-                    &flow.after_execution,
-                    None,
-                    None,
-                    None,
-                    Mode::Sequential,
-                );
+                self.list(exec, &flow.after_execution, None, None, None, Mode::Sequential);
             }
             _ => {}
         }
@@ -186,8 +199,7 @@ impl<'a> Machine<'a> {
 
     fn terminate(&mut self, exec: &mut Execution, state: StateType) {
         let mut state = settled(state);
-        if !matches!(state, StateType::Failed | StateType::Killed) && !self.flow.outputs.is_empty()
-        {
+        if !matches!(state, StateType::Failed | StateType::Killed) && !self.flow.outputs.is_empty() {
             match self.flow_outputs(exec) {
                 Ok(outputs) => exec.outputs = outputs,
                 Err(message) => {
@@ -212,7 +224,7 @@ impl<'a> Machine<'a> {
     }
 
     fn flow_outputs(&self, exec: &Execution) -> Result<IndexMap<String, Value>, String> {
-        let vars = run_variables::for_execution(self.flow, exec);
+        let vars = run_variables::for_execution(self.flow, exec, self.env.into());
         let prefixes = self.readable_prefixes(exec);
         let ctx = self.render_context(&vars, &prefixes, &[]);
         let mut out = IndexMap::new();
@@ -252,8 +264,7 @@ impl<'a> Machine<'a> {
             return main;
         }
         if state == StateType::Failed && !errors.is_empty() {
-            if let Status::Running = self.list(exec, errors, parent, value, None, Mode::Sequential)
-            {
+            if let Status::Running = self.list(exec, errors, parent, value, None, Mode::Sequential) {
                 return Status::Running;
             }
         }
@@ -374,10 +385,7 @@ impl<'a> Machine<'a> {
                 ..
             } => {
                 let outputs = tr.outputs.clone().unwrap_or_default();
-                let use_defaults = outputs
-                    .get("defaults")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
+                let use_defaults = outputs.get("defaults").and_then(Value::as_bool).unwrap_or(true);
                 let key = outputs.get("value").map(write_pebble).unwrap_or_default();
                 let branch = if use_defaults {
                     defaults
@@ -392,9 +400,7 @@ impl<'a> Machine<'a> {
                 ..
             } => self.each(exec, i, body, *concurrency_limit, false),
             TaskKind::EachSequential { body, .. } => self.each(exec, i, body, 1, false),
-            TaskKind::EachParallel {
-                concurrent, body, ..
-            } => self.each(exec, i, body, *concurrent, true),
+            TaskKind::EachParallel { concurrent, body, .. } => self.each(exec, i, body, *concurrent, true),
             TaskKind::Pause(pause) => match tr.state.current {
                 StateType::Running => {
                     let f = &pause.body;
@@ -440,6 +446,7 @@ impl<'a> Machine<'a> {
         let enabled: Vec<&'a Task> = body.tasks.iter().filter(|t| !t.disabled).collect();
         let mut active = 0u32;
         let mut failed: Option<StateType> = None;
+        let mut blocking = false;
         let mut state = StateType::Success;
         let mut waiting = false;
         'values: for (k, v) in values.iter().enumerate() {
@@ -470,21 +477,19 @@ impl<'a> Machine<'a> {
             let started = enabled
                 .first()
                 .is_some_and(|t| exec.find_child(parent, &t.id, Some(v)).is_some());
-            if !started && (failed.is_some() || (limit > 0 && active >= limit)) {
+            if !started && (blocking || (limit > 0 && active >= limit)) {
                 waiting = true;
                 continue;
             }
-            match self.list(
-                exec,
-                &body.tasks,
-                parent,
-                Some(v),
-                iteration,
-                Mode::Sequential,
-            ) {
+            match self.list(exec, &body.tasks, parent, Some(v), iteration, Mode::Sequential) {
                 Status::Running => active += 1,
                 Status::Done(s) if matches!(s, StateType::Failed | StateType::Killed) => {
-                    failed = Some(worse(failed.unwrap_or(s), s))
+                    failed = Some(worse(failed.unwrap_or(s), s));
+                    // Iterations that run side by side all start together, as
+                    // Kestra creates them; a failure seen earlier stops new ones.
+                    if started || limit == 1 {
+                        blocking = true;
+                    }
                 }
                 Status::Done(s) => state = worse(state, settled(s)),
             }
@@ -567,7 +572,6 @@ impl<'a> Machine<'a> {
                 if let Some(a) = runs_mut(exec)[i].attempts.last_mut() {
                     a.state.set(StateType::Paused, now);
                 }
-                exec.state.set(StateType::Paused, now);
                 for (timer, v) in [
                     (TimerKind::PauseDelay, &pause.delay),
                     (TimerKind::PauseTimeout, &pause.timeout),
@@ -579,10 +583,7 @@ impl<'a> Machine<'a> {
                                 at: now + d,
                                 timer,
                             }),
-                            Err(message) => {
-                                exec.state.set(StateType::Running, now);
-                                return Status::Done(self.fail(exec, i, task, message));
-                            }
+                            Err(message) => return Status::Done(self.fail(exec, i, task, message)),
                         }
                     }
                 }
@@ -607,16 +608,11 @@ impl<'a> Machine<'a> {
                 match self.render_value(exec, i, task, labels) {
                     Ok(rendered) => {
                         let pairs: Vec<(String, String)> = match rendered {
-                            Value::Object(m) => {
-                                m.into_iter().map(|(k, v)| (k, write_pebble(&v))).collect()
-                            }
+                            Value::Object(m) => m.into_iter().map(|(k, v)| (k, write_pebble(&v))).collect(),
                             Value::Array(items) => items
                                 .iter()
                                 .filter_map(|l| {
-                                    Some((
-                                        l.get("key")?.as_str()?.to_string(),
-                                        write_pebble(l.get("value")?),
-                                    ))
+                                    Some((l.get("key")?.as_str()?.to_string(), write_pebble(l.get("value")?)))
                                 })
                                 .collect(),
                             _ => Vec::new(),
@@ -667,14 +663,9 @@ impl<'a> Machine<'a> {
     fn decide(&mut self, exec: &mut Execution, i: usize, task: &'a Task) -> Result<(), String> {
         match &task.kind {
             TaskKind::If { condition, .. } => {
-                let rendered = self
-                    .render(exec, i, task, condition)
-                    .map_err(|e| e.message)?;
+                let rendered = self.render(exec, i, task, condition).map_err(|e| e.message)?;
                 let mut o = IndexMap::new();
-                o.insert(
-                    "evaluationResult".to_string(),
-                    Value::Bool(is_truthy(&rendered)),
-                );
+                o.insert("evaluationResult".to_string(), Value::Bool(is_truthy(&rendered)));
                 runs_mut(exec)[i].outputs = Some(o);
             }
             TaskKind::Switch {
@@ -769,9 +760,7 @@ impl<'a> Machine<'a> {
         let namespace = self
             .render(exec, i, task, &sub.namespace)
             .map_err(|e| e.message)?;
-        let flow_id = self
-            .render(exec, i, task, &sub.flow_id)
-            .map_err(|e| e.message)?;
+        let flow_id = self.render(exec, i, task, &sub.flow_id).map_err(|e| e.message)?;
         let mut inputs = IndexMap::new();
         for (k, v) in &sub.inputs {
             let rendered = match v {
@@ -811,10 +800,7 @@ impl<'a> Machine<'a> {
         };
         let mut variables = IndexMap::new();
         variables.insert("executionId".to_string(), Value::String(exec.id.clone()));
-        variables.insert(
-            "namespace".to_string(),
-            Value::String(exec.namespace.clone()),
-        );
+        variables.insert("namespace".to_string(), Value::String(exec.namespace.clone()));
         variables.insert("flowId".to_string(), Value::String(exec.flow_id.clone()));
         variables.insert("flowRevision".to_string(), Value::from(exec.flow_revision));
         Ok(SubflowRequest {
@@ -847,13 +833,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Ends a flowable task run, applying allowFailure/allowWarning.
-    fn complete(
-        &mut self,
-        exec: &mut Execution,
-        i: usize,
-        task: &Task,
-        state: StateType,
-    ) -> StateType {
+    fn complete(&mut self, exec: &mut Execution, i: usize, task: &Task, state: StateType) -> StateType {
         let state = adjust(task, settled(state));
         runs_mut(exec)[i].state.set(state, self.now());
         state
@@ -883,9 +863,7 @@ impl<'a> Machine<'a> {
         let now = self.now();
         let task = self.tasks.get(runs(exec)[i].task_id.as_str()).copied();
         if state == StateType::Failed {
-            if let Some(delay) =
-                task.and_then(|t| self.retry_delay(t, runs(exec)[i].attempts.len()))
-            {
+            if let Some(delay) = task.and_then(|t| self.retry_delay(t, runs(exec)[i].attempts.len())) {
                 let tr = &mut runs_mut(exec)[i];
                 if let Some(a) = tr.attempts.last_mut() {
                     a.state.set(StateType::Failed, now);
@@ -972,7 +950,7 @@ impl<'a> Machine<'a> {
         task_run_id: Option<String>,
         inputs: IndexMap<String, Value>,
     ) -> Result<(), ExecutorError> {
-        if exec.state.current != StateType::Paused {
+        if exec.state.is_terminated() {
             return Ok(());
         }
         let paused: Vec<usize> = runs(exec)
@@ -1015,10 +993,7 @@ impl<'a> Machine<'a> {
             let tr = &mut runs_mut(exec)[i];
             if let Some(typed) = typed {
                 let mut o = IndexMap::new();
-                o.insert(
-                    "onResume".to_string(),
-                    Value::Object(typed.into_iter().collect()),
-                );
+                o.insert("onResume".to_string(), Value::Object(typed.into_iter().collect()));
                 tr.outputs = Some(o);
             }
             tr.state.set(StateType::Running, now);
@@ -1047,9 +1022,7 @@ impl<'a> Machine<'a> {
         exec.outputs.clear();
         for i in failed {
             let task = self.tasks.get(runs(exec)[i].task_id.as_str()).copied();
-            let flowable = task.is_some_and(|t| {
-                t.task_type().is_flowable() && !matches!(t.kind, TaskKind::Pause(_))
-            });
+            let flowable = task.is_some_and(|t| t.task_type().is_flowable());
             let tr = &mut runs_mut(exec)[i];
             tr.state.set(StateType::Restarted, now);
             if flowable {
@@ -1145,7 +1118,7 @@ impl<'a> Machine<'a> {
                 namespace: child.namespace.clone(),
                 ..empty_flow()
             };
-            let vars = run_variables::for_execution(&child_flow, child);
+            let vars = run_variables::for_execution(&child_flow, child, self.env.into());
             let ctx = RenderContext::new(&vars, self.now());
             let mut legacy = serde_json::Map::new();
             for (k, v) in &sub.outputs {
@@ -1201,19 +1174,13 @@ impl<'a> Machine<'a> {
         task: &Task,
         f: impl FnOnce(&RenderContext) -> R,
     ) -> R {
-        let vars = run_variables::for_task_run(self.flow, exec, &runs(exec)[i], task);
+        let vars = run_variables::for_task_run(self.flow, exec, &runs(exec)[i], task, self.env.into());
         let prefixes = self.readable_prefixes(exec);
         let ctx = self.render_context(&vars, &prefixes, &[]);
         f(&ctx)
     }
 
-    fn render(
-        &self,
-        exec: &Execution,
-        i: usize,
-        task: &Task,
-        v: &Value,
-    ) -> Result<String, ExpressionError> {
+    fn render(&self, exec: &Execution, i: usize, task: &Task, v: &Value) -> Result<String, ExpressionError> {
         match v {
             Value::String(s) if s.contains('{') => {
                 self.with_vars(exec, i, task, |ctx| self.env.expressions.render(s, ctx))
@@ -1229,9 +1196,7 @@ impl<'a> Machine<'a> {
         task: &Task,
         s: &str,
     ) -> Result<Value, ExpressionError> {
-        self.with_vars(exec, i, task, |ctx| {
-            self.env.expressions.render_typed(s, ctx)
-        })
+        self.with_vars(exec, i, task, |ctx| self.env.expressions.render_typed(s, ctx))
     }
 
     fn render_value(
@@ -1241,21 +1206,12 @@ impl<'a> Machine<'a> {
         task: &Task,
         v: &Value,
     ) -> Result<Value, ExpressionError> {
-        self.with_vars(exec, i, task, |ctx| {
-            self.env.expressions.render_value(v, ctx)
-        })
+        self.with_vars(exec, i, task, |ctx| self.env.expressions.render_value(v, ctx))
     }
 
-    fn duration(
-        &self,
-        exec: &Execution,
-        i: usize,
-        task: &Task,
-        v: &Value,
-    ) -> Result<Duration, String> {
+    fn duration(&self, exec: &Execution, i: usize, task: &Task, v: &Value) -> Result<Duration, String> {
         let s = self.render(exec, i, task, v).map_err(|e| e.message)?;
-        parse_iso_duration(&s)
-            .ok_or_else(|| format!("Invalid duration `{s}`: use ISO-8601, e.g. PT30S"))
+        parse_iso_duration(&s).ok_or_else(|| format!("Invalid duration `{s}`: use ISO-8601, e.g. PT30S"))
     }
 
     fn log_task(&mut self, exec: &Execution, i: usize, level: &str, message: String) {
@@ -1335,10 +1291,7 @@ pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
 fn java_string(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(java_string).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(java_string).collect::<Vec<_>>().join(", ")),
         Value::Object(m) => format!(
             "{{{}}}",
             m.iter()

@@ -46,8 +46,8 @@ impl Tok {
 }
 
 const OPS: &[&str] = &[
-    "???", "??", "==", "!=", "<=", ">=", "//", "**", "(", ")", "[", "]", "{", "}", ",", "|", ".",
-    "~", "+", "-", "*", "/", "%", "<", ">", "=", "?", ":",
+    "???", "??", "==", "!=", "<=", ">=", "//", "**", "(", ")", "[", "]", "{", "}", ",", "|", ".", "~", "+",
+    "-", "*", "/", "%", "<", ">", "=", "?", ":",
 ];
 
 fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
@@ -116,18 +116,10 @@ fn join(toks: &[Tok]) -> String {
 /// Parameter names of Pebble filters and functions, for positional arguments.
 fn parameter_names(name: &str, is_filter: bool) -> Option<&'static [&'static str]> {
     Some(match (name, is_filter) {
-        ("date", true)
-        | ("timestamp", true)
-        | ("timestampMicro", true)
-        | ("timestampNano", true) => &["format", "timeZone", "existingFormat", "locale"],
-        ("dateAdd", true) => &[
-            "amount",
-            "unit",
-            "format",
-            "timeZone",
-            "existingFormat",
-            "locale",
-        ],
+        ("date", true) | ("timestamp", true) | ("timestampMicro", true) | ("timestampNano", true) => {
+            &["format", "timeZone", "existingFormat", "locale"]
+        }
+        ("dateAdd", true) => &["amount", "unit", "format", "timeZone", "existingFormat", "locale"],
         ("jq", true) => &["expression"],
         ("number", true) => &["type"],
         ("chunk", true) => &["size"],
@@ -151,9 +143,7 @@ fn parameter_names(name: &str, is_filter: bool) -> Option<&'static [&'static str
         ("yaml", false) | ("fromYaml", false) => &["yaml"],
         ("render", false) => &["toRender", "recursive"],
         ("renderOnce", false) => &["toRender"],
-        ("read", false) | ("fileURI", false) | ("fileSize", false) | ("fileExists", false) => {
-            &["path"]
-        }
+        ("read", false) | ("fileURI", false) | ("fileSize", false) | ("fileExists", false) => &["path"],
         ("currentEachOutput", false) => &["outputs"],
         ("randomInt", false) => &["lower", "upper"],
         ("range", false) => &["start", "end", "step"],
@@ -185,10 +175,7 @@ fn split_args(toks: &[Tok]) -> Vec<Vec<Tok>> {
 
 fn is_named(arg: &[Tok]) -> bool {
     let mut it = arg.iter().filter(|t| **t != Tok::Space);
-    matches!(
-        (it.next(), it.next()),
-        (Some(Tok::Ident(_)), Some(Tok::Op("=")))
-    )
+    matches!((it.next(), it.next()), (Some(Tok::Ident(_)), Some(Tok::Op("="))))
 }
 
 fn find_close(toks: &[Tok], open: usize) -> Result<usize, String> {
@@ -234,6 +221,12 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
                 .map(|p| p + i + 1);
             let prev = prev_significant(toks, i);
             let after_dot = matches!(prev, Some(Tok::Op(".")));
+            if name == "equals" && !after_dot {
+                // Pebble's `a equals b`.
+                out.push(Tok::Op("=="));
+                i += 1;
+                continue;
+            }
             if name == "elseif" {
                 out.push(Tok::Ident("elif".into()));
                 i += 1;
@@ -369,10 +362,7 @@ fn print(expr: &[Tok], mode: PrintMode) -> String {
 fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, String> {
     let toks = rewrite(&tokenize(src)?, hoist)?;
     // Coalescing: a ?? b ??? c, evaluated lazily left to right.
-    let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??")
-        .into_iter()
-        .map(|i| (i, true))
-        .collect();
+    let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??").into_iter().map(|i| (i, true)).collect();
     cuts.extend(top_level(&toks, "???").into_iter().map(|i| (i, false)));
     cuts.sort();
     if !cuts.is_empty() {
@@ -445,11 +435,8 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     let mut counter = 0;
-    let fail = |msg: String| {
-        ExpressionError::new(format!(
-            "Unable to parse the expression `{template}`: {msg}"
-        ))
-    };
+    let fail =
+        |msg: String| ExpressionError::new(format!("Unable to parse the expression `{template}`: {msg}"));
     while let Some(start) = rest.find('{') {
         let (before, tail) = rest.split_at(start);
         out.push_str(before);
@@ -464,8 +451,7 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
             rest = &tail[1..];
             continue;
         };
-        let end =
-            find_block_end(&tail[2..], close).ok_or_else(|| fail(format!("missing `{close}`")))?;
+        let end = find_block_end(&tail[2..], close).ok_or_else(|| fail(format!("missing `{close}`")))?;
         let inner = &tail[2..2 + end];
         let after = &tail[2 + end + 2..];
         let trim_left = inner.starts_with('-');
@@ -479,11 +465,7 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                 };
                 let translated = translate_print(body, mode, &mut hoist).map_err(fail)?;
                 counter = hoist.next;
-                out.push_str(&apply_trim(
-                    hoist.prelude + &translated,
-                    trim_left,
-                    trim_right,
-                ));
+                out.push_str(&apply_trim(hoist.prelude + &translated, trim_left, trim_right));
                 rest = after;
             }
             "{%" => {
@@ -508,11 +490,7 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                 let translated = translate_statement(body, &mut hoist).map_err(fail)?;
                 counter = hoist.next;
                 let statement = format!("{{% {translated} %}}");
-                out.push_str(&apply_trim(
-                    hoist.prelude + &statement,
-                    trim_left,
-                    trim_right,
-                ));
+                out.push_str(&apply_trim(hoist.prelude + &statement, trim_left, trim_right));
                 rest = after;
             }
             _ => {
@@ -600,10 +578,7 @@ mod tests {
 
     #[test]
     fn raw_blocks_are_kept() {
-        assert_eq!(
-            t("{% raw %}{{ x }}{% endraw %}"),
-            "{% raw %}{{ x }}{% endraw %}"
-        );
+        assert_eq!(t("{% raw %}{{ x }}{% endraw %}"), "{% raw %}{{ x }}{% endraw %}");
     }
 
     #[test]

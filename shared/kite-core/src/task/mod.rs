@@ -13,9 +13,7 @@ use crate::run_variables;
 
 fn find<'e>(execution: &'e Execution, id: &str) -> Option<&'e TaskRun> {
     match execution.index.by_id.get(id) {
-        Some(&i) if execution.index.indexed == execution.task_runs().len() => {
-            execution.task_runs().get(i)
-        }
+        Some(&i) if execution.index.indexed == execution.task_runs().len() => execution.task_runs().get(i),
         _ => execution.task_runs().iter().find(|t| t.id == id),
     }
 }
@@ -97,7 +95,7 @@ pub(crate) fn run(
         now: env.now,
         logs: Vec::new(),
     };
-    let vars = run_variables::for_task_run(flow, execution, task_run, task);
+    let vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
     let prefixes = readable_prefixes(execution);
     let ctx = RenderContext {
         variables: &vars,
@@ -156,9 +154,7 @@ pub(crate) fn run(
         } => {
             if let Some(condition) = condition {
                 match render(condition) {
-                    Ok(c) if !is_truthy(&c) => {
-                        return run.done(StateType::Success, IndexMap::new())
-                    }
+                    Ok(c) if !is_truthy(&c) => return run.done(StateType::Success, IndexMap::new()),
                     Ok(_) => {}
                     Err(e) => return run.failed(e),
                 }
@@ -168,9 +164,9 @@ pub(crate) fn run(
                 Err(e) => run.failed(e),
             }
         }
-        TaskKind::HttpRequest(_) => run.failed(
-            "HTTP requests run on a worker with network access; this runner has none".to_string(),
-        ),
+        TaskKind::HttpRequest(_) => {
+            run.failed("HTTP requests run on a worker with network access; this runner has none".to_string())
+        }
         other => run.failed(format!(
             "`{}` ({}) is run by the executor, not by a worker",
             task.id,
