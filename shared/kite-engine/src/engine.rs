@@ -1,0 +1,1251 @@
+//! The engine: flows, executions and the worker step, over the ports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, StateType};
+use kite_core::executor::{self, Command, Env, Event, IdSource, NewExecution, TaskResult, TimerKind};
+use kite_core::expression::{ExpressionEngine, FileReader};
+use kite_core::flow::{parse_flow, Flow, TaskKind};
+use kite_core::input::{resolve_inputs, InputContext, InputValue};
+use serde_json::Value;
+use tokio::sync::watch;
+use tracing::{debug, info_span, warn, Instrument};
+
+use crate::error::EngineError;
+use crate::ports::{
+    Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery, FlowRepository,
+    IdGenerator, LogQuery, LogRepository, Page, StoreError, StoredFlow, TaskQueue, Transition, Work,
+    WorkItem,
+};
+
+/// The adapters an engine runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub flows: Arc<dyn FlowRepository>,
+    pub executions: Arc<dyn ExecutionRepository>,
+    pub logs: Arc<dyn LogRepository>,
+    pub files: Arc<dyn FileStorage>,
+    pub queue: Arc<dyn TaskQueue>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// AES key for SECRET inputs (16, 24 or 32 bytes); `None` refuses SECRET inputs.
+    pub secret_key: Option<Vec<u8>>,
+    /// Largest accepted upload, in bytes.
+    pub max_file_size: u64,
+    /// How long a claimed or leased queue item stays invisible before redelivery.
+    pub lease: Duration,
+    /// Compare-and-set retries of one step before giving up (the item is redelivered).
+    pub max_conflict_retries: u32,
+    /// Extra top-level expression variables (`envs`, `globals`), an object.
+    pub globals: Option<Value>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            secret_key: None,
+            max_file_size: 512 * 1024 * 1024,
+            lease: Duration::from_secs(60),
+            max_conflict_retries: 20,
+            globals: None,
+        }
+    }
+}
+
+/// A request to create an execution (Kestra's `POST /executions/{namespace}/{flowId}`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateExecution {
+    pub namespace: String,
+    pub flow_id: String,
+    /// A given revision, else the latest.
+    pub revision: Option<i64>,
+    /// The id to use (from [`Engine::new_id`], when files were stored under it first).
+    pub id: Option<String>,
+    /// Raw or typed input values, by input id.
+    pub inputs: IndexMap<String, InputValue>,
+    /// FILE inputs already stored: input id → `kestra:///` URI.
+    pub files: IndexMap<String, String>,
+    pub labels: Vec<Label>,
+    pub trigger: Option<ExecutionTrigger>,
+    /// Start later (Kestra's `scheduleDate`).
+    pub schedule_date: Option<DateTime<Utc>>,
+}
+
+/// A flow revision: the parsed model and its verbatim source.
+#[derive(Debug, Clone)]
+pub struct FlowWithSource {
+    pub flow: Arc<Flow>,
+    pub source: String,
+    pub revision: i64,
+    pub deleted: bool,
+    pub updated: DateTime<Utc>,
+}
+
+/// Updates of one execution, for `follow` (the latest state; closes when terminated and dropped).
+pub type ExecutionWatch = watch::Receiver<Arc<Execution>>;
+
+/// The service both hosts run: flows, executions and the worker step.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ports: Ports,
+    config: EngineConfig,
+    expressions: ExpressionEngine,
+    /// Parsed flow revisions: (namespace, id, revision) → flow.
+    revisions: RwLock<HashMap<(String, String, i64), Arc<FlowWithSource>>>,
+    /// Latest revision of live flows, invalidated by this engine's flow writes.
+    latest: RwLock<HashMap<(String, String), Arc<FlowWithSource>>>,
+    watchers: Mutex<HashMap<String, watch::Sender<Arc<Execution>>>>,
+    dispatcher: RwLock<Option<Arc<dyn Dispatcher>>>,
+}
+
+/// Adapts the id port to the core's `IdSource`.
+struct Ids<'a>(&'a dyn IdGenerator);
+
+impl IdSource for Ids<'_> {
+    fn next_id(&self) -> String {
+        self.0.next_id()
+    }
+}
+
+/// Adapts file storage to the expression `read()` function.
+struct Files<'a>(&'a dyn FileStorage);
+
+impl FileReader for Files<'_> {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
+        self.0.read_blocking(uri).map_err(|e| e.to_string())
+    }
+}
+
+/// The queue item id of a parent waiting for a child execution.
+pub fn subflow_wait_id(child_execution_id: &str) -> String {
+    format!("subflow-{child_execution_id}")
+}
+
+/// A date far enough to mean "until woken".
+fn never() -> DateTime<Utc> {
+    DateTime::<Utc>::MAX_UTC
+}
+
+fn timer_name(t: TimerKind) -> String {
+    match serde_json::to_value(t) {
+        Ok(Value::String(s)) => s,
+        _ => format!("{t:?}"),
+    }
+}
+
+fn timer_kind(name: &str) -> Option<TimerKind> {
+    serde_json::from_value(Value::String(name.to_string())).ok()
+}
+
+/// What one worker pass collected besides the execution itself.
+#[derive(Default)]
+struct Pass {
+    logs: Vec<LogEntry>,
+    push: Vec<WorkItem>,
+    children: Vec<Execution>,
+    wake: Vec<String>,
+    terminated: Option<StateType>,
+}
+
+impl Engine {
+    /// An engine over `ports`. Work is only queued until a [`Dispatcher`] is set
+    /// or a worker leases it from the queue.
+    pub fn new(ports: Ports, config: EngineConfig) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                ports,
+                config,
+                expressions: ExpressionEngine::new(),
+                revisions: RwLock::new(HashMap::new()),
+                latest: RwLock::new(HashMap::new()),
+                watchers: Mutex::new(HashMap::new()),
+                dispatcher: RwLock::new(None),
+            }),
+        }
+    }
+
+    /// Sets the in-process fast path for work that is due now.
+    pub fn set_dispatcher(&self, dispatcher: Arc<dyn Dispatcher>) {
+        if let Ok(mut d) = self.inner.dispatcher.write() {
+            *d = Some(dispatcher);
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.inner.ports
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The shared expression renderer (templates compiled once).
+    pub fn expressions(&self) -> &ExpressionEngine {
+        &self.inner.expressions
+    }
+
+    /// A new execution id (to store FILE inputs under before [`Engine::create_execution`]).
+    pub fn new_id(&self) -> String {
+        self.inner.ports.ids.next_id()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.ports.clock.now()
+    }
+
+    // ------------------------------------------------------------ flows
+
+    fn parse(&self, stored: StoredFlow) -> Result<Arc<FlowWithSource>, EngineError> {
+        let key = (stored.namespace.clone(), stored.id.clone(), stored.revision);
+        if let Some(f) = self
+            .inner
+            .revisions
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            if f.source == stored.source && f.deleted == stored.deleted {
+                return Ok(f);
+            }
+        }
+        let mut flow = parse_flow(&stored.source).map_err(EngineError::InvalidFlow)?;
+        flow.revision = Some(stored.revision);
+        let parsed = Arc::new(FlowWithSource {
+            flow: Arc::new(flow),
+            source: stored.source,
+            revision: stored.revision,
+            deleted: stored.deleted,
+            updated: stored.updated,
+        });
+        if let Ok(mut m) = self.inner.revisions.write() {
+            m.insert(key, parsed.clone());
+        }
+        Ok(parsed)
+    }
+
+    fn forget_latest(&self, namespace: &str, id: &str) {
+        if let Ok(mut m) = self.inner.latest.write() {
+            m.remove(&(namespace.to_string(), id.to_string()));
+        }
+    }
+
+    /// Validates a flow source without storing it.
+    pub fn validate_flow(&self, source: &str) -> Result<Flow, EngineError> {
+        parse_flow(source).map_err(EngineError::InvalidFlow)
+    }
+
+    /// Stores a new flow (revision 1). 422 `flow.id: Flow id already exists` if it exists.
+    pub async fn create_flow(&self, source: &str) -> Result<FlowWithSource, EngineError> {
+        let flow = self.validate_flow(source)?;
+        let now = self.now();
+        let stored = match self
+            .inner
+            .ports
+            .flows
+            .create(&flow.namespace, &flow.id, source, now)
+            .await
+        {
+            Err(StoreError::AlreadyExists(_)) => {
+                return Err(EngineError::InvalidEntity {
+                    path: "flow.id".into(),
+                    message: "Flow id already exists".into(),
+                })
+            }
+            other => other?,
+        };
+        self.forget_latest(&flow.namespace, &flow.id);
+        Ok(self.parse(stored)?.as_ref().clone())
+    }
+
+    /// Stores a new revision of an existing flow (unchanged source keeps the revision).
+    pub async fn update_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        source: &str,
+    ) -> Result<FlowWithSource, EngineError> {
+        let flow = self.validate_flow(source)?;
+        if flow.namespace != namespace {
+            return Err(EngineError::InvalidEntity {
+                path: "flow.namespace".into(),
+                message: format!("Illegal namespace update: {namespace} != {}", flow.namespace),
+            });
+        }
+        if flow.id != id {
+            return Err(EngineError::InvalidEntity {
+                path: "flow.id".into(),
+                message: format!("Illegal flow id update: {id} != {}", flow.id),
+            });
+        }
+        let now = self.now();
+        let stored = match self.inner.ports.flows.update(namespace, id, source, now).await {
+            Err(StoreError::NotFound(_)) => return Err(EngineError::NotFound("Flow not found".into())),
+            other => other?,
+        };
+        self.forget_latest(namespace, id);
+        Ok(self.parse(stored)?.as_ref().clone())
+    }
+
+    /// Creates the flow or stores a new revision (what `kite flow deploy` and start-up loading do).
+    pub async fn deploy_flow(&self, source: &str) -> Result<FlowWithSource, EngineError> {
+        let flow = self.validate_flow(source)?;
+        match self
+            .inner
+            .ports
+            .flows
+            .get(&flow.namespace, &flow.id, None, false)
+            .await?
+        {
+            Some(_) => self.update_flow(&flow.namespace, &flow.id, source).await,
+            None => self.create_flow(source).await,
+        }
+    }
+
+    /// The latest revision (or `revision`) of a flow; 404 if unknown.
+    pub async fn get_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<i64>,
+    ) -> Result<FlowWithSource, EngineError> {
+        Ok(self
+            .flow_arc(namespace, id, revision, false)
+            .await?
+            .as_ref()
+            .clone())
+    }
+
+    /// Like [`Engine::get_flow`], optionally including deleted flows.
+    pub async fn get_flow_allow_deleted(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<i64>,
+        allow_deleted: bool,
+    ) -> Result<FlowWithSource, EngineError> {
+        Ok(self
+            .flow_arc(namespace, id, revision, allow_deleted)
+            .await?
+            .as_ref()
+            .clone())
+    }
+
+    async fn flow_arc(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<i64>,
+        allow_deleted: bool,
+    ) -> Result<Arc<FlowWithSource>, EngineError> {
+        let key = (namespace.to_string(), id.to_string());
+        if revision.is_none() && !allow_deleted {
+            if let Some(f) = self.inner.latest.read().ok().and_then(|m| m.get(&key).cloned()) {
+                return Ok(f);
+            }
+        }
+        if let Some(rev) = revision {
+            if let Some(f) = self
+                .inner
+                .revisions
+                .read()
+                .ok()
+                .and_then(|m| m.get(&(key.0.clone(), key.1.clone(), rev)).cloned())
+            {
+                if allow_deleted || !f.deleted {
+                    return Ok(f);
+                }
+            }
+        }
+        let stored = self
+            .inner
+            .ports
+            .flows
+            .get(namespace, id, revision, allow_deleted)
+            .await?
+            .ok_or_else(|| EngineError::NotFound("Flow not found".into()))?;
+        let parsed = self.parse(stored)?;
+        if revision.is_none() && !parsed.deleted {
+            if let Ok(mut m) = self.inner.latest.write() {
+                m.insert(key, parsed.clone());
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Every revision of a flow, oldest first; 404 if unknown.
+    pub async fn flow_revisions(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<Vec<FlowWithSource>, EngineError> {
+        let stored = self.inner.ports.flows.revisions(namespace, id).await?;
+        if stored.is_empty() {
+            return Err(EngineError::NotFound("Flow not found".into()));
+        }
+        stored
+            .into_iter()
+            .map(|s| self.parse(s).map(|f| f.as_ref().clone()))
+            .collect()
+    }
+
+    /// Latest revisions of live flows matching the query (unparsable sources are skipped).
+    pub async fn search_flows(&self, query: &FlowQuery) -> Result<Page<FlowWithSource>, EngineError> {
+        let page = self.inner.ports.flows.search(query).await?;
+        let results = page
+            .results
+            .into_iter()
+            .filter_map(|s| self.parse(s).ok().map(|f| f.as_ref().clone()))
+            .collect();
+        Ok(Page {
+            results,
+            total: page.total,
+        })
+    }
+
+    /// Soft-deletes a flow; 404 if unknown.
+    pub async fn delete_flow(&self, namespace: &str, id: &str) -> Result<(), EngineError> {
+        let now = self.now();
+        let deleted = self.inner.ports.flows.delete(namespace, id, now).await?;
+        self.forget_latest(namespace, id);
+        if deleted {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("Flow not found".into()))
+        }
+    }
+
+    // ------------------------------------------------------------ executions
+
+    /// Types the inputs, stores the execution (CREATED) and queues its start.
+    /// 404 unknown flow, 409 disabled flow, 422 invalid inputs.
+    pub async fn create_execution(&self, request: CreateExecution) -> Result<Execution, EngineError> {
+        let flow = match self
+            .flow_arc(&request.namespace, &request.flow_id, request.revision, false)
+            .await
+        {
+            Err(EngineError::NotFound(_)) => {
+                return Err(EngineError::NotFound("Requested Flow is not found.".into()))
+            }
+            Err(EngineError::InvalidFlow(e)) => {
+                return Err(EngineError::IllegalState(format!(
+                    "Requested Flow is not valid. Error: {}",
+                    crate::error::format_flow_errors(&e)
+                )))
+            }
+            other => other?,
+        };
+        if flow.flow.disabled {
+            return Err(EngineError::IllegalState("Requested Flow is disabled.".into()));
+        }
+        let id = request.id.clone().unwrap_or_else(|| self.new_id());
+        let mut provided = request.inputs;
+        for (k, uri) in request.files {
+            provided.insert(k, InputValue::Text(uri));
+        }
+        let inputs = self.type_inputs(&flow.flow, &id, &provided)?;
+        let now = self.now();
+        let execution = executor::new_execution(
+            &flow.flow,
+            NewExecution {
+                id: id.clone(),
+                inputs,
+                labels: request.labels,
+                trigger: request.trigger,
+                schedule_date: request.schedule_date,
+                parent: None,
+            },
+            now,
+        );
+        self.insert_and_start(execution).await
+    }
+
+    fn type_inputs(
+        &self,
+        flow: &Flow,
+        execution_id: &str,
+        provided: &IndexMap<String, InputValue>,
+    ) -> Result<IndexMap<String, Value>, EngineError> {
+        let ctx = InputContext {
+            namespace: &flow.namespace,
+            flow_id: &flow.id,
+            execution_id,
+            secret_key: self.inner.config.secret_key.as_deref(),
+            condition: None,
+        };
+        Ok(resolve_inputs(&flow.inputs, provided, &ctx)?)
+    }
+
+    /// Inserts a CREATED execution with its Start item and runs it through the fast path.
+    async fn insert_and_start(&self, execution: Execution) -> Result<Execution, EngineError> {
+        let now = self.now();
+        let due = execution.schedule_date.filter(|d| *d > now).unwrap_or(now);
+        let start = WorkItem {
+            id: format!("start-{}", execution.id),
+            execution_id: execution.id.clone(),
+            due,
+            work: Work::Start,
+        };
+        let transition = Transition {
+            execution: execution.clone(),
+            expected_version: None,
+            logs: Vec::new(),
+            push: vec![start.clone()],
+            claimed: if due <= now {
+                vec![start.id.clone()]
+            } else {
+                Vec::new()
+            },
+            claim_until: Some(self.claim_deadline(now)),
+            ack: Vec::new(),
+            wake: Vec::new(),
+            children: Vec::new(),
+        };
+        match self.inner.ports.executions.commit(transition).await {
+            Err(StoreError::AlreadyExists(id)) => {
+                return Err(EngineError::IllegalState(format!(
+                    "Execution {id} already exists"
+                )))
+            }
+            other => other?,
+        };
+        self.after_commit(&execution, vec![start], now);
+        Ok(execution)
+    }
+
+    fn claim_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.inner.config.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60))
+    }
+
+    /// Hands due-now items to the dispatcher, arms timers, notifies watchers.
+    fn after_commit(&self, execution: &Execution, pushed: Vec<WorkItem>, now: DateTime<Utc>) {
+        let dispatcher = self.inner.dispatcher.read().ok().and_then(|d| d.clone());
+        if let Some(d) = dispatcher {
+            let (due, later): (Vec<WorkItem>, Vec<WorkItem>) = pushed.into_iter().partition(|i| i.due <= now);
+            if let Some(first) = later.iter().map(|i| i.due).min() {
+                d.wake_at(first);
+            }
+            if !due.is_empty() {
+                d.dispatch(due);
+            }
+        }
+        self.notify(execution);
+    }
+
+    fn notify(&self, execution: &Execution) {
+        let Ok(mut watchers) = self.inner.watchers.lock() else {
+            return;
+        };
+        if let Some(tx) = watchers.get(&execution.id) {
+            let _ = tx.send(Arc::new(execution.clone()));
+            if execution.state.current.is_terminated() || tx.receiver_count() == 0 {
+                watchers.remove(&execution.id);
+            }
+        }
+    }
+
+    /// The execution; 404 if unknown or deleted.
+    pub async fn get_execution(&self, id: &str) -> Result<Execution, EngineError> {
+        self.inner
+            .ports
+            .executions
+            .get(id)
+            .await?
+            .map(|v| v.execution)
+            .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))
+    }
+
+    pub async fn search_executions(&self, query: &ExecutionQuery) -> Result<Page<Execution>, EngineError> {
+        Ok(self.inner.ports.executions.search(query).await?)
+    }
+
+    /// Follows an execution: the receiver holds the latest state and changes on each step.
+    /// The sender is dropped once the execution is terminated.
+    pub async fn subscribe(&self, id: &str) -> Result<ExecutionWatch, EngineError> {
+        let current = self.get_execution(id).await?;
+        let rx = {
+            let mut watchers = self
+                .inner
+                .watchers
+                .lock()
+                .map_err(|_| EngineError::Internal("watchers poisoned".into()))?;
+            match watchers.get(id) {
+                Some(tx) => tx.subscribe(),
+                None => {
+                    let (tx, rx) = watch::channel(Arc::new(current.clone()));
+                    if !current.state.current.is_terminated() {
+                        watchers.insert(id.to_string(), tx);
+                    }
+                    rx
+                }
+            }
+        };
+        // A step may have committed between the read and the registration.
+        let latest = self.get_execution(id).await?;
+        if latest != current {
+            self.notify(&latest);
+        }
+        Ok(rx)
+    }
+
+    /// Waits until the execution is terminated or `timeout` passes; returns the latest state.
+    pub async fn wait_for_terminal(&self, id: &str, timeout: Duration) -> Result<Execution, EngineError> {
+        let mut rx = self.subscribe(id).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = rx.borrow_and_update().clone();
+            if current.state.current.is_terminated() {
+                return Ok(current.as_ref().clone());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                // Sender dropped: the execution terminated (or watchers were reset): read it.
+                Ok(Err(_)) => {
+                    let latest = self.get_execution(id).await?;
+                    if latest.state.current.is_terminated() || tokio::time::Instant::now() >= deadline {
+                        return Ok(latest);
+                    }
+                    rx = self.subscribe(id).await?;
+                }
+                Err(_) => return self.get_execution(id).await,
+            }
+        }
+    }
+
+    /// Kills an execution (KILLING then KILLED). 409 if already terminated.
+    pub async fn kill(&self, id: &str) -> Result<(), EngineError> {
+        let execution = self.get_execution(id).await?;
+        if execution.state.current.is_terminated() {
+            return Err(EngineError::IllegalState(
+                "Execution is already finished, can't kill it".into(),
+            ));
+        }
+        self.enqueue(id, Work::Kill).await
+    }
+
+    /// Resumes a paused execution; `inputs` answer the Pause task's `onResume` inputs.
+    /// 409 if the execution is not paused, 422 if an input is invalid.
+    pub async fn resume(&self, id: &str, inputs: IndexMap<String, InputValue>) -> Result<(), EngineError> {
+        let execution = self.get_execution(id).await?;
+        if execution.state.current != StateType::Paused {
+            return Err(EngineError::IllegalState(format!(
+                "Execution '{id}' is not paused, can't resume it"
+            )));
+        }
+        let flow = self
+            .flow_arc(
+                &execution.namespace,
+                &execution.flow_id,
+                Some(execution.flow_revision),
+                true,
+            )
+            .await?;
+        let paused = execution.task_runs().iter().rev().find(|t| {
+            t.state.current == StateType::Paused
+                && matches!(
+                    flow.flow.find_task(&t.task_id).map(|t| &t.kind),
+                    Some(TaskKind::Pause(_))
+                )
+        });
+        let mut typed = IndexMap::new();
+        if let Some(tr) = paused {
+            if let Some(TaskKind::Pause(p)) = flow.flow.find_task(&tr.task_id).map(|t| &t.kind) {
+                if !p.on_resume.is_empty() {
+                    let ctx = InputContext {
+                        namespace: &execution.namespace,
+                        flow_id: &execution.flow_id,
+                        execution_id: id,
+                        secret_key: self.inner.config.secret_key.as_deref(),
+                        condition: None,
+                    };
+                    typed = resolve_inputs(&p.on_resume, &inputs, &ctx)?;
+                }
+            }
+        }
+        self.enqueue(
+            id,
+            Work::Resume {
+                task_run_id: paused.map(|t| t.id.clone()),
+                inputs: typed,
+            },
+        )
+        .await
+    }
+
+    /// Restarts a failed execution in place (same id, RESTARTED, failed task runs again).
+    pub async fn restart(&self, id: &str) -> Result<Execution, EngineError> {
+        for _ in 0..=self.inner.config.max_conflict_retries {
+            let current = self
+                .inner
+                .ports
+                .executions
+                .get(id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))?;
+            let mut execution = current.execution;
+            if !execution.state.current.is_terminated() {
+                return Err(EngineError::IllegalState(format!(
+                    "Execution '{id}' must be terminated to be restarted"
+                )));
+            }
+            let flow = self
+                .flow_arc(
+                    &execution.namespace,
+                    &execution.flow_id,
+                    Some(execution.flow_revision),
+                    true,
+                )
+                .await?;
+            let mut pass = Pass::default();
+            self.drive(&flow.flow, &mut execution, Event::Restart, &mut pass)
+                .await?;
+            match self
+                .commit_pass(execution.clone(), Some(current.version), pass, Vec::new())
+                .await
+            {
+                Ok(()) => return Ok(execution),
+                Err(EngineError::Store(StoreError::Conflict(_))) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(EngineError::Store(StoreError::Conflict(id.to_string())))
+    }
+
+    /// Runs the execution again as a new execution (`parentId` = the original) with the same
+    /// inputs, labels and trigger, on the given or the same flow revision.
+    pub async fn replay(&self, id: &str, revision: Option<i64>) -> Result<Execution, EngineError> {
+        let original = self.get_execution(id).await?;
+        let flow = self
+            .flow_arc(
+                &original.namespace,
+                &original.flow_id,
+                Some(revision.unwrap_or(original.flow_revision)),
+                true,
+            )
+            .await?;
+        let now = self.now();
+        let mut execution = executor::new_execution(
+            &flow.flow,
+            NewExecution {
+                id: self.new_id(),
+                inputs: original.inputs.clone(),
+                labels: original
+                    .labels
+                    .iter()
+                    .filter(|l| l.key != "system.correlationId")
+                    .cloned()
+                    .collect(),
+                trigger: original.trigger.clone(),
+                schedule_date: None,
+                parent: Some(original.id.clone()),
+            },
+            now,
+        );
+        execution.original_id = original.original_id.clone().or(Some(original.id.clone()));
+        execution.metadata.original_created_date = original.metadata.original_created_date;
+        execution.metadata.attempt_number = original.metadata.attempt_number + 1;
+        self.insert_and_start(execution).await
+    }
+
+    /// Deletes an execution, with its logs and files if asked.
+    pub async fn delete_execution(
+        &self,
+        id: &str,
+        delete_logs: bool,
+        delete_storage: bool,
+    ) -> Result<(), EngineError> {
+        let execution = self.get_execution(id).await?;
+        if !self.inner.ports.executions.delete(id).await? {
+            return Err(EngineError::NotFound(format!("Execution '{id}' not found")));
+        }
+        if delete_logs {
+            self.inner.ports.logs.delete_by_execution(id).await?;
+        }
+        if delete_storage {
+            let prefix =
+                kite_core::input::execution_storage_prefix(&execution.namespace, &execution.flow_id, id);
+            self.inner.ports.files.delete_prefix(&prefix).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the labels of a terminated execution (system labels other than
+    /// `system.correlationId` are refused with 422).
+    pub async fn set_labels(&self, id: &str, labels: Vec<Label>) -> Result<Execution, EngineError> {
+        if let Some(l) = labels
+            .iter()
+            .find(|l| l.key.starts_with("system.") && l.key != "system.correlationId")
+        {
+            return Err(EngineError::IllegalArgument(format!(
+                "System labels can only be set by Kestra itself, offending label: {}={}",
+                l.key, l.value
+            )));
+        }
+        for _ in 0..=self.inner.config.max_conflict_retries {
+            let current = self
+                .inner
+                .ports
+                .executions
+                .get(id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))?;
+            let mut execution = current.execution;
+            if !execution.state.current.is_terminated() {
+                return Err(EngineError::IllegalState(
+                    "Cannot set labels on a running execution".into(),
+                ));
+            }
+            let system: Vec<Label> = execution
+                .labels
+                .iter()
+                .filter(|l| l.key.starts_with("system."))
+                .cloned()
+                .collect();
+            let mut next: Vec<Label> = labels
+                .iter()
+                .filter(|l| !l.key.starts_with("system."))
+                .cloned()
+                .collect();
+            for s in system {
+                if !next.iter().any(|l| l.key == s.key) {
+                    next.push(s);
+                }
+            }
+            execution.labels = next;
+            match self
+                .inner
+                .ports
+                .executions
+                .update(&execution, current.version)
+                .await
+            {
+                Ok(_) => {
+                    self.notify(&execution);
+                    return Ok(execution);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Store(StoreError::Conflict(id.to_string())))
+    }
+
+    /// Logs of an execution.
+    pub async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEntry>, EngineError> {
+        Ok(self.inner.ports.logs.list(query).await?)
+    }
+
+    /// Queues work for an execution and hands it to the fast path.
+    async fn enqueue(&self, execution_id: &str, work: Work) -> Result<(), EngineError> {
+        let now = self.now();
+        let item = WorkItem {
+            id: self.new_id(),
+            execution_id: execution_id.to_string(),
+            due: now,
+            work,
+        };
+        self.inner.ports.queue.push(std::slice::from_ref(&item)).await?;
+        if let Some(d) = self.inner.dispatcher.read().ok().and_then(|d| d.clone()) {
+            // Not claimed: if the fast path and a poller both run it, the second finds nothing to do.
+            d.dispatch(vec![item]);
+        }
+        Ok(())
+    }
+
+    /// Prepares work after a restart of the only consumer: every committed state has its
+    /// inline task runs done, so what is left is queued; leases held by the previous process
+    /// are released so that its claimed items run now. Returns the non-terminal executions.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let released = self.inner.ports.queue.release_leases().await?;
+        let ids = self.inner.ports.executions.list_non_terminal().await?;
+        tracing::info!(released, executions = ids.len(), "recovered queued work");
+        Ok(ids.len())
+    }
+
+    // ------------------------------------------------------------ worker side
+
+    /// Processes one queue item: applies its event, runs light tasks inline until the
+    /// execution waits for something else, then commits everything in one transition
+    /// (retrying on a compare-and-set conflict) and acks the item.
+    pub async fn process(&self, item: WorkItem) -> Result<(), EngineError> {
+        let span = info_span!("execution", id = %item.execution_id);
+        self.process_inner(item).instrument(span).await
+    }
+
+    async fn process_inner(&self, item: WorkItem) -> Result<(), EngineError> {
+        let ports = &self.inner.ports;
+        for _ in 0..=self.inner.config.max_conflict_retries {
+            let Some(current) = ports.executions.get(&item.execution_id).await? else {
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            };
+            let mut execution = current.execution;
+            let flow = match self
+                .flow_arc(
+                    &execution.namespace,
+                    &execution.flow_id,
+                    Some(execution.flow_revision),
+                    true,
+                )
+                .await
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(error = %e, "flow of execution unavailable; dropping work item");
+                    ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                    return Ok(());
+                }
+            };
+            let event = match &item.work {
+                Work::RunTask { task_run_id } => self.run_queued_task(&flow.flow, &execution, task_run_id),
+                work => self.event_for(&execution, work).await?,
+            };
+            let Some(event) = event else {
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            };
+            let mut pass = Pass::default();
+            self.drive(&flow.flow, &mut execution, event, &mut pass).await?;
+            match self
+                .commit_pass(execution, Some(current.version), pass, vec![item.id.clone()])
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(EngineError::Store(StoreError::Conflict(_))) => {
+                    debug!("conflict, retrying");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(EngineError::Store(StoreError::Conflict(item.execution_id)))
+    }
+
+    /// Calls `f` with the core's environment (never held across an await: it is not `Send`).
+    fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
+        let ports = &self.inner.ports;
+        let ids = Ids(ports.ids.as_ref());
+        let files = Files(ports.files.as_ref());
+        let env = Env {
+            now: self.now(),
+            ids: &ids,
+            expressions: &self.inner.expressions,
+            files: Some(&files),
+            secret_key: self.inner.config.secret_key.as_deref(),
+            globals: self.inner.config.globals.as_ref(),
+        };
+        f(&env)
+    }
+
+    /// Runs a queued task run unless it already finished (deliveries are at-least-once).
+    fn run_queued_task(&self, flow: &Flow, execution: &Execution, task_run_id: &str) -> Option<Event> {
+        let tr = execution.find_task_run(task_run_id)?;
+        if tr.state.current != StateType::Running {
+            return None;
+        }
+        let span = info_span!("task_run", id = %task_run_id);
+        let result =
+            span.in_scope(|| self.with_env(|env| executor::run_task(flow, execution, task_run_id, env)));
+        Some(Event::TaskRunFinished {
+            task_run_id: task_run_id.to_string(),
+            result,
+        })
+    }
+
+    /// The event a work item stands for, or `None` when there is nothing left to do.
+    async fn event_for(&self, execution: &Execution, work: &Work) -> Result<Option<Event>, EngineError> {
+        Ok(match work {
+            Work::Start => match execution.state.current {
+                StateType::Created => Some(Event::Start),
+                // Recovery: re-walk a running execution so lost task runs are run again.
+                s if !s.is_terminated() && s != StateType::Paused => Some(Event::Start),
+                _ => None,
+            },
+            // Handled by the caller, which runs the task itself.
+            Work::RunTask { .. } => None,
+            Work::Timer { task_run_id, timer } => timer_kind(timer).map(|timer| Event::TimerFired {
+                task_run_id: task_run_id.clone(),
+                timer,
+            }),
+            Work::SubflowEnded {
+                task_run_id,
+                child_execution_id,
+            } => match self.inner.ports.executions.get(child_execution_id).await? {
+                Some(child) => Some(Event::SubflowEnded {
+                    task_run_id: task_run_id.clone(),
+                    child: Box::new(child.execution),
+                }),
+                None => None,
+            },
+            Work::Kill => (!execution.state.current.is_terminated()).then_some(Event::Kill),
+            Work::Resume { task_run_id, inputs } => {
+                (execution.state.current == StateType::Paused).then(|| Event::Resume {
+                    task_run_id: task_run_id.clone(),
+                    inputs: inputs.clone(),
+                })
+            }
+        })
+    }
+
+    /// Applies `first` and everything it leads to within this process: light task runs are
+    /// run inline, subflow executions prepared, timers turned into queue items.
+    async fn drive(
+        &self,
+        flow: &Flow,
+        execution: &mut Execution,
+        first: Event,
+        pass: &mut Pass,
+    ) -> Result<(), EngineError> {
+        let ports = &self.inner.ports;
+        let mut events = std::collections::VecDeque::from([first]);
+        let mut error_logs: Option<Vec<Value>> = None;
+        let mut steps = 0usize;
+        while let Some(event) = events.pop_front() {
+            steps += 1;
+            if steps > 100_000 {
+                return Err(EngineError::Internal(format!(
+                    "execution {} does not settle",
+                    execution.id
+                )));
+            }
+            let commands = self
+                .with_env(|env| executor::apply(flow, execution, event, env))
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            let mut subflows = Vec::new();
+            for command in commands {
+                match command {
+                    Command::RunTask { task_run_id } => {
+                        let done = execution
+                            .find_task_run(&task_run_id)
+                            .map(|t| t.state.current.is_terminated())
+                            .unwrap_or(true);
+                        if done {
+                            continue;
+                        }
+                        if error_logs.is_none()
+                            && execution.task_runs().iter().any(|t| t.state.current.is_failed())
+                        {
+                            let mut lines: Vec<Value> = ports
+                                .logs
+                                .list(&LogQuery {
+                                    execution_id: execution.id.clone(),
+                                    min_level: Some("ERROR".into()),
+                                    ..Default::default()
+                                })
+                                .await?
+                                .iter()
+                                .filter_map(|l| serde_json::to_value(l).ok())
+                                .collect();
+                            lines.extend(
+                                pass.logs
+                                    .iter()
+                                    .filter(|l| l.level == "ERROR")
+                                    .filter_map(|l| serde_json::to_value(l).ok()),
+                            );
+                            error_logs = Some(lines);
+                        }
+                        let span = info_span!("task_run", id = %task_run_id);
+                        let result = span.in_scope(|| {
+                            self.with_env(|env| {
+                                executor::run_task_with_logs(
+                                    flow,
+                                    execution,
+                                    &task_run_id,
+                                    env,
+                                    error_logs.as_deref().unwrap_or(&[]),
+                                )
+                            })
+                        });
+                        events.push_back(Event::TaskRunFinished { task_run_id, result });
+                    }
+                    Command::StoreLogs(lines) => {
+                        if let Some(cached) = error_logs.as_mut() {
+                            cached.extend(
+                                lines
+                                    .iter()
+                                    .filter(|l| l.level == "ERROR")
+                                    .filter_map(|l| serde_json::to_value(l).ok()),
+                            );
+                        }
+                        pass.logs.extend(lines);
+                    }
+                    Command::ScheduleTimer {
+                        task_run_id,
+                        at,
+                        timer,
+                    } => pass.push.push(WorkItem {
+                        id: format!(
+                            "timer-{}-{task_run_id}-{}-{}",
+                            execution.id,
+                            timer_name(timer),
+                            at.timestamp_millis()
+                        ),
+                        execution_id: execution.id.clone(),
+                        due: at,
+                        work: Work::Timer {
+                            task_run_id,
+                            timer: timer_name(timer),
+                        },
+                    }),
+                    Command::CreateSubflowExecution(request) => subflows.push(request),
+                    Command::Terminated { state } => {
+                        pass.terminated = Some(state);
+                        pass.wake.push(subflow_wait_id(&execution.id));
+                    }
+                }
+            }
+            for request in subflows {
+                match self.prepare_subflow(&request).await {
+                    Ok(child) => {
+                        if request.wait {
+                            pass.push.push(WorkItem {
+                                id: subflow_wait_id(&child.id),
+                                execution_id: execution.id.clone(),
+                                due: never(),
+                                work: Work::SubflowEnded {
+                                    task_run_id: request.parent_task_run_id.clone(),
+                                    child_execution_id: child.id.clone(),
+                                },
+                            });
+                        }
+                        let now = self.now();
+                        let due = child.schedule_date.filter(|d| *d > now).unwrap_or(now);
+                        pass.push.push(WorkItem {
+                            id: format!("start-{}", child.id),
+                            execution_id: child.id.clone(),
+                            due,
+                            work: Work::Start,
+                        });
+                        pass.children.push(child);
+                    }
+                    Err(e) => {
+                        let line = LogEntry {
+                            namespace: execution.namespace.clone(),
+                            flow_id: execution.flow_id.clone(),
+                            task_id: execution
+                                .find_task_run(&request.parent_task_run_id)
+                                .map(|t| t.task_id.clone()),
+                            execution_id: execution.id.clone(),
+                            task_run_id: Some(request.parent_task_run_id.clone()),
+                            attempt_number: None,
+                            trigger_id: None,
+                            timestamp: self.now(),
+                            level: "ERROR".into(),
+                            thread: None,
+                            message: e.to_string(),
+                        };
+                        events.push_back(Event::TaskRunFinished {
+                            task_run_id: request.parent_task_run_id.clone(),
+                            result: TaskResult {
+                                state: StateType::Failed,
+                                outputs: IndexMap::new(),
+                                logs: vec![line],
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the child execution a Subflow task asks for (typed inputs, CREATED).
+    async fn prepare_subflow(&self, request: &executor::SubflowRequest) -> Result<Execution, EngineError> {
+        let flow = match self
+            .flow_arc(&request.namespace, &request.flow_id, request.revision, false)
+            .await
+        {
+            Err(EngineError::NotFound(_)) => {
+                return Err(EngineError::NotFound(format!(
+                    "Unable to find flow '{}'.'{}' with revision '{}'",
+                    request.namespace,
+                    request.flow_id,
+                    request
+                        .revision
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "latest".into())
+                )))
+            }
+            other => other?,
+        };
+        if flow.flow.disabled {
+            return Err(EngineError::IllegalState("Cannot execute a disabled flow".into()));
+        }
+        let provided: IndexMap<String, InputValue> = request
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), InputValue::Json(v.clone())))
+            .collect();
+        let inputs = self.type_inputs(&flow.flow, &request.execution_id, &provided)?;
+        Ok(executor::new_execution(
+            &flow.flow,
+            NewExecution {
+                id: request.execution_id.clone(),
+                inputs,
+                labels: request.labels.clone(),
+                trigger: Some(request.trigger.clone()),
+                schedule_date: request.schedule_date,
+                parent: None,
+            },
+            self.now(),
+        ))
+    }
+
+    async fn commit_pass(
+        &self,
+        execution: Execution,
+        expected_version: Option<i64>,
+        pass: Pass,
+        ack: Vec<String>,
+    ) -> Result<(), EngineError> {
+        // After the pass, so that everything it queued for "now" is due.
+        let now = self.now();
+        let children = pass.children;
+        let transition = Transition {
+            execution: execution.clone(),
+            expected_version,
+            logs: pass.logs,
+            push: pass.push.clone(),
+            claimed: pass
+                .push
+                .iter()
+                .filter(|i| i.due <= now)
+                .map(|i| i.id.clone())
+                .collect(),
+            claim_until: Some(self.claim_deadline(now)),
+            ack,
+            wake: pass.wake.clone(),
+            children: children.clone(),
+        };
+        self.inner.ports.executions.commit(transition).await?;
+        if let Some(state) = pass.terminated {
+            debug!(state = state.as_str(), "execution terminated");
+        }
+        let mut pushed = pass.push;
+        if !pass.wake.is_empty() {
+            // A parent may wait for this execution: let the queue deliver its wake-up.
+            if let Some(d) = self.inner.dispatcher.read().ok().and_then(|d| d.clone()) {
+                d.wake_at(now);
+            }
+        }
+        pushed.retain(|i| i.due != never());
+        self.after_commit(&execution, pushed, now);
+        for child in &children {
+            self.notify(child);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! Ports: what the [`crate::Engine`] needs from the outside world.
+//!
+//! Each port is an object-safe async trait so that the local server (SQLite,
+//! a folder, in-process workers) and the Lambdas (DynamoDB, S3) plug in the
+//! same engine. Adapters must honour the documented guarantees; the
+//! conformance tests in `kite-local` check them.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use kite_core::execution::{Execution, Label, LogEntry, StateType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::AsyncRead;
+
+/// Errors of the repositories and the queue.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A compare-and-set lost: the record changed since it was read.
+    #[error("concurrent modification of {0}")]
+    Conflict(String),
+    /// An insert found the key already taken.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The backend failed (I/O, corruption, serialization).
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Errors of [`FileStorage`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StorageError {
+    #[error("file not found: {0}")]
+    NotFound(String),
+    /// The URI is not a `kestra:///` URI or escapes the storage root.
+    #[error("invalid storage path: {0}")]
+    InvalidUri(String),
+    #[error("file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("storage I/O error: {0}")]
+    Io(String),
+}
+
+/// One page of results and the total number of matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub total: u64,
+}
+
+/// 1-based page number and page size (Kestra's `page`/`size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    pub page: u32,
+    pub size: u32,
+}
+
+impl Default for Pagination {
+    fn default() -> Self {
+        Pagination { page: 1, size: 10 }
+    }
+}
+
+impl Pagination {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.max(1) - 1) * u64::from(self.size)
+    }
+}
+
+/// A sort key, Kestra's `sort=field:asc|desc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sort {
+    pub field: String,
+    pub descending: bool,
+}
+
+// ---------------------------------------------------------------- flows
+
+/// A stored revision of a flow: the YAML source kept verbatim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFlow {
+    pub namespace: String,
+    pub id: String,
+    pub revision: i64,
+    pub source: String,
+    pub deleted: bool,
+    pub updated: DateTime<Utc>,
+}
+
+/// Flow search filters (all optional; `namespace` is a prefix match on whole segments or exact).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowQuery {
+    /// Free text matched against namespace and id.
+    pub q: Option<String>,
+    /// Namespace or namespace prefix (`company` matches `company.team`).
+    pub namespace: Option<String>,
+    /// Labels every flow must carry (`key`, `value`), matched in the source.
+    pub labels: Vec<Label>,
+    pub pagination: Pagination,
+    pub sort: Vec<Sort>,
+}
+
+/// Flows and their revisions (latest revision = the live flow).
+#[async_trait]
+pub trait FlowRepository: Send + Sync {
+    /// Stores revision 1 of a new flow; [`StoreError::AlreadyExists`] if a live flow has this id.
+    /// A flow that was deleted is created again with the next revision number.
+    async fn create(
+        &self,
+        namespace: &str,
+        id: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredFlow, StoreError>;
+    /// Stores a new revision when the source changed (else returns the latest unchanged);
+    /// [`StoreError::NotFound`] if there is no live flow.
+    async fn update(
+        &self,
+        namespace: &str,
+        id: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StoredFlow, StoreError>;
+    /// The latest revision (or the given one). Deleted flows only with `allow_deleted`.
+    async fn get(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<i64>,
+        allow_deleted: bool,
+    ) -> Result<Option<StoredFlow>, StoreError>;
+    /// Every revision, oldest first.
+    async fn revisions(&self, namespace: &str, id: &str) -> Result<Vec<StoredFlow>, StoreError>;
+    /// Latest revisions of live flows matching the query.
+    async fn search(&self, query: &FlowQuery) -> Result<Page<StoredFlow>, StoreError>;
+    /// Soft delete: the flow disappears from `get`/`search`; revisions stay. `false` if unknown.
+    async fn delete(&self, namespace: &str, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+}
+
+// ---------------------------------------------------------------- executions
+
+/// An execution and its version for compare-and-set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedExecution {
+    pub execution: Execution,
+    pub version: i64,
+}
+
+/// Execution search filters (Kestra's `GET /executions/search`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecutionQuery {
+    /// Free text matched against id, namespace and flow id.
+    pub q: Option<String>,
+    /// Namespace or namespace prefix.
+    pub namespace: Option<String>,
+    pub flow_id: Option<String>,
+    /// Any of these states (empty = all).
+    pub states: Vec<StateType>,
+    /// Every label must be present.
+    pub labels: Vec<Label>,
+    /// Start date (creation) lower and upper bounds, inclusive.
+    pub start_date: Option<DateTime<Utc>>,
+    pub end_date: Option<DateTime<Utc>>,
+    /// Executions created by this execution's Subflow/Flow trigger.
+    pub trigger_execution_id: Option<String>,
+    pub pagination: Pagination,
+    /// Default: start date, newest first.
+    pub sort: Vec<Sort>,
+}
+
+/// Everything one step of an execution writes, applied atomically
+/// (one SQLite transaction, one DynamoDB `TransactWriteItems`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub execution: Execution,
+    /// `None` inserts a new execution; `Some(v)` updates it only if its version is still `v`.
+    pub expected_version: Option<i64>,
+    pub logs: Vec<LogEntry>,
+    /// Work to enqueue.
+    pub push: Vec<WorkItem>,
+    /// Ids of pushed items to store claimed (leased) until `claim_until`, for the caller to
+    /// run them in-process at once (a crash lets the claim lapse and the queue redelivers them).
+    pub claimed: Vec<String>,
+    pub claim_until: Option<DateTime<Utc>>,
+    /// Queue items this step consumed.
+    pub ack: Vec<String>,
+    /// Queued items to make due immediately and visible (a parent's wait on this execution,
+    /// `subflow-{id}`); unknown ids are ignored.
+    pub wake: Vec<String>,
+    /// New executions created by this step (subflows), inserted unless their id exists.
+    pub children: Vec<Execution>,
+}
+
+/// Executions with optimistic concurrency.
+#[async_trait]
+pub trait ExecutionRepository: Send + Sync {
+    /// Inserts a new execution (version 1); [`StoreError::AlreadyExists`] if the id is taken.
+    async fn insert(&self, execution: &Execution) -> Result<i64, StoreError>;
+    /// The execution and its version, deleted ones excluded.
+    async fn get(&self, id: &str) -> Result<Option<VersionedExecution>, StoreError>;
+    /// Writes `execution` if its stored version is `expected_version`, returning the new
+    /// version; [`StoreError::Conflict`] otherwise (two writers never both win).
+    async fn update(&self, execution: &Execution, expected_version: i64) -> Result<i64, StoreError>;
+    /// Applies a [`Transition`] atomically and returns the new version.
+    async fn commit(&self, transition: Transition) -> Result<i64, StoreError>;
+    async fn search(&self, query: &ExecutionQuery) -> Result<Page<Execution>, StoreError>;
+    /// Soft delete; `false` if unknown.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Ids of executions that are not terminated (for resumption after a restart).
+    async fn list_non_terminal(&self) -> Result<Vec<String>, StoreError>;
+}
+
+// ---------------------------------------------------------------- logs
+
+/// Log filters for one execution (Kestra's `GET /logs/{executionId}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogQuery {
+    pub execution_id: String,
+    /// Minimum level (`TRACE` < `DEBUG` < `INFO` < `WARN` < `ERROR`).
+    pub min_level: Option<String>,
+    pub task_run_id: Option<String>,
+    pub task_id: Option<String>,
+    pub attempt: Option<u32>,
+}
+
+/// Numeric order of Kestra's log levels (unknown levels sort as INFO).
+pub fn level_rank(level: &str) -> u8 {
+    match level.to_ascii_uppercase().as_str() {
+        "TRACE" => 0,
+        "DEBUG" => 1,
+        "INFO" => 2,
+        "WARN" | "WARNING" => 3,
+        "ERROR" => 4,
+        _ => 2,
+    }
+}
+
+#[async_trait]
+pub trait LogRepository: Send + Sync {
+    /// Appends log lines, keeping their order.
+    async fn append(&self, logs: &[LogEntry]) -> Result<(), StoreError>;
+    /// Logs of an execution in the order they were appended.
+    async fn list(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
+    /// Removes all logs of an execution, returning how many.
+    async fn delete_by_execution(&self, execution_id: &str) -> Result<u64, StoreError>;
+}
+
+// ---------------------------------------------------------------- files
+
+/// A readable byte stream.
+pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Internal storage addressed by `kestra:///...` URIs. Implementations must refuse URIs
+/// that are not `kestra:///`, contain `..`/empty/absolute segments or otherwise escape the root.
+#[async_trait]
+pub trait FileStorage: Send + Sync {
+    /// Streams `content` into `uri`, failing with [`StorageError::TooLarge`] (and storing
+    /// nothing) beyond `max_bytes`. Returns the size written. Overwrites.
+    async fn put(&self, uri: &str, content: ByteStream, max_bytes: u64) -> Result<u64, StorageError>;
+    /// Opens the file for reading.
+    async fn get(&self, uri: &str) -> Result<ByteStream, StorageError>;
+    /// The file size, `None` if absent.
+    async fn size(&self, uri: &str) -> Result<Option<u64>, StorageError>;
+    async fn exists(&self, uri: &str) -> Result<bool, StorageError> {
+        Ok(self.size(uri).await?.is_some())
+    }
+    /// Deletes every file under `prefix` (a `kestra:///` URI), returning how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
+    /// Reads a whole file synchronously (the expression `read()` function runs in
+    /// synchronous code); may block the calling thread briefly.
+    fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError>;
+}
+
+// ---------------------------------------------------------------- queue
+
+/// What a queue item asks the engine to do with an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Work {
+    /// Start a CREATED execution (at its `scheduleDate` if any).
+    Start,
+    /// Run one task run (heavy tasks: HTTP, ...).
+    RunTask {
+        task_run_id: String,
+    },
+    /// A timer armed by the executor is due (`timer` is the executor's `TimerKind` name).
+    Timer {
+        task_run_id: String,
+        timer: String,
+    },
+    /// A child execution that the parent waits for ended.
+    SubflowEnded {
+        task_run_id: String,
+        child_execution_id: String,
+    },
+    Kill,
+    /// Resume a paused execution with typed `onResume` inputs.
+    Resume {
+        task_run_id: Option<String>,
+        inputs: IndexMap<String, Value>,
+    },
+}
+
+/// A durable unit of work for one execution, runnable at `due`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkItem {
+    pub id: String,
+    pub execution_id: String,
+    pub due: DateTime<Utc>,
+    pub work: Work,
+}
+
+/// A durable queue with leases: a leased item is invisible until its lease ends or it is acked,
+/// then delivered again (at-least-once).
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    /// Enqueues items (an existing id is left unchanged).
+    async fn push(&self, items: &[WorkItem]) -> Result<(), StoreError>;
+    /// Leases up to `max` items due at `now` and not leased, for `lease_for`.
+    async fn lease(
+        &self,
+        now: DateTime<Utc>,
+        max: usize,
+        lease_for: Duration,
+    ) -> Result<Vec<WorkItem>, StoreError>;
+    /// Makes an item due at `due` and visible (no effect if it does not exist).
+    async fn reschedule(&self, id: &str, due: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Makes every leased item visible again (at start-up of the only consumer); returns how many.
+    async fn release_leases(&self) -> Result<u64, StoreError>;
+    /// Removes consumed items.
+    async fn ack(&self, ids: &[String]) -> Result<(), StoreError>;
+    /// When the next item becomes deliverable (due date or lease end), if any.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Items still queued (leased or not).
+    async fn len(&self) -> Result<u64, StoreError>;
+}
+
+/// Runs work in this process right away (the fast path after a durable write).
+/// Hosts without workers (an API Lambda) have none and rely on the queue alone.
+pub trait Dispatcher: Send + Sync {
+    /// Items already durably queued and claimed, due now.
+    fn dispatch(&self, items: Vec<WorkItem>);
+    /// A timer was queued for `due`: wake the timer loop if it sleeps past it.
+    fn wake_at(&self, due: DateTime<Utc>);
+}
+
+// ---------------------------------------------------------------- clock and ids
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+pub trait IdGenerator: Send + Sync {
+    /// A new unique id (Kestra's base62 form).
+    fn next_id(&self) -> String;
+}
+
+/// Random 128-bit ids in Kestra's base62 form.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn next_id(&self) -> String {
+        let mut bytes = [0u8; 16];
+        if getrandom::getrandom(&mut bytes).is_err() {
+            // No OS randomness: fall back to time and a counter, still unique in-process.
+            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let t = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+            bytes[..8].copy_from_slice(&t.to_le_bytes());
+            bytes[8..].copy_from_slice(&n.to_le_bytes());
+        }
+        kite_core::id::friendly_id(u128::from_le_bytes(bytes))
+    }
+}

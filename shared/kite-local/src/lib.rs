@@ -1,0 +1,45 @@
+//! Kite's embedded adapters for the local server: a SQLite store (flows, executions,
+//! logs, queue), local folder file storage and the in-process worker runtime.
+
+pub mod files;
+pub mod runtime;
+pub mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kite_engine::ports::{RandomIds, StoreError, SystemClock};
+use kite_engine::{Engine, EngineConfig, Ports};
+
+pub use files::LocalFileStorage;
+pub use runtime::Runtime;
+pub use sqlite::SqliteStore;
+
+/// Errors opening the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot open the file storage: {0}")]
+    Files(#[from] kite_engine::ports::StorageError),
+}
+
+/// Ports over `data_dir`: `kite.db` (SQLite) and `storage/` (files).
+pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
+    let store = Arc::new(SqliteStore::open(&data_dir.join("kite.db"))?);
+    let files = Arc::new(LocalFileStorage::new(data_dir.join("storage"))?);
+    Ok(Ports {
+        flows: store.clone(),
+        executions: store.clone(),
+        logs: store.clone(),
+        files,
+        queue: store,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+    })
+}
+
+/// An engine over the local store in `data_dir` (no workers yet: see [`Runtime::start`]).
+pub fn open_engine(data_dir: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
+    Ok(Engine::new(local_ports(data_dir)?, config))
+}

@@ -1,0 +1,132 @@
+//! The in-process runtime: a bounded pool of workers fed by the fast path and by a
+//! timer loop that leases due work (timers, redeliveries) from the durable queue.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use kite_engine::ports::{Dispatcher, WorkItem};
+use kite_engine::Engine;
+use tokio::sync::{mpsc, watch, Mutex, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// How often the timer loop looks at the queue when nothing woke it (lapsed leases).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Items leased by one timer-loop round.
+const LEASE_BATCH: usize = 256;
+
+/// Hands work to the pool (the engine's fast path) and wakes the timer loop.
+struct PoolDispatcher {
+    tx: mpsc::UnboundedSender<WorkItem>,
+    wake: Arc<Notify>,
+    /// The date (ms) the timer loop sleeps until.
+    sleeping_until: Arc<AtomicI64>,
+}
+
+impl Dispatcher for PoolDispatcher {
+    fn dispatch(&self, items: Vec<WorkItem>) {
+        for item in items {
+            // A closed channel means shutdown: the item stays queued for the next start.
+            let _ = self.tx.send(item);
+        }
+    }
+
+    fn wake_at(&self, due: DateTime<Utc>) {
+        if due.timestamp_millis() < self.sleeping_until.load(Ordering::Acquire) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// A running worker pool and timer loop; stop it with [`Runtime::shutdown`].
+pub struct Runtime {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Recovers queued work, sets the engine's dispatcher and starts `workers` workers.
+    pub async fn start(engine: Engine, workers: usize) -> Result<Runtime, kite_engine::EngineError> {
+        let (tx, rx) = mpsc::unbounded_channel::<WorkItem>();
+        let rx = Arc::new(Mutex::new(rx));
+        let wake = Arc::new(Notify::new());
+        let sleeping_until = Arc::new(AtomicI64::new(i64::MAX));
+        engine.set_dispatcher(Arc::new(PoolDispatcher {
+            tx: tx.clone(),
+            wake: wake.clone(),
+            sleeping_until: sleeping_until.clone(),
+        }));
+        engine.recover().await?;
+        let (shutdown, stop) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for n in 0..workers.max(1) {
+            let engine = engine.clone();
+            let rx = rx.clone();
+            let mut stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let item = {
+                        let mut rx = rx.lock().await;
+                        tokio::select! {
+                            item = rx.recv() => item,
+                            _ = stop.changed() => None,
+                        }
+                    };
+                    let Some(item) = item else { break };
+                    let id = item.id.clone();
+                    if let Err(e) = engine.process(item).await {
+                        // The item stays leased and comes back when the lease ends.
+                        warn!(worker = n, item = %id, error = %e, "work item failed");
+                    }
+                }
+            }));
+        }
+        let mut stop_timer = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let now = engine.now();
+                match engine
+                    .ports()
+                    .queue
+                    .lease(now, LEASE_BATCH, engine.config().lease)
+                    .await
+                {
+                    Ok(items) => {
+                        let full = items.len() == LEASE_BATCH;
+                        for item in items {
+                            debug!(item = %item.id, "leased");
+                            let _ = tx.send(item);
+                        }
+                        if full {
+                            continue;
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "leasing work failed"),
+                }
+                let next = engine.ports().queue.next_due().await.ok().flatten();
+                let idle = now + chrono::Duration::from_std(IDLE_POLL).unwrap_or_default();
+                let until = next.map_or(idle, |n| n.min(idle));
+                sleeping_until.store(until.timestamp_millis(), Ordering::Release);
+                let pause = (until - engine.now()).to_std().unwrap_or(Duration::ZERO);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = wake.notified() => {}
+                    _ = stop_timer.changed() => break,
+                }
+                // Awake: any wake-up now leaves a permit for the next sleep.
+                sleeping_until.store(i64::MAX, Ordering::Release);
+            }
+        }));
+        Ok(Runtime { shutdown, tasks })
+    }
+
+    /// Stops taking work and waits for the work in progress to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
