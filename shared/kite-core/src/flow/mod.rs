@@ -8,9 +8,11 @@ use serde_json::Value;
 
 use crate::input::InputDefinition;
 
+mod defaults;
 mod parse;
 mod position;
 mod task_type;
+mod validate;
 
 pub use parse::{
     flow_source_to_json, parse_cron, parse_flow, parse_flows, yaml_value_to_json, FlowError,
@@ -318,6 +320,15 @@ pub struct Retry {
     /// ISO-8601 duration.
     pub max_duration: Option<String>,
     pub warning_on_retry: bool,
+    /// Flow-level retry only: retry the failed task or start a new execution.
+    pub behavior: RetryBehavior,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RetryBehavior {
+    #[default]
+    RetryFailedTask,
+    CreateNewExecution,
 }
 
 #[derive(Debug, Clone, PartialEq)]

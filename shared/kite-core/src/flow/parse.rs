@@ -1,20 +1,25 @@
 //! Parsing and validating Kestra flow YAML into the [`Flow`] model.
 //!
 //! Every error names the field path and, when the source has it, the line and
-//! column, so a person can fix the flow without guessing.
+//! column, so a person can fix the flow without guessing. Positions are only
+//! computed when a flow is refused: valid flows are parsed once.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use indexmap::IndexMap;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::position::{lookup, positions, Positions};
+use super::defaults;
+use super::position::{lookup, positions};
+use super::validate;
 use super::{
-    Concurrency, ConcurrencyBehavior, Flow, FlowOutput, Flowable, HttpRequestTask, LogLevel,
-    PauseTask, PluginDefault, Retry, RetryKind, SubflowTask, Task, TaskKind, TaskType, Trigger,
+    Concurrency, ConcurrencyBehavior, Flow, FlowOutput, Flowable, HttpRequestTask, LogLevel, PauseTask,
+    PluginDefault, Retry, RetryBehavior, RetryKind, SubflowTask, Task, TaskKind, TaskType, Trigger,
     TriggerType,
 };
+use crate::expression::write_pebble;
 use crate::input::{DependsOn, InputDefinition, InputType};
 
 /// A flow that cannot be accepted, with where and why.
@@ -48,49 +53,53 @@ impl FlowError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowErrorKind {
+    /// The source is not valid YAML, or not a single flow.
     Yaml,
     MissingProperty,
+    /// A property has the wrong kind of value or an unaccepted value.
     InvalidProperty,
     UnknownProperty,
+    /// Unknown task, trigger, input or output type.
     UnknownType,
     DuplicateTaskId,
     InvalidId,
     InvalidCron,
+    DuplicateTriggerId,
+    /// Two inputs (or two outputs) share an id.
+    DuplicateInputId,
+    /// `dependsOn` names a missing input or forms a cycle.
+    InvalidDependency,
+    /// A Subflow task starts the flow it belongs to.
+    RecursiveSubflow,
 }
 
 /// Parses and validates one flow from its YAML source.
 pub fn parse_flow(source: &str) -> Result<Flow, Vec<FlowError>> {
-    let docs = split_documents(source)?;
-    match docs.len() {
-        1 => {
-            let pos = positions(source).into_iter().next().unwrap_or_default();
-            parse_document(&docs[0], &pos)
-        }
-        0 => Err(vec![error(
+    let docs = read_documents(source);
+    if let Some(Err(e)) = docs.iter().map(|(_, d)| d).find(|d| d.is_err()) {
+        return Err(vec![e.clone()]);
+    }
+    match docs.as_slice() {
+        [(index, Ok(doc))] => parse_document(doc).map_err(|e| locate(e, source, *index)),
+        [] => Err(vec![error(FlowErrorKind::Yaml, "", "The flow is empty")]),
+        more => Err(vec![error(
             FlowErrorKind::Yaml,
             "",
-            None,
-            "The flow is empty".into(),
-        )]),
-        n => Err(vec![error(
-            FlowErrorKind::Yaml,
-            "",
-            None,
-            format!("Expected one flow but found {n} YAML documents"),
+            format!("Expected one flow but found {} YAML documents", more.len()),
         )]),
     }
 }
 
-/// Parses every document of a multi-document YAML source (`---` separated).
+/// Parses every document of a multi-document YAML source (`---` separated),
+/// e.g. for the validate endpoint. Empty documents are skipped; a YAML syntax
+/// error ends the list.
 pub fn parse_flows(source: &str) -> Vec<Result<Flow, Vec<FlowError>>> {
-    let docs = match split_documents(source) {
-        Ok(d) => d,
-        Err(e) => return vec![Err(e)],
-    };
-    let pos = positions(source);
-    docs.iter()
-        .enumerate()
-        .map(|(i, doc)| parse_document(doc, pos.get(i).unwrap_or(&Positions::new())))
+    read_documents(source)
+        .into_iter()
+        .map(|(index, doc)| match doc {
+            Ok(doc) => parse_document(&doc).map_err(|e| locate(e, source, index)),
+            Err(e) => Err(vec![e]),
+        })
         .collect()
 }
 
@@ -111,16 +120,37 @@ fn yaml_error(e: serde_yaml::Error) -> FlowError {
     }
 }
 
-fn split_documents(source: &str) -> Result<Vec<Value>, Vec<FlowError>> {
+/// Non-empty documents, numbered as [`positions`] numbers them.
+fn read_documents(source: &str) -> Vec<(usize, Result<Value, FlowError>)> {
     use serde::Deserialize;
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(source) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(|e| vec![yaml_error(e)])?;
-        if !value.is_null() {
-            out.push(yaml_to_json(value));
+        let index = out.len();
+        match serde_yaml::Value::deserialize(doc) {
+            Ok(value) if value.is_null() => {}
+            Ok(value) => out.push((index, Ok(yaml_to_json(value)))),
+            Err(e) => {
+                out.push((index, Err(yaml_error(e))));
+                break;
+            }
         }
     }
-    Ok(out)
+    out
+}
+
+/// Fills in line and column from the source, and orders errors as they appear.
+fn locate(mut errors: Vec<FlowError>, source: &str, doc_index: usize) -> Vec<FlowError> {
+    let docs = positions(source);
+    if let Some(pos) = docs.get(doc_index) {
+        for e in errors.iter_mut().filter(|e| e.line.is_none()) {
+            if let Some((line, column)) = lookup(pos, &e.path) {
+                e.line = Some(line);
+                e.column = Some(column);
+            }
+        }
+    }
+    errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+    errors
 }
 
 /// YAML → JSON, keeping map order; non-string keys become their text.
@@ -152,7 +182,7 @@ fn yaml_to_json(value: serde_yaml::Value) -> Value {
             for (k, v) in m {
                 let key = match k {
                     Y::String(s) => s,
-                    other => crate::expression::write_pebble(&yaml_to_json(other)),
+                    other => write_pebble(&yaml_to_json(other)),
                 };
                 out.insert(key, yaml_to_json(v));
             }
@@ -162,28 +192,32 @@ fn yaml_to_json(value: serde_yaml::Value) -> Value {
     }
 }
 
-fn error(
-    kind: FlowErrorKind,
-    path: &str,
-    at: Option<(usize, usize)>,
-    message: String,
-) -> FlowError {
+pub(super) fn error(kind: FlowErrorKind, path: &str, message: impl Into<String>) -> FlowError {
     FlowError {
         kind,
         path: path.to_string(),
-        line: at.map(|a| a.0),
-        column: at.map(|a| a.1),
-        message,
+        line: None,
+        column: None,
+        message: message.into(),
     }
 }
 
-struct Parser<'a> {
-    positions: &'a Positions,
-    errors: Vec<FlowError>,
-    defaults: Vec<PluginDefault>,
-    task_ids: HashSet<String>,
-    task_id_pattern: Regex,
+// Kestra's `@Pattern`s: Flow.id, Flow.namespace, TaskInterface.id / AbstractTrigger.id,
+// Input.id (a `.` nests the input under `inputs`).
+const FLOW_ID_PATTERN: &str = "^[a-zA-Z0-9][a-zA-Z0-9._-]*";
+const NAMESPACE_PATTERN: &str = "^[a-z0-9][a-z0-9._-]*";
+const TASK_ID_PATTERN: &str = "^[a-zA-Z0-9][a-zA-Z0-9_-]*";
+const INPUT_ID_PATTERN: &str = "^[a-zA-Z0-9][.a-zA-Z0-9_-]*";
+
+fn full_match(pattern: &str) -> Regex {
+    // The patterns above are constants known to compile.
+    Regex::new(&format!("{pattern}$")).unwrap_or_else(|_| unreachable!("static pattern"))
 }
+
+static FLOW_ID: LazyLock<Regex> = LazyLock::new(|| full_match(FLOW_ID_PATTERN));
+static NAMESPACE: LazyLock<Regex> = LazyLock::new(|| full_match(NAMESPACE_PATTERN));
+static TASK_ID: LazyLock<Regex> = LazyLock::new(|| full_match(TASK_ID_PATTERN));
+static INPUT_ID: LazyLock<Regex> = LazyLock::new(|| full_match(INPUT_ID_PATTERN));
 
 const FLOW_FIELDS: &[&str] = &[
     "id",
@@ -225,6 +259,70 @@ const TASK_FIELDS: &[&str] = &[
     "runIf",
     "workerGroup",
     "logToFile",
+];
+
+const TRIGGER_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "description",
+    "conditions",
+    "disabled",
+    "workerGroup",
+    "logLevel",
+    "labels",
+    "stopAfter",
+    "logToFile",
+    "minLogLevel",
+    "when",
+];
+
+fn trigger_fields(t: TriggerType) -> &'static [&'static str] {
+    match t {
+        TriggerType::Webhook => &[
+            "key",
+            "inputs",
+            "wait",
+            "returnOutputs",
+            "responseContentType",
+            "responseCode",
+            "fetchType",
+        ],
+        TriggerType::Schedule => &[
+            "cron",
+            "withSeconds",
+            "timezone",
+            "inputs",
+            "scheduleConditions",
+            "lateMaximumDelay",
+            "recoverMissedSchedules",
+            "backfill",
+            "interval",
+        ],
+        TriggerType::Flow => &[
+            "states",
+            "inputs",
+            "preconditions",
+            "dependsOn",
+            "window",
+            "mode",
+            "minSatisfied",
+        ],
+    }
+}
+
+const OUTPUT_FIELDS: &[&str] = &["id", "type", "value", "description", "displayName", "required"];
+
+const RETRY_FIELDS: &[&str] = &[
+    "type",
+    "interval",
+    "maxInterval",
+    "delayFactor",
+    "minInterval",
+    "maxAttempt",
+    "maxAttempts",
+    "maxDuration",
+    "warningOnRetry",
+    "behavior",
 ];
 
 fn task_fields(t: TaskType) -> &'static [&'static str] {
@@ -281,7 +379,7 @@ fn task_fields(t: TaskType) -> &'static [&'static str] {
     }
 }
 
-fn describe(v: &Value) -> &'static str {
+pub(super) fn describe(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -300,19 +398,29 @@ fn join_path(path: &str, key: &str) -> String {
     }
 }
 
-impl<'a> Parser<'a> {
+fn last_segment(path: &str) -> &str {
+    let tail = path.rsplit('.').next().unwrap_or(path);
+    tail.split('[').next().unwrap_or(tail)
+}
+
+fn present<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+struct Parser {
+    errors: Vec<FlowError>,
+    defaults: defaults::Defaults,
+    task_ids: HashSet<String>,
+    flow_id: Option<String>,
+    namespace: Option<String>,
+}
+
+impl Parser {
     fn err(&mut self, kind: FlowErrorKind, path: &str, message: impl Into<String>) {
-        let at = lookup(self.positions, path);
-        self.errors.push(error(kind, path, at, message.into()));
+        self.errors.push(error(kind, path, message));
     }
 
-    fn string(
-        &mut self,
-        obj: &Map<String, Value>,
-        path: &str,
-        key: &str,
-        required: bool,
-    ) -> Option<String> {
+    fn string(&mut self, obj: &Map<String, Value>, path: &str, key: &str, required: bool) -> Option<String> {
         match obj.get(key) {
             None | Some(Value::Null) => {
                 if required {
@@ -325,9 +433,7 @@ impl<'a> Parser<'a> {
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
-            Some(v @ (Value::Number(_) | Value::Bool(_))) => {
-                Some(crate::expression::write_pebble(v))
-            }
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(write_pebble(v)),
             Some(other) => {
                 self.err(
                     FlowErrorKind::InvalidProperty,
@@ -355,11 +461,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn unsigned(&mut self, obj: &Map<String, Value>, path: &str, key: &str, default: u32) -> u32 {
+    fn unsigned(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<u32> {
         match obj.get(key) {
-            None | Some(Value::Null) => default,
+            None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
-                n.as_u64().unwrap_or(0) as u32
+                n.as_u64().and_then(|n| u32::try_from(n).ok())
             }
             Some(other) => {
                 self.err(
@@ -367,20 +473,18 @@ impl<'a> Parser<'a> {
                     &join_path(path, key),
                     format!(
                         "`{key}` must be a positive integer, not {}",
-                        describe(other)
+                        match other {
+                            Value::Number(n) => n.to_string(),
+                            v => describe(v).to_string(),
+                        }
                     ),
                 );
-                default
+                None
             }
         }
     }
 
-    fn object<'v>(
-        &mut self,
-        value: &'v Value,
-        path: &str,
-        what: &str,
-    ) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(&mut self, value: &'v Value, path: &str, what: &str) -> Option<&'v Map<String, Value>> {
         match value {
             Value::Object(m) => Some(m),
             other => {
@@ -394,13 +498,27 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn check_fields(
-        &mut self,
-        obj: &Map<String, Value>,
-        path: &str,
-        allowed: &[&[&str]],
-        what: &str,
-    ) {
+    /// A list property; anything else but absence is reported.
+    fn list<'v>(&mut self, value: Option<&'v Value>, path: &str, what: &str) -> &'v [Value] {
+        match value {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    path,
+                    format!(
+                        "`{}` must be a list of {what}, not {}",
+                        last_segment(path),
+                        describe(other)
+                    ),
+                );
+                &[]
+            }
+        }
+    }
+
+    fn check_fields(&mut self, obj: &Map<String, Value>, path: &str, allowed: &[&[&str]], what: &str) {
         for key in obj.keys() {
             if !allowed.iter().any(|set| set.contains(&key.as_str())) {
                 let mut known: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
@@ -420,18 +538,13 @@ impl<'a> Parser<'a> {
     fn labels(&mut self, value: Option<&Value>, path: &str) -> Vec<(String, String)> {
         match value {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::expression::write_pebble(v)))
-                .collect(),
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), write_pebble(v))).collect(),
             Some(Value::Array(items)) => {
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     let p = format!("{path}[{i}]");
                     match (item.get("key").and_then(Value::as_str), item.get("value")) {
-                        (Some(k), Some(v)) => {
-                            out.push((k.to_string(), crate::expression::write_pebble(v)))
-                        }
+                        (Some(k), Some(v)) => out.push((k.to_string(), write_pebble(v))),
                         _ => self.err(
                             FlowErrorKind::InvalidProperty,
                             &p,
@@ -456,59 +569,32 @@ impl<'a> Parser<'a> {
     }
 
     fn tasks(&mut self, value: Option<&Value>, path: &str, required: bool) -> Vec<Task> {
-        match value {
-            None | Some(Value::Null) => {
-                if required {
+        if required {
+            match value {
+                None | Some(Value::Null) => {
                     self.err(
                         FlowErrorKind::MissingProperty,
                         path,
                         format!("`{}` is required", last_segment(path)),
                     );
+                    return Vec::new();
                 }
-                Vec::new()
-            }
-            Some(Value::Array(items)) => {
-                if required && items.is_empty() {
+                Some(Value::Array(items)) if items.is_empty() => {
                     self.err(
                         FlowErrorKind::MissingProperty,
                         path,
                         format!("`{}` must not be empty", last_segment(path)),
                     );
+                    return Vec::new();
                 }
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, t)| self.task(t, &format!("{path}[{i}]")))
-                    .collect()
-            }
-            Some(other) => {
-                self.err(
-                    FlowErrorKind::InvalidProperty,
-                    path,
-                    format!(
-                        "`{}` must be a list of tasks, not {}",
-                        last_segment(path),
-                        describe(other)
-                    ),
-                );
-                Vec::new()
+                _ => {}
             }
         }
-    }
-
-    /// Applies `pluginDefaults`: non-forced values fill gaps, forced ones win.
-    fn with_defaults(&self, obj: &Map<String, Value>, type_name: &str) -> Map<String, Value> {
-        let mut out = obj.clone();
-        for d in &self.defaults {
-            if type_name == d.type_name || type_name.starts_with(&format!("{}.", d.type_name)) {
-                for (k, v) in &d.values {
-                    if d.forced || !out.contains_key(k) {
-                        out.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        out
+        self.list(value, path, "tasks")
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| self.task(t, &format!("{path}[{i}]")))
+            .collect()
     }
 
     fn task(&mut self, value: &Value, path: &str) -> Option<Task> {
@@ -516,11 +602,11 @@ impl<'a> Parser<'a> {
         let id = self.string(raw, path, "id", true);
         let type_name = self.string(raw, path, "type", true);
         if let Some(id) = &id {
-            if !self.task_id_pattern.is_match(id) {
+            if !TASK_ID.is_match(id) {
                 self.err(
                     FlowErrorKind::InvalidId,
                     &join_path(path, "id"),
-                    format!("Invalid task id `{id}`: it must match `^[a-zA-Z0-9][a-zA-Z0-9_-]*`"),
+                    format!("Invalid task id `{id}`: it must match \"{TASK_ID_PATTERN}\""),
                 );
             } else if !self.task_ids.insert(id.clone()) {
                 self.err(
@@ -532,60 +618,70 @@ impl<'a> Parser<'a> {
         }
         let type_name = type_name?;
         let Some(task_type) = TaskType::from_name(&type_name) else {
+            let supported = TaskType::supported_names();
             self.err(
                 FlowErrorKind::UnknownType,
                 &join_path(path, "type"),
                 format!(
-                    "Invalid type: {type_name}; supported task types: {}",
-                    TaskType::supported_names().join(", ")
+                    "Invalid type: {type_name}{}; supported task types: {}",
+                    did_you_mean(&type_name, &supported),
+                    supported.join(", ")
                 ),
             );
             return None;
         };
-        let obj = self.with_defaults(raw, &type_name);
-        let obj = &obj;
+        // Only what the user wrote is checked for unknown fields: a prefix default
+        // may carry properties meant for other types.
         self.check_fields(
-            obj,
+            raw,
             path,
             &[TASK_FIELDS, task_fields(task_type)],
             &format!("task type {}", task_type.name()),
         );
+        let merged = self.defaults.apply(raw, &type_name);
+        let obj = merged.as_ref().unwrap_or(raw);
         let kind = self.task_kind(task_type, obj, path);
-        let log_level = match obj.get("logLevel").and_then(Value::as_str) {
+        let log_level = match present(obj, "logLevel") {
             None => None,
             Some(l) => {
-                let parsed = LogLevel::parse(l);
+                let parsed = l.as_str().and_then(LogLevel::parse);
                 if parsed.is_none() {
                     self.err(
                         FlowErrorKind::InvalidProperty,
                         &join_path(path, "logLevel"),
-                        format!("Unknown log level `{l}`"),
+                        format!(
+                            "Unknown log level `{}`: use TRACE, DEBUG, INFO, WARN or ERROR",
+                            write_pebble(l)
+                        ),
                     );
                 }
                 parsed
             }
         };
-        let retry = obj
-            .get("retry")
-            .and_then(|r| self.retry(r, &join_path(path, "retry")));
+        let retry = present(obj, "retry").and_then(|r| self.retry(r, &join_path(path, "retry")));
+        self.duration(obj, path, "timeout");
+        let description = self.string(obj, path, "description", false);
+        let disabled = self.boolean(obj, path, "disabled", false);
+        let allow_failure = self.boolean(obj, path, "allowFailure", false);
+        let allow_warning = self.boolean(obj, path, "allowWarning", false);
         Some(Task {
             id: id.unwrap_or_default(),
             type_name,
             kind: kind?,
-            description: self.string(obj, path, "description", false),
+            description,
             retry,
-            timeout: obj.get("timeout").filter(|v| !v.is_null()).cloned(),
-            disabled: self.boolean(obj, path, "disabled", false),
+            timeout: present(obj, "timeout").cloned(),
+            disabled,
             log_level,
-            allow_failure: self.boolean(obj, path, "allowFailure", false),
-            allow_warning: self.boolean(obj, path, "allowWarning", false),
-            run_if: obj.get("runIf").filter(|v| !v.is_null()).cloned(),
+            allow_failure,
+            allow_warning,
+            run_if: present(obj, "runIf").cloned(),
         })
     }
 
     fn required(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<Value> {
-        match obj.get(key) {
-            None | Some(Value::Null) => {
+        match present(obj, key) {
+            None => {
                 self.err(
                     FlowErrorKind::MissingProperty,
                     &join_path(path, key),
@@ -606,50 +702,99 @@ impl<'a> Parser<'a> {
     }
 
     fn level(&mut self, obj: &Map<String, Value>, path: &str) -> LogLevel {
-        match obj.get("level").and_then(Value::as_str) {
+        match present(obj, "level") {
             None => LogLevel::Info,
-            Some(l) => LogLevel::parse(l).unwrap_or_else(|| {
+            Some(l) => l.as_str().and_then(LogLevel::parse).unwrap_or_else(|| {
                 self.err(
                     FlowErrorKind::InvalidProperty,
                     &join_path(path, "level"),
-                    format!("Unknown log level `{l}`"),
+                    format!(
+                        "Unknown log level `{}`: use TRACE, DEBUG, INFO, WARN or ERROR",
+                        write_pebble(l)
+                    ),
                 );
                 LogLevel::Info
             }),
         }
     }
 
+    fn map_of(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> IndexMap<String, Value> {
+        match obj.get(key) {
+            None | Some(Value::Null) => IndexMap::new(),
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(other) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &join_path(path, key),
+                    format!("`{key}` must be a map, not {}", describe(other)),
+                );
+                IndexMap::new()
+            }
+        }
+    }
+
     fn task_kind(&mut self, t: TaskType, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
-        let get = |k: &str| obj.get(k).filter(|v| !v.is_null()).cloned();
+        let get = |k: &str| present(obj, k).cloned();
         Some(match t {
-            TaskType::Log => TaskKind::Log {
-                message: self.required(obj, path, "message")?,
-                level: self.level(obj, path),
-            },
+            TaskType::Log => {
+                let message = self.required(obj, path, "message");
+                TaskKind::Log {
+                    level: self.level(obj, path),
+                    message: message?,
+                }
+            }
             TaskType::Return => TaskKind::Return {
                 format: get("format").unwrap_or(Value::Null),
             },
-            TaskType::Echo => TaskKind::Echo {
-                format: self.required(obj, path, "format")?,
-                level: self.level(obj, path),
-            },
+            TaskType::Echo => {
+                let format = self.required(obj, path, "format");
+                TaskKind::Echo {
+                    level: self.level(obj, path),
+                    format: format?,
+                }
+            }
             TaskType::OutputValues => TaskKind::OutputValues {
-                values: get("values").unwrap_or(Value::Object(Map::new())),
+                values: match get("values") {
+                    None => Value::Object(Map::new()),
+                    Some(v @ Value::Object(_)) => v,
+                    Some(other) => {
+                        self.err(
+                            FlowErrorKind::InvalidProperty,
+                            &join_path(path, "values"),
+                            format!("`values` must be a map, not {}", describe(&other)),
+                        );
+                        return None;
+                    }
+                },
             },
             TaskType::Fail => TaskKind::Fail {
                 condition: get("condition"),
-                error_message: get("errorMessage")
-                    .unwrap_or_else(|| Value::String("Task failure".into())),
+                error_message: get("errorMessage").unwrap_or_else(|| Value::String("Task failure".into())),
             },
-            TaskType::Labels => TaskKind::Labels {
-                labels: self.required(obj, path, "labels")?,
-            },
+            TaskType::Labels => {
+                let labels = self.required(obj, path, "labels")?;
+                if !matches!(labels, Value::Object(_) | Value::Array(_) | Value::String(_)) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "labels"),
+                        format!(
+                            "`labels` must be a map or a list of key/value, not {}",
+                            describe(&labels)
+                        ),
+                    );
+                    return None;
+                }
+                TaskKind::Labels { labels }
+            }
             TaskType::Sleep => TaskKind::Sleep {
-                duration: self.required(obj, path, "duration")?,
+                duration: {
+                    self.duration(obj, path, "duration");
+                    self.required(obj, path, "duration")?
+                },
             },
             TaskType::Sequential => TaskKind::Sequential(self.flowable(obj, path, true)),
             TaskType::Parallel => TaskKind::Parallel {
-                concurrent: self.unsigned(obj, path, "concurrent", 0),
+                concurrent: self.unsigned(obj, path, "concurrent").unwrap_or(0),
                 body: self.flowable(obj, path, true),
             },
             TaskType::If => {
@@ -681,10 +826,7 @@ impl<'a> Parser<'a> {
                     Some(other) => self.err(
                         FlowErrorKind::InvalidProperty,
                         &join_path(path, "cases"),
-                        format!(
-                            "`cases` must be a map of lists of tasks, not {}",
-                            describe(other)
-                        ),
+                        format!("`cases` must be a map of lists of tasks, not {}", describe(other)),
                     ),
                 }
                 let defaults = self.tasks(obj.get("defaults"), &join_path(path, "defaults"), false);
@@ -700,91 +842,42 @@ impl<'a> Parser<'a> {
             }
             TaskType::ForEach => {
                 let values = self.required(obj, path, "values");
-                let concurrency_limit = self.unsigned(obj, path, "concurrencyLimit", 1);
+                let concurrency_limit = self.unsigned(obj, path, "concurrencyLimit").unwrap_or(1);
                 TaskKind::ForEach {
+                    body: self.flowable(obj, path, true),
                     values: values?,
                     concurrency_limit,
-                    body: self.flowable(obj, path, true),
                 }
             }
             TaskType::EachSequential => {
                 let value = self.required(obj, path, "value");
                 TaskKind::EachSequential {
-                    value: value?,
                     body: self.flowable(obj, path, true),
+                    value: value?,
                 }
             }
             TaskType::EachParallel => {
                 let value = self.required(obj, path, "value");
-                let concurrent = self.unsigned(obj, path, "concurrent", 0);
+                let concurrent = self.unsigned(obj, path, "concurrent").unwrap_or(0);
                 TaskKind::EachParallel {
+                    body: self.flowable(obj, path, true),
                     value: value?,
                     concurrent,
-                    body: self.flowable(obj, path, true),
                 }
             }
-            TaskType::Subflow => {
-                let namespace = self.required(obj, path, "namespace");
-                let flow_id = self.required(obj, path, "flowId");
-                let map_of = |p: &mut Self, key: &str| -> IndexMap<String, Value> {
-                    match obj.get(key) {
-                        None | Some(Value::Null) => IndexMap::new(),
-                        Some(Value::Object(m)) => {
-                            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-                        }
-                        Some(other) => {
-                            p.err(
-                                FlowErrorKind::InvalidProperty,
-                                &join_path(path, key),
-                                format!("`{key}` must be a map, not {}", describe(other)),
-                            );
-                            IndexMap::new()
-                        }
-                    }
-                };
-                let inputs = map_of(self, "inputs");
-                let outputs = map_of(self, "outputs");
-                let labels = self
-                    .labels(obj.get("labels"), &join_path(path, "labels"))
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect();
-                let revision = obj.get("revision").and_then(Value::as_i64);
-                TaskKind::Subflow(SubflowTask {
-                    namespace: namespace?,
-                    flow_id: flow_id?,
-                    revision,
-                    inputs,
-                    labels,
-                    wait: self.boolean(obj, path, "wait", true),
-                    transmit_failed: self.boolean(obj, path, "transmitFailed", true),
-                    inherit_labels: self.boolean(obj, path, "inheritLabels", false),
-                    outputs,
-                    schedule_date: get("scheduleDate"),
-                })
-            }
+            TaskType::Subflow => self.subflow(obj, path)?,
             TaskType::Pause => {
-                let on_resume = match obj.get("onResume") {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| {
-                            self.input(v, &format!("{}[{i}]", join_path(path, "onResume")))
-                        })
-                        .collect(),
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(other) => {
-                        self.err(
-                            FlowErrorKind::InvalidProperty,
-                            &join_path(path, "onResume"),
-                            format!(
-                                "`onResume` must be a list of inputs, not {}",
-                                describe(other)
-                            ),
-                        );
-                        Vec::new()
-                    }
-                };
+                let on_resume_path = join_path(path, "onResume");
+                let on_resume: Vec<InputDefinition> = self
+                    .list(obj.get("onResume"), &on_resume_path, "inputs")
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| self.input(v, &format!("{on_resume_path}[{i}]")))
+                    .collect();
+                self.check_inputs(&on_resume, &on_resume_path);
+                for key in ["delay", "pauseDuration", "timeout"] {
+                    self.duration(obj, path, key);
+                }
                 TaskKind::Pause(PauseTask {
                     delay: get("delay").or_else(|| get("pauseDuration")),
                     timeout: get("timeout"),
@@ -794,12 +887,7 @@ impl<'a> Parser<'a> {
             }
             TaskType::HttpRequest => {
                 let uri = self.required(obj, path, "uri");
-                let headers = match obj.get("headers") {
-                    Some(Value::Object(m)) => {
-                        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-                    }
-                    _ => IndexMap::new(),
-                };
+                let headers = self.map_of(obj, path, "headers");
                 TaskKind::HttpRequest(HttpRequestTask {
                     uri: uri?,
                     method: get("method").unwrap_or_else(|| Value::String("GET".into())),
@@ -813,23 +901,83 @@ impl<'a> Parser<'a> {
         })
     }
 
+    fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
+        let namespace = self.required(obj, path, "namespace");
+        let flow_id = self.required(obj, path, "flowId");
+        if let (Some(Value::String(ns)), Some(Value::String(id)), Some(own_ns), Some(own_id)) =
+            (&namespace, &flow_id, &self.namespace, &self.flow_id)
+        {
+            if ns == own_ns && id == own_id {
+                let message = format!("Recursive call to flow [{ns}.{id}]");
+                self.err(FlowErrorKind::RecursiveSubflow, path, message);
+            }
+        }
+        let inputs = self.map_of(obj, path, "inputs");
+        let outputs = self.map_of(obj, path, "outputs");
+        let labels = self
+            .labels(obj.get("labels"), &join_path(path, "labels"))
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let revision = match present(obj, "revision") {
+            None => None,
+            Some(v) => match v.as_i64() {
+                Some(r) => Some(r),
+                None => {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "revision"),
+                        format!("`revision` must be an integer, not {}", describe(v)),
+                    );
+                    None
+                }
+            },
+        };
+        Some(TaskKind::Subflow(SubflowTask {
+            namespace: namespace?,
+            flow_id: flow_id?,
+            revision,
+            inputs,
+            labels,
+            wait: self.boolean(obj, path, "wait", true),
+            transmit_failed: self.boolean(obj, path, "transmitFailed", true),
+            inherit_labels: self.boolean(obj, path, "inheritLabels", false),
+            outputs,
+            schedule_date: present(obj, "scheduleDate")
+                .or_else(|| present(obj, "scheduleOn"))
+                .cloned(),
+        }))
+    }
+
     fn retry(&mut self, value: &Value, path: &str) -> Option<Retry> {
         let obj = self.object(value, path, "`retry`")?;
+        self.check_fields(obj, path, &[RETRY_FIELDS], "`retry`");
         let kind_name = self.string(obj, path, "type", true)?;
-        let s = |p: &mut Self, k: &str, req: bool| p.string(obj, path, k, req);
+        for key in ["interval", "maxInterval", "minInterval", "maxDuration"] {
+            self.duration(obj, path, key);
+        }
+        let s = |p: &mut Self, k: &str| p.string(obj, path, k, true);
         let kind = match kind_name.as_str() {
             "constant" => RetryKind::Constant {
-                interval: s(self, "interval", true)?,
+                interval: s(self, "interval")?,
             },
-            "exponential" => RetryKind::Exponential {
-                interval: s(self, "interval", true)?,
-                max_interval: s(self, "maxInterval", true)?,
-                delay_factor: obj.get("delayFactor").and_then(Value::as_f64),
-            },
-            "random" => RetryKind::Random {
-                min_interval: s(self, "minInterval", true)?,
-                max_interval: s(self, "maxInterval", true)?,
-            },
+            "exponential" => {
+                let interval = s(self, "interval");
+                let max_interval = s(self, "maxInterval");
+                RetryKind::Exponential {
+                    interval: interval?,
+                    max_interval: max_interval?,
+                    delay_factor: present(obj, "delayFactor").and_then(Value::as_f64),
+                }
+            }
+            "random" => {
+                let min_interval = s(self, "minInterval");
+                let max_interval = s(self, "maxInterval");
+                RetryKind::Random {
+                    min_interval: min_interval?,
+                    max_interval: max_interval?,
+                }
+            }
             other => {
                 self.err(
                     FlowErrorKind::InvalidProperty,
@@ -839,175 +987,454 @@ impl<'a> Parser<'a> {
                 return None;
             }
         };
+        let key = if obj.contains_key("maxAttempts") {
+            "maxAttempts"
+        } else {
+            "maxAttempt"
+        };
+        let max_attempt = self.unsigned(obj, path, key);
+        if max_attempt == Some(0) {
+            self.err(
+                FlowErrorKind::InvalidProperty,
+                &join_path(path, key),
+                format!("`{key}` must be greater than or equal to 1"),
+            );
+        }
+        let behavior = match present(obj, "behavior").map(|b| (b, b.as_str())) {
+            None | Some((_, Some("RETRY_FAILED_TASK"))) => RetryBehavior::RetryFailedTask,
+            Some((_, Some("CREATE_NEW_EXECUTION"))) => RetryBehavior::CreateNewExecution,
+            Some((b, _)) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &join_path(path, "behavior"),
+                    format!(
+                        "Unknown retry behavior `{}`: use RETRY_FAILED_TASK or CREATE_NEW_EXECUTION",
+                        write_pebble(b)
+                    ),
+                );
+                RetryBehavior::RetryFailedTask
+            }
+        };
         Some(Retry {
             kind,
-            max_attempt: obj
-                .get("maxAttempt")
-                .or_else(|| obj.get("maxAttempts"))
-                .and_then(Value::as_u64)
-                .map(|n| n as u32),
+            max_attempt,
             max_duration: self.string(obj, path, "maxDuration", false),
             warning_on_retry: self.boolean(obj, path, "warningOnRetry", false),
+            behavior,
         })
     }
 
     fn input(&mut self, value: &Value, path: &str) -> Option<InputDefinition> {
         let obj = self.object(value, path, "an input")?;
-        let id = obj
-            .get("id")
-            .or_else(|| obj.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let Some(id) = id else {
-            self.err(
-                FlowErrorKind::MissingProperty,
-                &join_path(path, "id"),
-                "`id` is required",
-            );
-            return None;
+        // `name` is the pre-0.15 spelling of `id`.
+        let id_key = if present(obj, "id").is_none() && present(obj, "name").is_some() {
+            "name"
+        } else {
+            "id"
         };
-        let id_pattern = Regex::new(r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$").ok()?;
-        if !id_pattern.is_match(&id) {
-            self.err(
-                FlowErrorKind::InvalidId,
-                &join_path(path, "id"),
-                format!("Invalid input id `{id}`: it must match `^[a-zA-Z0-9][.a-zA-Z0-9_-]*`"),
-            );
+        let id = self.string(obj, path, id_key, true);
+        if let Some(id) = &id {
+            if !INPUT_ID.is_match(id) {
+                self.err(
+                    FlowErrorKind::InvalidId,
+                    &join_path(path, id_key),
+                    format!("Invalid input id `{id}`: it must match \"{INPUT_ID_PATTERN}\""),
+                );
+            }
         }
-        let type_name = self.string(obj, path, "type", true)?;
-        let Some(input_type) = InputType::from_name(&type_name) else {
-            self.err(
-                FlowErrorKind::UnknownType,
-                &join_path(path, "type"),
-                format!(
-                    "Invalid input type `{type_name}`; supported: STRING, ENUM, SELECT, MULTISELECT, INT, FLOAT, BOOLEAN, BOOL, DATETIME, DATE, TIME, DURATION, FILE, JSON, YAML, URI, SECRET, ARRAY, EMAIL"
-                ),
-            );
-            return None;
+        let type_name = self.string(obj, path, "type", true);
+        let input_type = type_name.as_deref().and_then(|t| {
+            let parsed = InputType::from_name(t);
+            if parsed.is_none() {
+                self.err(
+                    FlowErrorKind::UnknownType,
+                    &join_path(path, "type"),
+                    format!("Invalid input type `{t}`; supported: {}", INPUT_TYPES.join(", ")),
+                );
+            }
+            parsed
+        });
+        let values = match present(obj, "values").or_else(|| present(obj, "options")) {
+            None => None,
+            Some(Value::Array(items)) => Some(items.iter().map(write_pebble).collect()),
+            Some(other) => {
+                let key = if obj.contains_key("values") {
+                    "values"
+                } else {
+                    "options"
+                };
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &join_path(path, key),
+                    format!("`{key}` must be a list, not {}", describe(other)),
+                );
+                None
+            }
         };
-        let values = obj
-            .get("values")
-            .or_else(|| obj.get("options"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(crate::expression::write_pebble).collect());
-        let item_type = match obj.get("itemType").and_then(Value::as_str) {
+        let item_type = match present(obj, "itemType") {
             None => None,
             Some(t) => {
-                let parsed = InputType::from_name(t);
+                let parsed = t.as_str().and_then(InputType::from_name);
                 if parsed.is_none() {
                     self.err(
                         FlowErrorKind::UnknownType,
                         &join_path(path, "itemType"),
-                        format!("Invalid item type `{t}`"),
+                        format!(
+                            "Invalid item type `{}`; supported: {}",
+                            write_pebble(t),
+                            INPUT_TYPES.join(", ")
+                        ),
                     );
                 }
                 parsed
             }
         };
-        let depends_on = obj
-            .get("dependsOn")
-            .and_then(Value::as_object)
-            .map(|d| DependsOn {
-                inputs: d
-                    .get("inputs")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                condition: d
-                    .get("condition")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            });
+        let depends_on = match present(obj, "dependsOn") {
+            None => None,
+            Some(Value::Object(d)) => {
+                let p = join_path(path, "dependsOn");
+                let inputs = self
+                    .list(d.get("inputs"), &join_path(&p, "inputs"), "input ids")
+                    .iter()
+                    .map(write_pebble)
+                    .collect();
+                let condition = self.string(d, &p, "condition", false);
+                Some(DependsOn { inputs, condition })
+            }
+            Some(other) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &join_path(path, "dependsOn"),
+                    format!("`dependsOn` must be a map, not {}", describe(other)),
+                );
+                None
+            }
+        };
+        let description = self.string(obj, path, "description", false);
+        let display_name = self.string(obj, path, "displayName", false);
+        let required = self.boolean(obj, path, "required", true);
+        let validator = self.string(obj, path, "validator", false);
+        let allow_custom_value = self.boolean(obj, path, "allowCustomValue", false);
+        let extension = self.string(obj, path, "extension", false);
+        let (id, input_type) = (id?, input_type?);
         let mut raw = obj.clone();
-        raw.remove("name");
-        raw.insert("id".into(), Value::String(id.clone()));
-        let non_null = |k: &str| obj.get(k).filter(|v| !v.is_null()).cloned();
+        if !raw.contains_key("id") {
+            raw.insert("id".into(), Value::String(id.clone()));
+        }
+        let get = |k: &str| present(obj, k).cloned();
         Some(InputDefinition {
             id,
             input_type,
-            description: self.string(obj, path, "description", false),
-            display_name: self.string(obj, path, "displayName", false),
-            required: self.boolean(obj, path, "required", true),
-            defaults: non_null("defaults"),
-            validator: self.string(obj, path, "validator", false),
-            min: non_null("min"),
-            max: non_null("max"),
-            after: non_null("after"),
-            before: non_null("before"),
+            description,
+            display_name,
+            required,
+            defaults: get("defaults"),
+            validator,
+            min: get("min"),
+            max: get("max"),
+            after: get("after"),
+            before: get("before"),
             values,
-            allow_custom_value: self.boolean(obj, path, "allowCustomValue", false),
+            allow_custom_value,
             item_type,
-            extension: self.string(obj, path, "extension", false),
+            extension,
             depends_on,
             raw,
         })
     }
 
+    /// Duplicate ids and `dependsOn` references among one list of inputs.
+    fn check_inputs(&mut self, inputs: &[InputDefinition], path: &str) {
+        let mut seen = HashSet::new();
+        for (i, d) in inputs.iter().enumerate() {
+            if !seen.insert(d.id.as_str()) {
+                self.err(
+                    FlowErrorKind::DuplicateInputId,
+                    &format!("{path}[{i}].id"),
+                    format!("Duplicate input with name [{}]", d.id),
+                );
+            }
+        }
+        for (i, message) in validate::input_dependencies(inputs) {
+            self.err(
+                FlowErrorKind::InvalidDependency,
+                &format!("{path}[{i}].dependsOn"),
+                message,
+            );
+        }
+    }
+
     fn trigger(&mut self, value: &Value, path: &str) -> Option<Trigger> {
-        let obj = self.object(value, path, "a trigger")?;
-        let id = self.string(obj, path, "id", true);
-        let type_name = self.string(obj, path, "type", true)?;
+        let written = self.object(value, path, "a trigger")?;
+        let id = self.string(written, path, "id", true);
+        if let Some(id) = &id {
+            if !TASK_ID.is_match(id) {
+                self.err(
+                    FlowErrorKind::InvalidId,
+                    &join_path(path, "id"),
+                    format!("Invalid trigger id `{id}`: it must match \"{TASK_ID_PATTERN}\""),
+                );
+            }
+        }
+        let type_name = self.string(written, path, "type", true)?;
         let Some(trigger_type) = TriggerType::from_name(&type_name) else {
+            let supported = TriggerType::supported_names();
             self.err(
                 FlowErrorKind::UnknownType,
                 &join_path(path, "type"),
                 format!(
-                    "Invalid type: {type_name}; supported trigger types: {}",
-                    TriggerType::supported_names().join(", ")
+                    "Invalid type: {type_name}{}; supported trigger types: {}",
+                    did_you_mean(&type_name, &supported),
+                    supported.join(", ")
                 ),
             );
             return None;
         };
+        self.check_fields(
+            written,
+            path,
+            &[TRIGGER_FIELDS, trigger_fields(trigger_type)],
+            &format!("trigger type {}", trigger_type.name()),
+        );
+        // Defaults reach the trigger and its conditions.
+        let defaulted = self.defaults.apply_deep(value);
+        let obj = defaulted.as_object().unwrap_or(written);
         match trigger_type {
             TriggerType::Schedule => {
                 if let Some(cron) = self.string(obj, path, "cron", true) {
-                    let with_seconds = obj
-                        .get("withSeconds")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
+                    let with_seconds = self.boolean(obj, path, "withSeconds", false);
                     if let Err(e) = parse_cron(&cron, with_seconds) {
                         self.err(
                             FlowErrorKind::InvalidCron,
                             &join_path(path, "cron"),
-                            format!("Invalid cron expression `{cron}`: {e}"),
+                            format!(
+                                "Invalid cron expression `{cron}`: {e} (expected {} fields, or a nickname such as @daily)",
+                                if with_seconds { "6 fields, seconds first" } else { "5" }
+                            ),
                         );
                     }
                 }
-                if let Some(tz) = obj.get("timezone").and_then(Value::as_str) {
+                if let Some(tz) = self.string(obj, path, "timezone", false) {
                     if tz.parse::<chrono_tz::Tz>().is_err() {
                         self.err(
                             FlowErrorKind::InvalidProperty,
                             &join_path(path, "timezone"),
-                            format!("Unknown time zone `{tz}`"),
+                            format!("Unknown time zone `{tz}`: use an IANA name such as Europe/Paris or UTC"),
+                        );
+                    }
+                }
+                self.duration(obj, path, "lateMaximumDelay");
+            }
+            TriggerType::Webhook => {
+                if let Some(key) = self.string(obj, path, "key", true) {
+                    if key.len() > 256 {
+                        self.err(
+                            FlowErrorKind::InvalidProperty,
+                            &join_path(path, "key"),
+                            "`key` must be at most 256 characters",
                         );
                     }
                 }
             }
-            TriggerType::Webhook => {
-                self.string(obj, path, "key", true);
-            }
             TriggerType::Flow => {}
         }
+        for key in ["conditions", "stopAfter", "states"] {
+            self.list(obj.get(key), &join_path(path, key), "entries");
+        }
+        self.map_of(obj, path, "inputs");
+        let disabled = self.boolean(obj, path, "disabled", false);
         Some(Trigger {
             id: id?,
             type_name,
             trigger_type,
-            disabled: self.boolean(obj, path, "disabled", false),
+            disabled,
             properties: obj.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         })
     }
+
+    /// An ISO-8601 duration as Java's `Duration.parse` reads it (expressions are
+    /// rendered later and not checked here).
+    fn duration(&mut self, obj: &Map<String, Value>, path: &str, key: &str) {
+        match present(obj, key) {
+            None => {}
+            Some(Value::String(s)) if s.contains("{{") || ISO_DURATION.is_match(s) => {}
+            Some(other) => self.err(
+                FlowErrorKind::InvalidProperty,
+                &join_path(path, key),
+                format!(
+                    "`{key}` must be an ISO-8601 duration such as PT30S or P1DT2H, not `{}`",
+                    write_pebble(other)
+                ),
+            ),
+        }
+    }
+
+    /// Reads `pluginDefaults` and the legacy `taskDefaults`, in that order.
+    fn plugin_defaults(&mut self, root: &Map<String, Value>) -> Vec<PluginDefault> {
+        let mut declared = Vec::new();
+        for key in ["pluginDefaults", "taskDefaults"] {
+            let items = self.list(root.get(key), key, "plugin defaults");
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{key}[{i}]");
+                let Some(obj) = self.object(item, &path, "a plugin default") else {
+                    continue;
+                };
+                self.check_fields(obj, &path, &[&["type", "forced", "values"]], "a plugin default");
+                let type_name = self.string(obj, &path, "type", true);
+                let forced = self.boolean(obj, &path, "forced", false);
+                let values = self.map_of(obj, &path, "values");
+                if let Some(type_name) = type_name {
+                    declared.push(PluginDefault {
+                        type_name,
+                        forced,
+                        values,
+                    });
+                }
+            }
+        }
+        declared
+    }
+
+    fn outputs(&mut self, value: Option<&Value>) -> Vec<FlowOutput> {
+        let mut outputs = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, v) in self.list(value, "outputs", "outputs").iter().enumerate() {
+            let path = format!("outputs[{i}]");
+            let Some(obj) = self.object(v, &path, "an output") else {
+                continue;
+            };
+            self.check_fields(obj, &path, &[OUTPUT_FIELDS], "an output");
+            let id = self.string(obj, &path, "id", true);
+            let type_name = self.string(obj, &path, "type", true);
+            if let Some(t) = &type_name {
+                if InputType::from_name(t).is_none() {
+                    self.err(
+                        FlowErrorKind::UnknownType,
+                        &join_path(&path, "type"),
+                        format!("Invalid output type `{t}`; supported: {}", INPUT_TYPES.join(", ")),
+                    );
+                }
+            }
+            let value = self.required(obj, &path, "value");
+            let required = self.boolean(obj, &path, "required", true);
+            let (Some(id), Some(type_name), Some(value)) = (id, type_name, value) else {
+                continue;
+            };
+            if !seen.insert(id.clone()) {
+                self.err(
+                    FlowErrorKind::DuplicateInputId,
+                    &join_path(&path, "id"),
+                    format!("Duplicate output with name [{id}]"),
+                );
+            }
+            outputs.push(FlowOutput {
+                id,
+                type_name,
+                value,
+                required,
+            });
+        }
+        outputs
+    }
+
+    fn concurrency(&mut self, value: &Value) -> Option<Concurrency> {
+        let path = "concurrency";
+        let obj = self.object(value, path, "`concurrency`")?;
+        self.check_fields(obj, path, &[&["limit", "behavior"]], "`concurrency`");
+        let limit = match self.unsigned(obj, path, "limit") {
+            Some(0) | None => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    "concurrency.limit",
+                    "`limit` is required and must be greater than 0",
+                );
+                0
+            }
+            Some(n) => n,
+        };
+        let behavior = match self.string(obj, path, "behavior", false).as_deref() {
+            None | Some("QUEUE") => ConcurrencyBehavior::Queue,
+            Some("CANCEL") => ConcurrencyBehavior::Cancel,
+            Some("FAIL") => ConcurrencyBehavior::Fail,
+            Some(other) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    "concurrency.behavior",
+                    format!("Unknown behavior `{other}`: use QUEUE, CANCEL or FAIL"),
+                );
+                ConcurrencyBehavior::Queue
+            }
+        };
+        Some(Concurrency { limit, behavior })
+    }
 }
 
-/// Parses a cron expression as Schedule triggers do (5 fields, or 6 with seconds;
-/// `@daily`-style nicknames).
+// Java's `Duration.parse` format: days, hours, minutes, (fractional) seconds.
+static ISO_DURATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?i)[-+]?P(?:[-+]?\d+D)?(?:T(?:[-+]?\d+H)?(?:[-+]?\d+M)?(?:[-+]?\d+(?:[.,]\d{0,9})?S)?)?$")
+        .unwrap_or_else(|_| unreachable!("static pattern"))
+});
+
+const INPUT_TYPES: &[&str] = &[
+    "STRING",
+    "ENUM",
+    "SELECT",
+    "MULTISELECT",
+    "INT",
+    "FLOAT",
+    "BOOLEAN",
+    "BOOL",
+    "DATETIME",
+    "DATE",
+    "TIME",
+    "DURATION",
+    "FILE",
+    "JSON",
+    "YAML",
+    "URI",
+    "SECRET",
+    "ARRAY",
+    "EMAIL",
+];
+
+/// ` (did you mean X?)` when a supported name is close to the written one:
+/// same simple class name, or a few typos away.
+fn did_you_mean(written: &str, supported: &[&str]) -> String {
+    let simple = |n: &str| n.rsplit('.').next().unwrap_or(n).to_ascii_lowercase();
+    let written_simple = simple(written);
+    supported
+        .iter()
+        .map(|s| (edit_distance(&written_simple, &simple(s)), *s))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, s)| format!(" (did you mean {s}?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(current)
+            };
+            prev = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses a cron expression as Schedule triggers do (5 fields, or 6 with seconds
+/// first; `@daily`-style nicknames).
 pub fn parse_cron(expression: &str, with_seconds: bool) -> Result<croner::Cron, String> {
     use croner::parser::{CronParser, Seconds, Year};
-    let seconds = if with_seconds {
+    let seconds = if with_seconds && !expression.trim_start().starts_with('@') {
         Seconds::Required
     } else {
         Seconds::Disallowed
@@ -1020,187 +1447,108 @@ pub fn parse_cron(expression: &str, with_seconds: bool) -> Result<croner::Cron, 
         .map_err(|e| e.to_string())
 }
 
-fn last_segment(path: &str) -> &str {
-    let tail = path.rsplit('.').next().unwrap_or(path);
-    tail.split('[').next().unwrap_or(tail)
-}
-
-fn parse_document(doc: &Value, positions: &Positions) -> Result<Flow, Vec<FlowError>> {
-    let mut p = Parser {
-        positions,
-        errors: Vec::new(),
-        defaults: Vec::new(),
-        task_ids: HashSet::new(),
-        task_id_pattern: Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-            .map_err(|e| vec![error(FlowErrorKind::Yaml, "", None, e.to_string())])?,
-    };
+fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
     let Value::Object(root) = doc else {
         return Err(vec![error(
             FlowErrorKind::Yaml,
             "",
-            Some((1, 1)),
             format!("A flow must be a map, not {}", describe(doc)),
         )]);
+    };
+    let mut p = Parser {
+        errors: Vec::new(),
+        defaults: defaults::Defaults::new(&[]),
+        task_ids: HashSet::new(),
+        flow_id: None,
+        namespace: None,
     };
     p.check_fields(root, "", &[FLOW_FIELDS], "a flow");
     let id = p.string(root, "", "id", true);
     let namespace = p.string(root, "", "namespace", true);
     if let Some(id) = &id {
-        let pattern = Regex::new(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
-            .map_err(|e| vec![error(FlowErrorKind::Yaml, "", None, e.to_string())])?;
-        if !pattern.is_match(id) || id.len() > 100 {
-            p.err(FlowErrorKind::InvalidId, "id", format!("Invalid flow id `{id}`: it must match `^[a-zA-Z0-9][a-zA-Z0-9._-]*` (at most 100 characters)"));
+        if !FLOW_ID.is_match(id) || id.len() > 100 {
+            p.err(
+                FlowErrorKind::InvalidId,
+                "id",
+                format!("Invalid flow id `{id}`: it must match \"{FLOW_ID_PATTERN}\" and have at most 100 characters"),
+            );
         }
     }
     if let Some(ns) = &namespace {
-        let pattern = Regex::new(r"^[a-z0-9][a-z0-9._-]*$")
-            .map_err(|e| vec![error(FlowErrorKind::Yaml, "", None, e.to_string())])?;
-        if !pattern.is_match(ns) {
+        if !NAMESPACE.is_match(ns) || ns.len() > 150 {
             p.err(
                 FlowErrorKind::InvalidId,
                 "namespace",
-                format!("Invalid namespace `{ns}`: it must match `^[a-z0-9][a-z0-9._-]*`"),
+                format!("Invalid namespace `{ns}`: it must match \"{NAMESPACE_PATTERN}\" and have at most 150 characters"),
             );
         }
     }
-    // Plugin defaults first: they shape every task below.
-    for key in ["taskDefaults", "pluginDefaults"] {
-        if let Some(Value::Array(items)) = root.get(key) {
-            for (i, item) in items.iter().enumerate() {
-                let path = format!("{key}[{i}]");
-                if let Some(obj) = p.object(item, &path, "a plugin default") {
-                    let type_name = p.string(obj, &path, "type", true).unwrap_or_default();
-                    let forced = p.boolean(obj, &path, "forced", false);
-                    let values = obj
-                        .get("values")
-                        .and_then(Value::as_object)
-                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                        .unwrap_or_default();
-                    p.defaults.push(PluginDefault {
-                        type_name,
-                        forced,
-                        values,
-                    });
-                }
+    p.flow_id.clone_from(&id);
+    p.namespace.clone_from(&namespace);
+    // Plugin defaults first: they shape every task and trigger below.
+    let declared_defaults = p.plugin_defaults(root);
+    p.defaults = defaults::Defaults::new(&declared_defaults);
+
+    let revision = match present(root, "revision") {
+        None => None,
+        Some(v) => match v.as_i64() {
+            Some(r) => Some(r),
+            None => {
+                p.err(
+                    FlowErrorKind::InvalidProperty,
+                    "revision",
+                    format!("`revision` must be an integer, not {}", describe(v)),
+                );
+                None
             }
-        }
-    }
+        },
+    };
+    let description = p.string(root, "", "description", false);
     let labels = p.labels(root.get("labels"), "labels");
-    let inputs = match root.get("inputs") {
-        Some(Value::Array(items)) => {
-            let defs: Vec<InputDefinition> = items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| p.input(v, &format!("inputs[{i}]")))
-                .collect();
-            let mut seen = HashSet::new();
-            for (i, d) in defs.iter().enumerate() {
-                if !seen.insert(d.id.clone()) {
-                    p.err(
-                        FlowErrorKind::InvalidProperty,
-                        &format!("inputs[{i}].id"),
-                        format!("Duplicate input id `{}`", d.id),
-                    );
-                }
-            }
-            defs
-        }
-        None | Some(Value::Null) => Vec::new(),
-        Some(other) => {
-            p.err(
-                FlowErrorKind::InvalidProperty,
-                "inputs",
-                format!("`inputs` must be a list, not {}", describe(other)),
-            );
-            Vec::new()
-        }
-    };
-    let variables = match root.get("variables") {
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        _ => IndexMap::new(),
-    };
+    let inputs: Vec<InputDefinition> = p
+        .list(root.get("inputs"), "inputs", "inputs")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| p.input(v, &format!("inputs[{i}]")))
+        .collect();
+    p.check_inputs(&inputs, "inputs");
+    let variables = p.map_of(root, "", "variables");
     let tasks = p.tasks(root.get("tasks"), "tasks", true);
     let errors = p.tasks(root.get("errors"), "errors", false);
     let finally = p.tasks(root.get("finally"), "finally", false);
     let after_execution = p.tasks(root.get("afterExecution"), "afterExecution", false);
-    let outputs = match root.get("outputs") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                let path = format!("outputs[{i}]");
-                let obj = p.object(v, &path, "an output")?;
-                let id = p.string(obj, &path, "id", true)?;
-                let type_name = p.string(obj, &path, "type", true)?;
-                if InputType::from_name(&type_name).is_none() {
-                    p.err(
-                        FlowErrorKind::UnknownType,
-                        &join_path(&path, "type"),
-                        format!("Invalid output type `{type_name}`"),
-                    );
-                }
-                let value = obj.get("value").cloned().unwrap_or(Value::Null);
-                let required = p.boolean(obj, &path, "required", true);
-                Some(FlowOutput {
-                    id,
-                    type_name,
-                    value,
-                    required,
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let triggers = match root.get("triggers") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| p.trigger(v, &format!("triggers[{i}]")))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let retry = root.get("retry").and_then(|r| p.retry(r, "retry"));
-    let concurrency = root.get("concurrency").and_then(|c| {
-        let obj = p.object(c, "concurrency", "`concurrency`")?;
-        let limit = p.unsigned(obj, "concurrency", "limit", 0);
-        if limit == 0 {
-            p.err(
-                FlowErrorKind::InvalidProperty,
-                "concurrency.limit",
-                "`limit` must be greater than 0",
-            );
-        }
-        let behavior = match obj
-            .get("behavior")
-            .and_then(Value::as_str)
-            .unwrap_or("QUEUE")
-        {
-            "QUEUE" => ConcurrencyBehavior::Queue,
-            "CANCEL" => ConcurrencyBehavior::Cancel,
-            "FAIL" => ConcurrencyBehavior::Fail,
-            other => {
+    let outputs = p.outputs(root.get("outputs"));
+    let mut triggers = Vec::new();
+    let mut trigger_ids = HashSet::new();
+    for (i, v) in p
+        .list(root.get("triggers"), "triggers", "triggers")
+        .iter()
+        .enumerate()
+    {
+        let path = format!("triggers[{i}]");
+        if let Some(t) = p.trigger(v, &path) {
+            if !trigger_ids.insert(t.id.clone()) {
                 p.err(
-                    FlowErrorKind::InvalidProperty,
-                    "concurrency.behavior",
-                    format!("Unknown behavior `{other}`: use QUEUE, CANCEL or FAIL"),
+                    FlowErrorKind::DuplicateTriggerId,
+                    &format!("{path}.id"),
+                    format!("Duplicate trigger id with name [{}]", t.id),
                 );
-                ConcurrencyBehavior::Queue
             }
-        };
-        Some(Concurrency { limit, behavior })
-    });
+            triggers.push(t);
+        }
+    }
+    let retry = present(root, "retry").and_then(|r| p.retry(r, "retry"));
+    let concurrency = present(root, "concurrency").and_then(|c| p.concurrency(c));
     let disabled = p.boolean(root, "", "disabled", false);
-    let description = p.string(root, "", "description", false);
+    p.duration(root, "", "timeout");
     let timeout = p.string(root, "", "timeout", false);
     if !p.errors.is_empty() {
-        p.errors
-            .sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
         return Err(p.errors);
     }
     Ok(Flow {
         id: id.unwrap_or_default(),
         namespace: namespace.unwrap_or_default(),
-        revision: root.get("revision").and_then(Value::as_i64),
+        revision,
         description,
         labels,
         inputs,
@@ -1215,6 +1563,31 @@ fn parse_document(doc: &Value, positions: &Positions) -> Result<Flow, Vec<FlowEr
         retry,
         timeout,
         concurrency,
-        plugin_defaults: p.defaults,
+        plugin_defaults: declared_defaults,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_nicknames_and_seconds() {
+        assert!(parse_cron("@daily", false).is_ok());
+        assert!(parse_cron("@hourly", true).is_ok());
+        assert!(parse_cron("*/5 * * * *", false).is_ok());
+        assert!(parse_cron("0 */5 * * * *", true).is_ok());
+        assert!(parse_cron("0 */5 * * * *", false).is_err());
+        assert!(parse_cron("* * * *", false).is_err());
+        assert!(parse_cron("0 9 * * 7", false).is_ok());
+    }
+
+    #[test]
+    fn errors_are_located_only_when_refused() {
+        let errors = parse_flow("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: nope\n")
+            .err()
+            .unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!((errors[0].line, errors[0].column), (Some(5), Some(5)));
+    }
 }

@@ -16,7 +16,9 @@ enum Frame {
 
 #[derive(Default)]
 struct Collector {
-    documents: Vec<Positions>,
+    /// Per document: its positions, and whether it holds anything (empty
+    /// documents, e.g. after a trailing `---`, are skipped like serde_yaml's nulls).
+    documents: Vec<(Positions, bool)>,
     stack: Vec<Frame>,
 }
 
@@ -32,18 +34,26 @@ impl Collector {
     /// The path of the node starting now; for a map key, records the key itself.
     fn node_path(&mut self, scalar: Option<&str>, mark: Marker) -> Option<String> {
         let at = (mark.line(), mark.col() + 1);
-        let doc = self.documents.last_mut()?;
+        let (doc, non_null) = self.documents.last_mut()?;
         match self.stack.last_mut() {
-            None => Some(String::new()),
+            None => {
+                *non_null = !matches!(scalar, Some("" | "~" | "null" | "Null" | "NULL"));
+                Some(String::new())
+            }
             Some(Frame::Seq { path, index }) => {
                 let p = format!("{path}[{index}]");
                 *index += 1;
-                doc.entry(p.clone()).or_insert(at);
+                // A mapping item is placed at its first key (its start mark
+                // is not where a reader looks).
+                if scalar != Some("{}") {
+                    doc.entry(p.clone()).or_insert(at);
+                }
                 Some(p)
             }
             Some(Frame::Map { path, key }) => match key.take() {
                 None => {
                     // This node is a key.
+                    doc.entry(path.clone()).or_insert(at);
                     let k = scalar.unwrap_or("?").to_string();
                     let p = child(path, &k);
                     doc.entry(p).or_insert(at);
@@ -64,21 +74,21 @@ impl MarkedEventReceiver for Collector {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::DocumentStart => {
-                self.documents.push(Positions::new());
+                self.documents.push((Positions::new(), false));
                 self.stack.clear();
             }
             Event::Scalar(value, ..) => {
                 self.node_path(Some(&value), mark);
             }
             Event::Alias(_) => {
-                self.node_path(None, mark);
+                self.node_path(Some("*"), mark);
             }
             Event::MappingStart(..) => {
-                let path = self.node_path(None, mark).unwrap_or_default();
+                let path = self.node_path(Some("{}"), mark).unwrap_or_default();
                 self.stack.push(Frame::Map { path, key: None });
             }
             Event::SequenceStart(..) => {
-                let path = self.node_path(None, mark).unwrap_or_default();
+                let path = self.node_path(Some("[]"), mark).unwrap_or_default();
                 self.stack.push(Frame::Seq { path, index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -89,13 +99,18 @@ impl MarkedEventReceiver for Collector {
     }
 }
 
-/// Positions of every field, one map per YAML document. Syntax errors yield what
-/// was read so far (serde_yaml reports the error itself).
+/// Positions of every field, one map per non-empty YAML document. Syntax
+/// errors yield what was read so far (serde_yaml reports the error itself).
 pub fn positions(source: &str) -> Vec<Positions> {
     let mut collector = Collector::default();
     let mut parser = Parser::new_from_str(source);
     let _ = parser.load(&mut collector, true);
-    collector.documents
+    collector
+        .documents
+        .into_iter()
+        .filter(|(_, non_null)| *non_null)
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// The position of `path`, or of its nearest ancestor that has one.
@@ -122,5 +137,12 @@ mod tests {
         assert_eq!(p.get("id"), Some(&(1, 1)));
         assert_eq!(p.get("tasks[1].id"), Some(&(6, 5)));
         assert_eq!(lookup(p, "tasks[1].nope"), Some((6, 5)));
+    }
+
+    #[test]
+    fn empty_documents_are_skipped() {
+        let docs = positions("---\nid: a\n---\n---\nid: b\n---\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].get("id"), Some(&(5, 1)));
     }
 }
