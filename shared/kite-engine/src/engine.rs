@@ -184,6 +184,10 @@ impl Engine {
         }
     }
 
+    fn has_dispatcher(&self) -> bool {
+        self.inner.dispatcher.read().map(|d| d.is_some()).unwrap_or(false)
+    }
+
     pub fn ports(&self) -> &Ports {
         &self.inner.ports
     }
@@ -503,7 +507,7 @@ impl Engine {
             expected_version: None,
             logs: Vec::new(),
             push: vec![start.clone()],
-            claimed: if due <= now {
+            claimed: if due <= now && self.has_dispatcher() {
                 vec![start.id.clone()]
             } else {
                 Vec::new()
@@ -1222,7 +1226,7 @@ impl Engine {
             claimed: pass
                 .push
                 .iter()
-                .filter(|i| i.due <= now)
+                .filter(|i| i.due <= now && self.has_dispatcher())
                 .map(|i| i.id.clone())
                 .collect(),
             claim_until: Some(self.claim_deadline(now)),

@@ -1,0 +1,325 @@
+//! The engine on the real SQLite adapters in a temporary folder: executions run to
+//! the end, and survive the process stopping in the middle.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use kite_core::execution::StateType;
+use kite_core::input::InputValue;
+use kite_engine::ports::{Dispatcher, LogQuery, WorkItem};
+use kite_engine::{CreateExecution, Engine, EngineConfig, EngineError};
+use kite_local::{open_engine, Runtime};
+
+const HELLO: &str = r#"
+id: hello
+namespace: dev
+inputs:
+  - id: greeting
+    type: STRING
+    defaults: hello
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.greeting }} world"
+  - id: out
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.greeting | upper }}"
+"#;
+
+const SLEEPY: &str = r#"
+id: sleepy
+namespace: dev
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.log.Log
+    message: first
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S
+  - id: second
+    type: io.kestra.plugin.core.log.Log
+    message: second
+"#;
+
+const PARENT: &str = r#"
+id: parent
+namespace: dev
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: dev
+    flowId: hello
+    wait: true
+    inputs:
+      greeting: hi
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: after
+"#;
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        lease: Duration::from_secs(30),
+        ..EngineConfig::default()
+    }
+}
+
+async fn start(dir: &Path) -> (Engine, Runtime) {
+    let engine = open_engine(dir, config()).expect("open engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
+    (engine, runtime)
+}
+
+fn create(flow: &str) -> CreateExecution {
+    CreateExecution {
+        namespace: "dev".into(),
+        flow_id: flow.into(),
+        ..Default::default()
+    }
+}
+
+async fn messages(engine: &Engine, id: &str) -> Vec<String> {
+    engine
+        .logs(&LogQuery {
+            execution_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("logs")
+        .into_iter()
+        .map(|l| l.message)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_flow_runs_to_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(HELLO).await.unwrap();
+    let mut request = create("hello");
+    request
+        .inputs
+        .insert("greeting".into(), InputValue::Text("bonjour".into()));
+    let created = engine.create_execution(request).await.unwrap();
+    assert_eq!(created.state.current, StateType::Created);
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success, "{done:?}");
+    assert_eq!(done.task_runs().len(), 2);
+    let out = done.task_runs()[1]
+        .outputs
+        .as_ref()
+        .and_then(|o| o.get("value"))
+        .cloned();
+    assert_eq!(out, Some(serde_json::json!("BONJOUR")));
+    assert!(messages(&engine, &created.id)
+        .await
+        .contains(&"bonjour world".to_string()));
+    // Nothing is left in the queue once the execution ended.
+    assert_eq!(engine.ports().queue.len().await.unwrap(), 0);
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_map_to_kestra_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    assert!(matches!(
+        engine.create_execution(create("nope")).await,
+        Err(EngineError::NotFound(_))
+    ));
+    engine.create_flow(HELLO).await.unwrap();
+    assert!(matches!(
+        engine.create_flow(HELLO).await,
+        Err(EngineError::InvalidEntity { .. })
+    ));
+    assert!(matches!(
+        engine.create_flow("id: x\n").await,
+        Err(EngineError::InvalidFlow(_))
+    ));
+    let validated = r#"
+id: strict
+namespace: dev
+inputs:
+  - id: n
+    type: INT
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.n }}"
+"#;
+    engine.create_flow(validated).await.unwrap();
+    let mut request = create("strict");
+    request.inputs.insert("n".into(), InputValue::Text("abc".into()));
+    match engine.create_execution(request).await {
+        Err(EngineError::InvalidInput(e)) => assert_eq!(e.input_id, "n"),
+        other => panic!("expected an input error, got {other:?}"),
+    }
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subflows_feed_their_end_back_to_the_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(HELLO).await.unwrap();
+    engine.create_flow(PARENT).await.unwrap();
+    let created = engine.create_execution(create("parent")).await.unwrap();
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success, "{done:?}");
+    let children = engine
+        .search_executions(&kite_engine::ExecutionQuery {
+            flow_id: Some("hello".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(children.total, 1);
+    assert_eq!(children.results[0].state.current, StateType::Success);
+    assert_eq!(
+        children.results[0].inputs.get("greeting"),
+        Some(&serde_json::json!("hi"))
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_running_executions_without_rerunning_finished_task_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let (engine, runtime) = start(dir.path()).await;
+        engine.create_flow(SLEEPY).await.unwrap();
+        let created = engine.create_execution(create("sleepy")).await.unwrap();
+        // Wait until the first task ran and the sleep timer is armed, then stop.
+        let mut rx = engine.subscribe(&created.id).await.unwrap();
+        loop {
+            let e = rx.borrow_and_update().clone();
+            if e.task_runs().iter().any(|t| t.task_id == "nap") {
+                break;
+            }
+            tokio::time::timeout(Duration::from_secs(5), rx.changed())
+                .await
+                .expect("progress")
+                .expect("watch");
+        }
+        runtime.shutdown().await;
+        created.id
+    };
+    let (engine, runtime) = start(dir.path()).await;
+    let done = engine
+        .wait_for_terminal(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success, "{done:?}");
+    let logs = messages(&engine, &id).await;
+    assert_eq!(logs.iter().filter(|m| *m == "first").count(), 1, "{logs:?}");
+    assert_eq!(logs.iter().filter(|m| *m == "second").count(), 1, "{logs:?}");
+    runtime.shutdown().await;
+}
+
+/// Takes work and drops it, like a process killed right after its durable write.
+struct BlackHole;
+
+impl Dispatcher for BlackHole {
+    fn dispatch(&self, _items: Vec<WorkItem>) {}
+    fn wake_at(&self, _due: chrono::DateTime<chrono::Utc>) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_claimed_by_a_dead_process_runs_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let engine = open_engine(dir.path(), config()).unwrap();
+        engine.set_dispatcher(Arc::new(BlackHole));
+        engine.create_flow(HELLO).await.unwrap();
+        let created = engine.create_execution(create("hello")).await.unwrap();
+        // Claimed for 30 s, never run.
+        let leased = engine
+            .ports()
+            .queue
+            .lease(engine.now(), 10, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(leased.is_empty());
+        created.id
+    };
+    let (engine, runtime) = start(dir.path()).await;
+    let done = engine
+        .wait_for_terminal(&id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success);
+    assert_eq!(
+        messages(&engine, &id)
+            .await
+            .iter()
+            .filter(|m| m.as_str() == "hello world")
+            .count(),
+        1
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_item_delivered_twice_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(dir.path(), config()).unwrap();
+    engine.create_flow(HELLO).await.unwrap();
+    let created = engine.create_execution(create("hello")).await.unwrap();
+    let items = engine
+        .ports()
+        .queue
+        .lease(engine.now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    engine.process(items[0].clone()).await.unwrap();
+    engine.process(items[0].clone()).await.unwrap();
+    let done = engine.get_execution(&created.id).await.unwrap();
+    assert_eq!(done.state.current, StateType::Success);
+    assert_eq!(done.task_runs().len(), 2);
+    assert_eq!(messages(&engine, &created.id).await.len(), 1);
+    let _ = IndexMap::<String, String>::new();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_flow_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(SLEEPY).await.unwrap();
+    let created = engine.create_execution(create("sleepy")).await.unwrap();
+    engine.kill(&created.id).await.unwrap();
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Killed);
+    assert!(matches!(
+        engine.kill(&created.id).await,
+        Err(EngineError::IllegalState(_))
+    ));
+
+    let updated = engine
+        .deploy_flow(&SLEEPY.replace("message: second", "message: deux"))
+        .await
+        .unwrap();
+    assert_eq!(updated.revision, 2);
+    assert_eq!(engine.flow_revisions("dev", "sleepy").await.unwrap().len(), 2);
+    assert_eq!(
+        engine.get_flow("dev", "sleepy", Some(1)).await.unwrap().source,
+        SLEEPY
+    );
+    engine.delete_flow("dev", "sleepy").await.unwrap();
+    assert!(matches!(
+        engine.get_flow("dev", "sleepy", None).await,
+        Err(EngineError::NotFound(_))
+    ));
+    runtime.shutdown().await;
+}
