@@ -1,12 +1,51 @@
-//! Kestra's own test flows parse, and bad flows are refused with a path and a line.
+//! Kestra's own test flows parse into the model, and bad flows are refused
+//! with a kind, a field path and a YAML line.
 
-use kite_core::flow::{parse_flow, parse_flows, FlowErrorKind, TaskKind, TaskType, TriggerType};
+use kite_core::flow::{
+    flow_source_to_json, parse_flow, parse_flows, ConcurrencyBehavior, Flow, FlowError, FlowErrorKind,
+    RetryKind, TaskKind, TaskType, TriggerType,
+};
+use kite_core::input::InputType;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kestra-flows");
 
-fn corpus(name: &str) -> String {
-    std::fs::read_to_string(format!("{CORPUS}/{name}")).expect("corpus file")
+fn corpus(name: &str) -> Flow {
+    let source = std::fs::read_to_string(format!("{CORPUS}/{name}")).expect("corpus file");
+    match parse_flow(&source) {
+        Ok(flow) => flow,
+        Err(errors) => panic!("{name}: {errors:?}"),
+    }
 }
+
+/// A flow with the given task list (YAML lines indented by two spaces).
+fn with_tasks(tasks: &str) -> String {
+    format!("id: a\nnamespace: dev\ntasks:\n{tasks}")
+}
+
+const RETURN: &str = "io.kestra.plugin.core.debug.Return";
+
+fn errors(src: &str) -> Vec<FlowError> {
+    match parse_flow(src) {
+        Ok(_) => panic!("accepted:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// The single error of `src`, checked for kind, path and line.
+fn only_error(src: &str, kind: FlowErrorKind, path: &str, line: usize) -> FlowError {
+    let mut all = errors(src);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let e = all.remove(0);
+    assert_eq!(
+        (e.kind, e.path.as_str(), e.line),
+        (kind, path, Some(line)),
+        "{e:#?}"
+    );
+    e
+}
+
+// ---------------------------------------------------------------------------
+// The corpus
 
 #[test]
 fn every_corpus_flow_parses() {
@@ -24,8 +63,9 @@ fn every_corpus_flow_parses() {
         }
         count += 1;
         let source = std::fs::read_to_string(&path).expect("read");
-        if let Err(errors) = parse_flow(&source) {
-            failures.push(format!("{name}: {errors:?}"));
+        match parse_flow(&source) {
+            Ok(flow) => assert!(!flow.tasks.is_empty(), "{name}"),
+            Err(errors) => failures.push(format!("{name}: {errors:?}")),
         }
     }
     assert_eq!(count, 80);
@@ -34,44 +74,62 @@ fn every_corpus_flow_parses() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/bench/benchmark01.yaml"
     ))
-    .unwrap();
+    .expect("benchmark flow");
     assert!(parse_flow(&bench).is_ok());
 }
 
 #[test]
-fn switch_cases_and_defaults() {
-    let flow = parse_flow(&corpus("switch.yaml")).unwrap();
+fn switch_cases_defaults_labels_and_schedule() {
+    let flow = corpus("switch.yaml");
     assert_eq!(
         flow.labels,
         vec![("switchFlowLabel".to_string(), "switchFoo".to_string())]
     );
     let TaskKind::Switch {
-        cases, defaults, ..
+        value,
+        cases,
+        defaults,
+        ..
     } = &flow.tasks[0].kind
     else {
-        panic!("not a switch")
+        panic!("not a switch: {:?}", flow.tasks[0].kind)
     };
-    assert_eq!(
-        cases.keys().collect::<Vec<_>>(),
-        vec!["FIRST", "SECOND", "THIRD"]
-    );
+    assert!(value.as_str().is_some_and(|v| v.contains("inputs.string")));
+    assert_eq!(cases.keys().collect::<Vec<_>>(), vec!["FIRST", "SECOND", "THIRD"]);
     assert_eq!(cases["SECOND"].len(), 2);
     assert_eq!(defaults[0].id, "default");
     assert_eq!(flow.triggers[0].trigger_type, TriggerType::Schedule);
+    assert_eq!(flow.triggers[0].properties["cron"], "0 * * * *");
+    assert!(flow.find_task("error-t1").is_some());
 }
 
 #[test]
-fn inputs_with_legacy_names() {
-    let flow = parse_flow(&corpus("inputs.yaml")).unwrap();
-    let secret = flow.inputs.iter().find(|i| i.id == "secret").unwrap();
+fn inputs_fill_every_field_and_accept_the_legacy_name() {
+    let flow = corpus("inputs.yaml");
+    let by_id = |id: &str| {
+        flow.inputs
+            .iter()
+            .find(|i| i.id == id)
+            .unwrap_or_else(|| panic!("input {id}"))
+    };
+    // `- name: secret` (pre-0.15 spelling)
+    let secret = by_id("secret");
+    assert_eq!(secret.input_type, InputType::Secret);
     assert!(secret.required);
-    let optional = flow.inputs.iter().find(|i| i.id == "optional").unwrap();
-    assert!(!optional.required);
-    let e = flow.inputs.iter().find(|i| i.id == "enum").unwrap();
+    assert_eq!(secret.raw["id"], "secret");
+    assert!(!by_id("optional").required);
+    let e = by_id("enum");
     assert_eq!(
         e.values.as_deref(),
         Some(&["ENUM_VALUE".to_string(), "OTHER_ONE".to_string()][..])
     );
+    let array = by_id("array");
+    assert_eq!(array.item_type, Some(InputType::Int));
+    let validated = by_id("validatedString");
+    assert!(validated.validator.is_some());
+    assert_eq!(validated.raw["type"], "STRING");
+    assert!(by_id("validatedInt").min.is_some());
+    assert!(flow.inputs.iter().any(|i| i.id == "nested.string"));
     assert_eq!(
         flow.find_task("log").map(|t| t.task_type()),
         Some(TaskType::Return)
@@ -79,107 +137,502 @@ fn inputs_with_legacy_names() {
 }
 
 #[test]
-fn legacy_type_names_are_accepted() {
-    let src = "id: legacy\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.core.tasks.log.Log\n    message: hi\ntriggers:\n  - id: w\n    type: io.kestra.core.models.triggers.types.Webhook\n    key: k\n";
-    let flow = parse_flow(src).unwrap();
-    assert_eq!(flow.tasks[0].task_type(), TaskType::Log);
+fn labels_as_a_map_and_task_defaults() {
+    let flow = corpus("logs.yaml");
+    assert_eq!(
+        flow.labels,
+        vec![
+            ("country".to_string(), "FR".to_string()),
+            ("region".to_string(), "Nord".to_string())
+        ]
+    );
+    assert_eq!(flow.plugin_defaults.len(), 1);
+    assert_eq!(flow.plugin_defaults[0].type_name, "io.kestra.plugin.core.log.Log");
+    let t4 = flow.find_task("t4").expect("t4");
+    assert_eq!(t4.log_level.map(|l| l.as_str()), Some("INFO"));
+    let TaskKind::Log { message, .. } = &flow.tasks[4].kind else {
+        panic!("t5 is a Log")
+    };
+    assert_eq!(message.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn labels_as_a_list_of_key_values() {
+    let src = format!(
+        "id: a\nnamespace: dev\nlabels:\n  - key: team\n    value: data\n  - key: tier\n    value: 1\ntasks:\n  - id: t\n    type: {RETURN}\n"
+    );
+    let flow = parse_flow(&src).expect("valid");
+    assert_eq!(
+        flow.labels,
+        vec![
+            ("team".to_string(), "data".to_string()),
+            ("tier".to_string(), "1".to_string())
+        ]
+    );
+}
+
+#[test]
+fn triggers_keep_their_properties() {
+    let flow = corpus("webhook.yaml");
     assert_eq!(flow.triggers[0].trigger_type, TriggerType::Webhook);
+    assert_eq!(flow.triggers[0].properties["key"], "a-secret-key");
+    let flow = corpus("schedule-trigger.yaml");
+    assert_eq!(flow.triggers.len(), 2);
+    let flow = corpus("trigger-flow-listener.yaml");
+    let t = &flow.triggers[0];
+    assert_eq!(t.trigger_type, TriggerType::Flow);
+    assert_eq!(t.properties["conditions"].as_array().map(Vec::len), Some(2));
+    assert!(t.properties["inputs"]["from-parent"].is_string());
 }
 
 #[test]
-fn plugin_defaults_fill_missing_properties() {
-    let src = "id: d\nnamespace: dev\npluginDefaults:\n  - type: io.kestra.plugin.core.log.Log\n    values:\n      level: WARN\n      message: default\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n  - id: b\n    type: io.kestra.plugin.core.log.Log\n    message: mine\n";
-    let flow = parse_flow(src).unwrap();
-    let TaskKind::Log { message, level } = &flow.tasks[1].kind else {
-        panic!()
+fn finally_and_after_execution() {
+    let flow = corpus("finally-flow-error.yaml");
+    assert!(!flow.errors.is_empty());
+    assert!(!flow.finally.is_empty());
+    let flow = corpus("finally-sequential.yaml");
+    let seq = flow
+        .all_tasks()
+        .into_iter()
+        .find(|t| t.task_type() == TaskType::Sequential)
+        .expect("a Sequential");
+    let TaskKind::Sequential(body) = &seq.kind else {
+        panic!("sequential")
     };
-    assert_eq!(message, "mine");
-    assert_eq!(level.as_str(), "WARN");
+    assert!(!body.finally.is_empty());
+    let flow = corpus("after-execution.yaml");
+    assert_eq!(flow.after_execution.len(), 1);
+    assert_eq!(flow.after_execution[0].id, "end");
+    assert_eq!(flow.outputs[0].id, "final");
+    assert_eq!(flow.outputs[0].type_name, "STRING");
+}
+
+#[test]
+fn pause_on_resume_inputs() {
+    let flow = corpus("pause_on_resume.yaml");
+    let TaskKind::Pause(pause) = &flow.tasks[0].kind else {
+        panic!("pause")
+    };
+    assert_eq!(pause.on_resume.len(), 2);
+    assert_eq!(pause.on_resume[1].input_type, InputType::File);
+    assert!(!pause.on_resume[1].required);
+    assert_eq!(pause.on_resume[1].raw["required"], false);
+    let flow = corpus("pause-delay.yaml");
+    let TaskKind::Pause(pause) = &flow.tasks[0].kind else {
+        panic!("pause")
+    };
+    assert_eq!(pause.delay.as_ref().and_then(|d| d.as_str()), Some("PT1S"));
+}
+
+#[test]
+fn retry_timeout_and_concurrency() {
+    let flow = corpus("full.yaml");
+    let t = flow
+        .all_tasks()
+        .into_iter()
+        .find(|t| t.retry.is_some())
+        .expect("a task with retry");
+    let retry = t.retry.as_ref().expect("retry");
+    assert_eq!(retry.max_attempt, Some(5));
+    assert_eq!(
+        retry.kind,
+        RetryKind::Constant {
+            interval: "PT15M".into()
+        }
+    );
+    assert_eq!(t.timeout.as_ref().and_then(|v| v.as_str()), Some("PT60M"));
+    let flow = corpus("flow-concurrency-queue.yml");
+    let c = flow.concurrency.expect("concurrency");
+    assert_eq!((c.limit, c.behavior), (1, ConcurrencyBehavior::Queue));
+}
+
+#[test]
+fn legacy_type_names_are_accepted() {
+    let src = "id: legacy\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.core.tasks.log.Log\n    message: hi\n  - id: s\n    type: io.kestra.core.tasks.flows.Sequential\n    tasks:\n      - id: f\n        type: io.kestra.core.tasks.flows.Flow\n        namespace: dev\n        flowId: other\n      - id: r\n        type: io.kestra.core.tasks.debugs.Return\n        format: x\ntriggers:\n  - id: w\n    type: io.kestra.core.models.triggers.types.Webhook\n    key: k\n  - id: c\n    type: io.kestra.core.models.triggers.types.Schedule\n    cron: \"@daily\"\n";
+    let flow = parse_flow(src).expect("valid");
+    assert_eq!(flow.tasks[0].task_type(), TaskType::Log);
+    assert_eq!(flow.tasks[0].type_name, "io.kestra.core.tasks.log.Log");
+    assert_eq!(flow.tasks[1].task_type(), TaskType::Sequential);
+    assert_eq!(
+        flow.find_task("f").map(|t| t.task_type()),
+        Some(TaskType::Subflow)
+    );
+    assert_eq!(flow.find_task("r").map(|t| t.task_type()), Some(TaskType::Return));
+    assert_eq!(flow.triggers[0].trigger_type, TriggerType::Webhook);
+    assert_eq!(flow.triggers[1].trigger_type, TriggerType::Schedule);
+}
+
+#[test]
+fn plugin_defaults_fill_gaps_and_forced_ones_win() {
+    let src = "id: d\nnamespace: dev\npluginDefaults:\n  - type: io.kestra.plugin.core.log\n    values:\n      level: WARN\n      message: default\n  - type: io.kestra.plugin.core.log.Log\n    forced: true\n    values:\n      level: ERROR\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n  - id: b\n    type: io.kestra.plugin.core.log.Log\n    message: mine\n    level: DEBUG\n  - id: c\n    type: io.kestra.plugin.core.debug.Return\n    format: untouched\n";
+    let flow = parse_flow(src).expect("valid");
+    let log = |i: usize| match &flow.tasks[i].kind {
+        TaskKind::Log { message, level } => (message.clone(), level.as_str()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(log(0), ("default".into(), "ERROR"));
+    assert_eq!(log(1), ("mine".into(), "ERROR"));
+    assert_eq!(flow.plugin_defaults.len(), 2);
+}
+
+#[test]
+fn plugin_defaults_written_with_a_legacy_type() {
+    let src = "id: d\nnamespace: dev\ntaskDefaults:\n  - type: io.kestra.core.tasks.log.Log\n    values:\n      message: from legacy\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n";
+    let flow = parse_flow(src).expect("valid");
     let TaskKind::Log { message, .. } = &flow.tasks[0].kind else {
-        panic!()
+        panic!("log")
     };
-    assert_eq!(message, "default");
-}
-
-fn first_error(src: &str) -> kite_core::flow::FlowError {
-    parse_flow(src).unwrap_err().remove(0)
+    assert_eq!(message, "from legacy");
 }
 
 #[test]
-fn duplicate_task_ids_name_the_line() {
-    let e = first_error("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n");
-    assert_eq!(e.kind, FlowErrorKind::DuplicateTaskId);
-    assert_eq!(e.path, "tasks[1].id");
-    assert_eq!(e.line, Some(6));
+fn flow_source_as_json() {
+    let json = flow_source_to_json("id: a\nnamespace: dev\nlabels:\n  k: 1\n").expect("yaml");
+    assert_eq!(json["labels"]["k"], 1);
+    let e = flow_source_to_json("id: [").expect_err("syntax");
+    assert_eq!(e.kind, FlowErrorKind::Yaml);
+}
+
+// ---------------------------------------------------------------------------
+// Validation: one test per error, with kind, path and line
+
+#[test]
+fn yaml_syntax_errors_have_a_line() {
+    let e = errors("id: a\nnamespace: dev\ntasks:\n  - id: t\n   type: [\n").remove(0);
+    assert_eq!(e.kind, FlowErrorKind::Yaml);
+    assert!(e.line.is_some_and(|l| l >= 4), "{e:?}");
+}
+
+#[test]
+fn duplicate_task_ids_anywhere() {
+    let e = only_error(
+        &with_tasks(&format!("  - id: t\n    type: {RETURN}\n  - id: s\n    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n      - id: t\n        type: {RETURN}\n")),
+        FlowErrorKind::DuplicateTaskId,
+        "tasks[1].tasks[0].id",
+        9,
+    );
+    assert!(e.message.contains("Duplicate task id with name [t]"), "{e}");
+    // errors/finally share the same id space
+    only_error(
+        &format!(
+            "{}errors:\n  - id: t\n    type: {RETURN}\n",
+            with_tasks(&format!("  - id: t\n    type: {RETURN}\n"))
+        ),
+        FlowErrorKind::DuplicateTaskId,
+        "errors[0].id",
+        7,
+    );
 }
 
 #[test]
 fn unknown_task_type_lists_the_supported_ones() {
-    let e = first_error(
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Nope\n",
+    let e = only_error(
+        &with_tasks("  - id: t\n    type: io.kestra.plugin.core.log.Nope\n"),
+        FlowErrorKind::UnknownType,
+        "tasks[0].type",
+        5,
     );
-    assert_eq!(e.kind, FlowErrorKind::UnknownType);
-    assert_eq!(e.path, "tasks[0].type");
-    assert_eq!(e.line, Some(5));
-    assert!(e.message.contains("io.kestra.plugin.core.log.Log"));
+    assert!(e.message.contains("Invalid type: io.kestra.plugin.core.log.Nope"));
+    for name in TaskType::supported_names() {
+        assert!(e.message.contains(name), "{name} missing from {e}");
+    }
 }
 
 #[test]
-fn missing_required_property() {
-    let e = first_error(
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n",
+fn unknown_trigger_type_lists_the_supported_ones() {
+    let src = format!(
+        "{}triggers:\n  - id: x\n    type: io.kestra.plugin.core.trigger.Nope\n",
+        with_tasks(&format!("  - id: t\n    type: {RETURN}\n"))
     );
+    let e = only_error(&src, FlowErrorKind::UnknownType, "triggers[0].type", 8);
+    for name in TriggerType::supported_names() {
+        assert!(e.message.contains(name), "{name} missing from {e}");
+    }
+}
+
+#[test]
+fn missing_required_properties() {
+    let cases = [
+        ("type: io.kestra.plugin.core.log.Log", "message"),
+        ("type: io.kestra.plugin.core.flow.If\n    then:\n      - id: x\n        type: io.kestra.plugin.core.debug.Return", "condition"),
+        ("type: io.kestra.plugin.core.flow.Switch\n    defaults:\n      - id: x\n        type: io.kestra.plugin.core.debug.Return", "value"),
+        ("type: io.kestra.plugin.core.flow.Sequential", "tasks"),
+        ("type: io.kestra.plugin.core.flow.Parallel", "tasks"),
+        ("type: io.kestra.plugin.core.flow.Subflow\n    flowId: other", "namespace"),
+        ("type: io.kestra.plugin.core.flow.Subflow\n    namespace: dev", "flowId"),
+        ("type: io.kestra.plugin.core.flow.Sleep", "duration"),
+        ("type: io.kestra.plugin.core.flow.ForEach\n    tasks:\n      - id: x\n        type: io.kestra.plugin.core.debug.Return", "values"),
+    ];
+    for (task, missing) in cases {
+        let src = with_tasks(&format!("  - id: t\n    {task}\n"));
+        let e = only_error(
+            &src,
+            FlowErrorKind::MissingProperty,
+            &format!("tasks[0].{missing}"),
+            4,
+        );
+        assert!(e.message.contains(missing), "{e}");
+    }
+}
+
+#[test]
+fn flow_without_tasks() {
+    only_error(
+        "id: a\nnamespace: dev\n",
+        FlowErrorKind::MissingProperty,
+        "tasks",
+        1,
+    );
+    only_error(
+        "id: a\nnamespace: dev\ntasks: []\n",
+        FlowErrorKind::MissingProperty,
+        "tasks",
+        3,
+    );
+}
+
+#[test]
+fn invalid_flow_id_namespace_and_task_id() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    let e = only_error(
+        &format!("id: a b\nnamespace: dev\ntasks:\n{task}"),
+        FlowErrorKind::InvalidId,
+        "id",
+        1,
+    );
+    assert!(e.message.contains("^[a-zA-Z0-9][a-zA-Z0-9._-]*"), "{e}");
+    only_error(
+        &format!("id: {}\nnamespace: dev\ntasks:\n{task}", "a".repeat(101)),
+        FlowErrorKind::InvalidId,
+        "id",
+        1,
+    );
+    only_error(
+        &format!("id: a\nnamespace: Dev!\ntasks:\n{task}"),
+        FlowErrorKind::InvalidId,
+        "namespace",
+        2,
+    );
+    only_error(
+        &with_tasks(&format!("  - id: my.task\n    type: {RETURN}\n")),
+        FlowErrorKind::InvalidId,
+        "tasks[0].id",
+        4,
+    );
+}
+
+#[test]
+fn invalid_input_type_and_id() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: x\n    type: STRNG\ntasks:\n{task}"),
+        FlowErrorKind::UnknownType,
+        "inputs[0].type",
+        5,
+    );
+    only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: -x\n    type: STRING\ntasks:\n{task}"),
+        FlowErrorKind::InvalidId,
+        "inputs[0].id",
+        4,
+    );
+    only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: x\n    type: STRING\n  - id: x\n    type: INT\ntasks:\n{task}"),
+        FlowErrorKind::DuplicateInputId,
+        "inputs[1].id",
+        6,
+    );
+}
+
+#[test]
+fn depends_on_must_name_declared_inputs() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    let e = only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: x\n    type: STRING\n    dependsOn:\n      inputs: [nope]\ntasks:\n{task}"),
+        FlowErrorKind::InvalidDependency,
+        "inputs[0].dependsOn",
+        6,
+    );
+    assert!(e.message.contains("non-existent input 'nope'"), "{e}");
+}
+
+#[test]
+fn schedule_cron_is_checked() {
+    let flow = |cron: &str, extra: &str| {
+        format!(
+            "{}triggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"{cron}\"\n{extra}",
+            with_tasks(&format!("  - id: t\n    type: {RETURN}\n"))
+        )
+    };
+    only_error(
+        &flow("61 * * * *", ""),
+        FlowErrorKind::InvalidCron,
+        "triggers[0].cron",
+        9,
+    );
+    only_error(
+        &flow("* * * *", ""),
+        FlowErrorKind::InvalidCron,
+        "triggers[0].cron",
+        9,
+    );
+    for ok in ["@daily", "*/5 * * * *", "0 9 * * MON-FRI", "@hourly"] {
+        assert!(parse_flow(&flow(ok, "")).is_ok(), "{ok}");
+    }
+    assert!(parse_flow(&flow("*/10 * * * * *", "    withSeconds: true\n")).is_ok());
+    assert!(parse_flow(&flow("0 9 * * *", "    timezone: Europe/Paris\n")).is_ok());
+    only_error(
+        &flow("0 9 * * *", "    timezone: Mars/Olympus\n"),
+        FlowErrorKind::InvalidProperty,
+        "triggers[0].timezone",
+        10,
+    );
+}
+
+#[test]
+fn unknown_properties_are_refused() {
+    only_error(
+        &with_tasks(
+            "  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    mesage: typo\n",
+        ),
+        FlowErrorKind::UnknownProperty,
+        "tasks[0].mesage",
+        7,
+    );
+    only_error(
+        &format!("id: a\nnamespace: dev\ndescripton: x\ntasks:\n  - id: t\n    type: {RETURN}\n"),
+        FlowErrorKind::UnknownProperty,
+        "descripton",
+        3,
+    );
+}
+
+#[test]
+fn wrong_value_kinds() {
+    only_error(
+        "id: a\nnamespace: dev\ntasks:\n  id: t\n",
+        FlowErrorKind::InvalidProperty,
+        "tasks",
+        3,
+    );
+    only_error(
+        &with_tasks(&format!("  - id: t\n    type: {RETURN}\n    disabled: maybe\n")),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].disabled",
+        6,
+    );
+    only_error(
+        &with_tasks("  - id: t\n    type: io.kestra.plugin.core.flow.Parallel\n    concurrent: -1\n    tasks:\n      - id: u\n        type: io.kestra.plugin.core.debug.Return\n"),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].concurrent",
+        6,
+    );
+}
+
+#[test]
+fn several_errors_at_once() {
+    let all = errors(&with_tasks(
+        "  - id: t\n    type: x.Y\n  - id: u\n    type: io.kestra.plugin.core.log.Log\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
+    ));
+    let found: Vec<(FlowErrorKind, &str, Option<usize>)> =
+        all.iter().map(|e| (e.kind, e.path.as_str(), e.line)).collect();
+    assert_eq!(
+        found,
+        vec![
+            (FlowErrorKind::UnknownType, "tasks[0].type", Some(5)),
+            (FlowErrorKind::MissingProperty, "tasks[1].message", Some(6)),
+            (FlowErrorKind::DuplicateTaskId, "tasks[2].id", Some(8)),
+        ]
+    );
+}
+
+#[test]
+fn duplicate_trigger_ids() {
+    let src = format!(
+        "{}triggers:\n  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: a\n  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: b\n",
+        with_tasks(&format!("  - id: t\n    type: {RETURN}\n"))
+    );
+    let e = only_error(&src, FlowErrorKind::DuplicateTriggerId, "triggers[1].id", 10);
+    assert!(e.message.contains("Duplicate trigger id with name [w]"));
+}
+
+#[test]
+fn a_subflow_cannot_start_its_own_flow() {
+    let e = errors(&with_tasks(
+        "  - id: t\n    type: io.kestra.plugin.core.flow.Subflow\n    namespace: dev\n    flowId: a\n",
+    ))
+    .remove(0);
+    assert_eq!(e.kind, FlowErrorKind::RecursiveSubflow);
+    assert!(e.path.starts_with("tasks[0]"));
+    assert!(e.message.contains("Recursive call to flow [dev.a]"));
+}
+
+#[test]
+fn reserved_system_labels() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    assert!(parse_flow(&format!(
+        "id: a\nnamespace: dev\nlabels:\n  system.readOnly: \"true\"\ntasks:\n{task}"
+    ))
+    .is_ok());
+    let all = errors(&format!(
+        "id: a\nnamespace: dev\nlabels:\n  system.correlationId: x\ntasks:\n{task}"
+    ));
+    assert!(
+        all.iter().any(|e| e
+            .message
+            .contains("System labels can only be set by Kestra itself")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn concurrency_and_retry_values() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    only_error(
+        &format!("id: a\nnamespace: dev\nconcurrency:\n  limit: 1\n  behavior: DROP\ntasks:\n{task}"),
+        FlowErrorKind::InvalidProperty,
+        "concurrency.behavior",
+        5,
+    );
+    only_error(
+        &with_tasks(&format!(
+            "  - id: t\n    type: {RETURN}\n    retry:\n      type: linear\n      interval: PT1S\n"
+        )),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].retry.type",
+        7,
+    );
+    only_error(
+        &with_tasks(&format!("  - id: t\n    type: {RETURN}\n    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: 0\n")),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].retry.maxAttempt",
+        9,
+    );
+}
+
+#[test]
+fn switch_needs_cases_or_defaults() {
+    let e = errors(&with_tasks(
+        "  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n",
+    ))
+    .remove(0);
     assert_eq!(e.kind, FlowErrorKind::MissingProperty);
-    assert_eq!(e.path, "tasks[0].message");
+    assert!(e.path.starts_with("tasks[0]"), "{e:?}");
     assert_eq!(e.line, Some(4));
 }
 
 #[test]
-fn invalid_ids() {
-    let e = first_error("id: a b\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n");
-    assert_eq!(
-        (e.kind, e.path.as_str(), e.line),
-        (FlowErrorKind::InvalidId, "id", Some(1))
-    );
-    let e = first_error(
-        "id: a\nnamespace: Dev!\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
-    );
-    assert_eq!(
-        (e.kind, e.path.as_str(), e.line),
-        (FlowErrorKind::InvalidId, "namespace", Some(2))
-    );
-}
-
-#[test]
-fn bad_cron() {
-    let e = first_error("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\ntriggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"61 * * * *\"\n");
-    assert_eq!(e.kind, FlowErrorKind::InvalidCron);
-    assert_eq!(e.path, "triggers[0].cron");
-    assert_eq!(e.line, Some(9));
-    assert!(parse_flow("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\ntriggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n").is_ok());
-}
-
-#[test]
-fn unknown_fields_are_refused() {
-    let e = first_error("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    mesage: typo\n");
-    assert_eq!(e.kind, FlowErrorKind::UnknownProperty);
-    assert_eq!(e.path, "tasks[0].mesage");
-    assert_eq!(e.line, Some(7));
-}
-
-#[test]
-fn yaml_syntax_errors_have_a_line() {
-    let e = first_error("id: a\nnamespace: dev\ntasks:\n  - id: t\n   type: [\n");
-    assert_eq!(e.kind, FlowErrorKind::Yaml);
-    assert!(e.line.is_some());
-}
-
-#[test]
-fn several_errors_at_once_and_multi_documents() {
-    let errors = parse_flow("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: x.Y\n  - id: u\n    type: io.kestra.plugin.core.log.Log\n").unwrap_err();
-    assert_eq!(errors.len(), 2);
-    let docs = parse_flows("id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n---\nid: b\nnamespace: dev\ntasks: []\n");
+fn multi_document_sources() {
+    let docs = parse_flows(&format!(
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: {RETURN}\n---\nid: b\nnamespace: dev\ntasks: []\n---\n"
+    ));
     assert_eq!(docs.len(), 2);
-    assert!(docs[0].is_ok());
-    assert!(docs[1].is_err());
+    assert_eq!(docs[0].as_ref().map(|f| f.id.as_str()).ok(), Some("a"));
+    let e = &docs[1].as_ref().expect_err("empty tasks")[0];
+    // Lines count from the start of the whole source.
+    assert_eq!((e.path.as_str(), e.line), ("tasks", Some(9)));
+    let one = parse_flow(&format!(
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: {RETURN}\n---\nid: b\n"
+    ));
+    assert_eq!(one.expect_err("two documents")[0].kind, FlowErrorKind::Yaml);
 }

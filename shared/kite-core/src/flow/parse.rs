@@ -832,6 +832,18 @@ impl Parser {
                 let defaults = self.tasks(obj.get("defaults"), &join_path(path, "defaults"), false);
                 let errors = self.tasks(obj.get("errors"), &join_path(path, "errors"), false);
                 let finally = self.tasks(obj.get("finally"), &join_path(path, "finally"), false);
+                let has_tasks = |key: &str| match present(obj, key) {
+                    Some(Value::Object(m)) => !m.is_empty(),
+                    Some(Value::Array(a)) => !a.is_empty(),
+                    _ => false,
+                };
+                if !has_tasks("cases") && !has_tasks("defaults") {
+                    self.err(
+                        FlowErrorKind::MissingProperty,
+                        &join_path(path, "cases"),
+                        "No task defined, neither cases or default have any tasks",
+                    );
+                }
                 TaskKind::Switch {
                     value: value?,
                     cases,
@@ -1505,6 +1517,20 @@ fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
     };
     let description = p.string(root, "", "description", false);
     let labels = p.labels(root.get("labels"), "labels");
+    // Kestra reserves `system.*` flow labels (except `system.readOnly`).
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if key.starts_with("system.") && key != "system.readOnly" {
+            let path = match root.get("labels") {
+                Some(Value::Array(_)) => format!("labels[{i}]"),
+                _ => join_path("labels", key),
+            };
+            p.err(
+                FlowErrorKind::InvalidProperty,
+                &path,
+                format!("System labels can only be set by Kestra itself, offending label: {key}={value}"),
+            );
+        }
+    }
     let inputs: Vec<InputDefinition> = p
         .list(root.get("inputs"), "inputs", "inputs")
         .iter()

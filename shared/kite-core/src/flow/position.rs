@@ -120,8 +120,12 @@ pub fn lookup(positions: &Positions, path: &str) -> Option<(usize, usize)> {
         if let Some(at) = positions.get(&p) {
             return Some(*at);
         }
-        let cut = p.rfind(['.', '['])?;
-        p.truncate(cut);
+        match p.rfind(['.', '[']) {
+            Some(cut) => p.truncate(cut),
+            // A missing top-level property: point at the flow itself.
+            None if !p.is_empty() => p.clear(),
+            None => return None,
+        }
     }
 }
 
