@@ -8,7 +8,6 @@
 //!
 //! Run with `cargo bench -p kite-core --bench executor`.
 
-#[cfg(any())]
 mod benches {
     use criterion::{criterion_group, BatchSize, BenchmarkId, Criterion, Throughput};
     use indexmap::IndexMap;
@@ -114,8 +113,4 @@ mod benches {
     criterion_group!(executor, sequential, foreach, benchmark01);
 }
 
-#[cfg(any())]
 criterion::criterion_main!(benches::executor);
-
-#[cfg(not(any()))]
-fn main() {}
