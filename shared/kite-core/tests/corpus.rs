@@ -7,8 +7,6 @@
 //! triggers, preconditions, concurrency across executions) is listed as
 //! skipped with its reason: the core cannot observe it.
 
-
-
 mod common;
 
 use std::collections::BTreeSet;
@@ -286,11 +284,7 @@ fn cases() -> Vec<Case> {
             expect_run_state(e, t, Success)?;
         }
         expect_logs(&o, "t1", &[("TRACE", "first t1")])?;
-        expect_logs(
-            &o,
-            "t2",
-            &[("WARN", "second io.kestra.plugin.core.log.Log")],
-        )?;
+        expect_logs(&o, "t2", &[("WARN", "second io.kestra.plugin.core.log.Log")])?;
         expect_logs(&o, "t3", &[("ERROR", "third logs")])?;
         expect_logs(&o, "t4", &[])?;
         expect_logs(&o, "t5", &[("INFO", "five first"), ("INFO", "five second")])?;
@@ -308,11 +302,7 @@ fn cases() -> Vec<Case> {
         let e = &o.execution;
         expect(e, Success, 13)?;
         expect_value(e, "t2", "second value1")?;
-        expect_logs(
-            &o,
-            "t3",
-            &[("INFO", "third all optional args second value1")],
-        )?;
+        expect_logs(&o, "t3", &[("INFO", "third all optional args second value1")])?;
         expect_logs(&o, "t5-t1", &[("INFO", &format!("t5-t1 {}", e.id))])?;
         expect_logs(
             &o,
@@ -328,18 +318,14 @@ fn cases() -> Vec<Case> {
             ],
         )
     });
-    case!(
-        "execution-start-date",
-        "execution.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "execution-start-date", none())?;
-            let e = &o.execution;
-            expect(e, Success, 1)?;
-            let v = value_of(e, "hello")?;
-            let date = parse_date("`hello` value", &v)?;
-            expect_eq("execution.startDate", Some(date), e.state.start_date)
-        }
-    );
+    case!("execution-start-date", "execution.yaml", |r: &mut Runner| {
+        let o = run(r, "execution-start-date", none())?;
+        let e = &o.execution;
+        expect(e, Success, 1)?;
+        let v = value_of(e, "hello")?;
+        let date = parse_date("`hello` value", &v)?;
+        expect_eq("execution.startDate", Some(date), e.state.start_date)
+    });
     case!("output-values", "output-values.yml", |r: &mut Runner| {
         let o = run(r, "output-values", none())?;
         let e = &o.execution;
@@ -438,32 +424,24 @@ fn cases() -> Vec<Case> {
         }
         Ok(())
     });
-    case!(
-        "parallel-nested",
-        "parallel-nested.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "parallel-nested", none())?;
-            let e = &o.execution;
-            expect(e, Success, 11)?;
-            let t = one(e, "1-3-2-2_end")?;
-            expect_eq(
-                "`1-3-2-2_end` value",
-                value(t)?,
-                format!("1-3-2-2_end > {}", t.id),
-            )?;
-            expect_prefix_then_start_date(one(e, "2_end")?, "2_end > ")
-        }
-    );
+    case!("parallel-nested", "parallel-nested.yaml", |r: &mut Runner| {
+        let o = run(r, "parallel-nested", none())?;
+        let e = &o.execution;
+        expect(e, Success, 11)?;
+        let t = one(e, "1-3-2-2_end")?;
+        expect_eq(
+            "`1-3-2-2_end` value",
+            value(t)?,
+            format!("1-3-2-2_end > {}", t.id),
+        )?;
+        expect_prefix_then_start_date(one(e, "2_end")?, "2_end > ")
+    });
     case!("errors", "errors.yaml", |r: &mut Runner| {
         let o = run(r, "errors", none())?;
         let e = &o.execution;
         expect(e, Failed, 7)?;
         expect_run_state(e, "failed", Failed)?;
-        expect_logs(
-            &o,
-            "t2",
-            &[("INFO", "- task: failed, message: Task failure")],
-        )?;
+        expect_logs(&o, "t2", &[("INFO", "- task: failed, message: Task failure")])?;
         expect_logs(
             &o,
             "t3-t1-t1-t1-last",
@@ -550,11 +528,7 @@ fn cases() -> Vec<Case> {
         let e = &o.execution;
         expect(e, Success, 8)?;
         let after = one(e, "after_if")?;
-        expect_eq(
-            "after_if value",
-            value(after)?,
-            "After if: value 2".to_string(),
-        )?;
+        expect_eq("after_if value", value(after)?, "After if: value 2".to_string())?;
         for v in ["value 1", "value 2", "value 3"] {
             expect_eq(
                 "before_if value",
@@ -583,10 +557,7 @@ fn cases() -> Vec<Case> {
         expect_prefix_then_start_date(one(e, "t1")?, "t1 > ")?;
         expect_labels(
             e,
-            &[
-                ("switchFlowLabel", "switchFoo"),
-                ("system.correlationId", &e.id),
-            ],
+            &[("switchFlowLabel", "switchFoo"), ("system.correlationId", &e.id)],
         )
     });
     case!("switch[SECOND]", "switch.yaml", |r: &mut Runner| {
@@ -595,11 +566,7 @@ fn cases() -> Vec<Case> {
         expect(e, Success, 3)?;
         expect_runs(
             e,
-            &[
-                ("parent-seq", Success),
-                ("t2", Success),
-                ("t2_sub", Success),
-            ],
+            &[("parent-seq", Success), ("t2", Success), ("t2_sub", Success)],
         )
     });
     case!("switch[THIRD]", "switch.yaml", |r: &mut Runner| {
@@ -626,16 +593,12 @@ fn cases() -> Vec<Case> {
         expect_eq("switch defaults", output(sw, "defaults")?, json!(true))?;
         expect_prefix_then_start_date(one(e, "default")?, "default > amazing > ")
     });
-    case!(
-        "switch-impossible",
-        "switch-impossible.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "switch-impossible", text(&[("string", "YES")]))?;
-            let e = &o.execution;
-            expect(e, Failed, 1)?;
-            expect_run_state(e, "impossible", Failed)
-        }
-    );
+    case!("switch-impossible", "switch-impossible.yaml", |r: &mut Runner| {
+        let o = run(r, "switch-impossible", text(&[("string", "YES")]))?;
+        let e = &o.execution;
+        expect(e, Failed, 1)?;
+        expect_run_state(e, "impossible", Failed)
+    });
     case!(
         "fail-on-condition[fail]",
         "fail-on-condition.yaml",
@@ -644,11 +607,7 @@ fn cases() -> Vec<Case> {
             let e = &o.execution;
             expect(e, Failed, 2)?;
             expect_runs(e, &[("before", Success), ("fail", Failed)])?;
-            expect_logs(
-                &o,
-                "before",
-                &[("INFO", "I'm before the fail on condition")],
-            )
+            expect_logs(&o, "before", &[("INFO", "I'm before the fail on condition")])
         }
     );
     case!(
@@ -658,22 +617,15 @@ fn cases() -> Vec<Case> {
             let o = run(r, "fail-on-condition", text(&[("param", "success")]))?;
             let e = &o.execution;
             expect(e, Success, 3)?;
-            expect_runs(
-                e,
-                &[("before", Success), ("fail", Success), ("after", Success)],
-            )
+            expect_runs(e, &[("before", Success), ("fail", Success), ("after", Success)])
         }
     );
-    case!(
-        "fail-on-switch[fail]",
-        "fail-on-switch.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "fail-on-switch", text(&[("param", "fail")]))?;
-            let e = &o.execution;
-            expect(e, Failed, 1)?;
-            expect_run_state(e, "switch", Failed)
-        }
-    );
+    case!("fail-on-switch[fail]", "fail-on-switch.yaml", |r: &mut Runner| {
+        let o = run(r, "fail-on-switch", text(&[("param", "fail")]))?;
+        let e = &o.execution;
+        expect(e, Failed, 1)?;
+        expect_run_state(e, "switch", Failed)
+    });
 
     // --- ForEach / EachSequential / EachParallel ----------------------------------
     case!(
@@ -684,10 +636,7 @@ fn cases() -> Vec<Case> {
             let e = &o.execution;
             expect(e, Success, 23)?;
             for s in ["s1", "s2", "s3"] {
-                expect_prefix_then_start_date(
-                    at(e, "1-1_return", &[s])?,
-                    &format!("1-1_return > {s} > "),
-                )?;
+                expect_prefix_then_start_date(at(e, "1-1_return", &[s])?, &format!("1-1_return > {s} > "))?;
                 for a in ["a a", "b b"] {
                     expect_prefix_then_start_date(
                         at(e, "1-2-1_return", &[s, a])?,
@@ -735,10 +684,7 @@ fn cases() -> Vec<Case> {
             value_of(e, "not-json")?,
             "not-json > STRING > value 1".to_string(),
         )?;
-        let mut json_values: Vec<String> = runs(e, "json")
-            .iter()
-            .filter_map(|t| value(t).ok())
-            .collect();
+        let mut json_values: Vec<String> = runs(e, "json").iter().filter_map(|t| value(t).ok()).collect();
         json_values.sort();
         expect_eq(
             "json values",
@@ -781,11 +727,7 @@ fn cases() -> Vec<Case> {
         let o = run(r, "each-parallel", none())?;
         let e = &o.execution;
         expect(e, Success, 8)?;
-        expect_logs(
-            &o,
-            "1-1",
-            &[("INFO", "1-1"), ("INFO", "1-1"), ("INFO", "1-1")],
-        )?;
+        expect_logs(&o, "1-1", &[("INFO", "1-1"), ("INFO", "1-1"), ("INFO", "1-1")])?;
         for v in ["value 1", "value 2", "value 3"] {
             at(e, "1-2", &[v])?;
         }
@@ -823,10 +765,7 @@ fn cases() -> Vec<Case> {
             let o = run(r, "foreach-concurrent", none())?;
             let e = &o.execution;
             expect(e, Success, 7)?;
-            let mut lines: Vec<String> = logs_of(&o, &e.id, "log")
-                .into_iter()
-                .map(|(_, m)| m)
-                .collect();
+            let mut lines: Vec<String> = logs_of(&o, &e.id, "log").into_iter().map(|(_, m)| m).collect();
             lines.sort();
             expect_eq(
                 "log lines",
@@ -853,35 +792,31 @@ fn cases() -> Vec<Case> {
             Ok(())
         }
     );
-    case!(
-        "test-current-output",
-        "current-output.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "test-current-output", none())?;
-            let e = &o.execution;
-            expect(e, Success, 32)?;
-            for a in ["v11", "v12"] {
-                for b in ["v21", "v22"] {
-                    for c in ["v31", "v32"] {
-                        expect_eq(
-                            &format!("1-1-1_return at {a},{b},{c}"),
-                            value(at(e, "1-1-1_return", &[a, b, c])?)?,
-                            format!("return-{a}-{b}-{c}"),
-                        )?;
-                    }
+    case!("test-current-output", "current-output.yaml", |r: &mut Runner| {
+        let o = run(r, "test-current-output", none())?;
+        let e = &o.execution;
+        expect(e, Success, 32)?;
+        for a in ["v11", "v12"] {
+            for b in ["v21", "v22"] {
+                for c in ["v31", "v32"] {
+                    expect_eq(
+                        &format!("1-1-1_return at {a},{b},{c}"),
+                        value(at(e, "1-1-1_return", &[a, b, c])?)?,
+                        format!("return-{a}-{b}-{c}"),
+                    )?;
                 }
             }
-            for v in ["v41", "v42"] {
-                expect_eq(
-                    "2-1_return",
-                    value(at(e, "2-1_return", &[v])?)?,
-                    format!("return-{v}"),
-                )?;
-            }
-            let id = one(e, "2-1-1_output")?.id.clone();
-            expect_value(e, "2-1-1_return", &format!("return-{id}"))
         }
-    );
+        for v in ["v41", "v42"] {
+            expect_eq(
+                "2-1_return",
+                value(at(e, "2-1_return", &[v])?)?,
+                format!("return-{v}"),
+            )?;
+        }
+        let id = one(e, "2-1-1_output")?.id.clone();
+        expect_value(e, "2-1-1_return", &format!("return-{id}"))
+    });
     case!(
         "flowable-with-parent-fail",
         "flowable-with-parent-fail.yaml",
@@ -904,24 +839,15 @@ fn cases() -> Vec<Case> {
         expect_logs(&o, "t1", &[("TRACE", "first t1")])?;
         expect_logs(&o, "t3", &[("ERROR", "third disable-simple")])
     });
-    case!(
-        "disable-flowable",
-        "disable-flowable.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "disable-flowable", none())?;
-            let e = &o.execution;
-            expect(e, Success, 10)?;
-            for t in [
-                "1-each-2",
-                "2-parallel-2",
-                "3-sequential-2",
-                "4-switch-case-2",
-            ] {
-                expect_absent(e, t)?;
-            }
-            expect_eq("1-each-1 runs", runs(e, "1-each-1").len(), 3)
+    case!("disable-flowable", "disable-flowable.yaml", |r: &mut Runner| {
+        let o = run(r, "disable-flowable", none())?;
+        let e = &o.execution;
+        expect(e, Success, 10)?;
+        for t in ["1-each-2", "2-parallel-2", "3-sequential-2", "4-switch-case-2"] {
+            expect_absent(e, t)?;
         }
-    );
+        expect_eq("1-each-1 runs", runs(e, "1-each-1").len(), 3)
+    });
     case!("disable-error", "disable-error.yaml", |r: &mut Runner| {
         let o = run(r, "disable-error", none())?;
         let e = &o.execution;
@@ -931,20 +857,16 @@ fn cases() -> Vec<Case> {
     });
 
     // --- flow outputs, runIf -------------------------------------------------------
-    case!(
-        "flow-with-outputs",
-        "flow-with-outputs.yml",
-        |r: &mut Runner| {
-            let o = run(r, "flow-with-outputs", none())?;
-            let e = &o.execution;
-            expect(e, Success, 1)?;
-            expect_eq(
-                "outputs",
-                json!(e.outputs),
-                json!({"key": "{\"value\":\"flow-with-outputs\"}"}),
-            )
-        }
-    );
+    case!("flow-with-outputs", "flow-with-outputs.yml", |r: &mut Runner| {
+        let o = run(r, "flow-with-outputs", none())?;
+        let e = &o.execution;
+        expect(e, Success, 1)?;
+        expect_eq(
+            "outputs",
+            json!(e.outputs),
+            json!({"key": "{\"value\":\"flow-with-outputs\"}"}),
+        )
+    });
     case!(
         "flow-with-outputs-failed",
         "flow-with-outputs-failed.yml",
@@ -999,10 +921,7 @@ fn cases() -> Vec<Case> {
         expect_value(e, "instant", "2019-10-06T18:27:49Z")?;
         expect_value(e, "file", INPUT_FILE)?;
         expect_value(e, "secret", "secret")?;
-        let mut items: Vec<String> = runs(e, "log")
-            .iter()
-            .filter_map(|t| value(t).ok())
-            .collect();
+        let mut items: Vec<String> = runs(e, "log").iter().filter_map(|t| value(t).ok()).collect();
         items.sort();
         expect_eq(
             "array items",
@@ -1011,8 +930,8 @@ fn cases() -> Vec<Case> {
         )?;
         expect_value(e, "json", "{\"a\":\"b\"}")?;
         expect_value(e, "jsonOutput", "{\"a\":\"b\"}")?;
-        let yaml: Value = serde_json::from_str(&value_of(e, "yamlOutput")?)
-            .map_err(|err| format!("yamlOutput: {err}"))?;
+        let yaml: Value =
+            serde_json::from_str(&value_of(e, "yamlOutput")?).map_err(|err| format!("yamlOutput: {err}"))?;
         expect_eq(
             "yamlOutput",
             yaml,
@@ -1061,10 +980,7 @@ fn cases() -> Vec<Case> {
         "inputs.yaml",
         |r: &mut Runner| {
             let mut inputs = standard_inputs(INPUT_FILE);
-            inputs.insert(
-                "validatedString".into(),
-                InputValue::Text("B-failed".into()),
-            );
+            inputs.insert("validatedString".into(), InputValue::Text("B-failed".into()));
             match r.execute(TESTS_NS, "inputs", inputs) {
             Ok(o) => Err(format!("expected an input error, got {}", describe(&o.execution))),
             Err(err) => expect_contains(
@@ -1091,35 +1007,26 @@ fn cases() -> Vec<Case> {
         "inputs-small-files",
         "inputs-small-files.yaml",
         |r: &mut Runner| {
-            let uri =
-                "kestra:///io/kestra/tests/inputs-small-files/executions/upload/inputs/f/f.txt";
+            let uri = "kestra:///io/kestra/tests/inputs-small-files/executions/upload/inputs/f/f.txt";
             r.add_file(uri, b"hello".to_vec());
             let o = run(r, "inputs-small-files", text(&[("f", uri)]))?;
             let e = &o.execution;
             expect(e, Success, 1)?;
-            let out = e
-                .outputs
-                .get("o")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let out = e.outputs.get("o").and_then(Value::as_str).unwrap_or_default();
             expect_contains("outputs.o", out, "kestra://")?;
             expect_value(e, "task", uri)
         }
     );
-    case!(
-        "empty-variables",
-        "empty-variables.yml",
-        |r: &mut Runner| {
-            let inputs = text(&[
-                ("emptyKey", "{ \"foo\": \"\" }"),
-                ("emptySubObject", "{\"json\":{\"someEmptyObject\":{}}}"),
-            ]);
-            let o = run(r, "empty-variables", inputs)?;
-            let e = &o.execution;
-            expect(e, Success, 3)?;
-            expect_logs(&o, "log-empty-sub-object-input", &[("INFO", "{}")])
-        }
-    );
+    case!("empty-variables", "empty-variables.yml", |r: &mut Runner| {
+        let inputs = text(&[
+            ("emptyKey", "{ \"foo\": \"\" }"),
+            ("emptySubObject", "{\"json\":{\"someEmptyObject\":{}}}"),
+        ]);
+        let o = run(r, "empty-variables", inputs)?;
+        let e = &o.execution;
+        expect(e, Success, 3)?;
+        expect_logs(&o, "log-empty-sub-object-input", &[("INFO", "{}")])
+    });
     case!("variables", "variables.yaml", |r: &mut Runner| {
         // Kestra's test configuration: env KESTRA_TEST1/KESTRA_TEST2 and globals.
         let envs = json!({"test1": "true", "test2": "Pass by env"});
@@ -1134,20 +1041,16 @@ fn cases() -> Vec<Case> {
         expect_value(e, "env", "true Pass by env")?;
         expect_value(e, "global", "string 1 true 2")
     });
-    case!(
-        "variables-invalid",
-        "variables-invalid.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "variables-invalid", none())?;
-            let e = &o.execution;
-            expect(e, Failed, 2)?;
-            expect_runs(e, &[("date", Success), ("parent-seq", Failed)])?;
-            expect_log_containing(
-                &o,
-                "Unable to find `inputs` used in the expression `{{inputs.invalid}}`",
-            )
-        }
-    );
+    case!("variables-invalid", "variables-invalid.yaml", |r: &mut Runner| {
+        let o = run(r, "variables-invalid", none())?;
+        let e = &o.execution;
+        expect(e, Failed, 2)?;
+        expect_runs(e, &[("date", Success), ("parent-seq", Failed)])?;
+        expect_log_containing(
+            &o,
+            "Unable to find `inputs` used in the expression `{{inputs.invalid}}`",
+        )
+    });
 
     // --- Pause, Sleep --------------------------------------------------------------
     case!("pause[resume]", "pause.yaml", |r: &mut Runner| {
@@ -1159,10 +1062,7 @@ fn cases() -> Vec<Case> {
             .map_err(|e| format!("resume: {e}"))?;
         let e = &o.execution;
         expect(e, Success, 3)?;
-        expect_runs(
-            e,
-            &[("pause", Success), ("subtask", Success), ("last", Success)],
-        )?;
+        expect_runs(e, &[("pause", Success), ("subtask", Success), ("last", Success)])?;
         expect_logs(&o, "subtask", &[("INFO", "trigger after manual restart")])
     });
     case!("pause[kill]", "pause.yaml", |r: &mut Runner| {
@@ -1229,7 +1129,9 @@ fn cases() -> Vec<Case> {
                 .start_date
                 .ok_or("no start date for `last`")?;
             if (last_start - paused_at).num_milliseconds() < delay_ms {
-                return Err(format!("`last` started {last_start} less than {delay_ms} ms after the pause ({paused_at})"));
+                return Err(format!(
+                    "`last` started {last_start} less than {delay_ms} ms after the pause ({paused_at})"
+                ));
             }
             Ok(())
         });
@@ -1251,50 +1153,44 @@ fn cases() -> Vec<Case> {
         }
         Ok(())
     });
-    case!(
-        "pause_on_resume",
-        "pause_on_resume.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "pause_on_resume", none())?;
-            expect(&o.execution, Paused, 1)?;
-            let id = o.execution.id.clone();
-            // missing required onResume input: refused, still paused
-            match r.resume(&id, none()) {
-                Ok(o) => {
-                    return Err(format!(
-                        "resume without `asked` accepted: {}",
-                        describe(&o.execution)
-                    ))
-                }
-                Err(err) => expect_contains(
-                    "resume error",
-                    &err.to_string(),
-                    "Invalid input for `asked`, missing required input, but received `null`",
-                )?,
+    case!("pause_on_resume", "pause_on_resume.yaml", |r: &mut Runner| {
+        let o = run(r, "pause_on_resume", none())?;
+        expect(&o.execution, Paused, 1)?;
+        let id = o.execution.id.clone();
+        // missing required onResume input: refused, still paused
+        match r.resume(&id, none()) {
+            Ok(o) => {
+                return Err(format!(
+                    "resume without `asked` accepted: {}",
+                    describe(&o.execution)
+                ))
             }
-            let uri = format!(
-                "kestra:///io/kestra/tests/pause_on_resume/executions/{id}/inputs/data/data.txt"
-            );
-            r.add_file(&uri, b"some data".to_vec());
-            let o = r
-                .resume(&id, text(&[("asked", "myresponse"), ("data", &uri)]))
-                .map_err(|e| format!("resume: {e}"))?;
-            let e = &o.execution;
-            expect(e, Success, 2)?;
-            let values = output(one(e, "last")?, "values")?;
-            expect_eq("last.values.asked", &values["asked"], &json!("myresponse"))?;
-            expect_contains(
-                "last.values.data",
-                values["data"].as_str().unwrap_or_default(),
-                "kestra://",
-            )?;
-            expect_eq(
-                "pause onResume",
-                output(one(e, "pause")?, "onResume")?.get("asked").cloned(),
-                Some(json!("myresponse")),
-            )
+            Err(err) => expect_contains(
+                "resume error",
+                &err.to_string(),
+                "Invalid input for `asked`, missing required input, but received `null`",
+            )?,
         }
-    );
+        let uri = format!("kestra:///io/kestra/tests/pause_on_resume/executions/{id}/inputs/data/data.txt");
+        r.add_file(&uri, b"some data".to_vec());
+        let o = r
+            .resume(&id, text(&[("asked", "myresponse"), ("data", &uri)]))
+            .map_err(|e| format!("resume: {e}"))?;
+        let e = &o.execution;
+        expect(e, Success, 2)?;
+        let values = output(one(e, "last")?, "values")?;
+        expect_eq("last.values.asked", &values["asked"], &json!("myresponse"))?;
+        expect_contains(
+            "last.values.data",
+            values["data"].as_str().unwrap_or_default(),
+            "kestra://",
+        )?;
+        expect_eq(
+            "pause onResume",
+            output(one(e, "pause")?, "onResume")?.get("asked").cloned(),
+            Some(json!("myresponse")),
+        )
+    });
     case!(
         "pause_on_resume_optional",
         "pause_on_resume_optional.yaml",
@@ -1464,11 +1360,7 @@ fn cases() -> Vec<Case> {
             .iter()
             .find(|l| l.key == "system.correlationId")
             .map(|l| l.value.clone());
-        expect_eq(
-            "grand-child correlationId",
-            corr,
-            Some(o.execution.id.clone()),
-        )
+        expect_eq("grand-child correlationId", corr, Some(o.execution.id.clone()))
     });
     case!(
         "subflow-grand-child",
@@ -1477,11 +1369,7 @@ fn cases() -> Vec<Case> {
             let o = run(r, "subflow-grand-child", none())?;
             expect(&o.execution, Success, 1)?;
             let id = o.execution.id.clone();
-            expect_logs(
-                &o,
-                "firstLevel",
-                &[("INFO", &format!("My grandparent is {id}"))],
-            )
+            expect_logs(&o, "firstLevel", &[("INFO", &format!("My grandparent is {id}"))])
         }
     );
 
@@ -1497,34 +1385,19 @@ fn cases() -> Vec<Case> {
             "finally-flow",
             "false",
             Success,
-            &[
-                ("if", Success),
-                ("ok", Success),
-                ("a1", Success),
-                ("a2", Success),
-            ],
+            &[("if", Success), ("ok", Success), ("a1", Success), ("a2", Success)],
         ),
         (
             "finally-flow",
             "true",
             Failed,
-            &[
-                ("if", Failed),
-                ("ko", Failed),
-                ("a1", Success),
-                ("a2", Success),
-            ],
+            &[("if", Failed), ("ko", Failed), ("a1", Success), ("a2", Success)],
         ),
         (
             "finally-flow-error",
             "false",
             Success,
-            &[
-                ("if", Success),
-                ("ok", Success),
-                ("a1", Success),
-                ("a2", Success),
-            ],
+            &[("if", Success), ("ok", Success), ("a1", Success), ("a2", Success)],
         ),
         (
             "finally-flow-error",
@@ -1624,16 +1497,12 @@ fn cases() -> Vec<Case> {
     ];
     for (flow, failed, state, want) in finally_cases {
         let file: &'static str = Box::leak(format!("{flow}.yaml").into_boxed_str());
-        case!(
-            format!("{flow}[failed={failed}]"),
-            file,
-            move |r: &mut Runner| {
-                let o = run(r, flow, text(&[("failed", failed)]))?;
-                let e = &o.execution;
-                expect(e, state, want.len())?;
-                expect_runs(e, want)
-            }
-        );
+        case!(format!("{flow}[failed={failed}]"), file, move |r: &mut Runner| {
+            let o = run(r, flow, text(&[("failed", failed)]))?;
+            let e = &o.execution;
+            expect(e, state, want.len())?;
+            expect_runs(e, want)
+        });
     }
     case!(
         "finally-flow-error-first",
@@ -1655,41 +1524,37 @@ fn cases() -> Vec<Case> {
             expect_runs(e, &[("seq", Failed), ("ko", Failed), ("a1", Success)])
         }
     );
-    case!(
-        "after-execution",
-        "after-execution.yaml",
-        |r: &mut Runner| {
-            let o = run(r, "after-execution", none())?;
-            let e = &o.execution;
-            expect(e, Success, 2)?;
-            expect_runs(e, &[("mytask", Success), ("end", Success)])?;
-            let output_text = "this is a task output used as a final flow output";
-            expect_eq(
-                "outputs.final",
-                e.outputs.get("final").cloned(),
-                Some(json!(output_text)),
-            )?;
-            let end = one(e, "end")?;
-            expect_eq(
-                "end.values",
-                output(end, "values")?,
-                json!({"state": "SUCCESS", "output": output_text}),
-            )?;
-            let ended = e
-                .state
-                .histories
-                .iter()
-                .find(|h| h.state.is_terminated())
-                .map(|h| h.date);
-            if ended > end.state.start_date {
-                return Err(format!(
-                    "`end` started {:?} before the execution ended {ended:?}",
-                    end.state.start_date
-                ));
-            }
-            Ok(())
+    case!("after-execution", "after-execution.yaml", |r: &mut Runner| {
+        let o = run(r, "after-execution", none())?;
+        let e = &o.execution;
+        expect(e, Success, 2)?;
+        expect_runs(e, &[("mytask", Success), ("end", Success)])?;
+        let output_text = "this is a task output used as a final flow output";
+        expect_eq(
+            "outputs.final",
+            e.outputs.get("final").cloned(),
+            Some(json!(output_text)),
+        )?;
+        let end = one(e, "end")?;
+        expect_eq(
+            "end.values",
+            output(end, "values")?,
+            json!({"state": "SUCCESS", "output": output_text}),
+        )?;
+        let ended = e
+            .state
+            .histories
+            .iter()
+            .find(|h| h.state.is_terminated())
+            .map(|h| h.date);
+        if ended > end.state.start_date {
+            return Err(format!(
+                "`end` started {:?} before the execution ended {ended:?}",
+                end.state.start_date
+            ));
         }
-    );
+        Ok(())
+    });
     case!(
         "after-execution-error",
         "after-execution-error.yaml",
@@ -1712,10 +1577,7 @@ fn cases() -> Vec<Case> {
             let o = run(r, "after-execution-finally", none())?;
             let e = &o.execution;
             expect(e, Success, 3)?;
-            expect_runs(
-                e,
-                &[("hello", Success), ("finally", Success), ("end", Success)],
-            )?;
+            expect_runs(e, &[("hello", Success), ("finally", Success), ("end", Success)])?;
             expect_eq(
                 "end.values.state",
                 output(one(e, "end")?, "values")?["state"].clone(),
@@ -1741,8 +1603,8 @@ fn cases() -> Vec<Case> {
         )?;
         let e = &o.execution;
         expect(e, Success, 1)?;
-        let got: Value = serde_json::from_str(&value_of(e, "out")?)
-            .map_err(|err| format!("`out` is not JSON: {err}"))?;
+        let got: Value =
+            serde_json::from_str(&value_of(e, "out")?).map_err(|err| format!("`out` is not JSON: {err}"))?;
         expect_eq("{{ trigger | json }}", got, vars)?;
         let l = labels(e);
         expect_eq(
@@ -1833,11 +1695,7 @@ fn cases() -> Vec<Case> {
             )?;
             let e = &o.execution;
             expect(e, Success, 1)?;
-            expect_value(
-                e,
-                "only-listener",
-                &format!("childs: from parents: {upstream}"),
-            )?;
+            expect_value(e, "only-listener", &format!("childs: from parents: {upstream}"))?;
             let t = e.trigger.as_ref().ok_or("no trigger")?;
             expect_eq(
                 "trigger.variables.executionId",
@@ -1896,11 +1754,7 @@ fn cases() -> Vec<Case> {
             expect(e, Success, 3)?;
             expect_runs(
                 e,
-                &[
-                    ("hello", Success),
-                    ("pause", Success),
-                    ("hello_again", Success),
-                ],
+                &[("hello", Success), ("pause", Success), ("hello_again", Success)],
             )?;
             expect_logs(&o, "hello_again", &[("INFO", "I'm restarted")])
         }
@@ -1926,11 +1780,7 @@ fn cases() -> Vec<Case> {
                     e.outputs.get("status").cloned(),
                     Some(json!(state)),
                 )?;
-                expect_logs(
-                    &o,
-                    "hello",
-                    &[("INFO", &format!("Hello up1 you're in {state}"))],
-                )
+                expect_logs(&o, "hello", &[("INFO", &format!("Hello up1 you're in {state}"))])
             }
         );
     }
@@ -1991,10 +1841,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// A subflow execution started (directly or further down) by this outcome.
-fn child_of<'a>(
-    o: &'a Outcome,
-    flow_id: &str,
-) -> Result<&'a kite_core::execution::Execution, String> {
+fn child_of<'a>(o: &'a Outcome, flow_id: &str) -> Result<&'a kite_core::execution::Execution, String> {
     let found: Vec<_> = o
         .subflow_executions
         .iter()
@@ -2023,10 +1870,7 @@ fn kestra_corpus() {
     let mut covered: BTreeSet<&str> = cases.iter().map(|c| c.file).collect();
     covered.extend(skipped.iter().map(|s| s.file));
     let mut uncovered = Vec::new();
-    for entry in std::fs::read_dir(CORPUS_DIR)
-        .expect("corpus directory")
-        .flatten()
-    {
+    for entry in std::fs::read_dir(CORPUS_DIR).expect("corpus directory").flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if (name.ends_with(".yaml") || name.ends_with(".yml")) && !covered.contains(name.as_str()) {
             uncovered.push(name);
@@ -2082,10 +1926,7 @@ fn kestra_corpus() {
         failures.len(),
         skipped.len()
     );
-    assert!(
-        uncovered.is_empty(),
-        "corpus files without a case: {uncovered:?}"
-    );
+    assert!(uncovered.is_empty(), "corpus files without a case: {uncovered:?}");
     assert!(
         failures.is_empty(),
         "{} corpus cases failed (table above)",

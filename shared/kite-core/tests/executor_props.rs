@@ -7,8 +7,6 @@
 //!   or already finished task runs, timers fired twice) never panic and never
 //!   move a terminal execution back.
 
-
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -56,22 +54,15 @@ fn block(depth: u32, with_pause: bool) -> BoxedStrategy<Block> {
     };
     leaf.prop_recursive(depth, 24, 4, |inner| {
         prop_oneof![
-            (0u32..=3, prop::collection::vec(inner.clone(), 1..5)).prop_map(
-                |(concurrent, children)| Block::Parallel {
-                    concurrent,
-                    children
-                }
-            ),
-            (
-                0usize..5,
-                0u32..=2,
-                prop::collection::vec(inner.clone(), 1..3)
-            )
-                .prop_map(|(items, limit, children)| Block::ForEach {
+            (0u32..=3, prop::collection::vec(inner.clone(), 1..5))
+                .prop_map(|(concurrent, children)| Block::Parallel { concurrent, children }),
+            (0usize..5, 0u32..=2, prop::collection::vec(inner.clone(), 1..3)).prop_map(
+                |(items, limit, children)| Block::ForEach {
                     items,
                     limit,
                     children
-                }),
+                }
+            ),
             (0usize..4, 0u32..=2, prop::collection::vec(inner, 1..3)).prop_map(
                 |(items, concurrent, children)| Block::EachParallel {
                     items,
@@ -107,10 +98,7 @@ fn to_yaml(blocks: &[Block]) -> (String, bool) {
                     "{pad}- id: pause{id}\n{pad}  type: io.kestra.plugin.core.flow.Pause\n{pad}  delay: PT1S\n"
                 ));
             }
-            Block::Parallel {
-                concurrent,
-                children,
-            } => {
+            Block::Parallel { concurrent, children } => {
                 *limited |= *concurrent > 1;
                 out.push_str(&format!(
                     "{pad}- id: p{id}\n{pad}  type: io.kestra.plugin.core.flow.Parallel\n{pad}  concurrent: {concurrent}\n{pad}  tasks:\n"
@@ -200,11 +188,7 @@ impl Driver {
     fn new(flow: Flow) -> Driver {
         let request = NewExecution {
             id: "props-execution".to_string(),
-            inputs: IndexMap::new(),
-            labels: Vec::new(),
-            trigger: None,
-            schedule_date: None,
-            parent: None,
+            ..Default::default()
         };
         let execution = new_execution(&flow, request, t0());
         Driver {
@@ -230,8 +214,7 @@ impl Driver {
             secret_key: None,
             globals: None,
         };
-        let commands =
-            apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;
+        let commands = apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;
         for command in commands {
             match command {
                 Command::RunTask { task_run_id } => self.pending.push(task_run_id),
@@ -294,10 +277,7 @@ fn value_path(e: &Execution, tr: &TaskRun) -> Vec<String> {
         if let Some(v) = &t.value {
             chain.push(v.clone());
         }
-        current = t
-            .parent_task_run_id
-            .as_deref()
-            .and_then(|id| e.find_task_run(id));
+        current = t.parent_task_run_id.as_deref().and_then(|id| e.find_task_run(id));
         guard += 1;
         if guard > 100 {
             break;
@@ -595,8 +575,8 @@ proptest! {
             d.send(Event::Start).map_err(TestCaseError::fail)?;
             prop_assert!(!d.timers.is_empty(), "a Pause with a delay asks for a timer");
             let (id, timer) = d.timers[0].clone();
-            let _ = d.send(Event::TimerFired { task_run_id: id.clone(), timer: timer.clone() });
-            let _ = d.send(Event::TimerFired { task_run_id: id.clone(), timer: timer.clone() });
+            let _ = d.send(Event::TimerFired { task_run_id: id.clone(), timer });
+            let _ = d.send(Event::TimerFired { task_run_id: id.clone(), timer });
             while !d.pending.is_empty() {
                 d.finish(0, &|_, _| StateType::Success).map_err(TestCaseError::fail)?;
             }
@@ -607,5 +587,75 @@ proptest! {
         prop_assert_eq!(twice.state.current, StateType::Success, "{}", describe(&twice));
         prop_assert_eq!(signature(&once), signature(&twice));
         prop_assert_eq!(once.task_runs().len(), 2 + items);
+    }
+}
+
+/// The driver really receives concurrent work: a Parallel asks for all its
+/// children at once, and completions out of order still end in SUCCESS.
+#[test]
+fn parallel_children_are_asked_for_at_once() {
+    let (yaml, _) = to_yaml(&[Block::Parallel {
+        concurrent: 0,
+        children: vec![Block::Leaf, Block::Leaf, Block::Leaf],
+    }]);
+    let mut d = Driver::new(parse(&yaml));
+    d.send(Event::Start).expect("start");
+    assert_eq!(d.pending.len(), 3, "{}", describe(&d.execution));
+    for i in [2, 0, 0] {
+        d.finish(i, &|_, _| StateType::Success).expect("finish");
+    }
+    assert_eq!(
+        d.execution.state.current,
+        StateType::Success,
+        "{}",
+        describe(&d.execution)
+    );
+    assert_eq!(d.execution.task_runs().len(), 4);
+    assert_eq!(d.terminated, vec![StateType::Success]);
+}
+
+/// `concurrencyLimit: 2` never has more than two iterations running.
+#[test]
+fn foreach_concurrency_limit_is_respected() {
+    let (yaml, _) = to_yaml(&[Block::ForEach {
+        items: 5,
+        limit: 2,
+        children: vec![Block::Leaf],
+    }]);
+    let mut d = Driver::new(parse(&yaml));
+    d.send(Event::Start).expect("start");
+    let mut most = 0;
+    while !d.pending.is_empty() {
+        most = most.max(d.pending.len());
+        let last = d.pending.len() - 1;
+        d.finish(last, &|_, _| StateType::Success).expect("finish");
+    }
+    assert_eq!(most, 2, "{}", describe(&d.execution));
+    assert_eq!(d.execution.state.current, StateType::Success);
+    assert_eq!(d.execution.task_runs().len(), 6);
+}
+
+/// One failed iteration of an EachParallel fails the execution, whatever the
+/// order the others finish in.
+#[test]
+fn a_failed_iteration_fails_the_execution() {
+    let (yaml, _) = to_yaml(&[Block::EachParallel {
+        items: 3,
+        concurrent: 0,
+        children: vec![Block::Leaf],
+    }]);
+    let flow = parse(&yaml);
+    let fail_v1 = |e: &Execution, t: &TaskRun| {
+        if value_path(e, t) == ["v1"] {
+            StateType::Failed
+        } else {
+            StateType::Success
+        }
+    };
+    let first = run_in_order(&flow, &mut |_| 0, &fail_v1).expect("runs");
+    let last = run_in_order(&flow, &mut |n| n - 1, &fail_v1).expect("runs");
+    for e in [&first, &last] {
+        assert_eq!(e.state.current, StateType::Failed, "{}", describe(e));
+        assert_eq!(e.task_runs().len(), 4, "{}", describe(e));
     }
 }
