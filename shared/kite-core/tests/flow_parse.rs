@@ -636,3 +636,88 @@ fn multi_document_sources() {
     ));
     assert_eq!(one.expect_err("two documents")[0].kind, FlowErrorKind::Yaml);
 }
+
+#[test]
+fn duplicate_yaml_keys_are_refused() {
+    let e = errors(&format!(
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: {RETURN}\n    format: x\n    format: y\n"
+    ))
+    .remove(0);
+    assert_eq!(e.kind, FlowErrorKind::Yaml);
+    assert!(e.message.contains("format"), "{e}");
+    assert!(e.line.is_some());
+}
+
+#[test]
+fn unknown_property_messages_help() {
+    let e = only_error(
+        &with_tasks("  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    levl: WARN\n"),
+        FlowErrorKind::UnknownProperty,
+        "tasks[0].levl",
+        7,
+    );
+    assert!(e.message.starts_with("Unrecognized field \"levl\""), "{e}");
+    assert!(e.message.contains("did you mean \"level\""), "{e}");
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    only_error(
+        &format!(
+            "id: a\nnamespace: dev\ninputs:\n  - id: x\n    type: STRING\n    requird: false\ntasks:\n{task}"
+        ),
+        FlowErrorKind::UnknownProperty,
+        "inputs[0].requird",
+        6,
+    );
+}
+
+#[test]
+fn durations_must_be_iso_8601() {
+    let e = only_error(
+        &with_tasks("  - id: t\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: 5 minutes\n"),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].duration",
+        6,
+    );
+    assert!(e.message.contains("ISO-8601"), "{e}");
+    assert!(parse_flow(&with_tasks(
+        "  - id: t\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{{ inputs.d }}\"\n"
+    ))
+    .is_ok());
+    only_error(
+        &format!("id: a\nnamespace: dev\ntimeout: 1h\ntasks:\n  - id: t\n    type: {RETURN}\n"),
+        FlowErrorKind::InvalidProperty,
+        "timeout",
+        3,
+    );
+}
+
+#[test]
+fn retry_intervals_stay_within_bounds() {
+    let e = only_error(
+        &with_tasks(&format!("  - id: t\n    type: {RETURN}\n    retry:\n      type: exponential\n      interval: PT10M\n      maxInterval: PT1M\n")),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].retry.interval",
+        8,
+    );
+    assert!(
+        e.message
+            .contains("'interval' must be less than 'maxInterval' but is PT10M"),
+        "{e}"
+    );
+    only_error(
+        &with_tasks(&format!("  - id: t\n    type: {RETURN}\n    retry:\n      type: random\n      minInterval: PT5S\n      maxInterval: PT1S\n")),
+        FlowErrorKind::InvalidProperty,
+        "tasks[0].retry.minInterval",
+        8,
+    );
+}
+
+#[test]
+fn task_ids_are_at_most_256_characters() {
+    let e = only_error(
+        &with_tasks(&format!("  - id: {}\n    type: {RETURN}\n", "t".repeat(257))),
+        FlowErrorKind::InvalidId,
+        "tasks[0].id",
+        4,
+    );
+    assert!(e.message.contains("256"));
+}

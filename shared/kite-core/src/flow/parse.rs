@@ -312,6 +312,33 @@ fn trigger_fields(t: TriggerType) -> &'static [&'static str] {
 
 const OUTPUT_FIELDS: &[&str] = &["id", "type", "value", "description", "displayName", "required"];
 
+/// Every property an input type declares (`Input` and its subclasses).
+const INPUT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "type",
+    "description",
+    "displayName",
+    "required",
+    "defaults",
+    "prefill",
+    "dependsOn",
+    "validator",
+    "min",
+    "max",
+    "after",
+    "before",
+    "values",
+    "options",
+    "expression",
+    "allowCustomValue",
+    "isRadio",
+    "autoSelectFirst",
+    "itemType",
+    "extension",
+    "allowedFileExtensions",
+];
+
 const RETRY_FIELDS: &[&str] = &[
     "type",
     "interval",
@@ -518,20 +545,27 @@ impl Parser {
         }
     }
 
+    /// Refuses properties the plugin does not declare, as Kestra's strict
+    /// parsing does, in Jackson's words plus a hint.
     fn check_fields(&mut self, obj: &Map<String, Value>, path: &str, allowed: &[&[&str]], what: &str) {
+        let known: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
         for key in obj.keys() {
-            if !allowed.iter().any(|set| set.contains(&key.as_str())) {
-                let mut known: Vec<&str> = allowed.iter().flat_map(|s| s.iter().copied()).collect();
-                known.sort_unstable();
-                self.err(
-                    FlowErrorKind::UnknownProperty,
-                    &join_path(path, key),
-                    format!(
-                        "Unrecognized field `{key}` for {what}; known fields: {}",
-                        known.join(", ")
-                    ),
-                );
+            if known.contains(&key.as_str()) {
+                continue;
             }
+            let hint = match closest_property(key, &known) {
+                Some(k) => format!("did you mean \"{k}\"?"),
+                None => {
+                    let mut sorted = known.clone();
+                    sorted.sort_unstable();
+                    format!("known properties: {}", sorted.join(", "))
+                }
+            };
+            self.err(
+                FlowErrorKind::UnknownProperty,
+                &join_path(path, key),
+                format!("Unrecognized field \"{key}\" ({what}), not marked as ignorable; {hint}"),
+            );
         }
     }
 
@@ -608,6 +642,12 @@ impl Parser {
                     &join_path(path, "id"),
                     format!("Invalid task id `{id}`: it must match \"{TASK_ID_PATTERN}\""),
                 );
+            } else if id.len() > 256 {
+                self.err(
+                    FlowErrorKind::InvalidId,
+                    &join_path(path, "id"),
+                    "Task id must be at most 256 characters",
+                );
             } else if !self.task_ids.insert(id.clone()) {
                 self.err(
                     FlowErrorKind::DuplicateTaskId,
@@ -636,7 +676,7 @@ impl Parser {
             raw,
             path,
             &[TASK_FIELDS, task_fields(task_type)],
-            &format!("task type {}", task_type.name()),
+            &format!("class {}", task_type.name()),
         );
         let merged = self.defaults.apply(raw, &type_name);
         let obj = merged.as_ref().unwrap_or(raw);
@@ -1027,17 +1067,61 @@ impl Parser {
                 RetryBehavior::RetryFailedTask
             }
         };
+        let max_duration = self.string(obj, path, "maxDuration", false);
+        self.retry_bounds(&kind, max_duration.as_deref(), path);
         Some(Retry {
             kind,
             max_attempt,
-            max_duration: self.string(obj, path, "maxDuration", false),
+            max_duration,
             warning_on_retry: self.boolean(obj, path, "warningOnRetry", false),
             behavior,
         })
     }
 
+    /// Kestra's retry validators: an interval must stay below its bound.
+    fn retry_bounds(&mut self, kind: &RetryKind, max_duration: Option<&str>, path: &str) {
+        let millis = |d: &str| crate::input::parse_iso_duration(d).map(|d| d.num_milliseconds());
+        let mut check = |first: (&str, &str), bound: (&str, &str), allow_equal: bool| {
+            if let (Some(a), Some(b)) = (millis(first.1), millis(bound.1)) {
+                if a > b || (a == b && !allow_equal) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, first.0),
+                        format!("'{}' must be less than '{}' but is {}", first.0, bound.0, first.1),
+                    );
+                }
+            }
+        };
+        match kind {
+            RetryKind::Constant { interval } => {
+                if let Some(max) = max_duration {
+                    check(("interval", interval), ("maxDuration", max), true);
+                }
+            }
+            RetryKind::Exponential {
+                interval,
+                max_interval,
+                ..
+            } => {
+                if let Some(max) = max_duration {
+                    check(("interval", interval), ("maxDuration", max), false);
+                }
+                check(("interval", interval), ("maxInterval", max_interval), false);
+            }
+            RetryKind::Random {
+                min_interval,
+                max_interval,
+            } => check(
+                ("minInterval", min_interval),
+                ("maxInterval", max_interval),
+                false,
+            ),
+        }
+    }
+
     fn input(&mut self, value: &Value, path: &str) -> Option<InputDefinition> {
         let obj = self.object(value, path, "an input")?;
+        self.check_fields(obj, path, &[INPUT_FIELDS], "an input");
         // `name` is the pre-0.15 spelling of `id`.
         let id_key = if present(obj, "id").is_none() && present(obj, "name").is_some() {
             "name"
@@ -1206,7 +1290,7 @@ impl Parser {
             written,
             path,
             &[TRIGGER_FIELDS, trigger_fields(trigger_type)],
-            &format!("trigger type {}", trigger_type.name()),
+            &format!("class {}", trigger_type.name()),
         );
         // Defaults reach the trigger and its conditions.
         let defaulted = self.defaults.apply_deep(value);
@@ -1411,6 +1495,18 @@ const INPUT_TYPES: &[&str] = &[
 
 /// ` (did you mean X?)` when a supported name is close to the written one:
 /// same simple class name, or a few typos away.
+/// The declared property closest to a misspelt one (case-insensitive, a
+/// third of its length in typos at most).
+fn closest_property<'a>(written: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = written.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
 fn did_you_mean(written: &str, supported: &[&str]) -> String {
     let simple = |n: &str| n.rsplit('.').next().unwrap_or(n).to_ascii_lowercase();
     let written_simple = simple(written);
@@ -1474,7 +1570,7 @@ fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
         flow_id: None,
         namespace: None,
     };
-    p.check_fields(root, "", &[FLOW_FIELDS], "a flow");
+    p.check_fields(root, "", &[FLOW_FIELDS], "class io.kestra.core.models.flows.Flow");
     let id = p.string(root, "", "id", true);
     let namespace = p.string(root, "", "namespace", true);
     if let Some(id) = &id {
