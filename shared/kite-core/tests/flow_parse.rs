@@ -721,3 +721,13 @@ fn task_ids_are_at_most_256_characters() {
     );
     assert!(e.message.contains("256"));
 }
+
+#[test]
+fn documents_as_json_line_up_with_parse_flows() {
+    let source = "id: a\nnamespace: dev\ntasks: []\n---\n---\nid: b\nnamespace: dev\n";
+    let json = kite_core::flow::flow_documents_to_json(source);
+    let parsed = parse_flows(source);
+    assert_eq!(json.len(), parsed.len());
+    assert_eq!(json[1].as_ref().map(|j| j["id"].clone()).ok(), Some("b".into()));
+    assert!(parsed[1].is_err());
+}

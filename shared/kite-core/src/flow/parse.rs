@@ -109,6 +109,13 @@ pub fn flow_source_to_json(source: &str) -> Result<Value, FlowError> {
     Ok(yaml_to_json(yaml))
 }
 
+/// Every non-empty document of a multi-document source as JSON, numbered as
+/// [`parse_flows`] numbers its results (e.g. to name the flow id and namespace
+/// of an invalid document in a validation report).
+pub fn flow_documents_to_json(source: &str) -> Vec<Result<Value, FlowError>> {
+    read_documents(source).into_iter().map(|(_, doc)| doc).collect()
+}
+
 fn yaml_error(e: serde_yaml::Error) -> FlowError {
     let loc = e.location();
     FlowError {
