@@ -731,3 +731,16 @@ fn documents_as_json_line_up_with_parse_flows() {
     assert_eq!(json[1].as_ref().map(|j| j["id"].clone()).ok(), Some("b".into()));
     assert!(parsed[1].is_err());
 }
+
+#[test]
+fn paths_keep_the_written_index_after_a_refused_item() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    let all = errors(&format!(
+        "id: a\nnamespace: dev\ninputs:\n  - id: bad\n    type: NOPE\n  - id: x\n    type: STRING\n  - id: x\n    type: STRING\ntasks:\n{task}"
+    ));
+    let found: Vec<(&str, Option<usize>)> = all.iter().map(|e| (e.path.as_str(), e.line)).collect();
+    assert_eq!(
+        found,
+        vec![("inputs[0].type", Some(5)), ("inputs[2].id", Some(8))]
+    );
+}

@@ -927,14 +927,9 @@ impl Parser {
             TaskType::Subflow => self.subflow(obj, path)?,
             TaskType::Pause => {
                 let on_resume_path = join_path(path, "onResume");
-                let on_resume: Vec<InputDefinition> = self
-                    .list(obj.get("onResume"), &on_resume_path, "inputs")
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| self.input(v, &format!("{on_resume_path}[{i}]")))
-                    .collect();
-                self.check_inputs(&on_resume, &on_resume_path);
-                for key in ["delay", "pauseDuration", "timeout"] {
+                let on_resume = self.inputs(obj.get("onResume"), &on_resume_path);
+                // `timeout` is checked with the properties every task shares.
+                for key in ["delay", "pauseDuration"] {
                     self.duration(obj, path, key);
                 }
                 TaskKind::Pause(PauseTask {
@@ -1246,25 +1241,37 @@ impl Parser {
         })
     }
 
-    /// Duplicate ids and `dependsOn` references among one list of inputs.
-    fn check_inputs(&mut self, inputs: &[InputDefinition], path: &str) {
+    /// A list of inputs (flow `inputs`, Pause `onResume`), with the checks
+    /// that span several of them: duplicate ids and `dependsOn` references.
+    /// Paths keep the written index even when an earlier input was refused.
+    fn inputs(&mut self, value: Option<&Value>, path: &str) -> Vec<InputDefinition> {
+        let mut indices = Vec::new();
+        let mut inputs = Vec::new();
+        for (i, v) in self.list(value, path, "inputs").iter().enumerate() {
+            if let Some(input) = self.input(v, &format!("{path}[{i}]")) {
+                indices.push(i);
+                inputs.push(input);
+            }
+        }
         let mut seen = HashSet::new();
-        for (i, d) in inputs.iter().enumerate() {
-            if !seen.insert(d.id.as_str()) {
+        for (input, i) in inputs.iter().zip(&indices) {
+            if !seen.insert(input.id.as_str()) {
                 self.err(
                     FlowErrorKind::DuplicateInputId,
                     &format!("{path}[{i}].id"),
-                    format!("Duplicate input with name [{}]", d.id),
+                    format!("Duplicate input with name [{}]", input.id),
                 );
             }
         }
-        for (i, message) in validate::input_dependencies(inputs) {
+        for (k, message) in validate::input_dependencies(&inputs) {
+            let i = indices.get(k).copied().unwrap_or(k);
             self.err(
                 FlowErrorKind::InvalidDependency,
                 &format!("{path}[{i}].dependsOn"),
                 message,
             );
         }
+        inputs
     }
 
     fn trigger(&mut self, value: &Value, path: &str) -> Option<Trigger> {
@@ -1634,13 +1641,7 @@ fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
             );
         }
     }
-    let inputs: Vec<InputDefinition> = p
-        .list(root.get("inputs"), "inputs", "inputs")
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| p.input(v, &format!("inputs[{i}]")))
-        .collect();
-    p.check_inputs(&inputs, "inputs");
+    let inputs = p.inputs(root.get("inputs"), "inputs");
     let variables = p.map_of(root, "", "variables");
     let tasks = p.tasks(root.get("tasks"), "tasks", true);
     let errors = p.tasks(root.get("errors"), "errors", false);
