@@ -263,6 +263,9 @@ pub(crate) struct TaskRunIndex {
         String,
         std::collections::HashMap<String, std::collections::HashMap<String, usize>>,
     >,
+    /// Per ForEach task run: how many leading iterations ended well, and their
+    /// combined state (derived data: losing it only costs a re-scan).
+    pub(crate) each_cursor: std::collections::HashMap<String, (usize, crate::execution::StateType)>,
 }
 
 impl PartialEq for TaskRunIndex {
@@ -348,10 +351,7 @@ mod tests {
 
     #[test]
     fn durations_are_written_like_java() {
-        assert_eq!(
-            iso_duration(chrono::Duration::milliseconds(1234)),
-            "PT1.234S"
-        );
+        assert_eq!(iso_duration(chrono::Duration::milliseconds(1234)), "PT1.234S");
         assert_eq!(iso_duration(chrono::Duration::milliseconds(200)), "PT0.2S");
         assert_eq!(iso_duration(chrono::Duration::seconds(3725)), "PT1H2M5S");
         assert_eq!(iso_duration(chrono::Duration::zero()), "PT0S");

@@ -447,10 +447,19 @@ impl<'a> Machine<'a> {
         let mut active = 0u32;
         let mut failed: Option<StateType> = None;
         let mut blocking = false;
-        let mut state = StateType::Success;
+        // Iterations before the cursor all ended well: they are not looked at
+        // again, so a step costs the iterations still in flight.
+        let (cursor, mut state) = exec
+            .index
+            .each_cursor
+            .get(&id)
+            .copied()
+            .unwrap_or((0, StateType::Success));
+        let mut prefix_open = true;
         let mut waiting = false;
-        'values: for (k, v) in values.iter().enumerate() {
+        'values: for (k, v) in values.iter().enumerate().skip(cursor) {
             let iteration = Some(k as u32);
+            let mut iteration_done = true;
             if pairs {
                 // EachParallel: every (value, task) pair is its own branch.
                 for task in &enabled {
@@ -465,12 +474,24 @@ impl<'a> Machine<'a> {
                         }
                     };
                     match status {
-                        Status::Running => active += 1,
+                        Status::Running => {
+                            active += 1;
+                            iteration_done = false;
+                        }
                         Status::Done(s) if matches!(s, StateType::Failed | StateType::Killed) => {
-                            failed = Some(worse(failed.unwrap_or(s), s))
+                            failed = Some(worse(failed.unwrap_or(s), s));
+                            iteration_done = false;
                         }
                         Status::Done(s) => state = worse(state, settled(s)),
                     }
+                }
+                if waiting {
+                    iteration_done = false;
+                }
+                if prefix_open && iteration_done {
+                    exec.index.each_cursor.insert(id.clone(), (k + 1, state));
+                } else {
+                    prefix_open = false;
                 }
                 continue 'values;
             }
@@ -478,12 +499,17 @@ impl<'a> Machine<'a> {
                 .first()
                 .is_some_and(|t| exec.find_child(parent, &t.id, Some(v)).is_some());
             if !started && (blocking || (limit > 0 && active >= limit)) {
+                // Iterations start in order: none after this one has started.
                 waiting = true;
-                continue;
+                break;
             }
             match self.list(exec, &body.tasks, parent, Some(v), iteration, Mode::Sequential) {
-                Status::Running => active += 1,
+                Status::Running => {
+                    active += 1;
+                    iteration_done = false;
+                }
                 Status::Done(s) if matches!(s, StateType::Failed | StateType::Killed) => {
+                    iteration_done = false;
                     failed = Some(worse(failed.unwrap_or(s), s));
                     // Iterations that run side by side all start together, as
                     // Kestra creates them; a failure seen earlier stops new ones.
@@ -492,6 +518,12 @@ impl<'a> Machine<'a> {
                     }
                 }
                 Status::Done(s) => state = worse(state, settled(s)),
+            }
+            if prefix_open && iteration_done {
+                // The prefix's state is final: remember it with the cursor.
+                exec.index.each_cursor.insert(id.clone(), (k + 1, state));
+            } else {
+                prefix_open = false;
             }
         }
         runs_mut(exec)[i].iteration_values = Some(values);
