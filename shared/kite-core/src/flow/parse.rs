@@ -1628,10 +1628,15 @@ fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
     let description = p.string(root, "", "description", false);
     let labels = p.labels(root.get("labels"), "labels");
     // Kestra reserves `system.*` flow labels (except `system.readOnly`).
-    for (i, (key, value)) in labels.iter().enumerate() {
+    for (key, value) in &labels {
         if key.starts_with("system.") && key != "system.readOnly" {
             let path = match root.get("labels") {
-                Some(Value::Array(_)) => format!("labels[{i}]"),
+                Some(Value::Array(items)) => {
+                    let i = items
+                        .iter()
+                        .position(|item| item.get("key").and_then(Value::as_str) == Some(key.as_str()));
+                    format!("labels[{}]", i.unwrap_or_default())
+                }
                 _ => join_path("labels", key),
             };
             p.err(
