@@ -20,7 +20,7 @@ use kite_core::input::InputValue;
 use kite_core::runner::{ExecuteRequest, Outcome, Runner};
 use serde_json::{json, Value};
 
-use StateType::{Failed, Killed, Paused, Running, Skipped, Success};
+use StateType::{Created, Failed, Killed, Paused, Restarted, Running, Skipped, Success};
 
 const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kestra-flows");
 const BENCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bench");
@@ -1079,9 +1079,57 @@ fn cases() -> Vec<Case> {
         let o = run(r, "pause", none())?;
         let id = o.execution.id.clone();
         r.resume(&id, none()).map_err(|e| format!("resume: {e}"))?;
+        // Kestra refuses to resume an execution that is not paused (409)
         match r.resume(&id, none()) {
-            Ok(o) => expect(&o.execution, Success, 3),
-            Err(err) => expect_contains("second resume", &err.to_string(), "is not paused"),
+            Ok(o) => Err(format!(
+                "resuming a {} execution was accepted; Kestra answers `Execution '{id}' is not paused, can't resume it`",
+                o.execution.state.current.as_str()
+            )),
+            Err(err) => expect_contains(
+                "second resume",
+                &err.to_string(),
+                &format!("Execution '{id}' is not paused, can't resume it"),
+            ),
+        }
+    });
+    case!(
+        "fail-on-condition[fail, restart]",
+        "fail-on-condition.yaml",
+        |r: &mut Runner| {
+            let first = run(r, "fail-on-condition", text(&[("param", "fail")]))?;
+            let o = r
+                .restart(&first.execution.id)
+                .map_err(|e| format!("restart: {e}"))?;
+            let e = &o.execution;
+            // same execution, the failed task run restarted with a second attempt
+            expect_eq("execution id", e.id.as_str(), first.execution.id.as_str())?;
+            expect(e, Failed, 2)?;
+            expect_runs(e, &[("before", Success), ("fail", Failed)])?;
+            let states: Vec<StateType> = e.state.histories.iter().map(|h| h.state).collect();
+            expect_eq(
+                "execution histories",
+                states,
+                vec![Created, Running, Failed, Restarted, Running, Failed],
+            )?;
+            let fail = one(e, "fail")?;
+            expect_eq(
+                "`fail` attempts",
+                fail.attempts.iter().map(|a| a.state.current).collect::<Vec<_>>(),
+                vec![Failed, Failed],
+            )?;
+            expect_eq("`before` attempts", one(e, "before")?.attempts.len(), 1)?;
+            expect_eq("metadata.attemptNumber", e.metadata.attempt_number, 2)
+        }
+    );
+    case!("minimal[restart a SUCCESS]", "minimal.yaml", |r: &mut Runner| {
+        let o = run(r, "minimal", none())?;
+        // Kestra: 422 `No task found to restart`
+        match r.restart(&o.execution.id) {
+            Ok(o) => Err(format!(
+                "restart of a SUCCESS execution accepted (now {}); Kestra refuses: `No task found to restart`",
+                describe(&o.execution)
+            )),
+            Err(err) => expect_contains("restart error", &err.to_string(), "No task found to restart"),
         }
     });
     for (flow, file, inputs, delay_ms) in [
