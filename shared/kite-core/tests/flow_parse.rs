@@ -744,3 +744,18 @@ fn paths_keep_the_written_index_after_a_refused_item() {
         vec![("inputs[0].type", Some(5)), ("inputs[2].id", Some(8))]
     );
 }
+
+#[test]
+fn legacy_type_names_are_reported_as_relocations() {
+    let src = "id: a\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.core.tasks.log.Log\n    message: hi\n  - id: b\n    type: io.kestra.core.tasks.log.Log\n    message: again\n  - id: c\n    type: io.kestra.plugin.core.debug.Return\ntriggers:\n  - id: w\n    type: io.kestra.core.models.triggers.types.Webhook\n    key: k\n";
+    let flow = parse_flow(src).expect("valid");
+    assert_eq!(
+        kite_core::flow::relocations(&flow),
+        vec![
+            "io.kestra.core.tasks.log.Log is replaced by io.kestra.plugin.core.log.Log".to_string(),
+            "io.kestra.core.models.triggers.types.Webhook is replaced by io.kestra.plugin.core.trigger.Webhook"
+                .to_string(),
+        ]
+    );
+    assert!(kite_core::flow::relocations(&corpus("minimal.yaml")).is_empty());
+}

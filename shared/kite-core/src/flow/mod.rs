@@ -15,8 +15,8 @@ mod task_type;
 mod validate;
 
 pub use parse::{
-    flow_documents_to_json, flow_source_to_json, parse_cron, parse_flow, parse_flows, yaml_value_to_json,
-    FlowError, FlowErrorKind,
+    flow_documents_to_json, flow_source_to_json, parse_cron, parse_flow, parse_flows, relocations,
+    yaml_value_to_json, FlowError, FlowErrorKind,
 };
 pub use task_type::{TaskType, TriggerType};
 

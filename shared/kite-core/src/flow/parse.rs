@@ -109,6 +109,28 @@ pub fn flow_source_to_json(source: &str) -> Result<Value, FlowError> {
     Ok(yaml_to_json(yaml))
 }
 
+/// Kestra's validation `infos`: one line per legacy type name the flow uses
+/// (tasks and triggers), e.g. `io.kestra.core.tasks.log.Log is replaced by
+/// io.kestra.plugin.core.log.Log`.
+pub fn relocations(flow: &Flow) -> Vec<String> {
+    let tasks = flow
+        .all_tasks()
+        .into_iter()
+        .map(|t| (t.type_name.as_str(), t.task_type().name()));
+    let triggers = flow
+        .triggers
+        .iter()
+        .map(|t| (t.type_name.as_str(), t.trigger_type.name()));
+    let mut out: Vec<String> = Vec::new();
+    for (written, current) in tasks.chain(triggers) {
+        let line = format!("{written} is replaced by {current}");
+        if written != current && !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// Every non-empty document of a multi-document source as JSON, numbered as
 /// [`parse_flows`] numbers its results (e.g. to name the flow id and namespace
 /// of an invalid document in a validation report).
