@@ -759,3 +759,46 @@ fn legacy_type_names_are_reported_as_relocations() {
     );
     assert!(kite_core::flow::relocations(&corpus("minimal.yaml")).is_empty());
 }
+
+#[test]
+fn odd_shapes_are_errors_not_panics() {
+    let sources = [
+        "",
+        "---\n",
+        "42",
+        "- a\n- b\n",
+        "id: a\nnamespace: dev\ntasks: [1, null, \"x\", [], {}]\n",
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases: [1]\n",
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases:\n      A: 1\n",
+        "id: [a]\nnamespace: {b: c}\ntasks:\n  - {id: t, type: io.kestra.plugin.core.debug.Return}\n",
+        "id: a\nnamespace: dev\ninputs: {a: b}\noutputs: 3\ntriggers: x\nlabels: 5\nvariables: []\nretry: []\nconcurrency: 1\npluginDefaults: {}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Pause\n    onResume: [1, {id: x}]\n",
+        "? [complex, key]\n: value\nid: a\n",
+        "id: &x a\nnamespace: *x\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
+        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    retry: {type: exponential, interval: x, maxInterval: y, maxAttempt: -3}\n",
+    ];
+    for src in sources {
+        let _ = parse_flow(src);
+        let _ = parse_flows(src);
+        let _ = flow_source_to_json(src);
+    }
+    // Anchors and aliases resolve like any YAML reader.
+    let flow = parse_flow(sources[11]).expect("aliases");
+    assert_eq!(flow.namespace, "a");
+    let all = errors(sources[8]);
+    for path in [
+        "inputs",
+        "outputs",
+        "triggers",
+        "labels",
+        "variables",
+        "retry",
+        "concurrency",
+        "pluginDefaults",
+    ] {
+        assert!(
+            all.iter().any(|e| e.path == path),
+            "no error for {path}: {all:#?}"
+        );
+    }
+}
