@@ -802,3 +802,33 @@ fn odd_shapes_are_errors_not_panics() {
         );
     }
 }
+
+#[test]
+fn input_defaults_and_required_type_properties() {
+    let task = format!("  - id: t\n    type: {RETURN}\n");
+    let e = only_error(
+        &format!(
+            "id: a\nnamespace: dev\ninputs:\n  - id: n\n    type: INT\n    defaults: abc\ntasks:\n{task}"
+        ),
+        FlowErrorKind::InvalidProperty,
+        "inputs[0].defaults",
+        6,
+    );
+    assert!(e.message.starts_with("Invalid default for input 'n'"), "{e}");
+    let ok = format!(
+        "id: a\nnamespace: dev\ninputs:\n  - id: n\n    type: INT\n    defaults: 42\n  - id: d\n    type: DURATION\n    defaults: PT5M\n  - id: s\n    type: STRING\n    defaults: \"{{{{ now() }}}}\"\ntasks:\n{task}"
+    );
+    assert!(parse_flow(&ok).is_ok(), "{:?}", parse_flow(&ok).err());
+    only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: s\n    type: SELECT\ntasks:\n{task}"),
+        FlowErrorKind::MissingProperty,
+        "inputs[0].values",
+        4,
+    );
+    only_error(
+        &format!("id: a\nnamespace: dev\ninputs:\n  - id: s\n    type: ARRAY\ntasks:\n{task}"),
+        FlowErrorKind::MissingProperty,
+        "inputs[0].itemType",
+        4,
+    );
+}

@@ -1263,6 +1263,29 @@ impl Parser {
         })
     }
 
+    /// Why a literal `defaults` value cannot be typed as its input, as Kestra
+    /// checks on save; templates, files and secrets are only known at run time.
+    fn invalid_default(&self, input: &InputDefinition) -> Option<String> {
+        let value = input.defaults.as_ref()?;
+        if matches!(input.input_type, InputType::File | InputType::Secret) {
+            return None;
+        }
+        let text = write_pebble(value);
+        if text.contains("{{") || text.contains("{%") {
+            return None;
+        }
+        let ctx = crate::input::InputContext {
+            namespace: self.namespace.as_deref().unwrap_or_default(),
+            flow_id: self.flow_id.as_deref().unwrap_or_default(),
+            execution_id: "",
+            secret_key: None,
+            condition: None,
+        };
+        crate::input::type_input(input, crate::input::InputValue::Json(value.clone()), &ctx)
+            .err()
+            .map(|e| format!("Invalid default for input '{}': {}", input.id, e.message))
+    }
+
     /// A list of inputs (flow `inputs`, Pause `onResume`), with the checks
     /// that span several of them: duplicate ids and `dependsOn` references.
     /// Paths keep the written index even when an earlier input was refused.
@@ -1282,6 +1305,33 @@ impl Parser {
                     FlowErrorKind::DuplicateInputId,
                     &format!("{path}[{i}].id"),
                     format!("Duplicate input with name [{}]", input.id),
+                );
+            }
+        }
+        for (input, i) in inputs.iter().zip(&indices) {
+            if let Some(message) = self.invalid_default(input) {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &format!("{path}[{i}].defaults"),
+                    message,
+                );
+            }
+            let needs = |key: &str| present(&input.raw, key).is_none();
+            let missing = match input.input_type {
+                InputType::Enum | InputType::Select if needs("values") && needs("expression") => {
+                    Some("values")
+                }
+                InputType::MultiSelect if needs("values") && needs("options") && needs("expression") => {
+                    Some("values")
+                }
+                InputType::Array if input.item_type.is_none() => Some("itemType"),
+                _ => None,
+            };
+            if let Some(key) = missing {
+                self.err(
+                    FlowErrorKind::MissingProperty,
+                    &format!("{path}[{i}].{key}"),
+                    format!("`{key}` is required for a {} input", input.input_type.name()),
                 );
             }
         }
