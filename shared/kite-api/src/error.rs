@@ -1,0 +1,120 @@
+//! Kestra's error JSON (`message`, `_links.self.href`, `_embedded.errors`) and the one
+//! place where engine errors become HTTP statuses.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use kite_engine::EngineError;
+use serde_json::{json, Value};
+
+/// An error answered to an API caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Validation errors: (message, path).
+    pub errors: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn not_found(detail: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("Not Found: {detail}"))
+    }
+
+    pub fn bad_request(detail: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, format!("Bad Request: {detail}"))
+    }
+
+    pub fn illegal_argument(detail: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Illegal argument: {detail}"),
+        )
+    }
+
+    pub fn invalid_entity(path: &str, detail: &str) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!("Invalid entity: {path}: {detail}"),
+            errors: vec![(detail.to_string(), path.to_string())],
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(m) => ApiError::not_found(&m),
+            EngineError::IllegalState(m) => {
+                ApiError::new(StatusCode::CONFLICT, format!("Illegal state: {m}"))
+            }
+            EngineError::IllegalArgument(m) => ApiError::illegal_argument(&m),
+            EngineError::InvalidInput(input) => ApiError::invalid_entity(&input.input_id, &input.message),
+            EngineError::InvalidFlow(errors) => {
+                let listed: Vec<(String, String)> = errors
+                    .iter()
+                    .map(|e| {
+                        let at = match (e.line, e.column) {
+                            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+                            (Some(l), None) => format!(" (line {l})"),
+                            _ => String::new(),
+                        };
+                        (format!("{}{at}", e.message), e.path.clone())
+                    })
+                    .collect();
+                let summary = listed
+                    .iter()
+                    .map(|(m, p)| {
+                        if p.is_empty() {
+                            m.clone()
+                        } else {
+                            format!("{p}: {m}")
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    message: format!("Invalid entity: {}", summary.join(", ")),
+                    errors: listed,
+                }
+            }
+            EngineError::InvalidEntity { path, message } => ApiError::invalid_entity(&path, &message),
+            EngineError::TooLarge(m) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request Entity Too Large: {m}"),
+            ),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Internal server error: {other}"),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "message": self.message });
+        if !self.errors.is_empty() {
+            let errors: Vec<Value> = self
+                .errors
+                .iter()
+                .map(|(m, p)| json!({"message": m, "path": p}))
+                .collect();
+            body["_embedded"] = json!({ "errors": errors });
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

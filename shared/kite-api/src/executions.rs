@@ -1,0 +1,485 @@
+//! `/api/v1/executions` and `/api/v1/logs`: create (multipart inputs and FILE
+//! uploads), get, search, kill, restart, replay, resume, delete, labels, follow,
+//! files and logs.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use indexmap::IndexMap;
+use kite_core::execution::{Execution, Label, StateType};
+use kite_core::input::{execution_storage_prefix, file_input_uri, InputType, InputValue};
+use kite_engine::{CreateExecution, ExecutionQuery, LogQuery};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ApiResult};
+use crate::params::Query;
+use crate::Shared;
+
+/// How long `wait=true` holds the answer (Kestra: 1 h idle).
+const WAIT_LIMIT: Duration = Duration::from_secs(3600);
+
+/// Kestra's execution JSON plus `url` (where the UI shows it).
+pub(crate) fn execution_json(s: &Shared, execution: &Execution) -> Value {
+    let mut body = serde_json::to_value(execution).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut body {
+        m.insert(
+            "url".into(),
+            json!(format!(
+                "{}/ui/executions/{}/{}/{}",
+                s.base_url, execution.namespace, execution.flow_id, execution.id
+            )),
+        );
+    }
+    body
+}
+
+/// What a request body carried: text inputs and uploaded files (already stored).
+#[derive(Default)]
+pub(crate) struct Submitted {
+    pub inputs: IndexMap<String, InputValue>,
+    pub files: IndexMap<String, String>,
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A file name safe to use as the last segment of a storage path.
+fn safe_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_control() || c == ':' { '_' } else { c })
+        .collect();
+    match cleaned.trim() {
+        "" | "." | ".." => "file.upl".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads inputs from a multipart, urlencoded or JSON body; FILE parts stream to
+/// storage under `execution_id` (never buffered whole). `file_inputs` are the ids
+/// of the declared FILE inputs: a part named after one is that input (Kestra ≥ 0.24);
+/// a part named `files` whose filename is one is the legacy form.
+pub(crate) async fn read_body(
+    s: &Shared,
+    request: Request,
+    namespace: &str,
+    flow_id: &str,
+    execution_id: &str,
+    file_inputs: &[String],
+) -> ApiResult<Submitted> {
+    let mut out = Submitted::default();
+    let kind = content_type(request.headers());
+    match kind.as_str() {
+        "multipart/form-data" => {
+            let mut multipart = match Multipart::from_request(request, &()).await {
+                Ok(m) => m,
+                // Kestra's UI posts `multipart/form-data` with no body at all.
+                Err(_) => return Ok(out),
+            };
+            loop {
+                let field = match multipart.next_field().await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let text = e.body_text();
+                        if text.contains("length limit") {
+                            return Err(ApiError::new(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "Request Entity Too Large",
+                            ));
+                        }
+                        return Err(ApiError::bad_request(&format!(
+                            "Malformed multipart body: {text}"
+                        )));
+                    }
+                };
+                let name = field.name().unwrap_or("").to_string();
+                let filename = field.file_name().map(str::to_string);
+                let Some(filename) = filename else {
+                    let text = field.text().await.map_err(|e| {
+                        ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
+                    })?;
+                    out.inputs.insert(name, InputValue::Text(text));
+                    continue;
+                };
+                let (input_id, stored_name) = if file_inputs.contains(&name) {
+                    (name.clone(), safe_file_name(&filename))
+                } else if name == "files" && file_inputs.contains(&filename) {
+                    (filename.clone(), format!("{}.upl", safe_file_name(&filename)))
+                } else {
+                    // Parts for undeclared inputs are ignored, as Kestra does.
+                    continue;
+                };
+                let uri = file_input_uri(namespace, flow_id, execution_id, &input_id, &stored_name);
+                let size = store_field(s, field, &uri).await?;
+                if size == 0 {
+                    return Err(ApiError::invalid_entity(
+                        &input_id,
+                        &format!("Can't upload file: {filename} is empty"),
+                    ));
+                }
+                out.files.insert(input_id, uri);
+            }
+        }
+        "application/x-www-form-urlencoded" => {
+            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+                .await
+                .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"))?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| ApiError::bad_request(&format!("Malformed form body: {e}")))?;
+            for (k, v) in pairs {
+                out.inputs.insert(k, InputValue::Text(v));
+            }
+        }
+        "application/json" => {
+            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+                .await
+                .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"))?;
+            if !bytes.is_empty() {
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(Value::Object(m)) => {
+                        for (k, v) in m {
+                            out.inputs.insert(k, InputValue::Json(v));
+                        }
+                    }
+                    Ok(_) => {
+                        return Err(ApiError::invalid_entity(
+                            "inputs",
+                            "Expected a JSON object of inputs",
+                        ))
+                    }
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            format!("Invalid JSON: {e}"),
+                        ))
+                    }
+                }
+            }
+        }
+        _ => {
+            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+                .await
+                .unwrap_or_default();
+            if !bytes.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("Unsupported Media Type: use multipart/form-data, not `{kind}`"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Streams one multipart part into file storage through a bounded pipe.
+async fn store_field(
+    s: &Shared,
+    mut field: axum::extract::multipart::Field<'_>,
+    uri: &str,
+) -> ApiResult<u64> {
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let files = s.engine.ports().files.clone();
+    let target = uri.to_string();
+    let limit = s.max_upload;
+    let put = tokio::spawn(async move { files.put(&target, Box::pin(reader), limit).await });
+    let mut copy_error = None;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                if writer.write_all(&chunk).await.is_err() {
+                    break; // the store stopped reading (too large, or failed): its result says why
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                copy_error = Some(e.body_text());
+                break;
+            }
+        }
+    }
+    drop(writer);
+    let stored = put
+        .await
+        .map_err(|e| ApiError::from(kite_engine::EngineError::Internal(e.to_string())))?;
+    if let Some(e) = copy_error {
+        return Err(ApiError::bad_request(&format!("Malformed multipart body: {e}")));
+    }
+    stored.map_err(|e| ApiError::from(kite_engine::EngineError::from(e)))
+}
+
+pub async fn create(
+    State(s): State<Shared>,
+    Path((namespace, flow_id)): Path<(String, String)>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let q = Query::from_uri(request.uri())?;
+    let revision = q.int("revision")?;
+    let labels = q.labels()?;
+    let wait = q.flag("wait")?;
+    let schedule_date = q.date("scheduleDate")?;
+    let flow = s.engine.get_flow(&namespace, &flow_id, revision).await?;
+    let file_inputs: Vec<String> = flow
+        .flow
+        .inputs
+        .iter()
+        .filter(|i| i.input_type == InputType::File)
+        .map(|i| i.id.clone())
+        .collect();
+    let id = s.engine.new_id();
+    let body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
+    let execution = s
+        .engine
+        .create_execution(CreateExecution {
+            namespace,
+            flow_id,
+            revision: Some(flow.revision),
+            id: Some(id),
+            inputs: body.inputs,
+            files: body.files,
+            labels,
+            trigger: None,
+            schedule_date,
+        })
+        .await?;
+    let execution = if wait {
+        s.engine.wait_for_terminal(&execution.id, WAIT_LIMIT).await?
+    } else {
+        execution
+    };
+    Ok(Json(execution_json(&s, &execution)))
+}
+
+pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let execution = s.engine.get_execution(&id).await?;
+    Ok(Json(execution_json(&s, &execution)))
+}
+
+fn query_from(q: &Query) -> ApiResult<ExecutionQuery> {
+    let states = q
+        .all("state")
+        .into_iter()
+        .map(|v| StateType::parse(v).ok_or_else(|| ApiError::bad_request(&format!("Unknown state `{v}`"))))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let start_date = q.date("startDate")?;
+    let end_date = q.date("endDate")?;
+    if let (Some(a), Some(b)) = (start_date, end_date) {
+        if a > b {
+            return Err(ApiError::illegal_argument("Start date must be before End Date"));
+        }
+    }
+    Ok(ExecutionQuery {
+        q: q.get("q").filter(|v| !v.is_empty()).map(str::to_string),
+        namespace: q.get("namespace").filter(|v| !v.is_empty()).map(str::to_string),
+        flow_id: q.get("flowId").filter(|v| !v.is_empty()).map(str::to_string),
+        states,
+        labels: q.labels()?,
+        start_date,
+        end_date,
+        trigger_execution_id: q.get("triggerExecutionId").map(str::to_string),
+        pagination: q.pagination()?,
+        sort: q.sort()?,
+    })
+}
+
+pub async fn search(State(s): State<Shared>, uri: Uri) -> ApiResult<Json<Value>> {
+    let q = Query::from_uri(&uri)?;
+    let page = s.engine.search_executions(&query_from(&q)?).await?;
+    Ok(Json(json!({
+        "results": page.results.iter().map(|e| execution_json(&s, e)).collect::<Vec<_>>(),
+        "total": page.total,
+    })))
+}
+
+pub async fn list_by_flow(state: State<Shared>, uri: Uri) -> ApiResult<Json<Value>> {
+    search(state, uri).await
+}
+
+pub async fn kill(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+    s.engine.kill(&id).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub async fn restart(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let execution = s.engine.restart(&id).await?;
+    Ok(Json(execution_json(&s, &execution)))
+}
+
+pub async fn replay(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<Value>> {
+    let q = Query::from_uri(&uri)?;
+    let execution = s.engine.replay(&id, q.int("revision")?).await?;
+    Ok(Json(execution_json(&s, &execution)))
+}
+
+pub async fn resume(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let execution = s.engine.get_execution(&id).await?;
+    let flow = s
+        .engine
+        .get_flow(
+            &execution.namespace,
+            &execution.flow_id,
+            Some(execution.flow_revision),
+        )
+        .await?;
+    // FILE answers of the paused task's `onResume` inputs.
+    let file_inputs: Vec<String> = flow
+        .flow
+        .all_tasks()
+        .iter()
+        .filter_map(|t| match &t.kind {
+            kite_core::flow::TaskKind::Pause(p) => Some(p.on_resume.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|i| i.input_type == InputType::File)
+        .map(|i| i.id)
+        .collect();
+    let mut body = read_body(
+        &s,
+        request,
+        &execution.namespace,
+        &execution.flow_id,
+        &execution.id,
+        &file_inputs,
+    )
+    .await?;
+    for (k, uri) in body.files {
+        body.inputs.insert(k, InputValue::Text(uri));
+    }
+    s.engine.resume(&id, body.inputs).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn delete(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+    let q = Query::from_uri(&uri)?;
+    let logs = q.get("deleteLogs").map(|v| v != "false").unwrap_or(true);
+    let storage = q.get("deleteStorage").map(|v| v != "false").unwrap_or(true);
+    s.engine.delete_execution(&id, logs, storage).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn labels(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    body: Result<Json<Vec<Label>>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(labels) = body.map_err(|e| ApiError::invalid_entity("labels", &e.body_text()))?;
+    let execution = s.engine.set_labels(&id, labels).await?;
+    Ok(Json(execution_json(&s, &execution)))
+}
+
+/// Server-sent events of the execution until it ends (Kestra's `follow`).
+pub async fn follow(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let watch = s.engine.subscribe(&id).await?;
+    let state = s.clone();
+    let events = stream::unfold((watch, false, false), move |(mut rx, started, ended)| {
+        let state = state.clone();
+        async move {
+            if ended {
+                return None;
+            }
+            if started && rx.changed().await.is_err() {
+                return None;
+            }
+            let execution = rx.borrow_and_update().clone();
+            let done = execution.state.current.is_terminated();
+            let data = execution_json(&state, &execution).to_string();
+            let event = Event::default()
+                .id(if done { "end" } else { "progress" })
+                .data(data);
+            Some((Ok(event), (rx, true, done)))
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Downloads a file of this execution (and only of this execution).
+pub async fn file(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+    let q = Query::from_uri(&uri)?;
+    let execution = s.engine.get_execution(&id).await?;
+    let path = q
+        .get("path")
+        .ok_or_else(|| ApiError::bad_request("Required argument [path] not specified"))?;
+    let prefix = execution_storage_prefix(&execution.namespace, &execution.flow_id, &execution.id);
+    if !path.starts_with(&prefix) || path.contains("/../") || path.contains("/./") {
+        return Err(ApiError::illegal_argument(&format!(
+            "Invalid prefix path: {path}"
+        )));
+    }
+    let files = &s.engine.ports().files;
+    let size = files.size(path).await.map_err(kite_engine::EngineError::from)?;
+    let Some(size) = size else {
+        return Err(ApiError::not_found(&format!("File not found: {path}")));
+    };
+    let reader = files.get(path).await.map_err(kite_engine::EngineError::from)?;
+    let name = path.rsplit('/').next().unwrap_or("file");
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", name.replace('"', "_"))) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+fn log_query(execution_id: String, uri: &Uri) -> ApiResult<LogQuery> {
+    let q = Query::from_uri(uri)?;
+    Ok(LogQuery {
+        execution_id,
+        min_level: q.get("minLevel").map(str::to_string),
+        task_run_id: q.get("taskRunId").map(str::to_string),
+        task_id: q.get("taskId").map(str::to_string),
+        attempt: q.int("attempt")?.map(|a| a as u32),
+    })
+}
+
+pub async fn logs(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<Value>> {
+    let lines = s.engine.logs(&log_query(id, &uri)?).await?;
+    Ok(Json(serde_json::to_value(lines).unwrap_or_else(|_| json!([]))))
+}
+
+pub async fn logs_download(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+    let lines = s.engine.logs(&log_query(id.clone(), &uri)?).await?;
+    let text: String = lines
+        .iter()
+        .map(|l| format!("{} {} {}\n", l.timestamp.to_rfc3339(), l.level, l.message))
+        .collect();
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.log\"")) {
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,247 @@
+//! Kestra's HTTP API as one axum [`Router`]: the local server serves it with
+//! `axum::serve`, the api Lambda with `lambda_http`. No behaviour lives in a host.
+//!
+//! Routes exist under `/api/v1/...` and `/api/v1/{tenant}/...`, where the only
+//! tenant is `main` (Kestra OSS). Errors use Kestra's JSON shape (see [`error`]).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use kite_engine::Engine;
+use serde_json::Value;
+
+pub mod error;
+mod executions;
+mod flows;
+mod openapi;
+mod params;
+mod webhook;
+
+pub use error::{ApiError, ApiResult};
+
+/// Who may call the API (webhooks and `/ping` stay open, as in Kestra).
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// `(user, password)` for basic authentication.
+    pub basic: Option<(String, String)>,
+    /// A bearer token.
+    pub token: Option<String>,
+}
+
+impl AuthConfig {
+    fn enabled(&self) -> bool {
+        self.basic.is_some() || self.token.is_some()
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Engine,
+    /// Public base URL, for the `url` of created executions (no trailing `/`).
+    pub base_url: String,
+    pub auth: AuthConfig,
+    /// Largest accepted upload (a FILE input), in bytes.
+    pub max_upload: u64,
+}
+
+pub(crate) type Shared = Arc<ApiState>;
+
+/// Largest flow source or JSON body accepted.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn api() -> Router<Shared> {
+    Router::new()
+        .route("/flows", post(flows::create))
+        .route("/flows/validate", post(flows::validate))
+        .route("/flows/search", get(flows::search))
+        .route("/flows/{namespace}", get(flows::list_namespace))
+        .route(
+            "/flows/{namespace}/{id}",
+            get(flows::get).put(flows::update).delete(flows::delete),
+        )
+        .route("/flows/{namespace}/{id}/revisions", get(flows::revisions))
+        .route("/executions", get(executions::list_by_flow))
+        .route("/executions/search", get(executions::search))
+        .route(
+            "/executions/{namespace}/{flow_id}",
+            post(executions::create).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/executions/trigger/{namespace}/{flow_id}",
+            post(executions::create).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/executions/flows/{namespace}/{flow_id}",
+            get(flows::for_execution),
+        )
+        .route(
+            "/executions/{id}",
+            get(executions::get).delete(executions::delete),
+        )
+        .route("/executions/{id}/kill", delete(executions::kill))
+        .route("/executions/{id}/restart", post(executions::restart))
+        .route("/executions/{id}/replay", post(executions::replay))
+        .route(
+            "/executions/{id}/resume",
+            post(executions::resume).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/executions/{id}/labels", post(executions::labels))
+        .route("/executions/{id}/follow", get(executions::follow))
+        .route("/executions/{id}/file", get(executions::file))
+        .route(
+            "/executions/webhook/{namespace}/{flow_id}/{key}",
+            get(webhook::trigger).post(webhook::trigger).put(webhook::trigger),
+        )
+        .route("/logs/{execution_id}", get(executions::logs))
+        .route("/logs/{execution_id}/download", get(executions::logs_download))
+        .route("/openapi.yml", get(openapi::yaml))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The whole HTTP API.
+pub fn router(state: ApiState) -> Router {
+    let shared: Shared = Arc::new(state);
+    Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }),
+        )
+        .nest("/api/v1", api())
+        .nest(
+            "/api/v1/{tenant}",
+            api().layer(middleware::from_fn(only_main_tenant)),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
+        .layer(middleware::from_fn(kestra_errors))
+        .with_state(shared)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Page Not Found")
+}
+
+async fn only_main_tenant(
+    Path(params): Path<Vec<(String, String)>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let tenant = params
+        .iter()
+        .find(|(k, _)| k == "tenant")
+        .map(|(_, v)| v.as_str());
+    match tenant {
+        Some("main") | None => next.run(request).await,
+        Some(_) => ApiError::bad_request("Tenant must be 'main' for OSS version").into_response(),
+    }
+}
+
+fn is_open(path: &str) -> bool {
+    path == "/ping" || path == "/health" || path.contains("/executions/webhook/")
+}
+
+async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    if !state.auth.enabled() || is_open(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let allowed = match header.split_once(' ') {
+        Some((scheme, value)) if scheme.eq_ignore_ascii_case("basic") => {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match (&state.auth.basic, decoded) {
+                (Some((user, password)), Some(d)) => d
+                    .split_once(':')
+                    .is_some_and(|(u, p)| constant_time_eq(u, user) & constant_time_eq(p, password)),
+                _ => false,
+            }
+        }
+        Some((scheme, value)) if scheme.eq_ignore_ascii_case("bearer") => state
+            .auth
+            .token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(value.trim(), t)),
+        _ => false,
+    };
+    if allowed {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Kite\""),
+    );
+    response
+}
+
+/// Compares secrets without an early exit that would leak their length of match.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// Gives every error response Kestra's shape: JSON with `message` and
+/// `_links.self.href` (also for errors raised by axum itself: bad JSON, 413, 405).
+async fn kestra_errors(request: Request, next: Next) -> Response {
+    let href = request.uri().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let mut json: Value = match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) if m.contains_key("message") => Value::Object(m),
+        _ => {
+            let text = String::from_utf8_lossy(&bytes).trim().to_string();
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let message = if text.is_empty() {
+                reason.to_string()
+            } else {
+                format!("{reason}: {text}")
+            };
+            serde_json::json!({ "message": message })
+        }
+    };
+    json["_links"] = serde_json::json!({"self": {"href": href, "templated": false}});
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(json.to_string()))
+}
+
+pub(crate) fn header_map_to_json(headers: &HeaderMap) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, value) in headers {
+        let entry = out
+            .entry(name.as_str().to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = entry {
+            list.push(Value::String(
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    Value::Object(out)
+}
