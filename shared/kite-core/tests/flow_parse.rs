@@ -832,3 +832,29 @@ fn input_defaults_and_required_type_properties() {
         4,
     );
 }
+
+#[test]
+fn example_flows_parse() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../flows")),
+        &mut files,
+    );
+    assert!(!files.is_empty(), "no example flows found");
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("read");
+        for result in parse_flows(&source) {
+            assert!(result.is_ok(), "{}: {:?}", file.display(), result.err());
+        }
+    }
+}
