@@ -1,0 +1,170 @@
+//! `kite server`: the embedded store, the flows folder, the worker pool and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use kite_engine::{Engine, EngineConfig};
+use kite_local::{open_engine, Runtime};
+use tracing::{error, info, warn};
+
+#[derive(Args, Clone, Debug)]
+pub struct ServerOptions {
+    /// Port of the HTTP API.
+    #[arg(long, env = "KITE_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on (only this machine by default).
+    #[arg(long, env = "KITE_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+    /// Folder of the database and stored files.
+    #[arg(long, env = "KITE_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Folder of flow files deployed at start (skipped if absent).
+    #[arg(long, env = "KITE_FLOWS", default_value = "./flows")]
+    pub flows: PathBuf,
+    /// Require `user:password` basic authentication (webhooks stay open, as in Kestra).
+    #[arg(long, env = "KITE_BASIC_AUTH", hide_env_values = true)]
+    pub basic_auth: Option<String>,
+    /// Accept this bearer token.
+    #[arg(long, env = "KITE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Workers running task runs in parallel.
+    #[arg(long, env = "KITE_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+    /// Key for SECRET inputs (16, 24 or 32 characters).
+    #[arg(long, env = "KITE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "KITE_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload: u64,
+    /// Public URL of the server (for the `url` of created executions).
+    #[arg(long, env = "KITE_URL")]
+    pub url: Option<String>,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(2, 16)
+}
+
+pub fn run(options: ServerOptions) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("KITE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// Opens the engine over `options.data`, deploys `options.flows` and starts the workers.
+pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime), String> {
+    let config = EngineConfig {
+        secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
+        max_file_size: options.max_upload,
+        ..EngineConfig::default()
+    };
+    let engine = open_engine(&options.data, config)
+        .map_err(|e| format!("{e} (data folder {})", options.data.display()))?;
+    load_flows(&engine, &options.flows).await;
+    let runtime = Runtime::start(engine.clone(), options.workers)
+        .await
+        .map_err(|e| format!("cannot recover queued work: {e}"))?;
+    Ok((engine, runtime))
+}
+
+/// Deploys every flow file of `dir` (new revision only when the source changed).
+pub async fn load_flows(engine: &Engine, dir: &Path) {
+    if !dir.is_dir() {
+        info!(folder = %dir.display(), "no flows folder");
+        return;
+    }
+    let files = match crate::flow_files(&[dir.to_path_buf()]) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(folder = %dir.display(), error = %e, "cannot read the flows folder");
+            return;
+        }
+    };
+    for file in files {
+        let source = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(file = %file.display(), error = %e, "cannot read flow");
+                continue;
+            }
+        };
+        match engine.deploy_flow(&source).await {
+            Ok(f) => {
+                info!(file = %file.display(), namespace = %f.flow.namespace, flow = %f.flow.id, revision = f.revision, "flow loaded")
+            }
+            Err(e) => warn!(file = %file.display(), error = %e, "flow not loaded"),
+        }
+    }
+}
+
+async fn serve(options: ServerOptions) -> Result<(), String> {
+    let addr: SocketAddr = format!("{}:{}", options.bind, options.port)
+        .parse()
+        .map_err(|e| format!("invalid address {}:{}: {e}", options.bind, options.port))?;
+    let (engine, runtime) = start(&options).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let base_url = options.url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    info!(url = %base_url, data = %options.data.display(), workers = options.workers, "Kite is listening");
+    crate::http::serve(listener, engine, &options, base_url, shutdown_signal()).await?;
+    info!("stopping workers");
+    if tokio::time::timeout(Duration::from_secs(30), runtime.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("workers did not stop within 30 s; unfinished work will run at the next start");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    info!("shutdown requested");
+}
