@@ -1635,6 +1635,27 @@ fn cases() -> Vec<Case> {
     );
 
     // --- triggers' flows run as plain executions ----------------------------------
+    for (name, body) in [
+        ("webhook[PUT list body]", json!([{"a": 1, "b": true}])),
+        ("webhook[POST text body]", json!("bla")),
+    ] {
+        case!(name, "webhook.yaml", move |r: &mut Runner| {
+            let vars = json!({"body": body.clone(), "headers": {}, "parameters": {}});
+            let o = run_with(
+                r,
+                TESTS_NS,
+                "webhook",
+                none(),
+                &[],
+                Some(trigger("webhook", WEBHOOK, vars.clone())),
+            )?;
+            let e = &o.execution;
+            expect(e, Success, 1)?;
+            let got: Value = serde_json::from_str(&value_of(e, "out")?)
+                .map_err(|err| format!("`out` is not JSON: {err}"))?;
+            expect_eq("{{ trigger | json }}", got, vars)
+        });
+    }
     case!("webhook[POST json]", "webhook.yaml", |r: &mut Runner| {
         let vars = json!({
             "body": {"a": 1, "b": true},

@@ -353,7 +353,7 @@ fn describe(e: &Execution) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn completion_order_does_not_change_the_result(
@@ -443,7 +443,7 @@ fn snapshot(e: &Execution) -> BTreeMap<String, StateType> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
 
     #[test]
     fn random_events_never_panic_nor_reopen_a_terminal_execution(
