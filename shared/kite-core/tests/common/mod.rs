@@ -26,11 +26,7 @@ pub fn none() -> IndexMap<String, InputValue> {
     IndexMap::new()
 }
 
-pub fn run(
-    r: &mut Runner,
-    flow_id: &str,
-    inputs: IndexMap<String, InputValue>,
-) -> Result<Outcome, String> {
+pub fn run(r: &mut Runner, flow_id: &str, inputs: IndexMap<String, InputValue>) -> Result<Outcome, String> {
     run_ns(r, TESTS_NS, flow_id, inputs)
 }
 
@@ -66,11 +62,7 @@ pub fn expect_state(e: &Execution, want: StateType) -> Check {
     if e.state.current == want {
         Ok(())
     } else {
-        Err(format!(
-            "state: expected {}, got {}",
-            want.as_str(),
-            describe(e)
-        ))
+        Err(format!("state: expected {}, got {}", want.as_str(), describe(e)))
     }
 }
 
@@ -90,10 +82,7 @@ pub fn expect(e: &Execution, state: StateType, count: usize) -> Check {
 }
 
 pub fn runs<'a>(e: &'a Execution, task_id: &str) -> Vec<&'a TaskRun> {
-    e.task_runs()
-        .iter()
-        .filter(|t| t.task_id == task_id)
-        .collect()
+    e.task_runs().iter().filter(|t| t.task_id == task_id).collect()
 }
 
 /// The only task run of a task.
@@ -120,10 +109,7 @@ pub fn value_path(e: &Execution, tr: &TaskRun) -> Vec<String> {
         if let Some(v) = &t.value {
             chain.push(v.clone());
         }
-        current = t
-            .parent_task_run_id
-            .as_deref()
-            .and_then(|id| e.find_task_run(id));
+        current = t.parent_task_run_id.as_deref().and_then(|id| e.find_task_run(id));
         guard += 1;
         if guard > 1000 {
             break;
@@ -195,9 +181,7 @@ pub fn expect_contains(what: &str, got: &str, needle: &str) -> Check {
     if got.contains(needle) {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: expected to contain {needle:?}, got {got:?}"
-        ))
+        Err(format!("{what}: expected to contain {needle:?}, got {got:?}"))
     }
 }
 
@@ -226,8 +210,7 @@ pub fn expect_runs(e: &Execution, want: &[(&str, StateType)]) -> Check {
         .map(|t| (t.task_id.clone(), t.state.current))
         .collect();
     let mut got_sorted = got.clone();
-    let mut want_sorted: Vec<(String, StateType)> =
-        want.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+    let mut want_sorted: Vec<(String, StateType)> = want.iter().map(|(t, s)| (t.to_string(), *s)).collect();
     got_sorted.sort_by(|a, b| a.0.cmp(&b.0));
     want_sorted.sort_by(|a, b| a.0.cmp(&b.0));
     if got_sorted == want_sorted {
@@ -256,10 +239,7 @@ pub fn logs_of(o: &Outcome, execution_id: &str, task_id: &str) -> Vec<(String, S
 
 pub fn expect_logs(o: &Outcome, task_id: &str, want: &[(&str, &str)]) -> Check {
     let got = logs_of(o, &o.execution.id, task_id);
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(l, m)| (l.to_string(), m.to_string()))
-        .collect();
+    let want: Vec<(String, String)> = want.iter().map(|(l, m)| (l.to_string(), m.to_string())).collect();
     expect_eq(&format!("`{task_id}` logs"), got, want)
 }
 
@@ -285,10 +265,7 @@ pub fn labels(e: &Execution) -> Vec<(String, String)> {
 }
 
 pub fn expect_labels(e: &Execution, want: &[(&str, &str)]) -> Check {
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     expect_eq("labels", labels(e), want)
 }
 
@@ -317,11 +294,7 @@ pub fn expect_prefix_then_start_date(tr: &TaskRun, prefix: &str) -> Check {
 
 /// How many times a state appears in a history.
 pub fn history_count(tr: &TaskRun, state: StateType) -> usize {
-    tr.state
-        .histories
-        .iter()
-        .filter(|h| h.state == state)
-        .count()
+    tr.state.histories.iter().filter(|h| h.state == state).count()
 }
 
 pub fn first_date(tr: &TaskRun, state: StateType) -> Option<DateTime<Utc>> {
