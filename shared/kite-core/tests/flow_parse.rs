@@ -858,3 +858,33 @@ fn example_flows_parse() {
         }
     }
 }
+
+#[test]
+fn trigger_states_conditions_and_recovery() {
+    let head = with_tasks(&format!("  - id: t\n    type: {RETURN}\n"));
+    only_error(
+        &format!("{head}triggers:\n  - id: f\n    type: io.kestra.plugin.core.trigger.Flow\n    states: [SUCCESS, DONE]\n"),
+        FlowErrorKind::InvalidProperty,
+        "triggers[0].states[1]",
+        9,
+    );
+    only_error(
+        &format!("{head}triggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    recoverMissedSchedules: SOME\n"),
+        FlowErrorKind::InvalidProperty,
+        "triggers[0].recoverMissedSchedules",
+        10,
+    );
+    let e = only_error(
+        &format!("{head}triggers:\n  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    conditions:\n      - type: io.kestra.plugin.core.condition.MultipleCondition\n"),
+        FlowErrorKind::InvalidProperty,
+        "triggers[0].conditions[0].type",
+        11,
+    );
+    assert!(e.message.contains("MultipleCondition are not supported"));
+    only_error(
+        &format!("{head}triggers:\n  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    conditions:\n      - expression: x\n"),
+        FlowErrorKind::MissingProperty,
+        "triggers[0].conditions[0].type",
+        11,
+    );
+}

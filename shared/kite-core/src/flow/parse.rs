@@ -290,6 +290,27 @@ const TASK_FIELDS: &[&str] = &[
     "logToFile",
 ];
 
+/// Execution states (`State.Type`), as triggers list them.
+const STATES: &[&str] = &[
+    "CREATED",
+    "RUNNING",
+    "PAUSED",
+    "RESTARTED",
+    "KILLING",
+    "SUCCESS",
+    "WARNING",
+    "FAILED",
+    "KILLED",
+    "CANCELLED",
+    "QUEUED",
+    "RETRYING",
+    "RETRIED",
+    "SKIPPED",
+    "BREAKPOINT",
+    "SUBMITTED",
+    "RESUBMITTED",
+];
+
 const TRIGGER_FIELDS: &[&str] = &[
     "id",
     "type",
@@ -1420,8 +1441,52 @@ impl Parser {
             }
             TriggerType::Flow => {}
         }
-        for key in ["conditions", "stopAfter", "states"] {
-            self.list(obj.get(key), &join_path(path, key), "entries");
+        if trigger_type == TriggerType::Schedule {
+            if let Some(r) = present(obj, "recoverMissedSchedules") {
+                if !matches!(r.as_str(), Some("ALL" | "LAST" | "NONE")) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "recoverMissedSchedules"),
+                        format!("Unknown value `{}`: use ALL, LAST or NONE", write_pebble(r)),
+                    );
+                }
+            }
+        }
+        for key in ["stopAfter", "states"] {
+            let list_path = join_path(path, key);
+            for (i, state) in self.list(obj.get(key), &list_path, "states").iter().enumerate() {
+                if !state.as_str().is_some_and(|s| STATES.contains(&s)) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &format!("{list_path}[{i}]"),
+                        format!(
+                            "Unknown state `{}`; states: {}",
+                            write_pebble(state),
+                            STATES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        let conditions_path = join_path(path, "conditions");
+        for (i, condition) in self
+            .list(obj.get("conditions"), &conditions_path, "conditions")
+            .iter()
+            .enumerate()
+        {
+            let item = format!("{conditions_path}[{i}]");
+            let Some(c) = self.object(condition, &item, "a condition") else {
+                continue;
+            };
+            if let Some(t) = self.string(c, &item, "type", true) {
+                if trigger_type == TriggerType::Webhook && t.ends_with(".MultipleCondition") {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(&item, "type"),
+                        "invalid webhook: conditions of type MultipleCondition are not supported",
+                    );
+                }
+            }
         }
         self.map_of(obj, path, "inputs");
         let disabled = self.boolean(obj, path, "disabled", false);
