@@ -888,3 +888,12 @@ fn trigger_states_conditions_and_recovery() {
         11,
     );
 }
+
+#[test]
+fn yaml_1_1_booleans_where_a_boolean_is_expected() {
+    let flow = parse_flow(&with_tasks(&format!(
+        "  - id: t\n    type: {RETURN}\n    disabled: yes\n    allowFailure: on\n"
+    )))
+    .expect("valid");
+    assert!(flow.tasks[0].disabled && flow.tasks[0].allow_failure);
+}

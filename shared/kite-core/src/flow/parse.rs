@@ -526,7 +526,19 @@ impl Parser {
         match obj.get(key) {
             None | Some(Value::Null) => default,
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+            // Kestra reads YAML 1.1, where yes/no/on/off are booleans too.
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "y" | "on" => true,
+                "false" | "no" | "n" | "off" => false,
+                _ => {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, key),
+                        format!("`{key}` must be a boolean (true or false), not `{s}`"),
+                    );
+                    default
+                }
+            },
             Some(other) => {
                 self.err(
                     FlowErrorKind::InvalidProperty,
