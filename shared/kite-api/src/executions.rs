@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, ApiResult};
-use crate::params::Query;
+use crate::params::{FlowIdPath, IdPath, LogPath, Query};
 use crate::Shared;
 
 /// How long `wait=true` holds the answer (Kestra: 1 h idle).
@@ -228,7 +228,7 @@ async fn store_field(
 
 pub async fn create(
     State(s): State<Shared>,
-    Path((namespace, flow_id)): Path<(String, String)>,
+    Path(FlowIdPath { namespace, flow_id }): Path<FlowIdPath>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(request.uri())?;
@@ -268,7 +268,7 @@ pub async fn create(
     Ok(Json(execution_json(&s, &execution)))
 }
 
-pub async fn get(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Json<Value>> {
     let execution = s.engine.get_execution(&id).await?;
     Ok(Json(execution_json(&s, &execution)))
 }
@@ -313,17 +313,21 @@ pub async fn list_by_flow(state: State<Shared>, uri: Uri) -> ApiResult<Json<Valu
     search(state, uri).await
 }
 
-pub async fn kill(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn kill(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Response> {
     s.engine.kill(&id).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub async fn restart(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn restart(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Json<Value>> {
     let execution = s.engine.restart(&id).await?;
     Ok(Json(execution_json(&s, &execution)))
 }
 
-pub async fn replay(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<Value>> {
+pub async fn replay(
+    State(s): State<Shared>,
+    Path(IdPath { id }): Path<IdPath>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(&uri)?;
     let execution = s.engine.replay(&id, q.int("revision")?).await?;
     Ok(Json(execution_json(&s, &execution)))
@@ -331,7 +335,7 @@ pub async fn replay(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -
 
 pub async fn resume(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     request: Request,
 ) -> ApiResult<Response> {
     let execution = s.engine.get_execution(&id).await?;
@@ -372,7 +376,11 @@ pub async fn resume(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn delete(
+    State(s): State<Shared>,
+    Path(IdPath { id }): Path<IdPath>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let q = Query::from_uri(&uri)?;
     let logs = q.get("deleteLogs").map(|v| v != "false").unwrap_or(true);
     let storage = q.get("deleteStorage").map(|v| v != "false").unwrap_or(true);
@@ -382,7 +390,7 @@ pub async fn delete(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -
 
 pub async fn labels(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     body: Result<Json<Vec<Label>>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let Json(labels) = body.map_err(|e| ApiError::invalid_entity("labels", &e.body_text()))?;
@@ -393,7 +401,7 @@ pub async fn labels(
 /// Server-sent events of the execution until it ends (Kestra's `follow`).
 pub async fn follow(
     State(s): State<Shared>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let watch = s.engine.subscribe(&id).await?;
     let state = s.clone();
@@ -419,7 +427,11 @@ pub async fn follow(
 }
 
 /// Downloads a file of this execution (and only of this execution).
-pub async fn file(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn file(
+    State(s): State<Shared>,
+    Path(IdPath { id }): Path<IdPath>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let q = Query::from_uri(&uri)?;
     let execution = s.engine.get_execution(&id).await?;
     let path = q
@@ -462,12 +474,20 @@ fn log_query(execution_id: String, uri: &Uri) -> ApiResult<LogQuery> {
     })
 }
 
-pub async fn logs(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Json<Value>> {
+pub async fn logs(
+    State(s): State<Shared>,
+    Path(LogPath { execution_id: id }): Path<LogPath>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
     let lines = s.engine.logs(&log_query(id, &uri)?).await?;
     Ok(Json(serde_json::to_value(lines).unwrap_or_else(|_| json!([]))))
 }
 
-pub async fn logs_download(State(s): State<Shared>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn logs_download(
+    State(s): State<Shared>,
+    Path(LogPath { execution_id: id }): Path<LogPath>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let lines = s.engine.logs(&log_query(id.clone(), &uri)?).await?;
     let text: String = lines
         .iter()

@@ -9,7 +9,7 @@ use kite_engine::{FlowQuery, FlowWithSource};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::params::Query;
+use crate::params::{FlowIdPath, FlowPath, NamespacePath, Query};
 use crate::Shared;
 
 /// A flow revision as Kestra's API writes it: the flow's properties, `revision`,
@@ -39,7 +39,7 @@ pub async fn create(State(s): State<Shared>, body: String) -> ApiResult<Json<Val
 
 pub async fn update(
     State(s): State<Shared>,
-    Path((namespace, id)): Path<(String, String)>,
+    Path(FlowPath { namespace, id }): Path<FlowPath>,
     body: String,
 ) -> ApiResult<Json<Value>> {
     let updated = s.engine.update_flow(&namespace, &id, &yaml_body(body)?).await?;
@@ -48,7 +48,7 @@ pub async fn update(
 
 pub async fn get(
     State(s): State<Shared>,
-    Path((namespace, id)): Path<(String, String)>,
+    Path(FlowPath { namespace, id }): Path<FlowPath>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(&uri)?;
@@ -58,7 +58,7 @@ pub async fn get(
 
 pub async fn delete(
     State(s): State<Shared>,
-    Path((namespace, id)): Path<(String, String)>,
+    Path(FlowPath { namespace, id }): Path<FlowPath>,
 ) -> ApiResult<Response> {
     s.engine.delete_flow(&namespace, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -66,7 +66,7 @@ pub async fn delete(
 
 pub async fn revisions(
     State(s): State<Shared>,
-    Path((namespace, id)): Path<(String, String)>,
+    Path(FlowPath { namespace, id }): Path<FlowPath>,
 ) -> ApiResult<Json<Value>> {
     let all = s.engine.flow_revisions(&namespace, &id).await?;
     Ok(Json(Value::Array(all.iter().map(flow_json).collect())))
@@ -90,7 +90,7 @@ pub async fn search(State(s): State<Shared>, uri: Uri) -> ApiResult<Json<Value>>
 
 pub async fn list_namespace(
     State(s): State<Shared>,
-    Path(namespace): Path<String>,
+    Path(NamespacePath { namespace }): Path<NamespacePath>,
 ) -> ApiResult<Json<Value>> {
     let query = FlowQuery {
         namespace: Some(namespace),
@@ -107,7 +107,7 @@ pub async fn list_namespace(
 /// Kestra's `FlowForExecution`: what the Execute dialog needs.
 pub async fn for_execution(
     State(s): State<Shared>,
-    Path((namespace, flow_id)): Path<(String, String)>,
+    Path(FlowIdPath { namespace, flow_id }): Path<FlowIdPath>,
 ) -> ApiResult<Json<Value>> {
     let flow = s.engine.get_flow(&namespace, &flow_id, None).await?;
     let full = flow_json(&flow);

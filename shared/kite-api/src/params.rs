@@ -139,3 +139,38 @@ pub fn parse_date(v: &str) -> Option<DateTime<Utc>> {
     }
     None
 }
+
+/// Path parameters by name, so that the optional `{tenant}` segment is ignored.
+#[derive(serde::Deserialize)]
+pub struct FlowPath {
+    pub namespace: String,
+    pub id: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct FlowIdPath {
+    pub namespace: String,
+    pub flow_id: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct NamespacePath {
+    pub namespace: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct IdPath {
+    pub id: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogPath {
+    pub execution_id: String,
+}
+
+#[derive(serde::Deserialize)]
+pub struct WebhookPath {
+    pub namespace: String,
+    pub flow_id: String,
+    pub key: String,
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::executions::execution_json;
-use crate::params::Query;
+use crate::params::{Query, WebhookPath};
 use crate::{constant_time_eq, header_map_to_json, Shared};
 
 const WAIT_LIMIT: Duration = Duration::from_secs(3600);
@@ -44,7 +44,11 @@ fn property_bool(trigger: &Trigger, name: &str) -> bool {
 
 pub async fn trigger(
     State(s): State<Shared>,
-    Path((namespace, flow_id, key)): Path<(String, String, String)>,
+    Path(WebhookPath {
+        namespace,
+        flow_id,
+        key,
+    }): Path<WebhookPath>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,

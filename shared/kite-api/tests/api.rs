@@ -1,0 +1,560 @@
+//! The HTTP API against the real embedded store (SQLite in a temp folder) and
+//! workers: Kestra's routes, shapes and status codes.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use kite_api::{router, ApiState, AuthConfig};
+use kite_engine::EngineConfig;
+use kite_local::{open_engine, Runtime};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const HELLO: &str = r#"id: hello-world
+namespace: dev
+inputs:
+  - id: greeting
+    type: STRING
+    defaults: hello
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.body ?? inputs.greeting }}"
+triggers:
+  - id: webhook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: test1234
+"#;
+
+const FILES: &str = r#"id: files
+namespace: dev
+inputs:
+  - id: myfile
+    type: FILE
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(inputs.myfile) }}"
+"#;
+
+struct Kite {
+    app: Router,
+    _runtime: Runtime,
+    _dir: tempfile::TempDir,
+}
+
+async fn kite_with(auth: AuthConfig, max_upload: u64) -> Kite {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
+    let app = router(ApiState {
+        engine,
+        base_url: "http://localhost:8080".into(),
+        auth: auth.clone(),
+        max_upload,
+    });
+    let credentials = auth.basic.clone();
+    let kite = Kite {
+        app,
+        _runtime: runtime,
+        _dir: dir,
+    };
+    for flow in [HELLO, FILES] {
+        let mut request = yaml("/api/v1/flows", flow);
+        if let Some((user, password)) = &credentials {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
+        }
+        let (status, body) = kite.send(request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    kite
+}
+
+async fn kite() -> Kite {
+    kite_with(AuthConfig::default(), 1024 * 1024).await
+}
+
+impl Kite {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.app.clone().oneshot(request).await.expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 10 * 1024 * 1024)
+            .await
+            .expect("body");
+        let json = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, json)
+    }
+
+    async fn logs(&self, execution_id: &str) -> Vec<String> {
+        let (_, logs) = self.send(get(&format!("/api/v1/logs/{execution_id}"))).await;
+        logs.as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn yaml(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str) -> Request<Body> {
+    Request::post(uri).body(Body::empty()).unwrap()
+}
+
+/// A multipart body: (name, filename, content).
+fn multipart(uri: &str, parts: &[(&str, Option<&str>, &str)]) -> Request<Body> {
+    let boundary = "kiteboundary";
+    let mut body = String::new();
+    for (name, filename, content) in parts {
+        body.push_str(&format!("--{boundary}\r\n"));
+        match filename {
+            Some(f) => body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/plain\r\n\r\n"
+            )),
+            None => body.push_str(&format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")),
+        }
+        body.push_str(content);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    Request::post(uri)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn execute_without_body_answers_the_created_execution() {
+    let k = kite().await;
+    let (status, e) = k.send(post("/api/v1/executions/dev/hello-world")).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["state"]["current"], "CREATED");
+    assert_eq!(e["namespace"], "dev");
+    let id = e["id"].as_str().unwrap();
+    assert_eq!(
+        e["url"],
+        format!("http://localhost:8080/ui/executions/dev/hello-world/{id}")
+    );
+    assert!(e["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["key"] == "system.correlationId"));
+}
+
+#[tokio::test]
+async fn wait_returns_the_finished_execution_and_its_logs() {
+    let k = kite().await;
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/hello-world?wait=true",
+            &[("greeting", None, "hey there")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["state"]["current"], "SUCCESS");
+    assert_eq!(e["inputs"]["greeting"], "hey there");
+    assert_eq!(k.logs(e["id"].as_str().unwrap()).await, vec!["hey there"]);
+}
+
+#[tokio::test]
+async fn revisions_labels_and_urlencoded_inputs() {
+    let k = kite().await;
+    let updated = HELLO.replace("defaults: hello", "defaults: second revision");
+    let put = Request::put("/api/v1/flows/dev/hello-world")
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(updated))
+        .unwrap();
+    let (status, f) = k.send(put).await;
+    assert_eq!(status, StatusCode::OK, "{f}");
+    assert_eq!(f["revision"], 2);
+    let (_, e) = k
+        .send(post(
+            "/api/v1/executions/dev/hello-world?revision=1&wait=true&labels=team:data&labels=env:dev",
+        ))
+        .await;
+    assert_eq!(e["flowRevision"], 1);
+    assert_eq!(k.logs(e["id"].as_str().unwrap()).await, vec!["hello"]);
+    let keys: Vec<&str> = e["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["key"].as_str())
+        .collect();
+    assert!(keys.starts_with(&["team", "env"]), "{keys:?}");
+    let (status, _) = k
+        .send(post("/api/v1/executions/dev/hello-world?revision=9"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let form = Request::post("/api/v1/executions/dev/hello-world?wait=true")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("greeting=from+a+form"))
+        .unwrap();
+    let (_, e) = k.send(form).await;
+    assert_eq!(k.logs(e["id"].as_str().unwrap()).await, vec!["from a form"]);
+    let (status, revisions) = k.send(get("/api/v1/flows/dev/hello-world/revisions")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revisions.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn file_inputs_new_and_legacy_forms() {
+    let k = kite().await;
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("myfile", Some("a.txt"), "file content")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["state"]["current"], "SUCCESS", "{e}");
+    let uri = e["inputs"]["myfile"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("kestra:///dev/files/executions/"), "{uri}");
+    assert_eq!(k.logs(e["id"].as_str().unwrap()).await, vec!["file content"]);
+    // Kestra's legacy form: part `files`, filename = input id.
+    let (_, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("files", Some("myfile"), "legacy content")],
+        ))
+        .await;
+    assert_eq!(k.logs(e["id"].as_str().unwrap()).await, vec!["legacy content"]);
+    // The file is downloadable from its own execution only.
+    let id = e["id"].as_str().unwrap();
+    let path = e["inputs"]["myfile"].as_str().unwrap();
+    let (status, content) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={path}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content, "legacy content");
+    let (status, _) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={uri}")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k
+        .send(get(&format!(
+            "/api/v1/executions/{id}/file?path=kestra:///dev/files/executions/{id}/../../x"
+        )))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn oversize_uploads_are_refused() {
+    let k = kite_with(AuthConfig::default(), 16).await;
+    let big = "x".repeat(1000);
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files",
+            &[("myfile", Some("big.txt"), &big)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Request Entity Too Large"));
+}
+
+#[tokio::test]
+async fn errors_have_kestras_shape() {
+    let k = kite().await;
+    let (status, e) = k.send(post("/api/v1/executions/foo/bar")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(e["message"].as_str().unwrap().starts_with("Not Found"), "{e}");
+    assert_eq!(e["_links"]["self"]["href"], "/api/v1/executions/foo/bar");
+    let (status, e) = k.send(multipart("/api/v1/executions/dev/files", &[])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        e["_embedded"]["errors"][0]["message"],
+        "Invalid input for `myfile`, missing required input, but received `null`"
+    );
+    assert_eq!(e["_embedded"]["errors"][0]["path"], "myfile");
+    let (status, e) = k
+        .send(yaml(
+            "/api/v1/flows",
+            "id: x\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.nope.Task\n",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(e["message"].as_str().unwrap().contains("line 5"), "{e}");
+    let (status, _) = k.send(yaml("/api/v1/flows", "id: [unclosed")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, e) = k.send(get("/api/v1/executions/doesnotexist")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
+    let bad_labels = post("/api/v1/executions/dev/hello-world?labels=system.username:me");
+    assert_eq!(k.send(bad_labels).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn webhooks() {
+    let k = kite().await;
+    let request =
+        Request::post("/api/v1/executions/webhook/dev/hello-world/test1234?name=john&age=12&age=13")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"greeting":"from a webhook"}"#))
+            .unwrap();
+    let (status, e) = k.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["trigger"]["variables"]["body"]["greeting"], "from a webhook");
+    assert_eq!(
+        e["trigger"]["variables"]["parameters"]["age"],
+        serde_json::json!(["12", "13"])
+    );
+    let id = e["id"].as_str().unwrap().to_string();
+    let (_, done) = k.send(get(&format!("/api/v1/executions/{id}"))).await;
+    let mut state = done["state"]["current"].clone();
+    for _ in 0..100 {
+        if state == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+    }
+    assert_eq!(state, "SUCCESS");
+    assert_eq!(k.logs(&id).await, vec![r#"{"greeting":"from a webhook"}"#]);
+    // A body that is not JSON is kept as text.
+    let (_, e) = k
+        .send(
+            Request::put("/api/v1/executions/webhook/dev/hello-world/test1234")
+                .body(Body::from("bla"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(e["trigger"]["variables"]["body"], "bla");
+    let (status, e) = k
+        .send(post("/api/v1/executions/webhook/dev/hello-world/wrong"))
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "Not Found: Webhook not found")
+    );
+    let (status, e) = k.send(post("/api/v1/executions/webhook/dev/nope/test1234")).await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "Not Found: Flow not found")
+    );
+}
+
+#[tokio::test]
+async fn webhook_conditions_answer_204_when_false() {
+    let k = kite().await;
+    let flow = r#"id: conditional
+namespace: dev
+tasks:
+  - id: a
+    type: io.kestra.plugin.core.debug.Return
+    format: ok
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: k
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExpressionCondition
+        expression: "{{ trigger.body.hello == 'world' }}"
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    let send = |body: &'static str| {
+        Request::post("/api/v1/executions/webhook/dev/conditional/k")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    assert_eq!(k.send(send(r#"{"hello":"world"}"#)).await.0, StatusCode::OK);
+    assert_eq!(
+        k.send(send(r#"{"hello":"webhook"}"#)).await.0,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn tenants() {
+    let k = kite().await;
+    assert_eq!(
+        k.send(get("/api/v1/main/flows/dev/hello-world")).await.0,
+        StatusCode::OK
+    );
+    let (status, e) = k.send(get("/api/v1/other/flows/dev/hello-world")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(e["message"], "Bad Request: Tenant must be 'main' for OSS version");
+}
+
+#[tokio::test]
+async fn basic_auth_guards_all_but_webhooks() {
+    let k = kite_with(
+        AuthConfig {
+            basic: Some(("admin".into(), "s3cret".into())),
+            token: None,
+        },
+        1024,
+    )
+    .await;
+    let (status, _) = k.send(get("/api/v1/flows/search")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = k.app.clone().oneshot(get("/api/v1/flows/search")).await.unwrap();
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        "Basic realm=\"Kite\""
+    );
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode("admin:s3cret");
+    let authed = Request::get("/api/v1/flows/search")
+        .header(header::AUTHORIZATION, format!("Basic {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, page) = k.send(authed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 2);
+    assert_eq!(
+        k.send(post("/api/v1/executions/webhook/dev/hello-world/test1234"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(k.send(get("/ping")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn search_and_kill() {
+    let k = kite().await;
+    let sleeper = "id: sleeper\nnamespace: dev\ntasks:\n  - id: s\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
+    assert_eq!(k.send(yaml("/api/v1/flows", sleeper)).await.0, StatusCode::OK);
+    let (_, e) = k.send(post("/api/v1/executions/dev/sleeper")).await;
+    let id = e["id"].as_str().unwrap();
+    let (status, _) = k
+        .send(
+            Request::delete(format!("/api/v1/executions/{id}/kill"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+        if state == "KILLED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "KILLED");
+    let (status, page) = k
+        .send(get(
+            "/api/v1/executions/search?namespace=dev&flowId=sleeper&state=KILLED",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 1);
+    let (status, _) = k
+        .send(get(
+            "/api/v1/executions/search?startDate=2025-01-02T00:00:00Z&endDate=2025-01-01T00:00:00Z",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn pause_and_resume_with_inputs() {
+    let k = kite().await;
+    let flow = r#"id: approval
+namespace: dev
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: asked
+        type: STRING
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.wait.onResume.asked }}"
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    let (_, e) = k.send(post("/api/v1/executions/dev/approval")).await;
+    let id = e["id"].as_str().unwrap().to_string();
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+        if state == "PAUSED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "PAUSED");
+    let (status, e) = k
+        .send(multipart(&format!("/api/v1/executions/{id}/resume"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (status, _) = k
+        .send(multipart(
+            &format!("/api/v1/executions/{id}/resume"),
+            &[("asked", None, "approved")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for _ in 0..100 {
+        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+        if state == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(state, "SUCCESS");
+    assert_eq!(k.logs(&id).await, vec!["approved"]);
+}
+
+#[tokio::test]
+async fn openapi_lists_only_routes_that_exist() {
+    let k = kite().await;
+    let (status, doc) = k.send(get("/api/v1/openapi.yml")).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = doc.as_str().unwrap().to_string();
+    let mut count = 0;
+    let mut path = String::new();
+    for line in doc.lines() {
+        if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+            path = format!("/{p}");
+            continue;
+        }
+        let method = line.trim().trim_end_matches(':');
+        if line.starts_with("    ")
+            && !line.starts_with("     ")
+            && ["get", "post", "put", "delete"].contains(&method)
+        {
+            let concrete = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(&concrete)
+                .body(Body::empty())
+                .unwrap();
+            let (status, body) = k.send(request).await;
+            let missing = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND && body["message"] == "Not Found: Page Not Found");
+            assert!(!missing, "{method} {path} is documented but not served");
+            count += 1;
+        }
+    }
+    assert!(count >= 25, "only {count} operations documented");
+}
