@@ -897,3 +897,18 @@ fn yaml_1_1_booleans_where_a_boolean_is_expected() {
     .expect("valid");
     assert!(flow.tasks[0].disabled && flow.tasks[0].allow_failure);
 }
+
+#[test]
+fn duration_forms_java_reads() {
+    let sleep = |d: &str| {
+        parse_flow(&with_tasks(&format!(
+            "  - id: t\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{d}\"\n"
+        )))
+    };
+    for ok in ["PT1S", "PT0.5S", "P2D", "P1DT2H", "PT1H30M", "-PT1S", "pt15m"] {
+        assert!(sleep(ok).is_ok(), "{ok}");
+    }
+    for bad in ["P", "PT", "P1DT", "1h", "P1W", "PT1.5"] {
+        assert!(sleep(bad).is_err(), "{bad}");
+    }
+}

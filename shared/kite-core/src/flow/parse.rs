@@ -1516,7 +1516,7 @@ impl Parser {
     fn duration(&mut self, obj: &Map<String, Value>, path: &str, key: &str) {
         match present(obj, key) {
             None => {}
-            Some(Value::String(s)) if s.contains("{{") || ISO_DURATION.is_match(s) => {}
+            Some(Value::String(s)) if s.contains("{{") || is_iso_duration(s) => {}
             Some(other) => self.err(
                 FlowErrorKind::InvalidProperty,
                 &join_path(path, key),
@@ -1626,6 +1626,12 @@ impl Parser {
         };
         Some(Concurrency { limit, behavior })
     }
+}
+
+/// Whether Java's `Duration.parse` reads `s` (at least one component, no
+/// dangling `T`).
+fn is_iso_duration(s: &str) -> bool {
+    ISO_DURATION.is_match(s) && s.bytes().any(|b| b.is_ascii_digit()) && !s.ends_with(['T', 't'])
 }
 
 // Java's `Duration.parse` format: days, hours, minutes, (fractional) seconds.
