@@ -27,6 +27,9 @@ pub enum RunnerError {
     Executor(#[from] executor::ExecutorError),
     #[error("Gave up after {0} steps: the execution does not settle")]
     TooManySteps(usize),
+    /// The execution is not in a state that allows the request (Kestra answers 409/422).
+    #[error("{0}")]
+    IllegalState(String),
 }
 
 /// How to start an execution.
@@ -177,6 +180,11 @@ impl Runner {
         execution_id: &str,
         inputs: IndexMap<String, InputValue>,
     ) -> Result<Outcome, RunnerError> {
+        if self.state_of(execution_id)? != StateType::Paused {
+            return Err(RunnerError::IllegalState(format!(
+                "Execution '{execution_id}' is not paused, can't resume it"
+            )));
+        }
         let values = inputs
             .into_iter()
             .map(|(k, v)| {
@@ -205,9 +213,22 @@ impl Runner {
     }
 
     pub fn restart(&mut self, execution_id: &str) -> Result<Outcome, RunnerError> {
+        if !matches!(
+            self.state_of(execution_id)?,
+            StateType::Failed | StateType::Killed
+        ) {
+            return Err(RunnerError::IllegalState("No task found to restart".to_string()));
+        }
         self.send(execution_id, Event::Restart)?;
         self.settle(execution_id)?;
         self.outcome(execution_id)
+    }
+
+    fn state_of(&self, execution_id: &str) -> Result<StateType, RunnerError> {
+        self.executions
+            .get(execution_id)
+            .map(|e| e.state.current)
+            .ok_or_else(|| RunnerError::ExecutionNotFound(execution_id.to_string()))
     }
 
     pub fn execution(&self, id: &str) -> Option<&Execution> {
