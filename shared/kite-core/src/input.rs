@@ -146,8 +146,7 @@ impl InputValue {
 }
 
 /// Evaluates a `dependsOn.condition` against the inputs resolved so far.
-pub type ConditionEvaluator<'a> =
-    &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, String>;
+pub type ConditionEvaluator<'a> = &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, String>;
 
 /// Where the inputs are being typed.
 #[derive(Clone, Copy, Default)]
@@ -240,11 +239,7 @@ pub fn resolve_inputs(
         let typed = match value {
             None => {
                 if def.required {
-                    return Err(InputError::invalid(
-                        &def.id,
-                        "missing required input",
-                        "null",
-                    ));
+                    return Err(InputError::invalid(&def.id, "missing required input", "null"));
                 }
                 Value::Null
             }
@@ -336,11 +331,12 @@ fn raw(v: &Option<Value>) -> String {
 }
 
 /// Types one value for one declared input.
-pub fn type_input(
-    def: &InputDefinition,
-    value: InputValue,
-    ctx: &InputContext,
-) -> Result<Value, InputError> {
+pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) -> Result<Value, InputError> {
+    // A JSON string is the same text a form would send (Kestra sees a `String` either way).
+    let value = match value {
+        InputValue::Json(Value::String(s)) => InputValue::Text(s),
+        other => other,
+    };
     let id = def.id.as_str();
     let shown = value.shown();
     let type_name = def.input_type.name();
@@ -357,43 +353,47 @@ pub fn type_input(
             Ok(Value::String(s))
         }
         InputType::MultiSelect => {
+            // A list, or the JSON text of one (Kestra reads it with Jackson).
             let items: Vec<String> = match &value {
-                InputValue::Json(Value::Array(a)) => {
-                    a.iter().map(crate::expression::write_pebble).collect()
-                }
+                InputValue::Json(Value::Array(a)) => a.iter().map(crate::expression::write_pebble).collect(),
                 _ => match serde_json::from_str::<Value>(&value.text()) {
                     Ok(Value::Array(a)) => a.iter().map(crate::expression::write_pebble).collect(),
-                    _ => value
-                        .text()
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
+                    Ok(other) => {
+                        return Err(parse_err(&format!(
+                            "Cannot deserialize value of type `java.util.ArrayList` from {}",
+                            json_kind(&other)
+                        )))
+                    }
+                    Err(e) => return Err(parse_err(&e.to_string())),
                 },
             };
             check_values(def, &items, &shown)?;
             Ok(Value::Array(items.into_iter().map(Value::String).collect()))
         }
         InputType::Int => {
-            let n = match &value {
-                InputValue::Json(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or(0),
-                _ => value
-                    .text()
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|e| parse_err(&e.to_string()))?,
+            // Java's `Integer.valueOf`: 32 bits; its NumberFormatException is an
+            // IllegalArgumentException, so Kestra reports its message unwrapped.
+            let typed = match &value {
+                InputValue::Json(Value::Number(n)) => n.as_i64().and_then(|i| i32::try_from(i).ok()),
+                _ => None,
             };
-            bound_number(def, n as f64, &shown)?;
+            let n = match typed {
+                Some(n) => n,
+                None => {
+                    let text = value.text();
+                    let text = text.trim();
+                    text.parse::<i32>().map_err(|_| {
+                        InputError::invalid(id, &format!("For input string: \"{text}\""), &shown)
+                    })?
+                }
+            };
+            bound_number(def, f64::from(n), &shown)?;
             Ok(Value::from(n))
         }
         InputType::Float => {
             let f = match &value {
                 InputValue::Json(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-                _ => value
-                    .text()
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|e| parse_err(&e.to_string()))?,
+                _ => java_float(&value.text()).map_err(|m| InputError::invalid(id, &m, &shown))?,
             };
             bound_number(def, f, &shown)?;
             serde_json::Number::from_f64(f)
@@ -425,33 +425,29 @@ pub fn type_input(
                     .map(crate::expression::write_pebble)
                     .and_then(|b| parse_instant(&b))
                 {
-                    if (after && d <= b) || (!after && d >= b) {
+                    if (after && d < b) || (!after && d > b) {
                         let word = if after { "after" } else { "before" };
                         return Err(InputError::invalid(
                             id,
-                            &format!("it must be {word} `{}`", raw(bound)),
+                            &format!("it must be {word} `{}`", java_instant(b)),
                             &shown,
                         ));
                     }
                 }
             }
-            Ok(Value::String(
-                d.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            ))
+            Ok(Value::String(java_instant(d)))
         }
         InputType::Date => {
             let d = NaiveDate::parse_from_str(value.text().trim(), "%Y-%m-%d")
                 .map_err(|_| parse_err(&format!("Text '{shown}' could not be parsed")))?;
             for (bound, after) in [(&def.after, true), (&def.before, false)] {
                 let b = bound.as_ref().map(crate::expression::write_pebble);
-                if let Some(b) =
-                    b.and_then(|b| NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").ok())
-                {
-                    if (after && d <= b) || (!after && d >= b) {
+                if let Some(b) = b.and_then(|b| NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").ok()) {
+                    if (after && d < b) || (!after && d > b) {
                         let word = if after { "after" } else { "before" };
                         return Err(InputError::invalid(
                             id,
-                            &format!("it must be {word} `{}`", raw(bound)),
+                            &format!("it must be {word} `{}`", b.format("%Y-%m-%d")),
                             &shown,
                         ));
                     }
@@ -465,7 +461,7 @@ pub fn type_input(
             for (bound, after) in [(&def.after, true), (&def.before, false)] {
                 let b = bound.as_ref().map(crate::expression::write_pebble);
                 if let Some(b) = b.and_then(|b| parse_time(&b)) {
-                    if (after && t <= b) || (!after && t >= b) {
+                    if (after && t < b) || (!after && t > b) {
                         let word = if after { "after" } else { "before" };
                         return Err(InputError::invalid(
                             id,
@@ -478,9 +474,8 @@ pub fn type_input(
             Ok(Value::String(java_time(t)))
         }
         InputType::Duration => {
-            let d = parse_iso_duration(&value.text()).ok_or_else(|| {
-                parse_err(&format!("Text cannot be parsed to a Duration: {shown}"))
-            })?;
+            let d = parse_iso_duration(&value.text())
+                .ok_or_else(|| parse_err("Text cannot be parsed to a Duration"))?;
             for (bound, more) in [(&def.min, true), (&def.max, false)] {
                 let b = bound.as_ref().map(crate::expression::write_pebble);
                 if let Some(b) = b.and_then(|b| parse_iso_duration(&b)) {
@@ -488,13 +483,13 @@ pub fn type_input(
                         let word = if more { "more" } else { "less" };
                         return Err(InputError::invalid(
                             id,
-                            &format!("It must be {word} than `{}`", raw(bound)),
+                            &format!("It must be {word} than `{}`", java_duration(b)),
                             &shown,
                         ));
                     }
                 }
             }
-            Ok(Value::String(crate::execution::iso_duration(d)))
+            Ok(Value::String(java_duration(d)))
         }
         InputType::File => {
             let s = value.text();
@@ -521,7 +516,7 @@ pub fn type_input(
         InputType::Uri => {
             static URI: OnceLock<regex::Regex> = OnceLock::new();
             let s = value.text();
-            if regex(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#]+[^\s]*$", &URI).is_match(&s) {
+            if regex(URI_PATTERN, &URI).is_match(&s) {
                 Ok(Value::String(s))
             } else {
                 Err(InputError::invalid(
@@ -535,25 +530,19 @@ pub fn type_input(
             static EMAIL: OnceLock<regex::Regex> = OnceLock::new();
             let s = value.text();
             if s.is_empty()
-                || regex(r"^[a-zA-Z0-9_!#$%&'*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+$", &EMAIL).is_match(&s)
+                || regex("^[a-zA-Z0-9_!#$%&\u{2019}*+/=?`{|}~^.-]+@[a-zA-Z0-9.-]+$", &EMAIL).is_match(&s)
             {
                 Ok(Value::String(s))
             } else {
-                Err(InputError::invalid(
-                    id,
-                    "The input must be a valid email",
-                    &shown,
-                ))
+                Err(InputError::invalid(id, "The input must be a valid email", &shown))
             }
         }
         InputType::Secret => {
             let s = value.text();
-            check_validator(def, &s)?;
-            let key = ctx.secret_key.ok_or_else(|| InputError {
-                input_id: id.to_string(),
-                message: "Unable to use a `SECRET` input/output as encryption is not configured"
-                    .into(),
+            let key = ctx.secret_key.ok_or_else(|| {
+                parse_err("Unable to use a `SECRET` input/output as encryption is not configured")
             })?;
+            check_validator(def, &s)?;
             encrypt_secret(&s, key)
                 .map(Value::String)
                 .map_err(|e| InputError {
@@ -566,10 +555,19 @@ pub fn type_input(
                 InputValue::Json(Value::Array(a)) => a.clone(),
                 _ => match serde_json::from_str::<Value>(&value.text()) {
                     Ok(Value::Array(a)) => a,
-                    _ => return Err(parse_err("Expected a JSON array")),
+                    Ok(other) => {
+                        return Err(parse_err(&format!(
+                            "Cannot deserialize value of type `java.util.ArrayList` from {}",
+                            json_kind(&other)
+                        )))
+                    }
+                    Err(e) => return Err(parse_err(&e.to_string())),
                 },
             };
-            let item_type = def.item_type.unwrap_or(InputType::String);
+            // Without `itemType` Kestra keeps the items as they are.
+            let Some(item_type) = def.item_type else {
+                return Ok(Value::Array(items));
+            };
             let item_def = InputDefinition {
                 id: def.id.clone(),
                 input_type: item_type,
@@ -647,6 +645,100 @@ fn check_values(def: &InputDefinition, items: &[String], shown: &str) -> Result<
     Ok(())
 }
 
+/// Kestra's `FlowInputOutput.URI_PATTERN`.
+const URI_PATTERN: &str =
+    r"^[a-z]+://(?:www\.)?[-a-zA-Z0-9@:%._+~#=]{1,256}\.[a-zA-Z0-9()]{1,6}\b(?:[-a-zA-Z0-9()@:%_+.~#?&/=]*)$";
+
+/// How Jackson names the JSON token it could not turn into a list.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "Object value (token `JsonToken.START_OBJECT`)",
+        Value::String(_) => "String value (token `JsonToken.VALUE_STRING`)",
+        Value::Number(n) if n.is_f64() => "Floating-point value (token `JsonToken.VALUE_NUMBER_FLOAT`)",
+        Value::Number(_) => "Integer value (token `JsonToken.VALUE_NUMBER_INT`)",
+        Value::Bool(true) => "Boolean value (token `JsonToken.VALUE_TRUE`)",
+        Value::Bool(false) => "Boolean value (token `JsonToken.VALUE_FALSE`)",
+        Value::Null | Value::Array(_) => "Null value (token `JsonToken.VALUE_NULL`)",
+    }
+}
+
+/// Java's `Float.valueOf`: 32-bit precision, shown as Jackson writes a `Float`
+/// (`42.42` stays `42.42`). The error is Java's NumberFormatException message.
+fn java_float(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty String".into());
+    }
+    let bad = || format!("For input string: \"{t}\"");
+    // Java also takes a trailing `f`/`d` type suffix.
+    let digits = t
+        .strip_suffix(['f', 'F', 'd', 'D'])
+        .filter(|d| !d.is_empty())
+        .unwrap_or(t);
+    let numeric = digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+    let f: f32 = if numeric {
+        digits.parse().map_err(|_| bad())?
+    } else {
+        return Err(bad());
+    };
+    if !f.is_finite() {
+        return Err(bad());
+    }
+    f.to_string().parse::<f64>().map_err(|_| bad())
+}
+
+/// Java's `Instant.toString` (ISO-8601 UTC, fraction in groups of three digits).
+fn java_instant(d: DateTime<Utc>) -> String {
+    d.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Java's `Duration.toString`: `PT5M6S`, `PT24H`, `PT0.5S`, `PT-1H-30M`, `PT0S`.
+pub fn java_duration(d: chrono::Duration) -> String {
+    // Java keeps floor seconds and a positive nano adjustment.
+    let mut seconds = d.num_seconds();
+    let mut nanos = i64::from(d.subsec_nanos());
+    if nanos < 0 {
+        seconds -= 1;
+        nanos += 1_000_000_000;
+    }
+    if seconds == 0 && nanos == 0 {
+        return "PT0S".into();
+    }
+    let effective = if seconds < 0 && nanos > 0 {
+        seconds + 1
+    } else {
+        seconds
+    };
+    let hours = effective / 3600;
+    let minutes = (effective % 3600) / 60;
+    let secs = effective % 60;
+    let mut out = String::from("PT");
+    if hours != 0 {
+        out.push_str(&format!("{hours}H"));
+    }
+    if minutes != 0 {
+        out.push_str(&format!("{minutes}M"));
+    }
+    if secs == 0 && nanos == 0 && out.len() > 2 {
+        return out;
+    }
+    if seconds < 0 && nanos > 0 && secs == 0 {
+        out.push_str("-0");
+    } else {
+        out.push_str(&secs.to_string());
+    }
+    if nanos > 0 {
+        let fraction = if seconds < 0 { 1_000_000_000 - nanos } else { nanos };
+        let f = format!("{fraction:09}");
+        out.push('.');
+        out.push_str(f.trim_end_matches('0'));
+    }
+    out.push('S');
+    out
+}
+
 fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s.trim())
         .ok()
@@ -672,47 +764,43 @@ fn java_time(t: NaiveTime) -> String {
     }
 }
 
-/// Parses an ISO-8601 duration (`PT1H30M`, `P2D`, `PT0.5S`, `-PT1S`).
+/// Parses an ISO-8601 duration as Java's `Duration.parse` does
+/// (`PT1H30M`, `P2D`, `PT0.5S`, `-PT1S`, `PT-6H3M`; no years, months or weeks).
 pub fn parse_iso_duration(s: &str) -> Option<chrono::Duration> {
-    let s = s.trim();
-    let (negative, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let s = s.strip_prefix(['P', 'p'])?;
-    let (date, time) = match s.find(['T', 't']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let mut millis: f64 = 0.0;
-    let mut any = false;
-    let mut read = |part: &str, units: &[(char, f64)]| -> Option<()> {
-        let mut num = String::new();
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' || c == '-' {
-                num.push(c);
-            } else {
-                let factor = units.iter().find(|(u, _)| u.eq_ignore_ascii_case(&c))?.1;
-                let n: f64 = num.parse().ok()?;
-                millis += n * factor;
-                num.clear();
-                any = true;
-            }
-        }
-        num.is_empty().then_some(())
-    };
-    read(date, &[('D', 86_400_000.0), ('W', 7.0 * 86_400_000.0)])?;
-    if let Some(time) = time {
-        if time.is_empty() {
-            return None;
-        }
-        read(time, &[('H', 3_600_000.0), ('M', 60_000.0), ('S', 1000.0)])?;
-    }
-    if !any {
+    static DURATION: OnceLock<regex::Regex> = OnceLock::new();
+    let re = regex(
+        r"(?i)^([-+]?)P(?:([-+]?[0-9]+)D)?(T(?:([-+]?[0-9]+)H)?(?:([-+]?[0-9]+)M)?(?:([-+]?[0-9]+)(?:[.,]([0-9]{0,9}))?S)?)?$",
+        &DURATION,
+    );
+    let c = re.captures(s.trim())?;
+    let part = |i: usize| c.get(i).map(|m| m.as_str());
+    if part(2).is_none() && part(4).is_none() && part(5).is_none() && part(6).is_none() {
         return None;
     }
-    let d = chrono::Duration::milliseconds(millis.round() as i64);
-    Some(if negative { -d } else { d })
+    // A `T` must introduce at least one time part.
+    if part(3).is_some_and(|t| t.len() == 1) {
+        return None;
+    }
+    let number = |i: usize| -> Option<i128> { part(i).map_or(Some(0), |v| v.parse().ok()) };
+    const NANOS: i128 = 1_000_000_000;
+    let mut total = number(2)? * 86_400 * NANOS
+        + number(4)? * 3_600 * NANOS
+        + number(5)? * 60 * NANOS
+        + number(6)? * NANOS;
+    if let Some(fraction) = part(7).filter(|f| !f.is_empty()) {
+        let nanos: i128 = format!("{fraction:0<9}").parse().ok()?;
+        total += if part(6).is_some_and(|s| s.starts_with('-')) {
+            -nanos
+        } else {
+            nanos
+        };
+    }
+    if part(1) == Some("-") {
+        total = -total;
+    }
+    let seconds = i64::try_from(total.div_euclid(NANOS)).ok()?;
+    let nanos = u32::try_from(total.rem_euclid(NANOS)).ok()?;
+    chrono::Duration::new(seconds, nanos)
 }
 
 /// Types a flow output value as Kestra does (outputs are typed like inputs;
@@ -743,9 +831,7 @@ pub fn type_flow_output(type_name: &str, id: &str, value: Value) -> Result<Value
     };
     let provided = match value {
         Value::String(s) => InputValue::Text(s),
-        other if input_type == InputType::String => {
-            InputValue::Text(crate::expression::write_pebble(&other))
-        }
+        other if input_type == InputType::String => InputValue::Text(crate::expression::write_pebble(&other)),
         other => InputValue::Json(other),
     };
     type_input(&def, provided, &InputContext::default())
@@ -753,33 +839,88 @@ pub fn type_flow_output(type_name: &str, id: &str, value: Value) -> Result<Value
 
 const NONCE_LEN: usize = 12;
 
+/// AES-GCM with Kestra's layout: 12-byte IV, 128-bit tag, base64(IV ‖ ciphertext ‖ tag).
+enum SecretCipher {
+    Aes128(aes_gcm::Aes128Gcm),
+    Aes192(aes_gcm::AesGcm<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>),
+    Aes256(aes_gcm::Aes256Gcm),
+}
+
+impl SecretCipher {
+    /// A 16, 24 or 32-byte key is used as is (as Kestra's `SecretKeySpec` does with
+    /// its decoded key); any other length is folded into an AES-256 key so that a
+    /// configured passphrase of any length still works.
+    fn new(key: &[u8]) -> Result<Self, String> {
+        use aes_gcm::KeyInit;
+        let invalid = |e: aes_gcm::aes::cipher::InvalidLength| e.to_string();
+        Ok(match key.len() {
+            16 => SecretCipher::Aes128(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(invalid)?),
+            24 => SecretCipher::Aes192(aes_gcm::AesGcm::new_from_slice(key).map_err(invalid)?),
+            32 => SecretCipher::Aes256(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(invalid)?),
+            0 => return Err("the encryption key is empty".into()),
+            _ => {
+                let mut folded = [0u8; 32];
+                for (i, b) in key.iter().enumerate() {
+                    folded[i % 32] ^= *b;
+                }
+                SecretCipher::Aes256(aes_gcm::Aes256Gcm::new_from_slice(&folded).map_err(invalid)?)
+            }
+        })
+    }
+
+    fn encrypt(&self, nonce: &[u8; NONCE_LEN], plain: &[u8]) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::Aead;
+        let nonce = aes_gcm::Nonce::from_slice(nonce);
+        match self {
+            SecretCipher::Aes128(c) => c.encrypt(nonce, plain),
+            SecretCipher::Aes192(c) => c.encrypt(nonce, plain),
+            SecretCipher::Aes256(c) => c.encrypt(nonce, plain),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn decrypt(&self, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::Aead;
+        let nonce = aes_gcm::Nonce::from_slice(nonce);
+        match self {
+            SecretCipher::Aes128(c) => c.decrypt(nonce, sealed),
+            SecretCipher::Aes192(c) => c.decrypt(nonce, sealed),
+            SecretCipher::Aes256(c) => c.decrypt(nonce, sealed),
+        }
+        .map_err(|_| "wrong key or corrupted value".to_string())
+    }
+}
+
+/// A nonce never reused within the process: a counter mixed with the
+/// randomly seeded `RandomState` (the core has no other randomness source).
+fn fresh_nonce(plain: &str) -> [u8; NONCE_LEN] {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(plain.as_bytes());
+    h.write_u64(count);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce[..8].copy_from_slice(&h.finish().to_le_bytes());
+    // The counter's low bits make two nonces of one process differ for sure.
+    nonce[8..].copy_from_slice(&(count as u32).to_le_bytes());
+    nonce
+}
+
 /// Encrypts a SECRET value with AES-GCM; the stored form is base64(nonce ‖ ciphertext).
 pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, String> {
-    use aes_gcm::aead::{Aead, KeyInit};
-    use aes_gcm::{Aes256Gcm, Nonce};
     use base64::Engine;
-    use std::hash::{BuildHasher, Hasher};
-    let cipher = Aes256Gcm::new_from_slice(&key_32(key)).map_err(|e| e.to_string())?;
-    // A fresh random nonce per value, from the process's hash seed source.
-    let mut nonce = [0u8; NONCE_LEN];
-    for chunk in nonce.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write(plain.as_bytes());
-        let bytes = h.finish().to_le_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
-    }
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
-        .map_err(|e| e.to_string())?;
+    let cipher = SecretCipher::new(key)?;
+    let nonce = fresh_nonce(plain);
+    let sealed = cipher.encrypt(&nonce, plain.as_bytes())?;
     let mut out = nonce.to_vec();
     out.extend(sealed);
     Ok(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
-/// Decrypts a value written by [`encrypt_secret`].
+/// Decrypts a value written by [`encrypt_secret`] (or by Kestra with the same key).
 pub fn decrypt_secret(value: &str, key: &[u8]) -> Result<String, InputError> {
-    use aes_gcm::aead::{Aead, KeyInit};
-    use aes_gcm::{Aes256Gcm, Nonce};
     use base64::Engine;
     let fail = |m: &str| InputError {
         input_id: String::new(),
@@ -791,18 +932,9 @@ pub fn decrypt_secret(value: &str, key: &[u8]) -> Result<String, InputError> {
     if bytes.len() < NONCE_LEN {
         return Err(fail("too short"));
     }
-    let cipher = Aes256Gcm::new_from_slice(&key_32(key)).map_err(|e| fail(&e.to_string()))?;
+    let cipher = SecretCipher::new(key).map_err(|e| fail(&e))?;
     let plain = cipher
-        .decrypt(Nonce::from_slice(&bytes[..NONCE_LEN]), &bytes[NONCE_LEN..])
-        .map_err(|_| fail("wrong key or corrupted value"))?;
+        .decrypt(&bytes[..NONCE_LEN], &bytes[NONCE_LEN..])
+        .map_err(|e| fail(&e))?;
     String::from_utf8(plain).map_err(|e| fail(&e.to_string()))
-}
-
-/// Any configured key is stretched or cut to AES-256's 32 bytes.
-fn key_32(key: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, b) in key.iter().enumerate() {
-        out[i % 32] ^= *b;
-    }
-    out
 }

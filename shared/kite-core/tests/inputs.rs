@@ -3,7 +3,7 @@
 use indexmap::IndexMap;
 use kite_core::flow::parse_flow;
 use kite_core::input::{
-    decrypt_secret, file_input_uri, resolve_inputs, type_flow_output, InputContext,
+    decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, InputContext,
     InputDefinition, InputValue,
 };
 use serde_json::{json, Value};
@@ -85,6 +85,24 @@ fn all_valid_inputs_are_typed() {
     assert_eq!(typed["empty"], "");
     assert_eq!(typed["instantDefaults"], "2013-08-09T14:19:00Z");
     assert_eq!(typed["optional"], Value::Null);
+    assert_eq!(typed["enum"], "ENUM_VALUE");
+    assert_eq!(typed["date"], "2019-10-06");
+    assert_eq!(typed["uri"], "https://www.google.com");
+    assert_eq!(
+        typed["file"],
+        "kestra:///io/kestra/tests/inputs/executions/E1/inputs/file/application-test.yml"
+    );
+    assert_eq!(typed["validatedString"], "A123");
+    assert_eq!(typed["validatedInt"], 12);
+    assert_eq!(typed["validatedDate"], "2023-06-01");
+    assert_eq!(typed["validatedDateTime"], "2023-06-01T00:00:00Z");
+    assert_eq!(typed["validatedDuration"], "PT15S");
+    assert_eq!(typed["validatedFloat"], 0.42);
+    assert_eq!(typed["validatedTime"], "11:27:49");
+    assert_eq!(typed["optionalFile"], Value::Null);
+    // Typed values serialize as Kestra's Jackson writes them.
+    assert_eq!(serde_json::to_string(&typed["float"]).unwrap(), "42.42");
+    assert_eq!(serde_json::to_string(&typed["int"]).unwrap(), "42");
     let secret = typed["secret"].as_str().unwrap();
     assert_ne!(secret, "secret");
     assert_eq!(decrypt_secret(secret, KEY).unwrap(), "secret");
@@ -98,16 +116,56 @@ fn error_for(key: &str, value: &str) -> String {
         .message
 }
 
+fn typed_with(key: &str, value: InputValue) -> IndexMap<String, Value> {
+    let mut inputs = valid();
+    inputs.insert(key.to_string(), value);
+    resolve_inputs(&inputs_flow(), &inputs, &ctx()).unwrap()
+}
+
+/// Declarations from an `inputs:` YAML list, through the flow parser.
+fn defs(inputs_yaml: &str) -> Vec<InputDefinition> {
+    let src = format!(
+        "id: f\nnamespace: dev\ninputs:\n{inputs_yaml}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    format: x\n"
+    );
+    parse_flow(&src).unwrap().inputs
+}
+
+fn one(inputs_yaml: &str, value: InputValue) -> Result<Value, String> {
+    let d = defs(inputs_yaml);
+    let mut m = IndexMap::new();
+    m.insert(d[0].id.clone(), value);
+    resolve_inputs(&d, &m, &ctx())
+        .map(|typed| typed[d[0].id.as_str()].clone())
+        .map_err(|e| {
+            assert_eq!(e.input_id, d[0].id);
+            e.message
+        })
+}
+
+fn text(s: &str) -> InputValue {
+    InputValue::Text(s.to_string())
+}
+
 #[test]
-fn kestras_error_messages() {
+fn enum_outside_its_values() {
     assert_eq!(
         error_for("enum", "INVALID"),
         "Invalid input for `enum`, it must match the values `[ENUM_VALUE, OTHER_ONE]`, but received `INVALID`"
     );
+}
+
+#[test]
+fn string_validator() {
     assert_eq!(
         error_for("validatedString", "B-failed"),
         "Invalid input for `validatedString`, it must match the pattern `A\\d+`, but received `B-failed`"
     );
+    // The whole value must match, not a part of it.
+    assert!(error_for("validatedString", "A12x").contains("it must match the pattern"));
+}
+
+#[test]
+fn int_bounds_are_inclusive() {
     assert_eq!(
         error_for("validatedInt", "9"),
         "Invalid input for `validatedInt`, it must be more than `10`, but received `9`"
@@ -116,32 +174,323 @@ fn kestras_error_messages() {
         error_for("validatedInt", "21"),
         "Invalid input for `validatedInt`, it must be less than `20`, but received `21`"
     );
+    assert_eq!(typed_with("validatedInt", text("10"))["validatedInt"], 10);
+    assert_eq!(typed_with("validatedInt", text("20"))["validatedInt"], 20);
+}
+
+#[test]
+fn int_parse_errors_are_javas() {
+    assert_eq!(
+        error_for("int", "abc"),
+        "Invalid input for `int`, For input string: \"abc\", but received `abc`"
+    );
+    // Kestra's INT is a 32-bit Integer.
+    assert_eq!(
+        error_for("int", "2147483648"),
+        "Invalid input for `int`, For input string: \"2147483648\", but received `2147483648`"
+    );
+    assert_eq!(typed_with("int", text("-2147483648"))["int"], -2147483648i64);
+}
+
+#[test]
+fn float_bounds_and_precision() {
+    assert_eq!(
+        error_for("validatedFloat", "0.01"),
+        "Invalid input for `validatedFloat`, it must be more than `0.1`, but received `0.01`"
+    );
+    assert_eq!(
+        error_for("validatedFloat", "1.01"),
+        "Invalid input for `validatedFloat`, it must be less than `0.5`, but received `1.01`"
+    );
+    assert_eq!(
+        error_for("float", "x"),
+        "Invalid input for `float`, For input string: \"x\", but received `x`"
+    );
+    let typed = typed_with("float", text("0.1"));
+    assert_eq!(serde_json::to_string(&typed["float"]).unwrap(), "0.1");
+}
+
+#[test]
+fn date_bounds() {
     assert_eq!(
         error_for("validatedDate", "2022-01-01"),
         "Invalid input for `validatedDate`, it must be after `2023-01-01`, but received `2022-01-01`"
     );
     assert_eq!(
+        error_for("validatedDate", "2024-01-01"),
+        "Invalid input for `validatedDate`, it must be before `2023-12-31`, but received `2024-01-01`"
+    );
+    assert_eq!(
+        typed_with("validatedDate", text("2023-01-01"))["validatedDate"],
+        "2023-01-01"
+    );
+}
+
+#[test]
+fn datetime_bounds_and_parse_errors() {
+    assert_eq!(
+        error_for("validatedDateTime", "2022-01-01T00:00:00Z"),
+        "Invalid input for `validatedDateTime`, it must be after `2023-01-01T00:00:00Z`, but received `2022-01-01T00:00:00Z`"
+    );
+    assert_eq!(
+        error_for("validatedDateTime", "2024-01-01T00:00:00Z"),
+        "Invalid input for `validatedDateTime`, it must be before `2023-12-31T23:59:59Z`, but received `2024-01-01T00:00:00Z`"
+    );
+    assert!(error_for("instant", "yesterday").starts_with(
+        "Invalid input for `instant`, Expected `DATETIME` but received `yesterday` with errors:\n```\n"
+    ));
+    assert!(error_for("instant", "yesterday").ends_with("\n```, but received `yesterday`"));
+}
+
+#[test]
+fn datetimes_are_utc_instants() {
+    let typed = typed_with("instant", text("2019-10-06T20:27:49+02:00"));
+    assert_eq!(typed["instant"], "2019-10-06T18:27:49Z");
+    let typed = typed_with("instant", text("2019-10-06T18:27:49.120Z"));
+    assert_eq!(typed["instant"], "2019-10-06T18:27:49.120Z");
+}
+
+#[test]
+fn duration_bounds_and_parse_errors() {
+    assert_eq!(
         error_for("validatedDuration", "PT5S"),
         "Invalid input for `validatedDuration`, It must be more than `PT10S`, but received `PT5S`"
     );
     assert_eq!(
+        error_for("validatedDuration", "PT30S"),
+        "Invalid input for `validatedDuration`, It must be less than `PT20S`, but received `PT30S`"
+    );
+    assert_eq!(
+        error_for("duration", "5 minutes"),
+        "Invalid input for `duration`, Expected `DURATION` but received `5 minutes` with errors:\n```\nText cannot be parsed to a Duration\n```, but received `5 minutes`"
+    );
+    // Java's Duration has no weeks, and a lone `T` is not a time part.
+    assert!(error_for("duration", "P1W").contains("Text cannot be parsed to a Duration"));
+    assert!(error_for("duration", "P1DT").contains("Text cannot be parsed to a Duration"));
+}
+
+#[test]
+fn durations_print_as_java_does() {
+    for (given, printed) in [
+        ("PT5M6S", "PT5M6S"),
+        ("P1D", "PT24H"),
+        ("PT0.5S", "PT0.5S"),
+        ("PT90M", "PT1H30M"),
+        ("-PT1S", "PT-1S"),
+        ("PT-0.5S", "PT-0.5S"),
+        ("PT0S", "PT0S"),
+        ("pt1h", "PT1H"),
+        ("PT1,25S", "PT1.25S"),
+    ] {
+        assert_eq!(
+            typed_with("duration", text(given))["duration"],
+            printed,
+            "{given}"
+        );
+    }
+}
+
+#[test]
+fn time_bounds_print_as_java_local_time() {
+    assert_eq!(
         error_for("validatedTime", "00:59:59"),
         "Invalid input for `validatedTime`, it must be after `01:00`, but received `00:59:59`"
     );
-    assert_eq!(error_for("uri", "http:/bla"), "Invalid input for `uri`, Expected `URI` but received `http:/bla`, but received `http:/bla`");
     assert_eq!(
-        error_for("array", "[\"s1\"]"),
-        "Invalid input for `array`, Unable to parse array element as `INT` on `s1`, but received `[\"s1\"]`"
+        error_for("validatedTime", "14:00:00"),
+        "Invalid input for `validatedTime`, it must be before `11:59:59`, but received `14:00:00`"
     );
-    assert!(error_for("int", "abc")
-        .starts_with("Invalid input for `int`, Expected `INT` but received `abc` with errors:"));
+    assert_eq!(typed_with("time", text("01:00:00"))["time"], "01:00");
+    assert_eq!(typed_with("time", text("01:00:00.5"))["time"], "01:00:00.500");
+}
+
+#[test]
+fn uri_pattern() {
+    assert_eq!(
+        error_for("uri", "http:/bla"),
+        "Invalid input for `uri`, Expected `URI` but received `http:/bla`, but received `http:/bla`"
+    );
+    assert_eq!(
+        typed_with("uri", text("https://kestra.io/docs?x=1"))["uri"],
+        "https://kestra.io/docs?x=1"
+    );
+}
+
+#[test]
+fn array_items_are_typed() {
+    assert_eq!(
+        error_for("array", "[\"s1\", \"s2\"]"),
+        "Invalid input for `array`, Unable to parse array element as `INT` on `s1`, but received `[\"s1\", \"s2\"]`"
+    );
+    assert_eq!(
+        typed_with("array", InputValue::Json(json!(["4", 5])))["array"],
+        json!([4, 5])
+    );
+    assert!(error_for("array", "1,2")
+        .starts_with("Invalid input for `array`, Expected `ARRAY` but received `1,2` with errors:"));
+    let untyped = "  - id: a\n    type: ARRAY\n    itemType: STRING\n";
+    assert_eq!(one(untyped, text("[\"x\", \"y\"]")).unwrap(), json!(["x", "y"]));
+    let floats = "  - id: a\n    type: ARRAY\n    itemType: FLOAT\n";
+    assert_eq!(
+        one(floats, text("[1.5, \"x\"]")).unwrap_err(),
+        "Invalid input for `a`, Unable to parse array element as `FLOAT` on `x`, but received `[1.5, \"x\"]`"
+    );
+}
+
+#[test]
+fn missing_required_and_optional_null() {
     let mut missing = valid();
     missing.shift_remove("string");
+    let e = resolve_inputs(&inputs_flow(), &missing, &ctx()).unwrap_err();
+    assert_eq!(e.input_id, "string");
     assert_eq!(
-        resolve_inputs(&inputs_flow(), &missing, &ctx())
-            .unwrap_err()
-            .message,
+        e.message,
         "Invalid input for `string`, missing required input, but received `null`"
+    );
+    let mut without_bool = valid();
+    without_bool.shift_remove("bool");
+    let typed = resolve_inputs(&inputs_flow(), &without_bool, &ctx()).unwrap();
+    assert_eq!(typed.get("bool"), Some(&Value::Null));
+}
+
+#[test]
+fn only_the_first_failing_input_is_reported() {
+    let mut inputs = valid();
+    inputs.insert("enum".into(), text("INVALID"));
+    inputs.insert("int".into(), text("abc"));
+    let e = resolve_inputs(&inputs_flow(), &inputs, &ctx()).unwrap_err();
+    assert_eq!(e.input_id, "enum");
+}
+
+#[test]
+fn undeclared_inputs_are_ignored() {
+    let typed = typed_with("notDeclared", text("x"));
+    assert!(!typed.contains_key("notDeclared"));
+}
+
+#[test]
+fn defaults_are_typed_like_values() {
+    let d = "  - id: n\n    type: INT\n    defaults: 5\n  - id: d\n    type: DURATION\n    defaults: PT60S\n  - id: j\n    type: JSON\n    defaults: '{\"k\": [1]}'\n  - id: empty\n    type: STRING\n    defaults: ''\n";
+    let typed = resolve_inputs(&defs(d), &IndexMap::new(), &ctx()).unwrap();
+    assert_eq!(typed["n"], 5);
+    assert_eq!(typed["d"], "PT1M");
+    assert_eq!(typed["j"], json!({"k": [1]}));
+    assert_eq!(typed["empty"], "");
+    // A provided value wins over the default.
+    let mut m = IndexMap::new();
+    m.insert("n".to_string(), text("7"));
+    assert_eq!(resolve_inputs(&defs(d), &m, &ctx()).unwrap()["n"], 7);
+}
+
+#[test]
+fn already_typed_values_are_accepted() {
+    let mut inputs = valid();
+    inputs.insert("int".into(), InputValue::Json(json!(42)));
+    inputs.insert("float".into(), InputValue::Json(json!(42.42)));
+    inputs.insert("bool".into(), InputValue::Json(json!(true)));
+    inputs.insert("json".into(), InputValue::Json(json!({"a": [1, 2]})));
+    inputs.insert("instant".into(), InputValue::Json(json!("2019-10-06T18:27:49Z")));
+    let typed = resolve_inputs(&inputs_flow(), &inputs, &ctx()).unwrap();
+    assert_eq!(typed["int"], 42);
+    assert_eq!(typed["float"], 42.42);
+    assert_eq!(typed["bool"], true);
+    assert_eq!(typed["json"], json!({"a": [1, 2]}));
+    assert_eq!(typed["instant"], "2019-10-06T18:27:49Z");
+    // A JSON string is read as the text of a JSON value.
+    assert_eq!(
+        typed_with("json", InputValue::Json(json!("{\"x\": 1}")))["json"],
+        json!({"x": 1})
+    );
+}
+
+#[test]
+fn json_and_yaml_parse_text() {
+    assert_eq!(typed_with("json", text("[1, \"a\"]"))["json"], json!([1, "a"]));
+    assert_eq!(typed_with("json", text("{}"))["json"], json!({}));
+    assert!(error_for("json", "{nope")
+        .starts_with("Invalid input for `json`, Expected `JSON` but received `{nope` with errors:\n```\n"));
+    let typed = typed_with("yaml", text("some: property\nalist:\n- of\n- values"));
+    assert_eq!(
+        typed["yaml"],
+        json!({"some": "property", "alist": ["of", "values"]})
+    );
+}
+
+#[test]
+fn emails() {
+    let d = "  - id: mail\n    type: EMAIL\n";
+    assert_eq!(one(d, text("a.b+c@kestra.io")).unwrap(), "a.b+c@kestra.io");
+    assert_eq!(one(d, text("")).unwrap(), "");
+    assert_eq!(
+        one(d, text("not an email")).unwrap_err(),
+        "Invalid input for `mail`, The input must be a valid email, but received `not an email`"
+    );
+}
+
+#[test]
+fn selects() {
+    let d = "  - id: s\n    type: SELECT\n    values: [A, B]\n";
+    assert_eq!(one(d, text("A")).unwrap(), "A");
+    assert_eq!(
+        one(d, text("C")).unwrap_err(),
+        "Invalid input for `s`, it must match the values `[A, B]`, but received `C`"
+    );
+    let custom = "  - id: s\n    type: SELECT\n    values: [A, B]\n    allowCustomValue: true\n";
+    assert_eq!(one(custom, text("C")).unwrap(), "C");
+}
+
+#[test]
+fn multiselects() {
+    let d = "  - id: m\n    type: MULTISELECT\n    values: [A, B, C]\n";
+    assert_eq!(one(d, text("[\"A\", \"C\"]")).unwrap(), json!(["A", "C"]));
+    assert_eq!(one(d, InputValue::Json(json!(["B"]))).unwrap(), json!(["B"]));
+    assert_eq!(
+        one(d, text("[\"A\", \"D\"]")).unwrap_err(),
+        "Invalid input for `m`, it must match the values `[A, B, C]`, but received `[\"A\", \"D\"]`"
+    );
+    let legacy = "  - id: m\n    type: MULTISELECT\n    options: [X, Y]\n";
+    assert_eq!(one(legacy, text("[\"Y\"]")).unwrap(), json!(["Y"]));
+    assert!(one(legacy, text("[\"Z\"]"))
+        .unwrap_err()
+        .contains("it must match the values `[X, Y]`"));
+}
+
+#[test]
+fn nested_ids_become_maps() {
+    let typed = resolve_inputs(&inputs_flow(), &valid(), &ctx()).unwrap();
+    assert_eq!(typed["nested"]["more"]["int"], 123);
+    assert!(!typed.contains_key("nested.more.int"));
+}
+
+#[test]
+fn depends_on_disables_inputs() {
+    let d = "  - id: kind\n    type: SELECT\n    values: [A, B]\n  - id: extra\n    type: STRING\n    dependsOn:\n      inputs: [kind]\n      condition: \"{{ inputs.kind == 'A' }}\"\n";
+    let eval = |condition: &str, resolved: &IndexMap<String, Value>| -> Result<bool, String> {
+        assert!(condition.contains("inputs.kind"));
+        Ok(resolved.get("kind") == Some(&json!("A")))
+    };
+    let context = InputContext {
+        condition: Some(&eval),
+        ..ctx()
+    };
+    let mut m = IndexMap::new();
+    m.insert("kind".to_string(), text("B"));
+    let typed = resolve_inputs(&defs(d), &m, &context).unwrap();
+    assert!(!typed.contains_key("extra"), "a disabled input is omitted");
+    m.insert("kind".to_string(), text("A"));
+    let e = resolve_inputs(&defs(d), &m, &context).unwrap_err();
+    assert_eq!(
+        e.message,
+        "Invalid input for `extra`, missing required input, but received `null`"
+    );
+    let failing = |_: &str, _: &IndexMap<String, Value>| -> Result<bool, String> { Err("boom".into()) };
+    let context = InputContext {
+        condition: Some(&failing),
+        ..ctx()
+    };
+    assert_eq!(
+        resolve_inputs(&defs(d), &m, &context).unwrap_err().message,
+        "Invalid condition: boom"
     );
 }
 
@@ -152,9 +501,34 @@ fn secrets_need_a_key() {
         ..ctx()
     };
     let e = resolve_inputs(&inputs_flow(), &valid(), &no_key).unwrap_err();
+    assert_eq!(e.input_id, "secret");
     assert_eq!(
         e.message,
-        "Unable to use a `SECRET` input/output as encryption is not configured"
+        "Invalid input for `secret`, Expected `SECRET` but received `secret` with errors:\n```\nUnable to use a `SECRET` input/output as encryption is not configured\n```, but received `secret`"
+    );
+}
+
+#[test]
+fn secrets_round_trip_with_any_key() {
+    for key in [&b"0123456789abcdef"[..], &[7u8; 24][..], KEY, b"short"] {
+        let a = encrypt_secret("p4ss", key).unwrap();
+        let b = encrypt_secret("p4ss", key).unwrap();
+        assert_ne!(a, b, "a fresh nonce per value");
+        assert_eq!(decrypt_secret(&a, key).unwrap(), "p4ss");
+        assert!(decrypt_secret(&a, b"another-key-of-some-length").is_err());
+    }
+    assert!(decrypt_secret("not base64!", KEY).is_err());
+    assert!(decrypt_secret("AAAA", KEY).is_err());
+}
+
+#[test]
+fn secret_validator_checks_the_plain_value() {
+    let d = "  - id: pw\n    type: SECRET\n    validator: \"[A-Z]+\"\n";
+    let enc = one(d, text("ABC")).unwrap();
+    assert_eq!(decrypt_secret(enc.as_str().unwrap(), KEY).unwrap(), "ABC");
+    assert_eq!(
+        one(d, text("abc")).unwrap_err(),
+        "Invalid input for `pw`, it must match the pattern `[A-Z]+`, but received `abc`"
     );
 }
 
@@ -164,7 +538,14 @@ fn files_are_storage_uris_only() {
         file_input_uri("io.kestra.tests", "inputs", "E1", "file", "a.yml"),
         "kestra:///io/kestra/tests/inputs/executions/E1/inputs/file/a.yml"
     );
-    assert!(error_for("file", "/etc/passwd").contains("Expected `FILE`"));
+    assert_eq!(
+        error_for("file", "/etc/passwd"),
+        "Invalid input for `file`, Expected `FILE` but received `/etc/passwd`, but received `/etc/passwd`"
+    );
+    assert!(error_for("file", "nsfile:///a.txt").contains("Expected `FILE`"));
+    assert!(error_for("file", "kestra:///a/../../b").contains("Expected `FILE`"));
+    let uploaded = "kestra:///io/kestra/tests/inputs/executions/E1/inputs/file/a.yml";
+    assert_eq!(typed_with("file", text(uploaded))["file"], uploaded);
 }
 
 #[test]
