@@ -102,6 +102,7 @@ fn api() -> Router<Shared> {
         .route("/logs/{execution_id}", get(executions::logs))
         .route("/logs/{execution_id}/download", get(executions::logs_download))
         .route("/openapi.yml", get(openapi::yaml))
+        .route("/openapi.json", get(openapi::json))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -122,7 +123,33 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .layer(middleware::from_fn(kestra_errors))
+        .layer(middleware::from_fn(catch_panic))
         .with_state(shared)
+}
+
+/// A bug in a handler answers 500 in Kestra's shape instead of dropping the
+/// connection; the server keeps serving.
+async fn catch_panic(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt as _;
+    let href = request.uri().to_string();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(uri = %href, "request handler panicked");
+            let body = serde_json::json!({
+                "message": "Internal Server Error: unexpected error",
+                "_links": {"self": {"href": href, "templated": false}},
+            });
+            let mut response = (StatusCode::INTERNAL_SERVER_ERROR, body.to_string()).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -244,4 +271,29 @@ pub(crate) fn header_map_to_json(headers: &HeaderMap) -> Value {
         }
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_kestras_shape() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(middleware::from_fn(catch_panic));
+        let request = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["_links"]["self"]["href"], "/boom");
+        assert!(json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Internal Server Error"));
+    }
 }
