@@ -110,6 +110,31 @@ pub struct InputDefinition {
     pub raw: serde_json::Map<String, Value>,
 }
 
+impl InputDefinition {
+    /// A required input of this type with no other property set.
+    pub fn of(id: &str, input_type: InputType) -> Self {
+        InputDefinition {
+            id: id.to_string(),
+            input_type,
+            description: None,
+            display_name: None,
+            required: true,
+            defaults: None,
+            validator: None,
+            min: None,
+            max: None,
+            after: None,
+            before: None,
+            values: None,
+            allow_custom_value: false,
+            item_type: None,
+            extension: None,
+            depends_on: None,
+            raw: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DependsOn {
     pub inputs: Vec<String>,
@@ -568,25 +593,9 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
             let Some(item_type) = def.item_type else {
                 return Ok(Value::Array(items));
             };
-            let item_def = InputDefinition {
-                id: def.id.clone(),
-                input_type: item_type,
-                description: None,
-                display_name: None,
-                required: false,
-                defaults: None,
-                validator: None,
-                min: None,
-                max: None,
-                after: None,
-                before: None,
-                values: None,
-                allow_custom_value: true,
-                item_type: None,
-                extension: None,
-                depends_on: None,
-                raw: Default::default(),
-            };
+            let mut item_def = InputDefinition::of(&def.id, item_type);
+            item_def.required = false;
+            item_def.allow_custom_value = true;
             items
                 .into_iter()
                 .map(|item| {
@@ -804,37 +813,40 @@ pub fn parse_iso_duration(s: &str) -> Option<chrono::Duration> {
 }
 
 /// Types a flow output value as Kestra does (outputs are typed like inputs;
-/// a STRING output of a map or list is its JSON text).
+/// a STRING output of a map or list is its JSON text). SECRET outputs need
+/// a key: use [`type_flow_output_in`].
 pub fn type_flow_output(type_name: &str, id: &str, value: Value) -> Result<Value, InputError> {
+    type_flow_output_in(type_name, id, value, &InputContext::default())
+}
+
+/// [`type_flow_output`] with the execution's context (SECRET outputs are
+/// encrypted with `ctx.secret_key`). Errors read `Invalid output for ...`.
+pub fn type_flow_output_in(
+    type_name: &str,
+    id: &str,
+    value: Value,
+    ctx: &InputContext,
+) -> Result<Value, InputError> {
     let input_type = InputType::from_name(type_name).ok_or_else(|| InputError {
         input_id: id.to_string(),
         message: format!("Invalid output type `{type_name}` for `{id}`"),
     })?;
-    let def = InputDefinition {
-        id: id.to_string(),
-        input_type,
-        description: None,
-        display_name: None,
-        required: true,
-        defaults: None,
-        validator: None,
-        min: None,
-        max: None,
-        after: None,
-        before: None,
-        values: None,
-        allow_custom_value: true,
-        item_type: None,
-        extension: None,
-        depends_on: None,
-        raw: Default::default(),
-    };
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let mut def = InputDefinition::of(id, input_type);
+    def.allow_custom_value = true;
     let provided = match value {
         Value::String(s) => InputValue::Text(s),
         other if input_type == InputType::String => InputValue::Text(crate::expression::write_pebble(&other)),
         other => InputValue::Json(other),
     };
-    type_input(&def, provided, &InputContext::default())
+    type_input(&def, provided, ctx).map_err(|mut e| {
+        if let Some(rest) = e.message.strip_prefix("Invalid input for `") {
+            e.message = format!("Invalid output for `{rest}");
+        }
+        e
+    })
 }
 
 const NONCE_LEN: usize = 12;

@@ -3,8 +3,8 @@
 use indexmap::IndexMap;
 use kite_core::flow::parse_flow;
 use kite_core::input::{
-    decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, InputContext,
-    InputDefinition, InputValue,
+    decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, type_flow_output_in,
+    InputContext, InputDefinition, InputValue,
 };
 use serde_json::{json, Value};
 
@@ -573,4 +573,18 @@ fn flow_outputs_are_typed() {
         json!(["1rstValue", "2ndValue"])
     );
     assert_eq!(type_flow_output("INT", "i", json!("4")).unwrap(), json!(4));
+    assert_eq!(
+        type_flow_output("DURATION", "d", json!("PT300S")).unwrap(),
+        json!("PT5M")
+    );
+    assert_eq!(type_flow_output("STRING", "n", Value::Null).unwrap(), Value::Null);
+    assert_eq!(
+        type_flow_output("INT", "i", json!("four")).unwrap_err().message,
+        "Invalid output for `i`, For input string: \"four\", but received `four`"
+    );
+    assert!(type_flow_output("NOPE", "i", json!(1)).is_err());
+    // SECRET outputs are encrypted with the execution's key.
+    assert!(type_flow_output("SECRET", "s", json!("pw")).is_err());
+    let enc = type_flow_output_in("SECRET", "s", json!("pw"), &ctx()).unwrap();
+    assert_eq!(decrypt_secret(enc.as_str().unwrap(), KEY).unwrap(), "pw");
 }
