@@ -442,13 +442,12 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
             },
         },
         InputType::DateTime => {
-            let d = parse_instant(&value.text())
-                .ok_or_else(|| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            let d = parse_instant(&value.text()).map_err(|e| parse_err(&e))?;
             for (bound, after) in [(&def.after, true), (&def.before, false)] {
                 if let Some(b) = bound
                     .as_ref()
                     .map(crate::expression::write_pebble)
-                    .and_then(|b| parse_instant(&b))
+                    .and_then(|b| parse_instant(&b).ok())
                 {
                     if (after && d < b) || (!after && d > b) {
                         let word = if after { "after" } else { "before" };
@@ -463,11 +462,10 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
             Ok(Value::String(java_instant(d)))
         }
         InputType::Date => {
-            let d = NaiveDate::parse_from_str(value.text().trim(), "%Y-%m-%d")
-                .map_err(|_| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            let d = parse_date(&value.text()).map_err(|e| parse_err(&e))?;
             for (bound, after) in [(&def.after, true), (&def.before, false)] {
                 let b = bound.as_ref().map(crate::expression::write_pebble);
-                if let Some(b) = b.and_then(|b| NaiveDate::parse_from_str(b.trim(), "%Y-%m-%d").ok()) {
+                if let Some(b) = b.and_then(|b| parse_date(&b).ok()) {
                     if (after && d < b) || (!after && d > b) {
                         let word = if after { "after" } else { "before" };
                         return Err(InputError::invalid(
@@ -481,11 +479,10 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
             Ok(Value::String(d.format("%Y-%m-%d").to_string()))
         }
         InputType::Time => {
-            let t = parse_time(&value.text())
-                .ok_or_else(|| parse_err(&format!("Text '{shown}' could not be parsed")))?;
+            let t = parse_time(&value.text()).map_err(|e| parse_err(&e))?;
             for (bound, after) in [(&def.after, true), (&def.before, false)] {
                 let b = bound.as_ref().map(crate::expression::write_pebble);
-                if let Some(b) = b.and_then(|b| parse_time(&b)) {
+                if let Some(b) = b.and_then(|b| parse_time(&b).ok()) {
                     if (after && t < b) || (!after && t > b) {
                         let word = if after { "after" } else { "before" };
                         return Err(InputError::invalid(
@@ -748,17 +745,204 @@ pub fn java_duration(d: chrono::Duration) -> String {
     out
 }
 
-fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
+/// Reads ISO-8601 text the way `java.time`'s ISO formatters do, with their
+/// error messages (`Text 'x' could not be parsed at index 0`).
+struct IsoScanner<'t> {
+    text: &'t str,
+    pos: usize,
 }
 
-fn parse_time(s: &str) -> Option<NaiveTime> {
-    let s = s.trim();
-    NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
-        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M"))
-        .ok()
+impl<'t> IsoScanner<'t> {
+    fn new(text: &'t str) -> Self {
+        IsoScanner { text, pos: 0 }
+    }
+
+    fn at_index(&self) -> String {
+        format!("Text '{}' could not be parsed at index {}", self.text, self.pos)
+    }
+
+    fn invalid(&self, detail: &str) -> String {
+        format!("Text '{}' could not be parsed: {detail}", self.text)
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn literal(&mut self, c: u8) -> Result<(), String> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.at_index())
+        }
+    }
+
+    /// Exactly `n` digits.
+    fn digits(&mut self, n: usize) -> Result<u32, String> {
+        let bytes = self.text.as_bytes();
+        let end = self.pos + n;
+        if end > bytes.len() || !bytes[self.pos..end].iter().all(u8::is_ascii_digit) {
+            return Err(self.at_index());
+        }
+        let v = self.text[self.pos..end].parse().map_err(|_| self.at_index())?;
+        self.pos = end;
+        Ok(v)
+    }
+
+    /// `.` followed by up to nine digits, as nanoseconds.
+    fn fraction(&mut self) -> u32 {
+        if self.peek() != Some(b'.') {
+            return 0;
+        }
+        self.pos += 1;
+        let start = self.pos;
+        while self.pos - start < 9 && self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        let digits = &self.text[start..self.pos];
+        format!("{digits:0<9}").parse().unwrap_or(0)
+    }
+
+    fn end(&self) -> Result<(), String> {
+        if self.pos == self.text.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "Text '{}' could not be parsed, unparsed text found at index {}",
+                self.text, self.pos
+            ))
+        }
+    }
+
+    fn date_fields(&mut self) -> Result<(i32, u32, u32), String> {
+        let year = self.digits(4)? as i32;
+        self.literal(b'-')?;
+        let month = self.digits(2)?;
+        self.literal(b'-')?;
+        let day = self.digits(2)?;
+        Ok((year, month, day))
+    }
+
+    /// `HH:mm`, then `:ss` and a fraction when `seconds` says so or when present.
+    fn time_fields(&mut self, seconds_required: bool) -> Result<(u32, u32, u32, u32), String> {
+        let hour = self.digits(2)?;
+        self.literal(b':')?;
+        let minute = self.digits(2)?;
+        let (mut second, mut nano) = (0, 0);
+        if seconds_required || self.peek() == Some(b':') {
+            self.literal(b':')?;
+            second = self.digits(2)?;
+            nano = self.fraction();
+        }
+        Ok((hour, minute, second, nano))
+    }
+
+    fn check_date(&self, (year, month, day): (i32, u32, u32)) -> Result<NaiveDate, String> {
+        const MONTHS: [&str; 12] = [
+            "JANUARY",
+            "FEBRUARY",
+            "MARCH",
+            "APRIL",
+            "MAY",
+            "JUNE",
+            "JULY",
+            "AUGUST",
+            "SEPTEMBER",
+            "OCTOBER",
+            "NOVEMBER",
+            "DECEMBER",
+        ];
+        if !(1..=12).contains(&month) {
+            return Err(self.invalid(&format!(
+                "Invalid value for MonthOfYear (valid values 1 - 12): {month}"
+            )));
+        }
+        if !(1..=31).contains(&day) {
+            return Err(self.invalid(&format!(
+                "Invalid value for DayOfMonth (valid values 1 - 28/31): {day}"
+            )));
+        }
+        NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
+            let name = MONTHS[month as usize - 1];
+            if month == 2 && day == 29 {
+                self.invalid(&format!(
+                    "Invalid date 'February 29' as '{year}' is not a leap year"
+                ))
+            } else {
+                self.invalid(&format!("Invalid date '{name} {day}'"))
+            }
+        })
+    }
+
+    fn check_time(&self, (hour, minute, second, nano): (u32, u32, u32, u32)) -> Result<NaiveTime, String> {
+        for (v, name, max) in [
+            (hour, "HourOfDay", 23),
+            (minute, "MinuteOfHour", 59),
+            (second, "SecondOfMinute", 59),
+        ] {
+            if v > max {
+                return Err(self.invalid(&format!("Invalid value for {name} (valid values 0 - {max}): {v}")));
+            }
+        }
+        NaiveTime::from_hms_nano_opt(hour, minute, second, nano).ok_or_else(|| self.at_index())
+    }
+
+    /// `Z` or `+HH`, `+HH:MM`, `+HH:MM:ss`, in seconds east of UTC.
+    fn offset(&mut self) -> Result<i32, String> {
+        match self.peek() {
+            Some(b'Z') => {
+                self.pos += 1;
+                Ok(0)
+            }
+            Some(sign @ (b'+' | b'-')) => {
+                self.pos += 1;
+                let mut secs = self.digits(2)? as i32 * 3600;
+                if self.peek() == Some(b':') {
+                    self.pos += 1;
+                    secs += self.digits(2)? as i32 * 60;
+                    if self.peek() == Some(b':') {
+                        self.pos += 1;
+                        secs += self.digits(2)? as i32;
+                    }
+                }
+                if secs > 18 * 3600 {
+                    return Err(self.at_index());
+                }
+                Ok(if sign == b'-' { -secs } else { secs })
+            }
+            _ => Err(self.at_index()),
+        }
+    }
+}
+
+/// Java's `Instant.parse`: `2019-10-06T18:27:49Z`, seconds required, an offset allowed.
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    let mut sc = IsoScanner::new(s.trim());
+    let date = sc.date_fields()?;
+    sc.literal(b'T')?;
+    let time = sc.time_fields(true)?;
+    let offset = sc.offset()?;
+    sc.end()?;
+    let local = sc.check_date(date)?.and_time(sc.check_time(time)?);
+    let utc = local - chrono::Duration::seconds(i64::from(offset));
+    Ok(utc.and_utc())
+}
+
+/// Java's `LocalDate.parse`: `2023-01-01`.
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    let mut sc = IsoScanner::new(s.trim());
+    let date = sc.date_fields()?;
+    sc.end()?;
+    sc.check_date(date)
+}
+
+/// Java's `LocalTime.parse`: `HH:mm`, `HH:mm:ss`, `HH:mm:ss.nnnnnnnnn`.
+fn parse_time(s: &str) -> Result<NaiveTime, String> {
+    let mut sc = IsoScanner::new(s.trim());
+    let time = sc.time_fields(false)?;
+    sc.end()?;
+    sc.check_time(time)
 }
 
 /// Java's `LocalTime.toString`: seconds only when not zero.

@@ -242,6 +242,65 @@ fn datetime_bounds_and_parse_errors() {
     assert!(error_for("instant", "yesterday").ends_with("\n```, but received `yesterday`"));
 }
 
+fn parse_error(input: &str, type_name: &str, value: &str) -> String {
+    let message = error_for(input, value);
+    let head = format!(
+        "Invalid input for `{input}`, Expected `{type_name}` but received `{value}` with errors:\n```\n"
+    );
+    let tail = format!("\n```, but received `{value}`");
+    assert!(
+        message.starts_with(&head) && message.ends_with(&tail),
+        "{message}"
+    );
+    message[head.len()..message.len() - tail.len()].to_string()
+}
+
+#[test]
+fn date_and_time_parse_errors_are_java_times() {
+    assert_eq!(
+        parse_error("instant", "DATETIME", "yesterday"),
+        "Text 'yesterday' could not be parsed at index 0"
+    );
+    assert_eq!(
+        parse_error("instant", "DATETIME", "2019-10-06"),
+        "Text '2019-10-06' could not be parsed at index 10"
+    );
+    assert_eq!(
+        parse_error("instant", "DATETIME", "2019-10-06 18:27:49Z"),
+        "Text '2019-10-06 18:27:49Z' could not be parsed at index 10"
+    );
+    assert_eq!(
+        parse_error("instant", "DATETIME", "2019-10-06T18:27Z"),
+        "Text '2019-10-06T18:27Z' could not be parsed at index 16"
+    );
+    assert_eq!(
+        parse_error("instant", "DATETIME", "2019-13-06T18:27:49Z"),
+        "Text '2019-13-06T18:27:49Z' could not be parsed: Invalid value for MonthOfYear (valid values 1 - 12): 13"
+    );
+    assert_eq!(
+        parse_error("date", "DATE", "2023-02-30"),
+        "Text '2023-02-30' could not be parsed: Invalid date 'FEBRUARY 30'"
+    );
+    assert_eq!(
+        parse_error("date", "DATE", "2023-02-29"),
+        "Text '2023-02-29' could not be parsed: Invalid date 'February 29' as '2023' is not a leap year"
+    );
+    assert_eq!(
+        parse_error("date", "DATE", "2023-01-01x"),
+        "Text '2023-01-01x' could not be parsed, unparsed text found at index 10"
+    );
+    assert_eq!(
+        parse_error("time", "TIME", "25:00"),
+        "Text '25:00' could not be parsed: Invalid value for HourOfDay (valid values 0 - 23): 25"
+    );
+    assert_eq!(
+        parse_error("time", "TIME", "1:00"),
+        "Text '1:00' could not be parsed at index 0"
+    );
+    assert_eq!(typed_with("time", text("18:27"))["time"], "18:27");
+    assert_eq!(typed_with("date", text("2024-02-29"))["date"], "2024-02-29");
+}
+
 #[test]
 fn datetimes_are_utc_instants() {
     let typed = typed_with("instant", text("2019-10-06T20:27:49+02:00"));
