@@ -158,15 +158,41 @@ pub enum InputValue {
 }
 
 impl InputValue {
+    /// The value as Kestra prints it in messages (Java's `toString`).
     fn shown(&self) -> String {
+        match self {
+            InputValue::Text(s) => s.clone(),
+            InputValue::Json(v) => java_string(v),
+        }
+    }
+
+    /// The value as text to parse (maps and lists as JSON).
+    fn text(&self) -> String {
         match self {
             InputValue::Text(s) => s.clone(),
             InputValue::Json(v) => crate::expression::write_pebble(v),
         }
     }
+}
 
-    fn text(&self) -> String {
-        self.shown()
+/// Java's `toString` of what Jackson reads: lists `[a, b]`, maps `{k=v}`.
+fn java_string(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(java_string).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{k}={}", java_string(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -257,10 +283,12 @@ pub fn resolve_inputs(
                 continue;
             }
         }
+        // A JSON null is no value at all: the default applies, or the input is missing.
         let value = provided
             .get(&def.id)
+            .filter(|v| !matches!(v, InputValue::Json(Value::Null)))
             .cloned()
-            .or_else(|| def.defaults.clone().map(default_value));
+            .or_else(|| def.defaults.clone().filter(|d| !d.is_null()).map(default_value));
         let typed = match value {
             None => {
                 if def.required {
@@ -596,7 +624,7 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
             items
                 .into_iter()
                 .map(|item| {
-                    let shown_item = crate::expression::write_pebble(&item);
+                    let shown_item = java_string(&item);
                     let v = match item {
                         Value::String(s) => InputValue::Text(s),
                         other => InputValue::Json(other),

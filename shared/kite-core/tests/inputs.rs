@@ -515,6 +515,35 @@ fn multiselects() {
 }
 
 #[test]
+fn json_null_is_no_value() {
+    let mut inputs = valid();
+    inputs.insert("string".into(), InputValue::Json(Value::Null));
+    assert_eq!(
+        resolve_inputs(&inputs_flow(), &inputs, &ctx())
+            .unwrap_err()
+            .message,
+        "Invalid input for `string`, missing required input, but received `null`"
+    );
+    let typed = typed_with("instantDefaults", InputValue::Json(Value::Null));
+    assert_eq!(typed["instantDefaults"], "2013-08-09T14:19:00Z");
+}
+
+#[test]
+fn typed_lists_are_shown_as_java_lists() {
+    let d = "  - id: m\n    type: MULTISELECT\n    values: [A, B]\n";
+    assert_eq!(
+        one(d, InputValue::Json(json!(["A", "D"]))).unwrap_err(),
+        "Invalid input for `m`, it must match the values `[A, B]`, but received `[A, D]`"
+    );
+    let mut inputs = valid();
+    inputs.insert("array".into(), InputValue::Json(json!([1, {"k": "v"}])));
+    assert_eq!(
+        resolve_inputs(&inputs_flow(), &inputs, &ctx()).unwrap_err().message,
+        "Invalid input for `array`, Unable to parse array element as `INT` on `{k=v}`, but received `[1, {k=v}]`"
+    );
+}
+
+#[test]
 fn nested_ids_become_maps() {
     let typed = resolve_inputs(&inputs_flow(), &valid(), &ctx()).unwrap();
     assert_eq!(typed["nested"]["more"]["int"], 123);
