@@ -347,12 +347,20 @@ fn regex(pattern: &'static str, cell: &'static OnceLock<regex::Regex>) -> &'stat
     cell.get_or_init(|| regex::Regex::new(pattern).expect("static pattern"))
 }
 
+/// INT/FLOAT `min`/`max`; the bound is printed as Java prints an Integer or a Float.
 fn bound_number(def: &InputDefinition, n: f64, shown: &str) -> Result<(), InputError> {
+    let print = |bound: &Option<Value>, b: f64| {
+        if def.input_type == InputType::Float {
+            java_float_string(b as f32)
+        } else {
+            raw(bound)
+        }
+    };
     if let Some(min) = def.min.as_ref().and_then(number_of) {
         if n < min {
             return Err(InputError::invalid(
                 &def.id,
-                &format!("it must be more than `{}`", raw(&def.min)),
+                &format!("it must be more than `{}`", print(&def.min, min)),
                 shown,
             ));
         }
@@ -361,12 +369,34 @@ fn bound_number(def: &InputDefinition, n: f64, shown: &str) -> Result<(), InputE
         if n > max {
             return Err(InputError::invalid(
                 &def.id,
-                &format!("it must be less than `{}`", raw(&def.max)),
+                &format!("it must be less than `{}`", print(&def.max, max)),
                 shown,
             ));
         }
     }
     Ok(())
+}
+
+/// Java's `Float.toString`: `1.0`, `0.1`, `1.0E10`, `1.0E-4`.
+fn java_float_string(f: f32) -> String {
+    let magnitude = f.abs();
+    if f == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let s = f.to_string();
+        if s.contains('.') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    } else {
+        let s = format!("{f:e}");
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        format!("{mantissa}E{exponent}")
+    }
 }
 
 fn number_of(v: &Value) -> Option<f64> {

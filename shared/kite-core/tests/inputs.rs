@@ -211,6 +211,20 @@ fn float_bounds_and_precision() {
 }
 
 #[test]
+fn float_bounds_print_as_java_floats() {
+    let d = "  - id: f\n    type: FLOAT\n    min: 1\n    max: 20000000\n";
+    assert_eq!(
+        one(d, text("0.5")).unwrap_err(),
+        "Invalid input for `f`, it must be more than `1.0`, but received `0.5`"
+    );
+    assert_eq!(
+        one(d, text("3e7")).unwrap_err(),
+        "Invalid input for `f`, it must be less than `2.0E7`, but received `3e7`"
+    );
+    assert_eq!(serde_json::to_string(&one(d, text("2")).unwrap()).unwrap(), "2.0");
+}
+
+#[test]
 fn date_bounds() {
     assert_eq!(
         error_for("validatedDate", "2022-01-01"),
