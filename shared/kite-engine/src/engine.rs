@@ -18,8 +18,8 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::error::EngineError;
 use crate::ports::{
     Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery, FlowRepository,
-    IdGenerator, LogQuery, LogRepository, Page, StoreError, StoredFlow, TaskQueue, Transition, Work,
-    WorkItem,
+    IdGenerator, LogQuery, LogRepository, Page, StoreError, StoredFlow, TaskQueue, Transition,
+    VersionedExecution, Work, WorkItem,
 };
 
 /// The adapters an engine runs on.
@@ -108,6 +108,10 @@ struct Inner {
     /// Latest revision of live flows, invalidated by this engine's flow writes.
     latest: RwLock<HashMap<(String, String), Arc<FlowWithSource>>>,
     watchers: Mutex<HashMap<String, watch::Sender<Arc<Execution>>>>,
+    /// The last state this engine committed for running executions, with its version: the
+    /// next step starts from it instead of reading the store (a stale entry loses the
+    /// compare-and-set and the step re-reads).
+    recent: Mutex<HashMap<String, (i64, Execution)>>,
     dispatcher: RwLock<Option<Arc<dyn Dispatcher>>>,
 }
 
@@ -172,6 +176,7 @@ impl Engine {
                 revisions: RwLock::new(HashMap::new()),
                 latest: RwLock::new(HashMap::new()),
                 watchers: Mutex::new(HashMap::new()),
+                recent: Mutex::new(HashMap::new()),
                 dispatcher: RwLock::new(None),
             }),
         }
@@ -182,6 +187,29 @@ impl Engine {
         if let Ok(mut d) = self.inner.dispatcher.write() {
             *d = Some(dispatcher);
         }
+    }
+
+    /// Keeps the committed state of a running execution for its next step.
+    fn remember(&self, execution: &Execution, version: i64) {
+        const MAX_RECENT: usize = 10_000;
+        if let Ok(mut recent) = self.inner.recent.lock() {
+            if execution.state.current.is_terminated() {
+                recent.remove(&execution.id);
+                return;
+            }
+            if recent.len() >= MAX_RECENT {
+                recent.clear();
+            }
+            recent.insert(execution.id.clone(), (version, execution.clone()));
+        }
+    }
+
+    fn recall(&self, id: &str) -> Option<VersionedExecution> {
+        let recent = self.inner.recent.lock().ok()?;
+        recent.get(id).map(|(version, execution)| VersionedExecution {
+            execution: execution.clone(),
+            version: *version,
+        })
     }
 
     fn has_dispatcher(&self) -> bool {
@@ -517,7 +545,7 @@ impl Engine {
             wake: Vec::new(),
             children: Vec::new(),
         };
-        match self.inner.ports.executions.commit(transition).await {
+        let version = match self.inner.ports.executions.commit(transition).await {
             Err(StoreError::AlreadyExists(id)) => {
                 return Err(EngineError::IllegalState(format!(
                     "Execution {id} already exists"
@@ -525,6 +553,7 @@ impl Engine {
             }
             other => other?,
         };
+        self.remember(&execution, version);
         self.after_commit(&execution, vec![start], now);
         Ok(execution)
     }
@@ -891,8 +920,13 @@ impl Engine {
 
     async fn process_inner(&self, item: WorkItem) -> Result<(), EngineError> {
         let ports = &self.inner.ports;
+        let mut cached = self.recall(&item.execution_id);
         for _ in 0..=self.inner.config.max_conflict_retries {
-            let Some(current) = ports.executions.get(&item.execution_id).await? else {
+            let current = match cached.take() {
+                Some(c) => Some(c),
+                None => ports.executions.get(&item.execution_id).await?,
+            };
+            let Some(current) = current else {
                 ports.queue.ack(std::slice::from_ref(&item.id)).await?;
                 return Ok(());
             };
@@ -1234,7 +1268,8 @@ impl Engine {
             wake: pass.wake.clone(),
             children: children.clone(),
         };
-        self.inner.ports.executions.commit(transition).await?;
+        let version = self.inner.ports.executions.commit(transition).await?;
+        self.remember(&execution, version);
         if let Some(state) = pass.terminated {
             debug!(state = state.as_str(), "execution terminated");
         }
