@@ -339,6 +339,9 @@ pub trait TaskQueue: Send + Sync {
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Items still queued (leased or not).
     async fn len(&self) -> Result<u64, StoreError>;
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len().await? == 0)
+    }
 }
 
 /// Runs work in this process right away (the fast path after a durable write).

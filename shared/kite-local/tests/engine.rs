@@ -323,3 +323,113 @@ async fn kill_and_flow_revisions() {
     ));
     runtime.shutdown().await;
 }
+
+const PAUSED: &str = r#"
+id: paused
+namespace: dev
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: approved
+        type: BOOLEAN
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "approved={{ outputs.wait.onResume.approved }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_execution_resumes_with_typed_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(PAUSED).await.unwrap();
+    let created = engine.create_execution(create("paused")).await.unwrap();
+    let mut rx = engine.subscribe(&created.id).await.unwrap();
+    while rx.borrow_and_update().state.current != StateType::Paused {
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("paused")
+            .expect("watch");
+    }
+    assert!(matches!(engine.kill("nope").await, Err(EngineError::NotFound(_))));
+    let mut inputs = IndexMap::new();
+    inputs.insert("approved".to_string(), InputValue::Text("true".into()));
+    engine.resume(&created.id, inputs).await.unwrap();
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success, "{done:?}");
+    assert!(messages(&engine, &created.id)
+        .await
+        .contains(&"approved=true".to_string()));
+    // Not paused any more.
+    assert!(matches!(
+        engine.resume(&created.id, IndexMap::new()).await,
+        Err(EngineError::IllegalState(_))
+    ));
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_execution_starts_at_its_date_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let id = {
+        let (engine, runtime) = start(dir.path()).await;
+        engine.create_flow(HELLO).await.unwrap();
+        let mut request = create("hello");
+        request.schedule_date = Some(at);
+        let created = engine.create_execution(request).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            engine.get_execution(&created.id).await.unwrap().state.current,
+            StateType::Created
+        );
+        runtime.shutdown().await;
+        created.id
+    };
+    let (engine, runtime) = start(dir.path()).await;
+    let done = engine
+        .wait_for_terminal(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Success);
+    let started = done
+        .state
+        .histories
+        .iter()
+        .find(|h| h.state == StateType::Running)
+        .map(|h| h.date)
+        .unwrap();
+    assert!(started >= at, "started {started} before {at}");
+    runtime.shutdown().await;
+}
+
+const RETRIED: &str = r#"
+id: retried
+namespace: dev
+tasks:
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+    retry:
+      type: constant
+      interval: PT0.3S
+      maxAttempt: 3
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_wait_on_durable_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(RETRIED).await.unwrap();
+    let created = engine.create_execution(create("retried")).await.unwrap();
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Failed);
+    let attempts = done.task_runs()[0].attempts.len();
+    assert_eq!(attempts, 3, "{done:?}");
+    runtime.shutdown().await;
+}
