@@ -154,6 +154,23 @@ fn timer_kind(name: &str) -> Option<TimerKind> {
     serde_json::from_value(Value::String(name.to_string())).ok()
 }
 
+/// An execution-level log line (no task run).
+fn execution_log(execution: &Execution, level: &str, message: &str, at: DateTime<Utc>) -> LogEntry {
+    LogEntry {
+        namespace: execution.namespace.clone(),
+        flow_id: execution.flow_id.clone(),
+        task_id: None,
+        execution_id: execution.id.clone(),
+        task_run_id: None,
+        attempt_number: None,
+        trigger_id: None,
+        timestamp: at,
+        level: level.to_string(),
+        thread: None,
+        message: message.to_string(),
+    }
+}
+
 /// What one worker pass collected besides the execution itself.
 #[derive(Default)]
 struct Pass {
@@ -956,12 +973,44 @@ impl Engine {
                 return Ok(());
             };
             let mut pass = Pass::default();
-            self.drive(&flow.flow, &mut execution, event, &mut pass).await?;
+            let gate = match event {
+                Event::Start if matches!(execution.state.current, StateType::Created | StateType::Queued) => {
+                    self.concurrency_gate(&flow.flow, &execution).await?
+                }
+                _ => None,
+            };
+            match gate {
+                // Over the flow's concurrency limit: queued (started when another ends), cancelled or failed.
+                Some(state) => {
+                    let now = self.now();
+                    execution.state.set(state, now);
+                    if state.is_terminated() {
+                        pass.terminated = Some(state);
+                        pass.wake.push(subflow_wait_id(&execution.id));
+                        if state == StateType::Failed {
+                            pass.logs.push(execution_log(
+                                &execution,
+                                "ERROR",
+                                "Flow is FAILED due to concurrency limit exceeded",
+                                now,
+                            ));
+                        }
+                    }
+                }
+                None => self.drive(&flow.flow, &mut execution, event, &mut pass).await?,
+            }
+            let release = pass.terminated.is_some() && flow.flow.concurrency.is_some();
+            let (namespace, flow_id) = (execution.namespace.clone(), execution.flow_id.clone());
             match self
                 .commit_pass(execution, Some(current.version), pass, vec![item.id.clone()])
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if release {
+                        self.start_next_queued(&namespace, &flow_id).await?;
+                    }
+                    return Ok(());
+                }
                 Err(EngineError::Store(StoreError::Conflict(_))) => {
                     debug!("conflict, retrying");
                     continue;
@@ -970,6 +1019,70 @@ impl Engine {
             }
         }
         Err(EngineError::Store(StoreError::Conflict(item.execution_id)))
+    }
+
+    /// Applies the flow's `concurrency` limit to an execution about to start: `None` admits it,
+    /// else the state it takes instead (QUEUED, CANCELLED or FAILED).
+    async fn concurrency_gate(
+        &self,
+        flow: &Flow,
+        execution: &Execution,
+    ) -> Result<Option<StateType>, EngineError> {
+        if flow.concurrency.is_none() {
+            return Ok(None);
+        }
+        let running = self
+            .inner
+            .ports
+            .executions
+            .search(&ExecutionQuery {
+                namespace: Some(execution.namespace.clone()),
+                flow_id: Some(execution.flow_id.clone()),
+                states: vec![
+                    StateType::Running,
+                    StateType::Paused,
+                    StateType::Killing,
+                    StateType::Restarted,
+                ],
+                pagination: crate::ports::Pagination { page: 1, size: 1 },
+                ..Default::default()
+            })
+            .await?;
+        let running = running.results.len().max(running.total as usize);
+        Ok(match executor::concurrency_decision(flow, running) {
+            executor::ConcurrencyDecision::Admit => None,
+            executor::ConcurrencyDecision::Queue if execution.state.current == StateType::Queued => {
+                // Still over the limit: it stays queued until the next execution ends.
+                Some(StateType::Queued)
+            }
+            executor::ConcurrencyDecision::Queue => Some(StateType::Queued),
+            executor::ConcurrencyDecision::Cancel => Some(StateType::Cancelled),
+            executor::ConcurrencyDecision::Fail => Some(StateType::Failed),
+        })
+    }
+
+    /// Queues the start of the oldest QUEUED execution of a flow (one of its executions ended).
+    async fn start_next_queued(&self, namespace: &str, flow_id: &str) -> Result<(), EngineError> {
+        let queued = self
+            .inner
+            .ports
+            .executions
+            .search(&ExecutionQuery {
+                namespace: Some(namespace.to_string()),
+                flow_id: Some(flow_id.to_string()),
+                states: vec![StateType::Queued],
+                pagination: crate::ports::Pagination { page: 1, size: 1 },
+                sort: vec![crate::ports::Sort {
+                    field: "startDate".into(),
+                    descending: false,
+                }],
+                ..Default::default()
+            })
+            .await?;
+        for next in queued.results.into_iter().filter(|e| e.namespace == namespace) {
+            self.enqueue(&next.id, Work::Start).await?;
+        }
+        Ok(())
     }
 
     /// Calls `f` with the core's environment (never held across an await: it is not `Send`).

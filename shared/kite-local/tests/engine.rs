@@ -433,3 +433,76 @@ async fn retries_wait_on_durable_timers() {
     assert_eq!(attempts, 3, "{done:?}");
     runtime.shutdown().await;
 }
+
+const LIMITED: &str = r#"
+id: limited
+namespace: dev
+concurrency:
+  limit: 1
+  behavior: QUEUE
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.4S
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_queues_then_starts_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    engine.create_flow(LIMITED).await.unwrap();
+    let first = engine.create_execution(create("limited")).await.unwrap();
+    // Let the first one start before the others are created.
+    let mut rx = engine.subscribe(&first.id).await.unwrap();
+    while rx.borrow_and_update().state.current != StateType::Running {
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("running")
+            .expect("watch");
+    }
+    let second = engine.create_execution(create("limited")).await.unwrap();
+    let third = engine.create_execution(create("limited")).await.unwrap();
+    let mut ends = Vec::new();
+    for id in [&first.id, &second.id, &third.id] {
+        let done = engine
+            .wait_for_terminal(id, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(done.state.current, StateType::Success, "{done:?}");
+        let start = done
+            .state
+            .histories
+            .iter()
+            .find(|h| h.state == StateType::Running)
+            .map(|h| h.date)
+            .unwrap();
+        ends.push((
+            start,
+            done.state.end_date.unwrap(),
+            done.state.histories.iter().any(|h| h.state == StateType::Queued),
+        ));
+    }
+    assert!(!ends[0].2 && ends[1].2 && ends[2].2, "{ends:?}");
+    // Never two at once: each starts after the previous one ended.
+    assert!(ends[1].0 >= ends[0].1 && ends[2].0 >= ends[1].1, "{ends:?}");
+
+    engine
+        .deploy_flow(&LIMITED.replace("QUEUE", "CANCEL").replace("PT0.4S", "PT2S"))
+        .await
+        .unwrap();
+    let running = engine.create_execution(create("limited")).await.unwrap();
+    let mut rx = engine.subscribe(&running.id).await.unwrap();
+    while rx.borrow_and_update().state.current != StateType::Running {
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("running")
+            .expect("watch");
+    }
+    let cancelled = engine.create_execution(create("limited")).await.unwrap();
+    let done = engine
+        .wait_for_terminal(&cancelled.id, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(done.state.current, StateType::Cancelled);
+    runtime.shutdown().await;
+}
