@@ -997,7 +997,16 @@ impl Engine {
                         }
                     }
                 }
-                None => self.drive(&flow.flow, &mut execution, event, &mut pass).await?,
+                None => match self.drive(&flow.flow, &mut execution, event, &mut pass).await {
+                    Ok(()) => {}
+                    // The state machine refuses this event for good: redelivering it cannot help.
+                    Err(EngineError::Internal(message)) => {
+                        tracing::error!(error = %message, work = ?item.work, "work item refused; dropped");
+                        ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                        return Err(EngineError::Internal(message));
+                    }
+                    Err(e) => return Err(e),
+                },
             }
             let release = pass.terminated.is_some() && flow.flow.concurrency.is_some();
             let (namespace, flow_id) = (execution.namespace.clone(), execution.flow_id.clone());
@@ -1127,6 +1136,8 @@ impl Engine {
             },
             // Handled by the caller, which runs the task itself.
             Work::RunTask { .. } => None,
+            // Timers of an ended execution (a task or execution timeout) have nothing left to do.
+            Work::Timer { .. } if execution.state.current.is_terminated() => None,
             Work::Timer { task_run_id, timer } => timer_kind(timer).map(|timer| Event::TimerFired {
                 task_run_id: task_run_id.clone(),
                 timer,
