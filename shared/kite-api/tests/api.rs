@@ -558,3 +558,134 @@ async fn openapi_lists_only_routes_that_exist() {
     }
     assert!(count >= 25, "only {count} operations documented");
 }
+
+/// Waits (bounded) for an execution to reach a terminal state; returns its JSON.
+async fn finished(k: &Kite, id: &str) -> Value {
+    for _ in 0..200 {
+        let (_, e) = k.send(get(&format!("/api/v1/executions/{id}"))).await;
+        let state = e["state"]["current"].as_str().unwrap_or_default().to_string();
+        if ["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"].contains(&state.as_str()) {
+            return e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("execution {id} did not finish");
+}
+
+#[tokio::test]
+async fn conflicts_on_disabled_flows_and_finished_executions() {
+    let k = kite().await;
+    let (status, e) = k.send(yaml("/api/v1/flows", HELLO)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("Flow id already exists"), "{e}");
+
+    let disabled = HELLO.replace("namespace: dev\n", "namespace: dev\ndisabled: true\n");
+    let put = Request::put("/api/v1/flows/dev/hello-world")
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(disabled))
+        .unwrap();
+    assert_eq!(k.send(put).await.0, StatusCode::OK);
+    let (status, e) = k.send(post("/api/v1/executions/dev/hello-world")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("Illegal state"), "{e}");
+    let (status, e) = k
+        .send(post("/api/v1/executions/webhook/dev/hello-world/test1234"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+
+    let (status, created) = k
+        .send(post("/api/v1/executions/dev/hello-world?revision=1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(finished(&k, &id).await["state"]["current"], "SUCCESS");
+    let kill = Request::delete(format!("/api/v1/executions/{id}/kill?isOnKillCascade=false"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, e) = k.send(kill).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    let (status, e) = k
+        .send(multipart(&format!("/api/v1/executions/{id}/resume"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("is not paused"), "{e}");
+}
+
+#[tokio::test]
+async fn flow_lifecycle_validate_search_revisions_delete() {
+    let k = kite().await;
+    let two =
+        format!("{HELLO}---\nid: bad\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.nope.Task\n");
+    let (status, list) = k.send(yaml("/api/v1/flows/validate", &two)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list[0]["flow"], "hello-world");
+    assert!(list[0]["constraints"].is_null(), "{list}");
+    assert_eq!(list[1]["index"], 1);
+    assert!(list[1]["constraints"].is_string(), "{list}");
+
+    let (status, page) = k.send(get("/api/v1/flows/search?namespace=dev&size=1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], 2, "{page}");
+    assert_eq!(page["results"].as_array().map(Vec::len), Some(1), "{page}");
+
+    let (status, flow) = k.send(get("/api/v1/flows/dev/hello-world")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(flow["source"], HELLO);
+    let (status, revisions) = k.send(get("/api/v1/flows/dev/hello-world/revisions")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(revisions[0]["revision"], 1, "{revisions}");
+
+    let del = Request::delete("/api/v1/flows/dev/hello-world")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(k.send(del).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        k.send(get("/api/v1/flows/dev/hello-world")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let del = Request::delete("/api/v1/flows/dev/hello-world")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(k.send(del).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn execution_files_and_log_download_stay_within_the_execution() {
+    let k = kite().await;
+    let (status, created) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files",
+            &[("myfile", Some("notes.txt"), "file body")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    finished(&k, &id).await;
+    let uri = created["inputs"]["myfile"].as_str().unwrap().to_string();
+    let (status, body) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={uri}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "file body");
+    for outside in [
+        "kestra:///dev/other/executions/x/inputs/myfile/notes.txt",
+        "kestra:///dev/files/executions/../../../../etc/passwd",
+    ] {
+        let (status, e) = k
+            .send(get(&format!("/api/v1/executions/{id}/file?path={outside}")))
+            .await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND,
+            "{outside}: {status} {e}"
+        );
+    }
+    let (status, _) = k
+        .send(get(&format!("/api/v1/executions/nope/file?path={uri}")))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, text) = k.send(get(&format!("/api/v1/logs/{id}/download"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.as_str().unwrap().contains("INFO file body"), "{text}");
+}
