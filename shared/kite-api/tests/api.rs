@@ -689,3 +689,71 @@ async fn execution_files_and_log_download_stay_within_the_execution() {
     assert_eq!(status, StatusCode::OK);
     assert!(text.as_str().unwrap().contains("INFO file body"), "{text}");
 }
+
+#[tokio::test]
+async fn follow_restart_replay_labels_and_delete() {
+    let k = kite().await;
+    let failing =
+        "id: failing\nnamespace: dev\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n";
+    assert_eq!(k.send(yaml("/api/v1/flows", failing)).await.0, StatusCode::OK);
+
+    let (_, created) = k.send(post("/api/v1/executions/dev/hello-world")).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let follow = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        k.send(get(&format!("/api/v1/executions/{id}/follow"))),
+    )
+    .await
+    .expect("follow ends with the execution");
+    assert_eq!(follow.0, StatusCode::OK);
+    let stream = follow.1.as_str().unwrap().to_string();
+    assert!(stream.contains("id: end"), "{stream}");
+    assert!(stream.contains("\"SUCCESS\""), "{stream}");
+    assert_eq!(
+        k.send(get("/api/v1/executions/nope/follow")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let labels = |id: &str, body: &str| {
+        Request::post(format!("/api/v1/executions/{id}/labels"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, e) = k.send(labels(&id, r#"[{"key":"team","value":"api"}]"#)).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert!(e["labels"].to_string().contains("\"team\""), "{e}");
+    let (status, _) = k
+        .send(labels(&id, r#"[{"key":"system.readOnly","value":"true"}]"#))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k.send(labels(&id, "not json")).await;
+    assert!(status.is_client_error(), "{status}");
+
+    let (_, failed) = k.send(post("/api/v1/executions/dev/failing")).await;
+    let failed_id = failed["id"].as_str().unwrap().to_string();
+    assert_eq!(finished(&k, &failed_id).await["state"]["current"], "FAILED");
+    let (status, restarted) = k
+        .send(post(&format!("/api/v1/executions/{failed_id}/restart")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{restarted}");
+    assert_eq!(restarted["id"], failed_id.as_str());
+    assert_eq!(finished(&k, &failed_id).await["state"]["current"], "FAILED");
+    let (status, replayed) = k
+        .send(post(&format!("/api/v1/executions/{failed_id}/replay")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_ne!(replayed["id"], failed_id.as_str());
+
+    let del = |id: &str| {
+        Request::delete(format!("/api/v1/executions/{id}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(k.send(del(&id)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        k.send(get(&format!("/api/v1/executions/{id}"))).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(k.send(del(&id)).await.0, StatusCode::NOT_FOUND);
+}
