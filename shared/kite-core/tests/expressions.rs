@@ -71,11 +71,7 @@ fn subscripts_with_variables_and_dashes() {
         "outputs": {"1-2-1_return": {"s1": {"a a": {"value": "deep"}}}}
     });
     assert_eq!(
-        render(
-            "{{ outputs['1-2-1_return'].s1[taskrun.value].value }}",
-            &vars
-        )
-        .unwrap(),
+        render("{{ outputs['1-2-1_return'].s1[taskrun.value].value }}", &vars).unwrap(),
         "deep"
     );
     assert_eq!(
@@ -86,8 +82,7 @@ fn subscripts_with_variables_and_dashes() {
 
 #[test]
 fn values_print_like_pebble() {
-    let vars =
-        json!({"m": {"value": "x"}, "l": [1, "a"], "f": 42.42, "i": 3, "b": true, "n": null});
+    let vars = json!({"m": {"value": "x"}, "l": [1, "a"], "f": 42.42, "i": 3, "b": true, "n": null});
     assert_eq!(render("{{ m }}", &vars).unwrap(), r#"{"value":"x"}"#);
     assert_eq!(render("{{ l }}", &vars).unwrap(), r#"[1,"a"]"#);
     assert_eq!(
@@ -141,10 +136,7 @@ fn filters() {
         render("{{ s | replace({'World': 'Kite'}) }}", &vars).unwrap(),
         "Hello Kite"
     );
-    assert_eq!(
-        render("{{ s | substringAfter(' ') }}", &vars).unwrap(),
-        "World"
-    );
+    assert_eq!(render("{{ s | substringAfter(' ') }}", &vars).unwrap(), "World");
     assert_eq!(render("{{ m | keys }}", &vars).unwrap(), r#"["a","b"]"#);
     assert_eq!(render("{{ m | json }}", &vars).unwrap(), r#"{"a":1,"b":2}"#);
     assert_eq!(render("{{ j | jq('.a.b') }}", &vars).unwrap(), r#"["c"]"#);
@@ -154,16 +146,12 @@ fn filters() {
         render("{{ s | split(' ') | join('-') }}", &vars).unwrap(),
         "Hello-World"
     );
-    assert_eq!(
-        render("{{ missing | default('dflt') }}", &vars).unwrap(),
-        "dflt"
-    );
+    assert_eq!(render("{{ missing | default('dflt') }}", &vars).unwrap(), "dflt");
 }
 
 #[test]
 fn functions() {
-    let vars =
-        json!({"vars": {"a": "{{ b }}", "b_text": "x"}, "b": "resolved", "j": "{\"k\":[1,2]}"});
+    let vars = json!({"vars": {"a": "{{ b }}", "b_text": "x"}, "b": "resolved", "j": "{\"k\":[1,2]}"});
     assert_eq!(
         render("{{ now() }}", &vars).unwrap(),
         "2024-12-20T10:00:00.123456Z"
@@ -227,20 +215,14 @@ fn typed_rendering_and_values() {
         engine.render_typed("{{ inputs.array }}", &ctx).unwrap(),
         json!([1, 2, 3])
     );
-    assert_eq!(
-        engine.render_typed("{{ inputs.n }}", &ctx).unwrap(),
-        json!(4)
-    );
+    assert_eq!(engine.render_typed("{{ inputs.n }}", &ctx).unwrap(), json!(4));
     assert_eq!(
         engine.render_typed("n={{ inputs.n }}", &ctx).unwrap(),
         json!("n=4")
     );
     assert_eq!(
         engine
-            .render_value(
-                &json!({"k": "{{ inputs.n }}", "l": ["{{ inputs.n }}"]}),
-                &ctx
-            )
+            .render_value(&json!({"k": "{{ inputs.n }}", "l": ["{{ inputs.n }}"]}), &ctx)
             .unwrap(),
         json!({"k": "4", "l": ["4"]})
     );
@@ -265,4 +247,24 @@ fn the_environment_is_not_reachable() {
 fn syntax_errors_are_reported() {
     let err = render("{{ inputs.a ", &json!({})).unwrap_err();
     assert!(err.contains("Unable to parse"), "{err}");
+}
+
+#[test]
+fn whole_variables_reach_the_template_when_it_needs_them() {
+    let vars = json!({"k": "b", "outputs": {"a": {"v": 1}, "b": {"v": 2}}});
+    assert_eq!(
+        render("{{ outputs.a.v }}-{{ outputs[k].v }}", &vars).unwrap(),
+        "1-2"
+    );
+    assert_eq!(render("{% set o = outputs %}{{ o.b.v }}", &vars).unwrap(), "2");
+    assert_eq!(
+        render("{% for key, t in outputs %}{{ key }}{{ t.v }}{% endfor %}", &vars).unwrap(),
+        "a1b2"
+    );
+    assert_eq!(render("{{ outputs | keys | join(',') }}", &vars).unwrap(), "a,b");
+    let err = render("{{ outputs.c.v }}", &vars).unwrap_err();
+    assert_eq!(
+        err,
+        "Unable to find `c` used in the expression `{{ outputs.c.v }}` at line 1"
+    );
 }

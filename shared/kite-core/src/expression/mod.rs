@@ -86,7 +86,106 @@ const CACHE_LIMIT: usize = 20_000;
 /// Compiles, caches and renders templates. Cheap to share (`Send + Sync`).
 #[derive(Default)]
 pub struct ExpressionEngine {
-    cache: RwLock<HashMap<(String, bool), Arc<tera::Tera>>>,
+    cache: RwLock<HashMap<(String, bool), Arc<Compiled>>>,
+}
+
+/// A compiled template and the variables it names.
+struct Compiled {
+    tera: tera::Tera,
+    uses: Uses,
+}
+
+/// Which parts of the variables a template can reach, so that a render copies
+/// only those into tera's context instead of the whole execution.
+#[derive(Debug, Default, PartialEq)]
+enum Reach {
+    /// Only `root.key` accesses: just these keys of the root.
+    #[default]
+    Keys,
+    /// The root itself is used (subscripts, loops, filters, function arguments).
+    Whole,
+}
+
+#[derive(Debug, Default)]
+struct Uses {
+    roots: Vec<(String, Reach, Vec<String>)>,
+}
+
+impl Uses {
+    /// Scans the Pebble source: every identifier that is not a member access
+    /// may be a root variable. Words inside string literals count too, which
+    /// only copies a little more than needed.
+    fn of(template: &str) -> Uses {
+        let bytes = template.as_bytes();
+        let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        let mut uses = Uses::default();
+        let mut i = 0;
+        while i < bytes.len() {
+            if !is_ident(bytes[i]) || bytes[i].is_ascii_digit() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && is_ident(bytes[i]) {
+                i += 1;
+            }
+            let before = template[..start].trim_end().as_bytes().last().copied();
+            if before == Some(b'.') || (start > 0 && bytes[start - 1].is_ascii_digit()) {
+                continue;
+            }
+            let word = &template[start..i];
+            let key = match (bytes.get(i), bytes.get(i + 1)) {
+                (Some(b'.'), Some(&b)) if is_ident(b) && !b.is_ascii_digit() => {
+                    let from = i + 1;
+                    let mut end = from;
+                    while end < bytes.len() && is_ident(bytes[end]) {
+                        end += 1;
+                    }
+                    Some(template[from..end].to_string())
+                }
+                _ => None,
+            };
+            let entry = match uses.roots.iter_mut().position(|(w, _, _)| w == word) {
+                Some(p) => &mut uses.roots[p],
+                None => {
+                    uses.roots.push((word.to_string(), Reach::Keys, Vec::new()));
+                    uses.roots.last_mut().expect("just pushed")
+                }
+            };
+            match key {
+                Some(k) if entry.1 == Reach::Keys => {
+                    if !entry.2.contains(&k) {
+                        entry.2.push(k);
+                    }
+                }
+                Some(_) => {}
+                None => entry.1 = Reach::Whole,
+            }
+        }
+        uses
+    }
+
+    /// tera's context for this template: the roots it names, pruned to the
+    /// keys it reads.
+    fn context(&self, variables: &Value) -> tera::Context {
+        let Value::Object(all) = variables else {
+            return tera::Context::new();
+        };
+        let mut picked = serde_json::Map::with_capacity(self.roots.len());
+        for (word, reach, keys) in &self.roots {
+            let Some(value) = all.get(word) else { continue };
+            let copy = match (reach, value) {
+                (Reach::Keys, Value::Object(members)) => Value::Object(
+                    keys.iter()
+                        .filter_map(|k| members.get(k).map(|v| (k.clone(), v.clone())))
+                        .collect(),
+                ),
+                _ => value.clone(),
+            };
+            picked.insert(word.clone(), copy);
+        }
+        tera::Context::from_value(Value::Object(picked)).unwrap_or_default()
+    }
 }
 
 struct Current<'a> {
@@ -125,11 +224,7 @@ impl ExpressionEngine {
     }
 
     /// Renders a template; a lone `{{ expr }}` gives the expression's native value.
-    pub fn render_typed(
-        &self,
-        template: &str,
-        ctx: &RenderContext,
-    ) -> Result<Value, ExpressionError> {
+    pub fn render_typed(&self, template: &str, ctx: &RenderContext) -> Result<Value, ExpressionError> {
         let trimmed = template.trim();
         let lone = trimmed.starts_with("{{")
             && trimmed.ends_with("}}")
@@ -139,17 +234,12 @@ impl ExpressionEngine {
             return self.render(template, ctx).map(Value::String);
         }
         let json = self.render_with(trimmed, ctx, PrintMode::Json)?;
-        serde_json::from_str(&json).map_err(|e| {
-            ExpressionError::new(format!("Unable to read the value of `{template}`: {e}"))
-        })
+        serde_json::from_str(&json)
+            .map_err(|e| ExpressionError::new(format!("Unable to read the value of `{template}`: {e}")))
     }
 
     /// Renders every string in a value (maps and lists recursively).
-    pub fn render_value(
-        &self,
-        value: &Value,
-        ctx: &RenderContext,
-    ) -> Result<Value, ExpressionError> {
+    pub fn render_value(&self, value: &Value, ctx: &RenderContext) -> Result<Value, ExpressionError> {
         Ok(match value {
             Value::String(s) => Value::String(self.render(s, ctx)?),
             Value::Array(items) => Value::Array(
@@ -169,11 +259,7 @@ impl ExpressionEngine {
         })
     }
 
-    fn compiled(
-        &self,
-        template: &str,
-        mode: PrintMode,
-    ) -> Result<Arc<tera::Tera>, ExpressionError> {
+    fn compiled(&self, template: &str, mode: PrintMode) -> Result<Arc<Compiled>, ExpressionError> {
         let key = (template.to_string(), mode == PrintMode::Json);
         if let Some(t) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(t);
@@ -188,14 +274,17 @@ impl ExpressionEngine {
                 error_chain(&e)
             ))
         })?;
-        let tera = Arc::new(tera);
+        let compiled = Arc::new(Compiled {
+            tera,
+            uses: Uses::of(template),
+        });
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(key, tera.clone());
+            cache.insert(key, compiled.clone());
         }
-        Ok(tera)
+        Ok(compiled)
     }
 
     fn render_with(
@@ -204,16 +293,11 @@ impl ExpressionEngine {
         ctx: &RenderContext,
         mode: PrintMode,
     ) -> Result<String, ExpressionError> {
-        let tera = self.compiled(template, mode)?;
-        let context = match ctx.variables {
-            Value::Object(_) => {
-                tera::Context::from_value(ctx.variables.clone()).unwrap_or_default()
-            }
-            _ => tera::Context::new(),
-        };
+        let compiled = self.compiled(template, mode)?;
+        let context = compiled.uses.context(ctx.variables);
         let current = Current { engine: self, ctx };
         let previous = CURRENT.with(|c| c.replace(&current as *const Current<'_> as *const ()));
-        let result = tera.render("t", &context);
+        let result = compiled.tera.render("t", &context);
         CURRENT.with(|c| c.set(previous));
         result.map_err(|e| render_error(&e, template, ctx.variables))
     }
@@ -298,11 +382,7 @@ mod tests {
     fn plain_and_simple() {
         assert_eq!(render("no braces", json!({})).unwrap(), "no braces");
         assert_eq!(
-            render(
-                "Hello {{ inputs.name }}",
-                json!({"inputs": {"name": "World"}})
-            )
-            .unwrap(),
+            render("Hello {{ inputs.name }}", json!({"inputs": {"name": "World"}})).unwrap(),
             "Hello World"
         );
     }
