@@ -218,6 +218,21 @@ def curl_scenarios(base, work):
 
     status, body = curl(f"{base}/api/v1/openapi.yml")
     check("openapi.yml served", status == 200 and "openapi:" in body, f"{status} {body[:200]}")
+    status, body = curl(f"{base}/api/v1/openapi.json")
+    check("openapi.json served", status == 200 and json.loads(body).get("paths"), f"{status}")
+
+    status, body = curl("-X", "POST", f"{base}/api/v1/executions/dev/hello-world")
+    if status == 200:
+        execution_id = json.loads(body)["id"]
+        status, stream = curl("-N", f"{base}/api/v1/executions/{execution_id}/follow")
+        check("follow: SSE until the end event", status == 200 and "id: end" in stream
+              and '"SUCCESS"' in stream, f"{status} {stream[-300:]}")
+
+    status, body = curl("-X", "POST", f"{base}/api/v1/executions/dev/hello-world",
+                        "-H", "Content-Type: multipart/form-data; boundary=xyz",
+                        "--data-binary", "--xyz\r\nnot a part")
+    check("malformed multipart: 4xx in Kestra's shape",
+          400 <= status < 500 and "message" in json.loads(body or "{}"), f"{status} {body}")
 
 
 def sdk_scenarios(base, work, expect_auth=False):
@@ -257,7 +272,7 @@ def sdk_scenarios(base, work, expect_auth=False):
 def auth_scenarios(kite, work):
     user, password, token = "admin", "s3cret-e2e", "e2e-token-123"
     server = Server(kite, work, {"KITE_BASIC_AUTH": f"{user}:{password}",
-                                 "KITE_API_TOKEN": token})
+                                 "KITE_API_TOKEN": token, "KITE_MAX_UPLOAD": "65536"})
     base = server.base
     try:
         status, _, body = http("POST", f"{base}/api/v1/executions/dev/hello-world")
@@ -280,6 +295,12 @@ def auth_scenarios(kite, work):
                             "-d", '{"greeting": "open webhook"}',
                             f"{base}/api/v1/executions/webhook/dev/hello-world/test1234")
         check("auth: webhook stays open", status == 200, f"{status} {body[:200]}")
+        (work / "big.bin").write_bytes(b"x" * 200_000)
+        status, body = curl("-X", "POST", "-u", f"{user}:{password}",
+                            f"{base}/api/v1/executions/dev/file-input",
+                            "-F", f"myfile=@{work / 'big.bin'}")
+        check("upload over --max-upload: 413", status == 413 and "message" in body,
+              f"{status} {body[:200]}")
 
         os.environ.pop("KESTRA_API_TOKEN", None)
         os.environ["KESTRA_USER"], os.environ["KESTRA_PASSWORD"] = user, password
