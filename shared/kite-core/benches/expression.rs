@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 fn bench(c: &mut Criterion) {
     let engine = ExpressionEngine::new();
     let now = Utc::now();
-    let small = json!({"inputs": {"name": "World"}, "flow": {"id": "benchmark01", "namespace": "benchmarks"}});
+    let small =
+        json!({"inputs": {"name": "World"}, "flow": {"id": "benchmark01", "namespace": "benchmarks"}});
     let ctx = RenderContext::new(&small, now);
     // Compile once; the benchmark measures cached renders.
     engine.render("Hello {{ inputs.name }}", &ctx).expect("renders");
@@ -19,7 +20,10 @@ fn bench(c: &mut Criterion) {
 
     let mut outputs = Map::new();
     for i in 0..100 {
-        outputs.insert(format!("task{i}"), json!({"value": format!("value {i}"), "values": {"a": i}}));
+        outputs.insert(
+            format!("task{i}"),
+            json!({"value": format!("value {i}"), "values": {"a": i}}),
+        );
     }
     let large = json!({"inputs": {"name": "World"}, "outputs": Value::Object(outputs)});
     let ctx = RenderContext::new(&large, now);

@@ -268,3 +268,159 @@ fn whole_variables_reach_the_template_when_it_needs_them() {
         "Unable to find `c` used in the expression `{{ outputs.c.v }}` at line 1"
     );
 }
+
+#[test]
+fn hash_filters() {
+    let vars = json!({"s": "test"});
+    assert_eq!(
+        render("{{ s | md5 }}", &vars).unwrap(),
+        "098f6bcd4621d373cade4e832627b4f6"
+    );
+    assert_eq!(
+        render("{{ s | sha1 }}", &vars).unwrap(),
+        "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"
+    );
+    assert_eq!(
+        render("{{ s | sha256 }}", &vars).unwrap(),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+    assert_eq!(
+        render("{{ s | sha512 }}", &vars).unwrap(),
+        "ee26b0dd4af7e749aa1a8ee3c10ae9923f618980772e473f8819a5d4940e0db27ac185f8a0e1d5f84f88bc887fd67b143732c304cc5fa9ad8e6f57f50028a8ff"
+    );
+    assert!(render("{{ [1] | md5 }}", &vars).is_err());
+}
+
+#[test]
+fn operators_and_tests() {
+    let vars = json!({"a": 1, "n": null, "s": "x", "t": true, "f": false});
+    assert_eq!(render("{{ a is defined }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ b is not defined }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ n is null }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ s is null }}", &vars).unwrap(), "false");
+    assert_eq!(render("{{ t and not f }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ f or a == 1 }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ a != 1 ? 'yes' : 'no' }}", &vars).unwrap(), "no");
+    assert_eq!(render("{{ s ~ '-' ~ a }}", &vars).unwrap(), "x-1");
+    assert_eq!(render("{{ a + 2 }}", &vars).unwrap(), "3");
+    assert_eq!(render("{% raw %}{{ a }}{% endraw %}", &vars).unwrap(), "{{ a }}");
+    assert_eq!(render("<b>{{ '<i>' }}</b>", &vars).unwrap(), "<b><i></b>");
+}
+
+#[test]
+fn more_filters() {
+    let vars = json!({
+        "d": "2024-12-20T10:00:00.123Z",
+        "l": [[1, 2], [3]],
+        "items": [3, 1, 2],
+        "m": {"a": 1},
+        "m2": {"b": 2},
+        "s": "  hello world  ",
+        "p": "a.b.c",
+    });
+    assert_eq!(
+        render("{{ d | date('HH:mm:ss.SSS') }}", &vars).unwrap(),
+        "10:00:00.123"
+    );
+    assert_eq!(
+        render(
+            "{{ d | date('yyyy-MM-dd HH:mm', timeZone='Europe/Paris') }}",
+            &vars
+        )
+        .unwrap(),
+        "2024-12-20 11:00"
+    );
+    assert_eq!(
+        render(
+            "{{ '20/12/2024' | date('yyyy-MM-dd', existingFormat='dd/MM/yyyy') }}",
+            &vars
+        )
+        .unwrap(),
+        "2024-12-20"
+    );
+    assert_eq!(
+        render("{{ d | timestampMicro }}", &vars).unwrap(),
+        "1734688800123000"
+    );
+    assert_eq!(render("{{ l | flatten }}", &vars).unwrap(), "[1,2,3]");
+    assert_eq!(render("{{ items | chunk(2) }}", &vars).unwrap(), "[[3,1],[2]]");
+    assert_eq!(render("{{ items | sort }}", &vars).unwrap(), "[1,2,3]");
+    assert_eq!(
+        render("{{ items | first }}-{{ items | last }}", &vars).unwrap(),
+        "3-2"
+    );
+    assert_eq!(render("{{ items | length }}", &vars).unwrap(), "3");
+    assert_eq!(render("{{ m | values }}", &vars).unwrap(), "[1]");
+    assert_eq!(
+        render("{{ m | merge(m2) }}", &vars).unwrap(),
+        r#"{"a":1,"b":2}"#
+    );
+    assert_eq!(render("{{ m | yaml }}", &vars).unwrap(), "a: 1\n");
+    assert_eq!(render("{{ s | trim | title }}", &vars).unwrap(), "Hello World");
+    assert_eq!(
+        render("{{ s | trim | capitalize }}", &vars).unwrap(),
+        "Hello world"
+    );
+    assert_eq!(render("{{ p | substringBefore('.') }}", &vars).unwrap(), "a");
+    assert_eq!(
+        render("{{ p | substringBeforeLast('.') }}", &vars).unwrap(),
+        "a.b"
+    );
+    assert_eq!(render("{{ p | substringAfterLast('.') }}", &vars).unwrap(), "c");
+    assert_eq!(render("{{ p | startsWith('a.') }}", &vars).unwrap(), "true");
+    assert_eq!(render("{{ p | endsWith('x') }}", &vars).unwrap(), "false");
+    assert_eq!(render("{{ 'a%20b' | urldecode }}", &vars).unwrap(), "a b");
+    assert_eq!(render("{{ -4 | abs }}", &vars).unwrap(), "4");
+    assert_eq!(render("{{ '3.5' | number }}", &vars).unwrap(), "3.5");
+    assert_eq!(render("{{ '12' | number('INT') }}", &vars).unwrap(), "12");
+    assert_eq!(render("{{ 'a\nb' | indent(2) }}", &vars).unwrap(), "a\n  b");
+    assert_eq!(render("{{ 'a\nb' | nindent(2) }}", &vars).unwrap(), "\n  a\n  b");
+    assert_eq!(
+        render("{{ \"it's\" | escapeChar('single') }}", &vars).unwrap(),
+        "it\\'s"
+    );
+    assert_eq!(render("{{ 'abcdef' | abbreviate(5) }}", &vars).unwrap(), "ab...");
+    assert_eq!(render("{{ 'hello' | upper | lower }}", &vars).unwrap(), "hello");
+}
+
+#[test]
+fn more_functions() {
+    let engine = ExpressionEngine::new();
+    let vars = json!({"v": "{{ w }}", "w": "{{ 'deep' }}", "y": "a: 1\nb: [x]"});
+    let logs = vec![json!({"message": "boom", "level": "ERROR"})];
+    let ctx = RenderContext {
+        error_logs: &logs,
+        ..RenderContext::new(&vars, now())
+    };
+    assert_eq!(engine.render("{{ render(v) }}", &ctx).unwrap(), "deep");
+    assert_eq!(
+        engine.render("{{ renderOnce(v) }}", &ctx).unwrap(),
+        "{{ 'deep' }}"
+    );
+    assert_eq!(engine.render("{{ yaml(y).b[0] }}", &ctx).unwrap(), "x");
+    assert_eq!(
+        engine.render("{{ errorLogs()[0].message }}", &ctx).unwrap(),
+        "boom"
+    );
+    assert_eq!(
+        engine.render("{{ now(timeZone='Europe/Paris') }}", &ctx).unwrap(),
+        "2024-12-20T11:00:00.123456+01:00"
+    );
+    let uuid = engine.render("{{ uuid() }}", &ctx).unwrap();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    assert_ne!(uuid, engine.render("{{ uuid() }}", &ctx).unwrap());
+    assert!(!engine.render("{{ id() }}", &ctx).unwrap().is_empty());
+    for _ in 0..20 {
+        let n: i64 = engine
+            .render("{{ randomInt(1, 3) }}", &ctx)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..3).contains(&n), "{n}");
+    }
+    assert!(engine.render("{{ randomInt(3, 1) }}", &ctx).is_err());
+    assert!(engine
+        .render("{{ printContext() }}", &ctx)
+        .unwrap()
+        .contains("\"w\""));
+}

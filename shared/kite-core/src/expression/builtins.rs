@@ -30,9 +30,23 @@ fn arg_i64(args: &Args, name: &str) -> Result<Option<i64>> {
             .parse()
             .map(Some)
             .map_err(|_| Error::msg(format!("`{name}` must be an integer"))),
-        Some(other) => Err(Error::msg(format!(
-            "`{name}` must be an integer, got {other}"
-        ))),
+        Some(other) => Err(Error::msg(format!("`{name}` must be an integer, got {other}"))),
+    }
+}
+
+/// Pebble's hash filters: the lowercase hex digest of a string's UTF-8 bytes.
+fn digest_filter<D: sha2::Digest>(v: &Value, _: &Args) -> Result<Value> {
+    use std::fmt::Write;
+    match v {
+        Value::Null => Ok(Value::Null),
+        Value::String(s) => {
+            let mut hex = String::new();
+            for byte in D::digest(s.as_bytes()) {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            Ok(Value::String(hex))
+        }
+        _ => Err(Error::msg("Need a string to hash")),
     }
 }
 
@@ -47,9 +61,7 @@ fn random_u64() -> u64 {
 }
 
 pub(super) fn register(tera: &mut Tera) {
-    tera.register_filter("kite_print", |v: &Value, _: &Args| {
-        Ok(Value::String(text(v)))
-    });
+    tera.register_filter("kite_print", |v: &Value, _: &Args| Ok(Value::String(text(v))));
     tera.register_filter("kite_json", |v: &Value, _: &Args| {
         serde_json::to_string(v)
             .map(Value::String)
@@ -68,8 +80,7 @@ pub(super) fn register(tera: &mut Tera) {
             .map_err(|e| Error::msg(e.to_string()))
     });
     tera.register_filter("jq", |v: &Value, args: &Args| {
-        let program =
-            arg_str(args, "expression").ok_or_else(|| Error::msg("jq needs an expression"))?;
+        let program = arg_str(args, "expression").ok_or_else(|| Error::msg("jq needs an expression"))?;
         // Kestra applies jq to JSON text as well as to values.
         let input = match v {
             Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
@@ -85,8 +96,7 @@ pub(super) fn register(tera: &mut Tera) {
     });
     tera.register_filter("dateAdd", |v: &Value, args: &Args| {
         let d = dates::parse_date(v, arg_str(args, "existingFormat")).map_err(Error::msg)?;
-        let amount =
-            arg_i64(args, "amount")?.ok_or_else(|| Error::msg("dateAdd needs an amount"))?;
+        let amount = arg_i64(args, "amount")?.ok_or_else(|| Error::msg("dateAdd needs an amount"))?;
         let unit = arg_str(args, "unit").ok_or_else(|| Error::msg("dateAdd needs a unit"))?;
         let d = dates::add(d, amount, unit).map_err(Error::msg)?;
         dates::format_date(d, arg_str(args, "format"), arg_str(args, "timeZone"))
@@ -137,11 +147,9 @@ pub(super) fn register(tera: &mut Tera) {
     });
     tera.register_filter("abs", |v: &Value, _: &Args| match v {
         Value::Number(n) if n.is_i64() => Ok(Value::from(n.as_i64().unwrap_or(0).abs())),
-        Value::Number(n) => Ok(
-            serde_json::Number::from_f64(n.as_f64().unwrap_or(0.0).abs())
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-        ),
+        Value::Number(n) => Ok(serde_json::Number::from_f64(n.as_f64().unwrap_or(0.0).abs())
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
         _ => Err(Error::msg("abs expects a number")),
     });
     tera.register_filter("slugify", |v: &Value, _: &Args| {
@@ -159,20 +167,13 @@ pub(super) fn register(tera: &mut Tera) {
         let size = arg_i64(args, "size")?
             .filter(|s| *s > 0)
             .ok_or_else(|| Error::msg("chunk needs a positive size"))? as usize;
-        let items = v
-            .as_array()
-            .ok_or_else(|| Error::msg("chunk expects a list"))?;
+        let items = v.as_array().ok_or_else(|| Error::msg("chunk expects a list"))?;
         Ok(Value::Array(
-            items
-                .chunks(size)
-                .map(|c| Value::Array(c.to_vec()))
-                .collect(),
+            items.chunks(size).map(|c| Value::Array(c.to_vec())).collect(),
         ))
     });
     tera.register_filter("flatten", |v: &Value, _: &Args| {
-        let items = v
-            .as_array()
-            .ok_or_else(|| Error::msg("flatten expects a list"))?;
+        let items = v.as_array().ok_or_else(|| Error::msg("flatten expects a list"))?;
         let mut out = Vec::new();
         for item in items {
             match item {
@@ -218,6 +219,10 @@ pub(super) fn register(tera: &mut Tera) {
         };
         Ok(Value::String(out))
     });
+    tera.register_filter("md5", digest_filter::<md5::Md5>);
+    tera.register_filter("sha1", digest_filter::<sha1::Sha1>);
+    tera.register_filter("sha256", digest_filter::<sha2::Sha256>);
+    tera.register_filter("sha512", digest_filter::<sha2::Sha512>);
     tera.register_filter("urldecode", |v: &Value, _: &Args| {
         let s = text(v);
         let bytes = s.as_bytes();
@@ -248,9 +253,7 @@ pub(super) fn register(tera: &mut Tera) {
         let mut out = String::new();
         for b in text(v).bytes() {
             match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    out.push(b as char)
-                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
                 b' ' => out.push('+'),
                 other => out.push_str(&format!("%{other:02X}")),
             }
@@ -289,9 +292,7 @@ pub(super) fn register(tera: &mut Tera) {
         let sep = arg_str(args, "separator")
             .or_else(|| arg_str(args, "sep"))
             .unwrap_or("");
-        let items = v
-            .as_array()
-            .ok_or_else(|| Error::msg("join expects a list"))?;
+        let items = v.as_array().ok_or_else(|| Error::msg("join expects a list"))?;
         Ok(Value::String(
             items.iter().map(text).collect::<Vec<_>>().join(sep),
         ))
@@ -344,16 +345,12 @@ pub(super) fn register(tera: &mut Tera) {
             return Ok(Value::String(s));
         }
         let keep = len.saturating_sub(3);
-        Ok(Value::String(
-            s.chars().take(keep).collect::<String>() + "...",
-        ))
+        Ok(Value::String(s.chars().take(keep).collect::<String>() + "..."))
     });
     tera.register_filter("merge", |v: &Value, args: &Args| {
         let other = args.get("items").cloned().unwrap_or(Value::Null);
         match (v, other) {
-            (Value::Array(a), Value::Array(b)) => {
-                Ok(Value::Array(a.iter().cloned().chain(b).collect()))
-            }
+            (Value::Array(a), Value::Array(b)) => Ok(Value::Array(a.iter().cloned().chain(b).collect())),
             (Value::Object(a), Value::Object(b)) => {
                 let mut m: Map<String, Value> = a.clone();
                 m.extend(b);
@@ -429,10 +426,7 @@ pub(super) fn register(tera: &mut Tera) {
         });
     }
     tera.register_function("render", |args: &Args| {
-        let recursive = args
-            .get("recursive")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let recursive = args.get("recursive").and_then(Value::as_bool).unwrap_or(true);
         render_value(args.get("toRender"), recursive)
     });
     tera.register_function("renderOnce", |args: &Args| {
@@ -494,8 +488,10 @@ pub(super) fn register(tera: &mut Tera) {
         if upper <= lower {
             return Err(Error::msg("randomInt needs lower < upper"));
         }
-        let span = (upper - lower) as u64;
-        Ok(Value::from(lower + (random_u64() % span) as i64))
+        // In i128: the span of two i64 always fits a u64.
+        let span = (i128::from(upper) - i128::from(lower)) as u64;
+        let picked = i128::from(lower) + i128::from(random_u64() % span);
+        Ok(Value::from(picked as i64))
     });
     tera.register_function("printContext", |_: &Args| {
         with_current(|c| Value::String(text(c.ctx.variables)))
@@ -565,9 +561,7 @@ fn current_each_output(outputs: Value, variables: &Value) -> Value {
     let mut current = outputs;
     for k in keys {
         match current {
-            Value::Object(mut m) if m.contains_key(&k) => {
-                current = m.remove(&k).unwrap_or(Value::Null)
-            }
+            Value::Object(mut m) if m.contains_key(&k) => current = m.remove(&k).unwrap_or(Value::Null),
             other => {
                 current = other;
             }

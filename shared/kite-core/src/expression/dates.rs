@@ -9,10 +9,7 @@ use serde_json::Value;
 pub const ISO: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
 
 /// Reads a date from a filter input: ISO date-time, date, or epoch seconds.
-pub fn parse_date(
-    value: &Value,
-    existing_format: Option<&str>,
-) -> Result<DateTime<FixedOffset>, String> {
+pub fn parse_date(value: &Value, existing_format: Option<&str>) -> Result<DateTime<FixedOffset>, String> {
     match value {
         Value::Number(n) => {
             let secs = n.as_f64().ok_or("invalid timestamp")?;
@@ -49,11 +46,7 @@ fn parse_date_str(s: &str, existing_format: Option<&str>) -> Result<DateTime<Fix
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Ok(d);
     }
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
             return Ok(d.and_utc().fixed_offset());
         }
@@ -96,11 +89,7 @@ pub fn format_date(
                 zulu,
             )
         }
-        None => fix_zulu(
-            date.format(&fmt).to_string(),
-            &date.offset().to_string(),
-            zulu,
-        ),
+        None => fix_zulu(date.format(&fmt).to_string(), &date.offset().to_string(), zulu),
     };
     Ok(rendered)
 }
@@ -194,11 +183,7 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
 }
 
 /// `dateAdd` units (Java `ChronoUnit` names).
-pub fn add(
-    date: DateTime<FixedOffset>,
-    amount: i64,
-    unit: &str,
-) -> Result<DateTime<FixedOffset>, String> {
+pub fn add(date: DateTime<FixedOffset>, amount: i64, unit: &str) -> Result<DateTime<FixedOffset>, String> {
     use chrono::{Duration, Months};
     let d = match unit.to_ascii_uppercase().as_str() {
         "NANOS" => date + Duration::nanoseconds(amount),
@@ -246,10 +231,7 @@ mod tests {
     #[test]
     fn iso_uses_zulu() {
         let d = parse_date(&Value::String("2024-12-20T10:00:00Z".into()), None).unwrap();
-        assert_eq!(
-            format_date(d, None, None).unwrap(),
-            "2024-12-20T10:00:00.000000Z"
-        );
+        assert_eq!(format_date(d, None, None).unwrap(), "2024-12-20T10:00:00.000000Z");
         assert_eq!(
             format_date(d, Some("yyyy-MM-dd HH:mm"), Some("Europe/Paris")).unwrap(),
             "2024-12-20 11:00"
