@@ -351,10 +351,7 @@ fn more_filters() {
     );
     assert_eq!(render("{{ items | length }}", &vars).unwrap(), "3");
     assert_eq!(render("{{ m | values }}", &vars).unwrap(), "[1]");
-    assert_eq!(
-        render("{{ m | merge(m2) }}", &vars).unwrap(),
-        r#"{"a":1,"b":2}"#
-    );
+    assert_eq!(render("{{ m | merge(m2) }}", &vars).unwrap(), r#"{"a":1,"b":2}"#);
     assert_eq!(render("{{ m | yaml }}", &vars).unwrap(), "a: 1\n");
     assert_eq!(render("{{ s | trim | title }}", &vars).unwrap(), "Hello World");
     assert_eq!(

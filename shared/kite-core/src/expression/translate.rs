@@ -247,11 +247,7 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
                 let close = find_close(toks, n)?;
                 let inner = rewrite(&toks[n + 1..close], hoist)?;
                 let args = split_args(&inner);
-                if is_filter
-                    && name == "replace"
-                    && args.len() == 1
-                    && args[0].iter().any(|t| *t == Tok::Op("{"))
-                {
+                if is_filter && name == "replace" && args.len() == 1 && args[0].contains(&Tok::Op("{")) {
                     // Pebble: replace({'a': 'b', 'c': 'd'}) → chained tera replaces.
                     let map = &args[0];
                     let open = map.iter().position(|t| *t == Tok::Op("{")).unwrap_or(0);
