@@ -105,6 +105,9 @@ pub struct SubflowRequest {
     pub schedule_date: Option<DateTime<Utc>>,
 }
 
+/// Commands are few per step and consumed at once; the subflow request stays
+/// unboxed because the drivers match on it by value (agreed API).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A worker must run this task run and report `TaskRunFinished`.
