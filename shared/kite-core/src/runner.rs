@@ -1056,4 +1056,90 @@ outputs:
         assert_eq!(out.execution.state.current, StateType::Success);
         assert_eq!(task_state(&out, "r").len(), 1000);
     }
+
+    #[test]
+    fn pause_timeout_fails_the_pause() {
+        let out = run(r#"
+id: pause-timeout
+namespace: t
+tasks:
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    timeout: PT5M
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: never
+"#);
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        assert_eq!(task_state(&out, "pause"), [StateType::Failed]);
+        assert!(task_state(&out, "never").is_empty());
+    }
+
+    #[test]
+    fn task_timeout_fails_a_long_sleep() {
+        let out = run(r#"
+id: task-timeout
+namespace: t
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1H
+    timeout: PT1M
+"#);
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        assert_eq!(task_state(&out, "sleep"), [StateType::Failed]);
+        assert!(out.logs.iter().any(|l| l.message == "Timeout after PT1M"));
+    }
+
+    #[test]
+    fn each_parallel_and_fail_condition() {
+        let out = run(r#"
+id: each-par
+namespace: t
+tasks:
+  - id: e
+    type: io.kestra.plugin.core.flow.EachParallel
+    value: ["a", "b", "c"]
+    tasks:
+      - id: check
+        type: io.kestra.plugin.core.execution.Fail
+        condition: "{{ taskrun.value == 'b' }}"
+        errorMessage: "b is refused"
+"#);
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        let mut states = task_state(&out, "check");
+        states.sort_by_key(|s| s.as_str());
+        assert_eq!(
+            states,
+            [StateType::Failed, StateType::Success, StateType::Success]
+        );
+        assert!(out.logs.iter().any(|l| l.message.contains("b is refused")));
+    }
+
+    #[test]
+    fn run_if_render_error_fails_and_log_level_filters() {
+        let out = run(r#"
+id: levels
+namespace: t
+tasks:
+  - id: quiet
+    type: io.kestra.plugin.core.log.Log
+    logLevel: WARN
+    level: INFO
+    message: hidden
+  - id: loud
+    type: io.kestra.plugin.core.log.Log
+    level: ERROR
+    message: shown
+  - id: broken
+    type: io.kestra.plugin.core.log.Log
+    runIf: "{{ outputs.nope.value }}"
+    message: never
+"#);
+        let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+        assert!(!messages.contains(&"hidden"), "{messages:?}");
+        assert!(messages.contains(&"shown"), "{messages:?}");
+        assert_eq!(task_state(&out, "broken"), [StateType::Failed]);
+        assert_eq!(out.execution.state.current, StateType::Failed);
+    }
 }

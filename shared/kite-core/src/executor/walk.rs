@@ -623,6 +623,9 @@ impl<'a> Machine<'a> {
             }
             TaskKind::Sleep { duration } => {
                 self.start_attempt(exec, i);
+                if let Err(message) = self.schedule_task_timeout(exec, i, task) {
+                    return Status::Done(self.fail(exec, i, task, message));
+                }
                 match self.duration(exec, i, task, duration) {
                     Ok(d) => {
                         self.commands.push(Command::ScheduleTimer {
@@ -683,6 +686,9 @@ impl<'a> Machine<'a> {
             }
             _ => {
                 self.start_attempt(exec, i);
+                if let Err(message) = self.schedule_task_timeout(exec, i, task) {
+                    return Status::Done(self.fail(exec, i, task, message));
+                }
                 self.commands.push(Command::RunTask {
                     task_run_id: runs(exec)[i].id.clone(),
                 });
@@ -862,6 +868,37 @@ impl<'a> Machine<'a> {
             state: State::new(StateType::Running, now),
             log_file: None,
         });
+    }
+
+    /// A task's `timeout` bounds each attempt of a task a worker runs (and Sleep).
+    fn schedule_task_timeout(&mut self, exec: &Execution, i: usize, task: &Task) -> Result<(), String> {
+        let Some(v) = &task.timeout else {
+            return Ok(());
+        };
+        let d = self.duration(exec, i, task, v)?;
+        self.commands.push(Command::ScheduleTimer {
+            task_run_id: runs(exec)[i].id.clone(),
+            at: self.now() + d,
+            timer: TimerKind::TaskTimeout,
+        });
+        Ok(())
+    }
+
+    /// A timeout timer belongs to one attempt: one set for an earlier attempt
+    /// (before a retry or restart) must not end the current one.
+    fn attempt_timed_out(&self, exec: &Execution, i: usize, task: &Task) -> bool {
+        let Some(v) = &task.timeout else {
+            return false;
+        };
+        let Ok(d) = self.duration(exec, i, task, v) else {
+            return false;
+        };
+        let started = runs(exec)[i]
+            .attempts
+            .last()
+            .and_then(|a| a.state.histories.first())
+            .map(|h| h.date);
+        started.is_some_and(|start| start + d <= self.now())
     }
 
     /// Ends a flowable task run, applying allowFailure/allowWarning.
@@ -1066,7 +1103,13 @@ impl<'a> Machine<'a> {
                     log_file: None,
                 });
                 let id = tr.id.clone();
-                self.commands.push(Command::RunTask { task_run_id: id });
+                let timeout = task.map(|t| self.schedule_task_timeout(exec, i, t));
+                match (task, timeout) {
+                    (Some(t), Some(Err(message))) => {
+                        self.fail(exec, i, t, message);
+                    }
+                    _ => self.commands.push(Command::RunTask { task_run_id: id }),
+                }
             }
         }
         exec.state.set(StateType::Running, now);
@@ -1104,12 +1147,21 @@ impl<'a> Machine<'a> {
             }
             TimerKind::RetryDelay if current == StateType::Retrying => {
                 self.start_attempt(exec, i);
+                if let Err(message) = self.schedule_task_timeout(exec, i, task) {
+                    self.fail(exec, i, task, message);
+                    self.reconcile(exec);
+                    return;
+                }
                 self.commands.push(Command::RunTask {
                     task_run_id: task_run_id.to_string(),
                 });
             }
-            TimerKind::TaskTimeout if !runs(exec)[i].state.is_terminated() => {
-                self.fail(exec, i, task, format!("Task `{}` timed out", task.id));
+            TimerKind::TaskTimeout
+                if current == StateType::Running && self.attempt_timed_out(exec, i, task) =>
+            {
+                let limit = task.timeout.as_ref().map(write_pebble).unwrap_or_default();
+                self.log_task(exec, i, "ERROR", format!("Timeout after {limit}"));
+                self.finish_leaf(exec, i, StateType::Failed, IndexMap::new());
             }
             _ => return,
         }
