@@ -444,6 +444,10 @@ impl Runner {
                 .min_by_key(|(_, t)| t.at)
                 .ok_or_else(|| RunnerError::ExecutionNotFound(execution_id.to_string()))?;
             let timer = self.timers.remove(pos);
+            if self.is_stale(&timer) {
+                // Nothing left for it to end: the clock does not move for it.
+                continue;
+            }
             if timer.at > self.now {
                 self.now = timer.at;
             }
@@ -454,6 +458,20 @@ impl Runner {
                     timer: timer.timer,
                 },
             )?;
+        }
+    }
+
+    /// A timeout set for a task run (or execution) that already ended.
+    fn is_stale(&self, timer: &Timer) -> bool {
+        let Some(execution) = self.executions.get(&timer.execution_id) else {
+            return true;
+        };
+        if timer.task_run_id.is_empty() {
+            return execution.state.is_terminated();
+        }
+        match execution.find_task_run(&timer.task_run_id) {
+            Some(tr) => tr.state.is_terminated(),
+            None => true,
         }
     }
 
@@ -1141,5 +1159,48 @@ tasks:
         assert!(messages.contains(&"shown"), "{messages:?}");
         assert_eq!(task_state(&out, "broken"), [StateType::Failed]);
         assert_eq!(out.execution.state.current, StateType::Failed);
+    }
+
+    #[test]
+    fn flow_timeout_kills_the_execution_and_spent_timers_keep_the_clock() {
+        let mut runner = runner_with(&[
+            r#"
+id: flow-timeout
+namespace: t
+timeout: PT10M
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1H
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: never
+"#,
+            r#"
+id: quick
+namespace: t
+timeout: PT10H
+tasks:
+  - id: sleep
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1M
+    timeout: PT5H
+"#,
+        ]);
+        let start = runner.now();
+        let out = runner
+            .execute("t", "flow-timeout", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.execution.state.current, StateType::Killed);
+        assert_eq!(task_state(&out, "sleep"), [StateType::Killed]);
+        assert!(task_state(&out, "never").is_empty());
+        assert_eq!(runner.now() - start, chrono::Duration::minutes(10));
+
+        let start = runner.now();
+        let out = runner
+            .execute("t", "quick", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.execution.state.current, StateType::Success);
+        assert_eq!(runner.now() - start, chrono::Duration::minutes(1));
     }
 }

@@ -100,6 +100,14 @@ impl<'a> Machine<'a> {
             Event::Start => {
                 if matches!(exec.state.current, StateType::Created | StateType::Queued) {
                     exec.state.set(StateType::Running, self.now());
+                    // The flow's `timeout` bounds the whole execution (killed when it fires).
+                    if let Some(d) = self.flow.timeout.as_deref().and_then(parse_iso_duration) {
+                        self.commands.push(Command::ScheduleTimer {
+                            task_run_id: String::new(),
+                            at: self.now() + d,
+                            timer: TimerKind::ExecutionTimeout,
+                        });
+                    }
                     self.reconcile(exec);
                 }
             }
