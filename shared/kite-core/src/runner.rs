@@ -1203,4 +1203,73 @@ tasks:
         assert_eq!(out.execution.state.current, StateType::Success);
         assert_eq!(runner.now() - start, chrono::Duration::minutes(1));
     }
+
+    #[test]
+    fn subflow_failure_is_transmitted_and_labels_inherited() {
+        let mut runner = runner_with(&[
+            r#"
+id: bad-child
+namespace: t
+tasks:
+  - id: f
+    type: io.kestra.plugin.core.execution.Fail
+"#,
+            r#"
+id: parent
+namespace: t
+labels:
+  team: data
+tasks:
+  - id: sub
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: t
+    flowId: bad-child
+    inheritLabels: true
+    wait: true
+    transmitFailed: true
+"#,
+        ]);
+        let out = runner
+            .execute("t", "parent", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        assert_eq!(task_state(&out, "sub"), [StateType::Failed]);
+        let child = out
+            .subflow_executions
+            .first()
+            .unwrap_or_else(|| panic!("no subflow execution"));
+        assert_eq!(child.state.current, StateType::Failed);
+        assert!(child.labels.iter().any(|l| l.key == "team" && l.value == "data"));
+    }
+
+    #[test]
+    fn flowable_errors_and_pause_with_subtasks() {
+        let mut runner = runner_with(&[r#"
+id: local-errors
+namespace: t
+tasks:
+  - id: seq
+    type: io.kestra.plugin.core.flow.Sequential
+    tasks:
+      - id: f
+        type: io.kestra.plugin.core.execution.Fail
+    errors:
+      - id: local
+        type: io.kestra.plugin.core.log.Log
+        message: "{{ errorLogs()[0].message }}"
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    tasks:
+      - id: inside
+        type: io.kestra.plugin.core.log.Log
+        message: inside
+"#]);
+        let out = runner
+            .execute("t", "local-errors", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        assert_eq!(task_state(&out, "local"), [StateType::Success]);
+        assert_eq!(task_state(&out, "seq"), [StateType::Failed]);
+        assert!(task_state(&out, "pause").is_empty());
+    }
 }
