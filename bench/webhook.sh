@@ -32,7 +32,8 @@ curl -s -f -X POST -H 'Content-Type: application/json' -d '{}' "$url" | grep -q 
 
 printf '%-12s %12s %10s %10s %10s\n' connections "exec/s" p50 p99 errors
 for c in $connections; do
-  out="$(wrk -t2 -c"$c" -d"$duration" --latency -s "$work/post.lua" "$url")"
+  threads=$(( c < 2 ? c : 2 ))
+  out="$(wrk -t"$threads" -c"$c" -d"$duration" --latency -s "$work/post.lua" "$url")"
   rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
   p50="$(echo "$out" | awk '$1=="50%" {print $2}')"
   p99="$(echo "$out" | awk '$1=="99%" {print $2}')"
