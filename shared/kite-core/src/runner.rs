@@ -1272,4 +1272,59 @@ tasks:
         assert_eq!(task_state(&out, "seq"), [StateType::Failed]);
         assert!(task_state(&out, "pause").is_empty());
     }
+
+    #[test]
+    fn pause_subtasks_run_after_resume() {
+        let mut runner = runner_with(&[r#"
+id: pause-tasks
+namespace: t
+tasks:
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    tasks:
+      - id: inside
+        type: io.kestra.plugin.core.log.Log
+        message: inside
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: after
+"#]);
+        let paused = runner
+            .execute("t", "pause-tasks", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(paused.execution.state.current, StateType::Paused);
+        assert!(task_state(&paused, "inside").is_empty());
+        let done = runner
+            .resume(&paused.execution.id, IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.execution.state.current, StateType::Success);
+        assert_eq!(task_state(&done, "inside"), [StateType::Success]);
+        assert_eq!(task_state(&done, "after"), [StateType::Success]);
+    }
+
+    #[test]
+    fn exponential_retry_waits_longer_each_time() {
+        let mut runner = runner_with(&[r#"
+id: expo
+namespace: t
+tasks:
+  - id: f
+    type: io.kestra.plugin.core.execution.Fail
+    retry:
+      type: exponential
+      interval: PT10S
+      maxInterval: PT1H
+      delayFactor: 2
+      maxAttempts: 4
+"#]);
+        let start = runner.now();
+        let out = runner
+            .execute("t", "expo", IndexMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.execution.state.current, StateType::Failed);
+        let attempts: usize = out.execution.task_runs().iter().map(|t| t.attempts.len()).sum();
+        assert_eq!(attempts, 4);
+        // 10 s, 20 s, 40 s between the four attempts
+        assert_eq!(runner.now() - start, chrono::Duration::seconds(70));
+    }
 }
