@@ -757,3 +757,14 @@ async fn follow_restart_replay_labels_and_delete() {
     );
     assert_eq!(k.send(del(&id)).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn restarting_a_successful_execution_is_refused() {
+    let k = kite().await;
+    let (_, e) = k.send(post("/api/v1/executions/dev/hello-world?wait=true")).await;
+    assert_eq!(e["state"]["current"], "SUCCESS");
+    let id = e["id"].as_str().unwrap();
+    let (status, e) = k.send(post(&format!("/api/v1/executions/{id}/restart"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["message"], "Illegal argument: No task found to restart");
+}

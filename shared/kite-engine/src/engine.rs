@@ -751,6 +751,12 @@ impl Engine {
                     "Execution '{id}' must be terminated to be restarted"
                 )));
             }
+            // Only failed or killed task runs are restarted (Kestra: 422 otherwise).
+            if !matches!(execution.state.current, StateType::Failed | StateType::Killed) {
+                return Err(EngineError::IllegalArgument(
+                    "No task found to restart".to_string(),
+                ));
+            }
             let flow = self
                 .flow_arc(
                     &execution.namespace,
