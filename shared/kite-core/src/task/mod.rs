@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::execution::{Execution, LogEntry, StateType, TaskRun};
 use crate::executor::{readable_prefixes, Env, TaskResult};
 use crate::expression::{is_truthy, write_pebble, RenderContext};
-use crate::flow::{Flow, LogLevel, Task, TaskKind};
+use crate::flow::{Flow, LogLevel, TaskKind};
 use crate::run_variables;
 
 fn find<'e>(execution: &'e Execution, id: &str) -> Option<&'e TaskRun> {
@@ -21,14 +21,15 @@ fn find<'e>(execution: &'e Execution, id: &str) -> Option<&'e TaskRun> {
 struct Run<'a> {
     execution: &'a Execution,
     task_run: &'a TaskRun,
-    task: &'a Task,
+    /// Minimum level of the lines kept (the task's `logLevel`).
+    log_level: Option<LogLevel>,
     now: chrono::DateTime<chrono::Utc>,
     logs: Vec<LogEntry>,
 }
 
 impl Run<'_> {
     fn log(&mut self, level: LogLevel, message: String) {
-        if self.task.log_level.is_some_and(|min| level < min) {
+        if self.log_level.is_some_and(|min| level < min) {
             return;
         }
         self.logs.push(LogEntry {
@@ -79,7 +80,7 @@ pub(crate) fn run(
         let run = Run {
             execution,
             task_run,
-            task: &flow.tasks[0],
+            log_level: None,
             now: env.now,
             logs: Vec::new(),
         };
@@ -91,7 +92,7 @@ pub(crate) fn run(
     let mut run = Run {
         execution,
         task_run,
-        task,
+        log_level: task.log_level,
         now: env.now,
         logs: Vec::new(),
     };
