@@ -280,7 +280,7 @@ impl Execution {
     /// Brings the index up to date with `task_run_list` (task runs are only appended).
     pub(crate) fn sync_index(&mut self) {
         let runs = self.task_run_list.as_deref().unwrap_or(&[]);
-        if self.index.indexed > runs.len() || runs.get(..self.index.indexed).is_none() {
+        if self.index.indexed > runs.len() {
             self.index = TaskRunIndex::default();
         }
         for (i, tr) in runs.iter().enumerate().skip(self.index.indexed) {
@@ -319,8 +319,12 @@ impl Execution {
         self.task_run_list.as_deref().unwrap_or(&[])
     }
 
+    /// A task run by id: through the index when it is up to date, else by scanning.
     pub fn find_task_run(&self, id: &str) -> Option<&TaskRun> {
-        self.task_runs().iter().find(|t| t.id == id)
+        match self.index.by_id.get(id) {
+            Some(&i) if self.index.indexed == self.task_runs().len() => self.task_runs().get(i),
+            _ => self.task_runs().iter().find(|t| t.id == id),
+        }
     }
 }
 

@@ -137,11 +137,7 @@ fn base(flow: &Flow, execution: &Execution, extras: Extras) -> Map<String, Value
 }
 
 fn parent_of<'e>(execution: &'e Execution, tr: &TaskRun) -> Option<&'e TaskRun> {
-    let id = tr.parent_task_run_id.as_deref()?;
-    match execution.index.by_id.get(id) {
-        Some(&i) if execution.index.indexed == execution.task_runs().len() => execution.task_runs().get(i),
-        _ => execution.task_runs().iter().find(|t| t.id == id),
-    }
+    execution.find_task_run(tr.parent_task_run_id.as_deref()?)
 }
 
 /// Iteration values from the outermost loop down to this task run: the value of

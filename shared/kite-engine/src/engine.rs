@@ -609,12 +609,16 @@ impl Engine {
 
     /// The execution; 404 if unknown or deleted.
     pub async fn get_execution(&self, id: &str) -> Result<Execution, EngineError> {
+        Ok(self.versioned_execution(id).await?.execution)
+    }
+
+    /// The stored execution with its version (for compare-and-set), or 404.
+    async fn versioned_execution(&self, id: &str) -> Result<VersionedExecution, EngineError> {
         self.inner
             .ports
             .executions
             .get(id)
             .await?
-            .map(|v| v.execution)
             .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))
     }
 
@@ -738,13 +742,7 @@ impl Engine {
     /// Restarts a failed execution in place (same id, RESTARTED, failed task runs again).
     pub async fn restart(&self, id: &str) -> Result<Execution, EngineError> {
         for _ in 0..=self.inner.config.max_conflict_retries {
-            let current = self
-                .inner
-                .ports
-                .executions
-                .get(id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))?;
+            let current = self.versioned_execution(id).await?;
             let mut execution = current.execution;
             if !execution.state.current.is_terminated() {
                 return Err(EngineError::IllegalState(format!(
@@ -851,13 +849,7 @@ impl Engine {
             )));
         }
         for _ in 0..=self.inner.config.max_conflict_retries {
-            let current = self
-                .inner
-                .ports
-                .executions
-                .get(id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound(format!("Execution '{id}' not found")))?;
+            let current = self.versioned_execution(id).await?;
             let mut execution = current.execution;
             if !execution.state.current.is_terminated() {
                 return Err(EngineError::IllegalState(

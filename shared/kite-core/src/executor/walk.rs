@@ -167,15 +167,10 @@ impl<'a> Machine<'a> {
     }
 
     fn is_after_execution(&self, task_id: &str) -> bool {
-        fn contains(tasks: &[Task], id: &str) -> bool {
-            tasks.iter().any(|t| {
-                t.id == id
-                    || t.children()
-                        .iter()
-                        .any(|c| c.id == id || contains(std::slice::from_ref(c), id))
-            })
+        fn contains(task: &Task, id: &str) -> bool {
+            task.id == id || task.children().into_iter().any(|c| contains(c, id))
         }
-        contains(&self.flow.after_execution, task_id)
+        self.flow.after_execution.iter().any(|t| contains(t, task_id))
     }
 
     // ---------------------------------------------------------------- walking

@@ -367,27 +367,22 @@ impl Flow {
     /// Every task of the flow (tasks, errors, finally, afterExecution and all
     /// their descendants), depth first in declaration order.
     pub fn all_tasks(&self) -> Vec<&Task> {
-        fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
-            for task in tasks {
-                out.push(task);
-                let children: Vec<&Task> = task.children();
-                for child in children {
-                    out.push(child);
-                    walk_children(child, out);
-                }
-            }
-        }
-        fn walk_children<'a>(task: &'a Task, out: &mut Vec<&'a Task>) {
+        fn walk<'a>(task: &'a Task, out: &mut Vec<&'a Task>) {
+            out.push(task);
             for child in task.children() {
-                out.push(child);
-                walk_children(child, out);
+                walk(child, out);
             }
         }
         let mut out = Vec::new();
-        walk(&self.tasks, &mut out);
-        walk(&self.errors, &mut out);
-        walk(&self.finally, &mut out);
-        walk(&self.after_execution, &mut out);
+        for task in self
+            .tasks
+            .iter()
+            .chain(&self.errors)
+            .chain(&self.finally)
+            .chain(&self.after_execution)
+        {
+            walk(task, &mut out);
+        }
         out
     }
 

@@ -11,13 +11,6 @@ use crate::expression::{is_truthy, write_pebble, RenderContext};
 use crate::flow::{Flow, LogLevel, TaskKind};
 use crate::run_variables;
 
-fn find<'e>(execution: &'e Execution, id: &str) -> Option<&'e TaskRun> {
-    match execution.index.by_id.get(id) {
-        Some(&i) if execution.index.indexed == execution.task_runs().len() => execution.task_runs().get(i),
-        _ => execution.task_runs().iter().find(|t| t.id == id),
-    }
-}
-
 struct Run<'a> {
     execution: &'a Execution,
     task_run: &'a TaskRun,
@@ -69,7 +62,7 @@ pub(crate) fn run(
     env: &Env,
     error_logs: &[Value],
 ) -> TaskResult {
-    let Some(task_run) = find(execution, task_run_id) else {
+    let Some(task_run) = execution.find_task_run(task_run_id) else {
         return TaskResult {
             state: StateType::Failed,
             outputs: IndexMap::new(),
