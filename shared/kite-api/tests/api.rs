@@ -90,6 +90,19 @@ impl Kite {
         (status, json)
     }
 
+    /// Polls the execution (at most 2 s) until it reaches `want`; returns the last state seen.
+    async fn wait_for_state(&self, id: &str, want: &str) -> Value {
+        let mut state = Value::Null;
+        for _ in 0..100 {
+            state = self.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+            if state == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        state
+    }
+
     async fn logs(&self, execution_id: &str) -> Vec<String> {
         let (_, logs) = self.send(get(&format!("/api/v1/logs/{execution_id}"))).await;
         logs.as_array()
@@ -321,16 +334,7 @@ async fn webhooks() {
         serde_json::json!(["12", "13"])
     );
     let id = e["id"].as_str().unwrap().to_string();
-    let (_, done) = k.send(get(&format!("/api/v1/executions/{id}"))).await;
-    let mut state = done["state"]["current"].clone();
-    for _ in 0..100 {
-        if state == "SUCCESS" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-    }
-    assert_eq!(state, "SUCCESS");
+    assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
     assert_eq!(k.logs(&id).await, vec![r#"{"greeting":"from a webhook"}"#]);
     // A body that is not JSON is kept as text.
     let (_, e) = k
@@ -448,15 +452,7 @@ async fn search_and_kill() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let mut state = Value::Null;
-    for _ in 0..100 {
-        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-        if state == "KILLED" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(state, "KILLED");
+    assert_eq!(k.wait_for_state(&id, "KILLED").await, "KILLED");
     let (status, page) = k
         .send(get(
             "/api/v1/executions/search?namespace=dev&flowId=sleeper&state=KILLED",
@@ -490,15 +486,7 @@ tasks:
     assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
     let (_, e) = k.send(post("/api/v1/executions/dev/approval")).await;
     let id = e["id"].as_str().unwrap().to_string();
-    let mut state = Value::Null;
-    for _ in 0..100 {
-        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-        if state == "PAUSED" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(state, "PAUSED");
+    assert_eq!(k.wait_for_state(&id, "PAUSED").await, "PAUSED");
     let (status, e) = k
         .send(multipart(&format!("/api/v1/executions/{id}/resume"), &[]))
         .await;
@@ -510,14 +498,7 @@ tasks:
         ))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    for _ in 0..100 {
-        state = k.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-        if state == "SUCCESS" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(state, "SUCCESS");
+    assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
     assert_eq!(k.logs(&id).await, vec!["approved"]);
 }
 
