@@ -452,7 +452,7 @@ async fn search_and_kill() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(k.wait_for_state(&id, "KILLED").await, "KILLED");
+    assert_eq!(k.wait_for_state(id, "KILLED").await, "KILLED");
     let (status, page) = k
         .send(get(
             "/api/v1/executions/search?namespace=dev&flowId=sleeper&state=KILLED",
