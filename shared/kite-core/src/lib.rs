@@ -19,3 +19,4 @@ pub mod input;
 pub mod run_variables;
 pub mod runner;
 pub mod task;
+pub mod trigger;

@@ -18,8 +18,8 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::error::EngineError;
 use crate::ports::{
     Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery, FlowRepository,
-    IdGenerator, LogQuery, LogRepository, Page, StoreError, StoredFlow, TaskQueue, Transition,
-    VersionedExecution, Work, WorkItem,
+    IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow, TaskQueue,
+    Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 
 /// The adapters an engine runs on.
@@ -32,6 +32,9 @@ pub struct Ports {
     pub queue: Arc<dyn TaskQueue>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    pub triggers: Arc<dyn TriggerRepository>,
+    /// Where Schedule triggers are registered ([`crate::ports::NoScheduleRegistry`] locally).
+    pub schedules: Arc<dyn ScheduleRegistry>,
 }
 
 /// Engine settings.

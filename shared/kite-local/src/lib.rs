@@ -8,7 +8,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-use kite_engine::ports::{RandomIds, StoreError, SystemClock};
+use kite_engine::ports::{NoScheduleRegistry, RandomIds, StoreError, SystemClock};
 use kite_engine::{Engine, EngineConfig, Ports};
 
 pub use files::LocalFileStorage;
@@ -33,9 +33,11 @@ pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
         executions: store.clone(),
         logs: store.clone(),
         files,
-        queue: store,
+        queue: store.clone(),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
+        triggers: store,
+        schedules: Arc::new(NoScheduleRegistry),
     })
 }
 

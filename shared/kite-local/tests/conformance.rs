@@ -544,3 +544,70 @@ async fn file_storage_refuses_paths_outside_its_root() {
     assert!(fs.delete_prefix("kestra:///").await.is_err());
     assert!(dir.path().join("secret.txt").exists());
 }
+
+#[tokio::test]
+async fn trigger_state_is_compare_and_set_and_searchable() {
+    use kite_core::trigger::TriggerState;
+    use kite_engine::ports::{TriggerQuery, TriggerRepository};
+    let (_dir, s) = store();
+    let mut state = TriggerState::new("company.team", "daily", "schedule");
+    state.next_execution_date = Some(t(60));
+    assert_eq!(s.put(&state, None).await.unwrap(), 1);
+    assert!(matches!(
+        s.put(&state, None).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    state.date = Some(t(60));
+    assert_eq!(s.put(&state, Some(1)).await.unwrap(), 2);
+    // A writer holding the old version loses.
+    assert!(matches!(
+        s.put(&state, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = TriggerRepository::get(&*s, "company.team", "daily", "schedule")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.version, stored.state.date), (2, Some(t(60))));
+
+    s.put(&TriggerState::new("company.team", "daily", "alert"), None)
+        .await
+        .unwrap();
+    s.put(&TriggerState::new("other", "flow", "schedule"), None)
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .list_for_flow("company.team", "daily")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.state.trigger_id)
+        .collect();
+    assert_eq!(ids, ["alert", "schedule"]);
+    let page = TriggerRepository::search(
+        &*s,
+        &TriggerQuery {
+            namespace: Some("company".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.total, 2);
+    let page = TriggerRepository::search(
+        &*s,
+        &TriggerQuery {
+            q: Some("OTHER".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.results[0].namespace, "other");
+    assert!(TriggerRepository::delete(&*s, "other", "flow", "schedule")
+        .await
+        .unwrap());
+    assert!(!TriggerRepository::delete(&*s, "other", "flow", "schedule")
+        .await
+        .unwrap());
+}
