@@ -1,0 +1,85 @@
+//! Kite's AWS adapters: the engine's ports over DynamoDB (flows, executions, logs,
+//! trigger state and the work outbox), S3 (files), SQS (dispatch) and EventBridge
+//! (Schedule triggers). The Lambda functions call [`AwsConfig::from_env`] and
+//! [`aws_ports`] (or [`aws_adapters`] when they also need the sweeper or the
+//! stream decoding) and hand the result to the engine.
+//!
+//! The key design is documented in `docs/aws.md`, section "Storage".
+
+pub mod config;
+pub mod counter;
+pub mod files;
+mod items;
+pub mod provision;
+pub mod schedules;
+pub mod store;
+pub mod table;
+
+use std::sync::Arc;
+
+use kite_engine::ports::{RandomIds, SystemClock};
+use kite_engine::Ports;
+
+pub use config::{AwsConfig, ConfigError};
+pub use counter::CallCounter;
+pub use files::S3FileStorage;
+pub use schedules::{rule_name, EventBridgeSchedules};
+pub use store::{sweep_outbox, AwsStore, SweepReport};
+
+/// Every AWS adapter of one configuration, sharing the SDK clients.
+#[derive(Clone)]
+pub struct AwsAdapters {
+    pub store: Arc<AwsStore>,
+    pub files: Arc<S3FileStorage>,
+    pub schedules: Arc<EventBridgeSchedules>,
+}
+
+/// Builds the SDK clients (credentials, region and `AWS_ENDPOINT_URL` from the
+/// environment, every client counted by [`CallCounter::global`]) and the adapters.
+pub async fn aws_adapters(config: &AwsConfig) -> AwsAdapters {
+    aws_adapters_counted(config, CallCounter::global().clone()).await
+}
+
+/// Like [`aws_adapters`], counting calls in `counter` (a benchmark of one execution).
+pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> AwsAdapters {
+    let clients = config::Clients::load(config, counter).await;
+    let files = Arc::new(S3FileStorage::new(clients.s3.clone(), config.bucket_name.clone()));
+    let store = Arc::new(AwsStore::new(
+        clients.dynamodb.clone(),
+        clients.sqs.clone(),
+        files.clone(),
+        config,
+    ));
+    let schedules = Arc::new(EventBridgeSchedules::new(
+        clients.eventbridge.clone(),
+        config.rule_prefix.clone(),
+        config.scheduler_function_arn.clone(),
+    ));
+    AwsAdapters {
+        store,
+        files,
+        schedules,
+    }
+}
+
+/// The engine's ports on AWS.
+pub async fn aws_ports(config: &AwsConfig) -> Ports {
+    aws_adapters(config).await.ports()
+}
+
+impl AwsAdapters {
+    /// The engine's ports over these adapters.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            flows: self.store.clone(),
+            executions: self.store.clone(),
+            logs: self.store.clone(),
+            files: self.files.clone(),
+            queue: self.store.clone(),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            triggers: self.store.clone(),
+            schedules: self.schedules.clone(),
+        }
+    }
+}

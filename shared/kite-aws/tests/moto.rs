@@ -1,0 +1,1033 @@
+//! The AWS adapters against moto's server (started by tests/aws/run.sh, which sets
+//! AWS_ENDPOINT_URL). Without AWS_ENDPOINT_URL every test here is skipped.
+//!
+//! The cases follow kite-local's tests/conformance.rs port by port, plus what only
+//! AWS has: the outbox, SQS, S3 multipart, EventBridge rules, DynamoDB Streams.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use kite_aws::{provision::provision, AwsAdapters, AwsStore, CallCounter};
+use kite_core::execution::{Execution, ExecutionMetadata, Label, LogEntry, State, StateType};
+use kite_engine::ports::*;
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + s, 0)
+        .single()
+        .expect("valid date")
+}
+
+/// Fresh resources for one test, or `None` (skip) without an emulator.
+async fn setup(name: &str) -> Option<AwsAdapters> {
+    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
+        eprintln!("skipped {name}: AWS_ENDPOINT_URL is not set (tests/aws/run.sh starts moto and sets it)");
+        return None;
+    }
+    let unique = format!(
+        "kite-{}-{}",
+        name.replace('_', "-"),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default() % 1_000_000_000_000
+    );
+    let mut config = provision(&unique, &unique, Some(&unique))
+        .await
+        .expect("create the table, bucket and queue in moto");
+    config.scheduler_function_arn =
+        Some("arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler".into());
+    Some(kite_aws::aws_adapters(&config).await)
+}
+
+fn execution(
+    id: &str,
+    ns: &str,
+    flow: &str,
+    state: StateType,
+    at: DateTime<Utc>,
+    labels: &[(&str, &str)],
+) -> Execution {
+    let json = serde_json::json!({
+        "id": id, "namespace": ns, "flowId": flow, "flowRevision": 1,
+        "labels": labels.iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        "state": State::new(state, at),
+        "metadata": ExecutionMetadata { attempt_number: 1, original_created_date: at },
+    });
+    serde_json::from_value(json).expect("execution json")
+}
+
+fn log(execution_id: &str, level: &str, task_run: Option<&str>, msg: &str) -> LogEntry {
+    LogEntry {
+        namespace: "dev".into(),
+        flow_id: "f".into(),
+        task_id: task_run.map(|_| "t".to_string()),
+        execution_id: execution_id.into(),
+        task_run_id: task_run.map(str::to_string),
+        attempt_number: None,
+        trigger_id: None,
+        timestamp: t(0),
+        level: level.into(),
+        thread: None,
+        message: msg.into(),
+    }
+}
+
+fn flow_source(ns: &str, id: &str) -> String {
+    format!("id: {id}\nnamespace: {ns}\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+}
+
+const FLOW_A: &str = "id: a\nnamespace: company.team\nlabels:\n  env: prod\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+const FLOW_A2: &str = "id: a\nnamespace: company.team\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: changed\n";
+const FLOW_B: &str = "id: b\nnamespace: company\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+const FLOW_C: &str = "id: c\nnamespace: companyx\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+
+#[tokio::test]
+async fn flows_have_revisions_and_soft_delete() {
+    let Some(a) = setup("flows").await else { return };
+    let flows: &dyn FlowRepository = a.store.as_ref();
+    assert_eq!(
+        flows
+            .create("company.team", "a", FLOW_A, t(0))
+            .await
+            .unwrap()
+            .revision,
+        1
+    );
+    assert!(matches!(
+        flows.create("company.team", "a", FLOW_A, t(1)).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        flows
+            .update("company.team", "a", FLOW_A, t(1))
+            .await
+            .unwrap()
+            .revision,
+        1
+    );
+    assert_eq!(
+        flows
+            .update("company.team", "a", FLOW_A2, t(2))
+            .await
+            .unwrap()
+            .revision,
+        2
+    );
+    let get = |rev| flows.get("company.team", "a", rev, false);
+    assert_eq!(get(None).await.unwrap().unwrap().source, FLOW_A2);
+    assert_eq!(get(Some(1)).await.unwrap().unwrap().source, FLOW_A);
+    assert!(get(Some(9)).await.unwrap().is_none());
+    assert_eq!(flows.revisions("company.team", "a").await.unwrap().len(), 2);
+    assert!(matches!(
+        flows.update("x", "nope", FLOW_A, t(3)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(flows.delete("company.team", "a", t(4)).await.unwrap());
+    assert!(!flows.delete("company.team", "a", t(4)).await.unwrap());
+    assert!(get(None).await.unwrap().is_none());
+    assert!(
+        flows
+            .get("company.team", "a", None, true)
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+    assert_eq!(
+        flows
+            .create("company.team", "a", FLOW_A, t(5))
+            .await
+            .unwrap()
+            .revision,
+        4
+    );
+}
+
+#[tokio::test]
+async fn flow_search_filters_and_pages() {
+    let Some(a) = setup("flowsearch").await else {
+        return;
+    };
+    let flows: &dyn FlowRepository = a.store.as_ref();
+    flows.create("company.team", "a", FLOW_A, t(0)).await.unwrap();
+    flows.create("company", "b", FLOW_B, t(0)).await.unwrap();
+    flows.create("companyx", "c", FLOW_C, t(0)).await.unwrap();
+    let q = |ns: Option<&str>| FlowQuery {
+        namespace: ns.map(str::to_string),
+        ..Default::default()
+    };
+    let page = flows.search(&q(Some("company"))).await.unwrap();
+    let ids: Vec<_> = page.results.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"]);
+    assert_eq!(page.total, 2);
+    assert_eq!(flows.search(&q(None)).await.unwrap().total, 3);
+    let labelled = FlowQuery {
+        labels: vec![Label {
+            key: "env".into(),
+            value: "prod".into(),
+        }],
+        ..Default::default()
+    };
+    let found = flows.search(&labelled).await.unwrap();
+    assert_eq!((found.total, found.results[0].id.as_str()), (1, "a"));
+    let text = FlowQuery {
+        q: Some("X".into()),
+        ..Default::default()
+    };
+    assert_eq!(flows.search(&text).await.unwrap().total, 1);
+    let paged = FlowQuery {
+        pagination: Pagination { page: 2, size: 2 },
+        ..Default::default()
+    };
+    let p2 = flows.search(&paged).await.unwrap();
+    assert_eq!((p2.results.len(), p2.total), (1, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn execution_updates_are_compare_and_set() {
+    let Some(a) = setup("cas").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let e = execution("e1", "dev", "f", StateType::Created, t(0), &[]);
+    assert_eq!(repo.insert(&e).await.unwrap(), 1);
+    assert!(matches!(repo.insert(&e).await, Err(StoreError::AlreadyExists(_))));
+    let mut running = e.clone();
+    running.state.set(StateType::Running, t(1));
+    assert_eq!(repo.update(&running, 1).await.unwrap(), 2);
+    let mut other = e.clone();
+    other.state.set(StateType::Killed, t(1));
+    assert!(matches!(
+        repo.update(&other, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let got = repo.get("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.execution.state.current),
+        (2, StateType::Running)
+    );
+
+    // Concurrent writers from the same version, plain updates and transactions: exactly one wins.
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let store = a.store.clone();
+        let mut e = got.execution.clone();
+        e.state.set(
+            if i % 2 == 0 {
+                StateType::Success
+            } else {
+                StateType::Failed
+            },
+            t(2),
+        );
+        handles.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                ExecutionRepository::update(store.as_ref(), &e, 2).await
+            } else {
+                store.commit(transition(e, Some(2), vec![], vec![])).await
+            }
+        }));
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.expect("join"));
+    }
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count(),
+        7,
+        "{results:?}"
+    );
+    assert_eq!(repo.get("e1").await.unwrap().unwrap().version, 3);
+
+    assert!(repo.delete("e1").await.unwrap());
+    assert!(repo.get("e1").await.unwrap().is_none());
+    assert!(!repo.delete("e1").await.unwrap());
+}
+
+fn transition(e: Execution, expected: Option<i64>, push: Vec<WorkItem>, ack: Vec<String>) -> Transition {
+    Transition {
+        logs: vec![log(&e.id, "INFO", None, "hello")],
+        execution: e,
+        expected_version: expected,
+        push,
+        claimed: vec![],
+        claim_until: None,
+        ack,
+        wake: vec![],
+        children: vec![],
+    }
+}
+
+#[tokio::test]
+async fn execution_search_filters_sorts_and_pages() {
+    let Some(a) = setup("execsearch").await else {
+        return;
+    };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    // Executions exist only for flows: the search finds namespaces through them.
+    for (ns, id) in [("company.team", "a"), ("company", "b"), ("companyx", "c")] {
+        a.store.create(ns, id, &flow_source(ns, id), t(0)).await.unwrap();
+    }
+    repo.insert(&execution(
+        "e1",
+        "company.team",
+        "a",
+        StateType::Success,
+        t(10),
+        &[("k", "v")],
+    ))
+    .await
+    .unwrap();
+    repo.insert(&execution(
+        "e2",
+        "company.team",
+        "a",
+        StateType::Failed,
+        t(20),
+        &[],
+    ))
+    .await
+    .unwrap();
+    repo.insert(&execution(
+        "e3",
+        "company",
+        "b",
+        StateType::Success,
+        t(30),
+        &[("k", "v")],
+    ))
+    .await
+    .unwrap();
+    repo.insert(&execution("e4", "companyx", "c", StateType::Running, t(40), &[]))
+        .await
+        .unwrap();
+    let ids = |p: Page<Execution>| p.results.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(repo.search(&ExecutionQuery::default()).await.unwrap()),
+        ["e4", "e3", "e2", "e1"]
+    );
+    let ns = ExecutionQuery {
+        namespace: Some("company".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(repo.search(&ns).await.unwrap()), ["e3", "e2", "e1"]);
+    let flow = ExecutionQuery {
+        namespace: Some("company.team".into()),
+        flow_id: Some("a".into()),
+        states: vec![StateType::Success],
+        ..Default::default()
+    };
+    assert_eq!(ids(repo.search(&flow).await.unwrap()), ["e1"]);
+    let labels = ExecutionQuery {
+        labels: vec![Label {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        ..Default::default()
+    };
+    assert_eq!(ids(repo.search(&labels).await.unwrap()), ["e3", "e1"]);
+    let dates = ExecutionQuery {
+        start_date: Some(t(15)),
+        end_date: Some(t(35)),
+        ..Default::default()
+    };
+    assert_eq!(ids(repo.search(&dates).await.unwrap()), ["e3", "e2"]);
+    let sorted = ExecutionQuery {
+        sort: vec![Sort {
+            field: "id".into(),
+            descending: false,
+        }],
+        pagination: Pagination { page: 2, size: 3 },
+        ..Default::default()
+    };
+    let page = repo.search(&sorted).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(ids(page), ["e4"]);
+    assert_eq!(repo.list_non_terminal().await.unwrap(), ["e4"]);
+}
+
+#[tokio::test]
+async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
+    let Some(a) = setup("commit").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let queue: &dyn TaskQueue = a.store.as_ref();
+    let logs: &dyn LogRepository = a.store.as_ref();
+    let e = execution("e1", "dev", "f", StateType::Created, t(0), &[]);
+    let item = |id: &str| WorkItem {
+        id: id.into(),
+        execution_id: "e1".into(),
+        due: Utc::now(),
+        work: Work::Start,
+    };
+    assert_eq!(
+        repo.commit(transition(e.clone(), None, vec![item("w1"), item("w2")], vec![]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(queue.len().await.unwrap(), 2);
+    // A stale version writes nothing: no log, no ack.
+    assert!(matches!(
+        repo.commit(transition(e.clone(), Some(7), vec![], vec!["w1".into()]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let all_logs = LogQuery {
+        execution_id: "e1".into(),
+        ..Default::default()
+    };
+    assert_eq!(logs.list(&all_logs).await.unwrap().len(), 1);
+    assert_eq!(queue.len().await.unwrap(), 2);
+    assert_eq!(
+        repo.commit(transition(e.clone(), Some(1), vec![], vec!["w1".into()]))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(queue.len().await.unwrap(), 1);
+    assert_eq!(logs.list(&all_logs).await.unwrap().len(), 2);
+    // Not claimed and due now: both were sent to SQS at the first commit.
+    let leased = queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = leased.iter().map(|i| i.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["w1", "w2"]);
+
+    // More than 100 writes: the logs that do not fit follow the transaction.
+    let mut big = transition(e.clone(), Some(2), vec![], vec!["w2".into()]);
+    big.logs = (0..150)
+        .map(|i| log("e1", "INFO", None, &format!("line {i}")))
+        .collect();
+    assert_eq!(repo.commit(big).await.unwrap(), 3);
+    let lines = logs.list(&all_logs).await.unwrap();
+    assert_eq!(lines.len(), 152);
+    assert_eq!(lines[2].message, "line 0");
+    assert_eq!(lines[151].message, "line 149");
+    assert!(queue.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn large_execution_bodies_live_in_s3() {
+    let Some(a) = setup("bigbody").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let mut e = execution("big", "dev", "f", StateType::Running, t(0), &[]);
+    e.outputs
+        .insert("blob".into(), serde_json::Value::String("x".repeat(500 * 1024)));
+    repo.insert(&e).await.unwrap();
+    let got = repo.get("big").await.unwrap().unwrap();
+    assert_eq!(got.execution.outputs, e.outputs);
+    e.state.set(StateType::Success, t(1));
+    assert_eq!(repo.update(&e, 1).await.unwrap(), 2);
+    assert_eq!(
+        repo.get("big").await.unwrap().unwrap().execution.state.current,
+        StateType::Success
+    );
+}
+
+#[tokio::test]
+async fn logs_filter_by_level_and_task_run() {
+    let Some(a) = setup("logs").await else { return };
+    let logs: &dyn LogRepository = a.store.as_ref();
+    logs.append(&[
+        log("e1", "DEBUG", None, "1"),
+        log("e1", "INFO", Some("tr1"), "2"),
+        log("e1", "ERROR", Some("tr2"), "3"),
+        log("e2", "INFO", None, "x"),
+    ])
+    .await
+    .unwrap();
+    let q = |min: Option<&str>, tr: Option<&str>| LogQuery {
+        execution_id: "e1".into(),
+        min_level: min.map(str::to_string),
+        task_run_id: tr.map(str::to_string),
+        ..Default::default()
+    };
+    let all = logs.list(&q(None, None)).await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    assert_eq!(logs.list(&q(Some("WARN"), None)).await.unwrap().len(), 1);
+    assert_eq!(logs.list(&q(None, Some("tr1"))).await.unwrap()[0].message, "2");
+    assert_eq!(logs.delete_by_execution("e1").await.unwrap(), 3);
+    assert!(logs.list(&q(None, None)).await.unwrap().is_empty());
+    assert_eq!(
+        logs.list(&LogQuery {
+            execution_id: "e2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn queue_leases_acks_and_redelivers_over_sqs() {
+    let Some(a) = setup("queue").await else { return };
+    let q: &dyn TaskQueue = a.store.as_ref();
+    let now = Utc::now();
+    let item = |id: &str, due| WorkItem {
+        id: id.into(),
+        execution_id: "e".into(),
+        due,
+        work: Work::Kill,
+    };
+    let later = now + chrono::Duration::seconds(3600);
+    q.push(&[item("now", now), item("later", later)]).await.unwrap();
+    q.push(&[item("now", now + chrono::Duration::seconds(50))])
+        .await
+        .unwrap(); // existing id: unchanged
+    assert_eq!(q.len().await.unwrap(), 2);
+    assert_eq!(
+        q.next_due().await.unwrap().map(|d| d.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    let lease = Duration::from_secs(1);
+    let got = q.lease(Utc::now(), 10, lease).await.unwrap();
+    assert_eq!(got.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["now"]);
+    // Leased: invisible until the lease ends.
+    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
+    // Not acked: delivered again after the lease (SQS's visibility timeout, real time).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        q.lease(Utc::now(), 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Released leases are visible at once.
+    assert_eq!(q.release_leases().await.unwrap(), 1);
+    let again = q.lease(Utc::now(), 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    q.ack(&["now".to_string()]).await.unwrap();
+    assert_eq!(q.len().await.unwrap(), 1);
+    // An hour away: beyond SQS's delay, kept in the outbox only; rescheduled to now it is sent.
+    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
+    q.reschedule("later", Utc::now()).await.unwrap();
+    let due = q.lease(Utc::now(), 10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(due.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["later"]);
+    q.ack(&["later".to_string()]).await.unwrap();
+    assert!(q.is_empty().await.unwrap());
+    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_sweeper_sends_lost_and_newly_reachable_items() {
+    let Some(a) = setup("sweep").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let queue: &dyn TaskQueue = a.store.as_ref();
+    let now = Utc::now();
+    let e = execution("e1", "dev", "f", StateType::Created, t(0), &[]);
+    let claimed = WorkItem {
+        id: "start-e1".into(),
+        execution_id: "e1".into(),
+        due: now,
+        work: Work::Start,
+    };
+    let timer = WorkItem {
+        id: "timer-e1".into(),
+        execution_id: "e1".into(),
+        due: now + chrono::Duration::seconds(1800),
+        work: Work::Kill,
+    };
+    let mut tr = transition(e, None, vec![claimed.clone(), timer.clone()], vec![]);
+    tr.claimed = vec![claimed.id.clone()];
+    tr.claim_until = Some(now + chrono::Duration::seconds(60));
+    repo.commit(tr).await.unwrap();
+    // Claimed (run in-process) and the far timer: nothing in SQS.
+    assert!(queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
+    // Within the grace nothing is due for a resend.
+    assert_eq!(
+        kite_aws::sweep_outbox(&a.store, now).await.unwrap(),
+        Default::default()
+    );
+    // The in-process run was lost: after the grace the sweeper sends it.
+    let later = now + chrono::Duration::seconds(200);
+    let report = kite_aws::sweep_outbox(&a.store, later).await.unwrap();
+    assert_eq!((report.sent, report.resent), (0, 1));
+    let got = queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["start-e1"]
+    );
+    queue.ack(&["start-e1".to_string()]).await.unwrap();
+    // Swept once: not again before another grace.
+    assert_eq!(
+        kite_aws::sweep_outbox(&a.store, later).await.unwrap(),
+        Default::default()
+    );
+    // The timer comes within SQS's 15-minute delay: sent once, with the remaining delay.
+    let near = now + chrono::Duration::seconds(1800 - 600);
+    let report = kite_aws::sweep_outbox(&a.store, near).await.unwrap();
+    assert_eq!((report.sent, report.resent), (1, 0));
+    assert_eq!(kite_aws::sweep_outbox(&a.store, near).await.unwrap().sent, 0);
+}
+
+fn stream(bytes: Vec<u8>) -> ByteStream {
+    Box::pin(std::io::Cursor::new(bytes))
+}
+
+async fn read_all(mut s: ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out)
+        .await
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_files_round_trip_bounds_and_prefix_deletes() {
+    let Some(a) = setup("files").await else { return };
+    let fs: &dyn FileStorage = a.files.as_ref();
+    let uri = "kestra:///dev/f/executions/e1/inputs/myfile/a.txt";
+    assert_eq!(fs.put(uri, stream(b"hello".to_vec()), 100).await.unwrap(), 5);
+    assert!(fs.exists(uri).await.unwrap());
+    assert_eq!(fs.size(uri).await.unwrap(), Some(5));
+    assert_eq!(read_all(fs.get(uri).await.unwrap()).await, b"hello");
+    // read() of expressions runs synchronously inside the runtime.
+    let files = a.files.clone();
+    let blocking = tokio::spawn(async move { files.read_blocking(uri) })
+        .await
+        .unwrap();
+    assert_eq!(blocking.unwrap(), b"hello");
+    assert!(matches!(
+        fs.get("kestra:///dev/none.txt").await,
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(fs.size("kestra:///dev/none.txt").await.unwrap(), None);
+
+    // Size bound: nothing is stored, small or multipart.
+    let big = "kestra:///dev/f/big.bin";
+    assert!(matches!(
+        fs.put(big, stream(vec![7u8; 200]), 100).await,
+        Err(StorageError::TooLarge { limit: 100 })
+    ));
+    let huge = 8 * 1024 * 1024 + 3 * 1024 * 1024;
+    assert!(matches!(
+        fs.put(big, stream(vec![1u8; huge]), 9 * 1024 * 1024).await,
+        Err(StorageError::TooLarge { .. })
+    ));
+    assert!(!fs.exists(big).await.unwrap());
+    // Multipart: 11 MiB in two parts, read back intact.
+    let data: Vec<u8> = (0..huge).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        fs.put(big, stream(data.clone()), u64::MAX).await.unwrap(),
+        huge as u64
+    );
+    assert_eq!(fs.size(big).await.unwrap(), Some(huge as u64));
+    assert!(read_all(fs.get(big).await.unwrap()).await == data);
+
+    // A prefix is a folder: e1/ goes, e10/ stays.
+    let sibling = "kestra:///dev/f/executions/e10/x.txt";
+    fs.put(sibling, stream(b"x".to_vec()), 10).await.unwrap();
+    assert_eq!(
+        fs.delete_prefix("kestra:///dev/f/executions/e1/").await.unwrap(),
+        1
+    );
+    assert!(!fs.exists(uri).await.unwrap());
+    assert!(fs.exists(sibling).await.unwrap());
+}
+
+#[tokio::test]
+async fn s3_files_refuse_paths_outside_the_root() {
+    let Some(a) = setup("paths").await else { return };
+    let fs: &dyn FileStorage = a.files.as_ref();
+    for bad in [
+        "kestra:///../secret.txt",
+        "kestra:///dev/../../secret.txt",
+        "kestra:////etc/passwd",
+        "kestra:///dev/./x",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "kestra:///dev\\..\\x",
+        "kestra:///C:/x",
+        "kestra:///_kite/executions/e1/v0000000001.json",
+    ] {
+        assert!(
+            matches!(
+                fs.put(bad, stream(b"x".to_vec()), 10).await,
+                Err(StorageError::InvalidUri(_))
+            ),
+            "{bad}"
+        );
+        assert!(
+            matches!(fs.get(bad).await, Err(StorageError::InvalidUri(_))),
+            "{bad}"
+        );
+        assert!(fs.read_blocking(bad).is_err(), "{bad}");
+    }
+    assert!(fs.delete_prefix("kestra:///").await.is_err());
+}
+
+#[tokio::test]
+async fn trigger_state_is_compare_and_set_and_searchable() {
+    use kite_core::trigger::TriggerState;
+    let Some(a) = setup("triggers").await else { return };
+    let s = a.store.as_ref();
+    let mut state = TriggerState::new("company.team", "daily", "schedule");
+    state.next_execution_date = Some(t(60));
+    assert_eq!(s.put(&state, None).await.unwrap(), 1);
+    assert!(matches!(
+        s.put(&state, None).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    state.date = Some(t(60));
+    assert_eq!(s.put(&state, Some(1)).await.unwrap(), 2);
+    assert!(matches!(
+        s.put(&state, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = TriggerRepository::get(s, "company.team", "daily", "schedule")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.version, stored.state.date), (2, Some(t(60))));
+    s.put(&TriggerState::new("company.team", "daily", "alert"), None)
+        .await
+        .unwrap();
+    s.put(&TriggerState::new("other", "flow", "schedule"), None)
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .list_for_flow("company.team", "daily")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.state.trigger_id)
+        .collect();
+    assert_eq!(ids, ["alert", "schedule"]);
+    let by_ns = TriggerQuery {
+        namespace: Some("company".into()),
+        ..Default::default()
+    };
+    assert_eq!(TriggerRepository::search(s, &by_ns).await.unwrap().total, 2);
+    let text = TriggerQuery {
+        q: Some("OTHER".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        TriggerRepository::search(s, &text).await.unwrap().results[0].namespace,
+        "other"
+    );
+    assert!(TriggerRepository::delete(s, "other", "flow", "schedule")
+        .await
+        .unwrap());
+    assert!(!TriggerRepository::delete(s, "other", "flow", "schedule")
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn eventbridge_rules_follow_sync_flow() {
+    let Some(a) = setup("rules").await else { return };
+    let reg: &dyn ScheduleRegistry = a.schedules.as_ref();
+    let long_ns = format!("company.{}", "team".repeat(30));
+    let rule = |trigger: &str, exprs: &[&str], enabled: bool| ScheduleRule {
+        namespace: long_ns.clone(),
+        flow_id: "nightly".into(),
+        trigger_id: trigger.into(),
+        expressions: exprs.iter().map(|e| e.to_string()).collect(),
+        enabled,
+    };
+    let other = ScheduleRule {
+        namespace: "dev".into(),
+        flow_id: "other".into(),
+        trigger_id: "s".into(),
+        expressions: vec!["cron(0 * * * ? *)".into()],
+        enabled: true,
+    };
+    reg.sync_flow("dev", "other", std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    reg.sync_flow(
+        &long_ns,
+        "nightly",
+        &[
+            rule("daily", &["cron(0 2 * * ? *)"], true),
+            // A time zone with DST needs two UTC expressions.
+            rule("local", &["cron(0 1 * * ? *)", "cron(0 0 * * ? *)"], true),
+        ],
+    )
+    .await
+    .unwrap();
+    let rules = a.schedules.list_flow_rules(&long_ns, "nightly").await.unwrap();
+    assert_eq!(rules.len(), 3);
+    assert!(rules.keys().all(|n| n.len() <= 64));
+    let daily = kite_aws::rule_name("kite", &long_ns, "nightly", "daily", 0);
+    assert_eq!(rules[&daily].0, "cron(0 2 * * ? *)");
+    // The target carries the input the scheduler function reads.
+    let targets = a
+        .schedules
+        .client()
+        .list_targets_by_rule()
+        .rule(&daily)
+        .send()
+        .await
+        .unwrap();
+    let target = &targets.targets()[0];
+    assert_eq!(
+        target.arn(),
+        "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler"
+    );
+    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        serde_json::json!({"namespace": long_ns, "flowId": "nightly", "triggerId": "daily"})
+    );
+
+    // Changed cron, disabled, one expression fewer.
+    reg.sync_flow(
+        &long_ns,
+        "nightly",
+        &[
+            rule("daily", &["cron(30 3 * * ? *)"], false),
+            rule("local", &["cron(0 1 * * ? *)"], true),
+        ],
+    )
+    .await
+    .unwrap();
+    let rules = a.schedules.list_flow_rules(&long_ns, "nightly").await.unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[&daily].0, "cron(30 3 * * ? *)");
+    assert_eq!(rules[&daily].1, aws_sdk_eventbridge::types::RuleState::Disabled);
+    // Flow deleted: its rules go, other flows' rules stay.
+    reg.sync_flow(&long_ns, "nightly", &[]).await.unwrap();
+    assert!(a
+        .schedules
+        .list_flow_rules(&long_ns, "nightly")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        a.schedules.list_flow_rules("dev", "other").await.unwrap().len(),
+        1
+    );
+}
+
+/// A stream record's image as Lambda delivers it (DynamoDB JSON).
+fn image_json(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> serde_json::Value {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
+    let mut out = serde_json::Map::new();
+    for (k, v) in image {
+        let v = match v {
+            A::S(s) => serde_json::json!({ "S": s }),
+            A::N(n) => serde_json::json!({ "N": n }),
+            A::Bool(b) => serde_json::json!({ "BOOL": b }),
+            _ => continue,
+        };
+        out.insert(k.clone(), v);
+    }
+    serde_json::Value::Object(out)
+}
+
+#[tokio::test]
+async fn stream_records_carry_execution_state_changes() {
+    let Some(a) = setup("stream").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let mut e = execution("s1", "dev", "f", StateType::Created, t(0), &[]);
+    repo.commit(transition(e.clone(), None, vec![], vec![]))
+        .await
+        .unwrap();
+    e.state.set(StateType::Running, t(1));
+    repo.commit(transition(e.clone(), Some(1), vec![], vec![]))
+        .await
+        .unwrap();
+    e.state.set(StateType::Success, t(2));
+    repo.commit(transition(e.clone(), Some(2), vec![], vec![]))
+        .await
+        .unwrap();
+
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk_config);
+    let table = a
+        .store
+        .dynamodb()
+        .describe_table()
+        .table_name(a.store.table_name())
+        .send()
+        .await
+        .unwrap();
+    let arn = table
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .expect("stream enabled")
+        .to_string();
+    let described = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    let shards = described
+        .stream_description()
+        .map(|d| d.shards().to_vec())
+        .unwrap_or_default();
+    let mut states = Vec::new();
+    for shard in shards {
+        let iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap();
+        let records = streams
+            .get_records()
+            .shard_iterator(iterator.shard_iterator().unwrap())
+            .send()
+            .await
+            .unwrap();
+        for record in records.records() {
+            let Some(data) = record.dynamodb() else { continue };
+            let Some(new) = data.new_image() else { continue };
+            let old_state = data.old_image().and_then(|o| match o.get("state") {
+                Some(aws_sdk_dynamodbstreams::types::AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            });
+            // What the stream function receives and decodes.
+            if let Some(v) = a
+                .store
+                .execution_from_stream_image(&image_json(new))
+                .await
+                .unwrap()
+            {
+                states.push((old_state, v.execution.state.current, v.version));
+            }
+        }
+    }
+    assert_eq!(
+        states,
+        [
+            (None, StateType::Created, 1),
+            (Some("CREATED".into()), StateType::Running, 2),
+            (Some("RUNNING".into()), StateType::Success, 3)
+        ]
+    );
+    // Log items are in the stream too, but are not executions.
+    assert!(a
+        .store
+        .execution_from_stream_image(&serde_json::json!({"pk": {"S": "EXEC#s1"}, "sk": {"S": "LOG#1"}}))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Runs claimed work in this process, as the api function does.
+struct InProcess(OnceLock<kite_engine::Engine>);
+
+impl Dispatcher for InProcess {
+    fn dispatch(&self, items: Vec<WorkItem>) {
+        if let Some(engine) = self.0.get() {
+            for item in items {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.process(item).await {
+                        eprintln!("work failed: {e}");
+                    }
+                });
+            }
+        }
+    }
+    fn wake_at(&self, _: DateTime<Utc>) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benchmark01_needs_three_billable_calls() {
+    let Some(a) = setup("bench").await else { return };
+    let engine = kite_engine::Engine::new(a.ports(), kite_engine::EngineConfig::default());
+    let dispatcher = Arc::new(InProcess(OnceLock::new()));
+    let _ = dispatcher.0.set(engine.clone());
+    engine.set_dispatcher(dispatcher);
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/bench/benchmark01.yaml"
+    ))
+    .expect("benchmark01.yaml");
+    engine.create_flow(&source).await.unwrap();
+    // A fresh function instance: the engine caches nothing yet; its own counter.
+    let counter = CallCounter::default();
+    let config = kite_aws::AwsConfig {
+        table_name: a.store.table_name().to_string(),
+        bucket_name: a.files.bucket().to_string(),
+        queue_url: a.store.queue_url().map(str::to_string),
+        scheduler_function_arn: None,
+        rule_prefix: "kite".into(),
+        outbox_grace: Duration::from_secs(120),
+        log_retention_days: 30,
+        s3_path_style: true,
+    };
+    let fresh = kite_aws::aws_adapters_counted(&config, counter.clone()).await;
+    let engine = kite_engine::Engine::new(fresh.ports(), kite_engine::EngineConfig::default());
+    let dispatcher = Arc::new(InProcess(OnceLock::new()));
+    let _ = dispatcher.0.set(engine.clone());
+    engine.set_dispatcher(dispatcher);
+
+    let flow = engine.get_flow("benchmarks", "benchmark01", None).await.unwrap();
+    let execution = engine
+        .create_execution(kite_engine::CreateExecution {
+            namespace: flow.flow.namespace.clone(),
+            flow_id: flow.flow.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Watched through the other adapters, whose calls are not counted.
+    let mut state = StateType::Created;
+    for _ in 0..200 {
+        state = ExecutionRepository::get(a.store.as_ref(), &execution.id)
+            .await
+            .unwrap()
+            .map_or(StateType::Created, |v| v.execution.state.current);
+        if state.is_terminated() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, StateType::Success);
+    // Let a stray background write (there should be none) land before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let calls = counter.snapshot();
+    eprintln!("benchmark01 AWS calls: {calls:?}");
+    assert_eq!(counter.total(), 3, "{calls:?}");
+    // The whole run is in DynamoDB: the execution, its log line, an empty outbox.
+    let stored = ExecutionRepository::get(a.store.as_ref(), &execution.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.execution.state.current, StateType::Success);
+    let logs = a
+        .store
+        .list(&LogQuery {
+            execution_id: execution.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(logs.iter().any(|l| l.message == "Hello World"), "{logs:?}");
+    assert!(TaskQueue::is_empty(a.store.as_ref()).await.unwrap());
+}
+
+#[tokio::test]
+async fn config_from_env_names_what_is_missing() {
+    // Only checks parsing; never touches AWS.
+    let names = ["TABLE_NAME", "BUCKET_NAME"];
+    if names.iter().any(|n| std::env::var(n).is_ok()) {
+        return;
+    }
+    assert_eq!(
+        kite_aws::AwsConfig::from_env(),
+        Err(kite_aws::ConfigError::Missing("TABLE_NAME"))
+    );
+    let _unused: Option<AwsStore> = None;
+}
