@@ -98,6 +98,18 @@ impl S3FileStorage {
         self.put_object(&format!("{INTERNAL}/{key}"), bytes).await
     }
 
+    /// Deletes one of Kite's own objects (S3 deletes of absent keys succeed).
+    pub(crate) async fn delete_internal(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(format!("{INTERNAL}/{key}"))
+            .send()
+            .await
+            .map_err(sdk_io)?;
+        Ok(())
+    }
+
     pub(crate) async fn get_internal(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let full = format!("{INTERNAL}/{key}");
         self.get_object_bytes(&full, &full).await

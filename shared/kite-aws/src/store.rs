@@ -81,6 +81,9 @@ fn sort_by_fields<T>(items: &mut [T], sort: &[Sort], key: impl Fn(&T, &str) -> O
     });
 }
 
+/// A condition expression with its attribute names and values.
+type Condition<'a> = (&'a str, HashMap<String, String>, HashMap<String, AttributeValue>);
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum SortKey {
     Num(i64),
@@ -299,6 +302,14 @@ impl AwsStore {
         Ok(item)
     }
 
+    /// After a large body replaced version `previous`, that version's S3 copy (if it had
+    /// one; bodies rarely shrink back under the limit) is garbage.
+    async fn drop_old_body(&self, id: &str, previous: i64) {
+        if let Err(e) = self.files.delete_internal(&Self::body_key(id, previous)).await {
+            tracing::debug!(error = %e, execution = %id, "old execution body not deleted");
+        }
+    }
+
     async fn execution_from_item(&self, item: &Item) -> Result<Execution, StoreError> {
         match opt_s(item, "body") {
             Some(body) => serde_json::from_str(body).map_err(backend),
@@ -329,7 +340,7 @@ impl AwsStore {
     fn put_action(
         &self,
         item: Item,
-        condition: Option<(&str, HashMap<String, String>, HashMap<String, AttributeValue>)>,
+        condition: Option<Condition<'_>>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some((expr, names, values)) = condition {
@@ -422,7 +433,7 @@ impl AwsStore {
     async fn put_conditional(
         &self,
         item: Item,
-        condition: (&str, HashMap<String, String>, HashMap<String, AttributeValue>),
+        condition: Condition<'_>,
         on_condition: StoreError,
     ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -1083,12 +1094,16 @@ impl ExecutionRepository for AwsStore {
 
     async fn update(&self, execution: &Execution, expected_version: i64) -> Result<i64, StoreError> {
         let item = self.execution_item(execution, expected_version + 1).await?;
+        let large = item.contains_key("bodyRef");
         self.put_conditional(
             item,
             Self::execution_condition(Some(expected_version)),
             StoreError::Conflict(format!("execution {}", execution.id)),
         )
         .await?;
+        if large {
+            self.drop_old_body(&execution.id, expected_version).await;
+        }
         Ok(expected_version + 1)
     }
 
@@ -1099,10 +1114,10 @@ impl ExecutionRepository for AwsStore {
             None => StoreError::AlreadyExists(format!("execution {}", t.execution.id)),
             Some(_) => StoreError::Conflict(format!("execution {}", t.execution.id)),
         };
-        let mut actions = vec![self.put_action(
-            self.execution_item(&t.execution, version).await?,
-            Some(Self::execution_condition(t.expected_version)),
-        )?];
+        let exec_item = self.execution_item(&t.execution, version).await?;
+        let large = exec_item.contains_key("bodyRef");
+        let mut actions =
+            vec![self.put_action(exec_item, Some(Self::execution_condition(t.expected_version)))?];
         // Children get fresh ids and the parent's version condition guards the whole
         // transaction, so a plain put cannot overwrite a live child.
         for child in &t.children {
@@ -1166,6 +1181,9 @@ impl ExecutionRepository for AwsStore {
             if let Err(e) = self.batch_write(requests).await {
                 tracing::warn!(error = %e, execution = %t.execution.id, "some logs of a committed step were not written");
             }
+        }
+        if let (true, Some(previous)) = (large, t.expected_version) {
+            self.drop_old_body(&t.execution.id, previous).await;
         }
         // Committed: failures below are recovered by the sweeper, never reported as a lost step.
         if !to_send.is_empty() {

@@ -425,6 +425,18 @@ async fn large_execution_bodies_live_in_s3() {
         repo.get("big").await.unwrap().unwrap().execution.state.current,
         StateType::Success
     );
+    // One body object per live version: version 1's copy went with the update.
+    let objects = a
+        .files
+        .client()
+        .list_objects_v2()
+        .bucket(a.files.bucket())
+        .prefix("_kite/executions/big/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<_> = objects.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["_kite/executions/big/v0000000002.json"]);
 }
 
 #[tokio::test]
