@@ -522,3 +522,25 @@ triggers:
     assert_eq!(executions_of(&engine, "dev", "fragile").await.len(), 1);
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_corpus_schedule_flow_fires_every_minute_and_every_five() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2024-03-01T09:59:30Z");
+    let engine = engine_with_clock(dir.path(), &clock, EngineConfig::default());
+    deploy_corpus(&engine, &["schedule-trigger.yaml"]).await;
+    // Ten minutes, one tick per minute as the local scheduler would wake.
+    for minute in 0..10 {
+        clock.set(&format!("2024-03-01T10:{minute:02}:00Z"));
+        engine.fire_due_schedules().await.unwrap();
+    }
+    let runs = executions_of(&engine, "io.kestra.tests.schedule", "schedule-trigger").await;
+    let per_trigger = |id: &str| {
+        runs.iter()
+            .filter(|e| e.trigger.as_ref().unwrap().id == id)
+            .count()
+    };
+    assert_eq!(per_trigger("schedule-every-min"), 10);
+    assert_eq!(per_trigger("schedule-5-min"), 2);
+    assert_eq!(runs.len(), 12);
+}

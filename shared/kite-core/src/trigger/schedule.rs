@@ -457,13 +457,20 @@ pub fn evaluate(
         let start = backfill.current_date.unwrap_or(backfill.start);
         let room = MAX_DATES_PER_EVALUATION.saturating_sub(fire.len()).max(1);
         let dates = schedule.occurrences(start, end, room);
-        let done = dates.len() < room;
+        let full = dates.len() >= room;
         fire.extend(dates.iter().map(|&date| ScheduledDate { date, backfill: true }));
-        if done {
-            state.backfill = None;
-        } else {
+        if let Some(&last) = dates.last() {
+            backfill.current_date = schedule.next_after(last);
+        }
+        // Done once no date is left before its end (a future end waits for time to pass).
+        let finished = backfill
+            .current_date
+            .or(Some(start))
+            .is_none_or(|next| backfill.end.map_or(next > now, |e| next > e));
+        if full {
             more = true;
-            backfill.current_date = dates.last().and_then(|d| schedule.next_after(*d));
+        } else if finished {
+            state.backfill = None;
         }
     }
     state.updated_date = Some(now);

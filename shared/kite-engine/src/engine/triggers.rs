@@ -190,12 +190,15 @@ impl Engine {
                     continue;
                 }
             };
-            let due = if state.backfill.as_ref().is_some_and(|b| !b.paused) {
-                Some(now)
-            } else if state.disabled {
+            let backfill = state
+                .backfill
+                .as_ref()
+                .filter(|b| !b.paused)
+                .map(|b| b.current_date.unwrap_or(b.start));
+            let due = if state.disabled {
                 None
             } else {
-                state.next_execution_date
+                backfill.into_iter().chain(state.next_execution_date).min()
             };
             if let Some(d) = due {
                 next = Some(next.map_or(d, |n| n.min(d)));
