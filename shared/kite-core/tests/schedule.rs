@@ -385,3 +385,41 @@ fn backfill_property_starts_the_trigger_state() {
     );
     assert_eq!(state.backfill.unwrap().start, utc("2024-01-01T00:00:00Z"));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the moments the scheduler wakes at (late, early, twice at the same
+        /// instant), with ALL every date up to the last wake-up fires exactly once, in order.
+        #[test]
+        fn every_date_fires_exactly_once_whenever_the_scheduler_wakes(
+            steps in proptest::collection::vec(0i64..900, 1..40),
+            cron in prop::sample::select(vec!["*/5 * * * *", "0 * * * *", "30 1 * * *", "*/7 2-4 * * *"]),
+            zone in prop::sample::select(vec!["UTC", "Europe/Paris", "America/New_York"]),
+        ) {
+            let s = schedule(&format!("cron: \"{cron}\"\ntimezone: {zone}"));
+            // Around the fall-back night in Paris and New York.
+            let start = utc("2025-10-25T22:00:00Z");
+            let mut state = initial_state("dev", "f", &s, start);
+            let mut now = start;
+            let mut fired: Vec<DateTime<Utc>> = Vec::new();
+            for step in steps {
+                now += Duration::seconds(step * 60);
+                loop {
+                    let e = evaluate(&s, &state, now, now, RecoverMissedSchedules::All);
+                    fired.extend(e.fire.iter().map(|d| d.date));
+                    state = e.state;
+                    if !e.more {
+                        break;
+                    }
+                }
+            }
+            let expected = s.occurrences(start + Duration::seconds(1), now, 100_000);
+            prop_assert_eq!(fired, expected);
+        }
+    }
+}
