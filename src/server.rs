@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use kite_core::trigger::schedule::RecoverMissedSchedules;
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{open_engine, Runtime};
 use tracing::{error, info, warn};
@@ -42,6 +43,14 @@ pub struct ServerOptions {
     /// Public URL of the server (for the `url` of created executions).
     #[arg(long, env = "KITE_URL")]
     pub url: Option<String>,
+    /// What Schedule triggers without `recoverMissedSchedules` do with dates missed while
+    /// the server was stopped: ALL (Kestra's default), LAST or NONE.
+    #[arg(long, env = "KITE_RECOVER_MISSED_SCHEDULES", default_value = "ALL", value_parser = parse_recovery)]
+    pub recover_missed_schedules: RecoverMissedSchedules,
+}
+
+fn parse_recovery(value: &str) -> Result<RecoverMissedSchedules, String> {
+    RecoverMissedSchedules::parse(value).ok_or_else(|| format!("`{value}`: use ALL, LAST or NONE"))
 }
 
 fn default_workers() -> usize {
@@ -85,6 +94,7 @@ pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime), String>
     let config = EngineConfig {
         secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
         max_file_size: options.max_upload,
+        recover_missed_schedules: options.recover_missed_schedules,
         ..EngineConfig::default()
     };
     let engine = open_engine(&options.data, config)

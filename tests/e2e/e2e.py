@@ -235,6 +235,54 @@ def curl_scenarios(base, work):
           400 <= status < 500 and "message" in json.loads(body or "{}"), f"{status} {body}")
 
 
+FAILING = """id: nightly-etl
+namespace: dev.team
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: the warehouse is down
+"""
+
+
+def trigger_scenarios(base):
+    """Schedule triggers listed with their state; the namespace alert flow (a Flow trigger)
+    runs when a flow below `dev` fails; a trigger disabled through the API."""
+    status, found = get_json(f"{base}/api/v1/triggers/search?namespace=dev&size=50")
+    by_id = {r["abstractTrigger"]["id"]: r["triggerContext"] for r in (found or {}).get("results", [])}
+    check("triggers/search lists the schedule with its next date",
+          status == 200 and by_id.get("weekdays", {}).get("nextExecutionDate"), f"{status} {found}")
+
+    status, _, body = http("POST", f"{base}/api/v1/flows", FAILING.encode(),
+                           {"Content-Type": "application/x-yaml"})
+    check("deploy a failing flow in dev.team", status == 200, body[:300])
+    status, body = curl("-X", "POST", f"{base}/api/v1/executions/dev.team/nightly-etl?wait=true")
+    failed_id = json.loads(body).get("id") if status == 200 else None
+    check("the failing flow fails", status == 200 and json.loads(body)["state"]["current"] == "FAILED",
+          f"{status} {body[:300]}")
+    alert = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and alert is None:
+        _, page = get_json(f"{base}/api/v1/executions/search?namespace=dev&flowId=failure-alert&size=50")
+        for e in (page or {}).get("results", []):
+            if (e.get("trigger") or {}).get("variables", {}).get("executionId") == failed_id:
+                alert = e
+        time.sleep(0.1)
+    check("Flow trigger: failure-alert ran for the failed execution", alert is not None, "no alert execution")
+    if alert:
+        done = wait_terminal(base, alert["id"])
+        log = logs_text(base, alert["id"])
+        check("Flow trigger: alert logs the failed flow and state",
+              done["state"]["current"] == "SUCCESS" and "dev.team.nightly-etl ended FAILED" in log, log)
+
+    body = json.dumps({"triggers": [{"namespace": "dev", "flowId": "daily-report", "triggerId": "weekdays"}],
+                       "disabled": True}).encode()
+    status, _, answer = http("POST", f"{base}/api/v1/triggers/set-disabled/by-triggers", body,
+                             {"Content-Type": "application/json"})
+    _, found = get_json(f"{base}/api/v1/triggers/dev/daily-report")
+    check("trigger disabled through the API", status == 200 and found["results"][0]["triggerContext"]["disabled"],
+          f"{status} {answer[:200]} {found}")
+
+
 def sdk_scenarios(base, work, expect_auth=False):
     """The `kestra` PyPI client, unchanged."""
     from kestra import Flow
@@ -343,6 +391,7 @@ def main():
         server = Server(kite, work, {})
         try:
             curl_scenarios(server.base, work)
+            trigger_scenarios(server.base)
             sdk_scenarios(server.base, work)
         finally:
             server.stop()

@@ -21,6 +21,7 @@ mod executions;
 mod flows;
 mod openapi;
 mod params;
+mod triggers;
 mod webhook;
 
 pub use error::{ApiError, ApiResult};
@@ -99,6 +100,19 @@ fn api() -> Router<Shared> {
             "/executions/webhook/{namespace}/{flow_id}/{key}",
             get(webhook::trigger).post(webhook::trigger).put(webhook::trigger),
         )
+        .route("/triggers", axum::routing::put(triggers::update))
+        .route("/triggers/search", get(triggers::search))
+        .route("/triggers/set-disabled/by-triggers", post(triggers::set_disabled))
+        .route(
+            "/triggers/backfill/pause",
+            axum::routing::put(triggers::pause_backfill),
+        )
+        .route(
+            "/triggers/backfill/unpause",
+            axum::routing::put(triggers::unpause_backfill),
+        )
+        .route("/triggers/backfill/delete", post(triggers::delete_backfill))
+        .route("/triggers/{namespace}/{flow_id}", get(triggers::for_flow))
         .route("/logs/{execution_id}", get(executions::logs))
         .route("/logs/{execution_id}/download", get(executions::logs_download))
         .route("/openapi.yml", get(openapi::yaml))

@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use indexmap::IndexMap;
 use kite_core::execution::ExecutionTrigger;
-use kite_core::expression::{is_truthy, write_pebble, RenderContext};
+use kite_core::expression::{write_pebble, RenderContext};
 use kite_core::flow::{Trigger, TriggerType};
 use kite_core::input::InputValue;
+use kite_core::trigger::condition::{self, ConditionContext};
 use kite_engine::{CreateExecution, EngineError};
 use serde_json::{json, Map, Value};
 
@@ -104,21 +105,21 @@ pub async fn trigger(
 
     let mut vars = flow_vars.clone();
     vars["trigger"] = Value::Object(variables.clone().into_iter().collect());
-    let ctx = RenderContext::new(&vars, now);
-    // Conditions: every expression must hold, else 204 and no execution.
+    // Conditions (evaluated with the request as `trigger`): not met → 204, no execution.
     if let Some(Value::Array(conditions)) = trigger.properties.get("conditions") {
-        for condition in conditions {
-            if let Some(expression) = condition.get("expression").and_then(Value::as_str) {
-                let holds = engine
-                    .render(expression, &ctx)
-                    .map(|r| is_truthy(&r))
-                    .unwrap_or(false);
-                if !holds {
-                    return Ok(StatusCode::NO_CONTENT.into_response());
-                }
-            }
+        let ctx = ConditionContext {
+            expressions: engine,
+            variables: &vars,
+            now,
+            execution: None,
+        };
+        match condition::all_hold(conditions, &ctx) {
+            Ok(true) => {}
+            Ok(false) => return Ok(StatusCode::NO_CONTENT.into_response()),
+            Err(e) => return Err(ApiError::illegal_argument(&e.to_string())),
         }
     }
+    let ctx = RenderContext::new(&vars, now);
     // Kestra 1.x: `inputs` of the trigger, rendered against the request.
     let mut inputs = IndexMap::new();
     if let Some(Value::Object(declared)) = trigger.properties.get("inputs") {

@@ -749,3 +749,93 @@ async fn restarting_a_successful_execution_is_refused() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["message"], "Illegal argument: No task found to restart");
 }
+
+fn json_request(method: &str, uri: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn triggers_are_searchable_and_can_be_disabled_and_backfilled() {
+    let k = kite().await;
+    let flow = r#"id: nightly
+namespace: dev.reports
+tasks:
+  - id: a
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ trigger.date }}"
+triggers:
+  - id: every-night
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 2 * * *"
+    timezone: Europe/Paris
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    let (status, found) = k.send(get("/api/v1/triggers/search?namespace=dev.reports")).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 1);
+    let entry = &found["results"][0];
+    assert_eq!(entry["abstractTrigger"]["id"], "every-night");
+    assert_eq!(entry["triggerContext"]["flowId"], "nightly");
+    assert!(entry["triggerContext"]["nextExecutionDate"].is_string());
+    // Every trigger of every flow is listed; `q` filters.
+    let (_, all) = k.send(get("/api/v1/triggers/search?q=webhook")).await;
+    assert_eq!(all["results"][0]["triggerContext"]["flowId"], "hello-world");
+    let (_, per_flow) = k.send(get("/api/v1/triggers/dev.reports/nightly")).await;
+    assert_eq!(per_flow["total"], 1);
+
+    let target =
+        serde_json::json!({"namespace": "dev.reports", "flowId": "nightly", "triggerId": "every-night"});
+    let (status, count) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/triggers/set-disabled/by-triggers",
+            serde_json::json!({"triggers": [target], "disabled": true}),
+        ))
+        .await;
+    assert_eq!(
+        (status, count["count"].clone()),
+        (StatusCode::OK, serde_json::json!(1))
+    );
+    let (_, found) = k.send(get("/api/v1/triggers/search?namespace=dev.reports")).await;
+    assert_eq!(found["results"][0]["triggerContext"]["disabled"], true);
+
+    let mut with_backfill = target.clone();
+    with_backfill["disabled"] = serde_json::json!(false);
+    with_backfill["backfill"] =
+        serde_json::json!({"start": "2030-01-01T00:00:00Z", "end": "2030-01-03T00:00:00Z"});
+    let (status, ctx) = k
+        .send(json_request("PUT", "/api/v1/triggers", with_backfill))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ctx}");
+    assert_eq!(ctx["disabled"], false);
+    assert_eq!(ctx["backfill"]["start"], "2030-01-01T00:00:00Z");
+    let (_, paused) = k
+        .send(json_request(
+            "PUT",
+            "/api/v1/triggers/backfill/pause",
+            target.clone(),
+        ))
+        .await;
+    assert_eq!(paused["backfill"]["paused"], true);
+    let (_, deleted) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/triggers/backfill/delete",
+            target.clone(),
+        ))
+        .await;
+    assert!(deleted.get("backfill").is_none());
+    let (status, _) = k
+        .send(json_request("POST", "/api/v1/triggers/backfill/delete", target))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let unknown = serde_json::json!({"namespace": "dev.reports", "flowId": "nightly", "triggerId": "nope", "disabled": true});
+    let (status, error) = k.send(json_request("PUT", "/api/v1/triggers", unknown)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+}

@@ -5,7 +5,8 @@
 //! `corpus: N passed, N failed, N skipped`, and fails if any case fails.
 //! Behaviour that belongs to the HTTP layer or to triggers (schedules, flow
 //! triggers, preconditions, concurrency across executions) is listed as
-//! skipped with its reason: the core cannot observe it.
+//! skipped here with the test that checks it: one execution in the core cannot
+//! observe it.
 
 mod common;
 
@@ -39,9 +40,9 @@ struct SkipEntry {
     reason: &'static str,
 }
 
-const HTTP: &str = "HTTP layer (status codes, request parsing), not the core";
-const SCHEDULE: &str = "Schedule trigger (scheduler), not the core";
-const FLOW_TRIGGER: &str = "Flow trigger dispatch across executions, not the core";
+const HTTP: &str = "HTTP layer: checked by shared/kite-api/tests/api.rs and tests/e2e";
+const SCHEDULE: &str = "scheduler: checked by shared/kite-local/tests/triggers.rs (manual clock)";
+const FLOW_TRIGGER: &str = "across executions: checked by shared/kite-local/tests/triggers.rs";
 const CONCURRENCY: &str = "flow concurrency across executions, not the core";
 
 fn skipped() -> Vec<SkipEntry> {

@@ -11,11 +11,14 @@ use kite_core::executor::{self, Command, Env, Event, IdSource, NewExecution, Tas
 use kite_core::expression::{ExpressionEngine, FileReader};
 use kite_core::flow::{parse_flow, Flow, TaskKind};
 use kite_core::input::{resolve_inputs, InputContext, InputValue};
+use kite_core::trigger::schedule::RecoverMissedSchedules;
 use serde_json::Value;
 use tokio::sync::watch;
 use tracing::{debug, info_span, warn, Instrument};
 
 use crate::error::EngineError;
+
+mod triggers;
 use crate::ports::{
     Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery, FlowRepository,
     IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow, TaskQueue,
@@ -50,6 +53,11 @@ pub struct EngineConfig {
     pub max_conflict_retries: u32,
     /// Extra top-level expression variables (`envs`, `globals`), an object.
     pub globals: Option<Value>,
+    /// Queue the evaluation of Flow triggers in the same commit as the state change
+    /// (local server); `false` where a change stream calls [`Engine::execution_changed`].
+    pub flow_triggers_in_queue: bool,
+    /// `recoverMissedSchedules` of Schedule triggers that don't set it (Kestra: ALL).
+    pub recover_missed_schedules: RecoverMissedSchedules,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +68,8 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(60),
             max_conflict_retries: 20,
             globals: None,
+            flow_triggers_in_queue: true,
+            recover_missed_schedules: RecoverMissedSchedules::All,
         }
     }
 }
@@ -116,6 +126,9 @@ struct Inner {
     /// compare-and-set and the step re-reads).
     recent: Mutex<HashMap<String, (i64, Execution)>>,
     dispatcher: RwLock<Option<Arc<dyn Dispatcher>>>,
+    /// Flows with Schedule and Flow triggers; `None` after a flow write.
+    trigger_index: RwLock<Option<Arc<triggers::TriggerIndex>>>,
+    schedules_changed: Arc<tokio::sync::Notify>,
 }
 
 /// Adapts the id port to the core's `IdSource`.
@@ -198,6 +211,8 @@ impl Engine {
                 watchers: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
                 dispatcher: RwLock::new(None),
+                trigger_index: RwLock::new(None),
+                schedules_changed: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -319,7 +334,9 @@ impl Engine {
             other => other?,
         };
         self.forget_latest(&flow.namespace, &flow.id);
-        Ok(self.parse(stored)?.as_ref().clone())
+        let saved = self.parse(stored)?.as_ref().clone();
+        self.sync_triggers(&saved.flow).await?;
+        Ok(saved)
     }
 
     /// Stores a new revision of an existing flow (unchanged source keeps the revision).
@@ -348,7 +365,9 @@ impl Engine {
             other => other?,
         };
         self.forget_latest(namespace, id);
-        Ok(self.parse(stored)?.as_ref().clone())
+        let saved = self.parse(stored)?.as_ref().clone();
+        self.sync_triggers(&saved.flow).await?;
+        Ok(saved)
     }
 
     /// Creates the flow or stores a new revision (what `kite flow deploy` and start-up loading do).
@@ -473,6 +492,7 @@ impl Engine {
         let deleted = self.inner.ports.flows.delete(namespace, id, now).await?;
         self.forget_latest(namespace, id);
         if deleted {
+            self.drop_triggers(namespace, id).await?;
             Ok(())
         } else {
             Err(EngineError::NotFound("Flow not found".into()))
@@ -949,6 +969,12 @@ impl Engine {
                 return Ok(());
             };
             let mut execution = current.execution;
+            if let Work::Triggers { state, occurrence } = &item.work {
+                self.evaluate_triggers(&execution, *state, *occurrence).await?;
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            }
+            let known_history = execution.state.histories.len();
             let flow = match self
                 .flow_arc(
                     &execution.namespace,
@@ -1009,6 +1035,8 @@ impl Engine {
                     Err(e) => return Err(e),
                 },
             }
+            pass.push
+                .extend(self.trigger_work(&flow.flow, &execution, known_history).await?);
             let release = pass.terminated.is_some() && flow.flow.concurrency.is_some();
             let (namespace, flow_id) = (execution.namespace.clone(), execution.flow_id.clone());
             match self
@@ -1135,8 +1163,8 @@ impl Engine {
                 s if !s.is_terminated() && s != StateType::Paused => Some(Event::Start),
                 _ => None,
             },
-            // Handled by the caller, which runs the task itself.
-            Work::RunTask { .. } => None,
+            // Handled by the caller.
+            Work::RunTask { .. } | Work::Triggers { .. } => None,
             // Timers of an ended execution (a task or execution timeout) have nothing left to do.
             Work::Timer { .. } if execution.state.current.is_terminated() => None,
             Work::Timer { task_run_id, timer } => timer_kind(timer).map(|timer| Event::TimerFired {

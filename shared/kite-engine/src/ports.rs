@@ -306,6 +306,12 @@ pub enum Work {
         task_run_id: Option<String>,
         inputs: IndexMap<String, Value>,
     },
+    /// The execution entered `state` (its `occurrence`-th time): evaluate the Flow
+    /// triggers listening to it and `stopAfter`.
+    Triggers {
+        state: StateType,
+        occurrence: usize,
+    },
 }
 
 /// A durable unit of work for one execution, runnable at `due`.

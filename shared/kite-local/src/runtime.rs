@@ -16,6 +16,8 @@ use tracing::{debug, warn};
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Items leased by one timer-loop round.
 const LEASE_BATCH: usize = 256;
+/// The scheduler looks at its triggers at least this often (clock changes, lost wake-ups).
+const SCHEDULER_POLL: Duration = Duration::from_secs(60);
 
 /// Hands work to the pool (the engine's fast path) and wakes the timer loop.
 struct PoolDispatcher {
@@ -40,7 +42,33 @@ impl Dispatcher for PoolDispatcher {
     }
 }
 
-/// A running worker pool and timer loop; stop it with [`Runtime::shutdown`].
+/// Fires Schedule triggers when due: sleeps until the earliest next date, or until a
+/// flow with triggers is saved. Trigger state is stored, so a restart neither repeats
+/// nor forgets a date (missed ones follow `recoverMissedSchedules`).
+async fn scheduler(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let changed = engine.schedules_changed();
+    loop {
+        let next = match engine.fire_due_schedules().await {
+            Ok(next) => next,
+            Err(e) => {
+                warn!(error = %e, "schedule evaluation failed");
+                None
+            }
+        };
+        let now = engine.now();
+        let pause = next
+            .map(|n| (n - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(SCHEDULER_POLL)
+            .clamp(Duration::from_millis(5), SCHEDULER_POLL);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = changed.notified() => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// A running worker pool, timer loop and scheduler; stop it with [`Runtime::shutdown`].
 pub struct Runtime {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -83,6 +111,7 @@ impl Runtime {
                 }
             }));
         }
+        tasks.push(tokio::spawn(scheduler(engine.clone(), stop.clone())));
         let mut stop_timer = stop.clone();
         tasks.push(tokio::spawn(async move {
             loop {

@@ -9,7 +9,9 @@
 //! - [`flow_trigger`]: which executions fire a Flow trigger, and preconditions.
 //! - [`condition`]: the conditions shared by every trigger kind.
 
+pub mod condition;
 pub mod flow_trigger;
+pub mod schedule;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
