@@ -1,0 +1,96 @@
+//! The scheduler function: the target of the Schedule trigger rules (their input names the
+//! trigger and carries the event's `time`) and of the outbox sweeper's rate rule (a plain
+//! scheduled event).
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Timelike, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use tracing::info;
+
+use crate::dispatch::InFlight;
+use crate::error::FnError;
+use crate::shape::{detect, Shape};
+use crate::stream::finish;
+use crate::triggers::Triggers;
+
+const EXPECTED: &str = "a schedule rule input {\"namespace\", \"flowId\", \"triggerId\", \"time\"?} \
+                        or an EventBridge scheduled event (runs the outbox sweeper)";
+
+/// Re-sends queue items whose delivery was lost (a crash between commit and send).
+#[async_trait]
+pub trait Sweeper: Send + Sync {
+    /// Returns how many items were sent again.
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, String>;
+}
+
+/// A Schedule trigger rule's input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleInput {
+    pub namespace: String,
+    pub flow_id: String,
+    pub trigger_id: String,
+    /// The event's `time` (EventBridge fills it in through the target's input transformer).
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+/// When a rule fired: the event's `time` (whole seconds, UTC), else now truncated to the minute
+/// (rules fire on minute boundaries).
+fn fired_at(time: Option<&str>) -> Result<DateTime<Utc>, FnError> {
+    match time {
+        Some(t) => DateTime::parse_from_rfc3339(t)
+            .map(|d| d.with_timezone(&Utc).trunc_subsecs(0))
+            .map_err(|e| FnError::InvalidPayload {
+                what: "time (RFC 3339 expected)",
+                message: format!("{t}: {e}"),
+            }),
+        None => {
+            let now = Utc::now().trunc_subsecs(0);
+            Ok(now - chrono::Duration::seconds(i64::from(now.second())))
+        }
+    }
+}
+
+/// Handles one scheduler invocation.
+pub async fn handle(
+    triggers: &dyn Triggers,
+    sweeper: &dyn Sweeper,
+    in_flight: &InFlight,
+    event: Value,
+    deadline: Instant,
+) -> Result<Value, FnError> {
+    let answer = match detect(&event) {
+        Shape::ScheduleInput => {
+            let input: ScheduleInput =
+                serde_json::from_value(event).map_err(|e| FnError::InvalidPayload {
+                    what: "schedule rule input",
+                    message: e.to_string(),
+                })?;
+            let at = fired_at(input.time.as_deref())?;
+            let created = triggers
+                .fire_schedule(&input.namespace, &input.flow_id, &input.trigger_id, at)
+                .await?;
+            let ids: Vec<&str> = created.iter().map(|e| e.id.as_str()).collect();
+            info!(namespace = %input.namespace, flow = %input.flow_id, trigger = %input.trigger_id, fired_at = %at, created = ?ids, "schedule fired");
+            json!({"executions": ids})
+        }
+        Shape::ScheduledEvent => {
+            let now = Utc::now();
+            let resent = sweeper.sweep(now).await.map_err(FnError::Backend)?;
+            info!(resent, "outbox swept");
+            json!({"swept": resent})
+        }
+        other => {
+            return Err(FnError::UnexpectedShape {
+                function: "scheduler",
+                got: other.describe(),
+                expected: EXPECTED,
+            })
+        }
+    };
+    finish(in_flight, deadline).await;
+    Ok(answer)
+}
