@@ -980,7 +980,8 @@ async fn benchmark01_needs_three_billable_calls() {
         s3_path_style: true,
     };
     let fresh = kite_aws::aws_adapters_counted(&config, counter.clone()).await;
-    let engine = kite_engine::Engine::new(fresh.ports(), kite_engine::EngineConfig::default());
+    // As the functions run it: Flow triggers come from the table's stream, not the queue.
+    let engine = kite_engine::Engine::new(fresh.ports(), aws_engine_config());
     let dispatcher = Arc::new(InProcess(OnceLock::new()));
     let _ = dispatcher.0.set(engine.clone());
     engine.set_dispatcher(dispatcher);
@@ -1028,6 +1029,72 @@ async fn benchmark01_needs_three_billable_calls() {
         .unwrap();
     assert!(logs.iter().any(|l| l.message == "Hello World"), "{logs:?}");
     assert!(TaskQueue::is_empty(a.store.as_ref()).await.unwrap());
+}
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+fn aws_engine_config() -> kite_engine::EngineConfig {
+    kite_engine::EngineConfig {
+        flow_triggers_in_queue: false,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_schedule_flows_become_rules_and_firings_executions() {
+    let Some(a) = setup("schedflow").await else { return };
+    // Saved half a minute before a 09:00 in Paris on a summer weekday (07:00 UTC).
+    let fired_at = Utc.with_ymd_and_hms(2026, 6, 3, 7, 0, 0).single().unwrap();
+    let mut ports = a.ports();
+    ports.clock = Arc::new(FixedClock(fired_at - chrono::Duration::seconds(30)));
+    let engine = kite_engine::Engine::new(ports, aws_engine_config());
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../flows/dev/daily-report.yaml"
+    ))
+    .expect("daily-report.yaml");
+    engine.create_flow(&source).await.unwrap();
+    let rules = a.schedules.list_flow_rules("dev", "daily-report").await.unwrap();
+    assert!(!rules.is_empty(), "a rule per UTC expression of the Paris cron");
+    assert!(rules
+        .values()
+        .all(|(expr, state)| expr.starts_with("cron(")
+            && *state == aws_sdk_eventbridge::types::RuleState::Enabled));
+    // The rule fires at 09:00: one execution, and the same firing delivered twice
+    // creates no second one.
+    let first = engine
+        .fire_schedule("dev", "daily-report", "weekdays", fired_at)
+        .await
+        .unwrap();
+    let again = engine
+        .fire_schedule("dev", "daily-report", "weekdays", fired_at)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(again.iter().all(|e| e.id == first[0].id), "{again:?}");
+    let query = ExecutionQuery {
+        namespace: Some("dev".into()),
+        flow_id: Some("daily-report".into()),
+        ..Default::default()
+    };
+    let found = ExecutionRepository::search(a.store.as_ref(), &query)
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    // Deleting the flow removes its rules.
+    engine.delete_flow("dev", "daily-report").await.unwrap();
+    assert!(a
+        .schedules
+        .list_flow_rules("dev", "daily-report")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
