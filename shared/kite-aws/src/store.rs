@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem, Update,
+    WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use kite_core::execution::{Execution, LogEntry};
@@ -302,10 +303,18 @@ impl AwsStore {
         Ok(item)
     }
 
-    /// After a large body replaced version `previous`, that version's S3 copy (if it had
-    /// one; bodies rarely shrink back under the limit) is garbage.
+    /// After a large body became version `previous + 1`, the copy two versions back is
+    /// garbage (bodies rarely shrink back under the limit). The previous one stays: the
+    /// stream record of this change names it in its old image.
     async fn drop_old_body(&self, id: &str, previous: i64) {
-        if let Err(e) = self.files.delete_internal(&Self::body_key(id, previous)).await {
+        if previous < 2 {
+            return;
+        }
+        if let Err(e) = self
+            .files
+            .delete_internal(&Self::body_key(id, previous - 1))
+            .await
+        {
             tracing::debug!(error = %e, execution = %id, "old execution body not deleted");
         }
     }
@@ -407,9 +416,14 @@ impl AwsStore {
             Err(err) => match err.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(e) => {
                     let reasons = e.cancellation_reasons();
-                    let first = reasons.first().and_then(|r| r.code());
-                    if reasons.is_empty() || is_conditional_failure(first) {
+                    let failed_at = reasons.iter().position(|r| is_conditional_failure(r.code()));
+                    if reasons.is_empty() || failed_at == Some(0) {
                         Err(on_condition)
+                    } else if failed_at.is_some() {
+                        // Another item of the step changed since it was read: redo the step.
+                        Err(StoreError::Conflict(format!(
+                            "an item written with {on_condition} changed"
+                        )))
                     } else if reasons
                         .iter()
                         .any(|r| matches!(r.code(), Some("TransactionConflict")))
@@ -704,43 +718,29 @@ impl AwsStore {
         Ok(item)
     }
 
-    /// Makes a waiting item due now and sends it (the parent of an ended subflow).
-    async fn wake(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(work_pk(id), WORK_SK)))
-            .update_expression("SET #due = :due, #g = :g, #sent = :due")
-            .condition_expression("attribute_exists(#pk)")
-            .set_expression_attribute_names(Some(names(&[
-                ("#due", "due"),
-                ("#g", "gsi1sk"),
-                ("#sent", "sentAt"),
-                ("#pk", "pk"),
-            ])))
-            .set_expression_attribute_values(Some(values(vec![
-                (":due", n(now.timestamp_millis())),
-                (":g", s(padded_ms(now))),
-            ])))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => {
-                let row = out.attributes.unwrap_or_default();
-                let item = Self::work_from_outbox(&row)?;
-                if self.queue_url.is_some() {
-                    self.send_work(&[item], now).await?;
-                }
-                Ok(())
-            }
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(sdk(other)),
-            },
-        }
+    /// Makes a waiting outbox item due now and handed out (sent right after the commit).
+    fn wake_action(&self, id: &str, now: DateTime<Utc>) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(work_pk(id), WORK_SK)))
+                    .update_expression("SET #due = :due, #g = :g, #sent = :due")
+                    .condition_expression("attribute_exists(#pk)")
+                    .set_expression_attribute_names(Some(names(&[
+                        ("#due", "due"),
+                        ("#g", "gsi1sk"),
+                        ("#sent", "sentAt"),
+                        ("#pk", "pk"),
+                    ])))
+                    .set_expression_attribute_values(Some(values(vec![
+                        (":due", n(now.timestamp_millis())),
+                        (":g", s(padded_ms(now))),
+                    ])))
+                    .build()
+                    .map_err(backend)?,
+            )
+            .build())
     }
 
     async fn sweep_outbox(&self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
@@ -1141,6 +1141,24 @@ impl ExecutionRepository for AwsStore {
         for id in t.ack.iter().filter(|id| !pushed_ids.contains(id.as_str())) {
             actions.push(self.delete_action(key(work_pk(id), WORK_SK))?);
         }
+        // A parent waiting on this execution (`subflow-{id}`, due "never") is made due in
+        // the same transaction, so a crash cannot leave it waiting. Its row was read just
+        // before; if it goes meanwhile, the condition cancels the step, which is redone.
+        let mut woken = Vec::new();
+        if may_have_waiting_parent(&t.execution) {
+            for id in &t.wake {
+                if pushed_ids.contains(id.as_str()) || acked.contains(id.as_str()) {
+                    continue;
+                }
+                let Some(row) = self.get_item(key(work_pk(id), WORK_SK)).await? else {
+                    continue;
+                };
+                let mut item = Self::work_from_outbox(&row)?;
+                item.due = now;
+                actions.push(self.wake_action(id, now)?);
+                woken.push(item);
+            }
+        }
         if actions.len() > MAX_TRANSACTION_ACTIONS {
             return Err(StoreError::Backend(format!(
                 "one step of execution {} writes {} items (at most {MAX_TRANSACTION_ACTIONS})",
@@ -1186,16 +1204,10 @@ impl ExecutionRepository for AwsStore {
             self.drop_old_body(&t.execution.id, previous).await;
         }
         // Committed: failures below are recovered by the sweeper, never reported as a lost step.
-        if !to_send.is_empty() {
+        to_send.extend(woken);
+        if !to_send.is_empty() && self.queue_url.is_some() {
             if let Err(e) = self.send_work(&to_send, now).await {
                 tracing::warn!(error = %e, "work not sent; the sweeper will");
-            }
-        }
-        if may_have_waiting_parent(&t.execution) {
-            for id in &t.wake {
-                if let Err(e) = self.wake(id, now).await {
-                    tracing::warn!(error = %e, item = %id, "wake-up not delivered");
-                }
             }
         }
         Ok(version)

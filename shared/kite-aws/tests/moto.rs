@@ -425,7 +425,9 @@ async fn large_execution_bodies_live_in_s3() {
         repo.get("big").await.unwrap().unwrap().execution.state.current,
         StateType::Success
     );
-    // One body object per live version: version 1's copy went with the update.
+    // The live body and the previous one (named by the last stream record's old image).
+    e.state.set(StateType::Failed, t(2));
+    assert_eq!(repo.update(&e, 2).await.unwrap(), 3);
     let objects = a
         .files
         .client()
@@ -436,7 +438,13 @@ async fn large_execution_bodies_live_in_s3() {
         .await
         .unwrap();
     let keys: Vec<_> = objects.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["_kite/executions/big/v0000000002.json"]);
+    assert_eq!(
+        keys,
+        [
+            "_kite/executions/big/v0000000002.json",
+            "_kite/executions/big/v0000000003.json"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -586,6 +594,64 @@ async fn the_sweeper_sends_lost_and_newly_reachable_items() {
     let report = kite_aws::sweep_outbox(&a.store, near).await.unwrap();
     assert_eq!((report.sent, report.resent), (1, 0));
     assert_eq!(kite_aws::sweep_outbox(&a.store, near).await.unwrap().sent, 0);
+}
+
+#[tokio::test]
+async fn an_ended_subflow_wakes_its_waiting_parent_in_the_same_transaction() {
+    let Some(a) = setup("wake").await else { return };
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    let queue: &dyn TaskQueue = a.store.as_ref();
+    let parent = execution("p1", "dev", "parent", StateType::Running, t(0), &[]);
+    let wait = WorkItem {
+        id: kite_engine::subflow_wait_id("c1"),
+        execution_id: "p1".into(),
+        due: DateTime::<Utc>::MAX_UTC,
+        work: Work::SubflowEnded {
+            task_run_id: "tr1".into(),
+            child_execution_id: "c1".into(),
+        },
+    };
+    let mut child: Execution = serde_json::from_value({
+        let mut v =
+            serde_json::to_value(execution("c1", "dev", "child", StateType::Running, t(0), &[])).unwrap();
+        v["trigger"] = serde_json::json!({
+            "id": "call", "type": "io.kestra.plugin.core.flow.Subflow",
+            "variables": {"executionId": "p1", "namespace": "dev", "flowId": "parent"}
+        });
+        v
+    })
+    .unwrap();
+    let mut step = transition(parent, None, vec![wait.clone()], vec![]);
+    step.children = vec![child.clone()];
+    repo.commit(step).await.unwrap();
+    // Waiting "never": nothing in SQS.
+    assert!(queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
+    child.state.set(StateType::Success, t(1));
+    let mut end = transition(child, Some(1), vec![], vec![]);
+    end.wake = vec![wait.id.clone()];
+    repo.commit(end).await.unwrap();
+    let woken = queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(woken.len(), 1);
+    assert_eq!(
+        (woken[0].id.as_str(), &woken[0].work),
+        (wait.id.as_str(), &wait.work)
+    );
+    assert!(woken[0].due <= Utc::now());
+    // An execution without a parent does not even look for a waiting item.
+    let lone = execution("l1", "dev", "child", StateType::Running, t(0), &[]);
+    repo.commit(transition(lone.clone(), None, vec![], vec![]))
+        .await
+        .unwrap();
+    let mut end = transition(lone, Some(1), vec![], vec![]);
+    end.wake = vec![kite_engine::subflow_wait_id("l1")];
+    repo.commit(end).await.unwrap();
 }
 
 fn stream(bytes: Vec<u8>) -> ByteStream {
