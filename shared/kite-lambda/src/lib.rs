@@ -22,3 +22,36 @@ pub use dispatch::InProcess;
 pub use error::FnError;
 pub use shape::Shape;
 pub use triggers::Triggers;
+
+use std::future::Future;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+/// Runs the Lambda runtime loop with `handler`. When the function could not be set up
+/// (`setup` failed: missing environment), every invocation answers that error instead, so a
+/// misconfigured function explains itself rather than crashing at each cold start.
+pub async fn run<S, H, Fut>(setup: Result<S, FnError>, handler: H) -> Result<(), lambda_runtime::Error>
+where
+    S: Send + Sync + 'static,
+    H: Fn(&'static S, LambdaEvent<Value>) -> Fut,
+    Fut: Future<Output = Result<Value, FnError>>,
+{
+    match setup {
+        Ok(state) => {
+            // Lives as long as the process (one per Lambda container).
+            let state: &'static S = Box::leak(Box::new(state));
+            let handler = &handler;
+            lambda_runtime::run(service_fn(move |event| handler(state, event))).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "function setup failed");
+            let message = e.to_string();
+            lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+                let message = message.clone();
+                async move { Err::<Value, FnError>(FnError::Config(message)) }
+            }))
+            .await
+        }
+    }
+}

@@ -3,11 +3,11 @@
 //! the Flow triggers that match. The first record that fails is reported as the batch item
 //! failure: Lambda retries the stream from there, so order is kept.
 
+use async_trait::async_trait;
 use kite_core::execution::Execution;
-use kite_engine::Engine;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::ddb_json;
 use crate::dispatch::InFlight;
@@ -21,17 +21,20 @@ const EXPECTED: &str =
 /// Prefix of execution items' partition key (`pk = EXEC#{id}`, `sk = EXEC`).
 const EXEC_PK: &str = "EXEC#";
 const EXEC_SK: &str = "EXEC";
-/// The attribute holding the execution JSON in an execution item.
-pub const EXECUTION_ATTRIBUTE: &str = "execution";
+
+/// Reads the execution an item image holds (the store knows its attributes and where a
+/// large body went).
+#[async_trait]
+pub trait ExecutionImages: Send + Sync {
+    /// `None` for images that hold no live execution.
+    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String>;
+}
 
 /// What one stream record means to Kite.
 #[derive(Debug, PartialEq)]
 pub enum Change {
-    /// An execution item whose state changed: its id and, when the image holds it, the execution.
-    Execution {
-        id: String,
-        execution: Option<Box<Execution>>,
-    },
+    /// An execution item whose state changed.
+    Execution { id: String },
     /// Anything else (other items, same state, removals).
     Ignored(&'static str),
 }
@@ -61,20 +64,12 @@ pub fn change_of(record: &Value) -> Change {
     if old_state.is_some() && old_state == text(&new, "state") {
         return Change::Ignored("state unchanged");
     }
-    let execution = new
-        .get(EXECUTION_ATTRIBUTE)
-        .and_then(Value::as_str)
-        .and_then(|body| serde_json::from_str::<Execution>(body).ok())
-        .map(Box::new);
-    Change::Execution {
-        id: id.to_string(),
-        execution,
-    }
+    Change::Execution { id: id.to_string() }
 }
 
 /// Handles a stream batch; answers `{"batchItemFailures": [...]}`.
 pub async fn handle(
-    engine: &Engine,
+    images: &dyn ExecutionImages,
     triggers: &dyn Triggers,
     in_flight: &InFlight,
     event: Value,
@@ -101,38 +96,38 @@ pub async fn handle(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let (id, execution) = match change_of(record) {
+        let id = match change_of(record) {
             Change::Ignored(why) => {
                 debug!(sequence = %sequence, why, "stream record ignored");
                 continue;
             }
-            Change::Execution { id, execution } => (id, execution),
+            Change::Execution { id } => id,
         };
-        // Large executions live in S3 with a pointer in the item: read them through the engine.
-        let execution = match execution {
-            Some(e) => Ok(*e),
-            None => engine.get_execution(&id).await,
-        };
-        let result = match execution {
-            Ok(execution) => triggers.execution_changed(&execution).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(created) => {
-                if !created.is_empty() {
-                    let ids: Vec<&str> = created.iter().map(|e| e.id.as_str()).collect();
-                    info!(execution = %id, created = ?ids, "flow triggers fired");
-                }
-            }
-            Err(e) => {
-                warn!(execution = %id, sequence = %sequence, error = %e, "flow triggers failed; retried from this record");
-                finish(in_flight, deadline).await;
-                return Ok(json!({"batchItemFailures": [{"itemIdentifier": sequence}]}));
-            }
+        if let Err(e) = fire(images, triggers, record).await {
+            warn!(execution = %id, sequence = %sequence, error = %e, "flow triggers failed; retried from this record");
+            finish(in_flight, deadline).await;
+            return Ok(json!({"batchItemFailures": [{"itemIdentifier": sequence}]}));
         }
     }
     finish(in_flight, deadline).await;
     Ok(json!({"batchItemFailures": []}))
+}
+
+async fn fire(images: &dyn ExecutionImages, triggers: &dyn Triggers, record: &Value) -> Result<(), String> {
+    let Some(new) = record.pointer("/dynamodb/NewImage") else {
+        return Ok(());
+    };
+    let Some(execution) = images.execution(new).await? else {
+        return Ok(());
+    };
+    let previous = match record.pointer("/dynamodb/OldImage") {
+        Some(old) => images.execution(old).await?,
+        None => None,
+    };
+    triggers
+        .execution_changed(previous.as_ref(), &execution)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Lets the executions the triggers created run their light tasks before the process freezes.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kite_core::execution::Execution;
-use kite_engine::EngineError;
+use kite_engine::{Engine, EngineError};
 
 /// Schedule and Flow trigger firing (implemented by [`kite_engine::Engine`]).
 #[async_trait]
@@ -18,6 +18,32 @@ pub trait Triggers: Send + Sync {
         fired_at: DateTime<Utc>,
     ) -> Result<Vec<Execution>, EngineError>;
 
-    /// Fires the Flow triggers matching this execution's current state; idempotent.
-    async fn execution_changed(&self, execution: &Execution) -> Result<Vec<Execution>, EngineError>;
+    /// Fires the Flow triggers matching the states `execution` reached since `previous`;
+    /// idempotent (derived execution ids).
+    async fn execution_changed(
+        &self,
+        previous: Option<&Execution>,
+        execution: &Execution,
+    ) -> Result<(), EngineError>;
+}
+
+#[async_trait]
+impl Triggers for Engine {
+    async fn fire_schedule(
+        &self,
+        namespace: &str,
+        flow_id: &str,
+        trigger_id: &str,
+        fired_at: DateTime<Utc>,
+    ) -> Result<Vec<Execution>, EngineError> {
+        Engine::fire_schedule(self, namespace, flow_id, trigger_id, fired_at).await
+    }
+
+    async fn execution_changed(
+        &self,
+        previous: Option<&Execution>,
+        execution: &Execution,
+    ) -> Result<(), EngineError> {
+        Engine::execution_changed(self, previous, execution).await
+    }
 }

@@ -70,12 +70,37 @@ impl Triggers for Recorder {
         Ok(Vec::new())
     }
 
-    async fn execution_changed(&self, execution: &Execution) -> Result<Vec<Execution>, EngineError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("changed {} {:?}", execution.id, execution.state.current));
-        Ok(Vec::new())
+    async fn execution_changed(
+        &self,
+        previous: Option<&Execution>,
+        execution: &Execution,
+    ) -> Result<(), EngineError> {
+        self.calls.lock().unwrap().push(format!(
+            "changed {} {:?} from {:?}",
+            execution.id,
+            execution.state.current,
+            previous.map(|p| p.state.current)
+        ));
+        Ok(())
+    }
+}
+
+/// Reads the `body` attribute of an image, as the DynamoDB store writes it.
+struct Bodies;
+
+#[async_trait]
+impl stream::ExecutionImages for Bodies {
+    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String> {
+        match image.pointer("/body/S").and_then(Value::as_str) {
+            Some(body) => serde_json::from_str(body).map(Some).map_err(|e| e.to_string()),
+            None if image
+                .pointer("/pk/S")
+                .is_some_and(|pk| pk.as_str() == Some("EXEC#missing")) =>
+            {
+                Err("body stored elsewhere and unreadable".into())
+            }
+            None => Ok(None),
+        }
     }
 }
 
@@ -148,12 +173,10 @@ async fn worker_answers_every_console_template() {
 
 #[tokio::test]
 async fn stream_answers_every_console_template() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = engine(&dir).await;
     let triggers = Recorder::default();
     let in_flight = InFlight::default();
     for name in TEMPLATES {
-        let result = stream::handle(&engine, &triggers, &in_flight, template(name), deadline()).await;
+        let result = stream::handle(&Bodies, &triggers, &in_flight, template(name), deadline()).await;
         if name == "dynamodb-update" {
             // Items of another table: nothing to fire, nothing failed.
             assert_eq!(result.unwrap(), json!({"batchItemFailures": []}));
@@ -401,7 +424,7 @@ async fn worker_sends_back_items_due_later() {
 fn stream_record(seq: &str, id: &str, old: Option<&str>, new: &str, execution: Option<&Execution>) -> Value {
     let mut image = json!({"pk": {"S": format!("EXEC#{id}")}, "sk": {"S": "EXEC"}, "state": {"S": new}, "version": {"N": "2"}});
     if let Some(e) = execution {
-        image[stream::EXECUTION_ATTRIBUTE] = json!({"S": serde_json::to_string(e).unwrap()});
+        image["body"] = json!({"S": serde_json::to_string(e).unwrap()});
     }
     let mut ddb = json!({"Keys": {"pk": {"S": format!("EXEC#{id}")}, "sk": {"S": "EXEC"}}, "NewImage": image,
                          "SequenceNumber": seq, "StreamViewType": "NEW_AND_OLD_IMAGES"});
@@ -427,23 +450,29 @@ async fn stream_fires_flow_triggers_on_state_changes_only() {
     let in_flight = InFlight::default();
     let batch = json!({"Records": [
         stream_record("1", &execution.id, Some("RUNNING"), "SUCCESS", Some(&execution)),
+        // Same state (another attribute changed): not a trigger event.
         stream_record("2", &execution.id, Some("SUCCESS"), "SUCCESS", Some(&execution)),
-        // No body in the image (stored in S3): read through the engine.
-        stream_record("3", &execution.id, Some("RUNNING"), "SUCCESS", None),
+        stream_record("3", &execution.id, None, "SUCCESS", Some(&execution)),
     ]});
-    let answer = stream::handle(&engine, &triggers, &in_flight, batch, deadline())
+    let answer = stream::handle(&Bodies, &triggers, &in_flight, batch, deadline())
         .await
         .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
-    let expected = format!("changed {} Success", execution.id);
+    // The old images hold no body here, so the previous execution is unknown.
+    let expected = format!("changed {} Success from None", execution.id);
     assert_eq!(*triggers.calls.lock().unwrap(), vec![expected.clone(), expected]);
 
-    // An execution that cannot be read fails its record, reported for a retry from there.
-    let batch = json!({"Records": [stream_record("7", "missing", Some("RUNNING"), "FAILED", None)]});
-    let answer = stream::handle(&engine, &triggers, &in_flight, batch, deadline())
+    // An execution that cannot be read fails its record, reported for a retry from there
+    // (the records after it are not run: Lambda retries the stream from the failed one).
+    let batch = json!({"Records": [
+        stream_record("7", "missing", Some("RUNNING"), "FAILED", None),
+        stream_record("8", &execution.id, Some("RUNNING"), "SUCCESS", Some(&execution)),
+    ]});
+    let answer = stream::handle(&Bodies, &triggers, &in_flight, batch, deadline())
         .await
         .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "7"}]}));
+    assert_eq!(triggers.calls.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -1,0 +1,58 @@
+//! The stream Lambda: the table's DynamoDB stream (filtered to execution state changes)
+//! fires Flow triggers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kite_aws::AwsStore;
+use kite_core::execution::Execution;
+use kite_engine::Engine;
+use kite_lambda::dispatch::{deadline_of, InFlight, InProcess};
+use kite_lambda::stream::ExecutionImages;
+use kite_lambda::{config, stream, FnError};
+use serde_json::Value;
+
+/// Decodes execution items, reading large bodies from S3.
+struct Images(Arc<AwsStore>);
+
+#[async_trait]
+impl ExecutionImages for Images {
+    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String> {
+        self.0
+            .execution_from_stream_image(image)
+            .await
+            .map(|v| v.map(|v| v.execution))
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct State {
+    engine: Engine,
+    images: Images,
+    in_flight: Arc<InFlight>,
+}
+
+async fn setup() -> Result<State, FnError> {
+    let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
+    let mut engine_config = config::engine_config_from_env()?;
+    engine_config.flow_triggers_in_queue = false;
+    let adapters = kite_aws::aws_adapters(&aws).await;
+    let engine = Engine::new(adapters.ports(), engine_config);
+    // Triggered executions start (and run their light tasks) in this invocation.
+    let in_flight = InProcess::install(&engine);
+    Ok(State {
+        engine,
+        images: Images(adapters.store.clone()),
+        in_flight,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    kite_lambda::logging::init();
+    kite_lambda::run(setup().await, |s, event| async move {
+        let deadline = deadline_of(&event.context);
+        stream::handle(&s.images, &s.engine, &s.in_flight, event.payload, deadline).await
+    })
+    .await
+}

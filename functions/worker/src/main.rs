@@ -1,0 +1,49 @@
+//! The worker Lambda: SQS batches of work items, run by the engine; failed records are
+//! reported so that only they are redelivered.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kite_aws::AwsStore;
+use kite_engine::ports::WorkItem;
+use kite_engine::Engine;
+use kite_lambda::dispatch::deadline_of;
+use kite_lambda::worker::{Requeue, Worker};
+use kite_lambda::{config, FnError};
+
+/// Sends an item due later back to SQS with the remaining delay.
+struct Sqs(Arc<AwsStore>);
+
+#[async_trait]
+impl Requeue for Sqs {
+    async fn requeue(&self, item: &WorkItem) -> Result<(), String> {
+        match self
+            .0
+            .send_work(std::slice::from_ref(item), chrono::Utc::now())
+            .await
+        {
+            Ok(0) => Ok(()),
+            Ok(_) => Err("SQS refused the message".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+async fn setup() -> Result<Worker, FnError> {
+    let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
+    let mut engine_config = config::engine_config_from_env()?;
+    engine_config.flow_triggers_in_queue = false;
+    let adapters = kite_aws::aws_adapters(&aws).await;
+    let engine = Engine::new(adapters.ports(), engine_config);
+    Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    kite_lambda::logging::init();
+    kite_lambda::run(setup().await, |worker, event| {
+        let deadline = deadline_of(&event.context);
+        worker.handle(event.payload, deadline)
+    })
+    .await
+}
