@@ -28,6 +28,8 @@ use crate::items::*;
 /// Execution bodies above this go to S3 (an item holds at most 400 KB, keys and
 /// other attributes included).
 pub const INLINE_BODY_LIMIT: usize = 350 * 1024;
+/// A log line's stored JSON at most (DynamoDB items hold 400 KB; lines are for people).
+const MAX_LOG_BODY: usize = 64 * 1024;
 /// TransactWriteItems takes at most 100 actions.
 const MAX_TRANSACTION_ACTIONS: usize = 100;
 /// SQS delays messages by at most 15 minutes; later items wait in the outbox for the sweeper.
@@ -709,7 +711,7 @@ impl AwsStore {
         let mut item = Item::from([
             ("pk".into(), s(exec_pk(&log.execution_id))),
             ("sk".into(), s(sk)),
-            ("body".into(), s(serde_json::to_string(log).map_err(backend)?)),
+            ("body".into(), s(log_body(log)?)),
             ("ttl".into(), n((now + self.log_retention).timestamp())),
         ]);
         if let Some(tr) = &log.task_run_id {
@@ -840,6 +842,24 @@ impl AwsStore {
     }
 }
 
+/// A log line's JSON, its message cut to fit an item: one huge line must not make the
+/// step's transaction fail (and the step with it).
+fn log_body(log: &LogEntry) -> Result<String, StoreError> {
+    let body = serde_json::to_string(log).map_err(backend)?;
+    if body.len() <= MAX_LOG_BODY {
+        return Ok(body);
+    }
+    let mut cut = log.clone();
+    let keep = MAX_LOG_BODY.saturating_sub(body.len() - log.message.len() + 64);
+    let mut end = keep.min(cut.message.len());
+    while !cut.message.is_char_boundary(end) {
+        end -= 1;
+    }
+    cut.message.truncate(end);
+    cut.message.push_str(" [truncated by Kite: line over 64 KB]");
+    serde_json::to_string(&cut).map_err(backend)
+}
+
 /// Tells apart log keys written by concurrent processes in the same microsecond.
 fn process_nonce() -> u32 {
     let t = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
@@ -871,7 +891,13 @@ impl FlowRepository for AwsStore {
             deleted: false,
             updated: now,
         };
-        self.write_revision(&flow, latest.map(|f| f.revision)).await?;
+        match self.write_revision(&flow, latest.map(|f| f.revision)).await {
+            // A concurrent create won the race.
+            Err(StoreError::Conflict(_)) => {
+                return Err(StoreError::AlreadyExists(format!("flow {namespace}.{id}")))
+            }
+            other => other?,
+        }
         Ok(flow)
     }
 

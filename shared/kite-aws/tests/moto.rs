@@ -80,7 +80,7 @@ const FLOW_A2: &str = "id: a\nnamespace: company.team\ntasks:\n  - id: l\n    ty
 const FLOW_B: &str = "id: b\nnamespace: company\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
 const FLOW_C: &str = "id: c\nnamespace: companyx\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flows_have_revisions_and_soft_delete() {
     let Some(a) = setup("flows").await else { return };
     let flows: &dyn FlowRepository = a.store.as_ref();
@@ -140,6 +140,24 @@ async fn flows_have_revisions_and_soft_delete() {
             .revision,
         4
     );
+
+    // Concurrent creates of one flow: one wins, the others find it existing.
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let store = a.store.clone();
+        handles.push(tokio::spawn(async move {
+            FlowRepository::create(store.as_ref(), "dev", "race", &flow_source("dev", "race"), t(6)).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.expect("join"));
+    }
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::AlreadyExists(_)))));
+    assert_eq!(flows.revisions("dev", "race").await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -472,6 +490,21 @@ async fn logs_filter_by_level_and_task_run() {
     );
     assert_eq!(logs.list(&q(Some("WARN"), None)).await.unwrap().len(), 1);
     assert_eq!(logs.list(&q(None, Some("tr1"))).await.unwrap()[0].message, "2");
+    // A huge line is cut to fit an item instead of failing the write.
+    logs.append(&[log("e3", "INFO", None, &"é".repeat(300 * 1024))])
+        .await
+        .unwrap();
+    let huge = logs
+        .list(&LogQuery {
+            execution_id: "e3".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        huge[0].message.len() < 64 * 1024
+            && huge[0].message.ends_with("[truncated by Kite: line over 64 KB]")
+    );
     assert_eq!(logs.delete_by_execution("e1").await.unwrap(), 3);
     assert!(logs.list(&q(None, None)).await.unwrap().is_empty());
     assert_eq!(
