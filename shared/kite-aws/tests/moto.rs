@@ -1127,6 +1127,12 @@ async fn benchmark01_needs_three_billable_calls() {
         .await
         .unwrap();
     assert!(logs.iter().any(|l| l.message == "Hello World"), "{logs:?}");
+    // Item sizes behind the write units (docs/aws.md prices them).
+    eprintln!(
+        "benchmark01 sizes: execution {} B, flow {} B",
+        serde_json::to_string(&stored.execution).unwrap().len(),
+        source.len()
+    );
     assert!(TaskQueue::is_empty(a.store.as_ref()).await.unwrap());
 }
 
