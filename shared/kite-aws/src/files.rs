@@ -93,6 +93,47 @@ impl S3FileStorage {
         }
     }
 
+    /// A URL that uploads the file `uri` with one HTTP `PUT` of its bytes, valid for
+    /// `expires_in`: files larger than API Gateway's 10 MB payload go straight to S3.
+    /// The size bound cannot be enforced on such an upload; check [`FileStorage::size`]
+    /// before using the file.
+    pub async fn presigned_put(
+        &self,
+        uri: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StorageError> {
+        let key = Self::key_of(uri)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(io)?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(sdk_io)?;
+        Ok(request.uri().to_string())
+    }
+
+    /// A URL that downloads the file `uri` for `expires_in`.
+    pub async fn presigned_get(
+        &self,
+        uri: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StorageError> {
+        let key = Self::key_of(uri)?;
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(io)?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(sdk_io)?;
+        Ok(request.uri().to_string())
+    }
+
     /// Stores one of Kite's own objects (a large execution body) under `_kite/`.
     pub(crate) async fn put_internal(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
         self.put_object(&format!("{INTERNAL}/{key}"), bytes).await

@@ -752,6 +752,49 @@ async fn s3_files_round_trip_bounds_and_prefix_deletes() {
     assert!(fs.exists(sibling).await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_urls_upload_and_download_without_the_api() {
+    let Some(a) = setup("presign").await else { return };
+    let uri = "kestra:///dev/f/executions/e1/inputs/big/data.bin";
+    let put = a
+        .files
+        .presigned_put(uri, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(put.contains("X-Amz-Signature="), "{put}");
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
+    let sent = body.clone();
+    // A plain HTTP client, as a browser or curl would use it.
+    let status = tokio::task::spawn_blocking(move || ureq::put(&put).send_bytes(&sent).map(|r| r.status()))
+        .await
+        .unwrap()
+        .expect("presigned PUT");
+    assert_eq!(status, 200);
+    assert_eq!(a.files.size(uri).await.unwrap(), Some(body.len() as u64));
+    let get = a
+        .files
+        .presigned_get(uri, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let got = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        ureq::get(&get)
+            .call()
+            .map(|r| std::io::Read::read_to_end(&mut r.into_reader(), &mut out).map(|_| out))
+    })
+    .await
+    .unwrap()
+    .expect("presigned GET")
+    .unwrap();
+    assert!(got == body);
+    assert!(matches!(
+        a.files
+            .presigned_put("kestra:///../x", Duration::from_secs(60))
+            .await,
+        Err(StorageError::InvalidUri(_))
+    ));
+}
+
 #[tokio::test]
 async fn s3_files_refuse_paths_outside_the_root() {
     let Some(a) = setup("paths").await else { return };
