@@ -18,8 +18,11 @@ fn io(e: impl std::fmt::Display) -> StorageError {
     StorageError::Io(e.to_string())
 }
 
-fn sdk_io(e: impl std::error::Error) -> StorageError {
-    StorageError::Io(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
+fn sdk_io<E>(e: E) -> StorageError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    StorageError::Io(crate::items::describe(&e))
 }
 
 /// S3 file storage in one bucket.

@@ -94,9 +94,23 @@ pub fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// An SDK error with its full cause chain (the SDK's `Display` alone says little).
-pub fn sdk(e: impl std::error::Error) -> StoreError {
-    StoreError::Backend(aws_smithy_types::error::display::DisplayErrorContext(e).to_string())
+/// An SDK error as one line: the service's code and message, or for a failure without a
+/// response (connection, timeout) its cause chain (the SDK's `Display` alone says little).
+pub fn describe<E>(e: &E) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    match e.code() {
+        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
+        None => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    }
+}
+
+pub fn sdk<E>(e: E) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error,
+{
+    StoreError::Backend(describe(&e))
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {

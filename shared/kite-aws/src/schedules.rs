@@ -190,7 +190,7 @@ impl ScheduleRegistry for EventBridgeSchedules {
                         .arn(arn)
                         .input(&want.input)
                         .build()
-                        .map_err(sdk)?,
+                        .map_err(|e| StoreError::Backend(e.to_string()))?,
                 )
                 .send()
                 .await
