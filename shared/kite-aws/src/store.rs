@@ -1618,6 +1618,9 @@ impl TaskQueue for AwsStore {
             Ok(mut r) => r.drain().map(|(_, v)| v).collect(),
             Err(_) => Vec::new(),
         };
+        if receipts.is_empty() {
+            return Ok(0);
+        }
         let url = self.require_queue()?;
         let mut released = 0;
         for receipt in receipts {

@@ -765,10 +765,15 @@ async fn presigned_urls_upload_and_download_without_the_api() {
     let body: Vec<u8> = (0..100_000u32).map(|i| (i % 7) as u8).collect();
     let sent = body.clone();
     // A plain HTTP client, as a browser or curl would use it.
-    let status = tokio::task::spawn_blocking(move || ureq::put(&put).send_bytes(&sent).map(|r| r.status()))
-        .await
-        .unwrap()
-        .expect("presigned PUT");
+    let status = tokio::task::spawn_blocking(move || {
+        ureq::put(&put)
+            .send_bytes(&sent)
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap()
+    .expect("presigned PUT");
     assert_eq!(status, 200);
     assert_eq!(a.files.size(uri).await.unwrap(), Some(body.len() as u64));
     let get = a
@@ -778,14 +783,13 @@ async fn presigned_urls_upload_and_download_without_the_api() {
         .unwrap();
     let got = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
-        ureq::get(&get)
-            .call()
-            .map(|r| std::io::Read::read_to_end(&mut r.into_reader(), &mut out).map(|_| out))
+        let response = ureq::get(&get).call().map_err(|e| e.to_string())?;
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut out).map_err(|e| e.to_string())?;
+        Ok::<_, String>(out)
     })
     .await
     .unwrap()
-    .expect("presigned GET")
-    .unwrap();
+    .expect("presigned GET");
     assert!(got == body);
     assert!(matches!(
         a.files
