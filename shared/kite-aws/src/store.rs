@@ -1152,7 +1152,12 @@ impl ExecutionRepository for AwsStore {
         // An item pushed and acked by the same step is gone when it ends; and one
         // transaction may touch an item only once.
         let acked: std::collections::HashSet<&str> = t.ack.iter().map(String::as_str).collect();
-        let pushed: Vec<&WorkItem> = t.push.iter().filter(|i| !acked.contains(i.id.as_str())).collect();
+        let mut seen = std::collections::HashSet::new();
+        let pushed: Vec<&WorkItem> = t
+            .push
+            .iter()
+            .filter(|i| !acked.contains(i.id.as_str()) && seen.insert(i.id.as_str()))
+            .collect();
         let mut to_send = Vec::new();
         for item in &pushed {
             let claimed = t.claimed.contains(&item.id);

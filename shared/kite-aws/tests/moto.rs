@@ -379,9 +379,14 @@ async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
         work: Work::Start,
     };
     assert_eq!(
-        repo.commit(transition(e.clone(), None, vec![item("w1"), item("w2")], vec![]))
-            .await
-            .unwrap(),
+        repo.commit(transition(
+            e.clone(),
+            None,
+            vec![item("w1"), item("w2"), item("w1")],
+            vec![]
+        ))
+        .await
+        .unwrap(),
         1
     );
     assert_eq!(queue.len().await.unwrap(), 2);
