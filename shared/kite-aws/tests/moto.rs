@@ -22,7 +22,16 @@ fn t(s: i64) -> DateTime<Utc> {
 /// Fresh resources for one test, or `None` (skip) without an emulator.
 async fn setup(name: &str) -> Option<AwsAdapters> {
     if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
-        eprintln!("skipped {name}: AWS_ENDPOINT_URL is not set (tests/aws/run.sh starts moto and sets it)");
+        // Written to the stderr handle itself: the test harness captures eprintln!.
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"kite-aws: AWS_ENDPOINT_URL is not set, the tests against moto are skipped \
+                  (tests/aws/run.sh starts moto and runs them)\n",
+            );
+        });
+        eprintln!("skipped {name}: AWS_ENDPOINT_URL is not set");
         return None;
     }
     let unique = format!(
