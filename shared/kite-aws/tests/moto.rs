@@ -372,6 +372,9 @@ async fn execution_search_filters_sorts_and_pages() {
     assert_eq!(page.total, 4);
     assert_eq!(ids(page), ["e4"]);
     assert_eq!(repo.list_non_terminal().await.unwrap(), ["e4"]);
+    // Deleted executions leave searches.
+    assert!(repo.delete("e2").await.unwrap());
+    assert_eq!(ids(repo.search(&ns).await.unwrap()), ["e3", "e1"]);
 }
 
 #[tokio::test]
@@ -844,7 +847,7 @@ async fn s3_files_refuse_paths_outside_the_root() {
     assert!(fs.delete_prefix("kestra:///").await.is_err());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trigger_state_is_compare_and_set_and_searchable() {
     use kite_core::trigger::TriggerState;
     let Some(a) = setup("triggers").await else { return };
@@ -867,6 +870,26 @@ async fn trigger_state_is_compare_and_set_and_searchable() {
         .unwrap()
         .unwrap();
     assert_eq!((stored.version, stored.state.date), (2, Some(t(60))));
+    // Concurrent evaluations from version 2: exactly one stores its state.
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        let store = a.store.clone();
+        let mut next = state.clone();
+        next.date = Some(t(120 + i));
+        handles.push(tokio::spawn(async move { store.put(&next, Some(2)).await }));
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.expect("join"));
+    }
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
+            .count(),
+        5
+    );
     s.put(&TriggerState::new("company.team", "daily", "alert"), None)
         .await
         .unwrap();
