@@ -1118,6 +1118,40 @@ async fn stream_records_carry_execution_state_changes() {
         .is_none());
 }
 
+fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
+    kite_aws::AwsConfig {
+        table_name: a.store.table_name().to_string(),
+        bucket_name: a.files.bucket().to_string(),
+        queue_url: a.store.queue_url().map(str::to_string),
+        scheduler_function_arn: None,
+        rule_prefix: "kite".into(),
+        outbox_grace: Duration::from_secs(120),
+        log_retention_days: 30,
+        s3_path_style: true,
+    }
+}
+
+#[tokio::test]
+async fn data_survives_a_new_process() {
+    let Some(a) = setup("reopen").await else { return };
+    a.store.create("company", "b", FLOW_B, t(0)).await.unwrap();
+    ExecutionRepository::insert(
+        a.store.as_ref(),
+        &execution("e1", "company", "b", StateType::Running, t(0), &[]),
+    )
+    .await
+    .unwrap();
+    // Another function instance: new clients, nothing cached.
+    let other = kite_aws::aws_adapters(&config_of(&a)).await;
+    assert!(
+        FlowRepository::get(other.store.as_ref(), "company", "b", None, false)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(other.store.list_non_terminal().await.unwrap(), ["e1"]);
+}
+
 /// Runs claimed work in this process, as the api function does.
 struct InProcess(OnceLock<kite_engine::Engine>);
 
@@ -1152,17 +1186,7 @@ async fn benchmark01_needs_three_billable_calls() {
     engine.create_flow(&source).await.unwrap();
     // A fresh function instance: the engine caches nothing yet; its own counter.
     let counter = CallCounter::default();
-    let config = kite_aws::AwsConfig {
-        table_name: a.store.table_name().to_string(),
-        bucket_name: a.files.bucket().to_string(),
-        queue_url: a.store.queue_url().map(str::to_string),
-        scheduler_function_arn: None,
-        rule_prefix: "kite".into(),
-        outbox_grace: Duration::from_secs(120),
-        log_retention_days: 30,
-        s3_path_style: true,
-    };
-    let fresh = kite_aws::aws_adapters_counted(&config, counter.clone()).await;
+    let fresh = kite_aws::aws_adapters_counted(&config_of(&a), counter.clone()).await;
     // As the functions run it: Flow triggers come from the table's stream, not the queue.
     let engine = kite_engine::Engine::new(fresh.ports(), aws_engine_config());
     let dispatcher = Arc::new(InProcess(OnceLock::new()));
