@@ -18,7 +18,13 @@ PY
   fi
   echo "== aws: virtualenv with moto[server]==$MOTO_VERSION"
   rm -rf "$MOTO_VENV"
-  python3 -m venv "$MOTO_VENV"
+  if ! python3 -m venv "$MOTO_VENV" 2>/dev/null; then
+    # Debian's python3 without its venv module: install it once.
+    rm -rf "$MOTO_VENV"
+    (apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null) \
+      || { echo "python3 -m venv fails and python3-venv cannot be installed" >&2; return 1; }
+    python3 -m venv "$MOTO_VENV"
+  fi
   timeout 600 "$MOTO_VENV/bin/pip" install --quiet "moto[server]==$MOTO_VERSION"
 }
 
