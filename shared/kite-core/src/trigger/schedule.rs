@@ -400,6 +400,7 @@ pub fn evaluate(
     horizon: DateTime<Utc>,
     default_recovery: RecoverMissedSchedules,
 ) -> Evaluation {
+    let before = state;
     let mut state = state.clone();
     let mut fire = Vec::new();
     let mut skipped = Vec::new();
@@ -473,7 +474,9 @@ pub fn evaluate(
             state.backfill = None;
         }
     }
-    state.updated_date = Some(now);
+    if state != *before {
+        state.updated_date = Some(now);
+    }
     Evaluation {
         fire,
         skipped,

@@ -509,7 +509,11 @@ impl Engine {
             )
             .await?;
         if stops_after(&upstream_flow.flow, execution, state) {
-            self.stop_trigger(&upstream_flow.flow, execution).await?;
+            match self.stop_trigger(&upstream_flow.flow, execution).await {
+                // The flow or its trigger is gone: nothing left to stop.
+                Ok(()) | Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let index = self.trigger_index().await?;
         let mut variables = run_variables::for_execution(
@@ -522,6 +526,7 @@ impl Engine {
         );
         let trigger_vars = flow_trigger::trigger_variables(execution, state);
         variables["trigger"] = Value::Object(trigger_vars.clone().into_iter().collect());
+        let mut transient = None;
         for (listener, t) in &index.listeners {
             let flow = &listener.flow;
             if flow.disabled
@@ -530,14 +535,18 @@ impl Engine {
             {
                 continue;
             }
-            if let Err(e) = self
+            match self
                 .evaluate_listener(flow, t, execution, state, occurrence, &variables, &trigger_vars)
                 .await
             {
-                warn!(listener = %flow.id, trigger = %t.id, error = %e, "flow trigger evaluation failed");
+                Ok(()) => {}
+                // Storage may recover: fail the item so that it is delivered again (the
+                // listeners that already fired are not fired twice: their ids exist).
+                Err(e @ (EngineError::Store(_) | EngineError::Storage(_))) => transient = Some(e),
+                Err(e) => warn!(listener = %flow.id, trigger = %t.id, error = %e, "flow trigger not fired"),
             }
         }
-        Ok(())
+        transient.map_or(Ok(()), Err)
     }
 
     #[allow(clippy::too_many_arguments)]
