@@ -544,3 +544,52 @@ async fn the_corpus_schedule_flow_fires_every_minute_and_every_five() {
     assert_eq!(per_trigger("schedule-5-min"), 2);
     assert_eq!(runs.len(), 12);
 }
+
+#[tokio::test]
+async fn a_scheduled_date_whose_inputs_do_not_validate_gives_a_failed_execution_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2024-01-01T10:02:00Z");
+    let engine = engine_with_clock(dir.path(), &clock, EngineConfig::default());
+    engine
+        .create_flow(
+            r#"
+id: needs-input
+namespace: dev
+inputs:
+  - id: count
+    type: INT
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.count }}"
+triggers:
+  - id: every5
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "*/5 * * * *"
+    inputs:
+      count: "not a number"
+"#,
+        )
+        .await
+        .unwrap();
+    clock.set("2024-01-01T10:05:00Z");
+    engine.fire_due_schedules().await.unwrap();
+    let runs = executions_of(&engine, "dev", "needs-input").await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].state.current, StateType::Failed);
+    let logs = engine
+        .logs(&kite_engine::ports::LogQuery {
+            execution_id: runs[0].id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.level == "ERROR" && l.message.contains("count")),
+        "{logs:?}"
+    );
+    // The date is handled: the next tick does not try it again.
+    engine.fire_due_schedules().await.unwrap();
+    assert_eq!(executions_of(&engine, "dev", "needs-input").await.len(), 1);
+}

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use super::{Engine, FlowWithSource};
 use crate::error::EngineError;
-use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Work, WorkItem};
+use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Transition, Work, WorkItem};
 
 /// The flows that carry Schedule and Flow triggers, built from the flow repository and
 /// dropped whenever this engine writes a flow.
@@ -382,22 +382,21 @@ impl Engine {
         if self.inner.ports.executions.get(&id).await?.is_some() {
             return Ok(());
         }
-        let inputs = match self.type_inputs(flow, &id, &provided) {
-            Ok(inputs) => inputs,
-            Err(e) if validate => {
-                warn!(flow = %flow.id, trigger = %trigger.id, error = %e, "trigger inputs invalid; no execution");
-                return Ok(());
-            }
-            Err(_) => provided
+        let raw = |provided: IndexMap<String, InputValue>| -> IndexMap<String, Value> {
+            provided
                 .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        InputValue::Json(v) => v,
-                        InputValue::Text(t) => Value::String(t),
-                    };
-                    (k, v)
+                .map(|(k, v)| match v {
+                    InputValue::Json(v) => (k, v),
+                    InputValue::Text(t) => (k, Value::String(t)),
                 })
-                .collect(),
+                .collect()
+        };
+        let (inputs, invalid) = match self.type_inputs(flow, &id, &provided) {
+            Ok(inputs) => (inputs, None),
+            // Schedule inputs that don't validate give a FAILED execution that says why
+            // (never a silently skipped date); Flow triggers pass them on as Kestra does.
+            Err(e) if validate => (raw(provided), Some(e)),
+            Err(_) => (raw(provided), None),
         };
         let mut execution = executor::new_execution(
             flow,
@@ -412,6 +411,11 @@ impl Engine {
             self.now(),
         );
         execution.variables = variables;
+        if let Some(error) = invalid {
+            return self
+                .insert_failed(flow, execution, &trigger_input_error(&error))
+                .await;
+        }
         match self.insert_and_start(execution).await {
             Ok(e) => {
                 info!(execution = %e.id, flow = %flow.id, "execution created by trigger");
@@ -420,6 +424,33 @@ impl Engine {
             // A concurrent firing created it first.
             Err(EngineError::IllegalState(m)) if m.ends_with("already exists") => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a trigger's execution that cannot run, FAILED with the reason in its logs.
+    async fn insert_failed(
+        &self,
+        flow: &Flow,
+        mut execution: Execution,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.now();
+        execution.state.set(StateType::Failed, now);
+        warn!(execution = %execution.id, flow = %flow.id, reason, "triggered execution failed");
+        let transition = Transition {
+            execution: execution.clone(),
+            expected_version: None,
+            logs: vec![super::execution_log(&execution, "ERROR", reason, now)],
+            push: self.trigger_work(flow, &execution, 0).await?,
+            claimed: Vec::new(),
+            claim_until: None,
+            ack: Vec::new(),
+            wake: Vec::new(),
+            children: Vec::new(),
+        };
+        match self.inner.ports.executions.commit(transition).await {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -710,6 +741,10 @@ impl Engine {
             .map(|v| v.state)
             .unwrap_or_else(|| TriggerState::new(namespace, flow_id, trigger_id)))
     }
+}
+
+fn trigger_input_error(error: &EngineError) -> String {
+    format!("Invalid inputs given by the trigger: {error}")
 }
 
 fn label_pairs(value: &Value) -> Vec<(String, Value)> {
