@@ -311,6 +311,17 @@ async fn terminated(engine: &Engine, namespace: &str, flow: &str, count: usize) 
     panic!("{namespace}.{flow}: fewer than {count} terminated executions")
 }
 
+async fn execute(engine: &Engine, namespace: &str, flow_id: &str) -> Execution {
+    engine
+        .create_execution(kite_engine::CreateExecution {
+            namespace: namespace.into(),
+            flow_id: flow_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 async fn running_engine(dir: &Path) -> (Engine, Runtime) {
     let engine = kite_local::open_engine(dir, EngineConfig::default()).unwrap();
     let runtime = Runtime::start(engine.clone(), 2).await.unwrap();
@@ -331,14 +342,7 @@ async fn flow_triggers_run_the_listeners_with_the_upstream_variables() {
         ],
     )
     .await;
-    let upstream = engine
-        .create_execution(kite_engine::CreateExecution {
-            namespace: "io.kestra.tests.trigger".into(),
-            flow_id: "trigger-flow".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let upstream = execute(&engine, "io.kestra.tests.trigger", "trigger-flow").await;
     let up = terminated(&engine, "io.kestra.tests.trigger", "trigger-flow", 1).await;
     assert_eq!(up[0].state.current, StateType::Success);
 
@@ -400,14 +404,12 @@ async fn a_listener_on_running_and_paused_sees_every_transition() {
         ],
     )
     .await;
-    engine
-        .create_execution(kite_engine::CreateExecution {
-            namespace: "io.kestra.tests.trigger.pause".into(),
-            flow_id: "trigger-flow-with-pause".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    execute(
+        &engine,
+        "io.kestra.tests.trigger.pause",
+        "trigger-flow-with-pause",
+    )
+    .await;
     terminated(
         &engine,
         "io.kestra.tests.trigger.pause",
@@ -450,14 +452,7 @@ async fn preconditions_run_the_listener_once_after_a_and_b() {
         ("flow-trigger-preconditions-flow-a", 2),
         ("flow-trigger-preconditions-flow-b", 1),
     ] {
-        engine
-            .create_execution(kite_engine::CreateExecution {
-                namespace: ns.into(),
-                flow_id: flow.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        execute(&engine, ns, flow).await;
         terminated(&engine, ns, flow, n).await;
     }
     let listener = terminated(&engine, ns, "flow-trigger-preconditions-flow-listen", 1).await;

@@ -37,16 +37,6 @@ const FLOW_TYPE: &str = "io.kestra.plugin.core.trigger.Flow";
 /// Compare-and-set retries of one trigger state update.
 const STATE_RETRIES: usize = 5;
 
-fn labels_of(pairs: &[(String, Value)]) -> Vec<Label> {
-    pairs
-        .iter()
-        .map(|(k, v)| Label {
-            key: k.clone(),
-            value: kite_core::expression::write_pebble(v),
-        })
-        .collect()
-}
-
 impl Engine {
     /// The trigger index, built on first use after a flow write.
     pub(crate) async fn trigger_index(&self) -> Result<Arc<TriggerIndex>, EngineError> {
@@ -531,14 +521,7 @@ impl Engine {
         state: StateType,
         occurrence: usize,
     ) -> Result<(), EngineError> {
-        let upstream_flow = self
-            .flow_arc(
-                &execution.namespace,
-                &execution.flow_id,
-                Some(execution.flow_revision),
-                true,
-            )
-            .await?;
+        let upstream_flow = self.flow_of(execution).await?;
         if stops_after(&upstream_flow.flow, execution, state) {
             match self.stop_trigger(&upstream_flow.flow, execution).await {
                 // The flow or its trigger is gone: nothing left to stop.
@@ -647,10 +630,7 @@ impl Engine {
             }
         }
         let declared = flow.triggers.iter().find(|x| x.id == t.id);
-        let mut labels = declared
-            .and_then(|d| d.properties.get("labels"))
-            .map(|l| labels_of(&label_pairs(l)))
-            .unwrap_or_default();
+        let mut labels = kite_core::trigger::labels_of(declared.and_then(|d| d.properties.get("labels")));
         if let Some(c) = upstream.labels.iter().find(|l| l.key == "system.correlationId") {
             labels.push(c.clone());
         }
@@ -745,17 +725,6 @@ impl Engine {
 
 fn trigger_input_error(error: &EngineError) -> String {
     format!("Invalid inputs given by the trigger: {error}")
-}
-
-fn label_pairs(value: &Value) -> Vec<(String, Value)> {
-    match value {
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|l| Some((l.get("key")?.as_str()?.to_string(), l.get("value")?.clone())))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Whether the trigger that created `execution` stops after `state`.
