@@ -912,3 +912,19 @@ fn duration_forms_java_reads() {
         assert!(sleep(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn unsupported_trigger_conditions_are_rejected_at_their_line() {
+    let src = "id: f\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\ntriggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 9 * * *\"\n    conditions:\n      - type: io.kestra.plugin.core.condition.PublicHoliday\n        country: FR\n";
+    let e = only_error(
+        src,
+        FlowErrorKind::UnknownType,
+        "triggers[0].conditions[0].type",
+        12,
+    );
+    assert!(
+        e.message.contains("PublicHoliday") && e.message.contains("DayWeek"),
+        "{}",
+        e.message
+    );
+}

@@ -267,3 +267,43 @@ fn trigger_variables_name_the_upstream() {
     assert_eq!(v["state"], "SUCCESS");
     assert!(v.contains_key("outputs"));
 }
+
+#[test]
+fn outputs_and_labels_conditions_look_at_the_upstream() {
+    let listener = parse_flow(
+        r#"
+id: on-big-batch
+namespace: company
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.outputs.rows }}"
+triggers:
+  - id: big
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionOutputs
+        expression: "{{ trigger.outputs.rows > 1000 }}"
+      - type: io.kestra.core.models.conditions.types.ExecutionLabelsCondition
+        labels:
+          env: prod
+"#,
+    )
+    .unwrap();
+    let upstream_flow = parse_flow("id: etl\nnamespace: company.data\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n    format: x\n").unwrap();
+    let run = |rows: i64, env: &str| {
+        let mut e = execution_of(&upstream_flow, "up", StateType::Success);
+        e.outputs.insert("rows".into(), serde_json::json!(rows));
+        e.labels = vec![Label {
+            key: "env".into(),
+            value: env.into(),
+        }];
+        evaluate(&listener, &upstream_flow, &e, now(), None).fire
+    };
+    assert!(run(5000, "prod"));
+    assert!(!run(10, "prod"));
+    assert!(!run(5000, "dev"));
+    // No outputs at all: ExecutionOutputs does not hold.
+    let e = execution_of(&upstream_flow, "up", StateType::Success);
+    assert!(!evaluate(&listener, &upstream_flow, &e, now(), None).fire);
+}

@@ -456,6 +456,17 @@ impl Engine {
         Ok(parsed)
     }
 
+    /// The revision an execution runs (even if the flow was deleted since).
+    async fn flow_of(&self, execution: &Execution) -> Result<Arc<FlowWithSource>, EngineError> {
+        self.flow_arc(
+            &execution.namespace,
+            &execution.flow_id,
+            Some(execution.flow_revision),
+            true,
+        )
+        .await
+    }
+
     /// Every revision of a flow, oldest first; 404 if unknown.
     pub async fn flow_revisions(
         &self,
@@ -722,14 +733,7 @@ impl Engine {
                 "Execution '{id}' is not paused, can't resume it"
             )));
         }
-        let flow = self
-            .flow_arc(
-                &execution.namespace,
-                &execution.flow_id,
-                Some(execution.flow_revision),
-                true,
-            )
-            .await?;
+        let flow = self.flow_of(&execution).await?;
         let paused = execution.task_runs().iter().rev().find(|t| {
             t.state.current == StateType::Paused
                 && matches!(
@@ -778,14 +782,7 @@ impl Engine {
                     "No task found to restart".to_string(),
                 ));
             }
-            let flow = self
-                .flow_arc(
-                    &execution.namespace,
-                    &execution.flow_id,
-                    Some(execution.flow_revision),
-                    true,
-                )
-                .await?;
+            let flow = self.flow_of(&execution).await?;
             let mut pass = Pass::default();
             self.drive(&flow.flow, &mut execution, Event::Restart, &mut pass)
                 .await?;
@@ -975,15 +972,7 @@ impl Engine {
                 return Ok(());
             }
             let known_history = execution.state.histories.len();
-            let flow = match self
-                .flow_arc(
-                    &execution.namespace,
-                    &execution.flow_id,
-                    Some(execution.flow_revision),
-                    true,
-                )
-                .await
-            {
+            let flow = match self.flow_of(&execution).await {
                 Ok(f) => f,
                 Err(e) => {
                     warn!(error = %e, "flow of execution unavailable; dropping work item");

@@ -311,6 +311,17 @@ async fn terminated(engine: &Engine, namespace: &str, flow: &str, count: usize) 
     panic!("{namespace}.{flow}: fewer than {count} terminated executions")
 }
 
+async fn execute(engine: &Engine, namespace: &str, flow_id: &str) -> Execution {
+    engine
+        .create_execution(kite_engine::CreateExecution {
+            namespace: namespace.into(),
+            flow_id: flow_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 async fn running_engine(dir: &Path) -> (Engine, Runtime) {
     let engine = kite_local::open_engine(dir, EngineConfig::default()).unwrap();
     let runtime = Runtime::start(engine.clone(), 2).await.unwrap();
@@ -331,14 +342,7 @@ async fn flow_triggers_run_the_listeners_with_the_upstream_variables() {
         ],
     )
     .await;
-    let upstream = engine
-        .create_execution(kite_engine::CreateExecution {
-            namespace: "io.kestra.tests.trigger".into(),
-            flow_id: "trigger-flow".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let upstream = execute(&engine, "io.kestra.tests.trigger", "trigger-flow").await;
     let up = terminated(&engine, "io.kestra.tests.trigger", "trigger-flow", 1).await;
     assert_eq!(up[0].state.current, StateType::Success);
 
@@ -400,14 +404,12 @@ async fn a_listener_on_running_and_paused_sees_every_transition() {
         ],
     )
     .await;
-    engine
-        .create_execution(kite_engine::CreateExecution {
-            namespace: "io.kestra.tests.trigger.pause".into(),
-            flow_id: "trigger-flow-with-pause".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    execute(
+        &engine,
+        "io.kestra.tests.trigger.pause",
+        "trigger-flow-with-pause",
+    )
+    .await;
     terminated(
         &engine,
         "io.kestra.tests.trigger.pause",
@@ -450,14 +452,7 @@ async fn preconditions_run_the_listener_once_after_a_and_b() {
         ("flow-trigger-preconditions-flow-a", 2),
         ("flow-trigger-preconditions-flow-b", 1),
     ] {
-        engine
-            .create_execution(kite_engine::CreateExecution {
-                namespace: ns.into(),
-                flow_id: flow.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        execute(&engine, ns, flow).await;
         terminated(&engine, ns, flow, n).await;
     }
     let listener = terminated(&engine, ns, "flow-trigger-preconditions-flow-listen", 1).await;
@@ -543,4 +538,53 @@ async fn the_corpus_schedule_flow_fires_every_minute_and_every_five() {
     assert_eq!(per_trigger("schedule-every-min"), 10);
     assert_eq!(per_trigger("schedule-5-min"), 2);
     assert_eq!(runs.len(), 12);
+}
+
+#[tokio::test]
+async fn a_scheduled_date_whose_inputs_do_not_validate_gives_a_failed_execution_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2024-01-01T10:02:00Z");
+    let engine = engine_with_clock(dir.path(), &clock, EngineConfig::default());
+    engine
+        .create_flow(
+            r#"
+id: needs-input
+namespace: dev
+inputs:
+  - id: count
+    type: INT
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.count }}"
+triggers:
+  - id: every5
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "*/5 * * * *"
+    inputs:
+      count: "not a number"
+"#,
+        )
+        .await
+        .unwrap();
+    clock.set("2024-01-01T10:05:00Z");
+    engine.fire_due_schedules().await.unwrap();
+    let runs = executions_of(&engine, "dev", "needs-input").await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].state.current, StateType::Failed);
+    let logs = engine
+        .logs(&kite_engine::ports::LogQuery {
+            execution_id: runs[0].id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l.level == "ERROR" && l.message.contains("count")),
+        "{logs:?}"
+    );
+    // The date is handled: the next tick does not try it again.
+    engine.fire_due_schedules().await.unwrap();
+    assert_eq!(executions_of(&engine, "dev", "needs-input").await.len(), 1);
 }

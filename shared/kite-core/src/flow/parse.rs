@@ -1491,6 +1491,17 @@ impl Parser {
                 continue;
             };
             if let Some(t) = self.string(c, &item, "type", true) {
+                let kind = crate::trigger::condition::kind(condition);
+                if !crate::trigger::condition::SUPPORTED.contains(&kind) {
+                    self.err(
+                        FlowErrorKind::UnknownType,
+                        &join_path(&item, "type"),
+                        format!(
+                            "Unsupported condition type `{t}`; supported: {}",
+                            crate::trigger::condition::SUPPORTED.join(", ")
+                        ),
+                    );
+                }
                 if trigger_type == TriggerType::Webhook && t.ends_with(".MultipleCondition") {
                     self.err(
                         FlowErrorKind::InvalidProperty,

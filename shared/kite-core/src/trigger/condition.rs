@@ -17,6 +17,24 @@ pub enum ConditionError {
     Invalid { kind: String, message: String },
 }
 
+/// The condition kinds Kite evaluates (`Multiple` only on Flow triggers, as preconditions).
+pub const SUPPORTED: &[&str] = &[
+    "Expression",
+    "ExecutionStatus",
+    "ExecutionFlow",
+    "ExecutionNamespace",
+    "ExecutionLabels",
+    "ExecutionOutputs",
+    "DayWeek",
+    "DayWeekInMonth",
+    "Weekend",
+    "TimeBetween",
+    "DateTimeBetween",
+    "Not",
+    "Or",
+    "Multiple",
+];
+
 /// What conditions look at.
 pub struct ConditionContext<'a> {
     pub expressions: &'a ExpressionEngine,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::condition::{self, ConditionContext, ConditionError};
-use super::schedule::states_of;
+use super::{labels_of, object_of, states_of};
 use crate::execution::{Execution, Label, StateType};
 use crate::expression::{is_truthy, write_pebble, RenderContext};
 use crate::flow::{Trigger, TriggerType};
@@ -98,28 +98,6 @@ pub struct FlowTrigger {
     pub preconditions: Option<Preconditions>,
     pub inputs: IndexMap<String, Value>,
     pub stop_after: Vec<StateType>,
-}
-
-fn labels_of(value: Option<&Value>) -> Vec<Label> {
-    match value {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| Label {
-                key: k.clone(),
-                value: write_pebble(v),
-            })
-            .collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|l| {
-                Some(Label {
-                    key: l.get("key")?.as_str()?.to_string(),
-                    value: write_pebble(l.get("value")?),
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn duration(value: Option<&Value>, default: Duration) -> Duration {
@@ -329,10 +307,7 @@ impl FlowTrigger {
             },
             conditions,
             preconditions,
-            inputs: match p.get("inputs") {
-                Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                _ => IndexMap::new(),
-            },
+            inputs: object_of(p.get("inputs")),
             stop_after: states_of(p.get("stopAfter")),
         })
     }

@@ -18,7 +18,8 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::execution::Label;
+use crate::execution::{Label, StateType};
+use crate::expression::write_pebble;
 
 /// What Kite remembers about one trigger between firings (Kestra's trigger context).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,4 +83,47 @@ pub struct Backfill {
     pub labels: Vec<Label>,
     #[serde(default)]
     pub paused: bool,
+}
+
+/// Trigger `labels`, written as a map or as a list of `{key, value}`.
+pub fn labels_of(value: Option<&Value>) -> Vec<Label> {
+    match value {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| Label {
+                key: k.clone(),
+                value: write_pebble(v),
+            })
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|l| {
+                Some(Label {
+                    key: l.get("key")?.as_str()?.to_string(),
+                    value: write_pebble(l.get("value")?),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A list of state names (`states`, `stopAfter`); unknown names are left out (validation
+/// reports them when the flow is saved).
+pub fn states_of(value: Option<&Value>) -> Vec<StateType> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|s| s.as_str().and_then(StateType::parse))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A map property (`inputs`), empty when absent.
+pub(crate) fn object_of(value: Option<&Value>) -> IndexMap<String, Value> {
+    match value {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => IndexMap::new(),
+    }
 }

@@ -19,7 +19,7 @@ use chrono_tz::Tz;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::{Backfill, TriggerState};
+use super::{labels_of, object_of, states_of, Backfill, TriggerState};
 use crate::execution::{Label, StateType};
 use crate::expression::write_pebble;
 use crate::flow::{parse_cron, Trigger, TriggerType};
@@ -84,38 +84,6 @@ pub struct Schedule {
     pub stop_after: Vec<StateType>,
 }
 
-fn labels_of(value: Option<&Value>) -> Vec<Label> {
-    match value {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| Label {
-                key: k.clone(),
-                value: write_pebble(v),
-            })
-            .collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|l| {
-                Some(Label {
-                    key: l.get("key")?.as_str()?.to_string(),
-                    value: write_pebble(l.get("value")?),
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-pub(crate) fn states_of(value: Option<&Value>) -> Vec<StateType> {
-    match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|s| s.as_str().and_then(StateType::parse))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn date_of(value: Option<&Value>) -> Option<DateTime<Utc>> {
     let text = value?.as_str()?;
     DateTime::parse_from_rfc3339(text)
@@ -151,10 +119,7 @@ impl Schedule {
                 start: date_of(b.get("start"))?,
                 end: date_of(b.get("end")),
                 current_date: None,
-                inputs: match b.get("inputs") {
-                    Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    _ => IndexMap::new(),
-                },
+                inputs: object_of(b.get("inputs")),
                 labels: labels_of(b.get("labels")),
                 paused: false,
             })
@@ -164,10 +129,7 @@ impl Schedule {
             cron,
             expression,
             timezone,
-            inputs: match p.get("inputs") {
-                Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                _ => IndexMap::new(),
-            },
+            inputs: object_of(p.get("inputs")),
             labels: labels_of(p.get("labels")),
             late_maximum_delay: p
                 .get("lateMaximumDelay")
@@ -400,6 +362,7 @@ pub fn evaluate(
     horizon: DateTime<Utc>,
     default_recovery: RecoverMissedSchedules,
 ) -> Evaluation {
+    let before = state;
     let mut state = state.clone();
     let mut fire = Vec::new();
     let mut skipped = Vec::new();
@@ -473,7 +436,9 @@ pub fn evaluate(
             state.backfill = None;
         }
     }
-    state.updated_date = Some(now);
+    if state != *before {
+        state.updated_date = Some(now);
+    }
     Evaluation {
         fire,
         skipped,

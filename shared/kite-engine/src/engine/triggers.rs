@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use super::{Engine, FlowWithSource};
 use crate::error::EngineError;
-use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Work, WorkItem};
+use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Transition, Work, WorkItem};
 
 /// The flows that carry Schedule and Flow triggers, built from the flow repository and
 /// dropped whenever this engine writes a flow.
@@ -36,16 +36,6 @@ const FLOW_TYPE: &str = "io.kestra.plugin.core.trigger.Flow";
 
 /// Compare-and-set retries of one trigger state update.
 const STATE_RETRIES: usize = 5;
-
-fn labels_of(pairs: &[(String, Value)]) -> Vec<Label> {
-    pairs
-        .iter()
-        .map(|(k, v)| Label {
-            key: k.clone(),
-            value: kite_core::expression::write_pebble(v),
-        })
-        .collect()
-}
 
 impl Engine {
     /// The trigger index, built on first use after a flow write.
@@ -382,22 +372,21 @@ impl Engine {
         if self.inner.ports.executions.get(&id).await?.is_some() {
             return Ok(());
         }
-        let inputs = match self.type_inputs(flow, &id, &provided) {
-            Ok(inputs) => inputs,
-            Err(e) if validate => {
-                warn!(flow = %flow.id, trigger = %trigger.id, error = %e, "trigger inputs invalid; no execution");
-                return Ok(());
-            }
-            Err(_) => provided
+        let raw = |provided: IndexMap<String, InputValue>| -> IndexMap<String, Value> {
+            provided
                 .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        InputValue::Json(v) => v,
-                        InputValue::Text(t) => Value::String(t),
-                    };
-                    (k, v)
+                .map(|(k, v)| match v {
+                    InputValue::Json(v) => (k, v),
+                    InputValue::Text(t) => (k, Value::String(t)),
                 })
-                .collect(),
+                .collect()
+        };
+        let (inputs, invalid) = match self.type_inputs(flow, &id, &provided) {
+            Ok(inputs) => (inputs, None),
+            // Schedule inputs that don't validate give a FAILED execution that says why
+            // (never a silently skipped date); Flow triggers pass them on as Kestra does.
+            Err(e) if validate => (raw(provided), Some(e)),
+            Err(_) => (raw(provided), None),
         };
         let mut execution = executor::new_execution(
             flow,
@@ -412,6 +401,11 @@ impl Engine {
             self.now(),
         );
         execution.variables = variables;
+        if let Some(error) = invalid {
+            return self
+                .insert_failed(flow, execution, &trigger_input_error(&error))
+                .await;
+        }
         match self.insert_and_start(execution).await {
             Ok(e) => {
                 info!(execution = %e.id, flow = %flow.id, "execution created by trigger");
@@ -420,6 +414,33 @@ impl Engine {
             // A concurrent firing created it first.
             Err(EngineError::IllegalState(m)) if m.ends_with("already exists") => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a trigger's execution that cannot run, FAILED with the reason in its logs.
+    async fn insert_failed(
+        &self,
+        flow: &Flow,
+        mut execution: Execution,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.now();
+        execution.state.set(StateType::Failed, now);
+        warn!(execution = %execution.id, flow = %flow.id, reason, "triggered execution failed");
+        let transition = Transition {
+            execution: execution.clone(),
+            expected_version: None,
+            logs: vec![super::execution_log(&execution, "ERROR", reason, now)],
+            push: self.trigger_work(flow, &execution, 0).await?,
+            claimed: Vec::new(),
+            claim_until: None,
+            ack: Vec::new(),
+            wake: Vec::new(),
+            children: Vec::new(),
+        };
+        match self.inner.ports.executions.commit(transition).await {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -500,16 +521,13 @@ impl Engine {
         state: StateType,
         occurrence: usize,
     ) -> Result<(), EngineError> {
-        let upstream_flow = self
-            .flow_arc(
-                &execution.namespace,
-                &execution.flow_id,
-                Some(execution.flow_revision),
-                true,
-            )
-            .await?;
+        let upstream_flow = self.flow_of(execution).await?;
         if stops_after(&upstream_flow.flow, execution, state) {
-            self.stop_trigger(&upstream_flow.flow, execution).await?;
+            match self.stop_trigger(&upstream_flow.flow, execution).await {
+                // The flow or its trigger is gone: nothing left to stop.
+                Ok(()) | Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let index = self.trigger_index().await?;
         let mut variables = run_variables::for_execution(
@@ -522,6 +540,7 @@ impl Engine {
         );
         let trigger_vars = flow_trigger::trigger_variables(execution, state);
         variables["trigger"] = Value::Object(trigger_vars.clone().into_iter().collect());
+        let mut transient = None;
         for (listener, t) in &index.listeners {
             let flow = &listener.flow;
             if flow.disabled
@@ -530,14 +549,18 @@ impl Engine {
             {
                 continue;
             }
-            if let Err(e) = self
+            match self
                 .evaluate_listener(flow, t, execution, state, occurrence, &variables, &trigger_vars)
                 .await
             {
-                warn!(listener = %flow.id, trigger = %t.id, error = %e, "flow trigger evaluation failed");
+                Ok(()) => {}
+                // Storage may recover: fail the item so that it is delivered again (the
+                // listeners that already fired are not fired twice: their ids exist).
+                Err(e @ (EngineError::Store(_) | EngineError::Storage(_))) => transient = Some(e),
+                Err(e) => warn!(listener = %flow.id, trigger = %t.id, error = %e, "flow trigger not fired"),
             }
         }
-        Ok(())
+        transient.map_or(Ok(()), Err)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -607,10 +630,7 @@ impl Engine {
             }
         }
         let declared = flow.triggers.iter().find(|x| x.id == t.id);
-        let mut labels = declared
-            .and_then(|d| d.properties.get("labels"))
-            .map(|l| labels_of(&label_pairs(l)))
-            .unwrap_or_default();
+        let mut labels = kite_core::trigger::labels_of(declared.and_then(|d| d.properties.get("labels")));
         if let Some(c) = upstream.labels.iter().find(|l| l.key == "system.correlationId") {
             labels.push(c.clone());
         }
@@ -703,15 +723,8 @@ impl Engine {
     }
 }
 
-fn label_pairs(value: &Value) -> Vec<(String, Value)> {
-    match value {
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|l| Some((l.get("key")?.as_str()?.to_string(), l.get("value")?.clone())))
-            .collect(),
-        _ => Vec::new(),
-    }
+fn trigger_input_error(error: &EngineError) -> String {
+    format!("Invalid inputs given by the trigger: {error}")
 }
 
 /// Whether the trigger that created `execution` stops after `state`.
