@@ -36,6 +36,10 @@ const MAX_TRANSACTION_ACTIONS: usize = 100;
 const MAX_SQS_DELAY_SECS: i64 = 900;
 /// Resends of one overdue outbox item by the sweeper before it is left for an operator.
 const MAX_SWEEPS: i64 = 5;
+/// How long after its due date an item handed to SQS may be sent again: longer than a
+/// Lambda can run (15 minutes), so a worker still running it is never doubled; a crashed
+/// worker's message comes back from SQS by itself.
+const SQS_RESEND_AFTER_SECS: i64 = 16 * 60;
 
 /// The DynamoDB table and the SQS queue behind the engine's repositories and queue.
 pub struct AwsStore {
@@ -603,7 +607,8 @@ impl AwsStore {
 
     // ------------------------------------------------------------ outbox and SQS
 
-    fn outbox_item(item: &WorkItem, sent_at: Option<DateTime<Utc>>) -> Result<Item, StoreError> {
+    /// `resend_at`: when the sweeper may send the item (again); `None` for items never sent.
+    fn outbox_item(item: &WorkItem, resend_at: Option<DateTime<Utc>>) -> Result<Item, StoreError> {
         let mut row = Item::from([
             ("pk".into(), s(work_pk(&item.id))),
             ("sk".into(), s(WORK_SK)),
@@ -613,8 +618,8 @@ impl AwsStore {
             ("gsi1pk".into(), s(outbox_gsi_pk(&item.id))),
             ("gsi1sk".into(), s(padded_ms(item.due))),
         ]);
-        if let Some(at) = sent_at {
-            row.insert("sentAt".into(), n(at.timestamp_millis()));
+        if let Some(at) = resend_at {
+            row.insert("resendAt".into(), n(at.timestamp_millis()));
         }
         Ok(row)
     }
@@ -623,6 +628,11 @@ impl AwsStore {
         let mut item: WorkItem = serde_json::from_str(get_s(row, "body")?).map_err(backend)?;
         item.due = from_ms(get_n(row, "due")?);
         Ok(item)
+    }
+
+    /// When an item sent to SQS at `now` may be sent again.
+    fn resend_after_send(due: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        due.max(now) + chrono::Duration::seconds(SQS_RESEND_AFTER_SECS)
     }
 
     /// Whether a push at `now` hands this item to SQS right away.
@@ -727,17 +737,18 @@ impl AwsStore {
                 Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(work_pk(id), WORK_SK)))
-                    .update_expression("SET #due = :due, #g = :g, #sent = :due")
+                    .update_expression("SET #due = :due, #g = :g, #r = :r")
                     .condition_expression("attribute_exists(#pk)")
                     .set_expression_attribute_names(Some(names(&[
                         ("#due", "due"),
                         ("#g", "gsi1sk"),
-                        ("#sent", "sentAt"),
+                        ("#r", "resendAt"),
                         ("#pk", "pk"),
                     ])))
                     .set_expression_attribute_values(Some(values(vec![
                         (":due", n(now.timestamp_millis())),
                         (":g", s(padded_ms(now))),
+                        (":r", n(Self::resend_after_send(now, now).timestamp_millis())),
                     ])))
                     .build()
                     .map_err(backend)?,
@@ -746,7 +757,6 @@ impl AwsStore {
     }
 
     async fn sweep_outbox(&self, now: DateTime<Utc>) -> Result<SweepReport, StoreError> {
-        let cut = (now - self.grace).timestamp_millis();
         let horizon = now + chrono::Duration::seconds(MAX_SQS_DELAY_SECS);
         let mut report = SweepReport::default();
         for shard in 0..OUTBOX_SHARDS {
@@ -757,18 +767,17 @@ impl AwsStore {
                     names(&[
                         ("#p", "gsi1pk"),
                         ("#s", "gsi1sk"),
-                        ("#sent", "sentAt"),
-                        ("#due", "due"),
+                        ("#r", "resendAt"),
                         ("#sw", "sweeps"),
                     ]),
                     values(vec![
                         (":p", s(format!("OUTBOX#{shard}"))),
                         (":h", s(padded_ms(horizon))),
-                        (":cut", n(cut)),
+                        (":now", n(now.timestamp_millis())),
                         (":max", n(MAX_SWEEPS)),
                     ]),
                     Some(
-                        "attribute_not_exists(#sent) OR (#sent <= :cut AND #due <= :cut \
+                        "attribute_not_exists(#r) OR (#r <= :now \
                          AND (attribute_not_exists(#sw) OR #sw < :max))",
                     ),
                     true,
@@ -782,17 +791,18 @@ impl AwsStore {
                         continue;
                     }
                 };
-                let resend = row.contains_key("sentAt");
+                let resend = row.contains_key("resendAt");
                 if self.send_work(std::slice::from_ref(&item), now).await? > 0 {
                     continue;
                 }
                 let expr = if resend {
-                    "SET #sent = :now, #sw = if_not_exists(#sw, :zero) + :one"
+                    "SET #r = :r, #sw = if_not_exists(#sw, :zero) + :one"
                 } else {
-                    "SET #sent = :now"
+                    "SET #r = :r"
                 };
-                let mut vals = vec![(":now", n(now.timestamp_millis()))];
-                let mut nm = vec![("#sent", "sentAt"), ("#pk", "pk")];
+                let next = Self::resend_after_send(item.due, now);
+                let mut vals = vec![(":r", n(next.timestamp_millis()))];
+                let mut nm = vec![("#r", "resendAt"), ("#pk", "pk")];
                 if resend {
                     vals.push((":zero", n(0)));
                     vals.push((":one", n(1)));
@@ -1165,8 +1175,15 @@ impl ExecutionRepository for AwsStore {
             if send {
                 to_send.push((*item).clone());
             }
-            let sent_at = (claimed || send).then_some(now);
-            actions.push(self.put_action(Self::outbox_item(item, sent_at)?, None)?);
+            // A claimed item runs here; if this process dies, the sweeper sends it after the grace.
+            let resend_at = if claimed {
+                Some(now + self.grace)
+            } else if send {
+                Some(Self::resend_after_send(item.due, now))
+            } else {
+                None
+            };
+            actions.push(self.put_action(Self::outbox_item(item, resend_at)?, None)?);
         }
         let pushed_ids: std::collections::HashSet<&str> = t.push.iter().map(|i| i.id.as_str()).collect();
         for id in t.ack.iter().filter(|id| !pushed_ids.contains(id.as_str())) {
@@ -1487,7 +1504,7 @@ impl TaskQueue for AwsStore {
             let send = self.sendable(item, now);
             let inserted = self
                 .put_conditional(
-                    Self::outbox_item(item, send.then_some(now))?,
+                    Self::outbox_item(item, send.then(|| Self::resend_after_send(item.due, now)))?,
                     (
                         "attribute_not_exists(#pk)",
                         names(&[("#pk", "pk")]),
@@ -1568,12 +1585,12 @@ impl TaskQueue for AwsStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(work_pk(id), WORK_SK)))
-            .update_expression("SET #due = :due, #g = :g REMOVE #sent, #sw")
+            .update_expression("SET #due = :due, #g = :g REMOVE #r, #sw")
             .condition_expression("attribute_exists(#pk)")
             .set_expression_attribute_names(Some(names(&[
                 ("#due", "due"),
                 ("#g", "gsi1sk"),
-                ("#sent", "sentAt"),
+                ("#r", "resendAt"),
                 ("#sw", "sweeps"),
                 ("#pk", "pk"),
             ])))
@@ -1605,11 +1622,11 @@ impl TaskQueue for AwsStore {
                     .send()
                     .await
                     .map_err(sdk)?;
-                self.mark_sent(id, now).await
+                self.mark_sent(id, Self::resend_after_send(due, now)).await
             }
             None if self.sendable(&item, now) => {
                 if self.send_work(&[item], now).await? == 0 {
-                    self.mark_sent(id, now).await?;
+                    self.mark_sent(id, Self::resend_after_send(due, now)).await?;
                 }
                 Ok(())
             }
@@ -1727,16 +1744,16 @@ impl TaskQueue for AwsStore {
 }
 
 impl AwsStore {
-    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_sent(&self, id: &str, resend_at: DateTime<Utc>) -> Result<(), StoreError> {
         let out = self
             .ddb
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(work_pk(id), WORK_SK)))
-            .update_expression("SET #sent = :now")
+            .update_expression("SET #r = :r")
             .condition_expression("attribute_exists(#pk)")
-            .set_expression_attribute_names(Some(names(&[("#sent", "sentAt"), ("#pk", "pk")])))
-            .set_expression_attribute_values(Some(values(vec![(":now", n(now.timestamp_millis()))])))
+            .set_expression_attribute_names(Some(names(&[("#r", "resendAt"), ("#pk", "pk")])))
+            .set_expression_attribute_values(Some(values(vec![(":r", n(resend_at.timestamp_millis()))])))
             .send()
             .await;
         match out {
