@@ -1175,9 +1175,10 @@ impl ExecutionRepository for AwsStore {
             if send {
                 to_send.push((*item).clone());
             }
-            // A claimed item runs here; if this process dies, the sweeper sends it after the grace.
+            // A claimed item runs here; if this process dies, the sweeper sends it once the
+            // claim has lapsed (the engine's lease, at least the grace).
             let resend_at = if claimed {
-                Some(now + self.grace)
+                Some(t.claim_until.unwrap_or(now).max(now + self.grace))
             } else if send {
                 Some(Self::resend_after_send(item.due, now))
             } else {
