@@ -30,8 +30,9 @@ pub struct AwsConfig {
     /// `KITE_RULE_PREFIX` (default `kite`): EventBridge rule names start with it, so
     /// two stacks in one account keep apart.
     pub rule_prefix: String,
-    /// `KITE_OUTBOX_GRACE_SECONDS` (default 120): an outbox item not acked this long
-    /// after it was due and handed out is sent to the queue again by the sweeper.
+    /// `KITE_OUTBOX_GRACE_SECONDS` (default 120): the shortest time after a commit before
+    /// the sweeper sends a claimed item whose in-process run was lost (its claim, the
+    /// engine's lease, counts when longer).
     pub outbox_grace: Duration,
     /// `KITE_LOG_RETENTION_DAYS` (default 30): log items expire (DynamoDB TTL).
     pub log_retention_days: u32,
