@@ -18,8 +18,13 @@ async fn setup() -> Result<Api, FnError> {
     ))
 }
 
+/// Billable AWS calls of this process so far.
+fn meter() -> std::collections::BTreeMap<String, u64> {
+    kite_aws::CallCounter::global().snapshot()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kite_lambda::logging::init();
-    kite_lambda::run(setup().await, |api, event| api.handle(event)).await
+    kite_lambda::run(setup().await, meter, |api, event| api.handle(event)).await
 }

@@ -44,10 +44,15 @@ async fn setup() -> Result<State, FnError> {
     })
 }
 
+/// Billable AWS calls of this process so far.
+fn meter() -> std::collections::BTreeMap<String, u64> {
+    kite_aws::CallCounter::global().snapshot()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kite_lambda::logging::init();
-    kite_lambda::run(setup().await, |s, event| async move {
+    kite_lambda::run(setup().await, meter, |s, event| async move {
         let deadline = deadline_of(&event.context);
         scheduler::handle(&s.engine, &s.outbox, &s.in_flight, event.payload, deadline).await
     })

@@ -38,10 +38,15 @@ async fn setup() -> Result<Worker, FnError> {
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))
 }
 
+/// Billable AWS calls of this process so far.
+fn meter() -> std::collections::BTreeMap<String, u64> {
+    kite_aws::CallCounter::global().snapshot()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kite_lambda::logging::init();
-    kite_lambda::run(setup().await, |worker, event| {
+    kite_lambda::run(setup().await, meter, |worker, event| {
         let deadline = deadline_of(&event.context);
         worker.handle(event.payload, deadline)
     })

@@ -23,15 +23,25 @@ pub use error::FnError;
 pub use shape::Shape;
 pub use triggers::Triggers;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-/// Runs the Lambda runtime loop with `handler`. When the function could not be set up
-/// (`setup` failed: missing environment), every invocation answers that error instead, so a
-/// misconfigured function explains itself rather than crashing at each cold start.
-pub async fn run<S, H, Fut>(setup: Result<S, FnError>, handler: H) -> Result<(), lambda_runtime::Error>
+/// Reads the calls made to AWS so far, by `Service.Operation`.
+pub type Meter = fn() -> BTreeMap<String, u64>;
+
+/// Runs the Lambda runtime loop with `handler`, logging after each invocation the AWS
+/// calls it made (`meter`; a Lambda process runs one invocation at a time). When the
+/// function could not be set up (`setup` failed: missing environment), every invocation
+/// answers that error instead, so a misconfigured function explains itself rather than
+/// crashing at each cold start.
+pub async fn run<S, H, Fut>(
+    setup: Result<S, FnError>,
+    meter: Meter,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
 where
     S: Send + Sync + 'static,
     H: Fn(&'static S, LambdaEvent<Value>) -> Fut,
@@ -42,7 +52,19 @@ where
             // Lives as long as the process (one per Lambda container).
             let state: &'static S = Box::leak(Box::new(state));
             let handler = &handler;
-            lambda_runtime::run(service_fn(move |event| handler(state, event))).await
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                let before = meter();
+                let request_id = event.context.request_id.clone();
+                let answer = handler(state, event).await;
+                let calls = calls_since(&before, &meter());
+                let total: u64 = calls.values().sum();
+                match &answer {
+                    Ok(_) => tracing::info!(request_id = %request_id, aws_calls = total, calls = ?calls, "invocation done"),
+                    Err(e) => tracing::warn!(request_id = %request_id, aws_calls = total, calls = ?calls, error = %e, "invocation failed"),
+                }
+                answer
+            }))
+            .await
         }
         Err(e) => {
             tracing::error!(error = %e, "function setup failed");
@@ -54,4 +76,15 @@ where
             .await
         }
     }
+}
+
+/// The calls of `after` not already in `before`.
+fn calls_since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, n)| {
+            let d = n.saturating_sub(before.get(k).copied().unwrap_or(0));
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
 }

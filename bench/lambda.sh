@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# AWS mode numbers (a measurement, not a timed test):
+#  - release binary size of each function (raw and stripped; Lambda's limit of interest: 10 MB);
+#  - init time: process start -> first Runtime API request, under the local emulator;
+#  - AWS calls of one benchmark01 execution, counted by the adapters' SDK interceptor in the
+#    real api binary against moto (tests/lambda/e2e.py prints them).
+# Builds for arm64 with `cargo lambda build --release --arm64` when the aarch64 target is
+# installed (rustup target add aarch64-unknown-linux-gnu; pip install cargo-lambda), else a
+# release build for this host, and says which.
+#   bench/lambda.sh            RUNS=20 init samples per function
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-20}
+FUNCTIONS=(-p kite-fn-api -p kite-fn-worker -p kite-fn-scheduler -p kite-fn-stream)
+
+if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && command -v cargo-lambda >/dev/null; then
+  echo "== cargo lambda build --release --arm64"
+  cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
+  OUT=target/lambda-arm64
+  mkdir -p "$OUT"
+  for f in api worker scheduler stream; do cp "target/lambda/kite-fn-$f/bootstrap" "$OUT/kite-fn-$f"; done
+  echo "(arm64 binaries: init times below need an arm64 host or qemu)"
+else
+  echo "== no aarch64 target installed: release build for this host ($(uname -m)), not arm64"
+  cargo build --release --locked "${FUNCTIONS[@]}"
+  OUT=target/release
+fi
+for f in api worker scheduler stream; do
+  strip -o "$OUT/kite-fn-$f.stripped" "$OUT/kite-fn-$f" 2>/dev/null || cp "$OUT/kite-fn-$f" "$OUT/kite-fn-$f.stripped"
+done
+
+echo "== init time ($RUNS cold starts each) and binary size, $(nproc) cores"
+python3 bench/lambda_init.py "$OUT" "$RUNS"
+
+echo "== AWS calls per benchmark01 execution (real binaries against moto)"
+. tests/aws/moto.sh
+trap moto_stop EXIT
+moto_start
+"$MOTO_VENV/bin/python" tests/lambda/e2e.py target target/release | grep -E "init|AWS calls|invocations|checks passed"

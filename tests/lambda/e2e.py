@@ -1,0 +1,419 @@
+"""End-to-end run of the four release function binaries under the Runtime API emulator,
+against moto (DynamoDB, DynamoDB Streams, S3, SQS, EventBridge), with the dispatch wired as
+AWS wires it: SQS messages are received from moto and fed to the worker, stream records
+are read from moto's DynamoDB Streams, filtered with template.yaml's pattern and fed to
+the stream function, schedule rule inputs go to the scheduler. Every queue, stream and
+schedule delivery is made twice (Lambda delivers at least once).
+
+Usage: python e2e.py TARGET_DIR BINARY_DIR   (AWS_ENDPOINT_URL and dummy credentials set by moto.sh)
+"""
+
+import base64
+import datetime as dt
+import json
+import os
+import sys
+import time
+import uuid
+
+import boto3
+import yaml
+
+sys.path.insert(0, os.path.dirname(__file__))
+from emulator import Function, InvokeError, free_env  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EVENTS = os.path.join(ROOT, "tests", "lambda", "events")
+TOKEN = "e2e-token-" + uuid.uuid4().hex[:8]
+SCHEDULER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler"
+RULE_PREFIX = "kite-e2e"
+CHECKS = []
+
+
+def check(condition, what):
+    CHECKS.append(what)
+    if not condition:
+        raise AssertionError(what)
+    print(f"  ok  {what}")
+
+
+# ------------------------------------------------------------------ resources
+
+
+class IgnoreTags(yaml.SafeLoader):
+    pass
+
+
+IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def template():
+    with open(os.path.join(ROOT, "template.yaml")) as f:
+        return yaml.load(f, Loader=IgnoreTags)
+
+
+def provision(suffix):
+    """The table, bucket and queues as template.yaml declares them."""
+    resources = template()["Resources"]
+    props = resources["KiteTable"]["Properties"]
+    ddb = boto3.client("dynamodb")
+    table = f"kite-e2e-{suffix}"
+    ddb.create_table(
+        TableName=table,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        BillingMode=props["BillingMode"],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]},
+    )
+    ttl = props["TimeToLiveSpecification"]
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+    bucket = f"kite-e2e-{suffix}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName=f"kite-e2e-dlq-{suffix}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    work = resources["WorkQueue"]["Properties"]
+    queue = sqs.create_queue(
+        QueueName=f"kite-e2e-work-{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(work["VisibilityTimeout"]),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(work["RedrivePolicy"]["maxReceiveCount"])}
+            ),
+        },
+    )["QueueUrl"]
+    stream_arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    return table, bucket, queue, stream_arn
+
+
+# ------------------------------------------------------------------ events
+
+
+def http_event(method, path, body=None, query="", headers=None, auth=True):
+    h = {"host": "e2e.execute-api.us-east-1.amazonaws.com", "user-agent": "kite-e2e"}
+    if auth:
+        h["authorization"] = f"Bearer {TOKEN}"
+    h.update(headers or {})
+    now = dt.datetime.now(dt.timezone.utc)
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "e2e",
+            "domainName": "e2e.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "e2e",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "kite-e2e"},
+            "requestId": uuid.uuid4().hex,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def http(api, *args, **kwargs):
+    answer = api.invoke(http_event(*args, **kwargs))
+    body = answer.get("body") or ""
+    if answer.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = body
+    return answer["statusCode"], parsed
+
+
+def jsonable(value):
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class Stream:
+    """Reads the table's stream from moto like Lambda's event source mapping."""
+
+    def __init__(self, arn):
+        self.client = boto3.client("dynamodbstreams")
+        self.arn = arn
+        self.iterators = {}
+
+    def poll(self):
+        shards = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self.iterators:
+                self.iterators[shard["ShardId"]] = self.client.get_shard_iterator(
+                    StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        records = []
+        for shard_id, iterator in list(self.iterators.items()):
+            if iterator is None:
+                continue
+            out = self.client.get_records(ShardIterator=iterator, Limit=1000)
+            self.iterators[shard_id] = out.get("NextShardIterator")
+            records.extend(out["Records"])
+        return [self.lambda_record(r) for r in records]
+
+    def lambda_record(self, r):
+        r = jsonable(r)
+        r["eventSource"] = "aws:dynamodb"
+        r["eventSourceARN"] = self.arn
+        return r
+
+
+def matches_filter(record):
+    """template.yaml's FilterCriteria of the stream mapping."""
+    pattern = None
+    for f in template()["Resources"]["StreamFunction"]["Properties"]["Events"]["Executions"]["Properties"]["FilterCriteria"]["Filters"]:
+        pattern = json.loads(f["Pattern"])
+    image = record.get("dynamodb", {}).get("NewImage", {})
+    return (
+        record.get("eventName") in pattern["eventName"]
+        and image.get("sk", {}).get("S") in pattern["dynamodb"]["NewImage"]["sk"]["S"]
+        and "S" in image.get("state", {})
+    )
+
+
+# ------------------------------------------------------------------ the run
+
+
+def main(target, binaries):
+    suffix = uuid.uuid4().hex[:8]
+    table, bucket, queue, stream_arn = provision(suffix)
+    ddb = boto3.client("dynamodb")
+    sqs = boto3.client("sqs")
+    env = free_env()
+    env.update(
+        {
+            "TABLE_NAME": table,
+            "BUCKET_NAME": bucket,
+            "QUEUE_URL": queue,
+            "KITE_RULE_PREFIX": RULE_PREFIX,
+            "KITE_LOG": "info",
+        }
+    )
+    logs = os.path.join(target, "lambda-e2e")
+    os.makedirs(logs, exist_ok=True)
+    functions = {}
+    for name in ("api", "worker", "scheduler", "stream"):
+        fenv = dict(env)
+        if name == "api":
+            fenv.update({"KITE_API_TOKEN": TOKEN, "SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN})
+        log_path = os.path.join(logs, f"{name}-{suffix}.log")
+        functions[name] = Function(name, os.path.join(binaries, f"kite-fn-{name}"), fenv, log_path).start()
+    try:
+        run(functions, ddb, sqs, table, queue, stream_arn)
+    finally:
+        for f in functions.values():
+            f.stop()
+    print(f"lambda e2e: {len(CHECKS)} checks passed")
+
+
+def execution_item(ddb, table, execution_id):
+    item = ddb.get_item(TableName=table, Key={"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}, ConsistentRead=True)
+    return item.get("Item")
+
+
+def stored_state(ddb, table, execution_id):
+    item = execution_item(ddb, table, execution_id)
+    return item["state"]["S"] if item else None
+
+
+def run(fns, ddb, sqs, table, queue, stream_arn):
+    api, worker, scheduler, stream_fn = fns["api"], fns["worker"], fns["scheduler"], fns["stream"]
+    for name, f in fns.items():
+        print(f"  {name}: init {f.init_ms():.1f} ms (process start -> first Runtime API request)")
+
+    print("== console test events: each function answers or names the shape it expects")
+    expectations = {
+        "api": {"apigateway-aws-proxy", "apigateway-http-api-proxy"},
+        "worker": {"sqs-receive-message"},
+        "scheduler": {"cloudwatch-scheduled-event"},
+        "stream": {"dynamodb-update"},
+    }
+    for name, f in fns.items():
+        for file in sorted(os.listdir(EVENTS)):
+            event = json.load(open(os.path.join(EVENTS, file)))
+            template_name = file[: -len(".json")]
+            try:
+                f.invoke(event, timeout_s=15)
+                handled = True
+            except InvokeError as e:
+                handled = False
+                payload = e.payload or {}
+                check(
+                    payload.get("errorType") == "UnexpectedEventShape" and name in payload.get("errorMessage", ""),
+                    f"{name} x {template_name}: {payload.get('errorMessage', payload)[:90]}",
+                )
+            if handled:
+                check(template_name in expectations[name], f"{name} x {template_name}: handled")
+
+    print("== flows deployed through the api function (API Gateway v2 events)")
+    flows = [
+        open(os.path.join(ROOT, "flows", "dev", "hello-world.yaml")).read(),
+        open(os.path.join(ROOT, "flows", "benchmarks", "benchmark01.yaml")).read(),
+        "id: sleepy\nnamespace: e2e\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n"
+        "  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n",
+        "id: after-hello\nnamespace: e2e\ntasks:\n  - id: note\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: \"after {{ trigger.executionId }}\"\ntriggers:\n  - id: on-hello\n"
+        "    type: io.kestra.plugin.core.trigger.Flow\n    states: [SUCCESS]\n    conditions:\n"
+        "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: dev\n        flowId: hello-world\n",
+        "id: every-minute\nnamespace: e2e\ntasks:\n  - id: tick\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: \"tick {{ trigger.date }}\"\ntriggers:\n  - id: minutely\n"
+        "    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"* * * * *\"\n",
+    ]
+    for source in flows:
+        status, body = http(api, "POST", "/api/v1/flows", source, headers={"content-type": "application/x-yaml"})
+        check(status == 200, f"flow {body.get('namespace') if isinstance(body, dict) else body}.{body.get('id') if isinstance(body, dict) else ''} created ({status})")
+    status, _ = http(api, "GET", "/api/v1/flows/dev/hello-world", auth=False)
+    check(status == 401, f"management API without the token: {status}")
+
+    rules = boto3.client("events").list_rules(NamePrefix=RULE_PREFIX)["Rules"]
+    check(
+        len(rules) == 1 and rules[0]["ScheduleExpression"].startswith("cron("),
+        f"Schedule trigger registered as an EventBridge rule: {[r['Name'] for r in rules]}",
+    )
+    targets = boto3.client("events").list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
+    check(targets and targets[0]["Arn"] == SCHEDULER_ARN, "rule targets the scheduler function")
+    rule_input = json.loads(targets[0]["Input"])
+
+    print("== API Gateway v2 event creating dev/hello-world's execution")
+    status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world")
+    check(status == 200, f"created {execution.get('id') if isinstance(execution, dict) else execution}")
+    hello_id = execution["id"]
+    check(stored_state(ddb, table, hello_id) == "SUCCESS", "SUCCESS in DynamoDB when the api invocation returned (light task ran in-process)")
+
+    print("== webhook event (no credentials)")
+    status, execution = http(api, "POST", "/api/v1/executions/webhook/dev/hello-world/test1234", "hi from a webhook", auth=False)
+    check(status == 200, f"webhook created {execution.get('id') if isinstance(execution, dict) else execution}")
+    webhook_id = execution["id"]
+    check(stored_state(ddb, table, webhook_id) == "SUCCESS", "webhook execution SUCCESS in DynamoDB")
+    status, wlogs = http(api, "GET", f"/api/v1/logs/{webhook_id}")
+    check([l["message"] for l in wlogs].count("hi from a webhook") == 1, "the webhook body logged once")
+
+    print("== wait=true answers the terminated execution")
+    status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world", query="wait=true")
+    check(status == 200 and execution["state"]["current"] == "SUCCESS", f"wait=true: {execution['state']['current']}")
+
+    print("== direct invoke of the api function, work through SQS to the worker")
+    answer = api.invoke({"namespace": "e2e", "flowId": "sleepy", "labels": {"via": "invoke"}})
+    sleepy_id = answer["id"]
+    check(answer["state"]["current"] in ("CREATED", "RUNNING"), f"direct invoke answered execution {sleepy_id} ({answer['state']['current']})")
+
+    stream = Stream(stream_arn)
+    deliveries = {"sqs": 0, "stream": 0}
+
+    def pump(until, seconds=40):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30, AttributeNames=["All"])
+            messages = out.get("Messages", [])
+            if messages:
+                event = {
+                    "Records": [
+                        {
+                            "messageId": m["MessageId"],
+                            "receiptHandle": m["ReceiptHandle"],
+                            "body": m["Body"],
+                            "attributes": m.get("Attributes", {}),
+                            "messageAttributes": {},
+                            "md5OfBody": m["MD5OfBody"],
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kite-e2e-work",
+                            "awsRegion": "us-east-1",
+                        }
+                        for m in messages
+                    ]
+                }
+                first = worker.invoke(event)
+                second = worker.invoke(event)  # the duplicate delivery
+                deliveries["sqs"] += 2 * len(messages)
+                check(first == {"batchItemFailures": []} and second == first, f"worker batch of {len(messages)} (twice): no failures")
+                for m in messages:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+            records = [r for r in stream.poll() if matches_filter(r)]
+            if records:
+                event = {"Records": records}
+                first = stream_fn.invoke(event)
+                second = stream_fn.invoke(event)
+                deliveries["stream"] += 2 * len(records)
+                check(first == {"batchItemFailures": []} and second == first, f"stream batch of {len(records)} (twice): no failures")
+            if until() and not messages and not records:
+                return True
+        return until()
+
+    check(pump(lambda: stored_state(ddb, table, sleepy_id) == "SUCCESS"), "Sleep then Log: SUCCESS in DynamoDB after the worker ran the queued timer")
+    status, execution = http(api, "GET", f"/api/v1/executions/{sleepy_id}")
+    runs = execution["taskRunList"]
+    check([r["taskId"] for r in runs] == ["nap", "after"], f"task runs {[r['taskId'] for r in runs]}: each once")
+    check(all(len(r.get("attempts") or []) == 1 for r in runs), "each task run has one attempt")
+    status, slogs = http(api, "GET", f"/api/v1/logs/{sleepy_id}")
+    check([l["message"] for l in slogs].count("awake") == 1, "the Log task after the Sleep logged once")
+
+    print("== stream batches fire the Flow trigger once per upstream execution")
+    def after_hello():
+        status, page = http(api, "GET", "/api/v1/executions/search", query="namespace=e2e&flowId=after-hello&size=100")
+        return page["results"] if status == 200 else []
+
+    upstream = {hello_id, webhook_id}
+    pump(lambda: len(after_hello()) >= 3, seconds=20)
+    triggered = after_hello()
+    sources = sorted(e["trigger"]["variables"]["executionId"] for e in triggered)
+    check(len(triggered) == 3 and len(set(sources)) == 3 and upstream <= set(sources), f"3 hello-world SUCCESS -> 3 after-hello executions (duplicates delivered: {deliveries['stream']} records)")
+    check(all(e["state"]["current"] == "SUCCESS" for e in triggered), "triggered executions SUCCESS")
+
+    print("== EventBridge scheduled event (the rule's input plus the event time), delivered twice")
+    # The trigger's dates start when its flow was saved: the rule's next firing is the next minute.
+    minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    event = dict(rule_input, time=minute.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def every_minute():
+        status, page = http(api, "GET", "/api/v1/executions/search", query="namespace=e2e&flowId=every-minute&size=100")
+        return page["results"]
+
+    first = scheduler.invoke(event)
+    after_first = every_minute()
+    second = scheduler.invoke(event)
+    runs = every_minute()
+    fired = [e for e in runs if e["trigger"]["variables"].get("date", "").startswith(minute.strftime("%Y-%m-%dT%H:%M"))]
+    check(len(fired) == 1 and len(runs) == len(after_first), f"one execution for {minute.isoformat()} after two deliveries (answers {first}, {second})")
+    check(all(stored_state(ddb, table, e["id"]) == "SUCCESS" for e in runs), "scheduled execution SUCCESS in DynamoDB")
+
+    print("== sweeper")
+    answer = scheduler.invoke(json.load(open(os.path.join(EVENTS, "cloudwatch-scheduled-event.json"))))
+    check("swept" in answer, f"sweeper answered {answer}")
+    check(pump(lambda: True, seconds=5), "queue and stream drained")
+
+    print("== benchmark01 through its webhook: AWS calls per execution (warm api function)")
+    for i in range(3):
+        status, execution = http(api, "POST", "/api/v1/executions/webhook/benchmarks/benchmark01/benchmark", "", auth=False)
+        check(status == 200 and stored_state(ddb, table, execution["id"]) == "SUCCESS", f"benchmark01 #{i + 1} SUCCESS in the api invocation")
+    done = [l for l in api.log_lines() if l.get("message") == "invocation done"]
+    last = done[-1]
+    print(f"  api function, one benchmark01 webhook: {last.get('aws_calls')} AWS calls {last.get('calls')}")
+    check(int(last.get("aws_calls", 99)) <= 3, "benchmark01 needs at most 3 billable AWS calls in the api function")
+    before = len([l for l in stream_fn.log_lines() if l.get("message") == "invocation done"])
+    records = [r for r in stream.poll() if matches_filter(r)]
+    stream_fn.invoke({"Records": records})
+    sdone = [l for l in stream_fn.log_lines() if l.get("message") == "invocation done"][before:]
+    print(f"  stream function, one batch of {len(records)} records of 3 benchmark01 executions: {sdone[-1].get('aws_calls')} AWS calls {sdone[-1].get('calls')}")
+    summary = {name: f.invocations for name, f in fns.items()}
+    print(f"  invocations: {summary}")
+
+
+if __name__ == "__main__":
+    target = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target")
+    main(target, sys.argv[2] if len(sys.argv) > 2 else os.path.join(target, "release"))
