@@ -1,0 +1,314 @@
+// Browser tests of Kite's web UI: a real `kite server` on 127.0.0.1 (temp data
+// folder, the repository's flows) driven in headless Chromium by playwright-core.
+//
+//   KITE_BIN        the kite binary (default target/release/kite)
+//   KITE_CHROMIUM   Chromium (default /usr/bin/chromium)
+//   UI_SCREENSHOTS  folder for the screenshots (default: a temp folder; the docs'
+//                   images are made with UI_SCREENSHOTS=docs/images)
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const KITE = resolve(ROOT, process.env.KITE_BIN || "target/release/kite");
+const CHROMIUM = process.env.KITE_CHROMIUM || "/usr/bin/chromium";
+const WORK = mkdtempSync(join(tmpdir(), "kite-ui-"));
+const SHOTS = resolve(ROOT, process.env.UI_SCREENSHOTS || join(WORK, "screenshots"));
+mkdirSync(SHOTS, { recursive: true });
+const TIMEOUT = 15000;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** A `kite server` of this test, stopped by its PID. */
+async function startKite(env = {}) {
+  const port = await freePort();
+  const data = join(WORK, `data-${port}`);
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("KITE_")));
+  const proc = spawn(KITE, ["server", "--bind", "127.0.0.1", "--port", String(port), "--data", data,
+    "--flows", join(ROOT, "flows"), "--workers", "2"], { env: { ...clean, KITE_LOG: "warn", ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  proc.stderr.on("data", (d) => (log += d));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break;
+    try {
+      if ((await fetch(`${base}/ping`)).ok) return { base, proc, stop: () => stop(proc) };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop(proc);
+  throw new Error(`kite server did not start:\n${log}`);
+}
+
+function stop(proc) {
+  if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, "SIGTERM");
+}
+
+let browser;
+let kite;
+
+/** A page that fails the test on any script error or unexpected failed request. */
+async function openPage(options = {}, { allowStatus = [] } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !allowStatus.includes(r.status())) problems.push(`${r.status()} ${r.url()}`);
+  });
+  page.done = async () => {
+    await context.close();
+    assert.deepEqual(problems, [], "no console errors and no failed requests");
+  };
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+async function expectState(page, state) {
+  await page.locator("#execution-state").getByText(state, { exact: true }).waitFor({ timeout: 20000 });
+}
+
+before(async () => {
+  // playwright-core gives each launch a new empty profile (--user-data-dir in a temp folder).
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  kite = await startKite();
+});
+
+after(async () => {
+  await browser?.close();
+  kite?.stop();
+  rmSync(WORK, { recursive: true, force: true, maxRetries: 3 });
+});
+
+describe("web UI", () => {
+  test("flow list, hello-world, Execute with a greeting: SUCCESS and the log line", async () => {
+    const page = await openPage();
+    await page.goto(`${kite.base}/`);
+    await page.waitForURL(/\/ui\/flows$/);
+    await page.getByRole("heading", { name: "Flows", level: 1 }).waitFor();
+    const link = page.getByRole("link", { name: "hello-world", exact: true });
+    await link.waitFor();
+    const row = page.locator("tr", { has: link });
+    await row.locator(".chip-webhook").waitFor();
+    await shot(page, "flows");
+
+    await link.click();
+    await page.waitForURL(/\/ui\/flows\/edit\/dev\/hello-world$/);
+    await page.getByText("/api/v1/executions/webhook/dev/hello-world/test1234").first().waitFor();
+    await page.getByText(/curl -X POST '.*\/webhook\/dev\/hello-world\/test1234'/).waitFor();
+    await shot(page, "flow");
+
+    // Escape closes the dialog and gives the focus back to the button.
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByRole("dialog").waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "execute");
+
+    await page.keyboard.press("Enter");
+    const dialog = page.getByRole("dialog");
+    const greeting = dialog.getByLabel("greeting");
+    assert.equal(await greeting.inputValue(), "hello", "the default is prefilled");
+    await greeting.fill("hello from the browser");
+    await shot(page, "execute-dialog");
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.waitForURL(/\/ui\/executions\/dev\/hello-world\/[A-Za-z0-9]+$/);
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "hello from the browser" }).waitFor();
+    await page.locator(".gantt li", { hasText: "hello" }).locator(".bar.state-success").waitFor();
+    await page.getByRole("cell", { name: "greeting" }).waitFor();
+    await shot(page, "execution");
+    await page.done();
+  });
+
+  test("a FILE input is uploaded and its content logged", async () => {
+    const page = await openPage();
+    await page.goto(`${kite.base}/ui/flows/edit/dev/file-input`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.locator('[name="myfile"]').setInputFiles({
+      name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("content uploaded from the browser"),
+    });
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.waitForURL(/\/ui\/executions\/dev\/file-input\//);
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "content uploaded from the browser" }).waitFor();
+    // The input is a download link to the stored file.
+    const link = page.getByRole("link", { name: /notes\.txt/ });
+    const href = await link.getAttribute("href");
+    assert.match(href, /^\/api\/v1\/executions\/[A-Za-z0-9]+\/file\?path=kestra/);
+    const body = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+    assert.equal(body, "content uploaded from the browser");
+    await page.done();
+  });
+
+  test("a bad INT shows Kestra's message next to the field; a good one runs", async () => {
+    const page = await openPage({}, { allowStatus: [422] });
+    await page.goto(`${kite.base}/ui/flows/edit/dev/inputs`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    const dialog = page.getByRole("dialog");
+    const input = (name) => dialog.locator(`[name="${name}"]`);
+    // One control per type, defaults prefilled, required marked.
+    const types = { count: "number", ratio: "number", enabled: "checkbox", day: "date", at: "datetime-local",
+      time: "time", wait: "text", contact: "email", site: "url", attachment: "file" };
+    for (const [name, type] of Object.entries(types)) assert.equal(await input(name).getAttribute("type"), type, name);
+    assert.equal(await input("sizes").evaluate((e) => e.multiple), true);
+    assert.equal(await input("color").inputValue(), "green");
+    assert.equal(await input("settings").evaluate((e) => e.tagName), "TEXTAREA");
+    assert.equal(await input("enabled").isChecked(), true);
+    assert.equal(await input("count").inputValue(), "3");
+    assert.equal(await dialog.getByLabel("Your name").inputValue(), "Kite");
+    assert.equal(await dialog.locator('.field[data-input="count"] .req').count(), 1);
+    assert.equal(await dialog.locator('.field[data-input="day"] .req').count(), 0);
+
+    await input("count").fill("0");
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    const error = dialog.locator('.field[data-input="count"] .field-error');
+    await error.waitFor();
+    assert.match(await error.textContent(), /Invalid input for `count`, it must be more than `1`/);
+    assert.equal(await input("count").getAttribute("aria-invalid"), "true");
+    await shot(page, "execute-validation");
+
+    await input("count").fill("4");
+    await input("sizes").selectOption(["M", "L"]);
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.waitForURL(/\/ui\/executions\/dev\/inputs\//);
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "count 4" }).waitFor();
+    await page.done();
+  });
+
+  test("the editor saves a revision and marks a validation error at its line", async () => {
+    const page = await openPage({}, { allowStatus: [422] });
+    const source = "id: edited\nnamespace: ui.test\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: first\n";
+    const created = await fetch(`${kite.base}/api/v1/flows`, { method: "POST", headers: { "Content-Type": "application/x-yaml" }, body: source });
+    assert.equal(created.status, 200);
+    await page.goto(`${kite.base}/ui/flows/edit/ui.test/edited/source`);
+    await page.locator(".code-view .y-key", { hasText: "namespace" }).first().waitFor();
+    await page.getByRole("button", { name: "Edit" }).click();
+    const editor = page.getByLabel("Flow source");
+    await editor.fill(source.replace("message: first", "mesage: typo"));
+    await page.getByRole("button", { name: "Save" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /Unrecognized field "mesage"/);
+    await page.locator(".editor .gutter span.err", { hasText: "6" }).waitFor();
+    await shot(page, "editor-error");
+    await alert.getByRole("button", { name: "Line 6" }).click();
+
+    await editor.fill(source.replace("message: first", "message: second"));
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("Saved revision 2").waitFor();
+    await page.locator(".code-view", { hasText: "message: second" }).waitFor();
+    await page.getByRole("link", { name: "Revisions" }).click();
+    await page.getByRole("link", { name: "Revision 1" }).waitFor();
+    await page.done();
+  });
+
+  test("executions list: filters and pagination", async () => {
+    const page = await openPage();
+    await page.goto(`${kite.base}/ui/executions?size=10`);
+    await page.locator("table.executions tbody tr").first().waitFor();
+    await shot(page, "executions");
+    await page.getByLabel("Flow", { exact: true }).fill("hello-world");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/flowId=hello-world/);
+    await page.locator("table.executions tbody tr").first().waitFor();
+    const flows = await page.locator("table.executions tbody tr td:nth-child(3)").allTextContents();
+    assert.ok(flows.length > 0 && flows.every((f) => f === "hello-world"), flows.join(","));
+    await page.getByLabel("State").selectOption("KILLED");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.getByText("No executions match these filters.").waitFor();
+    // Pagination: one per page, then the next page.
+    await page.goto(`${kite.base}/ui/executions?size=10&page=1`);
+    const total = Number((await page.locator(".count").textContent()).split(" of ")[1]);
+    assert.ok(total >= 3, `total ${total}`);
+    await page.goto(`${kite.base}/ui/executions?size=10&page=${Math.ceil(total / 10) + 1}`);
+    await page.getByText(/past the last page/).waitFor();
+    await page.done();
+  });
+
+  test("readable at a 375 px phone width", async () => {
+    const page = await openPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
+    await page.goto(`${kite.base}/ui/executions`);
+    await page.locator("table.executions tbody tr a").first().click();
+    await page.locator("#execution-state .state").waitFor();
+    await page.locator(".log .msg").first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    await shot(page, "execution-phone");
+    await page.done();
+  });
+
+  test("with basic auth the browser's credentials cover the UI and its API calls", async () => {
+    const secured = await startKite({ KITE_BASIC_AUTH: "admin:s3cret-ui" });
+    try {
+      // Without credentials the page answers the challenge that makes a browser ask.
+      const anonymous = await fetch(`${secured.base}/ui/flows`);
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.headers.get("www-authenticate"), 'Basic realm="Kite"');
+
+      const page = await openPage({ httpCredentials: { username: "admin", password: "s3cret-ui" } });
+      await page.goto(`${secured.base}/`);
+      await page.getByRole("link", { name: "hello-world", exact: true }).click();
+      await page.getByRole("button", { name: "Execute", exact: true }).click();
+      await page.getByRole("dialog").getByLabel("greeting").fill("behind basic auth");
+      await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+      await expectState(page, "SUCCESS");
+      await page.locator(".log .msg", { hasText: "behind basic auth" }).waitFor();
+      await page.done();
+    } finally {
+      secured.stop();
+    }
+  });
+
+  test("with a bearer token only the UI asks for the token", async () => {
+    const secured = await startKite({ KITE_API_TOKEN: "ui-token-123" });
+    try {
+      const page = await openPage({}, { allowStatus: [401] });
+      await page.goto(`${secured.base}/ui/flows`);
+      const field = page.locator("#token-field");
+      await field.fill("ui-token-123");
+      await page.getByRole("button", { name: "Use token" }).click();
+      await page.getByRole("link", { name: "hello-world", exact: true }).click();
+      await page.getByRole("button", { name: "Execute", exact: true }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+      await expectState(page, "SUCCESS");
+      await page.locator(".log .msg", { hasText: "hello" }).waitFor();
+      await page.done();
+    } finally {
+      secured.stop();
+    }
+  });
+});
