@@ -236,6 +236,22 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("a JSON input and a ForEach: one bar per task run, outputs", async () => {
+    const page = await openPage();
+    await page.goto(`${kite.base}/ui/flows/edit/dev/for-each`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    const items = page.getByRole("dialog").locator('[name="items"]');
+    assert.equal(await items.evaluate((e) => e.tagName), "TEXTAREA");
+    assert.equal(await items.inputValue(), '["a", "b", "c"]');
+    await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+    await expectState(page, "SUCCESS");
+    for (const item of ["a", "b", "c"]) await page.locator(".log .msg", { hasText: `Item ${item}` }).waitFor();
+    assert.equal(await page.locator(".gantt li").count(), 5, "each, three iterations, summary");
+    await page.getByText("3 items").waitFor();
+    await shot(page, "execution-for-each");
+    await page.done();
+  });
+
   test("executions list: filters and pagination", async () => {
     const page = await openPage();
     await page.goto(`${kite.base}/ui/executions?size=10`);
