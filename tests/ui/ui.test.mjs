@@ -122,6 +122,11 @@ describe("web UI", () => {
     const row = page.locator("tr", { has: link });
     await row.locator(".chip-webhook").waitFor();
     await shot(page, "flows");
+    // The first page, everything it loaded (page, modules, styles, icon and API calls).
+    const bytes = await page.evaluate(() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+      .reduce((sum, e) => sum + e.transferSize, 0));
+    console.log(`first page transferred: ${bytes} bytes`);
+    assert.ok(bytes > 10000 && bytes < 200 * 1024, `first page transferred ${bytes} bytes`);
 
     await link.click();
     await page.waitForURL(/\/ui\/flows\/edit\/dev\/hello-world$/);
@@ -252,6 +257,40 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("live: a paused execution is resumed with its onResume inputs; a sleeping one is killed", async () => {
+    const flows = [
+      "id: approval\nnamespace: ui.test\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n" +
+        "    onResume:\n      - id: reason\n        type: STRING\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n" +
+        "    message: \"Approved: {{ outputs.pause.onResume.reason }}\"\n",
+      "id: sleeper\nnamespace: ui.test\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n",
+    ];
+    for (const body of flows) {
+      const r = await fetch(`${kite.base}/api/v1/flows`, { method: "POST", headers: { "Content-Type": "application/x-yaml" }, body });
+      assert.equal(r.status, 200, await r.text());
+    }
+    const page = await openPage();
+    page.on("dialog", (d) => d.accept());
+    await page.goto(`${kite.base}/ui/flows/edit/ui.test/approval`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+    await expectState(page, "PAUSED");
+    await page.getByRole("button", { name: "Resume" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("reason").fill("looks good");
+    await dialog.getByRole("button", { name: "Resume" }).click();
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "Approved: looks good" }).waitFor();
+
+    await page.goto(`${kite.base}/ui/flows/edit/ui.test/sleeper`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+    await expectState(page, "RUNNING");
+    await page.getByRole("button", { name: "Kill" }).click();
+    await expectState(page, "KILLED");
+    await page.getByRole("button", { name: "Restart" }).waitFor();
+    await page.done();
+  });
+
   test("executions list: filters and pagination", async () => {
     const page = await openPage();
     await page.goto(`${kite.base}/ui/executions?size=10`);
@@ -277,13 +316,21 @@ describe("web UI", () => {
 
   test("readable at a 375 px phone width", async () => {
     const page = await openPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
-    await page.goto(`${kite.base}/ui/executions`);
+    await page.goto(`${kite.base}/ui/executions?flowId=for-each`);
     await page.locator("table.executions tbody tr a").first().click();
     await page.locator("#execution-state .state").waitFor();
     await page.locator(".log .msg").first().waitFor();
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 1, `the page is ${overflow}px wider than the screen`);
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(await overflow() <= 1, `the execution page is ${await overflow()}px wider than the screen`);
     await shot(page, "execution-phone");
+    await page.goto(`${kite.base}/ui/flows`);
+    await page.getByRole("link", { name: "hello-world", exact: true }).click();
+    await page.getByText(/curl -X POST/).waitFor();
+    assert.ok(await overflow() <= 1, `the flow page is ${await overflow()}px wider than the screen`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").getByLabel("greeting").waitFor();
+    assert.ok(await overflow() <= 1, `the Execute dialog is ${await overflow()}px wider than the screen`);
+    await shot(page, "execute-phone");
     await page.done();
   });
 
