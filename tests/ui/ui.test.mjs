@@ -121,7 +121,7 @@ describe("web UI", () => {
     await link.waitFor();
     const row = page.locator("tr", { has: link });
     await row.locator(".chip-webhook").waitFor();
-    await shot(page, "flows");
+    await row.getByText("never run").waitFor();
     // The first page, everything it loaded (page, modules, styles, icon and API calls).
     const bytes = await page.evaluate(() => [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
       .reduce((sum, e) => sum + e.transferSize, 0));
@@ -293,6 +293,11 @@ describe("web UI", () => {
 
   test("executions list: filters and pagination", async () => {
     const page = await openPage();
+    // The flow list now shows the last execution of each flow.
+    await page.goto(`${kite.base}/ui/flows`);
+    const hello = page.locator("tr", { has: page.getByRole("link", { name: "hello-world", exact: true }) });
+    await hello.locator(".last .state-success").waitFor();
+    await shot(page, "flows");
     await page.goto(`${kite.base}/ui/executions?size=10`);
     await page.locator("table.executions tbody tr").first().waitFor();
     await shot(page, "executions");
@@ -305,11 +310,18 @@ describe("web UI", () => {
     await page.getByLabel("State").selectOption("KILLED");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.getByText("No executions match these filters.").waitFor();
-    // Pagination: one per page, then the next page.
-    await page.goto(`${kite.base}/ui/executions?size=10&page=1`);
+    // Pagination: five per page, the next page holds the rest.
+    await page.goto(`${kite.base}/ui/executions?size=5`);
     const total = Number((await page.locator(".count").textContent()).split(" of ")[1]);
-    assert.ok(total >= 3, `total ${total}`);
-    await page.goto(`${kite.base}/ui/executions?size=10&page=${Math.ceil(total / 10) + 1}`);
+    assert.ok(total > 5, `total ${total}`);
+    assert.equal(await page.locator("table.executions tbody tr").count(), 5);
+    const firstPage = await page.locator("table.executions tbody tr td:first-child").allTextContents();
+    await page.getByRole("link", { name: "Next" }).click();
+    await page.waitForURL(/page=2/);
+    await page.getByText(`6–${Math.min(total, 10)} of ${total}`).waitFor();
+    const secondPage = await page.locator("table.executions tbody tr td:first-child").allTextContents();
+    assert.ok(secondPage.every((id) => !firstPage.includes(id)), "no execution on both pages");
+    await page.goto(`${kite.base}/ui/executions?size=5&page=${Math.ceil(total / 5) + 1}`);
     await page.getByText(/past the last page/).waitFor();
     await page.done();
   });

@@ -5,7 +5,7 @@ import { api, query } from "./api.js";
 import { empty, errorBox, go, h, mount, STATES } from "./dom.js";
 import { executionsTable } from "./flow.js";
 
-const SIZES = [10, 25, 50, 100];
+const SIZES = [5, 10, 25, 50, 100];
 const pad = (n) => String(n).padStart(2, "0");
 
 /** "2024-05-01T10:00" (local, from datetime-local) → ISO with the local offset. */
