@@ -146,6 +146,9 @@ describe("web UI", () => {
     const greeting = dialog.getByLabel("greeting");
     assert.equal(await greeting.inputValue(), "hello", "the default is prefilled");
     await greeting.fill("hello from the browser");
+    await dialog.getByRole("button", { name: "Add a label" }).click();
+    await dialog.getByLabel("Label 1 key").fill("team");
+    await dialog.getByLabel("Label 1 value").fill("ui");
     await shot(page, "execute-dialog");
     await dialog.getByRole("button", { name: "Execute", exact: true }).click();
     await page.waitForURL(/\/ui\/executions\/dev\/hello-world\/[A-Za-z0-9]+$/);
@@ -153,7 +156,15 @@ describe("web UI", () => {
     await page.locator(".log .msg", { hasText: "hello from the browser" }).waitFor();
     await page.locator(".gantt li", { hasText: "hello" }).locator(".bar.state-success").waitFor();
     await page.getByRole("cell", { name: "greeting" }).waitFor();
+    await page.locator(".chip", { hasText: "team: ui" }).waitFor();
     await shot(page, "execution");
+
+    // Replay: a new execution that names the first one.
+    const first = page.url().split("/").pop();
+    await page.getByRole("button", { name: "Replay" }).click();
+    await page.waitForURL((u) => !u.pathname.endsWith(first));
+    await expectState(page, "SUCCESS");
+    await page.locator(".summary").getByRole("link", { name: first }).waitFor();
     await page.done();
   });
 

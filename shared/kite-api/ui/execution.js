@@ -136,7 +136,7 @@ function renderSummary(dl, e) {
     item("Duration", formatMs(stateDuration(e.state))),
     item("Attempt", String(e.metadata?.attemptNumber ?? 1)),
     e.parentId ? item("Replay of", h("a", { href: executionHref({ ...e, id: e.parentId }) }, e.parentId)) : null,
-    e.originalId && e.originalId !== e.id ? item("Original", h("a", { href: executionHref({ ...e, id: e.originalId }) }, e.originalId)) : null,
+    e.originalId && e.originalId !== e.id && e.originalId !== e.parentId ? item("Original", h("a", { href: executionHref({ ...e, id: e.originalId }) }, e.originalId)) : null,
     e.scheduleDate ? item("Scheduled", time(e.scheduleDate)) : null);
 }
 
