@@ -292,6 +292,19 @@ describe("web UI", () => {
     await expectState(page, "SUCCESS");
     await page.locator(".log .msg", { hasText: "Approved: looks good" }).waitFor();
 
+    // dev/sleep-and-pause: RUNNING, PAUSED (Resume offered), then SUCCESS, all without a reload.
+    await page.goto(`${kite.base}/ui/flows/edit/dev/sleep-and-pause`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+    await expectState(page, "RUNNING");
+    await page.locator(".log .msg", { hasText: "Sleeping for 5 seconds" }).waitFor();
+    await expectState(page, "PAUSED");
+    await page.getByRole("button", { name: "Resume" }).waitFor();
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "Done at" }).waitFor();
+    assert.equal(await page.locator(".gantt li").count(), 4);
+    await shot(page, "execution-timeline");
+
     await page.goto(`${kite.base}/ui/flows/edit/ui.test/sleeper`);
     await page.getByRole("button", { name: "Execute", exact: true }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
