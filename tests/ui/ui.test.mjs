@@ -315,6 +315,26 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("a webhook execution shows its trigger; logs filter by level", async () => {
+    const r = await fetch(`${kite.base}/api/v1/executions/webhook/dev/hello-world/test1234?wait=true`, {
+      method: "POST", headers: { "Content-Type": "text/plain" }, body: "sent to the webhook",
+    });
+    assert.equal(r.status, 200);
+    const execution = await r.json();
+    const page = await openPage();
+    await page.goto(`${kite.base}/ui/executions/dev/hello-world/${execution.id}`);
+    await expectState(page, "SUCCESS");
+    const trigger = page.locator("section", { has: page.getByRole("heading", { name: "Trigger" }) });
+    await trigger.getByText("io.kestra.plugin.core.trigger.Webhook").waitFor();
+    await trigger.getByText("webhook", { exact: true }).waitFor();
+    await page.locator(".log .msg", { hasText: "sent to the webhook" }).waitFor();
+    await page.getByLabel("Level").selectOption("ERROR");
+    await page.getByText("No logs at this level.").waitFor();
+    await page.getByLabel("Level").selectOption("TRACE");
+    await page.locator(".log .msg", { hasText: "sent to the webhook" }).waitFor();
+    await page.done();
+  });
+
   test("executions list: filters and pagination", async () => {
     const page = await openPage({}, { allowStatus: [422] });
     // The flow list now shows the last execution of each flow.
