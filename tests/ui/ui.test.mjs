@@ -244,7 +244,7 @@ describe("web UI", () => {
     await alert.getByRole("button", { name: "Line 6" }).click();
 
     await editor.fill(source.replace("message: first", "message: second"));
-    await page.getByRole("button", { name: "Save" }).click();
+    await editor.press("Control+s");
     await page.getByText("Saved revision 2").waitFor();
     await page.locator(".code-view", { hasText: "message: second" }).waitFor();
     await page.getByRole("link", { name: "Revisions" }).click();

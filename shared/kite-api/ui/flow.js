@@ -140,8 +140,14 @@ function sourceTab(content, flow, editing) {
         if (!dirty || confirm("Discard your changes?")) sourceTab(content, flow, false);
       } }, "Cancel"),
       save)),
-  h("p", { class: "help" }, "Saving creates a new revision (PUT /api/v1/flows/{namespace}/{id}). Errors are marked at their line."),
+  h("p", { class: "help" }, "Saving (Ctrl+S) creates a new revision (PUT /api/v1/flows/{namespace}/{id}). Errors are marked at their line."),
   problems, editor.el);
+  editor.textarea.addEventListener("keydown", (e) => {
+    if (e.key === "s" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      if (!save.disabled) form.requestSubmit();
+    }
+  });
   mount(content, form);
   editor.textarea.focus();
 }
