@@ -25,8 +25,8 @@ fi
 echo "== ui: build the release kite binary"
 cargo build --release --locked --bin kite
 
-# The locked playwright-core needs Node.js 20; Debian 12's own nodejs is 18, for which
-# the last release that supports it (also tested against Debian's Chromium) is used.
+# The locked playwright-core needs Node.js 20; with Debian 12's own nodejs (18) a release
+# that still supports it is used (also tested against Debian's Chromium).
 NODE18_PLAYWRIGHT=1.49.1
 if [ "$NODE_MAJOR" -ge 20 ]; then
   WANTED="$(node -p 'require("./tests/ui/package.json").devDependencies["playwright-core"]')"
