@@ -274,6 +274,7 @@ describe("web UI", () => {
         "    onResume:\n      - id: reason\n        type: STRING\n  - id: after\n    type: io.kestra.plugin.core.log.Log\n" +
         "    message: \"Approved: {{ outputs.pause.onResume.reason }}\"\n",
       "id: sleeper\nnamespace: ui.test\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n",
+      "id: failing\nnamespace: ui.test\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n    errorMessage: it broke\n",
     ];
     for (const body of flows) {
       const r = await fetch(`${kite.base}/api/v1/flows`, { method: "POST", headers: { "Content-Type": "application/x-yaml" }, body });
@@ -312,6 +313,17 @@ describe("web UI", () => {
     await page.getByRole("button", { name: "Kill" }).click();
     await expectState(page, "KILLED");
     await page.getByRole("button", { name: "Restart" }).waitFor();
+
+    // A failed execution: its ERROR log, then Restart (a second attempt).
+    await page.goto(`${kite.base}/ui/flows/edit/ui.test/failing`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
+    await expectState(page, "FAILED");
+    await page.locator(".log-error .msg", { hasText: "it broke" }).waitFor();
+    await page.getByRole("button", { name: "Restart" }).click();
+    await page.locator(".gantt li", { hasText: "2 attempts" }).waitFor();
+    await expectState(page, "FAILED");
+    assert.equal(await page.locator(".summary dt:text('Attempt') + dd").textContent(), "2");
     await page.done();
   });
 
