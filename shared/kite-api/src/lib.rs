@@ -22,6 +22,7 @@ mod flows;
 mod openapi;
 mod params;
 mod triggers;
+mod ui;
 mod webhook;
 
 pub use error::{ApiError, ApiResult};
@@ -134,6 +135,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/{tenant}",
             api().layer(middleware::from_fn(only_main_tenant)),
         )
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .layer(middleware::from_fn(kestra_errors))
@@ -193,6 +195,11 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
     if !state.auth.enabled() || is_open(request.uri().path()) {
         return next.run(request).await;
     }
+    // The UI's files hold no data; without basic auth the browser cannot log in
+    // when it opens a page, so the page asks for the token and sends it itself.
+    if state.auth.basic.is_none() && ui::is_ui_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -223,10 +230,15 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         return next.run(request).await;
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"Kite\""),
-    );
+    // A Basic challenge makes browsers ask for a user and password: only when one works.
+    let challenge = if state.auth.basic.is_some() {
+        "Basic realm=\"Kite\""
+    } else {
+        "Bearer realm=\"Kite\""
+    };
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     response
 }
 
