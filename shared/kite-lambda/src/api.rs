@@ -131,9 +131,16 @@ impl Api {
     async fn http(&self, request: lambda_http::Request, deadline: Instant) -> Response<Body> {
         let (request, wait) = take_wait(request);
         let auth_headers = request.headers().clone();
-        let response = match self.router.clone().oneshot(request).await {
-            Ok(r) => r,
-            Err(never) => match never {},
+        // Whatever a route waits for (a webhook's `wait`/`returnOutputs`), the invocation
+        // answers before its deadline: the execution goes on without this answer.
+        let answer_by = deadline.checked_sub(Duration::from_secs(1)).unwrap_or(deadline);
+        let response = match tokio::time::timeout_at(answer_by, self.router.clone().oneshot(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(never)) => match never {},
+            Err(_) => {
+                warn!("request still running at the invocation's deadline; answered 504");
+                return gateway_timeout();
+            }
         };
         if !wait || response.status() != StatusCode::OK {
             return response;
@@ -171,6 +178,19 @@ impl Api {
     }
 }
 
+fn gateway_timeout() -> Response<Body> {
+    let body = serde_json::json!({
+        "message": "Timeout: no answer before the function's deadline; the execution continues"
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// How long a `wait` may last: the API Gateway bound, and time left to finish before the deadline.
 fn wait_limit(deadline: Instant) -> Duration {
     WAIT_LIMIT.min(
@@ -182,7 +202,11 @@ fn wait_limit(deadline: Instant) -> Duration {
 
 /// Removes `wait=true` from an execution-creating POST, returning whether it was there.
 fn take_wait(request: lambda_http::Request) -> (Request<lambda_http::Body>, bool) {
-    let creates = request.method() == Method::POST && request.uri().path().contains("/executions/");
+    // Webhooks are left alone: their trigger may ask to wait, and may answer outputs.
+    let path = request.uri().path();
+    let creates = request.method() == Method::POST
+        && path.contains("/executions/")
+        && !path.contains("/executions/webhook/");
     let Some(query) = request.uri().query().filter(|_| creates).map(str::to_string) else {
         return (request, false);
     };
@@ -240,5 +264,11 @@ mod tests {
         assert_eq!(r.uri().query(), Some("wait=false"));
         let (_, w) = take_wait(req(Method::GET, "/api/v1/executions/x?wait=true"));
         assert!(!w);
+        let (r, w) = take_wait(req(
+            Method::POST,
+            "/api/v1/executions/webhook/dev/hello/key?wait=true",
+        ));
+        assert!(!w);
+        assert_eq!(r.uri().query(), Some("wait=true"));
     }
 }

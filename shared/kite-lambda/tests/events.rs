@@ -494,3 +494,36 @@ async fn scheduler_fires_the_named_trigger_at_the_event_time() {
         .unwrap_err();
     assert!(err.to_string().contains("RFC 3339"), "{err}");
 }
+
+#[tokio::test]
+async fn api_answers_before_the_deadline_when_a_webhook_waits_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir).await;
+    engine
+        .create_flow(
+            "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    wait: true\n",
+        )
+        .await
+        .unwrap();
+    let api = Api::new(engine, Default::default(), String::new());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut context = Context::default();
+    context.deadline = now_ms + 2_500;
+    let started = std::time::Instant::now();
+    let answer = api
+        .handle(LambdaEvent::new(
+            v2_event("POST", "/api/v1/executions/webhook/dev/slow/k", "", None),
+            context,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer["statusCode"], 504, "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "{:?}",
+        started.elapsed()
+    );
+}
