@@ -449,8 +449,10 @@ async fn large_execution_bodies_live_in_s3() {
     let Some(a) = setup("bigbody").await else { return };
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     let mut e = execution("big", "dev", "f", StateType::Running, t(0), &[]);
-    e.outputs
-        .insert("blob".into(), serde_json::Value::String("x".repeat(500 * 1024)));
+    e.outputs.insert(
+        "blob".into(),
+        serde_json::Value::String(incompressible(600 * 1024)),
+    );
     repo.insert(&e).await.unwrap();
     let got = repo.get("big").await.unwrap().unwrap();
     assert_eq!(got.execution.outputs, e.outputs);
@@ -480,6 +482,20 @@ async fn large_execution_bodies_live_in_s3() {
             "_kite/executions/big/v0000000003.json"
         ]
     );
+}
+
+/// Text that deflate cannot shrink much (base62 from a linear congruential generator).
+fn incompressible(len: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            DIGITS[((x >> 33) % 62) as usize] as char
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -1020,6 +1036,10 @@ fn image_json(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeV
             A::S(s) => serde_json::json!({ "S": s }),
             A::N(n) => serde_json::json!({ "N": n }),
             A::Bool(b) => serde_json::json!({ "BOOL": b }),
+            A::B(b) => {
+                use base64::Engine as _;
+                serde_json::json!({ "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref()) })
+            }
             _ => continue,
         };
         out.insert(k.clone(), v);
@@ -1235,8 +1255,27 @@ async fn benchmark01_needs_three_billable_calls() {
         .unwrap();
     assert!(logs.iter().any(|l| l.message == "Hello World"), "{logs:?}");
     // Item sizes behind the write units (docs/aws.md prices them).
+    let raw = a
+        .store
+        .dynamodb()
+        .get_item()
+        .table_name(a.store.table_name())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EXEC#{}", execution.id)),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("EXEC".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let packed = match raw.get("bodyZ") {
+        Some(aws_sdk_dynamodb::types::AttributeValue::B(b)) => b.as_ref().len(),
+        other => panic!("execution body not deflated: {other:?}"),
+    };
     eprintln!(
-        "benchmark01 sizes: execution {} B, flow {} B",
+        "benchmark01 sizes: execution JSON {} B, stored deflated {packed} B, flow {} B",
         serde_json::to_string(&stored.execution).unwrap().len(),
         source.len()
     );
