@@ -8,22 +8,31 @@
 # installed (rustup target add aarch64-unknown-linux-gnu; pip install cargo-lambda), else a
 # release build for this host, and says which.
 #   bench/lambda.sh            RUNS=20 init samples per function
+#   SIZE=1 bench/lambda.sh     the size-optimised release settings README's deployment
+#                              recommends (opt-level s, fat LTO, one codegen unit, stripped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}
+if [ -n "${SIZE:-}" ]; then
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_STRIP=true
+  # Its own target folder: these settings rebuild every dependency.
+  export CARGO_TARGET_DIR=target/lambda-size
+fi
+TARGET=${CARGO_TARGET_DIR:-target}
 FUNCTIONS=(-p kite-fn-api -p kite-fn-worker -p kite-fn-scheduler -p kite-fn-stream)
 
 if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && command -v cargo-lambda >/dev/null; then
   echo "== cargo lambda build --release --arm64"
   cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
-  OUT=target/lambda-arm64
+  OUT=$TARGET/lambda-arm64
   mkdir -p "$OUT"
-  for f in api worker scheduler stream; do cp "target/lambda/kite-fn-$f/bootstrap" "$OUT/kite-fn-$f"; done
+  for f in api worker scheduler stream; do cp "$TARGET/lambda/kite-fn-$f/bootstrap" "$OUT/kite-fn-$f"; done
   echo "(arm64 binaries: init times below need an arm64 host or qemu)"
 else
   echo "== no aarch64 target installed: release build for this host ($(uname -m)), not arm64"
   cargo build --release --locked "${FUNCTIONS[@]}"
-  OUT=target/release
+  OUT=$TARGET/release
 fi
 for f in api worker scheduler stream; do
   strip -o "$OUT/kite-fn-$f.stripped" "$OUT/kite-fn-$f" 2>/dev/null || cp "$OUT/kite-fn-$f" "$OUT/kite-fn-$f.stripped"
@@ -36,4 +45,4 @@ echo "== AWS calls per benchmark01 execution (real binaries against moto)"
 . tests/aws/moto.sh
 trap moto_stop EXIT
 moto_start
-"$MOTO_VENV/bin/python" tests/lambda/e2e.py target target/release | grep -E "init|AWS calls|invocations|checks passed"
+"$MOTO_VENV/bin/python" tests/lambda/e2e.py target "$OUT" | grep -E "init|AWS calls|invocations|checks passed"
