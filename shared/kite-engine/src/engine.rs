@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub flow_triggers_in_queue: bool,
     /// `recoverMissedSchedules` of Schedule triggers that don't set it (Kestra: ALL).
     pub recover_missed_schedules: RecoverMissedSchedules,
+    /// How long cached latest flow revisions and the index of flows with triggers are
+    /// trusted. `None` (local server): until this engine writes a flow. Hosts where other
+    /// processes write flows too (the Lambdas) set it.
+    pub cache_ttl: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +74,7 @@ impl Default for EngineConfig {
             globals: None,
             flow_triggers_in_queue: true,
             recover_missed_schedules: RecoverMissedSchedules::All,
+            cache_ttl: None,
         }
     }
 }
@@ -106,6 +111,9 @@ pub struct FlowWithSource {
 /// Updates of one execution, for `follow` (the latest state; closes when terminated and dropped).
 pub type ExecutionWatch = watch::Receiver<Arc<Execution>>;
 
+/// A latest flow revision and when it was read.
+type CachedFlow = (std::time::Instant, Arc<FlowWithSource>);
+
 /// The service both hosts run: flows, executions and the worker step.
 #[derive(Clone)]
 pub struct Engine {
@@ -119,7 +127,7 @@ struct Inner {
     /// Parsed flow revisions: (namespace, id, revision) → flow.
     revisions: RwLock<HashMap<(String, String, i64), Arc<FlowWithSource>>>,
     /// Latest revision of live flows, invalidated by this engine's flow writes.
-    latest: RwLock<HashMap<(String, String), Arc<FlowWithSource>>>,
+    latest: RwLock<HashMap<(String, String), CachedFlow>>,
     watchers: Mutex<HashMap<String, watch::Sender<Arc<Execution>>>>,
     /// The last state this engine committed for running executions, with its version: the
     /// next step starts from it instead of reading the store (a stale entry loses the
@@ -128,6 +136,8 @@ struct Inner {
     dispatcher: RwLock<Option<Arc<dyn Dispatcher>>>,
     /// Flows with Schedule and Flow triggers; `None` after a flow write.
     trigger_index: RwLock<Option<Arc<triggers::TriggerIndex>>>,
+    /// Bumped by every flow write: an index built across a write is not kept.
+    trigger_generation: std::sync::atomic::AtomicU64,
     schedules_changed: Arc<tokio::sync::Notify>,
 }
 
@@ -212,6 +222,7 @@ impl Engine {
                 recent: Mutex::new(HashMap::new()),
                 dispatcher: RwLock::new(None),
                 trigger_index: RwLock::new(None),
+                trigger_generation: std::sync::atomic::AtomicU64::new(0),
                 schedules_changed: Arc::new(tokio::sync::Notify::new()),
             }),
         }
@@ -423,8 +434,11 @@ impl Engine {
     ) -> Result<Arc<FlowWithSource>, EngineError> {
         let key = (namespace.to_string(), id.to_string());
         if revision.is_none() && !allow_deleted {
-            if let Some(f) = self.inner.latest.read().ok().and_then(|m| m.get(&key).cloned()) {
-                return Ok(f);
+            let cached = self.inner.latest.read().ok().and_then(|m| m.get(&key).cloned());
+            if let Some((at, f)) = cached {
+                if self.inner.config.cache_ttl.is_none_or(|ttl| at.elapsed() < ttl) {
+                    return Ok(f);
+                }
             }
         }
         if let Some(rev) = revision {
@@ -450,7 +464,7 @@ impl Engine {
         let parsed = self.parse(stored)?;
         if revision.is_none() && !parsed.deleted {
             if let Ok(mut m) = self.inner.latest.write() {
-                m.insert(key, parsed.clone());
+                m.insert(key, (std::time::Instant::now(), parsed.clone()));
             }
         }
         Ok(parsed)

@@ -301,14 +301,16 @@ async fn deploy_corpus(engine: &Engine, names: &[&str]) {
 
 /// Waits (bounded) until `flow` has `count` terminated executions.
 async fn terminated(engine: &Engine, namespace: &str, flow: &str, count: usize) -> Vec<Execution> {
-    for _ in 0..400 {
-        let found = executions_of(engine, namespace, flow).await;
+    let mut found = Vec::new();
+    for _ in 0..1200 {
+        found = executions_of(engine, namespace, flow).await;
         if found.len() >= count && found.iter().all(|e| e.state.current.is_terminated()) {
             return found;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{namespace}.{flow}: fewer than {count} terminated executions")
+    let states: Vec<_> = found.iter().map(|e| (e.id.clone(), e.state.current)).collect();
+    panic!("{namespace}.{flow}: fewer than {count} terminated executions: {states:?}")
 }
 
 async fn execute(engine: &Engine, namespace: &str, flow_id: &str) -> Execution {
@@ -587,4 +589,33 @@ triggers:
     // The date is handled: the next tick does not try it again.
     engine.fire_due_schedules().await.unwrap();
     assert_eq!(executions_of(&engine, "dev", "needs-input").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_engine_with_a_cache_ttl_sees_flows_written_by_another_process() {
+    // Two processes over one store, as Lambdas over one table: the api writes flows,
+    // the stream function evaluates Flow triggers.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at("2024-01-01T10:00:00Z");
+    let api = engine_with_clock(dir.path(), &clock, EngineConfig::default());
+    let stream = engine_with_clock(
+        dir.path(),
+        &clock,
+        EngineConfig {
+            cache_ttl: Some(Duration::ZERO),
+            flow_triggers_in_queue: false,
+            ..EngineConfig::default()
+        },
+    );
+    deploy_corpus(&api, &["trigger-flow.yaml"]).await;
+    let upstream = execute(&api, "io.kestra.tests.trigger", "trigger-flow").await;
+    // The stream function has seen the flows once already.
+    stream.execution_changed(None, &upstream).await.unwrap();
+    deploy_corpus(&api, &["trigger-flow-listener-no-inputs.yaml"]).await;
+    let mut done = upstream.clone();
+    done.state.set(StateType::Running, clock.now());
+    done.state.set(StateType::Success, clock.now());
+    stream.execution_changed(Some(&upstream), &done).await.unwrap();
+    let listeners = executions_of(&api, "io.kestra.tests.trigger", "trigger-flow-listener-no-inputs").await;
+    assert_eq!(listeners.len(), 1);
 }

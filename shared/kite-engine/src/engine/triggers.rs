@@ -25,8 +25,8 @@ use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Transition, 
 
 /// The flows that carry Schedule and Flow triggers, built from the flow repository and
 /// dropped whenever this engine writes a flow.
-#[derive(Default)]
 pub(crate) struct TriggerIndex {
+    built: std::time::Instant,
     schedules: Vec<(Arc<FlowWithSource>, Schedule)>,
     listeners: Vec<(Arc<FlowWithSource>, FlowTrigger)>,
 }
@@ -38,12 +38,39 @@ const FLOW_TYPE: &str = "io.kestra.plugin.core.trigger.Flow";
 const STATE_RETRIES: usize = 5;
 
 impl Engine {
-    /// The trigger index, built on first use after a flow write.
+    /// The trigger index, built on first use after a flow write (or once its TTL ran out).
     pub(crate) async fn trigger_index(&self) -> Result<Arc<TriggerIndex>, EngineError> {
+        use std::sync::atomic::Ordering;
         if let Some(index) = self.inner.trigger_index.read().ok().and_then(|i| i.clone()) {
+            let fresh = self
+                .inner
+                .config
+                .cache_ttl
+                .is_none_or(|ttl| index.built.elapsed() < ttl);
+            if fresh {
+                return Ok(index);
+            }
+        }
+        loop {
+            let generation = self.inner.trigger_generation.load(Ordering::Acquire);
+            let index = Arc::new(self.build_trigger_index().await?);
+            if let Ok(mut slot) = self.inner.trigger_index.write() {
+                // A flow written while this index was built may be missing from it: build again.
+                if self.inner.trigger_generation.load(Ordering::Acquire) != generation {
+                    continue;
+                }
+                *slot = Some(index.clone());
+            }
             return Ok(index);
         }
-        let mut index = TriggerIndex::default();
+    }
+
+    async fn build_trigger_index(&self) -> Result<TriggerIndex, EngineError> {
+        let mut index = TriggerIndex {
+            built: std::time::Instant::now(),
+            schedules: Vec::new(),
+            listeners: Vec::new(),
+        };
         let mut page = 1;
         loop {
             let found = self
@@ -76,18 +103,16 @@ impl Engine {
                 }
             }
             if count < 500 {
-                break;
+                return Ok(index);
             }
             page += 1;
         }
-        let index = Arc::new(index);
-        if let Ok(mut slot) = self.inner.trigger_index.write() {
-            *slot = Some(index.clone());
-        }
-        Ok(index)
     }
 
     pub(crate) fn forget_triggers(&self) {
+        self.inner
+            .trigger_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Ok(mut slot) = self.inner.trigger_index.write() {
             *slot = None;
         }
