@@ -232,8 +232,36 @@ def stored_state(ddb, table, execution_id):
     return item["state"]["S"] if item else None
 
 
+def check_template():
+    """What the functions rely on in template.yaml (cfn-lint checks the rest)."""
+    t = template()
+    glob = t["Globals"]["Function"]
+    check(glob["Runtime"] == "provided.al2023" and glob["Architectures"] == ["arm64"], "template: provided.al2023 on arm64")
+    resources = t["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    binaries = sorted(f["Metadata"]["BuildProperties"]["Binary"] for f in functions.values())
+    check(binaries == ["kite-fn-api", "kite-fn-scheduler", "kite-fn-stream", "kite-fn-worker"], f"template: one function per binary {binaries}")
+    check(all(f["Metadata"]["BuildMethod"] == "rust-cargolambda" for f in functions.values()), "template: BuildMethod rust-cargolambda")
+    check(resources["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5, "template: work queue redrives to its DLQ after 5 receives")
+    work = resources["WorkerFunction"]["Properties"]["Events"]["Work"]["Properties"]
+    stream = resources["StreamFunction"]["Properties"]["Events"]["Executions"]["Properties"]
+    check(
+        work["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"],
+        "template: SQS and stream mappings report batch item failures",
+    )
+    api_events = resources["ApiFunction"]["Properties"]["Events"]
+    check(
+        any(e["Properties"]["Path"].startswith("/api/v1/executions/webhook/") for e in api_events.values()),
+        "template: webhook routes on the HTTP API",
+    )
+    sweeper = resources["SchedulerFunction"]["Properties"]["Events"]["Sweeper"]["Properties"]
+    check(sweeper["Schedule"] == "rate(1 minute)", "template: the sweeper's rate(1 minute) rule")
+
+
 def run(fns, ddb, sqs, table, queue, stream_arn):
     api, worker, scheduler, stream_fn = fns["api"], fns["worker"], fns["scheduler"], fns["stream"]
+    print("== template.yaml")
+    check_template()
     for name, f in fns.items():
         print(f"  {name}: init {f.init_ms():.1f} ms (process start -> first Runtime API request)")
 
