@@ -316,7 +316,11 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     )
     targets = boto3.client("events").list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
     check(targets and targets[0]["Arn"] == SCHEDULER_ARN, "rule targets the scheduler function")
-    rule_input = json.loads(targets[0]["Input"])
+    # EventBridge replaces <time> in the target's input template with the event's time.
+    transformer = targets[0]["InputTransformer"]
+    check(transformer["InputPathsMap"].get("time") == "$.time", "rule input carries the event time")
+    fire_time = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime())
+    rule_input = json.loads(transformer["InputTemplate"].replace("<time>", json.dumps(fire_time)))
 
     print("== API Gateway v2 event creating dev/hello-world's execution")
     status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world")

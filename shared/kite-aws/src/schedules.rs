@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::types::{RuleState, Target};
+use aws_sdk_eventbridge::types::{InputTransformer, RuleState, Target};
 use kite_engine::ports::{ScheduleRegistry, ScheduleRule, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -128,6 +128,19 @@ impl EventBridgeSchedules {
     }
 }
 
+/// The scheduler function's input for a rule: the trigger, and the event's `time` (the
+/// instant the rule fired) filled in by EventBridge, so that a late delivery still
+/// fires the date it was for.
+pub fn input_template(rule: &ScheduleRule) -> String {
+    let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    format!(
+        r#"{{"namespace":{},"flowId":{},"triggerId":{},"time":<time>}}"#,
+        quoted(&rule.namespace),
+        quoted(&rule.flow_id),
+        quoted(&rule.trigger_id)
+    )
+}
+
 #[async_trait]
 impl ScheduleRegistry for EventBridgeSchedules {
     async fn sync_flow(
@@ -138,12 +151,7 @@ impl ScheduleRegistry for EventBridgeSchedules {
     ) -> Result<(), StoreError> {
         let mut desired: HashMap<String, Desired> = HashMap::new();
         for rule in rules {
-            let input = serde_json::json!({
-                "namespace": rule.namespace,
-                "flowId": rule.flow_id,
-                "triggerId": rule.trigger_id,
-            })
-            .to_string();
+            let input = input_template(rule);
             for (i, expression) in rule.expressions.iter().enumerate() {
                 desired.insert(
                     rule_name(&self.prefix, &rule.namespace, &rule.flow_id, &rule.trigger_id, i),
@@ -188,7 +196,13 @@ impl ScheduleRegistry for EventBridgeSchedules {
                     Target::builder()
                         .id(TARGET_ID)
                         .arn(arn)
-                        .input(&want.input)
+                        .input_transformer(
+                            InputTransformer::builder()
+                                .input_paths_map("time", "$.time")
+                                .input_template(&want.input)
+                                .build()
+                                .map_err(|e| StoreError::Backend(e.to_string()))?,
+                        )
                         .build()
                         .map_err(|e| StoreError::Backend(e.to_string()))?,
                 )

@@ -992,10 +992,16 @@ async fn eventbridge_rules_follow_sync_flow() {
         target.arn(),
         "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler"
     );
-    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    // EventBridge fills in the event's time, as it does for `<time>` in a template.
+    let transformer = target.input_transformer().unwrap();
+    assert_eq!(transformer.input_paths_map().unwrap()["time"], "$.time");
+    let filled = transformer
+        .input_template()
+        .replace("<time>", "\"2026-01-01T02:00:00Z\"");
+    let input: serde_json::Value = serde_json::from_str(&filled).unwrap();
     assert_eq!(
         input,
-        serde_json::json!({"namespace": long_ns, "flowId": "nightly", "triggerId": "daily"})
+        serde_json::json!({"namespace": long_ns, "flowId": "nightly", "triggerId": "daily", "time": "2026-01-01T02:00:00Z"})
     );
 
     // Changed cron, disabled, one expression fewer.
