@@ -7,9 +7,7 @@ use kite_lambda::{config, FnError};
 
 async fn setup() -> Result<Api, FnError> {
     let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
-    let mut engine_config = config::engine_config_from_env()?;
-    // The stream function evaluates Flow triggers from the table's stream.
-    engine_config.flow_triggers_in_queue = false;
+    let engine_config = config::engine_config_from_env()?;
     let engine = Engine::new(kite_aws::aws_ports(&aws).await, engine_config);
     Ok(Api::new(
         engine,

@@ -31,8 +31,7 @@ impl Requeue for Sqs {
 
 async fn setup() -> Result<Worker, FnError> {
     let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
-    let mut engine_config = config::engine_config_from_env()?;
-    engine_config.flow_triggers_in_queue = false;
+    let engine_config = config::engine_config_from_env()?;
     let adapters = kite_aws::aws_adapters(&aws).await;
     let engine = Engine::new(adapters.ports(), engine_config);
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))

@@ -1,6 +1,8 @@
 //! Settings read from the environment that template.yaml sets (secrets come from stack
 //! parameters and are never logged).
 
+use std::time::Duration;
+
 use kite_api::AuthConfig;
 use kite_engine::EngineConfig;
 
@@ -28,10 +30,17 @@ pub fn auth_from_env() -> Result<AuthConfig, FnError> {
     })
 }
 
+/// How long a function trusts the flows it has cached: other instances write flows too.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
 /// The engine settings of a function: `KITE_SECRET_KEY` for SECRET inputs, `KITE_MAX_UPLOAD`.
+/// Flow triggers are evaluated by the stream function (not queued by each commit), and
+/// cached flows expire after a few seconds since any instance may have saved a new revision.
 pub fn engine_config_from_env() -> Result<EngineConfig, FnError> {
     let mut config = EngineConfig {
         secret_key: non_empty("KITE_SECRET_KEY").map(String::into_bytes),
+        flow_triggers_in_queue: false,
+        cache_ttl: Some(CACHE_TTL),
         ..EngineConfig::default()
     };
     if let Some(max) = non_empty("KITE_MAX_UPLOAD") {
