@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/aws/moto.sh
 
+# `--workspace --test moto` (not `-p kite-aws`) keeps the workspace's feature set, so the
+# SDKs built by `cargo test --workspace` are reused instead of built a second time.
 echo "== aws: build the adapter tests"
-cargo test --locked -p kite-aws --no-run
+cargo test --locked --workspace --test moto --no-run
 
 trap moto_stop EXIT
 moto_start
-cargo test --locked -p kite-aws -- --nocapture --test-threads 4 2>&1 | tee target/aws-tests.log
+cargo test --locked --workspace --test moto -- --nocapture --test-threads 4 2>&1 | tee target/aws-tests.log

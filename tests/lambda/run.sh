@@ -28,7 +28,8 @@ echo "== lambda: $PROFILE builds of the functions"
 if [ "$PROFILE" = release ]; then
   cargo build --release --locked "${FUNCTIONS[@]}"
 else
-  cargo build --locked "${FUNCTIONS[@]}"
+  # The workspace's feature set, as `cargo test --workspace` built them: nothing to rebuild.
+  cargo build --locked --workspace --bins
 fi
 
 trap moto_stop EXIT
