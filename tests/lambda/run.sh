@@ -21,15 +21,16 @@ echo "cfn-lint: no findings"
 
 # The suite runs the debug binaries (their dependencies are already built by
 # `cargo test --workspace`; a release build of the AWS SDKs takes ~10 minutes on 2 cores):
-# KITE_LAMBDA_PROFILE=release runs the release binaries Lambda gets, as bench/lambda.sh does.
+# KITE_LAMBDA_PROFILE=lambda-release runs the size-optimised binaries Lambda gets, as
+# bench/lambda.sh does (any other Cargo profile name works too, e.g. release).
 PROFILE=${KITE_LAMBDA_PROFILE:-debug}
 FUNCTIONS=(-p kite-fn-api -p kite-fn-worker -p kite-fn-scheduler -p kite-fn-stream)
 echo "== lambda: $PROFILE builds of the functions"
-if [ "$PROFILE" = release ]; then
-  cargo build --release --locked "${FUNCTIONS[@]}"
-else
+if [ "$PROFILE" = debug ]; then
   # The workspace's feature set, as `cargo test --workspace` built them: nothing to rebuild.
   cargo build --locked --workspace --bins
+else
+  cargo build --profile "$PROFILE" --locked "${FUNCTIONS[@]}"
 fi
 
 trap moto_stop EXIT

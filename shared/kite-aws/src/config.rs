@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls;
 
 use crate::counter::CallCounter;
 
@@ -86,6 +87,19 @@ impl AwsConfig {
     }
 }
 
+/// The SDK's shared configuration (region, credentials, endpoint from the environment)
+/// with the HTTPS client every SDK client uses: hyper with rustls on ring. The SDK
+/// crates are built without their default client, which would bring aws-lc-rs.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .load()
+        .await
+}
+
 /// The SDK clients, every one with the call counter installed.
 #[derive(Clone)]
 pub(crate) struct Clients {
@@ -97,7 +111,7 @@ pub(crate) struct Clients {
 
 impl Clients {
     pub(crate) async fn load(config: &AwsConfig, counter: CallCounter) -> Clients {
-        let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let shared = sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&shared)
                 .interceptor(counter.clone())
