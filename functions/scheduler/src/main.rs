@@ -30,10 +30,9 @@ struct State {
 }
 
 async fn setup() -> Result<State, FnError> {
-    let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
-    let engine_config = config::engine_config_from_env()?;
-    let adapters = kite_aws::aws_adapters(&aws).await;
-    let engine = Engine::new(adapters.ports(), engine_config);
+    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config_from_env()?)
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
     // Scheduled executions start (and run their light tasks) in this invocation.
     let in_flight = InProcess::install(&engine);
     Ok(State {
@@ -43,15 +42,10 @@ async fn setup() -> Result<State, FnError> {
     })
 }
 
-/// Billable AWS calls of this process so far.
-fn meter() -> std::collections::BTreeMap<String, u64> {
-    kite_aws::CallCounter::global().snapshot()
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kite_lambda::logging::init();
-    kite_lambda::run(setup().await, meter, |s, event| async move {
+    kite_lambda::run(setup().await, kite_aws::calls_so_far, |s, event| async move {
         let deadline = deadline_of(&event.context);
         scheduler::handle(&s.engine, &s.outbox, &s.in_flight, event.payload, deadline).await
     })

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kite_aws::AwsStore;
 use kite_engine::ports::WorkItem;
-use kite_engine::Engine;
 use kite_lambda::dispatch::deadline_of;
 use kite_lambda::worker::{Requeue, Worker};
 use kite_lambda::{config, FnError};
@@ -30,22 +29,16 @@ impl Requeue for Sqs {
 }
 
 async fn setup() -> Result<Worker, FnError> {
-    let aws = kite_aws::AwsConfig::from_env().map_err(|e| FnError::Config(e.to_string()))?;
-    let engine_config = config::engine_config_from_env()?;
-    let adapters = kite_aws::aws_adapters(&aws).await;
-    let engine = Engine::new(adapters.ports(), engine_config);
+    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config_from_env()?)
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))
-}
-
-/// Billable AWS calls of this process so far.
-fn meter() -> std::collections::BTreeMap<String, u64> {
-    kite_aws::CallCounter::global().snapshot()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     kite_lambda::logging::init();
-    kite_lambda::run(setup().await, meter, |worker, event| {
+    kite_lambda::run(setup().await, kite_aws::calls_so_far, |worker, event| {
         let deadline = deadline_of(&event.context);
         worker.handle(event.payload, deadline)
     })

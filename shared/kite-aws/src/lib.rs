@@ -17,8 +17,10 @@ pub mod table;
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use kite_engine::ports::{RandomIds, SystemClock};
-use kite_engine::Ports;
+use kite_engine::{Engine, EngineConfig, Ports};
 
 pub use config::{AwsConfig, ConfigError};
 pub use counter::CallCounter;
@@ -32,6 +34,19 @@ pub struct AwsAdapters {
     pub store: Arc<AwsStore>,
     pub files: Arc<S3FileStorage>,
     pub schedules: Arc<EventBridgeSchedules>,
+}
+
+/// What every function starts with: the adapters of [`AwsConfig::from_env`] and an
+/// engine over them.
+pub async fn engine_from_env(engine_config: EngineConfig) -> Result<(Engine, AwsAdapters), ConfigError> {
+    let config = AwsConfig::from_env()?;
+    let adapters = aws_adapters(&config).await;
+    Ok((Engine::new(adapters.ports(), engine_config), adapters))
+}
+
+/// Billable AWS calls of this process so far (the functions log them per invocation).
+pub fn calls_so_far() -> BTreeMap<String, u64> {
+    CallCounter::global().snapshot()
 }
 
 /// Builds the SDK clients (credentials, region and `AWS_ENDPOINT_URL` from the
