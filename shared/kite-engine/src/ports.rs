@@ -176,7 +176,7 @@ pub struct ExecutionQuery {
 }
 
 /// Everything one step of an execution writes, applied atomically
-/// (one SQLite transaction, one DynamoDB `TransactWriteItems`).
+/// (one SQLite transaction; one DynamoDB `TransactWriteItems`, or one conditional write when only the execution changes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub execution: Execution,
