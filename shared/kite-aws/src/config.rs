@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
 
 use crate::counter::CallCounter;
 
@@ -87,17 +91,32 @@ impl AwsConfig {
     }
 }
 
-/// The SDK's shared configuration (region, credentials, endpoint from the environment)
-/// with the HTTPS client every SDK client uses: hyper with rustls on ring. The SDK
-/// crates are built without their default client, which would bring aws-lc-rs.
-pub async fn sdk_config() -> aws_config::SdkConfig {
+/// The SDK's shared configuration from the environment as Lambda sets it: region
+/// (`AWS_REGION`, else `AWS_DEFAULT_REGION`), the execution role's credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and an endpoint
+/// override (`AWS_ENDPOINT_URL`, for emulators), with the HTTPS client every SDK client
+/// uses: hyper with rustls on ring. No aws-config: its credential chain (profiles, SSO,
+/// STS, IMDS) is dead weight in a Lambda binary and costs startup time.
+pub fn sdk_config() -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .http_client(http_client)
-        .load()
-        .await
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        );
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials = Credentials::new(key, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// The SDK clients, every one with the call counter installed.
@@ -111,7 +130,7 @@ pub(crate) struct Clients {
 
 impl Clients {
     pub(crate) async fn load(config: &AwsConfig, counter: CallCounter) -> Clients {
-        let shared = sdk_config().await;
+        let shared = sdk_config();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&shared)
                 .interceptor(counter.clone())

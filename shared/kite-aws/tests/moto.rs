@@ -1157,7 +1157,7 @@ async fn stream_records_carry_execution_state_changes() {
         .await
         .unwrap();
 
-    let sdk_config = kite_aws::config::sdk_config().await;
+    let sdk_config = kite_aws::config::sdk_config();
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk_config);
     let table = a
         .store
