@@ -19,7 +19,7 @@ FUNCTIONS=(-p kite-fn-api -p kite-fn-worker -p kite-fn-scheduler -p kite-fn-stre
 if rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && command -v cargo-lambda >/dev/null; then
   echo "== cargo lambda build --release --arm64 (lambda-release settings)"
   CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_STRIP=true \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort CARGO_PROFILE_RELEASE_STRIP=true \
     cargo lambda build --release --arm64 "${FUNCTIONS[@]}"
   OUT=$TARGET/lambda-arm64
   mkdir -p "$OUT"
