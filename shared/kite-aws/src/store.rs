@@ -562,25 +562,8 @@ impl AwsStore {
         condition: Condition<'_>,
         on_condition: StoreError,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::put_item::PutItemError;
-        let (expr, names, vals) = condition;
-        let mut req = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(expr)
-            .set_expression_attribute_names(Some(names));
-        if !vals.is_empty() {
-            req = req.set_expression_attribute_values(Some(vals));
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => Err(on_condition),
-                other => Err(sdk(other)),
-            },
-        }
+        self.write_one(self.put_action(item, Some(condition))?, on_condition)
+            .await
     }
 
     async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
