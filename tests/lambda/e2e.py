@@ -442,6 +442,12 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     stream_fn.invoke({"Records": records})
     sdone = [l for l in stream_fn.log_lines() if l.get("message") == "invocation done"][before:]
     print(f"  stream function, one batch of {len(records)} records of 3 benchmark01 executions: {sdone[-1].get('aws_calls')} AWS calls {sdone[-1].get('calls')}")
+    # The one listener (after-hello) listens to another flow: no trigger-state read per
+    # execution; at most the flow revision, once, when the function had not cached it.
+    calls = sdone[-1].get("calls") or {}
+    calls = json.loads(calls) if isinstance(calls, str) else calls
+    check(calls.get("DynamoDB.GetItem", 0) <= 1,
+          "benchmark01 executions cost the stream function no read per execution")
     summary = {name: f.invocations for name, f in fns.items()}
     print(f"  invocations: {summary}")
 

@@ -607,6 +607,16 @@ impl Engine {
             now,
             execution: Some(upstream),
         };
+        // Without preconditions the outcome needs no stored window: a listener whose
+        // conditions do not hold costs no read (one per execution on AWS otherwise).
+        if t.preconditions.is_none()
+            && !t
+                .evaluate((&flow.namespace, &flow.id), upstream, state, &ctx, None)
+                .map_err(|e| EngineError::IllegalArgument(e.to_string()))?
+                .fire
+        {
+            return Ok(());
+        }
         let mut conflicts = 0;
         let fire = loop {
             let stored = ports.triggers.get(&flow.namespace, &flow.id, &t.id).await?;
