@@ -144,8 +144,16 @@ async fn serve(options: ServerOptions) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let base_url = options.url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    info!(url = %base_url, data = %options.data.display(), workers = options.workers, "Kite is listening");
+    // Bound to every interface, the server has no one address to link to: executions
+    // then link to the URL each caller used.
+    let base_url = options.url.clone().unwrap_or_else(|| {
+        if addr.ip().is_unspecified() {
+            String::new()
+        } else {
+            format!("http://{addr}")
+        }
+    });
+    info!(address = %addr, url = %base_url, data = %options.data.display(), workers = options.workers, "Kite is listening");
     crate::http::serve(listener, engine, &options, base_url, shutdown_signal()).await?;
     info!("stopping workers");
     if tokio::time::timeout(Duration::from_secs(30), runtime.shutdown())

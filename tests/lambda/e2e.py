@@ -91,7 +91,8 @@ def provision(suffix):
 
 
 def http_event(method, path, body=None, query="", headers=None, auth=True):
-    h = {"host": "e2e.execute-api.us-east-1.amazonaws.com", "user-agent": "kite-e2e"}
+    h = {"host": "e2e.execute-api.us-east-1.amazonaws.com", "user-agent": "kite-e2e",
+         "x-forwarded-proto": "https", "x-forwarded-port": "443"}
     if auth:
         h["authorization"] = f"Bearer {TOKEN}"
     h.update(headers or {})
@@ -326,6 +327,8 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world")
     check(status == 200, f"created {execution.get('id') if isinstance(execution, dict) else execution}")
     hello_id = execution["id"]
+    check(execution.get("url") == f"https://e2e.execute-api.us-east-1.amazonaws.com/ui/executions/dev/hello-world/{hello_id}",
+          f"its url is the API's own without KITE_URL: {execution.get('url')}")
     check(stored_state(ddb, table, hello_id) == "SUCCESS", "SUCCESS in DynamoDB when the api invocation returned (light task ran in-process)")
 
     print("== webhook event (no credentials)")

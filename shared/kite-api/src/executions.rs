@@ -3,10 +3,12 @@
 //! files and logs.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,15 +28,45 @@ use crate::Shared;
 /// How long `wait=true` holds the answer (Kestra: 1 h idle).
 const WAIT_LIMIT: Duration = Duration::from_secs(3600);
 
+/// The public base URL of the API (no trailing `/`), for the `url` of executions: the
+/// configured one (`--url`, `KITE_URL`), else the one the caller used (`Host`, with
+/// `X-Forwarded-Proto` as API Gateway and load balancers set it), so that executions
+/// created through a deployed API link to it without configuration.
+pub(crate) struct PublicBase(pub String);
+
+impl FromRequestParts<Shared> for PublicBase {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, s: &Shared) -> Result<Self, Infallible> {
+        if !s.base_url.is_empty() {
+            return Ok(PublicBase(s.base_url.clone()));
+        }
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        // A host name or address with a port, nothing that could bend the URL.
+        let host = header("host").filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        });
+        let proto = match header("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim()) {
+            Some("https") => "https",
+            _ => "http",
+        };
+        Ok(PublicBase(
+            host.map(|h| format!("{proto}://{h}")).unwrap_or_default(),
+        ))
+    }
+}
+
 /// Kestra's execution JSON plus `url` (where the UI shows it).
-pub(crate) fn execution_json(s: &Shared, execution: &Execution) -> Value {
+pub(crate) fn execution_json(base: &PublicBase, execution: &Execution) -> Value {
     let mut body = serde_json::to_value(execution).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut body {
         m.insert(
             "url".into(),
             json!(format!(
                 "{}/ui/executions/{}/{}/{}",
-                s.base_url, execution.namespace, execution.flow_id, execution.id
+                base.0, execution.namespace, execution.flow_id, execution.id
             )),
         );
     }
@@ -228,6 +260,7 @@ async fn store_field(
 
 pub async fn create(
     State(s): State<Shared>,
+    base: PublicBase,
     Path(FlowIdPath { namespace, flow_id }): Path<FlowIdPath>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
@@ -265,12 +298,16 @@ pub async fn create(
     } else {
         execution
     };
-    Ok(Json(execution_json(&s, &execution)))
+    Ok(Json(execution_json(&base, &execution)))
 }
 
-pub async fn get(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(s): State<Shared>,
+    base: PublicBase,
+    Path(IdPath { id }): Path<IdPath>,
+) -> ApiResult<Json<Value>> {
     let execution = s.engine.get_execution(&id).await?;
-    Ok(Json(execution_json(&s, &execution)))
+    Ok(Json(execution_json(&base, &execution)))
 }
 
 fn query_from(q: &Query) -> ApiResult<ExecutionQuery> {
@@ -300,17 +337,17 @@ fn query_from(q: &Query) -> ApiResult<ExecutionQuery> {
     })
 }
 
-pub async fn search(State(s): State<Shared>, uri: Uri) -> ApiResult<Json<Value>> {
+pub async fn search(State(s): State<Shared>, base: PublicBase, uri: Uri) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(&uri)?;
     let page = s.engine.search_executions(&query_from(&q)?).await?;
     Ok(Json(json!({
-        "results": page.results.iter().map(|e| execution_json(&s, e)).collect::<Vec<_>>(),
+        "results": page.results.iter().map(|e| execution_json(&base, e)).collect::<Vec<_>>(),
         "total": page.total,
     })))
 }
 
-pub async fn list_by_flow(state: State<Shared>, uri: Uri) -> ApiResult<Json<Value>> {
-    search(state, uri).await
+pub async fn list_by_flow(state: State<Shared>, base: PublicBase, uri: Uri) -> ApiResult<Json<Value>> {
+    search(state, base, uri).await
 }
 
 pub async fn kill(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Response> {
@@ -318,19 +355,24 @@ pub async fn kill(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) ->
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-pub async fn restart(State(s): State<Shared>, Path(IdPath { id }): Path<IdPath>) -> ApiResult<Json<Value>> {
+pub async fn restart(
+    State(s): State<Shared>,
+    base: PublicBase,
+    Path(IdPath { id }): Path<IdPath>,
+) -> ApiResult<Json<Value>> {
     let execution = s.engine.restart(&id).await?;
-    Ok(Json(execution_json(&s, &execution)))
+    Ok(Json(execution_json(&base, &execution)))
 }
 
 pub async fn replay(
     State(s): State<Shared>,
+    base: PublicBase,
     Path(IdPath { id }): Path<IdPath>,
     uri: Uri,
 ) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(&uri)?;
     let execution = s.engine.replay(&id, q.int("revision")?).await?;
-    Ok(Json(execution_json(&s, &execution)))
+    Ok(Json(execution_json(&base, &execution)))
 }
 
 pub async fn resume(
@@ -390,23 +432,25 @@ pub async fn delete(
 
 pub async fn labels(
     State(s): State<Shared>,
+    base: PublicBase,
     Path(IdPath { id }): Path<IdPath>,
     body: Result<Json<Vec<Label>>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let Json(labels) = body.map_err(|e| ApiError::invalid_entity("labels", &e.body_text()))?;
     let execution = s.engine.set_labels(&id, labels).await?;
-    Ok(Json(execution_json(&s, &execution)))
+    Ok(Json(execution_json(&base, &execution)))
 }
 
 /// Server-sent events of the execution until it ends (Kestra's `follow`).
 pub async fn follow(
     State(s): State<Shared>,
+    base: PublicBase,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let watch = s.engine.subscribe(&id).await?;
-    let state = s.clone();
+    let base = Arc::new(base);
     let events = stream::unfold((watch, false, false), move |(mut rx, started, ended)| {
-        let state = state.clone();
+        let base = base.clone();
         async move {
             if ended {
                 return None;
@@ -416,7 +460,7 @@ pub async fn follow(
             }
             let execution = rx.borrow_and_update().clone();
             let done = execution.state.current.is_terminated();
-            let data = execution_json(&state, &execution).to_string();
+            let data = execution_json(&base, &execution).to_string();
             let event = Event::default()
                 .id(if done { "end" } else { "progress" })
                 .data(data);

@@ -19,7 +19,7 @@ use kite_engine::{CreateExecution, EngineError};
 use serde_json::{json, Map, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::executions::execution_json;
+use crate::executions::{execution_json, PublicBase};
 use crate::params::{Query, WebhookPath};
 use crate::{constant_time_eq, header_map_to_json, Shared};
 
@@ -45,6 +45,7 @@ fn property_bool(trigger: &Trigger, name: &str) -> bool {
 
 pub async fn trigger(
     State(s): State<Shared>,
+    base: PublicBase,
     Path(WebhookPath {
         namespace,
         flow_id,
@@ -167,7 +168,7 @@ pub async fn trigger(
     let body = if return_outputs {
         json!(execution.outputs)
     } else {
-        execution_json(&s, &execution)
+        execution_json(&base, &execution)
     };
     let mut response = (status, Json(body)).into_response();
     if let Some(ct) = trigger

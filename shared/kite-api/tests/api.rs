@@ -44,12 +44,16 @@ struct Kite {
 }
 
 async fn kite_with(auth: AuthConfig, max_upload: u64) -> Kite {
+    kite_at("http://localhost:8080", auth, max_upload).await
+}
+
+async fn kite_at(base_url: &str, auth: AuthConfig, max_upload: u64) -> Kite {
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
     let app = router(ApiState {
         engine,
-        base_url: "http://localhost:8080".into(),
+        base_url: base_url.into(),
         auth: auth.clone(),
         max_upload,
     });
@@ -153,6 +157,51 @@ fn multipart(uri: &str, parts: &[(&str, Option<&str>, &str)]) -> Request<Body> {
         )
         .body(Body::from(body))
         .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_configured_url_executions_link_to_the_url_the_caller_used() {
+    let k = kite_at("", AuthConfig::default(), 1024).await;
+    let create = |host: &str, proto: Option<&str>| {
+        let mut request = post("/api/v1/executions/dev/hello-world");
+        request.headers_mut().insert(header::HOST, host.parse().unwrap());
+        if let Some(p) = proto {
+            request
+                .headers_mut()
+                .insert("x-forwarded-proto", p.parse().unwrap());
+        }
+        request
+    };
+    // As API Gateway forwards a call to its https endpoint.
+    let (status, e) = k
+        .send(create(
+            "abc123.execute-api.eu-west-1.amazonaws.com",
+            Some("https"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    let id = e["id"].as_str().unwrap();
+    assert_eq!(
+        e["url"],
+        format!("https://abc123.execute-api.eu-west-1.amazonaws.com/ui/executions/dev/hello-world/{id}")
+    );
+    let (_, e) = k.send(create("127.0.0.1:9090", None)).await;
+    assert!(
+        e["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:9090/ui/executions/dev/hello-world/"),
+        "{e}"
+    );
+    // A Host that is not a host name stays out of the link.
+    let (_, e) = k.send(create("evil.example/x?", Some("https"))).await;
+    assert!(
+        e["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/ui/executions/dev/hello-world/"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
