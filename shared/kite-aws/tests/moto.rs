@@ -1,8 +1,9 @@
 //! The AWS adapters against moto's server (started by tests/aws/run.sh, which sets
 //! AWS_ENDPOINT_URL). Without AWS_ENDPOINT_URL every test here is skipped.
 //!
-//! The cases follow kite-local's tests/conformance.rs port by port, plus what only
-//! AWS has: the outbox, SQS, S3 multipart, EventBridge rules, DynamoDB Streams.
+//! The port conformance suite (`kite_engine::conformance`, which the SQLite adapters run
+//! too), plus what only AWS has or does: the outbox and its sweeper, SQS, large bodies
+//! and multipart in S3, presigned URLs, EventBridge rules, DynamoDB Streams.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -10,14 +11,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_aws::{provision::provision, AwsAdapters, AwsStore, CallCounter};
-use kite_core::execution::{Execution, ExecutionMetadata, Label, LogEntry, State, StateType};
+use kite_core::execution::{Execution, LogEntry, StateType};
+use kite_engine::conformance::{self as suite, execution, log, stream, t, transition};
 use kite_engine::ports::*;
-
-fn t(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_700_000_000 + s, 0)
-        .single()
-        .expect("valid date")
-}
 
 /// Fresh resources for one test, or `None` (skip) without an emulator.
 async fn setup(name: &str) -> Option<AwsAdapters> {
@@ -47,126 +43,10 @@ async fn setup(name: &str) -> Option<AwsAdapters> {
     Some(kite_aws::aws_adapters(&config).await)
 }
 
-fn execution(
-    id: &str,
-    ns: &str,
-    flow: &str,
-    state: StateType,
-    at: DateTime<Utc>,
-    labels: &[(&str, &str)],
-) -> Execution {
-    let json = serde_json::json!({
-        "id": id, "namespace": ns, "flowId": flow, "flowRevision": 1,
-        "labels": labels.iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect::<Vec<_>>(),
-        "state": State::new(state, at),
-        "metadata": ExecutionMetadata { attempt_number: 1, original_created_date: at },
-    });
-    serde_json::from_value(json).expect("execution json")
-}
-
-fn log(execution_id: &str, level: &str, task_run: Option<&str>, msg: &str) -> LogEntry {
-    LogEntry {
-        namespace: "dev".into(),
-        flow_id: "f".into(),
-        task_id: task_run.map(|_| "t".to_string()),
-        execution_id: execution_id.into(),
-        task_run_id: task_run.map(str::to_string),
-        attempt_number: None,
-        trigger_id: None,
-        timestamp: t(0),
-        level: level.into(),
-        thread: None,
-        message: msg.into(),
-    }
-}
-
-fn flow_source(ns: &str, id: &str) -> String {
-    format!("id: {id}\nnamespace: {ns}\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
-}
-
-const FLOW_A: &str = "id: a\nnamespace: company.team\nlabels:\n  env: prod\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
-const FLOW_A2: &str = "id: a\nnamespace: company.team\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: changed\n";
-const FLOW_B: &str = "id: b\nnamespace: company\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
-const FLOW_C: &str = "id: c\nnamespace: companyx\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn flows_have_revisions_and_soft_delete() {
     let Some(a) = setup("flows").await else { return };
-    let flows: &dyn FlowRepository = a.store.as_ref();
-    assert_eq!(
-        flows
-            .create("company.team", "a", FLOW_A, t(0))
-            .await
-            .unwrap()
-            .revision,
-        1
-    );
-    assert!(matches!(
-        flows.create("company.team", "a", FLOW_A, t(1)).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
-    assert_eq!(
-        flows
-            .update("company.team", "a", FLOW_A, t(1))
-            .await
-            .unwrap()
-            .revision,
-        1
-    );
-    assert_eq!(
-        flows
-            .update("company.team", "a", FLOW_A2, t(2))
-            .await
-            .unwrap()
-            .revision,
-        2
-    );
-    let get = |rev| flows.get("company.team", "a", rev, false);
-    assert_eq!(get(None).await.unwrap().unwrap().source, FLOW_A2);
-    assert_eq!(get(Some(1)).await.unwrap().unwrap().source, FLOW_A);
-    assert!(get(Some(9)).await.unwrap().is_none());
-    assert_eq!(flows.revisions("company.team", "a").await.unwrap().len(), 2);
-    assert!(matches!(
-        flows.update("x", "nope", FLOW_A, t(3)).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(flows.delete("company.team", "a", t(4)).await.unwrap());
-    assert!(!flows.delete("company.team", "a", t(4)).await.unwrap());
-    assert!(get(None).await.unwrap().is_none());
-    assert!(
-        flows
-            .get("company.team", "a", None, true)
-            .await
-            .unwrap()
-            .unwrap()
-            .deleted
-    );
-    assert_eq!(
-        flows
-            .create("company.team", "a", FLOW_A, t(5))
-            .await
-            .unwrap()
-            .revision,
-        4
-    );
-
-    // Concurrent creates of one flow: one wins, the others find it existing.
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        let store = a.store.clone();
-        handles.push(tokio::spawn(async move {
-            FlowRepository::create(store.as_ref(), "dev", "race", &flow_source("dev", "race"), t(6)).await
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(h.await.expect("join"));
-    }
-    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
-    assert!(outcomes
-        .iter()
-        .all(|r| r.is_ok() || matches!(r, Err(StoreError::AlreadyExists(_)))));
-    assert_eq!(flows.revisions("dev", "race").await.unwrap().len(), 1);
+    suite::flows_have_revisions_and_soft_delete(a.store).await;
 }
 
 #[tokio::test]
@@ -174,116 +54,13 @@ async fn flow_search_filters_and_pages() {
     let Some(a) = setup("flowsearch").await else {
         return;
     };
-    let flows: &dyn FlowRepository = a.store.as_ref();
-    flows.create("company.team", "a", FLOW_A, t(0)).await.unwrap();
-    flows.create("company", "b", FLOW_B, t(0)).await.unwrap();
-    flows.create("companyx", "c", FLOW_C, t(0)).await.unwrap();
-    let q = |ns: Option<&str>| FlowQuery {
-        namespace: ns.map(str::to_string),
-        ..Default::default()
-    };
-    let page = flows.search(&q(Some("company"))).await.unwrap();
-    let ids: Vec<_> = page.results.iter().map(|f| f.id.as_str()).collect();
-    assert_eq!(ids, ["b", "a"]);
-    assert_eq!(page.total, 2);
-    assert_eq!(flows.search(&q(None)).await.unwrap().total, 3);
-    let labelled = FlowQuery {
-        labels: vec![Label {
-            key: "env".into(),
-            value: "prod".into(),
-        }],
-        ..Default::default()
-    };
-    let found = flows.search(&labelled).await.unwrap();
-    assert_eq!((found.total, found.results[0].id.as_str()), (1, "a"));
-    let text = FlowQuery {
-        q: Some("X".into()),
-        ..Default::default()
-    };
-    assert_eq!(flows.search(&text).await.unwrap().total, 1);
-    let paged = FlowQuery {
-        pagination: Pagination { page: 2, size: 2 },
-        ..Default::default()
-    };
-    let p2 = flows.search(&paged).await.unwrap();
-    assert_eq!((p2.results.len(), p2.total), (1, 3));
+    suite::flow_search_filters_and_pages(a.store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn execution_updates_are_compare_and_set() {
     let Some(a) = setup("cas").await else { return };
-    let repo: &dyn ExecutionRepository = a.store.as_ref();
-    let e = execution("e1", "dev", "f", StateType::Created, t(0), &[]);
-    assert_eq!(repo.insert(&e).await.unwrap(), 1);
-    assert!(matches!(repo.insert(&e).await, Err(StoreError::AlreadyExists(_))));
-    let mut running = e.clone();
-    running.state.set(StateType::Running, t(1));
-    assert_eq!(repo.update(&running, 1).await.unwrap(), 2);
-    let mut other = e.clone();
-    other.state.set(StateType::Killed, t(1));
-    assert!(matches!(
-        repo.update(&other, 1).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let got = repo.get("e1").await.unwrap().unwrap();
-    assert_eq!(
-        (got.version, got.execution.state.current),
-        (2, StateType::Running)
-    );
-
-    // Concurrent writers from the same version, plain updates and transactions: exactly one wins.
-    let mut handles = Vec::new();
-    for i in 0..8 {
-        let store = a.store.clone();
-        let mut e = got.execution.clone();
-        e.state.set(
-            if i % 2 == 0 {
-                StateType::Success
-            } else {
-                StateType::Failed
-            },
-            t(2),
-        );
-        handles.push(tokio::spawn(async move {
-            if i % 2 == 0 {
-                ExecutionRepository::update(store.as_ref(), &e, 2).await
-            } else {
-                store.commit(transition(e, Some(2), vec![], vec![])).await
-            }
-        }));
-    }
-    let mut results = Vec::new();
-    for h in handles {
-        results.push(h.await.expect("join"));
-    }
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
-    assert_eq!(
-        results
-            .iter()
-            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
-            .count(),
-        7,
-        "{results:?}"
-    );
-    assert_eq!(repo.get("e1").await.unwrap().unwrap().version, 3);
-
-    assert!(repo.delete("e1").await.unwrap());
-    assert!(repo.get("e1").await.unwrap().is_none());
-    assert!(!repo.delete("e1").await.unwrap());
-}
-
-fn transition(e: Execution, expected: Option<i64>, push: Vec<WorkItem>, ack: Vec<String>) -> Transition {
-    Transition {
-        logs: vec![log(&e.id, "INFO", None, "hello")],
-        execution: e,
-        expected_version: expected,
-        push,
-        claimed: vec![],
-        claim_until: None,
-        ack,
-        wake: vec![],
-        children: vec![],
-    }
+    suite::execution_updates_are_compare_and_set(a.store.as_ref(), a.store.clone()).await;
 }
 
 #[tokio::test]
@@ -291,157 +68,16 @@ async fn execution_search_filters_sorts_and_pages() {
     let Some(a) = setup("execsearch").await else {
         return;
     };
-    let repo: &dyn ExecutionRepository = a.store.as_ref();
-    // Executions exist only for flows: the search finds namespaces through them.
-    for (ns, id) in [("company.team", "a"), ("company", "b"), ("companyx", "c")] {
-        a.store.create(ns, id, &flow_source(ns, id), t(0)).await.unwrap();
-    }
-    repo.insert(&execution(
-        "e1",
-        "company.team",
-        "a",
-        StateType::Success,
-        t(10),
-        &[("k", "v")],
-    ))
-    .await
-    .unwrap();
-    repo.insert(&execution(
-        "e2",
-        "company.team",
-        "a",
-        StateType::Failed,
-        t(20),
-        &[],
-    ))
-    .await
-    .unwrap();
-    repo.insert(&execution(
-        "e3",
-        "company",
-        "b",
-        StateType::Success,
-        t(30),
-        &[("k", "v")],
-    ))
-    .await
-    .unwrap();
-    repo.insert(&execution("e4", "companyx", "c", StateType::Running, t(40), &[]))
-        .await
-        .unwrap();
-    let ids = |p: Page<Execution>| p.results.into_iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(repo.search(&ExecutionQuery::default()).await.unwrap()),
-        ["e4", "e3", "e2", "e1"]
-    );
-    let ns = ExecutionQuery {
-        namespace: Some("company".into()),
-        ..Default::default()
-    };
-    assert_eq!(ids(repo.search(&ns).await.unwrap()), ["e3", "e2", "e1"]);
-    let flow = ExecutionQuery {
-        namespace: Some("company.team".into()),
-        flow_id: Some("a".into()),
-        states: vec![StateType::Success],
-        ..Default::default()
-    };
-    assert_eq!(ids(repo.search(&flow).await.unwrap()), ["e1"]);
-    let labels = ExecutionQuery {
-        labels: vec![Label {
-            key: "k".into(),
-            value: "v".into(),
-        }],
-        ..Default::default()
-    };
-    assert_eq!(ids(repo.search(&labels).await.unwrap()), ["e3", "e1"]);
-    let dates = ExecutionQuery {
-        start_date: Some(t(15)),
-        end_date: Some(t(35)),
-        ..Default::default()
-    };
-    assert_eq!(ids(repo.search(&dates).await.unwrap()), ["e3", "e2"]);
-    let sorted = ExecutionQuery {
-        sort: vec![Sort {
-            field: "id".into(),
-            descending: false,
-        }],
-        pagination: Pagination { page: 2, size: 3 },
-        ..Default::default()
-    };
-    let page = repo.search(&sorted).await.unwrap();
-    assert_eq!(page.total, 4);
-    assert_eq!(ids(page), ["e4"]);
-    assert_eq!(repo.list_non_terminal().await.unwrap(), ["e4"]);
-    // Deleted executions leave searches.
-    assert!(repo.delete("e2").await.unwrap());
-    assert_eq!(ids(repo.search(&ns).await.unwrap()), ["e3", "e1"]);
+    suite::execution_search_filters_sorts_and_pages(a.store.as_ref(), a.store.as_ref()).await;
 }
 
 #[tokio::test]
 async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
     let Some(a) = setup("commit").await else { return };
-    let repo: &dyn ExecutionRepository = a.store.as_ref();
-    let queue: &dyn TaskQueue = a.store.as_ref();
-    let logs: &dyn LogRepository = a.store.as_ref();
-    let e = execution("e1", "dev", "f", StateType::Created, t(0), &[]);
-    let item = |id: &str| WorkItem {
-        id: id.into(),
-        execution_id: "e1".into(),
-        due: Utc::now(),
-        work: Work::Start,
-    };
-    assert_eq!(
-        repo.commit(transition(
-            e.clone(),
-            None,
-            vec![item("w1"), item("w2"), item("w1")],
-            vec![]
-        ))
-        .await
-        .unwrap(),
-        1
-    );
-    assert_eq!(queue.len().await.unwrap(), 2);
-    // A stale version writes nothing: no log, no ack.
-    assert!(matches!(
-        repo.commit(transition(e.clone(), Some(7), vec![], vec!["w1".into()]))
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
-    let all_logs = LogQuery {
-        execution_id: "e1".into(),
-        ..Default::default()
-    };
-    assert_eq!(logs.list(&all_logs).await.unwrap().len(), 1);
-    assert_eq!(queue.len().await.unwrap(), 2);
-    assert_eq!(
-        repo.commit(transition(e.clone(), Some(1), vec![], vec!["w1".into()]))
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(queue.len().await.unwrap(), 1);
-    assert_eq!(logs.list(&all_logs).await.unwrap().len(), 2);
-    // Not claimed and due now: both were sent to SQS at the first commit.
-    let leased = queue
-        .lease(Utc::now(), 10, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let mut ids: Vec<_> = leased.iter().map(|i| i.id.clone()).collect();
-    ids.sort();
-    assert_eq!(ids, ["w1", "w2"]);
-
-    // More than 100 writes: the logs that do not fit follow the transaction.
-    let mut big = transition(e.clone(), Some(2), vec![], vec!["w2".into()]);
-    big.logs = (0..150)
-        .map(|i| log("e1", "INFO", None, &format!("line {i}")))
-        .collect();
-    assert_eq!(repo.commit(big).await.unwrap(), 3);
-    let lines = logs.list(&all_logs).await.unwrap();
-    assert_eq!(lines.len(), 152);
-    assert_eq!(lines[2].message, "line 0");
-    assert_eq!(lines[151].message, "line 149");
-    assert!(queue.is_empty().await.unwrap());
+    let s = a.store.as_ref();
+    // Pushed items not claimed and due go to SQS at the commit; an ack in a later commit
+    // deletes the outbox row but cannot recall the message.
+    suite::commit_is_atomic_and_checks_the_version(s, s, s, suite::AckedBeforeLease::StillDelivered).await;
 }
 
 #[tokio::test]
@@ -571,7 +207,7 @@ async fn a_first_step_is_one_item_with_its_logs_and_later_writes_keep_them() {
     assert_eq!(repo.get("fl").await.unwrap().unwrap().version, 4);
 }
 
-/// Text that deflate cannot shrink much/// Text that deflate cannot shrink much (base62 from a linear congruential generator).
+/// Text that deflate cannot shrink much (base62 from a linear congruential generator).
 fn incompressible(len: usize) -> String {
     const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -589,27 +225,7 @@ fn incompressible(len: usize) -> String {
 async fn logs_filter_by_level_and_task_run() {
     let Some(a) = setup("logs").await else { return };
     let logs: &dyn LogRepository = a.store.as_ref();
-    logs.append(&[
-        log("e1", "DEBUG", None, "1"),
-        log("e1", "INFO", Some("tr1"), "2"),
-        log("e1", "ERROR", Some("tr2"), "3"),
-        log("e2", "INFO", None, "x"),
-    ])
-    .await
-    .unwrap();
-    let q = |min: Option<&str>, tr: Option<&str>| LogQuery {
-        execution_id: "e1".into(),
-        min_level: min.map(str::to_string),
-        task_run_id: tr.map(str::to_string),
-        ..Default::default()
-    };
-    let all = logs.list(&q(None, None)).await.unwrap();
-    assert_eq!(
-        all.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
-        ["1", "2", "3"]
-    );
-    assert_eq!(logs.list(&q(Some("WARN"), None)).await.unwrap().len(), 1);
-    assert_eq!(logs.list(&q(None, Some("tr1"))).await.unwrap()[0].message, "2");
+    suite::logs_filter_by_level_and_task_run(logs).await;
     // A huge line is cut to fit an item instead of failing the write.
     logs.append(&[log("e3", "INFO", None, &"é".repeat(300 * 1024))])
         .await
@@ -625,69 +241,14 @@ async fn logs_filter_by_level_and_task_run() {
         huge[0].message.len() < 64 * 1024
             && huge[0].message.ends_with("[truncated by Kite: line over 64 KB]")
     );
-    assert_eq!(logs.delete_by_execution("e1").await.unwrap(), 3);
-    assert!(logs.list(&q(None, None)).await.unwrap().is_empty());
-    assert_eq!(
-        logs.list(&LogQuery {
-            execution_id: "e2".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len(),
-        1
-    );
 }
 
 #[tokio::test]
 async fn queue_leases_acks_and_redelivers_over_sqs() {
     let Some(a) = setup("queue").await else { return };
-    let q: &dyn TaskQueue = a.store.as_ref();
-    let now = Utc::now();
-    let item = |id: &str, due| WorkItem {
-        id: id.into(),
-        execution_id: "e".into(),
-        due,
-        work: Work::Kill,
-    };
-    let later = now + chrono::Duration::seconds(3600);
-    q.push(&[item("now", now), item("later", later)]).await.unwrap();
-    q.push(&[item("now", now + chrono::Duration::seconds(50))])
-        .await
-        .unwrap(); // existing id: unchanged
-    assert_eq!(q.len().await.unwrap(), 2);
-    assert_eq!(
-        q.next_due().await.unwrap().map(|d| d.timestamp_millis()),
-        Some(now.timestamp_millis())
-    );
-    let lease = Duration::from_secs(1);
-    let got = q.lease(Utc::now(), 10, lease).await.unwrap();
-    assert_eq!(got.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["now"]);
-    // Leased: invisible until the lease ends.
-    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
-    // Not acked: delivered again after the lease (SQS's visibility timeout, real time).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        q.lease(Utc::now(), 10, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    // Released leases are visible at once.
-    assert_eq!(q.release_leases().await.unwrap(), 1);
-    let again = q.lease(Utc::now(), 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(again.len(), 1);
-    q.ack(&["now".to_string()]).await.unwrap();
-    assert_eq!(q.len().await.unwrap(), 1);
-    // An hour away: beyond SQS's delay, kept in the outbox only; rescheduled to now it is sent.
-    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
-    q.reschedule("later", Utc::now()).await.unwrap();
-    let due = q.lease(Utc::now(), 10, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(due.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["later"]);
-    q.ack(&["later".to_string()]).await.unwrap();
-    assert!(q.is_empty().await.unwrap());
-    assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
+    // SQS's visibility timeout is the lease: the suite waits for it in real time, and the
+    // item due in an hour (beyond SQS's 15-minute delay) stays in the outbox until rescheduled.
+    suite::queue_leases_acks_and_redelivers(a.store.as_ref()).await;
 }
 
 #[tokio::test]
@@ -806,69 +367,10 @@ async fn an_ended_subflow_wakes_its_waiting_parent_in_the_same_transaction() {
     repo.commit(end).await.unwrap();
 }
 
-fn stream(bytes: Vec<u8>) -> ByteStream {
-    Box::pin(std::io::Cursor::new(bytes))
-}
-
-async fn read_all(mut s: ByteStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out)
-        .await
-        .unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_files_round_trip_bounds_and_prefix_deletes() {
     let Some(a) = setup("files").await else { return };
-    let fs: &dyn FileStorage = a.files.as_ref();
-    let uri = "kestra:///dev/f/executions/e1/inputs/myfile/a.txt";
-    assert_eq!(fs.put(uri, stream(b"hello".to_vec()), 100).await.unwrap(), 5);
-    assert!(fs.exists(uri).await.unwrap());
-    assert_eq!(fs.size(uri).await.unwrap(), Some(5));
-    assert_eq!(read_all(fs.get(uri).await.unwrap()).await, b"hello");
-    // read() of expressions runs synchronously inside the runtime.
-    let files = a.files.clone();
-    let blocking = tokio::spawn(async move { files.read_blocking(uri) })
-        .await
-        .unwrap();
-    assert_eq!(blocking.unwrap(), b"hello");
-    assert!(matches!(
-        fs.get("kestra:///dev/none.txt").await,
-        Err(StorageError::NotFound(_))
-    ));
-    assert_eq!(fs.size("kestra:///dev/none.txt").await.unwrap(), None);
-
-    // Size bound: nothing is stored, small or multipart.
-    let big = "kestra:///dev/f/big.bin";
-    assert!(matches!(
-        fs.put(big, stream(vec![7u8; 200]), 100).await,
-        Err(StorageError::TooLarge { limit: 100 })
-    ));
-    let huge = 8 * 1024 * 1024 + 3 * 1024 * 1024;
-    assert!(matches!(
-        fs.put(big, stream(vec![1u8; huge]), 9 * 1024 * 1024).await,
-        Err(StorageError::TooLarge { .. })
-    ));
-    assert!(!fs.exists(big).await.unwrap());
-    // Multipart: 11 MiB in two parts, read back intact.
-    let data: Vec<u8> = (0..huge).map(|i| (i % 251) as u8).collect();
-    assert_eq!(
-        fs.put(big, stream(data.clone()), u64::MAX).await.unwrap(),
-        huge as u64
-    );
-    assert_eq!(fs.size(big).await.unwrap(), Some(huge as u64));
-    assert!(read_all(fs.get(big).await.unwrap()).await == data);
-
-    // A prefix is a folder: e1/ goes, e10/ stays.
-    let sibling = "kestra:///dev/f/executions/e10/x.txt";
-    fs.put(sibling, stream(b"x".to_vec()), 10).await.unwrap();
-    assert_eq!(
-        fs.delete_prefix("kestra:///dev/f/executions/e1/").await.unwrap(),
-        1
-    );
-    assert!(!fs.exists(uri).await.unwrap());
-    assert!(fs.exists(sibling).await.unwrap());
+    suite::file_storage_round_trip_and_bounds(a.files).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -922,109 +424,21 @@ async fn presigned_urls_upload_and_download_without_the_api() {
 async fn s3_files_refuse_paths_outside_the_root() {
     let Some(a) = setup("paths").await else { return };
     let fs: &dyn FileStorage = a.files.as_ref();
-    for bad in [
-        "kestra:///../secret.txt",
-        "kestra:///dev/../../secret.txt",
-        "kestra:////etc/passwd",
-        "kestra:///dev/./x",
-        "file:///etc/passwd",
-        "/etc/passwd",
-        "kestra:///dev\\..\\x",
-        "kestra:///C:/x",
-        "kestra:///_kite/executions/e1/v0000000001.json",
-    ] {
-        assert!(
-            matches!(
-                fs.put(bad, stream(b"x".to_vec()), 10).await,
-                Err(StorageError::InvalidUri(_))
-            ),
-            "{bad}"
-        );
-        assert!(
-            matches!(fs.get(bad).await, Err(StorageError::InvalidUri(_))),
-            "{bad}"
-        );
-        assert!(fs.read_blocking(bad).is_err(), "{bad}");
-    }
-    assert!(fs.delete_prefix("kestra:///").await.is_err());
+    suite::file_storage_refuses_paths_outside_its_root(fs).await;
+    // The execution bodies' prefix is the adapter's own.
+    let reserved = "kestra:///_kite/executions/e1/v0000000001.json";
+    assert!(matches!(
+        fs.put(reserved, stream(b"x".to_vec()), 10).await,
+        Err(StorageError::InvalidUri(_))
+    ));
+    assert!(matches!(fs.get(reserved).await, Err(StorageError::InvalidUri(_))));
+    assert!(fs.read_blocking(reserved).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trigger_state_is_compare_and_set_and_searchable() {
-    use kite_core::trigger::TriggerState;
     let Some(a) = setup("triggers").await else { return };
-    let s = a.store.as_ref();
-    let mut state = TriggerState::new("company.team", "daily", "schedule");
-    state.next_execution_date = Some(t(60));
-    assert_eq!(s.put(&state, None).await.unwrap(), 1);
-    assert!(matches!(
-        s.put(&state, None).await,
-        Err(StoreError::AlreadyExists(_))
-    ));
-    state.date = Some(t(60));
-    assert_eq!(s.put(&state, Some(1)).await.unwrap(), 2);
-    assert!(matches!(
-        s.put(&state, Some(1)).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let stored = TriggerRepository::get(s, "company.team", "daily", "schedule")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((stored.version, stored.state.date), (2, Some(t(60))));
-    // Concurrent evaluations from version 2: exactly one stores its state.
-    let mut handles = Vec::new();
-    for i in 0..6 {
-        let store = a.store.clone();
-        let mut next = state.clone();
-        next.date = Some(t(120 + i));
-        handles.push(tokio::spawn(async move { store.put(&next, Some(2)).await }));
-    }
-    let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(h.await.expect("join"));
-    }
-    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|r| matches!(r, Err(StoreError::Conflict(_))))
-            .count(),
-        5
-    );
-    s.put(&TriggerState::new("company.team", "daily", "alert"), None)
-        .await
-        .unwrap();
-    s.put(&TriggerState::new("other", "flow", "schedule"), None)
-        .await
-        .unwrap();
-    let ids: Vec<String> = s
-        .list_for_flow("company.team", "daily")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.state.trigger_id)
-        .collect();
-    assert_eq!(ids, ["alert", "schedule"]);
-    let by_ns = TriggerQuery {
-        namespace: Some("company".into()),
-        ..Default::default()
-    };
-    assert_eq!(TriggerRepository::search(s, &by_ns).await.unwrap().total, 2);
-    let text = TriggerQuery {
-        q: Some("OTHER".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        TriggerRepository::search(s, &text).await.unwrap().results[0].namespace,
-        "other"
-    );
-    assert!(TriggerRepository::delete(s, "other", "flow", "schedule")
-        .await
-        .unwrap());
-    assert!(!TriggerRepository::delete(s, "other", "flow", "schedule")
-        .await
-        .unwrap());
+    suite::trigger_state_is_compare_and_set_and_searchable(a.store).await;
 }
 
 #[tokio::test]
@@ -1244,22 +658,10 @@ fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
 #[tokio::test]
 async fn data_survives_a_new_process() {
     let Some(a) = setup("reopen").await else { return };
-    a.store.create("company", "b", FLOW_B, t(0)).await.unwrap();
-    ExecutionRepository::insert(
-        a.store.as_ref(),
-        &execution("e1", "company", "b", StateType::Running, t(0), &[]),
-    )
-    .await
-    .unwrap();
+    suite::write_before_reopening(a.store.as_ref(), a.store.as_ref()).await;
     // Another function instance: new clients, nothing cached.
     let other = kite_aws::aws_adapters(&config_of(&a)).await;
-    assert!(
-        FlowRepository::get(other.store.as_ref(), "company", "b", None, false)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(other.store.list_non_terminal().await.unwrap(), ["e1"]);
+    suite::check_after_reopening(other.store.as_ref(), other.store.as_ref()).await;
 }
 
 /// Runs claimed work in this process, as the api function does.

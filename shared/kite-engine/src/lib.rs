@@ -4,6 +4,8 @@
 //! The local server plugs in embedded adapters (`kite-local`); the Lambdas plug in
 //! AWS ones. Both serve the same API router on top of the same engine.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod engine;
 pub mod error;
 pub mod ports;

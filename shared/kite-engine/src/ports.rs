@@ -2,8 +2,8 @@
 //!
 //! Each port is an object-safe async trait so that the local server (SQLite,
 //! a folder, in-process workers) and the Lambdas (DynamoDB, S3) plug in the
-//! same engine. Adapters must honour the documented guarantees; the
-//! conformance tests in `kite-local` check them.
+//! same engine. Adapters must honour the documented guarantees; the suite in
+//! `conformance` (feature `conformance`) checks them on each adapter family.
 
 use std::pin::Pin;
 use std::time::Duration;
