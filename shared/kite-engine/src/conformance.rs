@@ -443,6 +443,65 @@ pub async fn commit_is_atomic_and_checks_the_version(
     assert!(queue.is_empty().await.unwrap());
 }
 
+/// The commit that ends a subflow's execution makes its parent's waiting item due, in
+/// the same write; an execution without a parent wakes nothing.
+pub async fn an_ended_subflow_wakes_its_waiting_parent(
+    repo: &dyn ExecutionRepository,
+    queue: &dyn TaskQueue,
+) {
+    let parent = execution("p1", "dev", "parent", StateType::Running, t(0), &[]);
+    let wait = WorkItem {
+        id: crate::subflow_wait_id("c1"),
+        execution_id: "p1".into(),
+        due: DateTime::<Utc>::MAX_UTC,
+        work: Work::SubflowEnded {
+            task_run_id: "tr1".into(),
+            child_execution_id: "c1".into(),
+        },
+    };
+    let mut child: Execution = serde_json::from_value({
+        let mut v =
+            serde_json::to_value(execution("c1", "dev", "child", StateType::Running, t(0), &[])).unwrap();
+        v["trigger"] = serde_json::json!({
+            "id": "call", "type": "io.kestra.plugin.core.flow.Subflow",
+            "variables": {"executionId": "p1", "namespace": "dev", "flowId": "parent"}
+        });
+        v
+    })
+    .unwrap();
+    let mut step = transition(parent, None, vec![wait.clone()], vec![]);
+    step.children = vec![child.clone()];
+    repo.commit(step).await.unwrap();
+    // Waiting "never": nothing to lease.
+    assert!(queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_empty());
+    child.state.set(StateType::Success, t(1));
+    let mut end = transition(child, Some(1), vec![], vec![]);
+    end.wake = vec![wait.id.clone()];
+    repo.commit(end).await.unwrap();
+    let woken = queue
+        .lease(Utc::now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(woken.len(), 1);
+    assert_eq!(
+        (woken[0].id.as_str(), &woken[0].work),
+        (wait.id.as_str(), &wait.work)
+    );
+    assert!(woken[0].due <= Utc::now());
+    // An execution without a parent does not even look for a waiting item.
+    let lone = execution("l1", "dev", "child", StateType::Running, t(0), &[]);
+    repo.commit(transition(lone.clone(), None, vec![], vec![]))
+        .await
+        .unwrap();
+    let mut end = transition(lone, Some(1), vec![], vec![]);
+    end.wake = vec![crate::subflow_wait_id("l1")];
+    repo.commit(end).await.unwrap();
+}
+
 /// First half of the reopening case: what a later instance over the same storage must see.
 pub async fn write_before_reopening(flows: &dyn FlowRepository, executions: &dyn ExecutionRepository) {
     flows.create("company", "b", FLOW_B, t(0)).await.unwrap();

@@ -812,13 +812,21 @@ impl TaskQueue for SqliteStore {
                 .prepare_cached(
                     "UPDATE queue SET leased_until = ?1, attempts = attempts + 1 WHERE id IN \
                      (SELECT id FROM queue WHERE due <= ?2 AND (leased_until IS NULL OR leased_until <= ?2) ORDER BY due LIMIT ?3) \
-                     RETURNING body",
+                     RETURNING body, due",
                 )
                 .map_err(backend)?;
-            let rows = stmt.query_map(params![ms(until), ms(now), max as i64], |r| r.get::<_, String>(0)).map_err(backend)?;
+            let rows = stmt
+                .query_map(params![ms(until), ms(now), max as i64], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .map_err(backend)?;
             let mut items = Vec::new();
-            for body in rows {
-                items.push(serde_json::from_str::<WorkItem>(&body.map_err(backend)?).map_err(backend)?);
+            for row in rows {
+                let (body, due) = row.map_err(backend)?;
+                let mut item = serde_json::from_str::<WorkItem>(&body).map_err(backend)?;
+                // The column, not the pushed body: a reschedule or a wake moves only the column.
+                item.due = from_ms(due);
+                items.push(item);
             }
             items.sort_by_key(|i| i.due);
             Ok(items)

@@ -40,6 +40,13 @@ async fn execution_search_filters_sorts_and_pages() {
 }
 
 #[tokio::test]
+async fn an_ended_subflow_wakes_its_waiting_parent() {
+    let (_d, s) = store();
+    let s = s.as_ref();
+    suite::an_ended_subflow_wakes_its_waiting_parent(s, s).await;
+}
+
+#[tokio::test]
 async fn commit_is_atomic_and_checks_the_version() {
     let (_d, s) = store();
     let s = s.as_ref();
