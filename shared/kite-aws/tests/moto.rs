@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_aws::{provision::provision, AwsAdapters, AwsStore, CallCounter};
-use kite_core::execution::{Execution, LogEntry, StateType};
+use kite_core::execution::{LogEntry, StateType};
 use kite_engine::conformance::{self as suite, execution, log, stream, t, transition};
 use kite_engine::ports::*;
 
