@@ -26,7 +26,7 @@ pub use config::{AwsConfig, ConfigError};
 pub use counter::CallCounter;
 pub use files::S3FileStorage;
 pub use schedules::{rule_name, EventBridgeSchedules};
-pub use store::{sweep_outbox, AwsStore, SweepReport};
+pub use store::{sweep_outbox, AwsStore, SearchBudget, SweepReport};
 
 /// Every AWS adapter of one configuration, sharing the SDK clients.
 #[derive(Clone)]

@@ -22,6 +22,11 @@ use kite_engine::ports::{
     VersionedExecution, VersionedTrigger, WorkItem,
 };
 
+mod search;
+
+pub use search::SearchBudget;
+use search::{execution_sort, start_bounds, start_date_order, ExecutionFilter};
+
 use crate::config::AwsConfig;
 use crate::files::S3FileStorage;
 use crate::items::*;
@@ -61,6 +66,7 @@ pub struct AwsStore {
     receipts: Mutex<HashMap<String, String>>,
     log_seq: AtomicU64,
     log_nonce: u32,
+    search_budget: SearchBudget,
 }
 
 /// What one sweep of the outbox did.
@@ -271,7 +277,14 @@ impl AwsStore {
             receipts: Mutex::new(HashMap::new()),
             log_seq: AtomicU64::new(0),
             log_nonce: process_nonce(),
+            search_budget: SearchBudget::default(),
         }
+    }
+
+    /// The same store with another search budget (see [`SearchBudget`]).
+    pub fn with_search_budget(mut self, budget: SearchBudget) -> AwsStore {
+        self.search_budget = budget;
+        self
     }
 
     pub fn table_name(&self) -> &str {
@@ -667,12 +680,7 @@ impl AwsStore {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<Item>, StoreError> {
-        let lo = from.map(padded_ms).unwrap_or_else(|| "0".into());
-        // Ids are base62 or Kestra-style ids, all below `~`.
-        let hi = format!(
-            "{}#~",
-            to.map(padded_ms).unwrap_or_else(|| "9999999999999999".into())
-        );
+        let (lo, hi) = start_bounds(from, to);
         let mut out = Vec::new();
         for ns in self.flow_namespaces(prefix).await? {
             out.extend(
@@ -1397,88 +1405,24 @@ impl ExecutionRepository for AwsStore {
     }
 
     async fn search(&self, query: &ExecutionQuery) -> Result<Page<Execution>, StoreError> {
+        let sort = execution_sort(&query.sort);
+        if let Some(descending) = start_date_order(&sort) {
+            return self.search_by_start_date(query, descending).await;
+        }
+        // Other orders need every match: read the date range whole.
         let items = self
             .execution_items(query.namespace.as_deref(), query.start_date, query.end_date)
             .await?;
-        let q = query
-            .q
-            .as_ref()
-            .filter(|q| !q.is_empty())
-            .map(|q| q.to_lowercase());
+        let filter = ExecutionFilter::of(query);
         let mut found = Vec::new();
         for item in &items {
-            if get_bool(item, "deleted") {
+            if !filter.keeps_item(item) {
                 continue;
-            }
-            if let Some(f) = &query.flow_id {
-                if opt_s(item, "flowId") != Some(f.as_str()) {
-                    continue;
-                }
-            }
-            if !query.states.is_empty()
-                && !query
-                    .states
-                    .iter()
-                    .any(|st| opt_s(item, "state") == Some(st.as_str()))
-            {
-                continue;
-            }
-            if let Some(te) = &query.trigger_execution_id {
-                if opt_s(item, "triggerExecutionId") != Some(te.as_str()) {
-                    continue;
-                }
             }
             let e = self.execution_from_item(item).await?;
-            if let Some(ns) = &query.namespace {
-                if !namespace_matches(&e.namespace, ns) {
-                    continue;
-                }
+            if filter.keeps(&e) {
+                found.push(e);
             }
-            if let Some(q) = &q {
-                if !format!("{} {} {}", e.id, e.namespace, e.flow_id)
-                    .to_lowercase()
-                    .contains(q)
-                {
-                    continue;
-                }
-            }
-            if !query.labels.iter().all(|l| e.labels.contains(l)) {
-                continue;
-            }
-            found.push(e);
-        }
-        let field = |f: &str| -> Option<&'static str> {
-            Some(match f {
-                "state.startDate" | "startDate" => "start",
-                "state.endDate" | "endDate" => "end",
-                "id" => "id",
-                "namespace" => "namespace",
-                "flowId" => "flowId",
-                "state.current" | "state" => "state",
-                _ => return None,
-            })
-        };
-        let mut sort: Vec<Sort> = query
-            .sort
-            .iter()
-            .filter_map(|s| {
-                field(&s.field).map(|f| Sort {
-                    field: f.to_string(),
-                    descending: s.descending,
-                })
-            })
-            .collect();
-        if sort.is_empty() {
-            sort = vec![
-                Sort {
-                    field: "start".into(),
-                    descending: true,
-                },
-                Sort {
-                    field: "id".into(),
-                    descending: true,
-                },
-            ];
         }
         sort_by_fields(&mut found, &sort, |e, f| match f {
             "start" => Some(SortKey::Num(start_date(e).timestamp_millis())),

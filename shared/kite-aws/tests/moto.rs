@@ -605,6 +605,126 @@ fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
 }
 
 #[tokio::test]
+async fn searches_by_start_date_read_the_index_a_page_at_a_time() {
+    let Some(a) = setup("bounded").await else { return };
+    let flows: &dyn FlowRepository = a.store.as_ref();
+    let repo: &dyn ExecutionRepository = a.store.as_ref();
+    for (ns, id) in [("busy", "f"), ("busy", "g"), ("quiet", "q")] {
+        flows
+            .create(ns, id, &suite::flow_source(ns, id), t(0))
+            .await
+            .unwrap();
+    }
+    // 40 executions of busy.f, one second apart, then one of busy.g and one of quiet.q.
+    for i in 0..40 {
+        let e = suite::execution(
+            &format!("f{i:02}"),
+            "busy",
+            "f",
+            StateType::Success,
+            t(100 + i),
+            &[],
+        );
+        repo.insert(&e).await.unwrap();
+    }
+    repo.insert(&suite::execution(
+        "g0",
+        "busy",
+        "g",
+        StateType::Failed,
+        t(10),
+        &[],
+    ))
+    .await
+    .unwrap();
+    repo.insert(&suite::execution(
+        "q0",
+        "quiet",
+        "q",
+        StateType::Success,
+        t(135),
+        &[],
+    ))
+    .await
+    .unwrap();
+
+    let counter = CallCounter::default();
+    let adapters = kite_aws::aws_adapters_counted(&config_of(&a), counter.clone()).await;
+    let small = kite_aws::SearchBudget {
+        query_limit: 5,
+        count_budget: 10,
+        read_limit: 30,
+    };
+    let store = Arc::try_unwrap(adapters.store)
+        .ok()
+        .expect("one owner")
+        .with_search_budget(small);
+    let search = |q: ExecutionQuery| {
+        let store = &store;
+        async move { ExecutionRepository::search(store, &q).await.unwrap() }
+    };
+    let ids = |p: &Page<kite_core::execution::Execution>| {
+        p.results.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    };
+    let page = |page, size| Pagination { page, size };
+
+    // The newest first, both namespaces merged; counted within the budget: "at least one more page".
+    let before = counter.total();
+    let first = search(ExecutionQuery {
+        pagination: page(1, 4),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ids(&first), ["f39", "f38", "f37", "f36"]);
+    assert!(first.total > 4 && first.total < 42, "total {}", first.total);
+    let queries = counter.total() - before;
+    // The flows index, then pages of 5 items until the count budget: never the whole index.
+    assert!(queries <= 6, "{queries} calls: {:?}", counter.snapshot());
+    let second = search(ExecutionQuery {
+        pagination: page(2, 4),
+        ..Default::default()
+    })
+    .await;
+    // q0 and f35 started in the same second: the id breaks the tie, as in the default order.
+    assert_eq!(ids(&second), ["q0", "f35", "f34", "f33"]);
+
+    // Oldest first, and an exact total when everything fits in the budget.
+    let quiet = search(ExecutionQuery {
+        namespace: Some("quiet".into()),
+        sort: vec![Sort {
+            field: "state.startDate".into(),
+            descending: false,
+        }],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((ids(&quiet), quiet.total), (vec!["q0".to_string()], 1));
+
+    // The filter runs in DynamoDB; a match deeper than the read limit is not reached.
+    let failed = search(ExecutionQuery {
+        states: vec![StateType::Failed],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((ids(&failed), failed.total), (Vec::<String>::new(), 0));
+    let budget = kite_aws::SearchBudget::default();
+    let unbounded = Arc::try_unwrap(kite_aws::aws_adapters(&config_of(&a)).await.store)
+        .ok()
+        .expect("one owner")
+        .with_search_budget(budget);
+    let failed = ExecutionRepository::search(
+        &unbounded,
+        &ExecutionQuery {
+            states: vec![StateType::Failed],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((ids(&failed), failed.total), (vec!["g0".to_string()], 1));
+}
+
+#[tokio::test]
 async fn data_survives_a_new_process() {
     let Some(a) = setup("reopen").await else { return };
     suite::write_before_reopening(a.store.as_ref(), a.store.as_ref()).await;
