@@ -33,7 +33,8 @@ moto_start() {
   local port
   port=$("$MOTO_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   MOTO_LOG=${MOTO_LOG:-target/moto-$port.log}
-  "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
+  # moto_server with DynamoDB's single-item atomicity (see moto_server.py).
+  "$MOTO_VENV/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 &
   MOTO_PID=$!
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test

@@ -615,113 +615,99 @@ async fn searches_by_start_date_read_the_index_a_page_at_a_time() {
             .await
             .unwrap();
     }
-    // 40 executions of busy.f, one second apart, then one of busy.g and one of quiet.q.
-    for i in 0..40 {
-        let e = suite::execution(
-            &format!("f{i:02}"),
-            "busy",
-            "f",
-            StateType::Success,
-            t(100 + i),
-            &[],
-        );
-        repo.insert(&e).await.unwrap();
+    // busy: 40 successes one second apart, behind them two failures; quiet: one of each.
+    let mut executions: Vec<_> = (0..40)
+        .map(|i| (format!("f{i:02}"), "busy", "f", StateType::Success, 100 + i))
+        .collect();
+    executions.extend([
+        ("g1".to_string(), "busy", "g", StateType::Failed, 50),
+        ("g0".to_string(), "busy", "g", StateType::Failed, 10),
+        ("q0".to_string(), "quiet", "q", StateType::Success, 135),
+        ("q1".to_string(), "quiet", "q", StateType::Failed, 20),
+    ]);
+    for (id, ns, flow, state, at) in &executions {
+        repo.insert(&suite::execution(id, ns, flow, *state, t(*at), &[]))
+            .await
+            .unwrap();
     }
-    repo.insert(&suite::execution(
-        "g0",
-        "busy",
-        "g",
-        StateType::Failed,
-        t(10),
-        &[],
-    ))
-    .await
-    .unwrap();
-    repo.insert(&suite::execution(
-        "q0",
-        "quiet",
-        "q",
-        StateType::Success,
-        t(135),
-        &[],
-    ))
-    .await
-    .unwrap();
 
     let counter = CallCounter::default();
-    let adapters = kite_aws::aws_adapters_counted(&config_of(&a), counter.clone()).await;
     let small = kite_aws::SearchBudget {
         query_limit: 5,
         count_budget: 10,
         read_limit: 30,
     };
-    let store = Arc::try_unwrap(adapters.store)
-        .ok()
-        .expect("one owner")
-        .with_search_budget(small);
-    let search = |q: ExecutionQuery| {
-        let store = &store;
-        async move { ExecutionRepository::search(store, &q).await.unwrap() }
+    let store_with = |budget, counter| {
+        let config = config_of(&a);
+        async move {
+            let adapters = kite_aws::aws_adapters_counted(&config, counter).await;
+            Arc::try_unwrap(adapters.store)
+                .ok()
+                .expect("one owner")
+                .with_search_budget(budget)
+        }
     };
+    let store = store_with(small, counter.clone()).await;
+    let search =
+        |store, q: ExecutionQuery| async move { ExecutionRepository::search(store, &q).await.unwrap() };
     let ids = |p: &Page<kite_core::execution::Execution>| {
-        p.results.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+        p.results
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
-    let page = |page, size| Pagination { page, size };
-
-    // The newest first, both namespaces merged; counted within the budget: "at least one more page".
-    let before = counter.total();
-    let first = search(ExecutionQuery {
-        pagination: page(1, 4),
+    let newest = |page| ExecutionQuery {
+        pagination: Pagination { page, size: 4 },
         ..Default::default()
-    })
-    .await;
-    assert_eq!(ids(&first), ["f39", "f38", "f37", "f36"]);
-    assert!(first.total > 4 && first.total < 42, "total {}", first.total);
-    let queries = counter.total() - before;
-    // The flows index, then pages of 5 items until the count budget: never the whole index.
-    assert!(queries <= 6, "{queries} calls: {:?}", counter.snapshot());
-    let second = search(ExecutionQuery {
-        pagination: page(2, 4),
-        ..Default::default()
-    })
-    .await;
-    // q0 and f35 started in the same second: the id breaks the tie, as in the default order.
-    assert_eq!(ids(&second), ["q0", "f35", "f34", "f33"]);
-
-    // Oldest first, and an exact total when everything fits in the budget.
-    let quiet = search(ExecutionQuery {
-        namespace: Some("quiet".into()),
-        sort: vec![Sort {
-            field: "state.startDate".into(),
-            descending: false,
-        }],
-        ..Default::default()
-    })
-    .await;
-    assert_eq!((ids(&quiet), quiet.total), (vec!["q0".to_string()], 1));
-
-    // The filter runs in DynamoDB; a match deeper than the read limit is not reached.
-    let failed = search(ExecutionQuery {
+    };
+    let failed = || ExecutionQuery {
         states: vec![StateType::Failed],
         ..Default::default()
-    })
-    .await;
-    assert_eq!((ids(&failed), failed.total), (Vec::<String>::new(), 0));
-    let budget = kite_aws::SearchBudget::default();
-    let unbounded = Arc::try_unwrap(kite_aws::aws_adapters(&config_of(&a)).await.store)
-        .ok()
-        .expect("one owner")
-        .with_search_budget(budget);
-    let failed = ExecutionRepository::search(
-        &unbounded,
-        &ExecutionQuery {
-            states: vec![StateType::Failed],
+    };
+
+    // Newest first, both namespaces merged; counted within the budget, the total is a
+    // lower bound that announces the next page.
+    let before = counter.total();
+    let first = search(&store, newest(1)).await;
+    assert_eq!(ids(&first), "f39 f38 f37 f36");
+    assert!(first.total > 4 && first.total < 44, "total {}", first.total);
+    let calls = counter.total() - before;
+    // The flows index, then pages of 5 until the count budget: never the whole index.
+    assert!(calls <= 6, "{calls} calls: {:?}", counter.snapshot());
+    // q0 and f35 started in the same second: the id breaks the tie, as in the default order.
+    assert_eq!(ids(&search(&store, newest(2)).await), "q0 f35 f34 f33");
+
+    // Oldest first; an exact total when the range fits in the budget.
+    let quiet = search(
+        &store,
+        ExecutionQuery {
+            namespace: Some("quiet".into()),
+            sort: vec![Sort {
+                field: "state.startDate".into(),
+                descending: false,
+            }],
             ..Default::default()
         },
     )
-    .await
-    .unwrap();
-    assert_eq!((ids(&failed), failed.total), (vec!["g0".to_string()], 1));
+    .await;
+    assert_eq!((ids(&quiet).as_str(), quiet.total), ("q1 q0", 2));
+
+    // The state filter runs in DynamoDB. Within 30 items read, busy's failures behind
+    // 40 successes are not reached, and quiet's may not jump ahead of them: nothing.
+    let bounded = search(&store, failed()).await;
+    assert_eq!((ids(&bounded).as_str(), bounded.total), ("", 0));
+    // With room to read, every failure in order.
+    let roomy = store_with(
+        kite_aws::SearchBudget {
+            read_limit: 1_000,
+            ..small
+        },
+        CallCounter::default(),
+    )
+    .await;
+    let all = search(&roomy, failed()).await;
+    assert_eq!((ids(&all).as_str(), all.total), ("g1 q1 g0", 3));
 }
 
 #[tokio::test]

@@ -195,14 +195,18 @@ impl AwsStore {
         let mut results = Vec::new();
         let (mut matched, mut read) = (0usize, 0usize);
         let mut page_full_at = None;
+        let budget = self.search_budget;
         loop {
-            for c in cursors.iter_mut().filter(|c| c.buffer.is_empty() && !c.done) {
-                read += self
-                    .read_page(c, descending, &lo, &hi, expression.as_ref())
-                    .await?;
+            // Every partition shows its next match (or is read to its end) before one is
+            // taken: a page filtered down to nothing does not let a later item jump ahead.
+            for c in cursors.iter_mut() {
+                while c.buffer.is_empty() && !c.done && read < budget.read_limit {
+                    read += self
+                        .read_page(c, descending, &lo, &hi, expression.as_ref())
+                        .await?;
+                }
             }
             let exhausted = cursors.iter().all(|c| c.buffer.is_empty() && c.done);
-            let budget = self.search_budget;
             let out_of_budget = read >= budget.read_limit
                 || page_full_at.is_some_and(|at: usize| read >= at + budget.count_budget);
             if exhausted || out_of_budget {
