@@ -222,20 +222,16 @@ impl AwsStore {
                 });
             }
             // The cursor whose next item comes first in the search's order.
-            let head = |c: &Cursor| {
-                c.buffer
-                    .front()
-                    .and_then(|i| opt_s(i, "gsi1sk").map(str::to_string))
-            };
-            let next = cursors
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| head(c).map(|k| (i, k)))
-                .reduce(|a, b| match (descending, b.1 > a.1) {
-                    (true, true) | (false, false) => b,
-                    _ => a,
-                })
-                .map(|(i, _)| i);
+            let heads = cursors.iter().enumerate().filter_map(|(i, c)| {
+                let key = c.buffer.front().and_then(|item| opt_s(item, "gsi1sk"))?;
+                Some((i, key))
+            });
+            let next = if descending {
+                heads.max_by_key(|&(_, key)| key)
+            } else {
+                heads.min_by_key(|&(_, key)| key)
+            }
+            .map(|(i, _)| i);
             let Some(item) = next.and_then(|i| cursors[i].buffer.pop_front()) else {
                 continue;
             };
