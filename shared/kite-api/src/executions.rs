@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, StateType};
@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::{FlowIdPath, IdPath, LogPath, Query};
-use crate::Shared;
+use crate::{wait_bound, AnswerBy, Shared};
 
 /// How long `wait=true` holds the answer (Kestra: 1 h idle).
 const WAIT_LIMIT: Duration = Duration::from_secs(3600);
@@ -268,6 +268,7 @@ pub async fn create(
     let revision = q.int("revision")?;
     let labels = q.labels()?;
     let wait = q.flag("wait")?;
+    let wait_limit = wait_bound(request.extensions().get::<AnswerBy>(), WAIT_LIMIT);
     let schedule_date = q.date("scheduleDate")?;
     let flow = s.engine.get_flow(&namespace, &flow_id, revision).await?;
     let file_inputs: Vec<String> = flow
@@ -294,7 +295,7 @@ pub async fn create(
         })
         .await?;
     let execution = if wait {
-        s.engine.wait_for_terminal(&execution.id, WAIT_LIMIT).await?
+        s.engine.wait_for_terminal(&execution.id, wait_limit).await?
     } else {
         execution
     };
@@ -441,30 +442,58 @@ pub async fn labels(
     Ok(Json(execution_json(&base, &execution)))
 }
 
-/// Server-sent events of the execution until it ends (Kestra's `follow`).
+/// Server-sent events of the execution until it ends (Kestra's `follow`). Where the host
+/// must answer by a deadline ([`AnswerBy`]: buffered Lambda responses), the stream ends
+/// after the first change (or shortly before the deadline) with a `retry` hint: each
+/// request then answers as soon as something happened, and the client reconnects.
 pub async fn follow(
     State(s): State<Shared>,
     base: PublicBase,
+    answer_by: Option<Extension<AnswerBy>>,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    /// Time kept to send the buffered answer.
+    const MARGIN: Duration = Duration::from_millis(500);
+    /// When a client reconnects after a bounded stream.
+    const RECONNECT: Duration = Duration::from_millis(100);
     let watch = s.engine.subscribe(&id).await?;
     let base = Arc::new(base);
-    let events = stream::unfold((watch, false, false), move |(mut rx, started, ended)| {
+    let until = answer_by.map(|Extension(AnswerBy(at))| at.checked_sub(MARGIN).unwrap_or(at));
+    let events = stream::unfold((watch, 0usize, false), move |(mut rx, sent, ended)| {
         let base = base.clone();
         async move {
             if ended {
                 return None;
             }
-            if started && rx.changed().await.is_err() {
-                return None;
+            if sent > 0 {
+                let changed = match until {
+                    // One change per bounded answer: end it with the reconnection hint.
+                    Some(_) if sent > 1 => return None,
+                    Some(at) => match tokio::time::timeout_at(at, rx.changed()).await {
+                        Ok(changed) => changed,
+                        Err(_) => {
+                            return Some((
+                                Ok(Event::default().retry(RECONNECT).comment("reconnect")),
+                                (rx, sent + 1, true),
+                            ))
+                        }
+                    },
+                    None => rx.changed().await,
+                };
+                if changed.is_err() {
+                    return None;
+                }
             }
             let execution = rx.borrow_and_update().clone();
             let done = execution.state.current.is_terminated();
             let data = execution_json(&base, &execution).to_string();
-            let event = Event::default()
+            let mut event = Event::default()
                 .id(if done { "end" } else { "progress" })
                 .data(data);
-            Some((Ok(event), (rx, true, done)))
+            if until.is_some() && !done {
+                event = event.retry(RECONNECT);
+            }
+            Some((Ok(event), (rx, sent + 1, done)))
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))

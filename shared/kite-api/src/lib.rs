@@ -27,6 +27,21 @@ mod webhook;
 
 pub use error::{ApiError, ApiResult};
 
+/// Set (as a request extension) by a host whose answers are buffered and have a deadline,
+/// like a Lambda behind API Gateway: the instant by which the whole answer must be
+/// complete. `wait` gives up before it and answers the execution as it is then; `follow`
+/// ends its stream after the next change with a `retry` hint, and the client reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerBy(pub tokio::time::Instant);
+
+/// How long a request may wait: `limit`, or less when its host must answer sooner.
+pub(crate) fn wait_bound(answer_by: Option<&AnswerBy>, limit: std::time::Duration) -> std::time::Duration {
+    match answer_by {
+        Some(AnswerBy(at)) => limit.min(at.saturating_duration_since(tokio::time::Instant::now())),
+        None => limit,
+    }
+}
+
 /// Who may call the API (webhooks and `/ping` stay open, as in Kestra).
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {

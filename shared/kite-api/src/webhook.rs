@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use indexmap::IndexMap;
 use kite_core::execution::ExecutionTrigger;
 use kite_core::expression::{write_pebble, RenderContext};
@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::error::{ApiError, ApiResult};
 use crate::executions::{execution_json, PublicBase};
 use crate::params::{Query, WebhookPath};
-use crate::{constant_time_eq, header_map_to_json, Shared};
+use crate::{constant_time_eq, header_map_to_json, wait_bound, AnswerBy, Shared};
 
 const WAIT_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -51,10 +51,12 @@ pub async fn trigger(
         flow_id,
         key,
     }): Path<WebhookPath>,
+    answer_by: Option<Extension<AnswerBy>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let wait_limit = wait_bound(answer_by.as_deref(), WAIT_LIMIT);
     let flow = match s.engine.get_flow(&namespace, &flow_id, None).await {
         Ok(f) => f,
         Err(EngineError::NotFound(_)) => return Err(ApiError::not_found("Flow not found")),
@@ -154,7 +156,7 @@ pub async fn trigger(
     let wait = property_bool(trigger, "wait") || q.flag("wait").unwrap_or(false);
     let return_outputs = property_bool(trigger, "returnOutputs");
     let execution = if wait || return_outputs {
-        s.engine.wait_for_terminal(&execution.id, WAIT_LIMIT).await?
+        s.engine.wait_for_terminal(&execution.id, wait_limit).await?
     } else {
         execution
     };

@@ -888,3 +888,64 @@ triggers:
     let (status, error) = k.send(json_request("PUT", "/api/v1/triggers", unknown)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
 }
+
+/// Where the host must answer by a deadline (`AnswerBy`, set by the api Lambda), `follow`
+/// answers the current state, then the next change, then ends with a `retry` hint; and
+/// `wait=true` answers the execution as it is at the deadline.
+#[tokio::test]
+async fn bounded_answers_end_in_time() {
+    use kite_api::AnswerBy;
+    let k = kite().await;
+    let slow = "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
+    assert_eq!(k.send(yaml("/api/v1/flows", slow)).await.0, StatusCode::OK);
+    let bounded = |mut request: Request<Body>, seconds: u64| {
+        let at = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        request.extensions_mut().insert(AnswerBy(at));
+        request
+    };
+
+    let (status, execution) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        k.send(bounded(post("/api/v1/executions/dev/slow?wait=true"), 1)),
+    )
+    .await
+    .expect("wait=true answers by the deadline");
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    assert_eq!(execution["state"]["current"], "RUNNING", "{execution}");
+    let id = execution["id"].as_str().unwrap().to_string();
+
+    // Nothing changes before the deadline: the current state, then the reconnection hint.
+    let (status, text) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 1)),
+    )
+    .await
+    .expect("follow ends by the deadline");
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap().to_string();
+    assert_eq!(text.matches("id: progress").count(), 1, "{text}");
+    assert!(text.contains("retry:"), "{text}");
+
+    // A change before the deadline ends the answer at once, with that change.
+    let follow = k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 60));
+    let kill = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let kill = Request::delete(format!("/api/v1/executions/{id}/kill"))
+            .body(Body::empty())
+            .unwrap();
+        k.send(kill).await
+    };
+    let ((status, text), (killed, _)) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        tokio::join!(follow, kill)
+    })
+    .await
+    .expect("follow answers the first change");
+    assert_eq!(killed, StatusCode::ACCEPTED);
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap().to_string();
+    assert_eq!(
+        text.matches("data:").count(),
+        2,
+        "the state, then its first change: {text}"
+    );
+}

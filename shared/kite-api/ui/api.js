@@ -89,12 +89,14 @@ export function query(params) {
  * Follows `GET /executions/{id}/follow` (server-sent events) with fetch, so that
  * the token header is sent too. Calls `onExecution` for every event; resolves when
  * the stream ends (the execution ended) or `signal` aborts; reconnects after a
- * dropped connection.
+ * dropped connection, or after the server's `retry` hint when it ends a stream early
+ * (on AWS Lambda each answer carries the next change only).
  */
 export async function follow(id, onExecution, signal) {
   let delay = 500;
   while (!signal.aborted) {
     let ended = false;
+    let hinted = null;
     try {
       const response = await send(`/executions/${encodeURIComponent(id)}/follow`, {
         headers: { Accept: "text/event-stream" },
@@ -115,6 +117,7 @@ export async function follow(id, onExecution, signal) {
           for (const line of block.split(/\r?\n/)) {
             if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
             else if (line.startsWith("id:")) eventId = line.slice(3).trim();
+            else if (line.startsWith("retry:")) hinted = Number(line.slice(6).trim());
           }
           if (!data.length) continue;
           delay = 500;
@@ -125,6 +128,10 @@ export async function follow(id, onExecution, signal) {
       // The server closes the stream after the `end` event; a stream that closed
       // without one (a paused execution, a restart of the server) is opened again.
       if (ended) return;
+      if (Number.isFinite(hinted) && hinted >= 0) {
+        await new Promise((r) => setTimeout(r, hinted));
+        continue;
+      }
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof ApiError && e.status >= 400 && e.status < 500) throw e;

@@ -62,6 +62,11 @@ pub struct EngineConfig {
     /// trusted. `None` (local server): until this engine writes a flow. Hosts where other
     /// processes write flows too (the Lambdas) set it.
     pub cache_ttl: Option<Duration>,
+    /// Followers of an execution (`follow`, `wait`) also poll the store, backing off up
+    /// to this interval, because other processes make progress too (the Lambdas: the
+    /// worker runs what the api function created). `None` (local server): every step
+    /// runs in this process and notifies them directly.
+    pub watch_poll: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +80,7 @@ impl Default for EngineConfig {
             flow_triggers_in_queue: true,
             recover_missed_schedules: RecoverMissedSchedules::All,
             cache_ttl: None,
+            watch_poll: None,
         }
     }
 }
@@ -346,7 +352,7 @@ impl Engine {
         };
         self.forget_latest(&flow.namespace, &flow.id);
         let saved = self.parse(stored)?.as_ref().clone();
-        self.sync_triggers(&saved.flow).await?;
+        self.sync_saved_triggers(&saved.flow).await?;
         Ok(saved)
     }
 
@@ -377,7 +383,7 @@ impl Engine {
         };
         self.forget_latest(namespace, id);
         let saved = self.parse(stored)?.as_ref().clone();
-        self.sync_triggers(&saved.flow).await?;
+        self.sync_saved_triggers(&saved.flow).await?;
         Ok(saved)
     }
 
@@ -724,6 +730,9 @@ impl Engine {
                     let (tx, rx) = watch::channel(Arc::new(current.clone()));
                     if !current.state.current.is_terminated() {
                         watchers.insert(id.to_string(), tx);
+                        if let Some(max) = self.inner.config.watch_poll {
+                            self.spawn_poller(id.to_string(), max);
+                        }
                     }
                     rx
                 }
@@ -735,6 +744,47 @@ impl Engine {
             self.notify(&latest);
         }
         Ok(rx)
+    }
+
+    /// Reads a followed execution from the store until it ends or nobody follows it: the
+    /// first reads come quickly (most executions end within a second), then the interval
+    /// grows to `max`, and shrinks again after each change seen.
+    fn spawn_poller(&self, id: String, max: Duration) {
+        const FIRST: Duration = Duration::from_millis(50);
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut delay = FIRST;
+            loop {
+                tokio::time::sleep(delay).await;
+                let last = {
+                    let Ok(mut watchers) = engine.inner.watchers.lock() else {
+                        return;
+                    };
+                    match watchers.get(&id) {
+                        None => return,
+                        Some(tx) if tx.receiver_count() == 0 => {
+                            watchers.remove(&id);
+                            return;
+                        }
+                        Some(tx) => tx.borrow().clone(),
+                    }
+                };
+                match engine.inner.ports.executions.get(&id).await {
+                    Ok(Some(v)) if v.execution != *last => {
+                        engine.notify(&v.execution);
+                        delay = FIRST;
+                    }
+                    Ok(Some(_)) | Err(_) => delay = (delay * 3 / 2).min(max),
+                    // Deleted: followers see the sender go and read the 404 themselves.
+                    Ok(None) => {
+                        if let Ok(mut watchers) = engine.inner.watchers.lock() {
+                            watchers.remove(&id);
+                        }
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Waits until the execution is terminated or `timeout` passes; returns the latest state.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request, Response, StatusCode};
-use kite_api::{router, ApiState, AuthConfig};
+use axum::http::{Response, StatusCode};
+use kite_api::{router, AnswerBy, ApiState, AuthConfig};
 use kite_engine::Engine;
 use lambda_http::request::LambdaRequest;
 use lambda_runtime::{LambdaEvent, Service};
@@ -22,12 +22,14 @@ use crate::error::FnError;
 use crate::invoke::DirectInvoke;
 use crate::shape::{detect, Shape};
 
-/// API Gateway answers 504 after 29 s: `wait=true` gives up (answering the current state)
-/// before that, leaving time to finish in-process work and send the answer.
+/// A direct invoke's `wait` gives up (answering the current state) after this.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(25);
 
+/// API Gateway gives up on an integration after 30 s: HTTP answers are sent before that.
+const HTTP_LIMIT: Duration = Duration::from_secs(29);
+
 /// What the api function expects, for error messages.
-const EXPECTED: &str = "an API Gateway HTTP API (v2) or REST API (v1) proxy event, an ALB event, \
+pub const EXPECTED: &str = "an API Gateway HTTP API (v2) or REST API (v1) proxy event, an ALB event, \
                         or a direct invoke {\"namespace\", \"flowId\", \"inputs\"?, \"labels\"?, \"wait\"?}";
 
 /// The api function's state, built once per container.
@@ -125,55 +127,23 @@ impl Api {
         })
     }
 
-    /// Serves one request with the router. `wait=true` on an execution creation is bounded
-    /// here: the router creates the execution without waiting, then this waits up to the
-    /// limit and answers the execution as it is then.
-    async fn http(&self, request: lambda_http::Request, deadline: Instant) -> Response<Body> {
-        let (request, wait) = take_wait(request);
-        let auth_headers = request.headers().clone();
-        // Whatever a route waits for (a webhook's `wait`/`returnOutputs`), the invocation
-        // answers before its deadline: the execution goes on without this answer.
-        let answer_by = deadline.checked_sub(Duration::from_secs(1)).unwrap_or(deadline);
-        let response = match tokio::time::timeout_at(answer_by, self.router.clone().oneshot(request)).await {
+    /// Serves one request with the router, which knows by when to answer ([`AnswerBy`]):
+    /// its waits (`wait=true`, a webhook's `wait`) end in time, and `follow` answers each
+    /// change on its own. Anything slower is cut off with a 504 (the execution goes on).
+    async fn http(&self, mut request: lambda_http::Request, deadline: Instant) -> Response<Body> {
+        let hard = deadline
+            .checked_sub(Duration::from_millis(500))
+            .unwrap_or(deadline)
+            .min(Instant::now() + HTTP_LIMIT);
+        let soft = hard.checked_sub(Duration::from_secs(1)).unwrap_or(hard);
+        request.extensions_mut().insert(AnswerBy(soft));
+        match tokio::time::timeout_at(hard, self.router.clone().oneshot(request)).await {
             Ok(Ok(r)) => r,
             Ok(Err(never)) => match never {},
             Err(_) => {
                 warn!("request still running at the invocation's deadline; answered 504");
-                return gateway_timeout();
+                gateway_timeout()
             }
-        };
-        if !wait || response.status() != StatusCode::OK {
-            return response;
-        }
-        let (parts, body) = response.into_parts();
-        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(b) => b,
-            Err(_) => return Response::from_parts(parts, Body::empty()),
-        };
-        let id = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string));
-        let Some(id) = id else {
-            return Response::from_parts(parts, Body::from(bytes));
-        };
-        if let Err(e) = self.engine.wait_for_terminal(&id, wait_limit(deadline)).await {
-            warn!(execution = %id, error = %e, "wait for the execution failed");
-        }
-        // The latest state, rendered by the router like any GET (same credentials).
-        let mut get = Request::builder()
-            .method(Method::GET)
-            .uri(format!("/api/v1/executions/{id}"));
-        if let Some(h) = get.headers_mut() {
-            *h = auth_headers;
-            h.remove(axum::http::header::CONTENT_TYPE);
-            h.remove(axum::http::header::CONTENT_LENGTH);
-        }
-        match get.body(Body::empty()) {
-            Ok(get) => match self.router.clone().oneshot(get).await {
-                Ok(r) => r,
-                Err(never) => match never {},
-            },
-            Err(_) => Response::from_parts(parts, Body::from(bytes)),
         }
     }
 }
@@ -198,77 +168,4 @@ fn wait_limit(deadline: Instant) -> Duration {
             .saturating_duration_since(Instant::now())
             .saturating_sub(Duration::from_secs(1)),
     )
-}
-
-/// Removes `wait=true` from an execution-creating POST, returning whether it was there.
-fn take_wait(request: lambda_http::Request) -> (Request<lambda_http::Body>, bool) {
-    // Webhooks are left alone: their trigger may ask to wait, and may answer outputs.
-    let path = request.uri().path();
-    let creates = request.method() == Method::POST
-        && path.contains("/executions/")
-        && !path.contains("/executions/webhook/");
-    let Some(query) = request.uri().query().filter(|_| creates).map(str::to_string) else {
-        return (request, false);
-    };
-    let mut wait = false;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let is_wait = pair.split('=').next() == Some("wait");
-            if is_wait {
-                wait |= matches!(pair.split_once('='), Some((_, "true")) | None);
-            }
-            !is_wait
-        })
-        .collect();
-    if !wait {
-        return (request, false);
-    }
-    let (mut parts, body) = request.into_parts();
-    let path = parts.uri.path().to_string();
-    let uri = if kept.is_empty() {
-        path
-    } else {
-        format!("{path}?{}", kept.join("&"))
-    };
-    match uri.parse() {
-        Ok(uri) => {
-            parts.uri = uri;
-            (Request::from_parts(parts, body), true)
-        }
-        Err(_) => (Request::from_parts(parts, body), false),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wait_is_taken_from_creations_only() {
-        let req = |m: Method, uri: &str| {
-            Request::builder()
-                .method(m)
-                .uri(uri)
-                .body(lambda_http::Body::Empty)
-                .unwrap()
-        };
-        let (r, w) = take_wait(req(
-            Method::POST,
-            "/api/v1/executions/dev/hello?wait=true&labels=a:b",
-        ));
-        assert!(w);
-        assert_eq!(r.uri().to_string(), "/api/v1/executions/dev/hello?labels=a:b");
-        let (r, w) = take_wait(req(Method::POST, "/api/v1/executions/dev/hello?wait=false"));
-        assert!(!w);
-        assert_eq!(r.uri().query(), Some("wait=false"));
-        let (_, w) = take_wait(req(Method::GET, "/api/v1/executions/x?wait=true"));
-        assert!(!w);
-        let (r, w) = take_wait(req(
-            Method::POST,
-            "/api/v1/executions/webhook/dev/hello/key?wait=true",
-        ));
-        assert!(!w);
-        assert_eq!(r.uri().query(), Some("wait=true"));
-    }
 }

@@ -506,3 +506,40 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     assert_eq!(done.state.current, StateType::Cancelled);
     runtime.shutdown().await;
 }
+
+/// A follower in one process sees the progress another process makes (on AWS the api
+/// function waits while the worker runs): with `watch_poll` it reads the store; without
+/// it, it only hears its own commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_see_progress_made_by_another_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, _runtime) = start(dir.path()).await;
+    runner.deploy_flow(SLEEPY).await.unwrap();
+    let polling = open_engine(
+        dir.path(),
+        EngineConfig {
+            watch_poll: Some(Duration::from_millis(100)),
+            ..config()
+        },
+    )
+    .unwrap();
+    let deaf = open_engine(dir.path(), config()).unwrap();
+    let execution = runner.create_execution(create("sleepy")).await.unwrap();
+    let mut unheard = deaf.subscribe(&execution.id).await.unwrap();
+    let mut heard = polling.subscribe(&execution.id).await.unwrap();
+    assert!(!heard.borrow_and_update().state.current.is_terminated());
+
+    let seen = polling
+        .wait_for_terminal(&execution.id, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(seen.state.current, StateType::Success);
+    assert!(
+        heard.has_changed().unwrap_or(true),
+        "the polling follower got the change"
+    );
+    assert!(
+        !unheard.has_changed().unwrap() && !unheard.borrow_and_update().state.current.is_terminated(),
+        "without polling, another process's progress is not heard"
+    );
+}
