@@ -8,18 +8,18 @@ use kite_aws::AwsStore;
 use kite_core::execution::Execution;
 use kite_engine::Engine;
 use kite_lambda::dispatch::{deadline_of, InFlight, InProcess};
-use kite_lambda::stream::ExecutionImages;
+use kite_lambda::stream::{ExecutionImages, Item};
 use kite_lambda::{config, stream, FnError};
-use serde_json::Value;
 
 /// Decodes execution items, reading large bodies from S3.
 struct Images(Arc<AwsStore>);
 
 #[async_trait]
 impl ExecutionImages for Images {
-    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String> {
+    async fn execution(&self, image: Item) -> Result<Option<Execution>, String> {
+        // serde_dynamo's attribute values become the SDK's, which the store reads.
         self.0
-            .execution_from_stream_image(image)
+            .execution_from_stream_item(&image.into())
             .await
             .map(|v| v.map(|v| v.execution))
             .map_err(|e| e.to_string())

@@ -374,13 +374,22 @@ impl AwsStore {
         &self,
         image: &serde_json::Value,
     ) -> Result<Option<VersionedExecution>, StoreError> {
-        let item = item_from_json(image)?;
-        if opt_s(&item, "sk") != Some(EXEC_SK) || get_bool(&item, "deleted") {
+        self.execution_from_stream_item(&item_from_json(image)?)
+            .await
+    }
+
+    /// The execution in a stream record's image, its attributes already decoded (the stream
+    /// function's event types): `None` for other items and deleted executions.
+    pub async fn execution_from_stream_item(
+        &self,
+        item: &Item,
+    ) -> Result<Option<VersionedExecution>, StoreError> {
+        if opt_s(item, "sk") != Some(EXEC_SK) || get_bool(item, "deleted") {
             return Ok(None);
         }
         Ok(Some(VersionedExecution {
-            execution: self.execution_from_item(&item).await?,
-            version: get_n(&item, "version")?,
+            execution: self.execution_from_item(item).await?,
+            version: get_n(item, "version")?,
         }))
     }
 

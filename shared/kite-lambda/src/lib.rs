@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod config;
-pub mod ddb_json;
 pub mod dispatch;
 pub mod error;
 pub mod invoke;

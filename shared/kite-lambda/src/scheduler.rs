@@ -3,6 +3,7 @@
 //! scheduled event).
 
 use async_trait::async_trait;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, SubsecRound, Timelike, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,8 +16,9 @@ use crate::shape::{detect, Shape};
 use crate::stream::finish;
 use crate::triggers::Triggers;
 
-const EXPECTED: &str = "a schedule rule input {\"namespace\", \"flowId\", \"triggerId\", \"time\"?} \
-                        or an EventBridge scheduled event (runs the outbox sweeper)";
+/// What the scheduler function expects, for error messages.
+pub const EXPECTED: &str = "a schedule rule input {\"namespace\", \"flowId\", \"triggerId\", \"time\"?} \
+                            or an EventBridge scheduled event (runs the outbox sweeper)";
 
 /// Re-sends queue items whose delivery was lost (a crash between commit and send).
 #[async_trait]
@@ -78,9 +80,15 @@ pub async fn handle(
             json!({"executions": ids})
         }
         Shape::ScheduledEvent => {
+            let scheduled: EventBridgeEvent =
+                serde_json::from_value(event).map_err(|e| FnError::InvalidPayload {
+                    what: "EventBridge scheduled event",
+                    message: e.to_string(),
+                })?;
             let now = Utc::now();
             let resent = sweeper.sweep(now).await.map_err(FnError::Backend)?;
-            info!(resent, "outbox swept");
+            let rules = scheduled.resources.unwrap_or_default();
+            info!(resent, rules = ?rules, event_time = ?scheduled.time, "outbox swept");
             json!({"swept": resent})
         }
         other => {

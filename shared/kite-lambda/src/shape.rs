@@ -1,8 +1,12 @@
 //! Which kind of event an invocation carries, decided from its JSON alone (Lambda gives no
 //! type information), so that every function can answer any event with either a result or
-//! an error naming the shape it expects.
+//! an error naming the shape it expects. Once the shape is known, the event is read into
+//! the typed structs of `aws_lambda_events` ([`records`]).
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::error::FnError;
 
 /// The event shapes Kite's functions tell apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +27,8 @@ pub enum Shape {
     Sqs,
     /// A DynamoDB stream batch (`Records` with `eventSource: aws:dynamodb`).
     DynamoDbStream,
+    /// An S3 event notification (`Records` with `eventSource: aws:s3`).
+    S3,
     /// Anything else; the text says what was seen.
     Other(String),
 }
@@ -39,6 +45,7 @@ impl Shape {
             Shape::ScheduledEvent => "an EventBridge scheduled event".into(),
             Shape::Sqs => "an SQS batch".into(),
             Shape::DynamoDbStream => "a DynamoDB stream batch".into(),
+            Shape::S3 => "an S3 event notification".into(),
             Shape::Other(seen) => seen.clone(),
         }
     }
@@ -67,6 +74,7 @@ pub fn detect(event: &Value) -> Shape {
         return match source {
             Some("aws:sqs") => Shape::Sqs,
             Some("aws:dynamodb") => Shape::DynamoDbStream,
+            Some("aws:s3") => Shape::S3,
             Some(other) => Shape::Other(format!("a batch of `{other}` records")),
             None if records.as_array().is_some_and(Vec::is_empty) => {
                 Shape::Other("an empty `Records` batch".into())
@@ -91,6 +99,12 @@ pub fn detect(event: &Value) -> Shape {
     {
         return Shape::ScheduledEvent;
     }
+    if let (Some(kind), Some(source)) = (
+        obj.get("detail-type").and_then(Value::as_str),
+        obj.get("source").and_then(Value::as_str),
+    ) {
+        return Shape::Other(format!("an EventBridge `{kind}` event from {source}"));
+    }
     if is_str(obj.get("namespace")) && is_str(obj.get("flowId")) {
         return if is_str(obj.get("triggerId")) {
             Shape::ScheduleInput
@@ -105,6 +119,48 @@ pub fn detect(event: &Value) -> Shape {
     } else {
         format!("a JSON object with keys [{}]", keys.join(", "))
     })
+}
+
+/// Answers the error naming `got` and what `function` expects unless the event is `wanted`.
+pub(crate) fn expect(
+    event: &Value,
+    wanted: Shape,
+    function: &'static str,
+    expected: &'static str,
+) -> Result<(), FnError> {
+    match detect(event) {
+        got if got == wanted => Ok(()),
+        got => Err(FnError::UnexpectedShape {
+            function,
+            got: got.describe(),
+            expected,
+        }),
+    }
+}
+
+/// Reads each of a batch's `Records` into `T`; a record that does not fit is an
+/// `InvalidPayload` error naming its position.
+pub(crate) fn records<T: DeserializeOwned>(event: Value, what: &'static str) -> Result<Vec<T>, FnError> {
+    let records = match event {
+        Value::Object(mut obj) => obj.remove("Records"),
+        _ => None,
+    };
+    let Some(Value::Array(records)) = records else {
+        return Err(FnError::InvalidPayload {
+            what,
+            message: "`Records` is not an array".into(),
+        });
+    };
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            serde_json::from_value(record).map_err(|e| FnError::InvalidPayload {
+                what,
+                message: format!("Records[{i}]: {e}"),
+            })
+        })
+        .collect()
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -134,6 +190,10 @@ mod tests {
             Shape::DynamoDbStream
         );
         assert_eq!(
+            detect(&json!({"Records": [{"eventSource": "aws:s3", "s3": {}}]})),
+            Shape::S3
+        );
+        assert_eq!(
             detect(&json!({"version": "2.0", "requestContext": {"http": {"method": "GET"}}})),
             Shape::ApiGatewayV2
         );
@@ -157,8 +217,28 @@ mod tests {
             detect(&json!({"namespace": "a", "flowId": "b"})),
             Shape::DirectInvoke
         );
+        assert_eq!(
+            detect(&json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {}})),
+            Shape::Other("an EventBridge `Object Created` event from aws.s3".into())
+        );
         assert!(matches!(detect(&json!([1])), Shape::Other(s) if s == "a JSON array"));
         assert!(matches!(detect(&json!({"key1": 1})), Shape::Other(s) if s.contains("key1")));
         assert!(matches!(detect(&json!({"Records": []})), Shape::Other(s) if s.contains("empty")));
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_names_its_position() {
+        #[derive(Debug, serde::Deserialize)]
+        struct R {
+            #[allow(dead_code)]
+            n: u32,
+        }
+        let err = records::<R>(json!({"Records": [{"n": 1}, {"n": "x"}]}), "test record").unwrap_err();
+        assert!(
+            matches!(&err, FnError::InvalidPayload { what: "test record", message } if message.starts_with("Records[1]: invalid type")),
+            "{err}"
+        );
+        let err = records::<R>(json!({"Records": {}}), "test record").unwrap_err();
+        assert_eq!(err.to_string(), "invalid test record: `Records` is not an array");
     }
 }

@@ -4,18 +4,24 @@
 //! failure: Lambda retries the stream from there, so order is kept.
 
 use async_trait::async_trait;
+use aws_lambda_events::dynamodb::EventRecord;
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use kite_core::execution::Execution;
-use serde_json::{json, Map, Value};
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::ddb_json;
 use crate::dispatch::InFlight;
 use crate::error::FnError;
-use crate::shape::{detect, Shape};
+use crate::shape::{self, Shape};
 use crate::triggers::Triggers;
 
-const EXPECTED: &str =
+/// An item image of a stream record (`NewImage`, `OldImage`), its attributes decoded.
+pub use serde_dynamo::Item;
+
+/// What the stream function expects, for error messages.
+pub const EXPECTED: &str =
     "a DynamoDB stream batch {\"Records\": [{\"eventSource\": \"aws:dynamodb\", \"dynamodb\": {...}}]}";
 
 /// Prefix of execution items' partition key (`pk = EXEC#{id}`, `sk = EXEC`).
@@ -27,7 +33,7 @@ const EXEC_SK: &str = "EXEC";
 #[async_trait]
 pub trait ExecutionImages: Send + Sync {
     /// `None` for images that hold no live execution.
-    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String>;
+    async fn execution(&self, image: Item) -> Result<Option<Execution>, String>;
 }
 
 /// What one stream record means to Kite.
@@ -39,29 +45,30 @@ pub enum Change {
     Ignored(&'static str),
 }
 
+fn text<'a>(image: &'a Item, name: &str) -> Option<&'a str> {
+    match image.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
+}
+
 /// Reads one stream record.
-pub fn change_of(record: &Value) -> Change {
-    let Some(ddb) = record.get("dynamodb") else {
-        return Change::Ignored("record without a dynamodb section");
-    };
-    if record.get("eventName").and_then(Value::as_str) == Some("REMOVE") {
+pub fn change_of(record: &EventRecord) -> Change {
+    if record.event_name == "REMOVE" {
         return Change::Ignored("removal");
     }
-    let Some(new) = ddb.get("NewImage").and_then(ddb_json::image) else {
-        return Change::Ignored("no readable NewImage");
-    };
-    let text = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-    let (Some(pk), Some(sk)) = (text(&new, "pk"), text(&new, "sk")) else {
+    let (new, old) = (&record.change.new_image, &record.change.old_image);
+    if new.is_empty() {
+        return Change::Ignored("no NewImage");
+    }
+    let (Some(pk), Some(sk)) = (text(new, "pk"), text(new, "sk")) else {
         return Change::Ignored("not a Kite item");
     };
     let Some(id) = pk.strip_prefix(EXEC_PK).filter(|_| sk == EXEC_SK) else {
         return Change::Ignored("not an execution item");
     };
-    let old_state = ddb
-        .get("OldImage")
-        .and_then(ddb_json::image)
-        .and_then(|old| text(&old, "state"));
-    if old_state.is_some() && old_state == text(&new, "state") {
+    let old_state = text(old, "state");
+    if old_state.is_some() && old_state == text(new, "state") {
         return Change::Ignored("state unchanged");
     }
     Change::Execution { id: id.to_string() }
@@ -75,54 +82,43 @@ pub async fn handle(
     event: Value,
     deadline: Instant,
 ) -> Result<Value, FnError> {
-    match detect(&event) {
-        Shape::DynamoDbStream => {}
-        other => {
-            return Err(FnError::UnexpectedShape {
-                function: "stream",
-                got: other.describe(),
-                expected: EXPECTED,
-            })
-        }
-    }
-    let records = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for record in &records {
-        let sequence = record
-            .pointer("/dynamodb/SequenceNumber")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let id = match change_of(record) {
+    shape::expect(&event, Shape::DynamoDbStream, "stream", EXPECTED)?;
+    let records: Vec<EventRecord> = shape::records(event, "DynamoDB stream record")?;
+    let mut answer = DynamoDbEventResponse::default();
+    for record in records {
+        let sequence = record.change.sequence_number.clone();
+        let id = match change_of(&record) {
             Change::Ignored(why) => {
-                debug!(sequence = %sequence, why, "stream record ignored");
+                debug!(sequence = ?sequence, why, "stream record ignored");
                 continue;
             }
             Change::Execution { id } => id,
         };
         if let Err(e) = fire(images, triggers, record).await {
-            warn!(execution = %id, sequence = %sequence, error = %e, "flow triggers failed; retried from this record");
-            finish(in_flight, deadline).await;
-            return Ok(json!({"batchItemFailures": [{"itemIdentifier": sequence}]}));
+            warn!(execution = %id, sequence = ?sequence, error = %e, "flow triggers failed; retried from this record");
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = sequence;
+            answer.batch_item_failures.push(failure);
+            break;
         }
     }
     finish(in_flight, deadline).await;
-    Ok(json!({"batchItemFailures": []}))
+    serde_json::to_value(answer).map_err(|e| FnError::Backend(e.to_string()))
 }
 
-async fn fire(images: &dyn ExecutionImages, triggers: &dyn Triggers, record: &Value) -> Result<(), String> {
-    let Some(new) = record.pointer("/dynamodb/NewImage") else {
-        return Ok(());
-    };
+async fn fire(
+    images: &dyn ExecutionImages,
+    triggers: &dyn Triggers,
+    record: EventRecord,
+) -> Result<(), String> {
+    let (new, old) = (record.change.new_image, record.change.old_image);
     let Some(execution) = images.execution(new).await? else {
         return Ok(());
     };
-    let previous = match record.pointer("/dynamodb/OldImage") {
-        Some(old) => images.execution(old).await?,
-        None => None,
+    let previous = if old.is_empty() {
+        None
+    } else {
+        images.execution(old).await?
     };
     triggers
         .execution_changed(previous.as_ref(), &execution)

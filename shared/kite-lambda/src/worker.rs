@@ -5,19 +5,20 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use chrono::Utc;
 use kite_engine::ports::WorkItem;
 use kite_engine::{Engine, EngineError};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::dispatch::{InFlight, InProcess};
 use crate::error::FnError;
-use crate::shape::{detect, Shape};
+use crate::shape::{self, Shape};
 
-const EXPECTED: &str =
+/// What the worker function expects, for error messages.
+pub const EXPECTED: &str =
     "an SQS batch {\"Records\": [{\"eventSource\": \"aws:sqs\", \"messageId\", \"body\": <work item JSON>}]}";
 
 /// Items due later than this are sent back to the queue instead of run early.
@@ -28,20 +29,6 @@ const EARLY_SLACK: chrono::Duration = chrono::Duration::seconds(1);
 #[async_trait]
 pub trait Requeue: Send + Sync {
     async fn requeue(&self, item: &WorkItem) -> Result<(), String>;
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SqsRecord {
-    message_id: String,
-    #[serde(default)]
-    body: String,
-}
-
-#[derive(Deserialize)]
-struct SqsBatch {
-    #[serde(rename = "Records")]
-    records: Vec<SqsRecord>,
 }
 
 /// The worker function's state, built once per container.
@@ -63,24 +50,25 @@ impl Worker {
 
     /// Handles an SQS batch; answers `{"batchItemFailures": [{"itemIdentifier": id}]}`.
     pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, FnError> {
-        match detect(&event) {
-            Shape::Sqs => {}
-            other => {
-                return Err(FnError::UnexpectedShape {
-                    function: "worker",
-                    got: other.describe(),
-                    expected: EXPECTED,
-                })
+        shape::expect(&event, Shape::Sqs, "worker", EXPECTED)?;
+        let messages: Vec<SqsMessage> = shape::records(event, "SQS message")?;
+        // A failure is reported by message id: without one, the batch cannot be answered.
+        let mut batch = Vec::with_capacity(messages.len());
+        for (i, message) in messages.into_iter().enumerate() {
+            match message.message_id {
+                Some(id) => batch.push((id, message.body.unwrap_or_default())),
+                None => {
+                    return Err(FnError::InvalidPayload {
+                        what: "SQS message",
+                        message: format!("Records[{i}]: no messageId"),
+                    })
+                }
             }
         }
-        let batch: SqsBatch = serde_json::from_value(event).map_err(|e| FnError::InvalidPayload {
-            what: "SQS batch",
-            message: e.to_string(),
-        })?;
-        let mut failures = Vec::new();
-        for record in batch.records {
-            if !self.record(&record).await {
-                failures.push(json!({"itemIdentifier": record.message_id}));
+        let mut answer = SqsBatchResponse::default();
+        for (id, body) in batch {
+            if !self.record(&id, &body).await {
+                answer.add_failure(id);
             }
         }
         // Light work the batch started runs to its end here; what does not is redelivered.
@@ -90,16 +78,16 @@ impl Worker {
                 "in-process work unfinished at the deadline"
             );
         }
-        Ok(json!({"batchItemFailures": failures}))
+        serde_json::to_value(answer).map_err(|e| FnError::Backend(e.to_string()))
     }
 
-    /// Runs one record; `false` to have SQS deliver it again.
-    async fn record(&self, record: &SqsRecord) -> bool {
-        let item: WorkItem = match serde_json::from_str(&record.body) {
+    /// Runs one message; `false` to have SQS deliver it again.
+    async fn record(&self, message_id: &str, body: &str) -> bool {
+        let item: WorkItem = match serde_json::from_str(body) {
             Ok(i) => i,
             Err(e) => {
                 // Retrying cannot fix it: it reaches the dead-letter queue, where it can be read.
-                error!(message = %record.message_id, error = %e, "message body is not a work item");
+                error!(message = %message_id, error = %e, "message body is not a work item");
                 return false;
             }
         };

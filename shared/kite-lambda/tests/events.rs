@@ -1,12 +1,13 @@
 //! Every function against every Lambda console test-event template (tests/lambda/events/):
-//! each either handles the event or answers an error naming the shape it expects. Then the
-//! shapes Kite really receives, run over the local adapters.
+//! each handles the event with a known answer, or answers an error naming the shape it got
+//! and the one it expects. Then the shapes Kite really receives, run over the local adapters.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_lambda_events::dynamodb::EventRecord;
 use chrono::{DateTime, Utc};
 use kite_core::execution::{Execution, StateType};
 use kite_engine::ports::WorkItem;
@@ -14,20 +15,37 @@ use kite_engine::{Engine, EngineConfig, EngineError};
 use kite_lambda::api::Api;
 use kite_lambda::dispatch::InFlight;
 use kite_lambda::scheduler::Sweeper;
+use kite_lambda::stream::{Change, Item};
 use kite_lambda::worker::{Requeue, Worker};
-use kite_lambda::{scheduler, stream, FnError, Triggers};
-use lambda_runtime::{Context, LambdaEvent};
+use kite_lambda::{api, scheduler, stream, worker, FnError, Triggers};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde_dynamo::AttributeValue;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-const TEMPLATES: [&str; 6] = [
+const TEMPLATES: [&str; 7] = [
     "hello-world",
     "apigateway-aws-proxy",
     "apigateway-http-api-proxy",
     "cloudwatch-scheduled-event",
     "dynamodb-update",
     "sqs-receive-message",
+    "s3-put",
 ];
+
+/// How an error message names the shape of each template.
+fn shape_of(template: &str) -> &'static str {
+    match template {
+        "hello-world" => "a JSON object with keys [key1, key2, key3]",
+        "apigateway-aws-proxy" => "an API Gateway REST API (v1) proxy event",
+        "apigateway-http-api-proxy" => "an API Gateway HTTP API (v2) event",
+        "cloudwatch-scheduled-event" => "an EventBridge scheduled event",
+        "dynamodb-update" => "a DynamoDB stream batch",
+        "sqs-receive-message" => "an SQS batch",
+        "s3-put" => "an S3 event notification",
+        other => panic!("no such template: {other}"),
+    }
+}
 
 fn template(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -90,16 +108,15 @@ struct Bodies;
 
 #[async_trait]
 impl stream::ExecutionImages for Bodies {
-    async fn execution(&self, image: &Value) -> Result<Option<Execution>, String> {
-        match image.pointer("/body/S").and_then(Value::as_str) {
-            Some(body) => serde_json::from_str(body).map(Some).map_err(|e| e.to_string()),
-            None if image
-                .pointer("/pk/S")
-                .is_some_and(|pk| pk.as_str() == Some("EXEC#missing")) =>
-            {
+    async fn execution(&self, image: Item) -> Result<Option<Execution>, String> {
+        match (image.get("body"), image.get("pk")) {
+            (Some(AttributeValue::S(body)), _) => {
+                serde_json::from_str(body).map(Some).map_err(|e| e.to_string())
+            }
+            (None, Some(AttributeValue::S(pk))) if pk == "EXEC#missing" => {
                 Err("body stored elsewhere and unreadable".into())
             }
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 }
@@ -123,14 +140,62 @@ impl Requeue for Recorder {
     }
 }
 
-fn assert_shape_error(result: Result<Value, FnError>, function: &str, expected: &str) {
-    match result {
-        Err(e @ FnError::UnexpectedShape { .. }) => {
-            let text = e.to_string();
-            assert!(text.contains(function) && text.contains(expected), "{text}");
-        }
-        other => panic!("{function}: expected a shape error, got {other:?}"),
+/// `function` refused `template` as a shape it does not handle: the error names the
+/// template's shape and exactly what the function expects, as Lambda reports it.
+fn assert_rejected(result: Result<Value, FnError>, function: &str, template: &str, expected: &str) {
+    let err = match result {
+        Err(e @ FnError::UnexpectedShape { .. }) => e,
+        other => panic!("{function} x {template}: expected UnexpectedEventShape, got {other:?}"),
+    };
+    if let FnError::UnexpectedShape {
+        function: f,
+        got,
+        expected: e,
+    } = &err
+    {
+        assert_eq!((*f, got.as_str(), *e), (function, shape_of(template), expected));
     }
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "UnexpectedEventShape");
+    assert_eq!(
+        diagnostic.error_message,
+        format!(
+            "the {function} function cannot handle {}; it expects {expected}",
+            shape_of(template)
+        )
+    );
+}
+
+/// `result` is an `InvalidPayload` error with this message.
+fn assert_invalid(result: Result<Value, FnError>, message: &str) {
+    let err = result.expect_err(message);
+    assert!(matches!(err, FnError::InvalidPayload { .. }), "{err:?}");
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "InvalidPayload");
+    assert_eq!(diagnostic.error_message, message);
+}
+
+/// An HTTP answer of Kestra's 404 for a path the router does not know (`href`: the
+/// request's URL), in the response shape with these fields.
+fn assert_not_found(result: Result<Value, FnError>, href: &str, fields: &[&str]) {
+    let answer = result.unwrap_or_else(|e| panic!("{href}: {e}"));
+    assert_eq!(answer["statusCode"], 404, "{answer}");
+    assert_eq!(
+        body_json(&answer),
+        json!({"message": "Not Found: Page Not Found", "_links": {"self": {"href": href, "templated": false}}})
+    );
+    assert_eq!(keys(&answer), fields);
+}
+
+fn keys(answer: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = answer
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {answer}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
 }
 
 #[tokio::test]
@@ -142,12 +207,32 @@ async fn api_answers_every_console_template() {
             .handle(LambdaEvent::new(template(name), Context::default()))
             .await;
         match name {
-            // Real HTTP events of an unknown path: Kestra's 404, in the event's response shape.
-            "apigateway-aws-proxy" | "apigateway-http-api-proxy" => {
-                let answer = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(answer["statusCode"], 404, "{name}: {answer}");
-            }
-            _ => assert_shape_error(result, "api", "API Gateway"),
+            // Real HTTP events of a path Kite does not serve (`POST /path/to/resource`):
+            // Kestra's 404, in the response shape of the event's origin.
+            "apigateway-aws-proxy" => assert_not_found(
+                result,
+                "https://1234567890.execute-api.us-east-1.amazonaws.com/path/to/resource?foo=bar",
+                &[
+                    "body",
+                    "headers",
+                    "isBase64Encoded",
+                    "multiValueHeaders",
+                    "statusCode",
+                ],
+            ),
+            "apigateway-http-api-proxy" => assert_not_found(
+                result,
+                "https://id.execute-api.us-east-1.amazonaws.com/path/to/resource?parameter1=value1&parameter1=value2&parameter2=value",
+                &[
+                    "body",
+                    "cookies",
+                    "headers",
+                    "isBase64Encoded",
+                    "multiValueHeaders",
+                    "statusCode",
+                ],
+            ),
+            _ => assert_rejected(result, "api", name, api::EXPECTED),
         }
     }
 }
@@ -159,16 +244,38 @@ async fn worker_answers_every_console_template() {
     for name in TEMPLATES {
         let result = worker.handle(template(name), deadline()).await;
         if name == "sqs-receive-message" {
-            // Not a work item: reported failed so it ends in the dead-letter queue.
+            // "Hello from SQS!" is not a work item: reported failed by its message id, so
+            // that it ends in the dead-letter queue.
             let answer = result.unwrap();
             assert_eq!(
                 answer,
                 json!({"batchItemFailures": [{"itemIdentifier": "19dd0b57-b21e-4ac1-bd88-01bbb068cb78"}]})
             );
         } else {
-            assert_shape_error(result, "worker", "SQS batch");
+            assert_rejected(result, "worker", name, worker::EXPECTED);
         }
     }
+}
+
+#[tokio::test]
+async fn worker_refuses_messages_it_cannot_answer_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = Worker::new(engine(&dir).await, Arc::new(Recorder::default()));
+    let mut mistyped = template("sqs-receive-message");
+    mistyped["Records"][0]["messageId"] = json!(5);
+    assert_invalid(
+        worker.handle(mistyped, deadline()).await,
+        "invalid SQS message: Records[0]: invalid type: integer `5`, expected a string",
+    );
+    let mut anonymous = template("sqs-receive-message");
+    anonymous["Records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("messageId");
+    assert_invalid(
+        worker.handle(anonymous, deadline()).await,
+        "invalid SQS message: Records[0]: no messageId",
+    );
 }
 
 #[tokio::test]
@@ -181,9 +288,45 @@ async fn stream_answers_every_console_template() {
             // Items of another table: nothing to fire, nothing failed.
             assert_eq!(result.unwrap(), json!({"batchItemFailures": []}));
         } else {
-            assert_shape_error(result, "stream", "DynamoDB stream batch");
+            assert_rejected(result, "stream", name, stream::EXPECTED);
         }
     }
+    assert!(triggers.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_console_stream_records_are_not_kite_changes() {
+    let records: Vec<EventRecord> =
+        serde_json::from_value(template("dynamodb-update")["Records"].clone()).unwrap();
+    let changes: Vec<Change> = records.iter().map(stream::change_of).collect();
+    assert_eq!(
+        changes,
+        [
+            Change::Ignored("not a Kite item"),
+            Change::Ignored("not a Kite item"),
+            Change::Ignored("removal")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stream_refuses_records_that_are_not_stream_records() {
+    let (triggers, in_flight) = (Recorder::default(), InFlight::default());
+    let mut bad_type = template("dynamodb-update");
+    bad_type["Records"][1]["dynamodb"]["NewImage"]["Id"] = json!({"X": "101"});
+    assert_invalid(
+        stream::handle(&Bodies, &triggers, &in_flight, bad_type, deadline()).await,
+        "invalid DynamoDB stream record: Records[1]: The key 'X' is not a known DynamoDB prefix",
+    );
+    let mut no_section = template("dynamodb-update");
+    no_section["Records"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("dynamodb");
+    assert_invalid(
+        stream::handle(&Bodies, &triggers, &in_flight, no_section, deadline()).await,
+        "invalid DynamoDB stream record: Records[0]: missing field `dynamodb`",
+    );
     assert!(triggers.calls.lock().unwrap().is_empty());
 }
 
@@ -194,14 +337,38 @@ async fn scheduler_answers_every_console_template() {
     for name in TEMPLATES {
         let result = scheduler::handle(&recorder, &recorder, &in_flight, template(name), deadline()).await;
         if name == "cloudwatch-scheduled-event" {
+            // The sweeper's rate rule: the outbox is swept (nothing to send again here).
             assert_eq!(result.unwrap(), json!({"swept": 0}));
         } else {
-            assert_shape_error(result, "scheduler", "schedule rule input");
+            assert_rejected(result, "scheduler", name, scheduler::EXPECTED);
         }
     }
     let calls = recorder.calls.lock().unwrap();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].starts_with("sweep "));
+}
+
+#[tokio::test]
+async fn scheduler_refuses_a_scheduled_event_without_its_fields() {
+    let recorder = Recorder::default();
+    let in_flight = InFlight::default();
+    let mut no_detail = template("cloudwatch-scheduled-event");
+    no_detail.as_object_mut().unwrap().remove("detail");
+    assert_invalid(
+        scheduler::handle(&recorder, &recorder, &in_flight, no_detail, deadline()).await,
+        "invalid EventBridge scheduled event: missing field `detail`",
+    );
+    let mut bad_time = template("cloudwatch-scheduled-event");
+    bad_time["time"] = json!("yesterday");
+    let err = scheduler::handle(&recorder, &recorder, &in_flight, bad_time, deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid EventBridge scheduled event: input contains invalid characters"),
+        "{err}"
+    );
+    assert!(recorder.calls.lock().unwrap().is_empty(), "nothing swept");
 }
 
 fn v2_event(method: &str, path: &str, query: &str, body: Option<&str>) -> Value {
@@ -427,12 +594,13 @@ fn stream_record(seq: &str, id: &str, old: Option<&str>, new: &str, execution: O
         image["body"] = json!({"S": serde_json::to_string(e).unwrap()});
     }
     let mut ddb = json!({"Keys": {"pk": {"S": format!("EXEC#{id}")}, "sk": {"S": "EXEC"}}, "NewImage": image,
-                         "SequenceNumber": seq, "StreamViewType": "NEW_AND_OLD_IMAGES"});
+                         "SequenceNumber": seq, "SizeBytes": 120, "StreamViewType": "NEW_AND_OLD_IMAGES"});
     if let Some(old) = old {
         ddb["OldImage"] =
             json!({"pk": {"S": format!("EXEC#{id}")}, "sk": {"S": "EXEC"}, "state": {"S": old}});
     }
-    json!({"eventName": if old.is_some() { "MODIFY" } else { "INSERT" }, "eventSource": "aws:dynamodb", "dynamodb": ddb})
+    json!({"eventID": format!("e{seq}"), "eventName": if old.is_some() { "MODIFY" } else { "INSERT" },
+           "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "dynamodb": ddb})
 }
 
 #[tokio::test]
@@ -520,7 +688,10 @@ async fn api_answers_before_the_deadline_when_a_webhook_waits_longer() {
         ))
         .await
         .unwrap();
-    assert_eq!(answer["statusCode"], 504, "{answer}");
+    // The webhook's wait ends in time (the router is told by when to answer): the
+    // execution as it is then, still running; it goes on without this answer.
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(body_json(&answer)["state"]["current"], "RUNNING", "{answer}");
     assert!(
         started.elapsed() < Duration::from_millis(2_500),
         "{:?}",
