@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The AWS adapters (crate kite-aws) against moto's server on 127.0.0.1: DynamoDB,
-# DynamoDB Streams, S3, SQS and EventBridge through the real SDK clients.
+# DynamoDB Streams, S3, SQS and EventBridge Scheduler through the real SDK clients. Those
+# tests are #[ignore]d (plain `cargo test` has no moto): this runs them with --ignored.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/aws/moto.sh
@@ -12,4 +13,4 @@ cargo test --locked --workspace --test moto --no-run
 
 trap moto_stop EXIT
 moto_start
-cargo test --locked --workspace --test moto -- --nocapture --test-threads 4 2>&1 | tee target/aws-tests.log
+cargo test --locked --workspace --test moto -- --ignored --nocapture --test-threads 4 2>&1 | tee target/aws-tests.log

@@ -30,11 +30,16 @@ pub struct AwsConfig {
     /// `QUEUE_URL`: the SQS work queue; without it pushed work waits for a poller
     /// (`TaskQueue::lease`) or the sweeper.
     pub queue_url: Option<String>,
-    /// `SCHEDULER_FUNCTION_ARN`: the target of Schedule trigger rules.
+    /// `SCHEDULER_FUNCTION_ARN`: the target of the Schedule trigger schedules.
     pub scheduler_function_arn: Option<String>,
-    /// `KITE_RULE_PREFIX` (default `kite`): EventBridge rule names start with it, so
-    /// two stacks in one account keep apart.
-    pub rule_prefix: String,
+    /// `KITE_SCHEDULE_GROUP` (default `kite`): the EventBridge Scheduler group holding
+    /// every schedule of this stack (template.yaml's `ScheduleGroup`).
+    pub schedule_group: String,
+    /// `KITE_SCHEDULER_ROLE_ARN`: the role EventBridge Scheduler assumes to invoke the
+    /// scheduler function and to send to the dead-letter queue.
+    pub scheduler_role_arn: Option<String>,
+    /// `KITE_SCHEDULE_DLQ_ARN`: the SQS queue of deliveries EventBridge Scheduler gave up on.
+    pub schedule_dlq_arn: Option<String>,
     /// `KITE_OUTBOX_GRACE_SECONDS` (default 120): the shortest time after a commit before
     /// the sweeper sends a claimed item whose in-process run was lost (its claim, the
     /// engine's lease, counts when longer).
@@ -49,11 +54,15 @@ fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn number<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+fn number<T: std::str::FromStr>(
+    name: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    match var(name) {
+    match value {
         None => Ok(default),
         Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
             name,
@@ -62,31 +71,48 @@ where
     }
 }
 
+/// EventBridge Scheduler's rule for schedule group names.
+fn valid_group(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
 impl AwsConfig {
     /// Reads `TABLE_NAME`, `BUCKET_NAME` (required), `QUEUE_URL`, `SCHEDULER_FUNCTION_ARN`,
-    /// `KITE_RULE_PREFIX`, `KITE_OUTBOX_GRACE_SECONDS`, `KITE_LOG_RETENTION_DAYS` and
-    /// whether `AWS_ENDPOINT_URL` is set.
+    /// `KITE_SCHEDULE_GROUP`, `KITE_SCHEDULER_ROLE_ARN`, `KITE_SCHEDULE_DLQ_ARN`,
+    /// `KITE_OUTBOX_GRACE_SECONDS`, `KITE_LOG_RETENTION_DAYS` and whether
+    /// `AWS_ENDPOINT_URL` is set.
     pub fn from_env() -> Result<AwsConfig, ConfigError> {
-        let rule_prefix = var("KITE_RULE_PREFIX").unwrap_or_else(|| "kite".to_string());
-        if rule_prefix.len() > 16
-            || !rule_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        AwsConfig::from_vars(var)
+    }
+
+    /// [`AwsConfig::from_env`] over any source of variables (`None`: unset or blank).
+    pub fn from_vars(get: impl Fn(&'static str) -> Option<String>) -> Result<AwsConfig, ConfigError> {
+        let get = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
+        let schedule_group = get("KITE_SCHEDULE_GROUP").unwrap_or_else(|| "kite".to_string());
+        if !valid_group(&schedule_group) {
             return Err(ConfigError::Invalid {
-                name: "KITE_RULE_PREFIX",
-                reason: "at most 16 characters among A-Z a-z 0-9 . - _".into(),
+                name: "KITE_SCHEDULE_GROUP",
+                reason: "1 to 64 characters among A-Z a-z 0-9 . - _".into(),
             });
         }
         Ok(AwsConfig {
-            table_name: var("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
-            bucket_name: var("BUCKET_NAME").ok_or(ConfigError::Missing("BUCKET_NAME"))?,
-            queue_url: var("QUEUE_URL"),
-            scheduler_function_arn: var("SCHEDULER_FUNCTION_ARN"),
-            rule_prefix,
-            outbox_grace: Duration::from_secs(number("KITE_OUTBOX_GRACE_SECONDS", 120u64)?),
-            log_retention_days: number("KITE_LOG_RETENTION_DAYS", 30u32)?,
-            s3_path_style: var("AWS_ENDPOINT_URL").is_some(),
+            table_name: get("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
+            bucket_name: get("BUCKET_NAME").ok_or(ConfigError::Missing("BUCKET_NAME"))?,
+            queue_url: get("QUEUE_URL"),
+            scheduler_function_arn: get("SCHEDULER_FUNCTION_ARN"),
+            schedule_group,
+            scheduler_role_arn: get("KITE_SCHEDULER_ROLE_ARN"),
+            schedule_dlq_arn: get("KITE_SCHEDULE_DLQ_ARN"),
+            outbox_grace: Duration::from_secs(number(
+                "KITE_OUTBOX_GRACE_SECONDS",
+                get("KITE_OUTBOX_GRACE_SECONDS"),
+                120u64,
+            )?),
+            log_retention_days: number("KITE_LOG_RETENTION_DAYS", get("KITE_LOG_RETENTION_DAYS"), 30u32)?,
+            s3_path_style: get("AWS_ENDPOINT_URL").is_some(),
         })
     }
 }
@@ -125,7 +151,7 @@ pub(crate) struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
-    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -147,8 +173,8 @@ impl Clients {
                 .interceptor(counter.clone())
                 .build(),
         );
-        let eventbridge = aws_sdk_eventbridge::Client::from_conf(
-            aws_sdk_eventbridge::config::Builder::from(&shared)
+        let scheduler = aws_sdk_scheduler::Client::from_conf(
+            aws_sdk_scheduler::config::Builder::from(&shared)
                 .interceptor(counter)
                 .build(),
         );
@@ -156,7 +182,69 @@ impl Clients {
             dynamodb,
             s3,
             sqs,
-            eventbridge,
+            scheduler,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<AwsConfig, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AwsConfig::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn config_from_env_names_what_is_missing() {
+        assert_eq!(from(&[]), Err(ConfigError::Missing("TABLE_NAME")));
+        assert_eq!(
+            from(&[("TABLE_NAME", "t"), ("BUCKET_NAME", " ")]),
+            Err(ConfigError::Missing("BUCKET_NAME"))
+        );
+        let config = from(&[("TABLE_NAME", "t"), ("BUCKET_NAME", "b")]).unwrap();
+        assert_eq!(config.schedule_group, "kite");
+        assert_eq!(config.scheduler_role_arn, None);
+        assert_eq!(config.schedule_dlq_arn, None);
+        assert!(!config.s3_path_style);
+    }
+
+    #[test]
+    fn schedule_group_names_follow_eventbridge_scheduler() {
+        let with = |group: &str| {
+            from(&[
+                ("TABLE_NAME", "t"),
+                ("BUCKET_NAME", "b"),
+                ("KITE_SCHEDULE_GROUP", group),
+            ])
+        };
+        assert_eq!(
+            with("prod-Kite_1.2").map(|c| c.schedule_group),
+            Ok("prod-Kite_1.2".to_string())
+        );
+        assert!(matches!(
+            with("a/b"),
+            Err(ConfigError::Invalid {
+                name: "KITE_SCHEDULE_GROUP",
+                ..
+            })
+        ));
+        assert!(with(&"g".repeat(65)).is_err());
+        let numbers = from(&[
+            ("TABLE_NAME", "t"),
+            ("BUCKET_NAME", "b"),
+            ("KITE_LOG_RETENTION_DAYS", "x"),
+        ]);
+        assert!(matches!(
+            numbers,
+            Err(ConfigError::Invalid {
+                name: "KITE_LOG_RETENTION_DAYS",
+                ..
+            })
+        ));
     }
 }

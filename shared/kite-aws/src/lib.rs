@@ -1,6 +1,6 @@
 //! Kite's AWS adapters: the engine's ports over DynamoDB (flows, executions, logs,
 //! trigger state and the work outbox), S3 (files), SQS (dispatch) and EventBridge
-//! (Schedule triggers). The Lambda functions call [`AwsConfig::from_env`] and
+//! Scheduler (Schedule triggers). The Lambda functions call [`AwsConfig::from_env`] and
 //! [`aws_ports`] (or [`aws_adapters`] when they also need the sweeper or the
 //! stream decoding) and hand the result to the engine.
 //!
@@ -25,7 +25,7 @@ use kite_engine::{Engine, EngineConfig, Ports};
 pub use config::{AwsConfig, ConfigError};
 pub use counter::CallCounter;
 pub use files::S3FileStorage;
-pub use schedules::{rule_name, EventBridgeSchedules};
+pub use schedules::{schedule_name, SchedulerSchedules};
 pub use store::{sweep_outbox, AwsStore, SearchBudget, SweepReport};
 
 /// Every AWS adapter of one configuration, sharing the SDK clients.
@@ -33,7 +33,7 @@ pub use store::{sweep_outbox, AwsStore, SearchBudget, SweepReport};
 pub struct AwsAdapters {
     pub store: Arc<AwsStore>,
     pub files: Arc<S3FileStorage>,
-    pub schedules: Arc<EventBridgeSchedules>,
+    pub schedules: Arc<SchedulerSchedules>,
 }
 
 /// What every function starts with: the adapters of [`AwsConfig::from_env`] and an
@@ -65,10 +65,12 @@ pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> A
         files.clone(),
         config,
     ));
-    let schedules = Arc::new(EventBridgeSchedules::new(
-        clients.eventbridge.clone(),
-        config.rule_prefix.clone(),
+    let schedules = Arc::new(SchedulerSchedules::new(
+        clients.scheduler.clone(),
+        config.schedule_group.clone(),
         config.scheduler_function_arn.clone(),
+        config.scheduler_role_arn.clone(),
+        config.schedule_dlq_arn.clone(),
     ));
     AwsAdapters {
         store,

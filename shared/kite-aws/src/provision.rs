@@ -1,6 +1,6 @@
 //! Creates Kite's resources in an emulator (moto) the way template.yaml declares them:
-//! the table from the template's `KiteTable`, a bucket and a queue. Tests use it; a
-//! real deployment uses `sam deploy`.
+//! the table from the template's `KiteTable`, a bucket, a queue and a schedule group.
+//! Tests use it; a real deployment uses `sam deploy`.
 
 use crate::config::{AwsConfig, Clients};
 use crate::counter::CallCounter;
@@ -18,15 +18,23 @@ fn failed(what: &'static str) -> impl Fn(String) -> ProvisionError {
     move |message| ProvisionError::Create { what, message }
 }
 
-/// Creates the table `table`, the bucket `bucket` and (with `queue`) an SQS queue,
-/// returning the configuration that points the adapters at them.
-pub async fn provision(table: &str, bucket: &str, queue: Option<&str>) -> Result<AwsConfig, ProvisionError> {
+/// Creates the table `table`, the bucket `bucket`, (with `queue`) an SQS queue and the
+/// EventBridge Scheduler group `group`, returning the configuration that points the
+/// adapters at them.
+pub async fn provision(
+    table: &str,
+    bucket: &str,
+    queue: Option<&str>,
+    group: &str,
+) -> Result<AwsConfig, ProvisionError> {
     let mut config = AwsConfig {
         table_name: table.to_string(),
         bucket_name: bucket.to_string(),
         queue_url: None,
         scheduler_function_arn: None,
-        rule_prefix: "kite".to_string(),
+        schedule_group: group.to_string(),
+        scheduler_role_arn: None,
+        schedule_dlq_arn: None,
         outbox_grace: std::time::Duration::from_secs(120),
         log_retention_days: 30,
         s3_path_style: true,
@@ -40,6 +48,13 @@ pub async fn provision(table: &str, bucket: &str, queue: Option<&str>) -> Result
         .send()
         .await
         .map_err(|e| failed("the bucket")(crate::items::sdk(e).to_string()))?;
+    clients
+        .scheduler
+        .create_schedule_group()
+        .name(group)
+        .send()
+        .await
+        .map_err(|e| failed("the schedule group")(crate::items::sdk(e).to_string()))?;
     if let Some(name) = queue {
         let out = clients
             .sqs

@@ -1,79 +1,88 @@
 //! The AWS adapters against moto's server (started by tests/aws/run.sh, which sets
-//! AWS_ENDPOINT_URL). Without AWS_ENDPOINT_URL every test here is skipped.
+//! AWS_ENDPOINT_URL and runs these ignored tests with `--ignored`). Run without moto, each
+//! test fails and says so; plain `cargo test` leaves them out.
 //!
 //! The port conformance suite (`kite_engine::conformance`, which the SQLite adapters run
 //! too), plus what only AWS has or does: the outbox and its sweeper, SQS, large bodies
-//! and multipart in S3, presigned URLs, EventBridge rules, DynamoDB Streams.
+//! and multipart in S3, presigned URLs, EventBridge Scheduler schedules, DynamoDB Streams.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use kite_aws::{provision::provision, AwsAdapters, AwsStore, CallCounter};
+use kite_aws::{provision::provision, AwsAdapters, CallCounter};
 use kite_core::execution::{LogEntry, StateType};
 use kite_engine::conformance::{self as suite, execution, log, stream, t, transition};
 use kite_engine::ports::*;
 
-/// Fresh resources for one test, or `None` (skip) without an emulator.
-async fn setup(name: &str) -> Option<AwsAdapters> {
-    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
-        // Written to the stderr handle itself: the test harness captures eprintln!.
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let _ = std::io::Write::write_all(
-                &mut std::io::stderr(),
-                b"kite-aws: AWS_ENDPOINT_URL is not set, the tests against moto are skipped \
-                  (tests/aws/run.sh starts moto and runs them)\n",
-            );
-        });
-        eprintln!("skipped {name}: AWS_ENDPOINT_URL is not set");
-        return None;
-    }
-    let unique = format!(
+const SCHEDULER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler";
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/kite-scheduler-invoke";
+const DLQ_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:kite-schedule-dlq";
+
+/// A name no other test (or earlier run against the same server) uses.
+fn unique(name: &str) -> String {
+    format!(
         "kite-{}-{}",
         name.replace('_', "-"),
         Utc::now().timestamp_nanos_opt().unwrap_or_default() % 1_000_000_000_000
-    );
-    let mut config = provision(&unique, &unique, Some(&unique))
+    )
+}
+
+/// Fresh resources for one test (a table, bucket, queue and schedule group of its own).
+async fn setup(name: &str) -> AwsAdapters {
+    kite_aws::aws_adapters(&setup_config(name).await).await
+}
+
+async fn setup_config(name: &str) -> kite_aws::AwsConfig {
+    if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.is_empty()) {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: the kite-aws tests need moto's server \
+             (bash tests/aws/run.sh starts it and runs them)"
+        );
+    }
+    let unique = unique(name);
+    let mut config = provision(&unique, &unique, Some(&unique), &unique)
         .await
-        .expect("create the table, bucket and queue in moto");
-    config.scheduler_function_arn =
-        Some("arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler".into());
-    Some(kite_aws::aws_adapters(&config).await)
+        .expect("create the table, bucket, queue and schedule group in moto");
+    config.scheduler_function_arn = Some(SCHEDULER_ARN.into());
+    config.scheduler_role_arn = Some(ROLE_ARN.into());
+    config.schedule_dlq_arn = Some(DLQ_ARN.into());
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn flows_have_revisions_and_soft_delete() {
-    let Some(a) = setup("flows").await else { return };
+    let a = setup("flows").await;
     suite::flows_have_revisions_and_soft_delete(a.store).await;
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn flow_search_filters_and_pages() {
-    let Some(a) = setup("flowsearch").await else {
-        return;
-    };
+    let a = setup("flowsearch").await;
     suite::flow_search_filters_and_pages(a.store.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn execution_updates_are_compare_and_set() {
-    let Some(a) = setup("cas").await else { return };
+    let a = setup("cas").await;
     suite::execution_updates_are_compare_and_set(a.store.as_ref(), a.store.clone()).await;
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn execution_search_filters_sorts_and_pages() {
-    let Some(a) = setup("execsearch").await else {
-        return;
-    };
+    let a = setup("execsearch").await;
     suite::execution_search_filters_sorts_and_pages(a.store.as_ref(), a.store.as_ref()).await;
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
-    let Some(a) = setup("commit").await else { return };
+    let a = setup("commit").await;
     let s = a.store.as_ref();
     // Pushed items not claimed and due go to SQS at the commit; an ack in a later commit
     // deletes the outbox row but cannot recall the message.
@@ -81,8 +90,9 @@ async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn large_execution_bodies_live_in_s3() {
-    let Some(a) = setup("bigbody").await else { return };
+    let a = setup("bigbody").await;
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     let mut e = execution("big", "dev", "f", StateType::Running, t(0), &[]);
     e.outputs.insert(
@@ -121,8 +131,9 @@ async fn large_execution_bodies_live_in_s3() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn a_first_step_is_one_item_with_its_logs_and_later_writes_keep_them() {
-    let Some(a) = setup("firstlogs").await else { return };
+    let a = setup("firstlogs").await;
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     let logs: &dyn LogRepository = a.store.as_ref();
     let partition = || async {
@@ -222,8 +233,9 @@ fn incompressible(len: usize) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn logs_filter_by_level_and_task_run() {
-    let Some(a) = setup("logs").await else { return };
+    let a = setup("logs").await;
     let logs: &dyn LogRepository = a.store.as_ref();
     suite::logs_filter_by_level_and_task_run(logs).await;
     // A huge line is cut to fit an item instead of failing the write.
@@ -244,16 +256,18 @@ async fn logs_filter_by_level_and_task_run() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn queue_leases_acks_and_redelivers_over_sqs() {
-    let Some(a) = setup("queue").await else { return };
+    let a = setup("queue").await;
     // SQS's visibility timeout is the lease: the suite waits for it in real time, and the
     // item due in an hour (beyond SQS's 15-minute delay) stays in the outbox until rescheduled.
     suite::queue_leases_acks_and_redelivers(a.store.as_ref()).await;
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn the_sweeper_sends_lost_and_newly_reachable_items() {
-    let Some(a) = setup("sweep").await else { return };
+    let a = setup("sweep").await;
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     let queue: &dyn TaskQueue = a.store.as_ref();
     let now = Utc::now();
@@ -310,21 +324,24 @@ async fn the_sweeper_sends_lost_and_newly_reachable_items() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn an_ended_subflow_wakes_its_waiting_parent_in_the_same_transaction() {
-    let Some(a) = setup("wake").await else { return };
+    let a = setup("wake").await;
     let s = a.store.as_ref();
     suite::an_ended_subflow_wakes_its_waiting_parent(s, s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn s3_files_round_trip_bounds_and_prefix_deletes() {
-    let Some(a) = setup("files").await else { return };
+    let a = setup("files").await;
     suite::file_storage_round_trip_and_bounds(a.files).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn presigned_urls_upload_and_download_without_the_api() {
-    let Some(a) = setup("presign").await else { return };
+    let a = setup("presign").await;
     let uri = "kestra:///dev/f/executions/e1/inputs/big/data.bin";
     let put = a
         .files
@@ -370,8 +387,9 @@ async fn presigned_urls_upload_and_download_without_the_api() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn s3_files_refuse_paths_outside_the_root() {
-    let Some(a) = setup("paths").await else { return };
+    let a = setup("paths").await;
     let fs: &dyn FileStorage = a.files.as_ref();
     suite::file_storage_refuses_paths_outside_its_root(fs).await;
     // The execution bodies' prefix is the adapter's own.
@@ -385,30 +403,34 @@ async fn s3_files_refuse_paths_outside_the_root() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn trigger_state_is_compare_and_set_and_searchable() {
-    let Some(a) = setup("triggers").await else { return };
+    let a = setup("triggers").await;
     suite::trigger_state_is_compare_and_set_and_searchable(a.store).await;
 }
 
-#[tokio::test]
-async fn eventbridge_rules_follow_sync_flow() {
-    let Some(a) = setup("rules").await else { return };
-    let reg: &dyn ScheduleRegistry = a.schedules.as_ref();
-    let long_ns = format!("company.{}", "team".repeat(30));
-    let rule = |trigger: &str, exprs: &[&str], enabled: bool| ScheduleRule {
-        namespace: long_ns.clone(),
-        flow_id: "nightly".into(),
+fn rule(namespace: &str, flow_id: &str, trigger: &str, exprs: &[&str], enabled: bool) -> ScheduleRule {
+    ScheduleRule {
+        namespace: namespace.into(),
+        flow_id: flow_id.into(),
         trigger_id: trigger.into(),
         expressions: exprs.iter().map(|e| e.to_string()).collect(),
         enabled,
-    };
-    let other = ScheduleRule {
-        namespace: "dev".into(),
-        flow_id: "other".into(),
-        trigger_id: "s".into(),
-        expressions: vec!["cron(0 * * * ? *)".into()],
-        enabled: true,
-    };
+    }
+}
+
+/// A later `settled_before`: every schedule counts as settled.
+fn settled() -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::minutes(5)
+}
+
+#[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn schedules_follow_sync_flow() {
+    let a = setup("schedules").await;
+    let reg: &dyn ScheduleRegistry = a.schedules.as_ref();
+    let long_ns = format!("company.{}", "team".repeat(30));
+    let other = rule("dev", "other", "s", &["cron(0 * * * ? *)"], true);
     reg.sync_flow("dev", "other", std::slice::from_ref(&other))
         .await
         .unwrap();
@@ -416,70 +438,320 @@ async fn eventbridge_rules_follow_sync_flow() {
         &long_ns,
         "nightly",
         &[
-            rule("daily", &["cron(0 2 * * ? *)"], true),
+            rule(&long_ns, "nightly", "daily", &["cron(0 2 * * ? *)"], true),
             // A time zone with DST needs two UTC expressions.
-            rule("local", &["cron(0 1 * * ? *)", "cron(0 0 * * ? *)"], true),
+            rule(
+                &long_ns,
+                "nightly",
+                "local",
+                &["cron(0 1 * * ? *)", "cron(0 0 * * ? *)"],
+                true,
+            ),
         ],
     )
     .await
     .unwrap();
-    let rules = a.schedules.list_flow_rules(&long_ns, "nightly").await.unwrap();
-    assert_eq!(rules.len(), 3);
-    assert!(rules.keys().all(|n| n.len() <= 64));
-    let daily = kite_aws::rule_name("kite", &long_ns, "nightly", "daily", 0);
-    assert_eq!(rules[&daily].0, "cron(0 2 * * ? *)");
-    // The target carries the input the scheduler function reads.
-    let targets = a
-        .schedules
-        .client()
-        .list_targets_by_rule()
-        .rule(&daily)
-        .send()
-        .await
-        .unwrap();
-    let target = &targets.targets()[0];
+    let schedules = a.schedules.flow_schedules(&long_ns, "nightly").await.unwrap();
+    assert_eq!(schedules.len(), 3);
+    assert!(schedules.keys().all(|n| n.len() <= 64));
+    let daily = kite_aws::schedule_name(&long_ns, "nightly", "daily", 0);
+    let d = &schedules[&daily];
+    assert_eq!(d.expression, "cron(0 2 * * ? *)");
+    assert_eq!(d.timezone.as_deref(), Some("UTC"));
+    assert!(d.enabled && d.exact);
     assert_eq!(
-        target.arn(),
-        "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler"
+        (d.target_arn.as_str(), d.role_arn.as_str()),
+        (SCHEDULER_ARN, ROLE_ARN)
     );
-    // EventBridge fills in the event's time, as it does for `<time>` in a template.
-    let transformer = target.input_transformer().unwrap();
-    assert_eq!(transformer.input_paths_map().unwrap()["time"], "$.time");
-    let filled = transformer
-        .input_template()
-        .replace("<time>", "\"2026-01-01T02:00:00Z\"");
+    assert_eq!(d.retry, Some((10, 3600)));
+    assert_eq!(d.dead_letter_arn.as_deref(), Some(DLQ_ARN));
+    // EventBridge Scheduler fills in the instant the schedule was due.
+    let filled = d
+        .input
+        .as_deref()
+        .unwrap()
+        .replace("<aws.scheduler.scheduled-time>", "2026-01-01T02:00:00Z");
     let input: serde_json::Value = serde_json::from_str(&filled).unwrap();
     assert_eq!(
         input,
         serde_json::json!({"namespace": long_ns, "flowId": "nightly", "triggerId": "daily", "time": "2026-01-01T02:00:00Z"})
     );
 
+    // Saving the same flow again changes nothing: one list and one read per schedule.
+    let counter = CallCounter::default();
+    let counted = kite_aws::aws_adapters_counted(&config_of(&a), counter.clone()).await;
+    counted
+        .schedules
+        .sync_flow(
+            &long_ns,
+            "nightly",
+            &[
+                rule(&long_ns, "nightly", "daily", &["cron(0 2 * * ? *)"], true),
+                rule(
+                    &long_ns,
+                    "nightly",
+                    "local",
+                    &["cron(0 1 * * ? *)", "cron(0 0 * * ? *)"],
+                    true,
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let calls = counter.snapshot();
+    assert_eq!(calls.get("Scheduler.ListSchedules"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("Scheduler.GetSchedule"), Some(&3), "{calls:?}");
+    assert_eq!(counter.total(), 4, "{calls:?}");
+
     // Changed cron, disabled, one expression fewer.
     reg.sync_flow(
         &long_ns,
         "nightly",
         &[
-            rule("daily", &["cron(30 3 * * ? *)"], false),
-            rule("local", &["cron(0 1 * * ? *)"], true),
+            rule(&long_ns, "nightly", "daily", &["cron(30 3 * * ? *)"], false),
+            rule(&long_ns, "nightly", "local", &["cron(0 1 * * ? *)"], true),
         ],
     )
     .await
     .unwrap();
-    let rules = a.schedules.list_flow_rules(&long_ns, "nightly").await.unwrap();
-    assert_eq!(rules.len(), 2);
-    assert_eq!(rules[&daily].0, "cron(30 3 * * ? *)");
-    assert_eq!(rules[&daily].1, aws_sdk_eventbridge::types::RuleState::Disabled);
-    // Flow deleted: its rules go, other flows' rules stay.
+    let schedules = a.schedules.flow_schedules(&long_ns, "nightly").await.unwrap();
+    assert_eq!(schedules.len(), 2);
+    assert_eq!(schedules[&daily].expression, "cron(30 3 * * ? *)");
+    assert!(!schedules[&daily].enabled);
+    // Enabled again: the whole definition is sent, the rest of it is unchanged.
+    reg.sync_flow(
+        &long_ns,
+        "nightly",
+        &[
+            rule(&long_ns, "nightly", "daily", &["cron(30 3 * * ? *)"], true),
+            rule(&long_ns, "nightly", "local", &["cron(0 1 * * ? *)"], true),
+        ],
+    )
+    .await
+    .unwrap();
+    let again = a.schedules.definition(&daily).await.unwrap().unwrap();
+    assert_eq!(
+        again,
+        kite_aws::schedules::Definition {
+            enabled: true,
+            ..schedules[&daily].clone()
+        }
+    );
+    // Flow deleted: its schedules go, other flows' schedules stay.
     reg.sync_flow(&long_ns, "nightly", &[]).await.unwrap();
     assert!(a
         .schedules
-        .list_flow_rules(&long_ns, "nightly")
+        .flow_schedules(&long_ns, "nightly")
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(a.schedules.flow_schedules("dev", "other").await.unwrap().len(), 1);
+    // Without the invoke role nothing can be registered, and the error says why.
+    let mut no_role = config_of(&a);
+    no_role.scheduler_role_arn = None;
+    let unusable = kite_aws::aws_adapters(&no_role).await;
+    let err = unusable
+        .schedules
+        .sync_flow("dev", "other", std::slice::from_ref(&other))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("KITE_SCHEDULER_ROLE_ARN"), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn two_stacks_never_see_each_others_schedules() {
+    let first = setup("stack-a").await;
+    let second = setup("stack-b").await;
+    assert_ne!(first.schedules.group(), second.schedules.group());
+    // The same flow in both stacks: the same schedule names, in different groups.
+    let mine = [rule("dev", "same", "s", &["cron(0 * * * ? *)"], true)];
+    first.schedules.sync_flow("dev", "same", &mine).await.unwrap();
+    second.schedules.sync_flow("dev", "same", &mine).await.unwrap();
+    // The second stack drops the flow, then reconciles with no flow at all.
+    second.schedules.sync_flow("dev", "same", &[]).await.unwrap();
+    let report = second.schedules.sync_all(&[], settled()).await.unwrap();
+    assert_eq!(report, SyncReport::default());
+    assert!(second.schedules.names().await.unwrap().is_empty());
     assert_eq!(
-        a.schedules.list_flow_rules("dev", "other").await.unwrap().len(),
-        1
+        first.schedules.names().await.unwrap(),
+        [kite_aws::schedule_name("dev", "same", "s", 0)]
+    );
+
+    // More schedules than a page of ListSchedules (100), reconciled twice.
+    let many: Vec<ScheduleRule> = (0..120)
+        .map(|i| {
+            rule(
+                "dev",
+                &format!("f{}", i % 7),
+                &format!("t{i}"),
+                &["cron(0 1 * * ? *)"],
+                true,
+            )
+        })
+        .collect();
+    let report = second.schedules.sync_all(&many, settled()).await.unwrap();
+    assert_eq!((report.found, report.created), (0, 120));
+    assert_eq!(second.schedules.names().await.unwrap().len(), 120);
+    let counter = CallCounter::default();
+    let counted = kite_aws::aws_adapters_counted(&config_of(&second), counter.clone()).await;
+    let report = counted.schedules.sync_all(&many, settled()).await.unwrap();
+    assert_eq!(
+        report,
+        SyncReport {
+            found: 120,
+            ..SyncReport::default()
+        }
+    );
+    let calls = counter.snapshot();
+    eprintln!("reconcile of 120 settled schedules: {calls:?}");
+    assert_eq!(calls.get("Scheduler.ListSchedules"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("Scheduler.GetSchedule"), Some(&120), "{calls:?}");
+    assert_eq!(counter.total(), 122, "{calls:?}");
+    // Still one schedule in the first stack.
+    assert_eq!(first.schedules.names().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn reconcile_repairs_the_group_behind_a_failed_save() {
+    let config = setup_config("reconcile").await;
+    // A save whose schedule sync fails (here: no role to hand EventBridge Scheduler).
+    let mut broken = config.clone();
+    broken.scheduler_role_arn = None;
+    let broken = kite_aws::aws_adapters(&broken).await;
+    let engine = kite_engine::Engine::new(broken.ports(), aws_engine_config());
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../flows/dev/daily-report.yaml"
+    ))
+    .expect("daily-report.yaml");
+    match engine.create_flow(&source).await {
+        Err(e @ kite_engine::EngineError::SchedulesPending { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("dev.daily-report was saved"), "{message}");
+            assert!(message.contains("next schedule reconcile"), "{message}");
+            assert!(message.contains("KITE_SCHEDULER_ROLE_ARN"), "{message}");
+        }
+        other => panic!("expected SchedulesPending, got {other:?}"),
+    }
+    let a = kite_aws::aws_adapters(&config).await;
+    assert!(
+        engine.get_flow("dev", "daily-report", None).await.is_ok(),
+        "the flow is saved"
+    );
+    assert!(a
+        .schedules
+        .flow_schedules("dev", "daily-report")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A second flow registered normally, then edited behind Kite's back; an orphan left
+    // by a flow that no longer exists.
+    let engine = kite_engine::Engine::new(a.ports(), aws_engine_config());
+    let hourly = "id: hourly\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\ntriggers:\n  - id: every-hour\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 * * * *\"\n";
+    engine.create_flow(hourly).await.unwrap();
+    let hourly_name = kite_aws::schedule_name("dev", "hourly", "every-hour", 0);
+    let registered = a.schedules.definition(&hourly_name).await.unwrap().unwrap();
+    a.schedules
+        .client()
+        .update_schedule()
+        .group_name(a.schedules.group())
+        .name(&hourly_name)
+        .schedule_expression("cron(5 * * * ? *)")
+        .flexible_time_window(
+            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                .build()
+                .unwrap(),
+        )
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn(SCHEDULER_ARN)
+                .role_arn(ROLE_ARN)
+                .input("{}")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    a.schedules
+        .sync_flow(
+            "dev",
+            "gone",
+            &[rule("dev", "gone", "s", &["cron(0 3 * * ? *)"], true)],
+        )
+        .await
+        .unwrap();
+    let orphan = kite_aws::schedule_name("dev", "gone", "s", 0);
+
+    // Within a minute of those writes, a reconcile leaves them be (a save may be newer
+    // than its read) but registers the missing schedules.
+    let first = engine.reconcile_schedules().await.unwrap();
+    assert!(
+        first.created >= 1 && first.recent >= 2 && first.deleted == 0,
+        "{first:?}"
+    );
+    assert!(a.schedules.definition(&orphan).await.unwrap().is_some());
+    let daily = a.schedules.flow_schedules("dev", "daily-report").await.unwrap();
+    assert!(!daily.is_empty() && daily.values().all(|d| d.enabled && d.role_arn == ROLE_ARN));
+
+    // Later (a clock five minutes ahead): the orphan goes, the edit is undone; a schedule
+    // deleted behind Kite's back comes back.
+    let deleted = daily.keys().next().unwrap().clone();
+    a.schedules
+        .client()
+        .delete_schedule()
+        .group_name(a.schedules.group())
+        .name(&deleted)
+        .send()
+        .await
+        .unwrap();
+    let counter = CallCounter::default();
+    let counted = kite_aws::aws_adapters_counted(&config, counter.clone()).await;
+    let mut ports = counted.ports();
+    ports.clock = Arc::new(FixedClock(settled()));
+    let later = kite_engine::Engine::new(ports, aws_engine_config());
+    let report = later.reconcile_schedules().await.unwrap();
+    let calls = counter.snapshot();
+    eprintln!("reconcile of 2 flows: {report:?}, calls {calls:?}");
+    assert_eq!(
+        (report.created, report.updated, report.deleted, report.recent),
+        (1, 1, 1, 0),
+        "{report:?}"
+    );
+    assert!(a.schedules.definition(&orphan).await.unwrap().is_none());
+    assert!(a.schedules.definition(&deleted).await.unwrap().is_some());
+    assert_eq!(
+        a.schedules.definition(&hourly_name).await.unwrap(),
+        Some(registered)
+    );
+    // The flows' and trigger states' queries, one list, a read per schedule that stayed.
+    assert_eq!(calls.get("DynamoDB.Query"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("Scheduler.ListSchedules"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("Scheduler.GetSchedule").copied(),
+        Some((report.found - report.deleted) as u64),
+        "{calls:?}"
+    );
+    // Nothing left to repair.
+    let again = later.reconcile_schedules().await.unwrap();
+    assert!(!again.changed(), "{again:?}");
+    // A disabled trigger stays disabled through a reconcile.
+    engine
+        .set_trigger_disabled("dev", "hourly", "every-hour", true)
+        .await
+        .unwrap();
+    assert!(!later.reconcile_schedules().await.unwrap().changed());
+    assert!(
+        !a.schedules
+            .definition(&hourly_name)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
     );
 }
 
@@ -504,8 +776,9 @@ fn image_json(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeV
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn stream_records_carry_execution_state_changes() {
-    let Some(a) = setup("stream").await else { return };
+    let a = setup("stream").await;
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     let mut e = execution("s1", "dev", "f", StateType::Created, t(0), &[]);
     repo.commit(transition(e.clone(), None, vec![], vec![]))
@@ -596,8 +869,10 @@ fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
         table_name: a.store.table_name().to_string(),
         bucket_name: a.files.bucket().to_string(),
         queue_url: a.store.queue_url().map(str::to_string),
-        scheduler_function_arn: None,
-        rule_prefix: "kite".into(),
+        scheduler_function_arn: Some(SCHEDULER_ARN.into()),
+        schedule_group: a.schedules.group().to_string(),
+        scheduler_role_arn: Some(ROLE_ARN.into()),
+        schedule_dlq_arn: Some(DLQ_ARN.into()),
         outbox_grace: Duration::from_secs(120),
         log_retention_days: 30,
         s3_path_style: true,
@@ -605,8 +880,9 @@ fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn searches_by_start_date_read_the_index_a_page_at_a_time() {
-    let Some(a) = setup("bounded").await else { return };
+    let a = setup("bounded").await;
     let flows: &dyn FlowRepository = a.store.as_ref();
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     for (ns, id) in [("busy", "f"), ("busy", "g"), ("quiet", "q")] {
@@ -711,8 +987,9 @@ async fn searches_by_start_date_read_the_index_a_page_at_a_time() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn data_survives_a_new_process() {
-    let Some(a) = setup("reopen").await else { return };
+    let a = setup("reopen").await;
     suite::write_before_reopening(a.store.as_ref(), a.store.as_ref()).await;
     // Another function instance: new clients, nothing cached.
     let other = kite_aws::aws_adapters(&config_of(&a)).await;
@@ -739,8 +1016,9 @@ impl Dispatcher for InProcess {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn benchmark01_needs_two_billable_calls_from_a_cold_function() {
-    let Some(a) = setup("bench").await else { return };
+    let a = setup("bench").await;
     let engine = kite_engine::Engine::new(a.ports(), kite_engine::EngineConfig::default());
     let dispatcher = Arc::new(InProcess(OnceLock::new()));
     let _ = dispatcher.0.set(engine.clone());
@@ -873,8 +1151,9 @@ fn aws_engine_config() -> kite_engine::EngineConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn saved_schedule_flows_become_rules_and_firings_executions() {
-    let Some(a) = setup("schedflow").await else { return };
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn saved_schedule_flows_become_schedules_and_firings_executions() {
+    let a = setup("schedflow").await;
     // Saved half a minute before a 09:00 in Paris on a summer weekday (07:00 UTC).
     let fired_at = Utc.with_ymd_and_hms(2026, 6, 3, 7, 0, 0).single().unwrap();
     let mut ports = a.ports();
@@ -886,13 +1165,15 @@ async fn saved_schedule_flows_become_rules_and_firings_executions() {
     ))
     .expect("daily-report.yaml");
     engine.create_flow(&source).await.unwrap();
-    let rules = a.schedules.list_flow_rules("dev", "daily-report").await.unwrap();
-    assert!(!rules.is_empty(), "a rule per UTC expression of the Paris cron");
-    assert!(rules
+    let schedules = a.schedules.flow_schedules("dev", "daily-report").await.unwrap();
+    assert!(
+        !schedules.is_empty(),
+        "a schedule per UTC expression of the Paris cron"
+    );
+    assert!(schedules
         .values()
-        .all(|(expr, state)| expr.starts_with("cron(")
-            && *state == aws_sdk_eventbridge::types::RuleState::Enabled));
-    // The rule fires at 09:00: one execution, and the same firing delivered twice
+        .all(|d| d.expression.starts_with("cron(") && d.enabled && d.timezone.as_deref() == Some("UTC")));
+    // The schedule fires at 09:00: one execution, and the same firing delivered twice
     // creates no second one.
     let first = engine
         .fire_schedule("dev", "daily-report", "weekdays", fired_at)
@@ -913,26 +1194,12 @@ async fn saved_schedule_flows_become_rules_and_firings_executions() {
         .await
         .unwrap();
     assert_eq!(found.total, 1);
-    // Deleting the flow removes its rules.
+    // Deleting the flow removes its schedules.
     engine.delete_flow("dev", "daily-report").await.unwrap();
     assert!(a
         .schedules
-        .list_flow_rules("dev", "daily-report")
+        .flow_schedules("dev", "daily-report")
         .await
         .unwrap()
         .is_empty());
-}
-
-#[tokio::test]
-async fn config_from_env_names_what_is_missing() {
-    // Only checks parsing; never touches AWS.
-    let names = ["TABLE_NAME", "BUCKET_NAME"];
-    if names.iter().any(|n| std::env::var(n).is_ok()) {
-        return;
-    }
-    assert_eq!(
-        kite_aws::AwsConfig::from_env(),
-        Err(kite_aws::ConfigError::Missing("TABLE_NAME"))
-    );
-    let _unused: Option<AwsStore> = None;
 }

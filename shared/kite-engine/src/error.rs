@@ -38,6 +38,17 @@ pub enum EngineError {
     /// 500: the state machine refused an event.
     #[error("{0}")]
     Internal(String),
+    /// 500: the flow is stored, but registering its Schedule triggers failed; the next
+    /// schedule reconcile ([`crate::Engine::reconcile_schedules`]) registers them.
+    #[error(
+        "flow {namespace}.{flow_id} was saved, but its schedules could not be registered ({error}); \
+         the next schedule reconcile will register them"
+    )]
+    SchedulesPending {
+        namespace: String,
+        flow_id: String,
+        error: Box<EngineError>,
+    },
 }
 
 impl From<StorageError> for EngineError {

@@ -452,14 +452,34 @@ pub struct ScheduleRule {
     pub namespace: String,
     pub flow_id: String,
     pub trigger_id: String,
-    /// EventBridge schedule expressions in UTC (`cron(...)`) that together fire at
-    /// least at every due instant; the scheduler checks each firing against the
-    /// trigger's real cron and time zone.
+    /// Schedule expressions in UTC (`cron(...)`) that together fire at least at every
+    /// due instant; the scheduler checks each firing against the trigger's real cron and
+    /// time zone.
     pub expressions: Vec<String>,
     pub enabled: bool,
 }
 
-/// Where Schedule triggers are registered with an external clock (EventBridge rules).
+/// What a whole-registry reconcile found and changed, in registered schedules (one per
+/// expression of a [`ScheduleRule`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Registered before the reconcile.
+    pub found: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    /// Left as they were because written after the reconcile's read.
+    pub recent: usize,
+}
+
+impl SyncReport {
+    /// Whether the registry had drifted from the flows.
+    pub fn changed(&self) -> bool {
+        self.created + self.updated + self.deleted > 0
+    }
+}
+
+/// Where Schedule triggers are registered with an external clock (EventBridge Scheduler).
 /// The local server has its own in-process scheduler and uses [`NoScheduleRegistry`].
 #[async_trait]
 pub trait ScheduleRegistry: Send + Sync {
@@ -471,6 +491,17 @@ pub trait ScheduleRegistry: Send + Sync {
         flow_id: &str,
         rules: &[ScheduleRule],
     ) -> Result<(), StoreError>;
+
+    /// Makes the whole registry exactly `rules` (those of every live flow): repairs what
+    /// a failed [`ScheduleRegistry::sync_flow`] or a hand edit left, and removes the
+    /// schedules of flows that no longer exist. Registered schedules last written at or
+    /// after `settled_before` are left as they are: a flow save newer than the read of
+    /// `rules` may have written them. Idempotent.
+    async fn sync_all(
+        &self,
+        rules: &[ScheduleRule],
+        settled_before: DateTime<Utc>,
+    ) -> Result<SyncReport, StoreError>;
 }
 
 /// For hosts whose scheduler reads the flows itself.
@@ -481,5 +512,9 @@ pub struct NoScheduleRegistry;
 impl ScheduleRegistry for NoScheduleRegistry {
     async fn sync_flow(&self, _: &str, _: &str, _: &[ScheduleRule]) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn sync_all(&self, _: &[ScheduleRule], _: DateTime<Utc>) -> Result<SyncReport, StoreError> {
+        Ok(SyncReport::default())
     }
 }

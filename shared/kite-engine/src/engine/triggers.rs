@@ -2,6 +2,7 @@
 //! state, creates executions with derived ids (so firing twice creates nothing new)
 //! and stores the trigger state with compare-and-set.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -21,7 +22,9 @@ use tracing::{info, warn};
 
 use super::{Engine, FlowWithSource};
 use crate::error::EngineError;
-use crate::ports::{FlowQuery, Pagination, ScheduleRule, StoreError, Transition, Work, WorkItem};
+use crate::ports::{
+    FlowQuery, Pagination, ScheduleRule, StoreError, SyncReport, Transition, TriggerQuery, Work, WorkItem,
+};
 
 /// The flows that carry Schedule and Flow triggers, built from the flow repository and
 /// dropped whenever this engine writes a flow.
@@ -36,6 +39,35 @@ const FLOW_TYPE: &str = "io.kestra.plugin.core.trigger.Flow";
 
 /// Compare-and-set retries of one trigger state update.
 const STATE_RETRIES: usize = 5;
+
+/// Page size of the full reads of flows and trigger states.
+const PAGE: u32 = 500;
+
+/// How long before a reconcile's read a schedule written by a flow save is left alone: the
+/// save may be newer than the (eventually consistent) read, and clocks differ a little.
+const RECONCILE_MARGIN_SECONDS: i64 = 60;
+
+/// The registry rules of one flow's Schedule triggers; `state_disabled(trigger id)` says
+/// whether the trigger's stored state disables it (the trigger API, `stopAfter`).
+fn schedule_rules(
+    flow: &Flow,
+    state_disabled: impl Fn(&str) -> bool,
+    now: DateTime<Utc>,
+) -> Vec<ScheduleRule> {
+    flow.triggers
+        .iter()
+        .filter_map(|t| {
+            let s = Schedule::from_trigger(t).ok()?;
+            Some(ScheduleRule {
+                namespace: flow.namespace.clone(),
+                flow_id: flow.id.clone(),
+                trigger_id: t.id.clone(),
+                expressions: s.eventbridge_expressions(now),
+                enabled: !flow.disabled && !t.disabled && !state_disabled(&t.id),
+            })
+        })
+        .collect()
+}
 
 impl Engine {
     /// The trigger index, built on first use after a flow write (or once its TTL ran out).
@@ -71,6 +103,30 @@ impl Engine {
             schedules: Vec::new(),
             listeners: Vec::new(),
         };
+        for flow in self.live_flows().await? {
+            for t in &flow.flow.triggers {
+                match t.trigger_type {
+                    TriggerType::Schedule => match Schedule::from_trigger(t) {
+                        Ok(s) => index.schedules.push((flow.clone(), s)),
+                        Err(e) => {
+                            warn!(flow = %flow.flow.id, trigger = %t.id, error = %e, "schedule ignored")
+                        }
+                    },
+                    TriggerType::Flow => {
+                        if let Some(f) = FlowTrigger::from_trigger(t) {
+                            index.listeners.push((flow.clone(), f));
+                        }
+                    }
+                    TriggerType::Webhook => {}
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// The latest revision of every live flow (unparsable ones are skipped).
+    async fn live_flows(&self) -> Result<Vec<Arc<FlowWithSource>>, EngineError> {
+        let mut flows = Vec::new();
         let mut page = 1;
         loop {
             let found = self
@@ -78,32 +134,19 @@ impl Engine {
                 .ports
                 .flows
                 .search(&FlowQuery {
-                    pagination: Pagination { page, size: 500 },
+                    pagination: Pagination { page, size: PAGE },
                     ..Default::default()
                 })
                 .await?;
             let count = found.results.len();
-            for stored in found.results {
-                let Ok(flow) = self.parse(stored) else { continue };
-                for t in &flow.flow.triggers {
-                    match t.trigger_type {
-                        TriggerType::Schedule => match Schedule::from_trigger(t) {
-                            Ok(s) => index.schedules.push((flow.clone(), s)),
-                            Err(e) => {
-                                warn!(flow = %flow.flow.id, trigger = %t.id, error = %e, "schedule ignored")
-                            }
-                        },
-                        TriggerType::Flow => {
-                            if let Some(f) = FlowTrigger::from_trigger(t) {
-                                index.listeners.push((flow.clone(), f));
-                            }
-                        }
-                        TriggerType::Webhook => {}
-                    }
-                }
-            }
-            if count < 500 {
-                return Ok(index);
+            flows.extend(
+                found
+                    .results
+                    .into_iter()
+                    .filter_map(|stored| self.parse(stored).ok()),
+            );
+            if count < PAGE as usize {
+                return Ok(flows);
             }
             page += 1;
         }
@@ -140,36 +183,99 @@ impl Engine {
                     .await?;
             }
         }
-        let mut rules = Vec::new();
         for t in &flow.triggers {
             let Ok(s) = Schedule::from_trigger(t) else {
                 continue;
             };
-            let state = match stored.iter().find(|v| v.state.trigger_id == t.id) {
-                Some(v) => v.state.clone(),
-                None => {
-                    let state = schedule::initial_state(&flow.namespace, &flow.id, &s, now);
-                    match ports.triggers.put(&state, None).await {
-                        Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    state
+            if !stored.iter().any(|v| v.state.trigger_id == t.id) {
+                let state = schedule::initial_state(&flow.namespace, &flow.id, &s, now);
+                match ports.triggers.put(&state, None).await {
+                    Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
-            };
-            rules.push(ScheduleRule {
-                namespace: flow.namespace.clone(),
-                flow_id: flow.id.clone(),
-                trigger_id: t.id.clone(),
-                expressions: s.eventbridge_expressions(now),
-                enabled: !flow.disabled && !t.disabled && !state.disabled,
-            });
+            }
         }
+        let state_disabled = |id: &str| {
+            stored
+                .iter()
+                .any(|v| v.state.trigger_id == id && v.state.disabled)
+        };
+        let rules = schedule_rules(flow, state_disabled, now);
         ports
             .schedules
             .sync_flow(&flow.namespace, &flow.id, &rules)
             .await?;
         self.forget_triggers();
         Ok(())
+    }
+
+    /// [`Engine::sync_triggers`] after a flow write: the flow is stored whatever happens
+    /// here, so a failure says so (the next [`Engine::reconcile_schedules`] registers the
+    /// schedules).
+    pub(crate) async fn sync_saved_triggers(&self, flow: &Flow) -> Result<(), EngineError> {
+        self.sync_triggers(flow).await.map_err(|e| {
+            // The cached trigger index may predate the save.
+            self.forget_triggers();
+            EngineError::SchedulesPending {
+                namespace: flow.namespace.clone(),
+                flow_id: flow.id.clone(),
+                error: Box::new(e),
+            }
+        })
+    }
+
+    /// Makes the schedule registry match the Schedule triggers of every live flow, in one
+    /// pass over the flows, the trigger states and the registry: registers what a failed
+    /// save left unregistered or stale, and removes the schedules of deleted flows. The
+    /// scheduler function runs it periodically. Schedules written in the minute before
+    /// the read are left as they are (a save newer than the read wrote them).
+    pub async fn reconcile_schedules(&self) -> Result<SyncReport, EngineError> {
+        let ports = &self.inner.ports;
+        let now = self.now();
+        let flows = self.live_flows().await?;
+        let mut disabled = HashSet::new();
+        let mut page = 1;
+        loop {
+            let found = ports
+                .triggers
+                .search(&TriggerQuery {
+                    pagination: Pagination { page, size: PAGE },
+                    ..Default::default()
+                })
+                .await?;
+            let count = found.results.len();
+            disabled.extend(
+                found
+                    .results
+                    .into_iter()
+                    .filter(|t| t.disabled)
+                    .map(|t| (t.namespace, t.flow_id, t.trigger_id)),
+            );
+            if count < PAGE as usize {
+                break;
+            }
+            page += 1;
+        }
+        let rules: Vec<ScheduleRule> = flows
+            .iter()
+            .flat_map(|f| {
+                let flow = &f.flow;
+                let state_disabled =
+                    |id: &str| disabled.contains(&(flow.namespace.clone(), flow.id.clone(), id.to_string()));
+                schedule_rules(flow, state_disabled, now)
+            })
+            .collect();
+        let settled_before = now - Duration::seconds(RECONCILE_MARGIN_SECONDS);
+        let report = ports.schedules.sync_all(&rules, settled_before).await?;
+        if report.changed() {
+            warn!(
+                ?report,
+                "schedules reconciled: the registry had drifted from the flows"
+            );
+        } else {
+            info!(?report, "schedules reconciled");
+        }
+        Ok(report)
     }
 
     /// Removes the trigger state and schedule rules of a deleted flow.
