@@ -91,15 +91,48 @@ impl From<EngineError> for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("Request Entity Too Large: {m}"),
             ),
+            EngineError::Store(kite_engine::ports::StoreError::Conflict(what)) => {
+                tracing::warn!(%what, "request lost a concurrent modification");
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "Illegal state: modified concurrently by another request, try again",
+                )
+            }
+            EngineError::SchedulesPending {
+                namespace,
+                flow_id,
+                error,
+            } => {
+                let reference = error_reference();
+                tracing::error!(%reference, %namespace, flow = %flow_id, error = %error, "schedules not registered");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Service unavailable: flow {namespace}.{flow_id} was saved, but its Schedule triggers \
+                         could not be registered yet; they will be within minutes (reference {reference})"
+                    ),
+                )
+            }
+            // Backend details (SDK messages, TLS or I/O errors, paths) are for the logs only.
             other => {
-                tracing::error!(error = %other, "internal error");
+                let reference = error_reference();
+                tracing::error!(%reference, error = %other, "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Internal server error: {other}"),
+                    format!("Internal server error (reference {reference}, in the server's logs)"),
                 )
             }
         }
     }
+}
+
+/// A short id that ties an error answer to its log line.
+fn error_reference() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:012x}", nanos & 0xffff_ffff_ffff)
 }
 
 impl IntoResponse for ApiError {
@@ -118,3 +151,34 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kite_engine::ports::StoreError;
+
+    #[test]
+    fn backend_details_stay_in_the_logs() {
+        let e = ApiError::from(EngineError::Store(StoreError::Backend(
+            "dispatch failure: io error: tls handshake eof (arn:aws:dynamodb:eu-west-1:123:table/kite)".into(),
+        )));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.message.starts_with("Internal server error (reference "), "{}", e.message);
+        assert!(!e.message.contains("tls") && !e.message.contains("arn:"), "{}", e.message);
+
+        let e = ApiError::from(EngineError::SchedulesPending {
+            namespace: "dev".into(),
+            flow_id: "nightly".into(),
+            error: Box::new(EngineError::Store(StoreError::Backend(
+                "ServiceQuotaExceededException: quota".into(),
+            ))),
+        });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.message.contains("dev.nightly was saved"), "{}", e.message);
+        assert!(!e.message.contains("Quota"), "{}", e.message);
+
+        let e = ApiError::from(EngineError::Store(StoreError::Conflict("EXEC#1".into())));
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert!(!e.message.contains("EXEC#1"), "{}", e.message);
+    }
+}
