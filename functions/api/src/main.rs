@@ -5,14 +5,14 @@ use kite_lambda::api::Api;
 use kite_lambda::{config, FnError};
 
 async fn setup() -> Result<Api, FnError> {
-    let (engine, _) = kite_aws::engine_from_env(config::engine_config_from_env()?)
+    let stored = kite_aws::secrets::load_from_env()
         .await
         .map_err(|e| FnError::Config(e.to_string()))?;
-    Ok(Api::new(
-        engine,
-        config::auth_from_env()?,
-        config::base_url_from_env(),
-    ))
+    let secrets = config::Secrets::load(stored.as_deref())?;
+    let (engine, _) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
+    Ok(Api::new(engine, secrets.auth()?, config::base_url_from_env()))
 }
 
 #[tokio::main]

@@ -46,7 +46,11 @@ struct State {
 }
 
 async fn setup() -> Result<State, FnError> {
-    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config_from_env()?)
+    let stored = kite_aws::secrets::load_from_env()
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
+    let secrets = config::Secrets::load(stored.as_deref())?;
+    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
         .await
         .map_err(|e| FnError::Config(e.to_string()))?;
     // Scheduled executions start (and run their light tasks) in this invocation.

@@ -29,7 +29,11 @@ impl Requeue for Sqs {
 }
 
 async fn setup() -> Result<Worker, FnError> {
-    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config_from_env()?)
+    let stored = kite_aws::secrets::load_from_env()
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
+    let secrets = config::Secrets::load(stored.as_deref())?;
+    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
         .await
         .map_err(|e| FnError::Config(e.to_string()))?;
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))

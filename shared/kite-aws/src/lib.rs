@@ -12,6 +12,7 @@ pub mod files;
 mod items;
 pub mod provision;
 pub mod schedules;
+pub mod secrets;
 pub mod store;
 pub mod table;
 

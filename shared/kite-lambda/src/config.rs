@@ -1,5 +1,5 @@
-//! Settings read from the environment that template.yaml sets (secrets come from stack
-//! parameters and are never logged).
+//! Settings read from the environment that template.yaml sets, and the secrets read from
+//! the stack's Secrets Manager secret (never logged).
 
 use std::time::Duration;
 
@@ -12,35 +12,107 @@ fn non_empty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// `KITE_BASIC_AUTH` (`user:password`) and `KITE_API_TOKEN`; empty values mean "not set"
-/// (the template's parameters default to empty).
-pub fn auth_from_env() -> Result<AuthConfig, FnError> {
-    let basic = match non_empty("KITE_BASIC_AUTH") {
-        Some(pair) => {
-            let (user, password) = pair
-                .split_once(':')
-                .ok_or_else(|| FnError::Config("KITE_BASIC_AUTH must be written user:password".into()))?;
-            Some((user.to_string(), password.to_string()))
-        }
-        None => None,
-    };
-    Ok(AuthConfig {
-        basic,
-        token: non_empty("KITE_API_TOKEN"),
-    })
+/// The functions' secrets: the management API's credentials and the key of SECRET inputs.
+/// On AWS they come from the stack's Secrets Manager secret (`KITE_SECRETS_ARN`, JSON
+/// `{"apiToken", "basicAuth", "secretKey"}`); without one, from `KITE_API_TOKEN`,
+/// `KITE_BASIC_AUTH` and `KITE_SECRET_KEY` (local runs and tests). Empty means "not set".
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub api_token: Option<String>,
+    pub basic_auth: Option<String>,
+    pub secret_key: Option<String>,
+    /// Read from the stack's secret (then the management API must be protected).
+    pub from_secret: bool,
 }
+
+// Never printed: a log line or error that formats the settings keeps the values out.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("Secrets")
+            .field("api_token", &set(&self.api_token))
+            .field("basic_auth", &set(&self.basic_auth))
+            .field("secret_key", &set(&self.secret_key))
+            .field("from_secret", &self.from_secret)
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// From the secret's JSON text when there is one, else from the environment.
+    pub fn load(stored: Option<&str>) -> Result<Secrets, FnError> {
+        let Some(text) = stored else {
+            return Ok(Secrets {
+                api_token: non_empty("KITE_API_TOKEN"),
+                basic_auth: non_empty("KITE_BASIC_AUTH"),
+                secret_key: non_empty("KITE_SECRET_KEY"),
+                from_secret: false,
+            });
+        };
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).map_err(|_| {
+            FnError::Config(
+                "the stack's secret must be a JSON object {\"apiToken\", \"basicAuth\", \"secretKey\"}"
+                    .into(),
+            )
+        })?;
+        let field = |name: &str| -> Result<Option<String>, FnError> {
+            match json.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.trim().is_empty())),
+                Some(_) => Err(FnError::Config(format!(
+                    "the stack's secret: {name} must be a string"
+                ))),
+            }
+        };
+        Ok(Secrets {
+            api_token: field("apiToken")?,
+            basic_auth: field("basicAuth")?,
+            secret_key: field("secretKey")?,
+            from_secret: true,
+        })
+    }
+
+    /// The management API's credentials. A deployed stack refuses to serve it open.
+    pub fn auth(&self) -> Result<AuthConfig, FnError> {
+        let basic = match &self.basic_auth {
+            Some(pair) => {
+                let (user, password) = pair
+                    .split_once(':')
+                    .ok_or_else(|| FnError::Config("basicAuth must be written user:password".into()))?;
+                Some((user.to_string(), password.to_string()))
+            }
+            None => None,
+        };
+        if self.from_secret && basic.is_none() && self.api_token.is_none() {
+            return Err(FnError::Config(
+                "the stack's secret sets neither apiToken nor basicAuth: the management API would be open to anyone"
+                    .into(),
+            ));
+        }
+        Ok(AuthConfig {
+            basic,
+            token: self.api_token.clone(),
+        })
+    }
+}
+
+/// The longest interval between two reads of a followed execution (1 read unit each).
+const WATCH_POLL: Duration = Duration::from_millis(500);
 
 /// How long a function trusts the flows it has cached: other instances write flows too.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// The engine settings of a function: `KITE_SECRET_KEY` for SECRET inputs, `KITE_MAX_UPLOAD`.
+/// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`.
 /// Flow triggers are evaluated by the stream function (not queued by each commit), and
 /// cached flows expire after a few seconds since any instance may have saved a new revision.
-pub fn engine_config_from_env() -> Result<EngineConfig, FnError> {
+pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
     let mut config = EngineConfig {
-        secret_key: non_empty("KITE_SECRET_KEY").map(String::into_bytes),
+        secret_key: secrets.secret_key.clone().map(String::into_bytes),
         flow_triggers_in_queue: false,
         cache_ttl: Some(CACHE_TTL),
+        // The worker and other instances make the progress an api instance's followers
+        // wait for: they poll the table, at most this far apart.
+        watch_poll: Some(WATCH_POLL),
         ..EngineConfig::default()
     };
     if let Some(max) = non_empty("KITE_MAX_UPLOAD") {
@@ -51,7 +123,7 @@ pub fn engine_config_from_env() -> Result<EngineConfig, FnError> {
     if let Some(key) = &config.secret_key {
         if ![16, 24, 32].contains(&key.len()) {
             return Err(FnError::Config(
-                "KITE_SECRET_KEY must be 16, 24 or 32 characters".into(),
+                "the secret key of SECRET inputs must be 16, 24 or 32 characters".into(),
             ));
         }
     }

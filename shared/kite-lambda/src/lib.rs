@@ -67,7 +67,11 @@ where
         }
         Err(e) => {
             tracing::error!(error = %e, "function setup failed");
-            let message = e.to_string();
+            // Answered as a ConfigurationError whatever failed; its message says what.
+            let message = match e {
+                FnError::Config(message) => message,
+                other => other.to_string(),
+            };
             lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
                 let message = message.clone();
                 async move { Err::<Value, FnError>(FnError::Config(message)) }
