@@ -38,8 +38,10 @@ pub const INLINE_BODY_LIMIT: usize = 350 * 1024;
 /// most this: an execution that starts and ends in one invocation is then one single-item
 /// write (1 write unit per KB) instead of a transaction (2 per KB per item).
 const FIRST_STEP_LOGS_LIMIT: usize = 2 * 1024;
-/// The forms an execution body takes in its item; an update removes the ones it does not use.
-const BODY_FORMS: [&str; 3] = ["bodyZ", "bodyRef", "body"];
+/// Attributes an execution item has only sometimes (one of the three body forms, the
+/// expiry): an update removes those the new version lacks (a restarted execution loses
+/// its expiry).
+const OPTIONAL_EXECUTION_ATTRIBUTES: [&str; 4] = ["bodyZ", "bodyRef", "body", "ttl"];
 /// A log line's stored JSON at most (DynamoDB items hold 400 KB; lines are for people).
 const MAX_LOG_BODY: usize = 64 * 1024;
 /// TransactWriteItems takes at most 100 actions.
@@ -321,6 +323,10 @@ impl AwsStore {
         if let Some(parent) = trigger_execution_id(e) {
             item.insert("triggerExecutionId".into(), s(parent));
         }
+        // A finished execution expires with its logs (DynamoDB TTL), counted from its end.
+        if let Some(end) = e.state.end_date.filter(|_| e.state.current.is_terminated()) {
+            item.insert("ttl".into(), n((end + self.log_retention).timestamp()));
+        }
         // Deflated: write units are billed per KB, and execution JSON shrinks 3-4 times.
         let packed = deflate(body.as_bytes())?;
         if packed.len() > INLINE_BODY_LIMIT {
@@ -374,8 +380,7 @@ impl AwsStore {
         &self,
         image: &serde_json::Value,
     ) -> Result<Option<VersionedExecution>, StoreError> {
-        self.execution_from_stream_item(&item_from_json(image)?)
-            .await
+        self.execution_from_stream_item(&item_from_json(image)?).await
     }
 
     /// The execution in a stream record's image, its attributes already decoded (the stream
@@ -432,7 +437,7 @@ impl AwsStore {
             vals.insert(format!(":a{i}"), value);
         }
         let mut expression = format!("SET {}", sets.join(", "));
-        let unused: Vec<&str> = BODY_FORMS
+        let unused: Vec<&str> = OPTIONAL_EXECUTION_ATTRIBUTES
             .iter()
             .copied()
             .filter(|form| !names.values().any(|n| n == form))
