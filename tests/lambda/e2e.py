@@ -1,9 +1,11 @@
-"""End-to-end run of the four release function binaries under the Runtime API emulator,
-against moto (DynamoDB, DynamoDB Streams, S3, SQS, EventBridge), with the dispatch wired as
-AWS wires it: SQS messages are received from moto and fed to the worker, stream records
-are read from moto's DynamoDB Streams, filtered with template.yaml's pattern and fed to
-the stream function, schedule rule inputs go to the scheduler. Every queue, stream and
-schedule delivery is made twice (Lambda delivers at least once).
+"""End-to-end run of the four function binaries under the Runtime API emulator (which
+freezes each process between invocations and kills it at its deadline, as Lambda does),
+against moto (DynamoDB, DynamoDB Streams, S3, SQS, Secrets Manager, EventBridge
+Scheduler), with the dispatch wired as AWS wires it, in the background like Lambda's
+event source mappings: SQS messages are received from moto and fed to two worker
+instances at once (each batch twice: Lambda delivers at least once), stream records are
+read from moto's DynamoDB Streams, filtered with template.yaml's pattern and fed to the
+stream function (twice), schedule inputs go to the scheduler (twice).
 
 Usage: python e2e.py TARGET_DIR BINARY_DIR   (AWS_ENDPOINT_URL and dummy credentials set by moto.sh)
 """
@@ -13,8 +15,10 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 import boto3
 import yaml
@@ -40,16 +44,26 @@ def check(condition, what):
 # ------------------------------------------------------------------ resources
 
 
-class IgnoreTags(yaml.SafeLoader):
-    pass
+class CfnTags(yaml.SafeLoader):
+    """CloudFormation's short tags as one-key mappings: `!Ref X` is {"!Ref": "X"}."""
 
 
-IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {"!" + suffix: value}
+
+
+CfnTags.add_multi_constructor("!", _tag)
 
 
 def template():
     with open(os.path.join(ROOT, "template.yaml")) as f:
-        return yaml.load(f, Loader=IgnoreTags)
+        return yaml.load(f, Loader=CfnTags)
 
 
 def provision(suffix):
@@ -188,6 +202,130 @@ def matches_filter(record):
     )
 
 
+
+def sqs_event(messages):
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kite-e2e-work",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+class EventSources(threading.Thread):
+    """Lambda's event source mappings, in the background: the work queue's batches go to
+    two worker instances at the same time (a duplicate delivery racing the first), the
+    stream's filtered batches to the stream function twice. A message is deleted when a
+    delivery of it succeeded; otherwise it comes back after its visibility timeout."""
+
+    def __init__(self, workers, stream_fn, sqs, queue, stream):
+        super().__init__(daemon=True)
+        self.workers, self.stream_fn, self.sqs, self.queue, self.stream = workers, stream_fn, sqs, queue, stream
+        self.errors = []
+        self.deliveries = {"sqs": 0, "stream": 0}
+        self.empty_rounds = 0
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
+        self.hold = threading.Event()
+        self.idle = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            if self.hold.is_set():
+                self.idle.set()
+                time.sleep(0.05)
+                continue
+            self.idle.clear()
+            try:
+                busy = self.round()
+            except Exception as e:  # noqa: BLE001 - reported by the main thread
+                self.errors.append(f"event source: {e!r}")
+                busy = False
+            with self.lock:
+                self.empty_rounds = 0 if busy else self.empty_rounds + 1
+
+    def round(self):
+        out = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       VisibilityTimeout=30, AttributeNames=["All"])
+        messages = out.get("Messages", [])
+        if messages:
+            event = sqs_event(messages)
+            answers = [None] * len(self.workers)
+
+            def deliver(i, fn):
+                try:
+                    answers[i] = fn.invoke(event)
+                except InvokeError as e:
+                    answers[i] = {"error": e.payload}
+
+            threads = [threading.Thread(target=deliver, args=(i, w)) for i, w in enumerate(self.workers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.deliveries["sqs"] += len(self.workers) * len(messages)
+            for a in answers:
+                if "error" in a:
+                    self.errors.append(f"worker invocation failed: {a['error']}")
+            for m in messages:
+                if any("error" not in a and m["MessageId"] not in {f["itemIdentifier"] for f in a["batchItemFailures"]} for a in answers):
+                    self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+        records = [r for r in self.stream.poll() if matches_filter(r)]
+        if records:
+            event = {"Records": records}
+            for _ in range(2):
+                try:
+                    answer = self.stream_fn.invoke(event)
+                    if answer != {"batchItemFailures": []}:
+                        self.errors.append(f"stream batch failures: {answer}")
+                except InvokeError as e:
+                    self.errors.append(f"stream invocation failed: {e.payload}")
+            self.deliveries["stream"] += 2 * len(records)
+        return bool(messages or records)
+
+    @contextmanager
+    def paused(self):
+        """Nothing is delivered inside (the caller reads the stream itself)."""
+        self.hold.set()
+        self.idle.wait(10)
+        try:
+            yield
+        finally:
+            self.hold.clear()
+
+    def drained(self, seconds=20):
+        """True once the queue holds nothing (visible, in flight or delayed) and two
+        rounds in a row delivered nothing; False if that does not happen in time."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["All"])["Attributes"]
+            waiting = sum(int(attrs.get(k, 0)) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"))
+            with self.lock:
+                quiet = self.empty_rounds >= 2
+            if waiting == 0 and quiet:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def until(self, condition, seconds=40):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.2)
+        return condition()
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -196,6 +334,10 @@ def main(target, binaries):
     table, bucket, queue, stream_arn = provision(suffix)
     ddb = boto3.client("dynamodb")
     sqs = boto3.client("sqs")
+    # The stack's secret, as template.yaml's KiteSecrets holds it (read by every function).
+    secret_arn = boto3.client("secretsmanager").create_secret(
+        Name=f"kite-e2e-{suffix}", SecretString=json.dumps({"apiToken": TOKEN, "basicAuth": "", "secretKey": ""})
+    )["ARN"]
     env = free_env()
     env.update(
         {
@@ -203,24 +345,31 @@ def main(target, binaries):
             "BUCKET_NAME": bucket,
             "QUEUE_URL": queue,
             "KITE_RULE_PREFIX": RULE_PREFIX,
+            "KITE_SECRETS_ARN": secret_arn,
             "KITE_LOG": "info",
         }
     )
     logs = os.path.join(target, "lambda-e2e")
     os.makedirs(logs, exist_ok=True)
     functions = {}
-    for name in ("api", "worker", "scheduler", "stream"):
+    for name, binary in (("api", "api"), ("worker", "worker"), ("worker-2", "worker"), ("scheduler", "scheduler"), ("stream", "stream")):
         fenv = dict(env)
         if name == "api":
-            fenv.update({"KITE_API_TOKEN": TOKEN, "SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN})
+            fenv.update({"SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN})
         log_path = os.path.join(logs, f"{name}-{suffix}.log")
-        functions[name] = Function(name, os.path.join(binaries, f"kite-fn-{name}"), fenv, log_path).start()
+        functions[name] = Function(name, binary_path(binaries, binary), fenv, log_path).start()
     try:
         run(functions, ddb, sqs, table, queue, stream_arn)
     finally:
         for f in functions.values():
             f.stop()
     print(f"lambda e2e: {len(CHECKS)} checks passed")
+
+
+def binary_path(binaries, name):
+    """A cargo output folder (`kite-fn-api`) or `sam build`'s (`.aws-sam/build/ApiFunction/bootstrap`)."""
+    sam = os.path.join(binaries, f"{name.capitalize()}Function", "bootstrap")
+    return sam if os.path.exists(sam) else os.path.join(binaries, f"kite-fn-{name}")
 
 
 def execution_item(ddb, table, execution_id):
@@ -234,10 +383,28 @@ def stored_state(ddb, table, execution_id):
 
 
 def check_template():
-    """What the functions rely on in template.yaml (cfn-lint checks the rest)."""
+    """What the functions and the deployment rely on in template.yaml (cfn-lint, with its
+    informational checks, and `sam build` check the rest)."""
     t = template()
     glob = t["Globals"]["Function"]
-    check(glob["Runtime"] == "provided.al2023" and glob["Architectures"] == ["arm64"], "template: provided.al2023 on arm64")
+    arch = t["Parameters"]["Architecture"]
+    check(glob["Runtime"] == "provided.al2023" and glob["Architectures"] == [{"!Ref": "Architecture"}]
+          and arch["Default"] == "arm64" and set(arch["AllowedValues"]) == {"arm64", "x86_64"},
+          "template: provided.al2023, arm64 by default (Architecture parameter: arm64 or x86_64)")
+    credentials = {"KITE_API_TOKEN", "KITE_BASIC_AUTH", "KITE_SECRET_KEY"}
+    environments = [glob["Environment"]["Variables"]] + [
+        r["Properties"].get("Environment", {}).get("Variables", {}) for r in t["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    check(not any(credentials & set(e) for e in environments) and glob["Environment"]["Variables"]["KITE_SECRETS_ARN"] == {"!Ref": "KiteSecrets"},
+          "template: no credential in the functions' environment, only the secret's ARN")
+    for name in ("KiteTable", "FilesBucket", "KiteSecrets"):
+        r = t["Resources"][name]
+        check(r.get("DeletionPolicy") == "Retain" and r.get("UpdateReplacePolicy") == "Retain", f"template: {name} is retained when the stack goes")
+    for name, r in t["Resources"].items():
+        if r["Type"] == "AWS::Serverless::Function":
+            group = r["Properties"]["LoggingConfig"]["LogGroup"]["!Ref"]
+            check(group == name.replace("Function", "LogGroup") and t["Resources"][group]["Properties"]["RetentionInDays"] == {"!Ref": "RetentionDays"},
+                  f"template: {name} logs to its own log group with the stack's retention")
     resources = t["Resources"]
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
     binaries = sorted(f["Metadata"]["BuildProperties"]["Binary"] for f in functions.values())
@@ -260,7 +427,8 @@ def check_template():
 
 
 def run(fns, ddb, sqs, table, queue, stream_arn):
-    api, worker, scheduler, stream_fn = fns["api"], fns["worker"], fns["scheduler"], fns["stream"]
+    api, scheduler, stream_fn = fns["api"], fns["scheduler"], fns["stream"]
+    workers = [fns["worker"], fns["worker-2"]]
     print("== template.yaml")
     check_template()
     for name, f in fns.items():
@@ -296,6 +464,10 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
         open(os.path.join(ROOT, "flows", "benchmarks", "benchmark01.yaml")).read(),
         "id: sleepy\nnamespace: e2e\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n"
         "  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n",
+        "id: sleep3\nnamespace: e2e\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT3S\n"
+        "  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n",
+        "id: sleep30\nnamespace: e2e\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n",
+        open(os.path.join(ROOT, "flows", "dev", "file-input.yaml")).read(),
         "id: after-hello\nnamespace: e2e\ntasks:\n  - id: note\n    type: io.kestra.plugin.core.log.Log\n"
         "    message: \"after {{ trigger.executionId }}\"\ntriggers:\n  - id: on-hello\n"
         "    type: io.kestra.plugin.core.trigger.Flow\n    states: [SUCCESS]\n    conditions:\n"
@@ -330,6 +502,8 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     check(execution.get("url") == f"https://e2e.execute-api.us-east-1.amazonaws.com/ui/executions/dev/hello-world/{hello_id}",
           f"its url is the API's own without KITE_URL: {execution.get('url')}")
     check(stored_state(ddb, table, hello_id) == "SUCCESS", "SUCCESS in DynamoDB when the api invocation returned (light task ran in-process)")
+    expires = int(execution_item(ddb, table, hello_id).get("ttl", {}).get("N", 0))
+    check(abs(expires - (time.time() + 30 * 86400)) < 300, "the finished execution's item expires after the retention (30 days, DynamoDB TTL)")
 
     print("== webhook event (no credentials)")
     status, execution = http(api, "POST", "/api/v1/executions/webhook/dev/hello-world/test1234", "hi from a webhook", auth=False)
@@ -343,54 +517,30 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world", query="wait=true")
     check(status == 200 and execution["state"]["current"] == "SUCCESS", f"wait=true: {execution['state']['current']}")
 
-    print("== direct invoke of the api function, work through SQS to the worker")
+    print("== FILE input through the api function (multipart, base64 event body)")
+    boundary = "kite-e2e-" + uuid.uuid4().hex
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"myfile\"; filename=\"notes.txt\"\r\n"
+                 f"Content-Type: text/plain\r\n\r\nnotes from a file\r\n--{boundary}--\r\n").encode()
+    event = http_event("POST", "/api/v1/executions/dev/file-input", query="wait=true",
+                       headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    event.update(body=base64.b64encode(multipart).decode(), isBase64Encoded=True)
+    answer = api.invoke(event)
+    execution = json.loads(answer["body"])
+    check(answer["statusCode"] == 200 and execution["state"]["current"] == "SUCCESS", f"file-input with wait=true: {execution['state']['current']}")
+    uri = execution["inputs"]["myfile"]
+    check(uri.startswith("kestra:///dev/file-input/executions/") and uri.endswith("/notes.txt"), f"the FILE input is stored as {uri}")
+    status, flogs = http(api, "GET", f"/api/v1/logs/{execution['id']}")
+    check("notes from a file" in [l["message"] for l in flogs], "read(inputs.myfile) logged the uploaded content")
+
+    stream = Stream(stream_arn)
+    sources = EventSources(workers, stream_fn, sqs, queue, stream)
+    sources.start()
+
+    print("== direct invoke of the api function, work through SQS to two worker instances at once")
     answer = api.invoke({"namespace": "e2e", "flowId": "sleepy", "labels": {"via": "invoke"}})
     sleepy_id = answer["id"]
     check(answer["state"]["current"] in ("CREATED", "RUNNING"), f"direct invoke answered execution {sleepy_id} ({answer['state']['current']})")
-
-    stream = Stream(stream_arn)
-    deliveries = {"sqs": 0, "stream": 0}
-
-    def pump(until, seconds=40):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            out = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30, AttributeNames=["All"])
-            messages = out.get("Messages", [])
-            if messages:
-                event = {
-                    "Records": [
-                        {
-                            "messageId": m["MessageId"],
-                            "receiptHandle": m["ReceiptHandle"],
-                            "body": m["Body"],
-                            "attributes": m.get("Attributes", {}),
-                            "messageAttributes": {},
-                            "md5OfBody": m["MD5OfBody"],
-                            "eventSource": "aws:sqs",
-                            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:kite-e2e-work",
-                            "awsRegion": "us-east-1",
-                        }
-                        for m in messages
-                    ]
-                }
-                first = worker.invoke(event)
-                second = worker.invoke(event)  # the duplicate delivery
-                deliveries["sqs"] += 2 * len(messages)
-                check(first == {"batchItemFailures": []} and second == first, f"worker batch of {len(messages)} (twice): no failures")
-                for m in messages:
-                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-            records = [r for r in stream.poll() if matches_filter(r)]
-            if records:
-                event = {"Records": records}
-                first = stream_fn.invoke(event)
-                second = stream_fn.invoke(event)
-                deliveries["stream"] += 2 * len(records)
-                check(first == {"batchItemFailures": []} and second == first, f"stream batch of {len(records)} (twice): no failures")
-            if until() and not messages and not records:
-                return True
-        return until()
-
-    check(pump(lambda: stored_state(ddb, table, sleepy_id) == "SUCCESS"), "Sleep then Log: SUCCESS in DynamoDB after the worker ran the queued timer")
+    check(sources.until(lambda: stored_state(ddb, table, sleepy_id) == "SUCCESS"), "Sleep then Log: SUCCESS in DynamoDB after the workers ran the queued timer")
     status, execution = http(api, "GET", f"/api/v1/executions/{sleepy_id}")
     runs = execution["taskRunList"]
     check([r["taskId"] for r in runs] == ["nap", "after"], f"task runs {[r['taskId'] for r in runs]}: each once")
@@ -398,20 +548,58 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     status, slogs = http(api, "GET", f"/api/v1/logs/{sleepy_id}")
     check([l["message"] for l in slogs].count("awake") == 1, "the Log task after the Sleep logged once")
 
+    print("== wait=true across functions: the api instance sees the worker's progress")
+    started = time.monotonic()
+    status, execution = http(api, "POST", "/api/v1/executions/e2e/sleep3", query="wait=true")
+    took = time.monotonic() - started
+    check(status == 200 and execution["state"]["current"] == "SUCCESS", f"wait=true on a 3 s flow run by the worker: {execution['state']['current']}")
+    check(3 <= took < 8, f"answered {took:.1f} s after the request: as soon as it ended, not at the 25 s limit")
+
+    print("== wait=true past the invocation's deadline: the current state, before the deadline")
+    started = time.monotonic()
+    answer = api.invoke(http_event("POST", "/api/v1/executions/e2e/sleep30", query="wait=true"), timeout_s=4)
+    took = time.monotonic() - started
+    execution = json.loads(answer["body"])
+    check(answer["statusCode"] == 200 and execution["state"]["current"] in ("CREATED", "RUNNING"),
+          f"a 4 s invocation answered {answer['statusCode']} {execution['state']['current']} in {took:.1f} s")
+    check(api.timeouts == 0, "the api function was never killed at a deadline")
+    long_id = execution["id"]
+
+    print("== follow (server-sent events) across functions: one change per answer, then reconnect")
+    status, execution = http(api, "POST", "/api/v1/executions/e2e/sleep3")
+    follow_id = execution["id"]
+    answers, ends = [], []
+    for _ in range(20):
+        started = time.monotonic()
+        answer = api.invoke(http_event("GET", f"/api/v1/executions/{follow_id}/follow", headers={"accept": "text/event-stream"}), timeout_s=10)
+        took = time.monotonic() - started
+        text = base64.b64decode(answer["body"]).decode() if answer.get("isBase64Encoded") else answer["body"]
+        answers.append((took, answer["statusCode"], text))
+        if "id: end" in text or "id:end" in text:
+            ends.append(text)
+            break
+    check(all(code == 200 for _, code, _ in answers), f"{len(answers)} follow answers, all 200")
+    check(ends and '"SUCCESS"' in ends[0], "the last follow answer is the `end` event of the SUCCESS execution")
+    check(all("retry:" in text for _, _, text in answers[:-1]), "each earlier answer ends with a retry hint")
+    check(all(took < 9 for took, _, _ in answers), f"each answered before the invocation's deadline: {[round(t, 1) for t, _, _ in answers]} s")
+    check(api.timeouts == 0, "no follow invocation was killed at its deadline")
+    status, execution = http(api, "DELETE", f"/api/v1/executions/{long_id}/kill")
+    check(status in (202, 204), f"the 30 s execution killed ({status})")
+
     print("== stream batches fire the Flow trigger once per upstream execution")
     def after_hello():
         status, page = http(api, "GET", "/api/v1/executions/search", query="namespace=e2e&flowId=after-hello&size=100")
         return page["results"] if status == 200 else []
 
     upstream = {hello_id, webhook_id}
-    pump(lambda: len(after_hello()) >= 3, seconds=20)
+    sources.until(lambda: len(after_hello()) >= 3 and all(e["state"]["current"] == "SUCCESS" for e in after_hello()), seconds=20)
     triggered = after_hello()
-    sources = sorted(e["trigger"]["variables"]["executionId"] for e in triggered)
-    check(len(triggered) == 3 and len(set(sources)) == 3 and upstream <= set(sources), f"3 hello-world SUCCESS -> 3 after-hello executions (duplicates delivered: {deliveries['stream']} records)")
+    sources_ids = sorted(e["trigger"]["variables"]["executionId"] for e in triggered)
+    check(len(triggered) == 3 and len(set(sources_ids)) == 3 and upstream <= set(sources_ids), f"3 hello-world SUCCESS -> 3 after-hello executions (stream records delivered: {sources.deliveries['stream']})")
     check(all(e["state"]["current"] == "SUCCESS" for e in triggered), "triggered executions SUCCESS")
 
-    print("== EventBridge scheduled event (the rule's input plus the event time), delivered twice")
-    # The trigger's dates start when its flow was saved: the rule's next firing is the next minute.
+    print("== scheduled event (the schedule's input with its time), delivered twice")
+    # The trigger's dates start when its flow was saved: the schedule's next firing is the next minute.
     minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
     event = dict(rule_input, time=minute.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -425,34 +613,41 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     runs = every_minute()
     fired = [e for e in runs if e["trigger"]["variables"].get("date", "").startswith(minute.strftime("%Y-%m-%dT%H:%M"))]
     check(len(fired) == 1 and len(runs) == len(after_first), f"one execution for {minute.isoformat()} after two deliveries (answers {first}, {second})")
-    check(all(stored_state(ddb, table, e["id"]) == "SUCCESS" for e in runs), "scheduled execution SUCCESS in DynamoDB")
+    check(sources.until(lambda: all(stored_state(ddb, table, e["id"]) == "SUCCESS" for e in runs)), "scheduled execution SUCCESS in DynamoDB")
 
     print("== sweeper")
     answer = scheduler.invoke(json.load(open(os.path.join(EVENTS, "cloudwatch-scheduled-event.json"))))
-    check("swept" in answer, f"sweeper answered {answer}")
-    check(pump(lambda: True, seconds=5), "queue and stream drained")
+    check(isinstance(answer.get("swept"), int), f"sweeper answered {answer}")
+    check(sources.drained(seconds=45), "queue and stream drained: nothing visible, in flight or delayed, two empty rounds")
+    check(not sources.errors, f"every delivery answered without a function error or batch failure: {sources.errors[:3]}")
+    print(f"  deliveries: {sources.deliveries}")
 
     print("== benchmark01 through its webhook: AWS calls per execution (warm api function)")
-    for i in range(3):
-        status, execution = http(api, "POST", "/api/v1/executions/webhook/benchmarks/benchmark01/benchmark", "", auth=False)
-        check(status == 200 and stored_state(ddb, table, execution["id"]) == "SUCCESS", f"benchmark01 #{i + 1} SUCCESS in the api invocation")
-    done = [l for l in api.log_lines() if l.get("message") == "invocation done"]
-    last = done[-1]
-    print(f"  api function, one benchmark01 webhook: {last.get('aws_calls')} AWS calls {last.get('calls')}")
-    check(int(last.get("aws_calls", 99)) <= 3, "benchmark01 needs at most 3 billable AWS calls in the api function")
-    before = len([l for l in stream_fn.log_lines() if l.get("message") == "invocation done"])
-    records = [r for r in stream.poll() if matches_filter(r)]
-    stream_fn.invoke({"Records": records})
-    sdone = [l for l in stream_fn.log_lines() if l.get("message") == "invocation done"][before:]
-    print(f"  stream function, one batch of {len(records)} records of 3 benchmark01 executions: {sdone[-1].get('aws_calls')} AWS calls {sdone[-1].get('calls')}")
-    # The one listener (after-hello) listens to another flow: no trigger-state read per
-    # execution; at most the flow revision, once, when the function had not cached it.
-    calls = sdone[-1].get("calls") or {}
-    calls = json.loads(calls) if isinstance(calls, str) else calls
-    check(calls.get("DynamoDB.GetItem", 0) <= 1,
-          "benchmark01 executions cost the stream function no read per execution")
-    summary = {name: f.invocations for name, f in fns.items()}
-    print(f"  invocations: {summary}")
+    with sources.paused():
+        for i in range(3):
+            status, execution = http(api, "POST", "/api/v1/executions/webhook/benchmarks/benchmark01/benchmark", "", auth=False)
+            check(status == 200 and stored_state(ddb, table, execution["id"]) == "SUCCESS", f"benchmark01 #{i + 1} SUCCESS in the api invocation")
+        done = [l for l in api.log_lines() if l.get("message") == "invocation done"]
+        last = done[-1]
+        print(f"  api function, one benchmark01 webhook: {last.get('aws_calls')} AWS calls {last.get('calls')}")
+        check(int(last.get("aws_calls", 99)) <= 3, "benchmark01 needs at most 3 billable AWS calls in the api function")
+        before = len([l for l in stream_fn.log_lines() if l.get("message") == "invocation done"])
+        records = [r for r in stream.poll() if matches_filter(r)]
+        check(len(records) == 3, f"the stream holds the 3 benchmark01 executions' records ({len(records)})")
+        stream_fn.invoke({"Records": records})
+        sdone = [l for l in stream_fn.log_lines() if l.get("message") == "invocation done"][before:]
+        check(len(sdone) == 1 and "calls" in sdone[-1], "the stream invocation logged its AWS calls")
+        print(f"  stream function, one batch of {len(records)} records of 3 benchmark01 executions: {sdone[-1].get('aws_calls')} AWS calls {sdone[-1].get('calls')}")
+        # The one listener (after-hello) listens to another flow: no trigger-state read per
+        # execution; at most the flow revision, once, when the function had not cached it.
+        calls = sdone[-1]["calls"]
+        calls = json.loads(calls) if isinstance(calls, str) else calls
+        check(isinstance(calls, dict) and calls.get("DynamoDB.GetItem", 0) <= 1,
+              "benchmark01 executions cost the stream function no read per execution")
+    sources.halt.set()
+    sources.join(10)
+    summary = {f"{name}": f.invocations for name, f in fns.items()}
+    print(f"  invocations: {summary}; cold starts: {({n: f.cold_starts for n, f in fns.items()})}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """A small Lambda Runtime API emulator: runs a real function binary (a `bootstrap`) as
 Lambda does and hands it events one at a time.
 
+Like Lambda, it freezes the process (SIGSTOP) while it waits for its next event, so work
+left running after an answer makes no progress until the next invocation, and it kills
+the process (SIGKILL) at an invocation's deadline, answering "Task timed out", then
+starts a new one (a cold start) for the next event.
+
 Lambda's side of the Runtime API (2018-06-01):
   GET  /2018-06-01/runtime/invocation/next            -> the next event (blocks)
   POST /2018-06-01/runtime/invocation/{id}/response   <- the function's answer
@@ -11,6 +16,7 @@ Lambda's side of the Runtime API (2018-06-01):
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -52,6 +58,10 @@ class Function:
         self.started = None
         self.process = None
         self.invocations = 0
+        self.timeouts = 0
+        self.cold_starts = 0
+        self.frozen = threading.Event()
+        self.cancelled = set()
         self.server = Server(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -77,7 +87,19 @@ class Function:
                     return self._reply(404)
                 if fn.first_poll is None:
                     fn.first_poll = time.monotonic()
+                process = fn.process
+                # Between invocations the sandbox is frozen: nothing in it runs.
+                fn._signal(process, signal.SIGSTOP)
+                fn.frozen.set()
                 request_id, event, timeout_s = fn.events.get()
+                while request_id in fn.cancelled:  # its invocation already timed out
+                    request_id, event, timeout_s = fn.events.get()
+                if process is not fn.process:
+                    # A request of a process killed at its deadline: it never gets this event.
+                    fn.events.put((request_id, event, timeout_s))
+                    return
+                fn.frozen.clear()
+                fn._signal(process, signal.SIGCONT)
                 deadline_ms = int((time.time() + timeout_s) * 1000)
                 self._reply(
                     200,
@@ -114,6 +136,14 @@ class Function:
             self.results[request_id] = (ok, payload)
             self.done.notify_all()
 
+    @staticmethod
+    def _signal(process, sig):
+        if process is not None and process.poll() is None:
+            try:
+                os.kill(process.pid, sig)
+            except ProcessLookupError:
+                pass
+
     def start(self):
         port = self.server.server_address[1]
         env = dict(self.env)
@@ -127,9 +157,15 @@ class Function:
                 "AWS_LAMBDA_LOG_STREAM_NAME": "local",
             }
         )
-        self.log = open(self.log_path, "ab")
+        if getattr(self, "log", None) is None:
+            self.log = open(self.log_path, "ab")
+        self.cold_starts += 1
+        self.first_poll = None
+        self.results.pop("init", None)
         self.started = time.monotonic()
-        self.process = subprocess.Popen([self.binary], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        # KITE_LAMBDA_LAUNCHER runs binaries of another architecture (qemu-user).
+        launcher = os.environ.get("KITE_LAMBDA_LAUNCHER", "").split()
+        self.process = subprocess.Popen(launcher + [self.binary], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
     def init_ms(self, wait_s=10):
@@ -148,7 +184,7 @@ class Function:
         request_id = str(uuid.uuid4())
         self.invocations += 1
         self.events.put((request_id, event, timeout_s))
-        end = time.monotonic() + timeout_s + 5
+        end = time.monotonic() + timeout_s
         with self.done:
             while request_id not in self.results and "init" not in self.results:
                 left = end - time.monotonic()
@@ -157,15 +193,27 @@ class Function:
                 self.done.wait(min(left, 0.5))
             result = self.results.pop(request_id, None) or self.results.get("init")
         if result is None:
-            state = "exited" if self.process.poll() is not None else "timed out"
-            raise InvokeError({"errorType": "Emulator", "errorMessage": f"{self.name} {state} (log: {self.log_path})"})
+            if self.process.poll() is None:
+                # Lambda kills the sandbox at the deadline; the next event gets a new one.
+                self.timeouts += 1
+                self.cancelled.add(request_id)
+                self._kill()
+                self.start()
+                raise InvokeError({"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout_s:.2f} seconds"})
+            raise InvokeError({"errorType": "Emulator", "errorMessage": f"{self.name} exited with {self.process.returncode} (log: {self.log_path})"})
         ok, payload = result
         if not ok:
             raise InvokeError(payload)
         return payload
 
+    def _kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
     def stop(self):
         if self.process and self.process.poll() is None:
+            self._signal(self.process, signal.SIGCONT)
             self.process.terminate()
             try:
                 self.process.wait(5)
