@@ -124,6 +124,16 @@ impl S3FileStorage {
         uri: &str,
         expires_in: std::time::Duration,
     ) -> Result<String, StorageError> {
+        self.presign_get(uri, expires_in, None).await
+    }
+
+    /// [`Self::presigned_get`], S3 answering with `Content-Disposition: disposition` when given.
+    async fn presign_get(
+        &self,
+        uri: &str,
+        expires_in: std::time::Duration,
+        disposition: Option<String>,
+    ) -> Result<String, StorageError> {
         let key = Self::key_of(uri)?;
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(io)?;
         let request = self
@@ -131,6 +141,7 @@ impl S3FileStorage {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_response_content_disposition(disposition)
             .presigned(config)
             .await
             .map_err(sdk_io)?;
@@ -374,6 +385,38 @@ impl FileStorage for S3FileStorage {
         Ok(keys.len() as u64)
     }
 
+    async fn upload_url(
+        &self,
+        uri: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        self.presigned_put(uri, expires_in).await.map(Some)
+    }
+
+    /// Presigned like [`S3FileStorage::presigned_get`]; S3 answers it as an attachment
+    /// named after the file, as the API's own download does.
+    async fn download_url(
+        &self,
+        uri: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let name: String = uri
+            .rsplit('/')
+            .next()
+            .unwrap_or("file")
+            .chars()
+            .map(|c| match c {
+                ' ' => ' ',
+                '"' | '\\' => '_',
+                c if c.is_ascii_graphic() => c,
+                _ => '_',
+            })
+            .collect();
+        self.presign_get(uri, expires_in, Some(format!("attachment; filename=\"{name}\"")))
+            .await
+            .map(Some)
+    }
+
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let key = Self::key_of(uri)?;
@@ -390,6 +433,59 @@ impl FileStorage for S3FileStorage {
                 .build()
                 .map_err(io)?
                 .block_on(self.get_object_bytes(&key, uri)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A client that signs with fixed credentials; presigning sends nothing.
+    fn storage() -> S3FileStorage {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+            .build();
+        S3FileStorage::new(aws_sdk_s3::Client::from_conf(config), "files".into())
+    }
+
+    #[tokio::test]
+    async fn upload_and_download_urls_are_presigned_for_the_key() {
+        let s = storage();
+        let uri = "kestra:///dev/f/uploads/abc/big data.csv";
+        let put = s
+            .upload_url(uri, Duration::from_secs(900))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            put.starts_with("https://files.s3.eu-west-1.amazonaws.com/dev/f/uploads/abc/big%20data.csv?"),
+            "{put}"
+        );
+        assert!(
+            put.contains("X-Amz-Expires=900") && put.contains("X-Amz-Signature="),
+            "{put}"
+        );
+        let get = s
+            .download_url(uri, Duration::from_secs(900))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            get.contains("response-content-disposition=attachment%3B%20filename%3D%22big%20data.csv%22"),
+            "{get}"
+        );
+        for bad in ["kestra:///_kite/body", "kestra:///dev/../x", "s3://files/x"] {
+            assert!(s.upload_url(bad, Duration::from_secs(60)).await.is_err(), "{bad}");
+            assert!(
+                s.download_url(bad, Duration::from_secs(60)).await.is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -276,6 +276,20 @@ pub trait FileStorage: Send + Sync {
     /// Reads a whole file synchronously (the expression `read()` function runs in
     /// synchronous code); may block the calling thread briefly.
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError>;
+    /// A URL that stores the file `uri` with one HTTP `PUT` of its bytes, valid for
+    /// `expires_in`, for clients that upload straight to the storage (S3's presigned
+    /// URLs). `None`: the storage has none, the API receives the bytes itself. The
+    /// storage cannot bound the size of such an upload: check [`FileStorage::size`].
+    async fn upload_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let _ = (uri, expires_in);
+        Ok(None)
+    }
+    /// A URL that downloads the file `uri` with an HTTP `GET`, valid for `expires_in`.
+    /// `None`: the storage has none, the API streams the file itself.
+    async fn download_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let _ = (uri, expires_in);
+        Ok(None)
+    }
 }
 
 // ---------------------------------------------------------------- queue
