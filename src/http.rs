@@ -33,6 +33,7 @@ pub async fn serve(
             token: options.api_token.clone(),
         },
         max_upload: options.max_upload,
+        inline_download_limit: None,
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

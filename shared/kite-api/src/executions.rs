@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, StateType};
 use kite_core::input::{execution_storage_prefix, file_input_uri, InputType, InputValue};
@@ -161,7 +161,10 @@ pub(crate) async fn read_body(
                     continue;
                 };
                 let uri = file_input_uri(namespace, flow_id, execution_id, &input_id, &stored_name);
-                let size = store_field(s, field, &uri).await?;
+                let size = store_stream(s, field, &uri, |e: axum::extract::multipart::MultipartError| {
+                    ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
+                })
+                .await?;
                 if size == 0 {
                     return Err(ApiError::invalid_entity(
                         &input_id,
@@ -222,12 +225,18 @@ pub(crate) async fn read_body(
     Ok(out)
 }
 
-/// Streams one multipart part into file storage through a bounded pipe.
-async fn store_field(
+/// Streams request bytes (a multipart part, a whole body) into file storage through a
+/// bounded pipe, within `max_upload`; `unreadable` describes a failed read.
+pub(crate) async fn store_stream<S, E>(
     s: &Shared,
-    mut field: axum::extract::multipart::Field<'_>,
+    chunks: S,
     uri: &str,
-) -> ApiResult<u64> {
+    unreadable: impl FnOnce(E) -> ApiError,
+) -> ApiResult<u64>
+where
+    S: Stream<Item = Result<axum::body::Bytes, E>>,
+{
+    let mut chunks = std::pin::pin!(chunks);
     let (mut writer, reader) = tokio::io::duplex(64 * 1024);
     let files = s.engine.ports().files.clone();
     let target = uri.to_string();
@@ -235,15 +244,15 @@ async fn store_field(
     let put = tokio::spawn(async move { files.put(&target, Box::pin(reader), limit).await });
     let mut copy_error = None;
     loop {
-        match field.chunk().await {
-            Ok(Some(chunk)) => {
+        match chunks.next().await {
+            Some(Ok(chunk)) => {
                 if writer.write_all(&chunk).await.is_err() {
                     break; // the store stopped reading (too large, or failed): its result says why
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                copy_error = Some(e.body_text());
+            None => break,
+            Some(Err(e)) => {
+                copy_error = Some(e);
                 break;
             }
         }
@@ -253,7 +262,7 @@ async fn store_field(
         .await
         .map_err(|e| ApiError::from(kite_engine::EngineError::Internal(e.to_string())))?;
     if let Some(e) = copy_error {
-        return Err(ApiError::bad_request(&format!("Malformed multipart body: {e}")));
+        return Err(unreadable(e));
     }
     stored.map_err(|e| ApiError::from(kite_engine::EngineError::from(e)))
 }
@@ -279,7 +288,8 @@ pub async fn create(
         .map(|i| i.id.clone())
         .collect();
     let id = s.engine.new_id();
-    let body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
+    let mut body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
+    crate::uploads::accept_staged(&s, &namespace, &flow_id, &file_inputs, &mut body).await?;
     let execution = s
         .engine
         .create_execution(CreateExecution {
@@ -412,6 +422,14 @@ pub async fn resume(
         &file_inputs,
     )
     .await?;
+    crate::uploads::accept_staged(
+        &s,
+        &execution.namespace,
+        &execution.flow_id,
+        &file_inputs,
+        &mut body,
+    )
+    .await?;
     for (k, uri) in body.files {
         body.inputs.insert(k, InputValue::Text(uri));
     }
@@ -499,7 +517,12 @@ pub async fn follow(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// Downloads a file of this execution (and only of this execution).
+/// How long a download URL handed out by [`file`] is valid.
+const DOWNLOAD_URL_TTL: Duration = Duration::from_secs(900);
+
+/// Downloads a file of this execution (and only of this execution: its own files and the
+/// staged uploads it uses). Above the host's `inline_download_limit`, a storage that has
+/// download URLs (S3) is redirected to (`307`) instead of streamed.
 pub async fn file(
     State(s): State<Shared>,
     Path(IdPath { id }): Path<IdPath>,
@@ -511,7 +534,8 @@ pub async fn file(
         .get("path")
         .ok_or_else(|| ApiError::bad_request("Required argument [path] not specified"))?;
     let prefix = execution_storage_prefix(&execution.namespace, &execution.flow_id, &execution.id);
-    if !path.starts_with(&prefix) || path.contains("/../") || path.contains("/./") {
+    let own = path.starts_with(&prefix) && !path.contains("/../") && !path.contains("/./");
+    if !own && !crate::uploads::used_by(&execution, path) {
         return Err(ApiError::illegal_argument(&format!(
             "Invalid prefix path: {path}"
         )));
@@ -521,6 +545,15 @@ pub async fn file(
     let Some(size) = size else {
         return Err(ApiError::not_found(&format!("File not found: {path}")));
     };
+    if s.inline_download_limit.is_some_and(|limit| size > limit) {
+        let url = files
+            .download_url(path, DOWNLOAD_URL_TTL)
+            .await
+            .map_err(kite_engine::EngineError::from)?;
+        if let Some(url) = url {
+            return crate::uploads::redirect(&url);
+        }
+    }
     let reader = files.get(path).await.map_err(kite_engine::EngineError::from)?;
     let name = path.rsplit('/').next().unwrap_or("file");
     let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use kite_engine::Engine;
 use serde_json::Value;
@@ -23,6 +23,7 @@ mod openapi;
 mod params;
 mod triggers;
 mod ui;
+mod uploads;
 mod webhook;
 
 pub use error::{ApiError, ApiResult};
@@ -66,6 +67,10 @@ pub struct ApiState {
     pub auth: AuthConfig,
     /// Largest accepted upload (a FILE input), in bytes.
     pub max_upload: u64,
+    /// Files larger than this are not streamed by `GET /executions/{id}/file` but
+    /// redirected to the storage's download URL when it has one (a host whose answers
+    /// are bounded, like a Lambda); `None` streams every file.
+    pub inline_download_limit: Option<u64>,
 }
 
 pub(crate) type Shared = Arc<ApiState>;
@@ -89,6 +94,11 @@ fn api() -> Router<Shared> {
         .route(
             "/executions/{namespace}/{flow_id}",
             post(executions::create).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/executions/{namespace}/{flow_id}/uploads", post(uploads::ask))
+        .route(
+            "/executions/{namespace}/{flow_id}/uploads/{upload_id}/{filename}",
+            put(uploads::put).layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/executions/trigger/{namespace}/{flow_id}",

@@ -1,12 +1,16 @@
 //! The HTTP API against the real embedded store (SQLite in a temp folder) and
 //! workers: Kestra's routes, shapes and status codes.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use kite_api::{router, ApiState, AuthConfig};
-use kite_engine::EngineConfig;
-use kite_local::{open_engine, Runtime};
+use kite_engine::ports::{ByteStream, FileStorage, StorageError};
+use kite_engine::{Engine, EngineConfig};
+use kite_local::{local_ports, Runtime};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -48,14 +52,30 @@ async fn kite_with(auth: AuthConfig, max_upload: u64) -> Kite {
 }
 
 async fn kite_at(base_url: &str, auth: AuthConfig, max_upload: u64) -> Kite {
+    kite_on(base_url, auth, max_upload, None, false).await
+}
+
+/// `presigning`: the file storage hands out URLs of its own, as S3 does ([`Presigning`]).
+async fn kite_on(
+    base_url: &str,
+    auth: AuthConfig,
+    max_upload: u64,
+    inline_download_limit: Option<u64>,
+    presigning: bool,
+) -> Kite {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
+    let mut ports = local_ports(dir.path()).expect("ports");
+    if presigning {
+        ports.files = Arc::new(Presigning(ports.files.clone()));
+    }
+    let engine = Engine::new(ports, EngineConfig::default());
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
     let app = router(ApiState {
         engine,
         base_url: base_url.into(),
         auth: auth.clone(),
         max_upload,
+        inline_download_limit,
     });
     let credentials = auth.basic.clone();
     let kite = Kite {
@@ -948,4 +968,430 @@ async fn bounded_answers_end_in_time() {
         2,
         "the state, then its first change: {text}"
     );
+}
+
+// ---------------------------------------------------------------- staged uploads
+
+/// File storage with URLs of its own, as S3's presigned ones.
+struct Presigning(Arc<dyn FileStorage>);
+
+#[async_trait::async_trait]
+impl FileStorage for Presigning {
+    async fn put(&self, uri: &str, content: ByteStream, max_bytes: u64) -> Result<u64, StorageError> {
+        self.0.put(uri, content, max_bytes).await
+    }
+    async fn get(&self, uri: &str) -> Result<ByteStream, StorageError> {
+        self.0.get(uri).await
+    }
+    async fn size(&self, uri: &str) -> Result<Option<u64>, StorageError> {
+        self.0.size(uri).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        self.0.delete_prefix(prefix).await
+    }
+    fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError> {
+        self.0.read_blocking(uri)
+    }
+    async fn upload_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let key = uri.trim_start_matches("kestra:///");
+        Ok(Some(format!(
+            "https://storage.example/{key}?put&expires={}",
+            expires_in.as_secs()
+        )))
+    }
+    async fn download_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let key = uri.trim_start_matches("kestra:///");
+        Ok(Some(format!(
+            "https://storage.example/{key}?get&expires={}",
+            expires_in.as_secs()
+        )))
+    }
+}
+
+fn put_bytes(uri: &str, body: &str, with_length: bool) -> Request<Body> {
+    let mut request = Request::put(uri).body(Body::from(body.to_string())).unwrap();
+    if with_length {
+        request
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, body.len().into());
+    }
+    request
+}
+
+fn ask_upload(flow: &str, input: &str, filename: &str) -> Request<Body> {
+    json_request(
+        "POST",
+        &format!("/api/v1/executions/dev/{flow}/uploads"),
+        serde_json::json!({"input": input, "filename": filename}),
+    )
+}
+
+/// Asks an upload URI of `dev.{flow}` and puts `content` there through the API (whatever
+/// URL the storage offers); the staged URI.
+async fn stage(k: &Kite, flow: &str, filename: &str, content: &str) -> String {
+    let (status, asked) = k.send(ask_upload(flow, "myfile", filename)).await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let uri = asked["uri"].as_str().unwrap().to_string();
+    let staged = uri
+        .strip_prefix(&format!("kestra:///dev/{flow}/uploads/"))
+        .unwrap();
+    let path = format!("/api/v1/executions/dev/{flow}/uploads/{staged}");
+    let (status, put) = k.send(put_bytes(&path, content, true)).await;
+    assert_eq!(status, StatusCode::CREATED, "{put}");
+    uri
+}
+
+#[tokio::test]
+async fn file_inputs_staged_through_upload_urls() {
+    let k = kite().await;
+    let (status, asked) = k.send(ask_upload("files", "myfile", "big data.csv")).await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let uri = asked["uri"].as_str().unwrap().to_string();
+    let upload_id = uri
+        .strip_prefix("kestra:///dev/files/uploads/")
+        .and_then(|rest| rest.strip_suffix("/big data.csv"))
+        .unwrap_or_else(|| panic!("{uri}"));
+    assert!(!upload_id.is_empty() && upload_id.chars().all(|c| c.is_ascii_alphanumeric()));
+    // Local storage has no URLs of its own: the bytes go to the API.
+    assert_eq!(
+        asked["uploadUrl"],
+        format!("http://localhost:8080/api/v1/executions/dev/files/uploads/{upload_id}/big%20data.csv")
+    );
+    assert_eq!(asked["method"], "PUT");
+    assert_eq!(asked["expiresIn"], 900);
+    assert_eq!(asked["maxSize"], 1024 * 1024);
+    let path = format!("/api/v1/executions/dev/files/uploads/{upload_id}/big%20data.csv");
+    let (status, put) = k.send(put_bytes(&path, "staged,content\n1,2", false)).await;
+    assert_eq!(status, StatusCode::CREATED, "{put}");
+    assert_eq!(put["uri"], uri.as_str());
+    assert_eq!(put["size"], 18);
+
+    // The URI as the FILE input's form field: the execution reads the staged file.
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("myfile", None, &uri)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["state"]["current"], "SUCCESS", "{e}");
+    assert_eq!(e["inputs"]["myfile"], uri.as_str());
+    let id = e["id"].as_str().unwrap();
+    assert_eq!(k.logs(id).await, vec!["staged,content\n1,2"]);
+    // It is downloadable from the execution that uses it.
+    let (status, content) = k
+        .send(get(&format!(
+            "/api/v1/executions/{id}/file?path={}",
+            uri.replace(' ', "%20")
+        )))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content, "staged,content\n1,2");
+
+    // The same in a JSON body and under the tenant prefix.
+    let (status, e) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/main/executions/dev/files?wait=true",
+            serde_json::json!({"myfile": uri}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(
+        k.logs(e["id"].as_str().unwrap()).await,
+        vec!["staged,content\n1,2"]
+    );
+    let (status, asked) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/main/executions/dev/files/uploads",
+            serde_json::json!({"input": "myfile", "filename": "b.txt"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+}
+
+#[tokio::test]
+async fn staged_uploads_refusals() {
+    let k = kite_with(AuthConfig::default(), 64).await;
+    let other = FILES.replace("id: files", "id: other");
+    assert_eq!(k.send(yaml("/api/v1/flows", &other)).await.0, StatusCode::OK);
+    let create = |uri: &str| multipart("/api/v1/executions/dev/files", &[("myfile", None, uri)]);
+    let refused = |e: &Value, text: &str| {
+        assert_eq!(e["_embedded"]["errors"][0]["path"], "myfile", "{e}");
+        let message = e["_embedded"]["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("Invalid input for `myfile`, "), "{message}");
+        assert!(message.contains(text), "{message}");
+    };
+
+    // Another flow's upload, an execution's file: not this flow's staged uploads.
+    let others = stage(&k, "other", "a.txt", "secret of other").await;
+    let (status, e) = k.send(create(&others)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    refused(&e, "must be uploaded for dev.files");
+    for uri in [
+        "kestra:///dev/files/executions/abc/inputs/myfile/a.txt",
+        "kestra:///dev/files/uploads/abc/../../x",
+        "kestra:///dev/files/uploads/abc/sub/a.txt",
+    ] {
+        let (status, e) = k.send(create(uri)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {e}");
+        refused(&e, "must be uploaded for dev.files");
+    }
+    // Asked for but never uploaded.
+    let (_, asked) = k.send(ask_upload("files", "myfile", "late.txt")).await;
+    let (status, e) = k.send(create(asked["uri"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    refused(&e, "not uploaded yet");
+    // Written larger than the bound behind the API's back (a presigned PUT is not bounded):
+    // refused and removed.
+    let uri = asked["uri"].as_str().unwrap();
+    let file = k
+        ._dir
+        .path()
+        .join("storage")
+        .join(uri.trim_start_matches("kestra:///"));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "x".repeat(65)).unwrap();
+    let (status, e) = k.send(create(uri)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    refused(&e, "larger than the limit of 64 bytes");
+    assert!(!file.exists());
+
+    // The upload request: flow, input and file name are checked.
+    let (status, _) = k.send(ask_upload("nope", "myfile", "a.txt")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, e) = k.send(ask_upload("hello-world", "greeting", "a.txt")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["_embedded"]["errors"][0]["path"], "input");
+    assert_eq!(
+        e["_embedded"]["errors"][0]["message"],
+        "Input `greeting` is of type STRING, not FILE"
+    );
+    let (status, e) = k.send(ask_upload("files", "missing", "a.txt")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["_embedded"]["errors"][0]["path"], "input");
+    for name in [
+        "",
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "c:x",
+        "a\u{0}b",
+        &"x".repeat(256),
+    ] {
+        let (status, e) = k.send(ask_upload("files", "myfile", name)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}: {e}");
+        assert_eq!(e["_embedded"]["errors"][0]["path"], "filename", "{e}");
+    }
+    let (status, e) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/executions/dev/files/uploads",
+            serde_json::json!({"input": "myfile"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["_embedded"]["errors"][0]["path"], "filename");
+
+    // The upload itself: the same bound as multipart, one safe segment, an id.
+    let base = "/api/v1/executions/dev/files/uploads";
+    for with_length in [true, false] {
+        let (status, e) = k
+            .send(put_bytes(
+                &format!("{base}/abc/big.txt"),
+                &"x".repeat(1000),
+                with_length,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+        assert!(e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request Entity Too Large"));
+    }
+    let (status, _) = k.send(put_bytes(&format!("{base}/abc/a%3Ab"), "x", true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k.send(put_bytes(&format!("{base}/abc/..%2Fx"), "x", true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k.send(put_bytes(&format!("{base}/a-b/x.txt"), "x", true)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k
+        .send(put_bytes(&format!("{base}/abc/empty.txt"), "", true))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k
+        .send(put_bytes(
+            "/api/v1/executions/dev/nope/uploads/abc/x.txt",
+            "x",
+            true,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A staged file is downloadable only from an execution that uses it.
+    let mine = stage(&k, "files", "mine.txt", "mine").await;
+    let (_, e) = k.send(create(&mine)).await;
+    let id = e["id"].as_str().unwrap();
+    let (status, _) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={others}")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={mine}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn staged_uploads_need_credentials() {
+    let auth = AuthConfig {
+        basic: Some(("admin".into(), "s3cret".into())),
+        token: None,
+    };
+    let k = kite_with(auth, 1024).await;
+    let (status, _) = k.send(ask_upload("files", "myfile", "a.txt")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = k
+        .send(put_bytes(
+            "/api/v1/executions/dev/files/uploads/abc/a.txt",
+            "x",
+            true,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn large_downloads_redirect_to_the_storage() {
+    let k = kite_on(
+        "http://localhost:8080",
+        AuthConfig::default(),
+        1024,
+        Some(8),
+        true,
+    )
+    .await;
+    // A storage with URLs of its own hands out its upload URL.
+    let (status, asked) = k.send(ask_upload("files", "myfile", "big.txt")).await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let uri = asked["uri"].as_str().unwrap().to_string();
+    let key = uri.trim_start_matches("kestra:///");
+    assert_eq!(
+        asked["uploadUrl"],
+        format!("https://storage.example/{key}?put&expires=900")
+    );
+    // (The fake storage URL stores nothing: the bytes go through the API here.)
+    let path = format!(
+        "/api/v1/executions/dev/files/uploads/{}",
+        key.trim_start_matches("dev/files/uploads/")
+    );
+    assert_eq!(
+        k.send(put_bytes(&path, "more than eight bytes", true)).await.0,
+        StatusCode::CREATED
+    );
+    let (_, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("myfile", None, &uri)],
+        ))
+        .await;
+    assert_eq!(e["state"]["current"], "SUCCESS", "{e}");
+    let id = e["id"].as_str().unwrap();
+    let response = k
+        .app
+        .clone()
+        .oneshot(get(&format!("/api/v1/executions/{id}/file?path={uri}")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        format!("https://storage.example/{key}?get&expires=900").as_str()
+    );
+    // At most the limit: streamed as before.
+    let (_, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("myfile", Some("small.txt"), "tiny")],
+        ))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    let path = e["inputs"]["myfile"].as_str().unwrap();
+    let (status, content) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={path}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content, "tiny");
+
+    // Without a limit (the local server), every file is streamed.
+    let k = kite_on("http://localhost:8080", AuthConfig::default(), 1024, None, true).await;
+    let uri = stage(&k, "files", "big.txt", "more than eight bytes").await;
+    let (_, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files?wait=true",
+            &[("myfile", None, &uri)],
+        ))
+        .await;
+    let id = e["id"].as_str().unwrap();
+    let (status, content) = k
+        .send(get(&format!("/api/v1/executions/{id}/file?path={uri}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content, "more than eight bytes");
+}
+
+#[tokio::test]
+async fn resume_answers_a_file_with_a_staged_upload() {
+    let k = kite().await;
+    let flow = r#"id: review
+namespace: dev
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: report
+        type: FILE
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(outputs.wait.onResume.report) }}"
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    let (_, e) = k.send(post("/api/v1/executions/dev/review")).await;
+    let id = e["id"].as_str().unwrap().to_string();
+    assert_eq!(k.wait_for_state(&id, "PAUSED").await, "PAUSED");
+    let resume = |uri: &str| {
+        multipart(
+            &format!("/api/v1/executions/{id}/resume"),
+            &[("report", None, uri)],
+        )
+    };
+    let others = stage(&k, "files", "a.txt", "not for review").await;
+    let (status, e) = k.send(resume(&others)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["_embedded"]["errors"][0]["path"], "report");
+    // `onResume` FILE inputs are staged like the flow's.
+    let (status, asked) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/executions/dev/review/uploads",
+            serde_json::json!({"input": "report", "filename": "r.txt"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let mine = asked["uri"].as_str().unwrap();
+    let url = asked["uploadUrl"].as_str().unwrap();
+    let (status, _) = k
+        .send(put_bytes(
+            url.trim_start_matches("http://localhost:8080"),
+            "reviewed",
+            true,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, e) = k.send(resume(mine)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{e}");
+    assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
+    assert_eq!(k.logs(&id).await, vec!["reviewed"]);
 }

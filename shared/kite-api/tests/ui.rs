@@ -23,6 +23,7 @@ fn kite(auth: AuthConfig) -> Kite {
         base_url: "http://localhost:8080".into(),
         auth,
         max_upload: 1024,
+        inline_download_limit: None,
     });
     Kite { app, _dir: dir }
 }

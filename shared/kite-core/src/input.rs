@@ -258,6 +258,12 @@ pub fn execution_storage_prefix(namespace: &str, flow_id: &str, execution_id: &s
     )
 }
 
+/// `kestra:///{namespace as path}/{flowId}/uploads/`: FILE inputs staged for the flow's
+/// executions before they are created (files too large for one request body).
+pub fn flow_uploads_prefix(namespace: &str, flow_id: &str) -> String {
+    format!("kestra:///{}/{flow_id}/uploads/", namespace.replace('.', "/"))
+}
+
 /// Types every declared input from what was provided, falling back to defaults.
 /// Undeclared keys are ignored; only the first failing input is reported.
 pub fn resolve_inputs(

@@ -28,6 +28,10 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(25);
 /// API Gateway gives up on an integration after 30 s: HTTP answers are sent before that.
 const HTTP_LIMIT: Duration = Duration::from_secs(29);
 
+/// Files larger than this are downloaded from S3 (a redirect), not through the answer:
+/// Lambda's 6 MB bound holds 4 MiB once base64-encoded.
+const INLINE_DOWNLOAD_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// What the api function expects, for error messages.
 pub const EXPECTED: &str = "an API Gateway HTTP API (v2) or REST API (v1) proxy event, an ALB event, \
                         or a direct invoke {\"namespace\", \"flowId\", \"inputs\"?, \"labels\"?, \"wait\"?}";
@@ -50,6 +54,7 @@ impl Api {
             base_url,
             auth,
             max_upload,
+            inline_download_limit: Some(INLINE_DOWNLOAD_LIMIT),
         });
         Api {
             engine,

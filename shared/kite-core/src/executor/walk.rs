@@ -1352,14 +1352,13 @@ fn runs_mut(exec: &mut Execution) -> &mut Vec<TaskRun> {
     exec.task_run_list.get_or_insert_with(Vec::new)
 }
 
-/// Storage prefixes `read()` may open: the execution's own, and for Flow-triggered
-/// executions the upstream execution's.
+/// Storage prefixes `read()` may open: the execution's own, the files staged for its
+/// flow's FILE inputs, and for Flow-triggered executions the upstream execution's.
 pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
-    let mut out = vec![crate::input::execution_storage_prefix(
-        &exec.namespace,
-        &exec.flow_id,
-        &exec.id,
-    )];
+    let mut out = vec![
+        crate::input::execution_storage_prefix(&exec.namespace, &exec.flow_id, &exec.id),
+        crate::input::flow_uploads_prefix(&exec.namespace, &exec.flow_id),
+    ];
     if let Some(t) = &exec.trigger {
         if let Some(v) = &t.variables {
             if let (Some(ns), Some(flow), Some(id)) = (
