@@ -79,6 +79,113 @@ impl Client {
         let response = self.request("GET", path).call()?;
         self.json(response)
     }
+
+    /// Uploads the file at `path` for the FILE input `input` through the flow's uploads
+    /// route: asks where, `PUT`s the bytes there (streamed) and returns the staged URI,
+    /// the input's value. The credentials go along only to the server's own origin, never
+    /// to a storage URL (S3's presigned one carries its own signature).
+    fn stage(
+        &self,
+        namespace: &str,
+        flow_id: &str,
+        input: &str,
+        path: &str,
+        size: u64,
+    ) -> Result<String, Failure> {
+        let filename = staging_name(
+            &PathBuf::from(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        );
+        let asked = self
+            .request(
+                "POST",
+                &format!("/api/v1/executions/{namespace}/{flow_id}/uploads"),
+            )
+            .set("Content-Type", "application/json")
+            .send_string(&serde_json::json!({"input": input, "filename": filename}).to_string())?;
+        let asked = self.json(asked)?;
+        let (Some(uri), Some(url)) = (asked["uri"].as_str(), asked["uploadUrl"].as_str()) else {
+            return Err(Failure("the server returned no upload URL".into()));
+        };
+        if let Some(max) = asked["maxSize"].as_u64().filter(|max| size > *max) {
+            return Err(Failure(format!(
+                "{path} has {size} bytes, more than the server accepts ({max})"
+            )));
+        }
+        let method = asked["method"].as_str().unwrap_or("PUT");
+        let mut put = self
+            .agent
+            .request(method, url)
+            .timeout(UPLOAD_TIMEOUT)
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string());
+        if let (Some(auth), true) = (&self.auth, same_origin(url, &self.base)) {
+            put = put.set("Authorization", auth);
+        }
+        let file = std::fs::File::open(path).map_err(|e| Failure(format!("cannot read {path}: {e}")))?;
+        put.send(file)?;
+        Ok(uri.to_string())
+    }
+}
+
+/// Files larger than this go through the uploads route rather than in the multipart
+/// request: behind API Gateway and Lambda a request carries at most about 4.4 MB of file.
+const STAGE_ABOVE: u64 = 4 * 1024 * 1024;
+
+/// How long one staged upload may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `scheme://host:port` of a URL, lowercased, with the scheme's default port.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    let authority = authority.rsplit('@').next()?.to_string();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => "",
+    };
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    Some(if has_port {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}{default_port}")
+    })
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A file name the uploads route accepts: one segment, no `..`, `:` or control
+/// characters, at most 255 bytes.
+fn staging_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | ':') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let mut cleaned = cleaned;
+    while cleaned.contains("..") {
+        cleaned = cleaned.replace("..", ".");
+    }
+    while cleaned.len() > 255 {
+        cleaned.pop();
+    }
+    match cleaned.as_str() {
+        "" | "." => "file".to_string(),
+        _ => cleaned,
+    }
 }
 
 fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
@@ -195,7 +302,7 @@ pub fn execute(args: &ExecuteArgs) -> ExitCode {
 
 fn execute_inner(args: &ExecuteArgs) -> Result<ExitCode, Failure> {
     let client = Client::new(&args.server);
-    let texts = args
+    let mut texts = args
         .inputs
         .iter()
         .map(|s| split_pair(s, "input"))
@@ -203,6 +310,14 @@ fn execute_inner(args: &ExecuteArgs) -> Result<ExitCode, Failure> {
     let mut files = Vec::new();
     for f in &args.files {
         let (id, path) = split_pair(f, "file")?;
+        let size = std::fs::metadata(&path)
+            .map_err(|e| Failure(format!("cannot read {path}: {e}")))?
+            .len();
+        if size > STAGE_ABOVE {
+            let uri = client.stage(&args.namespace, &args.flow_id, &id, &path, size)?;
+            texts.push((id, uri));
+            continue;
+        }
         let bytes = std::fs::read(&path).map_err(|e| Failure(format!("cannot read {path}: {e}")))?;
         let filename = PathBuf::from(&path)
             .file_name()
@@ -374,4 +489,33 @@ fn list_inner(args: &ListArgs) -> Result<ExitCode, Failure> {
         .unwrap_or(results.len() as u64);
     println!("{} of {total} executions", results.len());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_follow_only_the_servers_own_origin() {
+        assert!(same_origin(
+            "http://127.0.0.1:8080/api/v1/executions/dev/f/uploads/a/b.csv",
+            "http://127.0.0.1:8080"
+        ));
+        assert!(same_origin("https://API.example/x", "https://api.example:443"));
+        assert!(!same_origin(
+            "https://bucket.s3.eu-west-1.amazonaws.com/dev/f/uploads/a/b.csv?X-Amz-Signature=1",
+            "https://abc.execute-api.eu-west-1.amazonaws.com"
+        ));
+        assert!(!same_origin("http://api.example/x", "https://api.example/x"));
+        assert!(!same_origin("http://api.example:8080/x", "http://api.example/x"));
+        assert!(!same_origin("http://api.example.evil/x", "http://api.example"));
+    }
+
+    #[test]
+    fn staged_file_names_are_one_safe_segment() {
+        assert_eq!(staging_name("big data.csv"), "big data.csv");
+        assert_eq!(staging_name("a...b:c"), "a.b_c");
+        assert_eq!(staging_name(""), "file");
+        assert_eq!(staging_name(&"é".repeat(200)).len(), 254);
+    }
 }

@@ -156,3 +156,36 @@ fn server_cli_round_trip_and_restart() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+#[test]
+fn execute_stages_files_too_large_for_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = start_server(&dir.path().join("data"), port);
+    let flow = dir.path().join("big-file.yaml");
+    std::fs::write(
+        &flow,
+        "id: big-file\nnamespace: dev\ninputs:\n  - id: myfile\n    type: FILE\ntasks:\n  - id: size\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.myfile }} has {{ read(inputs.myfile) | length }} characters\"\n",
+    )
+    .unwrap();
+    let deploy = kite(&["flow", "deploy", &flow.display().to_string()], port);
+    assert!(deploy.status.success(), "{}", text(&deploy));
+    // Over 4 MiB: uploaded on its own, then named by its staged URI.
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, "x".repeat(5 * 1024 * 1024 + 3)).unwrap();
+    let run = kite(
+        &[
+            "execute",
+            "dev",
+            "big-file",
+            "--file",
+            &format!("myfile={}", file.display()),
+            "--wait",
+        ],
+        port,
+    );
+    let out = text(&run);
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains("kestra:///dev/big-file/uploads/"), "{out}");
+    assert!(out.contains("/big.csv has 5242883 characters"), "{out}");
+}

@@ -189,6 +189,34 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("a FILE input over 4 MiB is uploaded on its own, then named by its staged URI", async () => {
+    const page = await openPage();
+    const puts = [];
+    page.on("request", (r) => {
+      if (r.method() === "PUT") puts.push(new URL(r.url()).pathname);
+    });
+    await page.goto(`${kite.base}/ui/flows/edit/dev/file-input`);
+    await page.getByRole("button", { name: "Execute", exact: true }).click();
+    const dialog = page.getByRole("dialog");
+    const content = `staged from the browser\n${"x".repeat(4 * 1024 * 1024)}`;
+    await dialog.locator('[name="myfile"]').setInputFiles({
+      name: "big.txt", mimeType: "text/plain", buffer: Buffer.from(content),
+    });
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    await page.waitForURL(/\/ui\/executions\/dev\/file-input\//);
+    await expectState(page, "SUCCESS");
+    assert.equal(puts.length, 1);
+    assert.match(puts[0], /^\/api\/v1\/executions\/dev\/file-input\/uploads\/[A-Za-z0-9]+\/big\.txt$/);
+    const id = new URL(page.url()).pathname.split("/").pop();
+    const [execution, logs] = await page.evaluate(async (id) => Promise.all([
+      fetch(`/api/v1/executions/${id}`).then((r) => r.json()),
+      fetch(`/api/v1/logs/${id}`).then((r) => r.json()),
+    ]), id);
+    assert.match(execution.inputs.myfile, /^kestra:\/\/\/dev\/file-input\/uploads\/[A-Za-z0-9]+\/big\.txt$/);
+    assert.equal(logs[0].message, content);
+    await page.done();
+  });
+
   test("a bad INT shows Kestra's message next to the field; a good one runs", async () => {
     const page = await openPage({}, { allowStatus: [422] });
     await page.goto(`${kite.base}/ui/flows/edit/dev/inputs`);

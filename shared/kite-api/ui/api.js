@@ -141,6 +141,63 @@ export async function follow(id, onExecution, signal) {
   }
 }
 
+/**
+ * Files larger than this go through the flow's uploads route instead of the multipart
+ * body: a request to Kite on AWS Lambda carries at most about 4.4 MB of file.
+ */
+export const STAGE_ABOVE = 4 * 1024 * 1024;
+
+/** A file name the uploads route accepts: one segment, no `..`, `:` or control characters. */
+function stagingName(name) {
+  let out = String(name || "").replace(/[/\\:\u0000-\u001f\u007f]/g, "_").replace(/\.{2,}/g, ".");
+  const bytes = new TextEncoder();
+  while (bytes.encode(out).length > 255) out = Array.from(out).slice(0, -1).join("");
+  return out && out !== "." ? out : "file";
+}
+
+/**
+ * Uploads `file` for the FILE input `input` of a flow on its own: asks the uploads route
+ * where, then PUTs the bytes there; resolves to the staged `kestra:///…` URI, the input's
+ * value. The credentials go only to this server's own URL, never to a storage URL (S3's
+ * presigned one is signed itself).
+ */
+export async function stageFile(namespace, flowId, input, file) {
+  const asked = await api(`/executions/${encodeURIComponent(namespace)}/${encodeURIComponent(flowId)}/uploads`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ input, filename: stagingName(file.name) }),
+  });
+  if (asked.maxSize != null && file.size > asked.maxSize) {
+    throw new ApiError(413, `${file.name} is larger than the server accepts (${asked.maxSize} bytes)`);
+  }
+  const own = new URL(asked.uploadUrl, location.href).origin === location.origin;
+  const type = { "Content-Type": "application/octet-stream" };
+  let response;
+  try {
+    response = await fetch(asked.uploadUrl, {
+      method: asked.method || "PUT",
+      body: file,
+      headers: own ? headers(type) : type,
+      credentials: own ? "same-origin" : "omit",
+    });
+  } catch (e) {
+    throw new ApiError(0, `Cannot upload ${file.name} (${e.message})`);
+  }
+  if (!response.ok) {
+    const text = await response.text().catch(() => "");
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    const error = new ApiError(response.status, json?.message || `Cannot upload ${file.name}: ${response.status} ${response.statusText}`, json);
+    if (own && response.status === 401) listeners.forEach((fn) => fn(error));
+    throw error;
+  }
+  return asked.uri;
+}
+
 /** Downloads an API file; with a token the browser cannot follow a plain link. */
 export async function download(path, filename) {
   const response = await send(path);

@@ -2,7 +2,7 @@
 // with a level filter, outputs and files, inputs, labels, trigger; kill, restart,
 // replay and resume (with the paused task's onResume inputs).
 
-import { api, ApiError, download, follow, getToken, query } from "./api.js";
+import { api, ApiError, download, follow, getToken, query, stageFile } from "./api.js";
 import {
   durationMs, enc, errorBox, executionHref, flowHref, formatDate, formatMs, go, h, mount, openDialog, shortId, show,
   stateBadge, stateDuration, table, TERMINAL, time, toast,
@@ -203,7 +203,7 @@ async function openResume(e, onChanged) {
     message.replaceChildren();
     submit.disabled = true;
     try {
-      const body = form.formData();
+      const body = await form.formData((input, file) => stageFile(e.namespace, e.flowId, input, file));
       await api(`/executions/${enc(e.id)}/resume`, { method: "POST", body: [...body.keys()].length ? body : undefined });
       close();
       toast("Resumed", "success");

@@ -1,6 +1,6 @@
 // The flow page (overview, source with editor, revisions) and the Execute dialog.
 
-import { api, ApiError, query } from "./api.js";
+import { api, ApiError, query, stageFile } from "./api.js";
 import {
   copyBlock, durationMs, empty, enc, errorBox, executionHref, flowHref, formatMs, go, h, mount, openDialog,
   show, stateBadge, table, time, toast,
@@ -232,7 +232,11 @@ export function openExecute(flow) {
     submit.disabled = true;
     submit.textContent = "Starting…";
     try {
-      const body = form.formData();
+      const body = await form.formData((input, file) => {
+        submit.textContent = `Uploading ${file.name}…`;
+        return stageFile(flow.namespace, flow.id, input, file);
+      });
+      submit.textContent = "Starting…";
       const execution = await api(`/executions/${enc(flow.namespace)}/${enc(flow.id)}${query({ labels: labelParams })}`,
         { method: "POST", body: [...body.keys()].length ? body : undefined });
       close();

@@ -1,7 +1,9 @@
 // Forms generated from Kestra inputs (a flow's `inputs`, a Pause task's
 // `onResume`): one control per type, defaults prefilled, required marked; read
-// back as multipart form data, as every other client sends them.
+// back as multipart form data, as every other client sends them (files larger than
+// STAGE_ABOVE are uploaded on their own first and sent as their staged URI).
 
+import { ApiError, STAGE_ABOVE } from "./api.js";
 import { h, show } from "./dom.js";
 
 const pad = (n) => String(n).padStart(2, "0");
@@ -142,19 +144,30 @@ function control(input, index) {
   };
 }
 
-/** Builds the fields of `inputs`; returns {el, formData(), showErrors(apiError) → shown?}. */
+/**
+ * Builds the fields of `inputs`; returns {el, formData(stage?), showErrors(apiError) → shown?}.
+ * `formData(stage)` resolves to the FormData; `stage(inputId, file)` uploads a file larger
+ * than STAGE_ABOVE on its own and resolves to its URI (an error is placed on its field).
+ */
 export function inputsForm(inputs) {
   const controls = (inputs || []).map((input, i) => control(input, i));
   const el = h("div", { class: "fields" }, controls.map((c) => c.row));
   return {
     el,
     controls,
-    formData() {
+    async formData(stage) {
       const data = new FormData();
       for (const c of controls) {
         const value = c.read();
         if (value === undefined || value === null || value === "") continue;
-        if (value instanceof File) data.append(c.input.id, value, value.name);
+        if (value instanceof File && stage && value.size > STAGE_ABOVE) {
+          try {
+            data.append(c.input.id, await stage(c.input.id, value));
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.status === 0) throw e;
+            throw new ApiError(422, e.message, { message: e.message, _embedded: { errors: [{ message: e.message, path: c.input.id }] } });
+          }
+        } else if (value instanceof File) data.append(c.input.id, value, value.name);
         else data.append(c.input.id, value);
       }
       return data;
