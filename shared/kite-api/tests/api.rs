@@ -1395,3 +1395,57 @@ tasks:
     assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
     assert_eq!(k.logs(&id).await, vec!["reviewed"]);
 }
+
+#[tokio::test]
+async fn a_subflow_reads_the_staged_file_its_parent_passes_on() {
+    let k = kite().await;
+    let parent = r#"id: parent
+namespace: dev
+inputs:
+  - id: myfile
+    type: FILE
+tasks:
+  - id: child
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: dev
+    flowId: files
+    wait: true
+    inputs:
+      myfile: "{{ inputs.myfile }}"
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", parent)).await.0, StatusCode::OK);
+    let (status, asked) = k
+        .send(json_request(
+            "POST",
+            "/api/v1/executions/dev/parent/uploads",
+            serde_json::json!({"input": "myfile", "filename": "p.txt"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let url = asked["uploadUrl"].as_str().unwrap();
+    let (status, _) = k
+        .send(put_bytes(
+            url.trim_start_matches("http://localhost:8080"),
+            "from the parent",
+            true,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let uri = asked["uri"].as_str().unwrap();
+    let (_, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/parent",
+            &[("myfile", None, uri)],
+        ))
+        .await;
+    let e = finished(&k, e["id"].as_str().unwrap()).await;
+    assert_eq!(e["state"]["current"], "SUCCESS", "{e}");
+    let (_, children) = k
+        .send(get(&format!(
+            "/api/v1/executions/search?flowId=files&triggerExecutionId={}",
+            e["id"].as_str().unwrap()
+        )))
+        .await;
+    let child = children["results"][0]["id"].as_str().unwrap();
+    assert_eq!(k.logs(child).await, vec!["from the parent"]);
+}

@@ -1353,7 +1353,8 @@ fn runs_mut(exec: &mut Execution) -> &mut Vec<TaskRun> {
 }
 
 /// Storage prefixes `read()` may open: the execution's own, the files staged for its
-/// flow's FILE inputs, and for Flow-triggered executions the upstream execution's.
+/// flow's FILE inputs, and for subflow and Flow-triggered executions the upstream
+/// execution's and its flow's staged files (a parent passes its inputs on).
 pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
     let mut out = vec![
         crate::input::execution_storage_prefix(&exec.namespace, &exec.flow_id, &exec.id),
@@ -1367,6 +1368,7 @@ pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
                 v.get("executionId").and_then(Value::as_str),
             ) {
                 out.push(crate::input::execution_storage_prefix(ns, flow, id));
+                out.push(crate::input::flow_uploads_prefix(ns, flow));
             }
         }
     }
