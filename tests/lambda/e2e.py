@@ -17,6 +17,8 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from contextlib import contextmanager
 
@@ -30,7 +32,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EVENTS = os.path.join(ROOT, "tests", "lambda", "events")
 TOKEN = "e2e-token-" + uuid.uuid4().hex[:8]
 SCHEDULER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:kite-scheduler"
-RULE_PREFIX = "kite-e2e"
+SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/kite-e2e-scheduler"
 CHECKS = []
 
 
@@ -334,6 +336,13 @@ def main(target, binaries):
     table, bucket, queue, stream_arn = provision(suffix)
     ddb = boto3.client("dynamodb")
     sqs = boto3.client("sqs")
+    # The stack's schedule group (template.yaml's ScheduleGroup), and a second stack's.
+    group = f"kite-e2e-{suffix}"
+    scheduler_client = boto3.client("scheduler")
+    scheduler_client.create_schedule_group(Name=group)
+    scheduler_client.create_schedule_group(Name=f"{group}-other")
+    dlq_url = sqs.create_queue(QueueName=f"kite-e2e-schedule-dlq-{suffix}")["QueueUrl"]
+    schedule_dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # The stack's secret, as template.yaml's KiteSecrets holds it (read by every function).
     secret_arn = boto3.client("secretsmanager").create_secret(
         Name=f"kite-e2e-{suffix}", SecretString=json.dumps({"apiToken": TOKEN, "basicAuth": "", "secretKey": ""})
@@ -344,7 +353,10 @@ def main(target, binaries):
             "TABLE_NAME": table,
             "BUCKET_NAME": bucket,
             "QUEUE_URL": queue,
-            "KITE_RULE_PREFIX": RULE_PREFIX,
+            "KITE_SCHEDULE_GROUP": group,
+            "KITE_SCHEDULER_ROLE_ARN": SCHEDULER_ROLE_ARN,
+            "KITE_SCHEDULE_DLQ_ARN": schedule_dlq,
+            "SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN,
             "KITE_SECRETS_ARN": secret_arn,
             "KITE_LOG": "info",
         }
@@ -354,12 +366,10 @@ def main(target, binaries):
     functions = {}
     for name, binary in (("api", "api"), ("worker", "worker"), ("worker-2", "worker"), ("scheduler", "scheduler"), ("stream", "stream")):
         fenv = dict(env)
-        if name == "api":
-            fenv.update({"SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN})
         log_path = os.path.join(logs, f"{name}-{suffix}.log")
         functions[name] = Function(name, binary_path(binaries, binary), fenv, log_path).start()
     try:
-        run(functions, ddb, sqs, table, queue, stream_arn)
+        run(functions, ddb, sqs, table, queue, stream_arn, group)
     finally:
         for f in functions.values():
             f.stop()
@@ -426,7 +436,7 @@ def check_template():
     check(sweeper["Schedule"] == "rate(1 minute)", "template: the sweeper's rate(1 minute) rule")
 
 
-def run(fns, ddb, sqs, table, queue, stream_arn):
+def run(fns, ddb, sqs, table, queue, stream_arn, group):
     api, scheduler, stream_fn = fns["api"], fns["scheduler"], fns["stream"]
     workers = [fns["worker"], fns["worker-2"]]
     print("== template.yaml")
@@ -434,29 +444,44 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     for name, f in fns.items():
         print(f"  {name}: init {f.init_ms():.1f} ms (process start -> first Runtime API request)")
 
-    print("== console test events: each function answers or names the shape it expects")
-    expectations = {
-        "api": {"apigateway-aws-proxy", "apigateway-http-api-proxy"},
-        "worker": {"sqs-receive-message"},
-        "scheduler": {"cloudwatch-scheduled-event"},
-        "stream": {"dynamodb-update"},
+    print("== console test events: each function answers its own with the specific answer, and names the shape of the others")
+    shapes = {
+        "apigateway-aws-proxy": "an API Gateway REST API (v1) proxy event",
+        "apigateway-http-api-proxy": "an API Gateway HTTP API (v2) event",
+        "cloudwatch-scheduled-event": "an EventBridge scheduled event",
+        "dynamodb-update": "a DynamoDB stream batch",
+        "hello-world": "a JSON object with keys [key1, key2, key3]",
+        "s3-put": "an S3 event notification",
+        "sqs-receive-message": "an SQS batch",
     }
-    for name, f in fns.items():
-        for file in sorted(os.listdir(EVENTS)):
-            event = json.load(open(os.path.join(EVENTS, file)))
-            template_name = file[: -len(".json")]
+    handled = {
+        # The console's API Gateway templates carry no credentials: the management API says 401.
+        ("api", "apigateway-aws-proxy"): lambda a: a.get("statusCode") == 401,
+        ("api", "apigateway-http-api-proxy"): lambda a: a.get("statusCode") == 401,
+        # "Hello from SQS!" is not a work item: reported, so that it ends in the DLQ.
+        ("worker", "sqs-receive-message"): lambda a: a == {"batchItemFailures": [{"itemIdentifier": "19dd0b57-b21e-4ac1-bd88-01bbb068cb78"}]},
+        # The rate rule's event runs the outbox sweeper, on an empty outbox.
+        ("scheduler", "cloudwatch-scheduled-event"): lambda a: a == {"swept": 0},
+        # Records of items that are not Kite's are skipped, not failed.
+        ("stream", "dynamodb-update"): lambda a: a == {"batchItemFailures": []},
+    }
+    check(sorted(f[: -len(".json")] for f in os.listdir(EVENTS)) == sorted(shapes), f"the seven console templates: {sorted(shapes)}")
+    for name in ("api", "worker", "scheduler", "stream"):
+        f = fns[name]
+        for template_name, shape in sorted(shapes.items()):
+            event = json.load(open(os.path.join(EVENTS, template_name + ".json")))
+            expected = handled.get((name, template_name))
             try:
-                f.invoke(event, timeout_s=15)
-                handled = True
+                answer = f.invoke(event, timeout_s=15)
+                check(expected is not None and expected(answer), f"{name} x {template_name}: {json.dumps(answer)[:100]}")
             except InvokeError as e:
-                handled = False
                 payload = e.payload or {}
+                message = payload.get("errorMessage", "")
                 check(
-                    payload.get("errorType") == "UnexpectedEventShape" and name in payload.get("errorMessage", ""),
-                    f"{name} x {template_name}: {payload.get('errorMessage', payload)[:90]}",
+                    expected is None and payload.get("errorType") == "UnexpectedEventShape"
+                    and message.startswith(f"the {name} function cannot handle {shape}; it expects "),
+                    f"{name} x {template_name}: {message[:110]}",
                 )
-            if handled:
-                check(template_name in expectations[name], f"{name} x {template_name}: handled")
 
     print("== flows deployed through the api function (API Gateway v2 events)")
     flows = [
@@ -482,18 +507,21 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     status, _ = http(api, "GET", "/api/v1/flows/dev/hello-world", auth=False)
     check(status == 401, f"management API without the token: {status}")
 
-    rules = boto3.client("events").list_rules(NamePrefix=RULE_PREFIX)["Rules"]
-    check(
-        len(rules) == 1 and rules[0]["ScheduleExpression"].startswith("cron("),
-        f"Schedule trigger registered as an EventBridge rule: {[r['Name'] for r in rules]}",
-    )
-    targets = boto3.client("events").list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
-    check(targets and targets[0]["Arn"] == SCHEDULER_ARN, "rule targets the scheduler function")
-    # EventBridge replaces <time> in the target's input template with the event's time.
-    transformer = targets[0]["InputTransformer"]
-    check(transformer["InputPathsMap"].get("time") == "$.time", "rule input carries the event time")
+    scheduler_client = boto3.client("scheduler")
+    schedules = scheduler_client.list_schedules(GroupName=group)["Schedules"]
+    check(len(schedules) == 1, f"Schedule trigger registered as one schedule in the stack's group: {[x['Name'] for x in schedules]}")
+    check(scheduler_client.list_schedules(GroupName=f"{group}-other")["Schedules"] == [], "another stack's group sees none of it")
+    schedule = scheduler_client.get_schedule(GroupName=group, Name=schedules[0]["Name"])
+    target = schedule["Target"]
+    check(schedule["ScheduleExpression"].startswith("cron(") and target["Arn"] == SCHEDULER_ARN and target["RoleArn"] == SCHEDULER_ROLE_ARN,
+          f"the schedule ({schedule['ScheduleExpression']}) invokes the scheduler function with the stack's role")
+    check(target.get("RetryPolicy") == {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}
+          and target.get("DeadLetterConfig", {}).get("Arn", "").endswith(":kite-e2e-schedule-dlq-" + group.rsplit("-", 1)[1]),
+          "failed deliveries are retried for an hour, then go to the stack's dead-letter queue")
+    # EventBridge Scheduler replaces <aws.scheduler.scheduled-time> with the firing's time.
+    check("<aws.scheduler.scheduled-time>" in target["Input"], "its input carries the scheduled time")
     fire_time = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime())
-    rule_input = json.loads(transformer["InputTemplate"].replace("<time>", json.dumps(fire_time)))
+    rule_input = json.loads(target["Input"].replace('"<aws.scheduler.scheduled-time>"', json.dumps(fire_time)))
 
     print("== API Gateway v2 event creating dev/hello-world's execution")
     status, execution = http(api, "POST", "/api/v1/executions/dev/hello-world")
@@ -531,6 +559,40 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
     check(uri.startswith("kestra:///dev/file-input/executions/") and uri.endswith("/notes.txt"), f"the FILE input is stored as {uri}")
     status, flogs = http(api, "GET", f"/api/v1/logs/{execution['id']}")
     check("notes from a file" in [l["message"] for l in flogs], "read(inputs.myfile) logged the uploaded content")
+
+    print("== a FILE input over the payload limit: staged straight to S3 through a presigned URL")
+    status, asked = http(api, "POST", "/api/v1/executions/dev/file-input/uploads",
+                         body=json.dumps({"input": "myfile", "filename": "big.txt"}),
+                         headers={"content-type": "application/json"})
+    check(status == 200, f"upload URL asked: {status} {asked}")
+    uri, upload_url = asked["uri"], asked["uploadUrl"]
+    check(uri.startswith("kestra:///dev/file-input/uploads/") and uri.endswith("/big.txt"), f"staging URI {uri}")
+    check(asked["method"] == "PUT" and asked["expiresIn"] == 900 and "X-Amz-Signature=" in upload_url,
+          f"a presigned S3 PUT, not the API: {upload_url[:80]}")
+    content = b"big file through S3\n" + b"x" * (5 * 1024 * 1024)
+    put = urllib.request.Request(upload_url, data=content, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(put, timeout=60) as r:
+        check(r.status == 200, f"PUT of 5 MB to the presigned URL: {r.status}")
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    status, refused = http(api, "POST", "/api/v1/executions/dev/file-input", headers=form,
+                           body=urllib.parse.urlencode({"myfile": "kestra:///dev/file-input/executions/x/inputs/myfile/a.txt"}))
+    check(status == 422 and refused["_embedded"]["errors"][0]["path"] == "myfile",
+          f"a URI that is not a staged upload of the flow is refused: {status}")
+    status, execution = http(api, "POST", "/api/v1/executions/dev/file-input", query="wait=true", headers=form,
+                             body=urllib.parse.urlencode({"myfile": uri}))
+    check(status == 200 and execution["state"]["current"] == "SUCCESS", f"file-input with the staged URI: {status} {execution.get('state') if isinstance(execution, dict) else execution}")
+    check(execution["inputs"]["myfile"] == uri, "the input is the staged URI")
+    status, blogs = http(api, "GET", f"/api/v1/logs/{execution['id']}")
+    message = next((l["message"] for l in blogs if l.get("taskId") == "content"), "")
+    # DynamoDB keeps the first 64 KB of a log line.
+    check(message.startswith("big file through S3\nxxxx"), f"read(inputs.myfile) logged the staged content ({len(message)} characters kept)")
+    answer = api.invoke(http_event("GET", f"/api/v1/executions/{execution['id']}/file",
+                                   query=urllib.parse.urlencode({"path": uri})))
+    location = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}.get("location", "")
+    check(answer["statusCode"] == 307 and "X-Amz-Signature=" in location, f"a 5 MB download is a 307 to S3: {answer['statusCode']}")
+    with urllib.request.urlopen(location, timeout=60) as r:
+        check(r.read() == content, "the presigned GET serves the staged bytes")
 
     stream = Stream(stream_arn)
     sources = EventSources(workers, stream_fn, sqs, queue, stream)
@@ -632,7 +694,10 @@ def run(fns, ddb, sqs, table, queue, stream_arn):
         print(f"  api function, one benchmark01 webhook: {last.get('aws_calls')} AWS calls {last.get('calls')}")
         check(int(last.get("aws_calls", 99)) <= 3, "benchmark01 needs at most 3 billable AWS calls in the api function")
         before = len([l for l in stream_fn.log_lines() if l.get("message") == "invocation done"])
-        records = [r for r in stream.poll() if matches_filter(r)]
+        # The benchmark's records, read from the start of the stream (the paused sources
+        # deliver nothing meanwhile).
+        records = [r for r in Stream(stream.arn).poll() if matches_filter(r)
+                   and r["dynamodb"]["NewImage"].get("namespace", {}).get("S") == "benchmarks"]
         check(len(records) == 3, f"the stream holds the 3 benchmark01 executions' records ({len(records)})")
         stream_fn.invoke({"Records": records})
         sdone = [l for l in stream_fn.log_lines() if l.get("message") == "invocation done"][before:]

@@ -160,11 +160,20 @@ mod tests {
     #[test]
     fn backend_details_stay_in_the_logs() {
         let e = ApiError::from(EngineError::Store(StoreError::Backend(
-            "dispatch failure: io error: tls handshake eof (arn:aws:dynamodb:eu-west-1:123:table/kite)".into(),
+            "dispatch failure: io error: tls handshake eof (arn:aws:dynamodb:eu-west-1:123:table/kite)"
+                .into(),
         )));
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(e.message.starts_with("Internal server error (reference "), "{}", e.message);
-        assert!(!e.message.contains("tls") && !e.message.contains("arn:"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Internal server error (reference "),
+            "{}",
+            e.message
+        );
+        assert!(
+            !e.message.contains("tls") && !e.message.contains("arn:"),
+            "{}",
+            e.message
+        );
 
         let e = ApiError::from(EngineError::SchedulesPending {
             namespace: "dev".into(),

@@ -761,7 +761,9 @@ impl AwsStore {
         for chunk in items.chunks(10) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, item) in chunk.iter().enumerate() {
-                let delay = (item.due - now).num_seconds().clamp(0, MAX_SQS_DELAY_SECS) as i32;
+                // Rounded up: a message must not arrive before its item is due.
+                let millis = (item.due - now).num_milliseconds();
+                let delay = ((millis + 999) / 1000).clamp(0, MAX_SQS_DELAY_SECS) as i32;
                 entries.push(
                     aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())

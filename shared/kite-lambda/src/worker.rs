@@ -21,7 +21,8 @@ use crate::shape::{self, Shape};
 pub const EXPECTED: &str =
     "an SQS batch {\"Records\": [{\"eventSource\": \"aws:sqs\", \"messageId\", \"body\": <work item JSON>}]}";
 
-/// Items due later than this are sent back to the queue instead of run early.
+/// Items due later than this are sent back to the queue; sooner ones are waited for here
+/// (SQS delays are whole seconds), so that no timer fires early.
 const EARLY_SLACK: chrono::Duration = chrono::Duration::seconds(1);
 
 /// Puts an item back on the queue to be delivered at its due date (SQS delays are at most
@@ -99,6 +100,9 @@ impl Worker {
                     false
                 }
             };
+        }
+        if let Ok(early) = (item.due - Utc::now()).to_std() {
+            tokio::time::sleep(early).await;
         }
         let (id, execution_id) = (item.id.clone(), item.execution_id.clone());
         match self.engine.process(item).await {
