@@ -693,6 +693,14 @@ def run(fns, ddb, sqs, table, queue, stream_arn, group):
         last = done[-1]
         print(f"  api function, one benchmark01 webhook: {last.get('aws_calls')} AWS calls {last.get('calls')}")
         check(int(last.get("aws_calls", 99)) <= 3, "benchmark01 needs at most 3 billable AWS calls in the api function")
+        # What CloudWatch Logs ingests for it: the invocation's lines (the template turns
+        # Lambda's own START/REPORT lines off), plus 26 bytes per event as CloudWatch meters.
+        with open(api.log_path, "rb") as f:
+            lines = f.read().splitlines()
+        ends = [i for i, l in enumerate(lines) if b'"invocation done"' in l]
+        per_invocation = sum(len(l) + 26 for l in lines[ends[-2] + 1 : ends[-1] + 1])
+        print(f"  CloudWatch Logs bytes of one benchmark01 invocation: {per_invocation}")
+        check(per_invocation <= 400, f"one benchmark01 invocation logs {per_invocation} bytes (at most 400: $0.20 per million at $0.50/GB)")
         before = len([l for l in stream_fn.log_lines() if l.get("message") == "invocation done"])
         # The benchmark's records, read from the start of the stream (the paused sources
         # deliver nothing meanwhile).

@@ -52,14 +52,19 @@ where
             let state: &'static S = Box::leak(Box::new(state));
             let handler = &handler;
             lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                // The request id is in lambda_runtime's span, which every line carries. The
+                // duration stands in for Lambda's REPORT line, which the template turns off
+                // (SystemLogLevel WARN) because it would double the logs' cost.
                 let before = meter();
-                let request_id = event.context.request_id.clone();
+                let started = std::time::Instant::now();
                 let answer = handler(state, event).await;
+                let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let duration_ms = (duration_ms * 10.0).round() / 10.0;
                 let calls = calls_since(&before, &meter());
                 let total: u64 = calls.values().sum();
                 match &answer {
-                    Ok(_) => tracing::info!(request_id = %request_id, aws_calls = total, calls = ?calls, "invocation done"),
-                    Err(e) => tracing::warn!(request_id = %request_id, aws_calls = total, calls = ?calls, error = %e, "invocation failed"),
+                    Ok(_) => tracing::info!(duration_ms, aws_calls = total, calls = ?calls, "invocation done"),
+                    Err(e) => tracing::warn!(duration_ms, aws_calls = total, calls = ?calls, error = %e, "invocation failed"),
                 }
                 answer
             }))
