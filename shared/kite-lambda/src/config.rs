@@ -49,25 +49,24 @@ impl Secrets {
                 from_secret: false,
             });
         };
-        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).map_err(|_| {
-            FnError::Config(
-                "the stack's secret must be a JSON object {\"apiToken\", \"basicAuth\", \"secretKey\"}"
-                    .into(),
-            )
+        /// The secret's JSON, as template.yaml's `KiteSecrets` generates it.
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Stored {
+            api_token: Option<String>,
+            basic_auth: Option<String>,
+            secret_key: Option<String>,
+        }
+        let stored: Stored = serde_json::from_str(text).map_err(|e| {
+            FnError::Config(format!(
+                "the stack's secret must be a JSON object {{\"apiToken\", \"basicAuth\", \"secretKey\"}} of strings ({e})"
+            ))
         })?;
-        let field = |name: &str| -> Result<Option<String>, FnError> {
-            match json.get(name) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.trim().is_empty())),
-                Some(_) => Err(FnError::Config(format!(
-                    "the stack's secret: {name} must be a string"
-                ))),
-            }
-        };
+        let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
         Ok(Secrets {
-            api_token: field("apiToken")?,
-            basic_auth: field("basicAuth")?,
-            secret_key: field("secretKey")?,
+            api_token: set(stored.api_token),
+            basic_auth: set(stored.basic_auth),
+            secret_key: set(stored.secret_key),
             from_secret: true,
         })
     }
@@ -135,4 +134,52 @@ pub fn base_url_from_env() -> String {
     non_empty("KITE_URL")
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_secret_gives_the_credentials_and_the_key() {
+        let secrets = Secrets::load(Some(
+            r#"{"apiToken": "t0k3n", "basicAuth": "", "secretKey": "0123456789abcdef"}"#,
+        ))
+        .unwrap();
+        assert_eq!(secrets.api_token.as_deref(), Some("t0k3n"));
+        assert_eq!(secrets.basic_auth, None, "empty means not set");
+        let auth = secrets.auth().unwrap();
+        assert_eq!(auth.token.as_deref(), Some("t0k3n"));
+        assert!(auth.basic.is_none());
+        let config = engine_config(&secrets).unwrap();
+        assert_eq!(config.secret_key.as_deref(), Some(&b"0123456789abcdef"[..]));
+        assert!(!format!("{secrets:?}").contains("t0k3n"), "never printed");
+
+        let basic = Secrets::load(Some(r#"{"basicAuth": "ada:pw"}"#)).unwrap();
+        assert_eq!(basic.auth().unwrap().basic, Some(("ada".into(), "pw".into())));
+    }
+
+    #[test]
+    fn a_secret_that_would_open_the_api_or_is_malformed_is_refused() {
+        let open = Secrets::load(Some(r#"{"apiToken": " ", "basicAuth": ""}"#)).unwrap();
+        let e = open.auth().unwrap_err().to_string();
+        assert!(e.contains("neither apiToken nor basicAuth"), "{e}");
+        for bad in ["not json", r#"{"apiToken": 42}"#, "[]"] {
+            let e = Secrets::load(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("configuration: the stack's secret must be a JSON object"),
+                "{e}"
+            );
+        }
+        let e = Secrets::load(Some(r#"{"apiToken": "t", "basicAuth": "no-colon"}"#))
+            .unwrap()
+            .auth()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("user:password"), "{e}");
+        let e = engine_config(&Secrets::load(Some(r#"{"apiToken": "t", "secretKey": "short"}"#)).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("16, 24 or 32"), "{e}");
+    }
 }
