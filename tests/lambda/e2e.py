@@ -483,6 +483,21 @@ def run(fns, ddb, sqs, table, queue, stream_arn, group):
                     f"{name} x {template_name}: {message[:110]}",
                 )
 
+    print("== a function whose environment is incomplete explains itself at every invocation")
+    env = {k: v for k, v in fns["api"].env.items() if k != "TABLE_NAME"}
+    broken = Function("api-misconfigured", fns["api"].binary, env, fns["api"].log_path + ".misconfigured").start()
+    try:
+        for _ in range(2):
+            try:
+                broken.invoke(http_event("GET", "/api/v1/flows/search"), timeout_s=10)
+                check(False, "a function without TABLE_NAME answered")
+            except InvokeError as e:
+                check(e.payload == {"errorType": "ConfigurationError", "errorMessage": "configuration: environment variable TABLE_NAME is not set"},
+                      f"without TABLE_NAME: {e.payload}")
+        check(broken.cold_starts == 1 and broken.process.poll() is None, "and keeps running (one cold start)")
+    finally:
+        broken.stop()
+
     print("== flows deployed through the api function (API Gateway v2 events)")
     flows = [
         open(os.path.join(ROOT, "flows", "dev", "hello-world.yaml")).read(),
