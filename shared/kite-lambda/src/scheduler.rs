@@ -1,5 +1,6 @@
-//! The scheduler function: the target of the Schedule trigger rules (their input names the
-//! trigger and carries the event's `time`) and of the outbox sweeper's rate rule (a plain
+//! The scheduler function: the target of the Schedule triggers' schedules (EventBridge
+//! Scheduler; their input names the trigger and carries the scheduled time) and of the
+//! outbox sweeper's rate rule (a plain
 //! scheduled event).
 
 use async_trait::async_trait;
@@ -27,20 +28,20 @@ pub trait Sweeper: Send + Sync {
     async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, String>;
 }
 
-/// A Schedule trigger rule's input.
+/// A Schedule trigger schedule's input.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleInput {
     pub namespace: String,
     pub flow_id: String,
     pub trigger_id: String,
-    /// The event's `time` (EventBridge fills it in through the target's input transformer).
+    /// The scheduled time (EventBridge Scheduler fills in `<aws.scheduler.scheduled-time>`).
     #[serde(default)]
     pub time: Option<String>,
 }
 
-/// When a rule fired: the event's `time` (whole seconds, UTC), else now truncated to the minute
-/// (rules fire on minute boundaries).
+/// When a schedule fired: its scheduled `time` (whole seconds, UTC), else now truncated to
+/// the minute (cron schedules fire on minute boundaries).
 fn fired_at(time: Option<&str>) -> Result<DateTime<Utc>, FnError> {
     match time {
         Some(t) => DateTime::parse_from_rfc3339(t)

@@ -19,7 +19,7 @@ pub enum Shape {
     Alb,
     /// A direct `Invoke` creating an execution: `{"namespace", "flowId", ...}`.
     DirectInvoke,
-    /// A Schedule trigger rule's input: `{"namespace", "flowId", "triggerId", "time"?}`.
+    /// A Schedule trigger schedule's input: `{"namespace", "flowId", "triggerId", "time"?}`.
     ScheduleInput,
     /// An EventBridge scheduled event (`detail-type: Scheduled Event`), e.g. the sweeper's rule.
     ScheduledEvent,
