@@ -1,7 +1,6 @@
 //! The scheduler function: the target of the Schedule triggers' schedules (EventBridge
 //! Scheduler; their input names the trigger and carries the scheduled time) and of the
-//! outbox sweeper's rate rule (a plain
-//! scheduled event).
+//! outbox sweeper's rate rule (a plain scheduled event).
 
 use async_trait::async_trait;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
