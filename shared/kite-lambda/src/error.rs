@@ -47,11 +47,59 @@ impl FnError {
     }
 }
 
+impl FnError {
+    /// A failure of Kite or a service it calls, not of the caller's event: its details
+    /// (SDK and TLS messages, table and key names) go to the log line `invocation failed`,
+    /// not to the caller.
+    fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            FnError::Backend(_)
+                | FnError::Engine(
+                    EngineError::Store(_)
+                        | EngineError::Storage(_)
+                        | EngineError::Internal(_)
+                        | EngineError::SchedulesPending { .. }
+                )
+        )
+    }
+}
+
 impl From<FnError> for Diagnostic {
     fn from(e: FnError) -> Diagnostic {
+        let error_message = if e.is_internal() {
+            "internal error: the details are in the function's log, under this invocation's request id"
+                .to_string()
+        } else {
+            e.to_string()
+        };
         Diagnostic {
             error_type: e.kind().to_string(),
-            error_message: e.to_string(),
+            error_message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kite_engine::ports::StoreError;
+
+    #[test]
+    fn internal_details_stay_in_the_log() {
+        let d = Diagnostic::from(FnError::Engine(EngineError::Store(StoreError::Backend(
+            "dispatch failure: tls handshake eof".into(),
+        ))));
+        assert_eq!(d.error_type, "EngineError");
+        assert!(!d.error_message.contains("tls"), "{}", d.error_message);
+        let d = Diagnostic::from(FnError::Backend(
+            "ResourceNotFoundException: table kite-prod".into(),
+        ));
+        assert!(!d.error_message.contains("kite-prod"), "{}", d.error_message);
+        let d = Diagnostic::from(FnError::Engine(EngineError::NotFound("Flow not found".into())));
+        assert_eq!(
+            (d.error_type.as_str(), d.error_message.as_str()),
+            ("NotFound", "Flow not found")
+        );
     }
 }
