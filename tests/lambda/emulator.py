@@ -60,7 +60,6 @@ class Function:
         self.invocations = 0
         self.timeouts = 0
         self.cold_starts = 0
-        self.frozen = threading.Event()
         self.cancelled = set()
         self.server = Server(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -90,7 +89,6 @@ class Function:
                 process = fn.process
                 # Between invocations the sandbox is frozen: nothing in it runs.
                 fn._signal(process, signal.SIGSTOP)
-                fn.frozen.set()
                 request_id, event, timeout_s = fn.events.get()
                 while request_id in fn.cancelled:  # its invocation already timed out
                     request_id, event, timeout_s = fn.events.get()
@@ -98,7 +96,6 @@ class Function:
                     # A request of a process killed at its deadline: it never gets this event.
                     fn.events.put((request_id, event, timeout_s))
                     return
-                fn.frozen.clear()
                 fn._signal(process, signal.SIGCONT)
                 deadline_ms = int((time.time() + timeout_s) * 1000)
                 self._reply(
