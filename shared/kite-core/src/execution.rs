@@ -328,6 +328,40 @@ impl Execution {
     }
 }
 
+/// The level of a log line, lowest first (`TRACE` … `ERROR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.to_ascii_uppercase().as_str() {
+            "TRACE" => Some(LogLevel::Trace),
+            "DEBUG" => Some(LogLevel::Debug),
+            "INFO" => Some(LogLevel::Info),
+            "WARN" | "WARNING" => Some(LogLevel::Warn),
+            "ERROR" => Some(LogLevel::Error),
+            _ => None,
+        }
+    }
+}
+
 /// One log line of an execution (Kestra's `LogEntry`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -347,6 +381,46 @@ pub struct LogEntry {
     pub level: String,
     pub thread: Option<String>,
     pub message: String,
+}
+
+impl LogEntry {
+    /// An execution-level line (no task run).
+    pub fn for_execution(
+        execution: &Execution,
+        level: LogLevel,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> LogEntry {
+        LogEntry {
+            namespace: execution.namespace.clone(),
+            flow_id: execution.flow_id.clone(),
+            task_id: None,
+            execution_id: execution.id.clone(),
+            task_run_id: None,
+            attempt_number: None,
+            trigger_id: None,
+            timestamp: at,
+            level: level.as_str().to_string(),
+            thread: None,
+            message: message.into(),
+        }
+    }
+
+    /// A line of a task run's current attempt.
+    pub fn for_task_run(
+        execution: &Execution,
+        task_run: &TaskRun,
+        level: LogLevel,
+        message: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> LogEntry {
+        LogEntry {
+            task_id: Some(task_run.task_id.clone()),
+            task_run_id: Some(task_run.id.clone()),
+            attempt_number: Some(task_run.attempts.len().max(1) as u32),
+            ..LogEntry::for_execution(execution, level, message, at)
+        }
+    }
 }
 
 #[cfg(test)]

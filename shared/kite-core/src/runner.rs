@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::execution::{Execution, ExecutionTrigger, Label, LogEntry, StateType};
-use crate::executor::{self, Command, Env, Event, IdSource, NewExecution, TimerKind};
+use crate::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
+use crate::executor::{self, DriveError, Driver, Env, Event, IdSource, Need, NewExecution, Pass, Timer};
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::Flow;
 use crate::input::{resolve_inputs, InputContext, InputError, InputValue};
@@ -27,9 +27,20 @@ pub enum RunnerError {
     Executor(#[from] executor::ExecutorError),
     #[error("Gave up after {0} steps: the execution does not settle")]
     TooManySteps(usize),
+    #[error(transparent)]
+    DoesNotSettle(DriveError),
     /// The execution is not in a state that allows the request (Kestra answers 409/422).
     #[error("{0}")]
     IllegalState(String),
+}
+
+impl From<DriveError> for RunnerError {
+    fn from(e: DriveError) -> Self {
+        match e {
+            DriveError::Refused(e) => RunnerError::Executor(e),
+            e @ DriveError::DoesNotSettle(_) => RunnerError::DoesNotSettle(e),
+        }
+    }
 }
 
 /// How to start an execution.
@@ -71,14 +82,13 @@ impl FileReader for MemoryFiles<'_> {
     }
 }
 
-struct Timer {
-    at: DateTime<Utc>,
+struct ScheduledTimer {
     execution_id: String,
-    task_run_id: String,
-    timer: TimerKind,
+    timer: Timer,
 }
 
-const MAX_STEPS: usize = 1_000_000;
+/// Driver passes (one per event that reaches an execution from outside) before giving up.
+const MAX_PASSES: usize = 1_000_000;
 
 pub struct Runner {
     flows: HashMap<(String, String), Flow>,
@@ -88,7 +98,7 @@ pub struct Runner {
     now: DateTime<Utc>,
     executions: HashMap<String, Execution>,
     logs: HashMap<String, Vec<LogEntry>>,
-    timers: Vec<Timer>,
+    timers: Vec<ScheduledTimer>,
     /// child execution id → (parent execution id, parent task run id)
     waiting_parents: HashMap<String, (String, String)>,
     secret_key: Vec<u8>,
@@ -236,7 +246,7 @@ impl Runner {
     }
 
     fn create(
-        &mut self,
+        &self,
         namespace: &str,
         flow_id: &str,
         id: &str,
@@ -281,89 +291,59 @@ impl Runner {
             })
     }
 
-    /// Applies an event and carries out every command it produces, recursively.
+    /// Applies an event and what it leads to: one driver pass per event, then the
+    /// subflow executions it created are started and waiting parents woken, depth first.
     fn send(&mut self, execution_id: &str, event: Event) -> Result<(), RunnerError> {
         let mut queue = vec![(execution_id.to_string(), event)];
-        let mut steps = 0;
+        let mut passes = 0;
         while let Some((id, event)) = queue.pop() {
-            steps += 1;
-            if steps > MAX_STEPS {
-                return Err(RunnerError::TooManySteps(steps));
+            passes += 1;
+            if passes > MAX_PASSES {
+                return Err(RunnerError::TooManySteps(passes));
             }
             let mut execution = self
                 .executions
                 .remove(&id)
                 .ok_or_else(|| RunnerError::ExecutionNotFound(id.clone()))?;
-            let flow = match self.flow_of(&execution) {
-                Ok(f) => f,
+            let driven = self
+                .flow_of(&execution)
+                .and_then(|flow| self.drive(&flow, &mut execution, event));
+            let (pass, children) = match driven {
+                Ok(done) => done,
                 Err(e) => {
-                    self.executions.insert(id.clone(), execution);
+                    self.executions.insert(id, execution);
                     return Err(e);
                 }
             };
-            let files = MemoryFiles(&self.files);
-            let env = Env {
-                now: self.now,
-                ids: &self.ids,
-                expressions: &self.engine,
-                files: Some(&files),
-                secret_key: Some(&self.secret_key),
-                globals: self.globals.as_ref(),
-            };
-            let result = executor::apply(&flow, &mut execution, event, &env);
-            let commands = match result {
-                Ok(c) => c,
-                Err(e) => {
-                    self.executions.insert(id.clone(), execution);
-                    return Err(e.into());
-                }
-            };
             let mut follow_ups = Vec::new();
-            let mut subflows = Vec::new();
-            for command in commands {
-                match command {
-                    Command::RunTask { task_run_id } => {
-                        let errors: Vec<Value> = self
-                            .logs
-                            .get(&id)
-                            .map(|logs| {
-                                logs.iter()
-                                    .filter(|l| l.level == "ERROR")
-                                    .filter_map(|l| serde_json::to_value(l).ok())
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        let result =
-                            executor::run_task_with_logs(&flow, &execution, &task_run_id, &env, &errors);
-                        follow_ups.push((id.clone(), Event::TaskRunFinished { task_run_id, result }));
-                    }
-                    Command::StoreLogs(lines) => self.logs.entry(id.clone()).or_default().extend(lines),
-                    Command::ScheduleTimer {
-                        task_run_id,
-                        at,
-                        timer,
-                    } => self.timers.push(Timer {
-                        at,
-                        execution_id: id.clone(),
-                        task_run_id,
-                        timer,
-                    }),
-                    Command::CreateSubflowExecution(request) => subflows.push(request),
-                    Command::Terminated { .. } => {
-                        if let Some((parent, task_run_id)) = self.waiting_parents.remove(&id) {
-                            follow_ups.push((
-                                parent,
-                                Event::SubflowEnded {
-                                    task_run_id,
-                                    child: Box::new(execution.clone()),
-                                },
-                            ));
-                        }
-                    }
-                }
+            self.logs.entry(id.clone()).or_default().extend(pass.logs);
+            self.timers
+                .extend(pass.timers.into_iter().map(|timer| ScheduledTimer {
+                    execution_id: id.clone(),
+                    timer,
+                }));
+            for child in children {
+                self.executions.insert(child.id.clone(), child);
             }
-            for request in subflows {
-                follow_ups.push(self.start_subflow(&id, &execution, request));
+            for request in pass.subflows {
+                if request.wait {
+                    self.waiting_parents.insert(
+                        request.execution_id.clone(),
+                        (id.clone(), request.parent_task_run_id),
+                    );
+                }
+                follow_ups.push((request.execution_id, Event::Start));
+            }
+            if pass.terminated.is_some() {
+                if let Some((parent, task_run_id)) = self.waiting_parents.remove(&id) {
+                    follow_ups.push((
+                        parent,
+                        Event::SubflowEnded {
+                            task_run_id,
+                            child: Box::new(execution.clone()),
+                        },
+                    ));
+                }
             }
             self.executions.insert(id, execution);
             // Depth first, in order.
@@ -372,62 +352,68 @@ impl Runner {
         Ok(())
     }
 
-    /// Creates a subflow's execution, or fails the parent's task run with the reason.
-    fn start_subflow(
-        &mut self,
-        parent_id: &str,
-        parent: &Execution,
-        request: executor::SubflowRequest,
-    ) -> (String, Event) {
-        let child_id = request.execution_id.clone();
+    /// One driver pass: the events `first` leads to within this process, and the
+    /// subflow executions it created (not started yet).
+    fn drive(
+        &self,
+        flow: &Flow,
+        execution: &mut Execution,
+        first: Event,
+    ) -> Result<(Pass, Vec<Execution>), RunnerError> {
+        let files = MemoryFiles(&self.files);
+        let env = Env {
+            now: self.now,
+            ids: &self.ids,
+            expressions: &self.engine,
+            files: Some(&files),
+            secret_key: Some(&self.secret_key),
+            globals: self.globals.as_ref(),
+        };
+        let mut driver = Driver::new(first);
+        let mut children = Vec::new();
+        while let Some(need) = driver.advance(flow, execution, &env)? {
+            match need {
+                Need::StoredErrorLogs => driver.stored_error_logs(self.stored_error_lines(&execution.id)),
+                Need::Subflow(request) => match self.create_child(&request) {
+                    Ok(child) => {
+                        children.push(child);
+                        driver.subflow_created(*request);
+                    }
+                    Err(e) => driver.subflow_refused(&request, execution, e.to_string(), self.now),
+                },
+            }
+        }
+        Ok((driver.finish(), children))
+    }
+
+    fn stored_error_lines(&self, execution_id: &str) -> Vec<Value> {
+        self.logs
+            .get(execution_id)
+            .into_iter()
+            .flatten()
+            .filter(|l| l.level == LogLevel::Error.as_str())
+            .filter_map(|l| serde_json::to_value(l).ok())
+            .collect()
+    }
+
+    /// The child execution a Subflow task asks for, in CREATED.
+    fn create_child(&self, request: &executor::SubflowRequest) -> Result<Execution, RunnerError> {
         let create = ExecuteRequest {
             inputs: request
                 .inputs
-                .into_iter()
-                .map(|(k, v)| (k, InputValue::Json(v)))
+                .iter()
+                .map(|(k, v)| (k.clone(), InputValue::Json(v.clone())))
                 .collect(),
-            labels: request.labels,
-            trigger: Some(request.trigger),
+            labels: request.labels.clone(),
+            trigger: Some(request.trigger.clone()),
             schedule_date: request.schedule_date,
         };
-        match self.create(&request.namespace, &request.flow_id, &child_id, create) {
-            Ok(child) => {
-                self.executions.insert(child_id.clone(), child);
-                if request.wait {
-                    self.waiting_parents.insert(
-                        child_id.clone(),
-                        (parent_id.to_string(), request.parent_task_run_id),
-                    );
-                }
-                (child_id, Event::Start)
-            }
-            Err(e) => {
-                let result = executor::TaskResult {
-                    state: StateType::Failed,
-                    outputs: IndexMap::new(),
-                    logs: vec![LogEntry {
-                        namespace: parent.namespace.clone(),
-                        flow_id: parent.flow_id.clone(),
-                        task_id: None,
-                        execution_id: parent.id.clone(),
-                        task_run_id: Some(request.parent_task_run_id.clone()),
-                        attempt_number: None,
-                        trigger_id: None,
-                        timestamp: self.now,
-                        level: "ERROR".into(),
-                        thread: None,
-                        message: e.to_string(),
-                    }],
-                };
-                (
-                    parent_id.to_string(),
-                    Event::TaskRunFinished {
-                        task_run_id: request.parent_task_run_id,
-                        result,
-                    },
-                )
-            }
-        }
+        self.create(
+            &request.namespace,
+            &request.flow_id,
+            &request.execution_id,
+            create,
+        )
     }
 
     /// Fires due timers (advancing the virtual clock) until the execution is
@@ -441,10 +427,10 @@ impl Runner {
                 .timers
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, t)| t.at)
+                .min_by_key(|(_, t)| t.timer.at)
                 .ok_or_else(|| RunnerError::ExecutionNotFound(execution_id.to_string()))?;
-            let timer = self.timers.remove(pos);
-            if self.is_stale(&timer) {
+            let ScheduledTimer { execution_id, timer } = self.timers.remove(pos);
+            if self.is_stale(&execution_id, &timer) {
                 // Nothing left for it to end: the clock does not move for it.
                 continue;
             }
@@ -452,18 +438,18 @@ impl Runner {
                 self.now = timer.at;
             }
             self.send(
-                &timer.execution_id,
+                &execution_id,
                 Event::TimerFired {
                     task_run_id: timer.task_run_id,
-                    timer: timer.timer,
+                    timer: timer.kind,
                 },
             )?;
         }
     }
 
     /// A timeout set for a task run (or execution) that already ended.
-    fn is_stale(&self, timer: &Timer) -> bool {
-        let Some(execution) = self.executions.get(&timer.execution_id) else {
+    fn is_stale(&self, execution_id: &str, timer: &Timer) -> bool {
+        let Some(execution) = self.executions.get(execution_id) else {
             return true;
         };
         if timer.task_run_id.is_empty() {
@@ -501,830 +487,5 @@ impl Runner {
             execution,
             subflow_executions,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flow::parse_flow;
-    use serde_json::json;
-
-    fn runner_with(flows: &[&str]) -> Runner {
-        let mut runner = Runner::new();
-        for source in flows {
-            match parse_flow(source) {
-                Ok(flow) => runner.add_flow(flow),
-                Err(errors) => panic!("test flow does not parse: {errors:?}"),
-            }
-        }
-        runner
-    }
-
-    fn run(source: &str) -> Outcome {
-        let mut runner = runner_with(&[source]);
-        let id = parse_flow(source).map(|f| f.id).unwrap_or_default();
-        runner
-            .execute("t", &id, IndexMap::new())
-            .unwrap_or_else(|e| panic!("execute failed: {e}"))
-    }
-
-    fn task_state(outcome: &Outcome, task_id: &str) -> Vec<StateType> {
-        outcome
-            .execution
-            .task_runs()
-            .iter()
-            .filter(|tr| tr.task_id == task_id)
-            .map(|tr| tr.state.current)
-            .collect()
-    }
-
-    fn outputs(outcome: &Outcome, task_id: &str) -> Option<Value> {
-        outcome
-            .execution
-            .task_runs()
-            .iter()
-            .find(|tr| tr.task_id == task_id)
-            .and_then(|tr| tr.outputs.as_ref())
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-    }
-
-    #[test]
-    fn sequential_returns_and_logs() {
-        let out = run(r#"
-id: seq
-namespace: t
-tasks:
-  - id: s
-    type: io.kestra.plugin.core.flow.Sequential
-    tasks:
-      - id: a
-        type: io.kestra.plugin.core.debug.Return
-        format: "{{ flow.id }}-{{ execution.id | length > 0 }}"
-      - id: b
-        type: io.kestra.plugin.core.log.Log
-        message:
-          - "one {{ outputs.a.value }}"
-          - two
-"#);
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(outputs(&out, "a"), Some(json!({"value": "seq-true"})));
-        assert_eq!(outputs(&out, "b"), Some(json!({})));
-        // flowables carry no outputs
-        assert_eq!(outputs(&out, "s"), None);
-        let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
-        assert!(messages.contains(&"one seq-true"), "{messages:?}");
-        assert!(messages.contains(&"two"), "{messages:?}");
-        let a = &out.execution.task_runs()[1];
-        let states: Vec<StateType> = a.state.histories.iter().map(|h| h.state).collect();
-        assert_eq!(
-            states,
-            [StateType::Created, StateType::Running, StateType::Success]
-        );
-        assert_eq!(a.attempts.len(), 1);
-    }
-
-    #[test]
-    fn new_execution_labels_and_metadata() {
-        let flow = parse_flow(
-            "id: l\nnamespace: t\nlabels:\n  team: data\n  system.readOnly: \"true\"\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        let now = Utc::now();
-        let execution = executor::new_execution(
-            &flow,
-            NewExecution {
-                id: "abc".into(),
-                labels: vec![Label {
-                    key: "env".into(),
-                    value: "dev".into(),
-                }],
-                ..Default::default()
-            },
-            now,
-        );
-        assert_eq!(execution.state.current, StateType::Created);
-        assert_eq!(execution.original_id.as_deref(), Some("abc"));
-        assert_eq!(execution.metadata.attempt_number, 1);
-        let labels: Vec<(&str, &str)> = execution
-            .labels
-            .iter()
-            .map(|l| (l.key.as_str(), l.value.as_str()))
-            .collect();
-        assert_eq!(
-            labels,
-            [("team", "data"), ("env", "dev"), ("system.correlationId", "abc")]
-        );
-    }
-
-    #[test]
-    fn parallel_and_if() {
-        let out = run(r#"
-id: par
-namespace: t
-tasks:
-  - id: p
-    type: io.kestra.plugin.core.flow.Parallel
-    concurrent: 1
-    tasks:
-      - id: a
-        type: io.kestra.plugin.core.debug.Return
-        format: a
-      - id: b
-        type: io.kestra.plugin.core.debug.Return
-        format: b
-  - id: if
-    type: io.kestra.plugin.core.flow.If
-    condition: "{{ outputs.a.value == 'a' }}"
-    then:
-      - id: yes
-        type: io.kestra.plugin.core.debug.Return
-        format: y
-    else:
-      - id: no
-        type: io.kestra.plugin.core.debug.Return
-        format: n
-"#);
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(task_state(&out, "b"), [StateType::Success]);
-        assert_eq!(task_state(&out, "yes"), [StateType::Success]);
-        assert!(task_state(&out, "no").is_empty());
-        assert_eq!(outputs(&out, "if"), Some(json!({"evaluationResult": true})));
-    }
-
-    const SWITCH: &str = r#"
-id: sw
-namespace: t
-inputs:
-  - id: v
-    type: STRING
-tasks:
-  - id: s
-    type: io.kestra.plugin.core.flow.Switch
-    value: "{{ inputs.v }}"
-    cases:
-      A:
-        - id: a
-          type: io.kestra.plugin.core.debug.Return
-          format: a
-"#;
-
-    #[test]
-    fn switch_case_and_no_match() {
-        let mut runner = runner_with(&[SWITCH]);
-        let hit = runner
-            .execute(
-                "t",
-                "sw",
-                IndexMap::from([("v".to_string(), InputValue::Text("A".into()))]),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(hit.execution.state.current, StateType::Success);
-        assert_eq!(outputs(&hit, "s"), Some(json!({"value": "A", "defaults": false})));
-        let miss = runner
-            .execute(
-                "t",
-                "sw",
-                IndexMap::from([("v".to_string(), InputValue::Text("B".into()))]),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(miss.execution.state.current, StateType::Failed);
-        assert_eq!(task_state(&miss, "s"), [StateType::Failed]);
-    }
-
-    #[test]
-    fn for_each_values_iterations_and_nested_outputs() {
-        let out = run(r#"
-id: each
-namespace: t
-tasks:
-  - id: outer
-    type: io.kestra.plugin.core.flow.ForEach
-    values: ["x", {"k": 1}]
-    tasks:
-      - id: inner
-        type: io.kestra.plugin.core.flow.ForEach
-        values: '["1", "2"]'
-        tasks:
-          - id: r
-            type: io.kestra.plugin.core.debug.Return
-            format: "{{ parent.taskrun.value }}/{{ taskrun.value }}/{{ taskrun.iteration }}"
-  - id: last
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.r['x']['2'].value }}"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(task_state(&out, "r").len(), 4);
-        assert_eq!(outputs(&out, "last"), Some(json!({"value": "x/2/1"})));
-        let values: Vec<String> = out
-            .execution
-            .task_runs()
-            .iter()
-            .filter(|tr| tr.task_id == "r")
-            .filter_map(|tr| tr.outputs.as_ref()?.get("value")?.as_str().map(String::from))
-            .collect();
-        assert!(values.contains(&r#"{"k":1}/1/0"#.to_string()), "{values:?}");
-    }
-
-    #[test]
-    fn for_each_null_item_fails_with_kestras_message() {
-        let out = run(r#"
-id: each-null
-namespace: t
-tasks:
-  - id: e
-    type: io.kestra.plugin.core.flow.ForEach
-    values: ["a", null]
-    tasks:
-      - id: r
-        type: io.kestra.plugin.core.debug.Return
-        format: "{{ taskrun.value }}"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert!(
-            out.logs
-                .iter()
-                .any(|l| l.message.contains("Found '1' null values on Each")),
-            "{:?}",
-            out.logs.iter().map(|l| &l.message).collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn errors_and_finally_run_and_state_stays_failed() {
-        let out = run(r#"
-id: ef
-namespace: t
-tasks:
-  - id: fail
-    type: io.kestra.plugin.core.execution.Fail
-  - id: never
-    type: io.kestra.plugin.core.log.Log
-    message: never
-errors:
-  - id: onError
-    type: io.kestra.plugin.core.log.Log
-    message: error
-finally:
-  - id: fin
-    type: io.kestra.plugin.core.log.Log
-    message: "{{ execution.state }}"
-afterExecution:
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ execution.state }}"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert!(task_state(&out, "never").is_empty());
-        assert_eq!(task_state(&out, "onError"), [StateType::Success]);
-        assert_eq!(task_state(&out, "fin"), [StateType::Success]);
-        assert_eq!(outputs(&out, "after"), Some(json!({"value": "FAILED"})));
-    }
-
-    #[test]
-    fn allow_failure_run_if_disabled_and_labels() {
-        let out = run(r#"
-id: misc
-namespace: t
-tasks:
-  - id: failing
-    type: io.kestra.plugin.core.execution.Fail
-    allowFailure: true
-  - id: skipped
-    type: io.kestra.plugin.core.log.Log
-    message: skipped
-    runIf: "{{ 1 == 2 }}"
-  - id: off
-    type: io.kestra.plugin.core.log.Log
-    message: off
-    disabled: true
-  - id: labels
-    type: io.kestra.plugin.core.execution.Labels
-    labels:
-      added: "yes"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Warning);
-        // as Kestra's worker does: the task run ends WARNING, its last attempt FAILED
-        assert_eq!(task_state(&out, "failing"), [StateType::Warning]);
-        assert_eq!(task_state(&out, "skipped"), [StateType::Skipped]);
-        assert!(task_state(&out, "off").is_empty());
-        assert!(out
-            .execution
-            .labels
-            .iter()
-            .any(|l| l.key == "added" && l.value == "yes"));
-    }
-
-    #[test]
-    fn retry_makes_new_attempts_on_the_virtual_clock() {
-        let mut runner = runner_with(&[r#"
-id: retry
-namespace: t
-tasks:
-  - id: f
-    type: io.kestra.plugin.core.execution.Fail
-    retry:
-      type: constant
-      interval: PT1M
-      maxAttempts: 3
-"#]);
-        let before = runner.now();
-        let out = runner
-            .execute("t", "retry", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        let attempts: usize = out.execution.task_runs().iter().map(|t| t.attempts.len()).sum();
-        assert_eq!(attempts, 3);
-        assert!(runner.now() - before >= chrono::Duration::minutes(2));
-    }
-
-    #[test]
-    fn strict_expressions_fail_the_task_with_the_error_logged() {
-        let out = run(r#"
-id: strict
-namespace: t
-tasks:
-  - id: r
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.missing.value }}"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert!(
-            out.logs.iter().any(|l| l.message.contains("Unable to find")),
-            "{:?}",
-            out.logs.iter().map(|l| &l.message).collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn sleep_and_pause_delay_advance_the_clock() {
-        let mut runner = runner_with(&[r#"
-id: timers
-namespace: t
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT10M
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    delay: PT1H
-  - id: done
-    type: io.kestra.plugin.core.log.Log
-    message: done
-"#]);
-        let before = runner.now();
-        let out = runner
-            .execute("t", "timers", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert!(runner.now() - before >= chrono::Duration::minutes(70));
-    }
-
-    const PAUSE: &str = r#"
-id: pause
-namespace: t
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: asked
-        type: INT
-  - id: last
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.pause.onResume.asked + 1 }}"
-"#;
-
-    #[test]
-    fn pause_manual_resume_types_inputs() {
-        let mut runner = runner_with(&[PAUSE]);
-        let paused = runner
-            .execute("t", "pause", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(paused.execution.state.current, StateType::Paused);
-        let id = paused.execution.id.clone();
-        let done = runner
-            .resume(
-                &id,
-                IndexMap::from([("asked".to_string(), InputValue::Text("41".into()))]),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(done.execution.state.current, StateType::Success);
-        assert_eq!(outputs(&done, "pause"), Some(json!({"onResume": {"asked": 41}})));
-        assert_eq!(outputs(&done, "last"), Some(json!({"value": "42"})));
-        assert!(matches!(
-            runner.resume(&id, IndexMap::new()),
-            Err(RunnerError::IllegalState(_))
-        ));
-    }
-
-    #[test]
-    fn kill_a_paused_execution() {
-        let mut runner = runner_with(&[PAUSE]);
-        let paused = runner
-            .execute("t", "pause", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let killed = runner
-            .kill(&paused.execution.id)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(killed.execution.state.current, StateType::Killed);
-        assert!(task_state(&killed, "last").is_empty());
-    }
-
-    #[test]
-    fn restart_retries_the_failed_task_run() {
-        let mut runner = runner_with(&[r#"
-id: restart
-namespace: t
-tasks:
-  - id: ok
-    type: io.kestra.plugin.core.log.Log
-    message: ok
-  - id: f
-    type: io.kestra.plugin.core.execution.Fail
-"#]);
-        let failed = runner
-            .execute("t", "restart", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(failed.execution.state.current, StateType::Failed);
-        let again = runner
-            .restart(&failed.execution.id)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(again.execution.state.current, StateType::Failed);
-        assert_eq!(again.execution.metadata.attempt_number, 2);
-        let f = again
-            .execution
-            .task_runs()
-            .iter()
-            .find(|t| t.task_id == "f")
-            .map(|t| t.attempts.len());
-        assert_eq!(f, Some(2));
-        assert!(again
-            .execution
-            .state
-            .histories
-            .iter()
-            .any(|h| h.state == StateType::Restarted));
-    }
-
-    #[test]
-    fn subflow_waits_and_exposes_outputs() {
-        let mut runner = runner_with(&[
-            r#"
-id: child
-namespace: t
-inputs:
-  - id: n
-    type: INT
-tasks:
-  - id: r
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ inputs.n * 2 }}"
-outputs:
-  - id: doubled
-    type: STRING
-    value: "{{ outputs.r.value }}"
-"#,
-            r#"
-id: parent
-namespace: t
-tasks:
-  - id: sub
-    type: io.kestra.plugin.core.flow.Subflow
-    namespace: t
-    flowId: child
-    inputs:
-      n: 21
-    wait: true
-    transmitFailed: true
-  - id: use
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.sub.outputs.doubled }}"
-"#,
-        ]);
-        let out = runner
-            .execute("t", "parent", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(outputs(&out, "use"), Some(json!({"value": "42"})));
-        assert_eq!(out.subflow_executions.len(), 1);
-        let child = &out.subflow_executions[0];
-        assert_eq!(child.state.current, StateType::Success);
-        assert!(child
-            .labels
-            .iter()
-            .any(|l| l.key == "system.correlationId" && l.value == out.execution.id));
-    }
-
-    #[test]
-    fn flow_outputs_typed_and_failure_fails_the_execution() {
-        let ok = run(r#"
-id: outs
-namespace: t
-tasks:
-  - id: r
-    type: io.kestra.plugin.core.debug.Return
-    format: "7"
-outputs:
-  - id: n
-    type: INT
-    value: "{{ outputs.r.value }}"
-"#);
-        assert_eq!(ok.execution.state.current, StateType::Success);
-        assert_eq!(ok.execution.outputs.get("n"), Some(&json!(7)));
-        let bad = run(r#"
-id: outs-bad
-namespace: t
-tasks:
-  - id: r
-    type: io.kestra.plugin.core.debug.Return
-    format: "seven"
-outputs:
-  - id: n
-    type: INT
-    value: "{{ outputs.r.value }}"
-"#);
-        assert_eq!(bad.execution.state.current, StateType::Failed);
-        assert!(bad.execution.outputs.is_empty());
-    }
-
-    #[test]
-    fn concurrency_limit_decisions() {
-        let flow = parse_flow(
-            "id: c\nnamespace: t\nconcurrency:\n  limit: 1\n  behavior: CANCEL\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
-        )
-        .unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(
-            executor::concurrency_decision(&flow, 0),
-            executor::ConcurrencyDecision::Admit
-        );
-        assert_eq!(
-            executor::concurrency_decision(&flow, 1),
-            executor::ConcurrencyDecision::Cancel
-        );
-    }
-
-    #[test]
-    fn long_for_each_settles() {
-        let items: Vec<String> = (0..1000).map(|i| format!("\"{i}\"")).collect();
-        let source = format!(
-            "id: big\nnamespace: t\ntasks:\n  - id: e\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [{}]\n    tasks:\n      - id: r\n        type: io.kestra.plugin.core.debug.Return\n        format: \"{{{{ taskrun.value }}}}\"\n",
-            items.join(",")
-        );
-        let out = run(&source);
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(task_state(&out, "r").len(), 1000);
-    }
-
-    #[test]
-    fn pause_timeout_fails_the_pause() {
-        let out = run(r#"
-id: pause-timeout
-namespace: t
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    timeout: PT5M
-  - id: never
-    type: io.kestra.plugin.core.log.Log
-    message: never
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert_eq!(task_state(&out, "pause"), [StateType::Failed]);
-        assert!(task_state(&out, "never").is_empty());
-    }
-
-    #[test]
-    fn task_timeout_fails_a_long_sleep() {
-        let out = run(r#"
-id: task-timeout
-namespace: t
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1H
-    timeout: PT1M
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert_eq!(task_state(&out, "sleep"), [StateType::Failed]);
-        assert!(out.logs.iter().any(|l| l.message == "Timeout after PT1M"));
-    }
-
-    #[test]
-    fn each_parallel_and_fail_condition() {
-        let out = run(r#"
-id: each-par
-namespace: t
-tasks:
-  - id: e
-    type: io.kestra.plugin.core.flow.EachParallel
-    value: ["a", "b", "c"]
-    tasks:
-      - id: check
-        type: io.kestra.plugin.core.execution.Fail
-        condition: "{{ taskrun.value == 'b' }}"
-        errorMessage: "b is refused"
-"#);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        let mut states = task_state(&out, "check");
-        states.sort_by_key(|s| s.as_str());
-        assert_eq!(
-            states,
-            [StateType::Failed, StateType::Success, StateType::Success]
-        );
-        assert!(out.logs.iter().any(|l| l.message.contains("b is refused")));
-    }
-
-    #[test]
-    fn run_if_render_error_fails_and_log_level_filters() {
-        let out = run(r#"
-id: levels
-namespace: t
-tasks:
-  - id: quiet
-    type: io.kestra.plugin.core.log.Log
-    logLevel: WARN
-    level: INFO
-    message: hidden
-  - id: loud
-    type: io.kestra.plugin.core.log.Log
-    level: ERROR
-    message: shown
-  - id: broken
-    type: io.kestra.plugin.core.log.Log
-    runIf: "{{ outputs.nope.value }}"
-    message: never
-"#);
-        let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
-        assert!(!messages.contains(&"hidden"), "{messages:?}");
-        assert!(messages.contains(&"shown"), "{messages:?}");
-        assert_eq!(task_state(&out, "broken"), [StateType::Failed]);
-        assert_eq!(out.execution.state.current, StateType::Failed);
-    }
-
-    #[test]
-    fn flow_timeout_kills_the_execution_and_spent_timers_keep_the_clock() {
-        let mut runner = runner_with(&[
-            r#"
-id: flow-timeout
-namespace: t
-timeout: PT10M
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1H
-  - id: never
-    type: io.kestra.plugin.core.log.Log
-    message: never
-"#,
-            r#"
-id: quick
-namespace: t
-timeout: PT10H
-tasks:
-  - id: sleep
-    type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1M
-    timeout: PT5H
-"#,
-        ]);
-        let start = runner.now();
-        let out = runner
-            .execute("t", "flow-timeout", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Killed);
-        assert_eq!(task_state(&out, "sleep"), [StateType::Killed]);
-        assert!(task_state(&out, "never").is_empty());
-        assert_eq!(runner.now() - start, chrono::Duration::minutes(10));
-
-        let start = runner.now();
-        let out = runner
-            .execute("t", "quick", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Success);
-        assert_eq!(runner.now() - start, chrono::Duration::minutes(1));
-    }
-
-    #[test]
-    fn subflow_failure_is_transmitted_and_labels_inherited() {
-        let mut runner = runner_with(&[
-            r#"
-id: bad-child
-namespace: t
-tasks:
-  - id: f
-    type: io.kestra.plugin.core.execution.Fail
-"#,
-            r#"
-id: parent
-namespace: t
-labels:
-  team: data
-tasks:
-  - id: sub
-    type: io.kestra.plugin.core.flow.Subflow
-    namespace: t
-    flowId: bad-child
-    inheritLabels: true
-    wait: true
-    transmitFailed: true
-"#,
-        ]);
-        let out = runner
-            .execute("t", "parent", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert_eq!(task_state(&out, "sub"), [StateType::Failed]);
-        let child = out
-            .subflow_executions
-            .first()
-            .unwrap_or_else(|| panic!("no subflow execution"));
-        assert_eq!(child.state.current, StateType::Failed);
-        assert!(child.labels.iter().any(|l| l.key == "team" && l.value == "data"));
-    }
-
-    #[test]
-    fn flowable_errors_and_pause_with_subtasks() {
-        let mut runner = runner_with(&[r#"
-id: local-errors
-namespace: t
-tasks:
-  - id: seq
-    type: io.kestra.plugin.core.flow.Sequential
-    tasks:
-      - id: f
-        type: io.kestra.plugin.core.execution.Fail
-    errors:
-      - id: local
-        type: io.kestra.plugin.core.log.Log
-        message: "{{ errorLogs()[0].message }}"
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    tasks:
-      - id: inside
-        type: io.kestra.plugin.core.log.Log
-        message: inside
-"#]);
-        let out = runner
-            .execute("t", "local-errors", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        assert_eq!(task_state(&out, "local"), [StateType::Success]);
-        assert_eq!(task_state(&out, "seq"), [StateType::Failed]);
-        assert!(task_state(&out, "pause").is_empty());
-    }
-
-    #[test]
-    fn pause_subtasks_run_after_resume() {
-        let mut runner = runner_with(&[r#"
-id: pause-tasks
-namespace: t
-tasks:
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    tasks:
-      - id: inside
-        type: io.kestra.plugin.core.log.Log
-        message: inside
-  - id: after
-    type: io.kestra.plugin.core.log.Log
-    message: after
-"#]);
-        let paused = runner
-            .execute("t", "pause-tasks", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(paused.execution.state.current, StateType::Paused);
-        assert!(task_state(&paused, "inside").is_empty());
-        let done = runner
-            .resume(&paused.execution.id, IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(done.execution.state.current, StateType::Success);
-        assert_eq!(task_state(&done, "inside"), [StateType::Success]);
-        assert_eq!(task_state(&done, "after"), [StateType::Success]);
-    }
-
-    #[test]
-    fn exponential_retry_waits_longer_each_time() {
-        let mut runner = runner_with(&[r#"
-id: expo
-namespace: t
-tasks:
-  - id: f
-    type: io.kestra.plugin.core.execution.Fail
-    retry:
-      type: exponential
-      interval: PT10S
-      maxInterval: PT1H
-      delayFactor: 2
-      maxAttempts: 4
-"#]);
-        let start = runner.now();
-        let out = runner
-            .execute("t", "expo", IndexMap::new())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(out.execution.state.current, StateType::Failed);
-        let attempts: usize = out.execution.task_runs().iter().map(|t| t.attempts.len()).sum();
-        assert_eq!(attempts, 4);
-        // 10 s, 20 s, 40 s between the four attempts
-        assert_eq!(runner.now() - start, chrono::Duration::seconds(70));
     }
 }

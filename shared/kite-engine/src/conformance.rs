@@ -451,7 +451,7 @@ pub async fn an_ended_subflow_wakes_its_waiting_parent(
 ) {
     let parent = execution("p1", "dev", "parent", StateType::Running, t(0), &[]);
     let wait = WorkItem {
-        id: crate::subflow_wait_id("c1"),
+        id: crate::ports::subflow_wait_id("c1"),
         execution_id: "p1".into(),
         due: DateTime::<Utc>::MAX_UTC,
         work: Work::SubflowEnded {
@@ -498,7 +498,7 @@ pub async fn an_ended_subflow_wakes_its_waiting_parent(
         .await
         .unwrap();
     let mut end = transition(lone, Some(1), vec![], vec![]);
-    end.wake = vec![crate::subflow_wait_id("l1")];
+    end.wake = vec![crate::ports::subflow_wait_id("l1")];
     repo.commit(end).await.unwrap();
 }
 

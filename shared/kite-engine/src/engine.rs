@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, StateType};
-use kite_core::executor::{self, Command, Env, Event, IdSource, NewExecution, TaskResult, TimerKind};
+use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
+use kite_core::executor::{self, Driver, Env, Event, IdSource, Need, NewExecution};
 use kite_core::expression::{ExpressionEngine, FileReader};
 use kite_core::flow::{parse_flow, Flow, TaskKind};
 use kite_core::input::{resolve_inputs, InputContext, InputValue};
@@ -21,9 +21,9 @@ use crate::error::EngineError;
 mod followers;
 mod triggers;
 use crate::ports::{
-    Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery, FlowRepository,
-    IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow, TaskQueue,
-    Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
+    never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
+    FlowRepository, IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
+    TaskQueue, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 
 /// The adapters an engine runs on.
@@ -166,47 +166,9 @@ impl FileReader for Files<'_> {
     }
 }
 
-/// The queue item id of a parent waiting for a child execution.
-pub fn subflow_wait_id(child_execution_id: &str) -> String {
-    format!("subflow-{child_execution_id}")
-}
-
-/// A date far enough to mean "until woken".
-fn never() -> DateTime<Utc> {
-    DateTime::<Utc>::MAX_UTC
-}
-
-fn timer_name(t: TimerKind) -> String {
-    match serde_json::to_value(t) {
-        Ok(Value::String(s)) => s,
-        _ => format!("{t:?}"),
-    }
-}
-
-fn timer_kind(name: &str) -> Option<TimerKind> {
-    serde_json::from_value(Value::String(name.to_string())).ok()
-}
-
-/// An execution-level log line (no task run).
-fn execution_log(execution: &Execution, level: &str, message: &str, at: DateTime<Utc>) -> LogEntry {
-    LogEntry {
-        namespace: execution.namespace.clone(),
-        flow_id: execution.flow_id.clone(),
-        task_id: None,
-        execution_id: execution.id.clone(),
-        task_run_id: None,
-        attempt_number: None,
-        trigger_id: None,
-        timestamp: at,
-        level: level.to_string(),
-        thread: None,
-        message: message.to_string(),
-    }
-}
-
-/// What one worker pass collected besides the execution itself.
+/// What one worker step collected besides the execution itself.
 #[derive(Default)]
-struct Pass {
+struct Step {
     logs: Vec<LogEntry>,
     push: Vec<WorkItem>,
     children: Vec<Execution>,
@@ -601,12 +563,7 @@ impl Engine {
                 return Ok(created);
             }
         }
-        let start = WorkItem {
-            id: format!("start-{}", execution.id),
-            execution_id: execution.id.clone(),
-            due,
-            work: Work::Start,
-        };
+        let start = WorkItem::start(&execution.id, due);
         let transition = Transition {
             execution: execution.clone(),
             expected_version: None,
@@ -645,7 +602,7 @@ impl Engine {
             return Ok(None);
         }
         let mut execution = created.clone();
-        let mut pass = Pass::default();
+        let mut pass = Step::default();
         if let Err(e) = self
             .drive(&flow.flow, &mut execution, Event::Start, &mut pass)
             .await
@@ -773,7 +730,7 @@ impl Engine {
                 ));
             }
             let flow = self.flow_of(&execution).await?;
-            let mut pass = Pass::default();
+            let mut pass = Step::default();
             self.drive(&flow.flow, &mut execution, Event::Restart, &mut pass)
                 .await?;
             match self
@@ -978,7 +935,7 @@ impl Engine {
                 ports.queue.ack(std::slice::from_ref(&item.id)).await?;
                 return Ok(());
             };
-            let mut pass = Pass::default();
+            let mut pass = Step::default();
             let gate = match event {
                 Event::Start if matches!(execution.state.current, StateType::Created | StateType::Queued) => {
                     self.concurrency_gate(&flow.flow, &execution).await?
@@ -994,9 +951,9 @@ impl Engine {
                         pass.terminated = Some(state);
                         pass.wake.push(subflow_wait_id(&execution.id));
                         if state == StateType::Failed {
-                            pass.logs.push(execution_log(
+                            pass.logs.push(LogEntry::for_execution(
                                 &execution,
-                                "ERROR",
+                                LogLevel::Error,
                                 "Flow is FAILED due to concurrency limit exceeded",
                                 now,
                             ));
@@ -1146,9 +1103,9 @@ impl Engine {
             Work::RunTask { .. } | Work::Triggers { .. } => None,
             // Timers of an ended execution (a task or execution timeout) have nothing left to do.
             Work::Timer { .. } if execution.state.current.is_terminated() => None,
-            Work::Timer { task_run_id, timer } => timer_kind(timer).map(|timer| Event::TimerFired {
+            Work::Timer { task_run_id, timer } => Some(Event::TimerFired {
                 task_run_id: task_run_id.clone(),
-                timer,
+                timer: *timer,
             }),
             Work::SubflowEnded {
                 task_run_id,
@@ -1170,164 +1127,73 @@ impl Engine {
         })
     }
 
-    /// Applies `first` and everything it leads to within this process: light task runs are
-    /// run inline, subflow executions prepared, timers turned into queue items.
+    /// Applies `first` and everything it leads to within this process (the core's driver:
+    /// light task runs inline), then turns timers and subflow executions into queue items.
     async fn drive(
         &self,
         flow: &Flow,
         execution: &mut Execution,
         first: Event,
-        pass: &mut Pass,
+        pass: &mut Step,
     ) -> Result<(), EngineError> {
-        let ports = &self.inner.ports;
-        let mut events = std::collections::VecDeque::from([first]);
-        let mut error_logs: Option<Vec<Value>> = None;
-        let mut steps = 0usize;
-        while let Some(event) = events.pop_front() {
-            steps += 1;
-            if steps > 100_000 {
-                return Err(EngineError::Internal(format!(
-                    "execution {} does not settle",
-                    execution.id
-                )));
-            }
-            let commands = self
-                .with_env(|env| executor::apply(flow, execution, event, env))
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
-            let mut subflows = Vec::new();
-            for command in commands {
-                match command {
-                    Command::RunTask { task_run_id } => {
-                        let done = execution
-                            .find_task_run(&task_run_id)
-                            .map(|t| t.state.current.is_terminated())
-                            .unwrap_or(true);
-                        if done {
-                            continue;
-                        }
-                        if error_logs.is_none()
-                            && execution.task_runs().iter().any(|t| t.state.current.is_failed())
-                        {
-                            let mut lines: Vec<Value> = ports
-                                .logs
-                                .list(&LogQuery {
-                                    execution_id: execution.id.clone(),
-                                    min_level: Some("ERROR".into()),
-                                    ..Default::default()
-                                })
-                                .await?
-                                .iter()
-                                .filter_map(|l| serde_json::to_value(l).ok())
-                                .collect();
-                            lines.extend(
-                                pass.logs
-                                    .iter()
-                                    .filter(|l| l.level == "ERROR")
-                                    .filter_map(|l| serde_json::to_value(l).ok()),
-                            );
-                            error_logs = Some(lines);
-                        }
-                        let span = info_span!("task_run", id = %task_run_id);
-                        let result = span.in_scope(|| {
-                            self.with_env(|env| {
-                                executor::run_task_with_logs(
-                                    flow,
-                                    execution,
-                                    &task_run_id,
-                                    env,
-                                    error_logs.as_deref().unwrap_or(&[]),
-                                )
-                            })
-                        });
-                        events.push_back(Event::TaskRunFinished { task_run_id, result });
-                    }
-                    Command::StoreLogs(lines) => {
-                        if let Some(cached) = error_logs.as_mut() {
-                            cached.extend(
-                                lines
-                                    .iter()
-                                    .filter(|l| l.level == "ERROR")
-                                    .filter_map(|l| serde_json::to_value(l).ok()),
-                            );
-                        }
-                        pass.logs.extend(lines);
-                    }
-                    Command::ScheduleTimer {
-                        task_run_id,
-                        at,
-                        timer,
-                    } => pass.push.push(WorkItem {
-                        id: format!(
-                            "timer-{}-{task_run_id}-{}-{}",
-                            execution.id,
-                            timer_name(timer),
-                            at.timestamp_millis()
-                        ),
-                        execution_id: execution.id.clone(),
-                        due: at,
-                        work: Work::Timer {
-                            task_run_id,
-                            timer: timer_name(timer),
-                        },
-                    }),
-                    Command::CreateSubflowExecution(request) => subflows.push(request),
-                    Command::Terminated { state } => {
-                        pass.terminated = Some(state);
-                        pass.wake.push(subflow_wait_id(&execution.id));
-                    }
-                }
-            }
-            for request in subflows {
-                match self.prepare_subflow(&request).await {
-                    Ok(child) => {
-                        if request.wait {
-                            pass.push.push(WorkItem {
-                                id: subflow_wait_id(&child.id),
-                                execution_id: execution.id.clone(),
-                                due: never(),
-                                work: Work::SubflowEnded {
-                                    task_run_id: request.parent_task_run_id.clone(),
-                                    child_execution_id: child.id.clone(),
-                                },
-                            });
-                        }
-                        let now = self.now();
-                        let due = child.schedule_date.filter(|d| *d > now).unwrap_or(now);
-                        pass.push.push(WorkItem {
-                            id: format!("start-{}", child.id),
-                            execution_id: child.id.clone(),
-                            due,
-                            work: Work::Start,
-                        });
-                        pass.children.push(child);
-                    }
-                    Err(e) => {
-                        let line = LogEntry {
-                            namespace: execution.namespace.clone(),
-                            flow_id: execution.flow_id.clone(),
-                            task_id: execution
-                                .find_task_run(&request.parent_task_run_id)
-                                .map(|t| t.task_id.clone()),
+        let mut driver = Driver::new(first);
+        let mut children = Vec::new();
+        while let Some(need) = self
+            .with_env(|env| driver.advance(flow, execution, env))
+            .map_err(|e| EngineError::Internal(e.to_string()))?
+        {
+            match need {
+                Need::StoredErrorLogs => {
+                    let stored = self
+                        .inner
+                        .ports
+                        .logs
+                        .list(&LogQuery {
                             execution_id: execution.id.clone(),
-                            task_run_id: Some(request.parent_task_run_id.clone()),
-                            attempt_number: None,
-                            trigger_id: None,
-                            timestamp: self.now(),
-                            level: "ERROR".into(),
-                            thread: None,
-                            message: e.to_string(),
-                        };
-                        events.push_back(Event::TaskRunFinished {
-                            task_run_id: request.parent_task_run_id.clone(),
-                            result: TaskResult {
-                                state: StateType::Failed,
-                                outputs: IndexMap::new(),
-                                logs: vec![line],
-                            },
-                        });
-                    }
+                            min_level: Some("ERROR".into()),
+                            ..Default::default()
+                        })
+                        .await?;
+                    driver.stored_error_logs(
+                        stored
+                            .iter()
+                            .filter_map(|l| serde_json::to_value(l).ok())
+                            .collect(),
+                    );
                 }
+                Need::Subflow(request) => match self.prepare_subflow(&request).await {
+                    Ok(child) => {
+                        children.push(child);
+                        driver.subflow_created(*request);
+                    }
+                    Err(e) => driver.subflow_refused(&request, execution, e.to_string(), self.now()),
+                },
             }
+        }
+        let driven = driver.finish();
+        pass.logs.extend(driven.logs);
+        pass.push.extend(
+            driven
+                .timers
+                .into_iter()
+                .map(|timer| WorkItem::timer(&execution.id, timer)),
+        );
+        for (request, child) in driven.subflows.into_iter().zip(children) {
+            if request.wait {
+                pass.push.push(WorkItem::subflow_wait(
+                    &execution.id,
+                    &request.parent_task_run_id,
+                    &child.id,
+                ));
+            }
+            let now = self.now();
+            let due = child.schedule_date.filter(|d| *d > now).unwrap_or(now);
+            pass.push.push(WorkItem::start(&child.id, due));
+            pass.children.push(child);
+        }
+        if let Some(state) = driven.terminated {
+            pass.terminated = Some(state);
+            pass.wake.push(subflow_wait_id(&execution.id));
         }
         Ok(())
     }
@@ -1378,7 +1244,7 @@ impl Engine {
         &self,
         execution: Execution,
         expected_version: Option<i64>,
-        pass: Pass,
+        pass: Step,
         ack: Vec<String>,
     ) -> Result<(), EngineError> {
         // After the pass, so that everything it queued for "now" is due.

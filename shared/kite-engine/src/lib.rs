@@ -10,8 +10,6 @@ pub mod engine;
 pub mod error;
 pub mod ports;
 
-pub use engine::{
-    subflow_wait_id, CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports,
-};
+pub use engine::{CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports};
 pub use error::EngineError;
 pub use ports::*;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, LogEntry, StateType};
+use kite_core::executor::{Timer, TimerKind};
 use kite_core::trigger::TriggerState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -304,10 +305,10 @@ pub enum Work {
     RunTask {
         task_run_id: String,
     },
-    /// A timer armed by the executor is due (`timer` is the executor's `TimerKind` name).
+    /// A timer armed by the executor is due.
     Timer {
         task_run_id: String,
-        timer: String,
+        timer: TimerKind,
     },
     /// A child execution that the parent waits for ended.
     SubflowEnded {
@@ -335,6 +336,72 @@ pub struct WorkItem {
     pub execution_id: String,
     pub due: DateTime<Utc>,
     pub work: Work,
+}
+
+/// The queue ids are derived from what the item is for, so that pushing the same work
+/// twice (a retried step, a redelivered event) leaves one item.
+impl WorkItem {
+    /// Starts a CREATED execution at `due`.
+    pub fn start(execution_id: &str, due: DateTime<Utc>) -> WorkItem {
+        WorkItem {
+            id: format!("start-{execution_id}"),
+            execution_id: execution_id.to_string(),
+            due,
+            work: Work::Start,
+        }
+    }
+
+    /// Fires a timer the executor armed.
+    pub fn timer(execution_id: &str, timer: Timer) -> WorkItem {
+        WorkItem {
+            id: format!(
+                "timer-{execution_id}-{}-{}-{}",
+                timer.task_run_id,
+                timer.kind.name(),
+                timer.at.timestamp_millis()
+            ),
+            execution_id: execution_id.to_string(),
+            due: timer.at,
+            work: Work::Timer {
+                task_run_id: timer.task_run_id,
+                timer: timer.kind,
+            },
+        }
+    }
+
+    /// Wakes a parent when the child execution it waits for ends: due never, the child's
+    /// end makes it due (see [`subflow_wait_id`]).
+    pub fn subflow_wait(parent_execution_id: &str, task_run_id: &str, child_execution_id: &str) -> WorkItem {
+        WorkItem {
+            id: subflow_wait_id(child_execution_id),
+            execution_id: parent_execution_id.to_string(),
+            due: never(),
+            work: Work::SubflowEnded {
+                task_run_id: task_run_id.to_string(),
+                child_execution_id: child_execution_id.to_string(),
+            },
+        }
+    }
+
+    /// Evaluates the Flow triggers listening to an execution's `occurrence`-th entry in `state`.
+    pub fn triggers(execution_id: &str, state: StateType, occurrence: usize, due: DateTime<Utc>) -> WorkItem {
+        WorkItem {
+            id: format!("triggers-{execution_id}-{}-{occurrence}", state.as_str()),
+            execution_id: execution_id.to_string(),
+            due,
+            work: Work::Triggers { state, occurrence },
+        }
+    }
+}
+
+/// The queue item id of a parent waiting for a child execution.
+pub fn subflow_wait_id(child_execution_id: &str) -> String {
+    format!("subflow-{child_execution_id}")
+}
+
+/// A date far enough to mean "until woken".
+pub fn never() -> DateTime<Utc> {
+    DateTime::<Utc>::MAX_UTC
 }
 
 /// A durable queue with leases: a leased item is invisible until its lease ends or it is acked,

@@ -2,8 +2,11 @@
 //!
 //! [`apply`] never performs I/O: it updates the execution in place and returns
 //! the [`Command`]s a driver must carry out (run a task run, store logs, arm a
-//! timer, create a subflow execution). The same function drives executions in
-//! the in-memory [`crate::runner`], the local server and the Lambdas.
+//! timer, create a subflow execution). [`drive`] interprets those commands, the
+//! same way for the in-memory [`crate::runner`], the local server and the Lambdas.
+//!
+//! - `walk`: the state machine itself (which task runs to create, retry, end)
+//! - [`drive`]: one pass of events and commands over an execution
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -14,7 +17,10 @@ use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::{ConcurrencyBehavior, Flow};
 use crate::input::InputError;
 
+pub mod drive;
 mod walk;
+
+pub use drive::{DriveError, Driver, Need, Pass, Timer};
 
 pub(crate) use walk::readable_prefixes;
 
@@ -79,6 +85,7 @@ pub struct TaskResult {
     pub logs: Vec<LogEntry>,
 }
 
+/// Why a timer was armed; serialized by variant name in stored queue items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimerKind {
     PauseDelay,
@@ -87,6 +94,20 @@ pub enum TimerKind {
     RetryDelay,
     TaskTimeout,
     ExecutionTimeout,
+}
+
+impl TimerKind {
+    /// The name used in queue item ids and stored work (the serialized form).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::PauseDelay => "PauseDelay",
+            TimerKind::PauseTimeout => "PauseTimeout",
+            TimerKind::SleepEnd => "SleepEnd",
+            TimerKind::RetryDelay => "RetryDelay",
+            TimerKind::TaskTimeout => "TaskTimeout",
+            TimerKind::ExecutionTimeout => "ExecutionTimeout",
+        }
+    }
 }
 
 /// A child execution a Subflow task asks for.

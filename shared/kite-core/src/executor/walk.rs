@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{Command, Env, Event, ExecutorError, SubflowRequest, TimerKind};
 use crate::execution::{
-    Execution, ExecutionTrigger, Label, LogEntry, State, StateType, TaskRun, TaskRunAttempt,
+    Execution, ExecutionTrigger, Label, LogEntry, LogLevel, State, StateType, TaskRun, TaskRunAttempt,
 };
 use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Flowable, RetryKind, Task, TaskKind};
@@ -206,7 +206,7 @@ impl<'a> Machine<'a> {
             match self.flow_outputs(exec) {
                 Ok(outputs) => exec.outputs = outputs,
                 Err(message) => {
-                    self.log_execution(exec, "ERROR", message);
+                    self.log_execution(exec, LogLevel::Error, message);
                     exec.outputs.clear();
                     state = StateType::Failed;
                 }
@@ -913,7 +913,7 @@ impl<'a> Machine<'a> {
 
     /// Fails a task run with an error line in its logs.
     fn fail(&mut self, exec: &mut Execution, i: usize, task: &Task, message: String) -> StateType {
-        self.log_task(exec, i, "ERROR", message);
+        self.log_task(exec, i, LogLevel::Error, message);
         let state = adjust(task, StateType::Failed);
         let now = self.now();
         let tr = &mut runs_mut(exec)[i];
@@ -1123,7 +1123,7 @@ impl<'a> Machine<'a> {
         let now = self.now();
         if timer == TimerKind::ExecutionTimeout {
             if !exec.state.is_terminated() {
-                self.log_execution(exec, "ERROR", "Execution timed out".into());
+                self.log_execution(exec, LogLevel::Error, "Execution timed out".into());
                 self.kill(exec);
             }
             return;
@@ -1163,7 +1163,7 @@ impl<'a> Machine<'a> {
                 if current == StateType::Running && self.attempt_timed_out(exec, i, task) =>
             {
                 let limit = task.timeout.as_ref().map(write_pebble).unwrap_or_default();
-                self.log_task(exec, i, "ERROR", format!("Timeout after {limit}"));
+                self.log_task(exec, i, LogLevel::Error, format!("Timeout after {limit}"));
                 self.finish_leaf(exec, i, StateType::Failed, IndexMap::new());
             }
             _ => return,
@@ -1214,7 +1214,7 @@ impl<'a> Machine<'a> {
                         legacy.insert(k.clone(), r);
                     }
                     Err(e) => {
-                        self.log_task(exec, i, "ERROR", e.message);
+                        self.log_task(exec, i, LogLevel::Error, e.message);
                         state = StateType::Failed;
                     }
                 }
@@ -1301,37 +1301,14 @@ impl<'a> Machine<'a> {
         parse_iso_duration(&s).ok_or_else(|| format!("Invalid duration `{s}`: use ISO-8601, e.g. PT30S"))
     }
 
-    fn log_task(&mut self, exec: &Execution, i: usize, level: &str, message: String) {
-        let tr = &runs(exec)[i];
-        self.logs.push(LogEntry {
-            namespace: exec.namespace.clone(),
-            flow_id: exec.flow_id.clone(),
-            task_id: Some(tr.task_id.clone()),
-            execution_id: exec.id.clone(),
-            task_run_id: Some(tr.id.clone()),
-            attempt_number: Some(tr.attempts.len().max(1) as u32),
-            trigger_id: None,
-            timestamp: self.now(),
-            level: level.to_string(),
-            thread: None,
-            message,
-        });
+    fn log_task(&mut self, exec: &Execution, i: usize, level: LogLevel, message: String) {
+        let line = LogEntry::for_task_run(exec, &runs(exec)[i], level, message, self.now());
+        self.logs.push(line);
     }
 
-    fn log_execution(&mut self, exec: &Execution, level: &str, message: String) {
-        self.logs.push(LogEntry {
-            namespace: exec.namespace.clone(),
-            flow_id: exec.flow_id.clone(),
-            task_id: None,
-            execution_id: exec.id.clone(),
-            task_run_id: None,
-            attempt_number: None,
-            trigger_id: None,
-            timestamp: self.now(),
-            level: level.to_string(),
-            thread: None,
-            message,
-        });
+    fn log_execution(&mut self, exec: &Execution, level: LogLevel, message: String) {
+        let line = LogEntry::for_execution(exec, level, message, self.now());
+        self.logs.push(line);
     }
 }
 

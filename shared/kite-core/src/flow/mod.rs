@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
+pub use crate::execution::LogLevel;
 use crate::input::InputDefinition;
 
 mod defaults;
@@ -250,39 +251,6 @@ impl TaskKind {
                 .chain(finally)
                 .collect(),
             _ => Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    #[default]
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "TRACE",
-            LogLevel::Debug => "DEBUG",
-            LogLevel::Info => "INFO",
-            LogLevel::Warn => "WARN",
-            LogLevel::Error => "ERROR",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<LogLevel> {
-        match s.to_ascii_uppercase().as_str() {
-            "TRACE" => Some(LogLevel::Trace),
-            "DEBUG" => Some(LogLevel::Debug),
-            "INFO" => Some(LogLevel::Info),
-            "WARN" | "WARNING" => Some(LogLevel::Warn),
-            "ERROR" => Some(LogLevel::Error),
-            _ => None,
         }
     }
 }

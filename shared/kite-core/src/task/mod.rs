@@ -25,19 +25,8 @@ impl Run<'_> {
         if self.log_level.is_some_and(|min| level < min) {
             return;
         }
-        self.logs.push(LogEntry {
-            namespace: self.execution.namespace.clone(),
-            flow_id: self.execution.flow_id.clone(),
-            task_id: Some(self.task_run.task_id.clone()),
-            execution_id: self.execution.id.clone(),
-            task_run_id: Some(self.task_run.id.clone()),
-            attempt_number: Some(self.task_run.attempts.len().max(1) as u32),
-            trigger_id: None,
-            timestamp: self.now,
-            level: level.as_str().to_string(),
-            thread: None,
-            message,
-        });
+        let line = LogEntry::for_task_run(self.execution, self.task_run, level, message, self.now);
+        self.logs.push(line);
     }
 
     fn done(self, state: StateType, outputs: IndexMap<String, Value>) -> TaskResult {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use indexmap::IndexMap;
-use kite_core::execution::{Execution, ExecutionTrigger, Label, StateType};
+use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
 use kite_core::executor::{self, NewExecution};
 use kite_core::expression::RenderContext;
 use kite_core::flow::{Flow, TriggerType};
@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use super::{Engine, FlowWithSource};
 use crate::error::EngineError;
 use crate::ports::{
-    FlowQuery, Pagination, ScheduleRule, StoreError, SyncReport, Transition, TriggerQuery, Work, WorkItem,
+    FlowQuery, Pagination, ScheduleRule, StoreError, SyncReport, Transition, TriggerQuery, WorkItem,
 };
 
 /// The flows that carry Schedule and Flow triggers, built from the flow repository and
@@ -561,7 +561,7 @@ impl Engine {
         let transition = Transition {
             execution: execution.clone(),
             expected_version: None,
-            logs: vec![super::execution_log(&execution, "ERROR", reason, now)],
+            logs: vec![LogEntry::for_execution(&execution, LogLevel::Error, reason, now)],
             push: self.trigger_work(flow, &execution, 0).await?,
             claimed: Vec::new(),
             claim_until: None,
@@ -613,15 +613,7 @@ impl Engine {
                 .iter()
                 .filter(|x| x.state == h.state)
                 .count();
-            items.push(WorkItem {
-                id: format!("triggers-{}-{}-{occurrence}", execution.id, h.state.as_str()),
-                execution_id: execution.id.clone(),
-                due: self.now(),
-                work: Work::Triggers {
-                    state: h.state,
-                    occurrence,
-                },
-            });
+            items.push(WorkItem::triggers(&execution.id, h.state, occurrence, self.now()));
         }
         Ok(items)
     }
