@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
+use kite_core::trigger::webhook::constant_time_eq;
 use kite_engine::Engine;
 use serde_json::Value;
 
@@ -265,16 +266,6 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     response
-}
-
-/// Compares secrets without an early exit that would leak their length of match.
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 /// Gives every error response Kestra's shape: JSON with `message` and

@@ -20,11 +20,14 @@ use crate::error::EngineError;
 
 mod followers;
 mod triggers;
+mod webhook;
+
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
     FlowRepository, IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
     TaskQueue, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
+pub use webhook::WebhookFired;
 
 /// The adapters an engine runs on.
 #[derive(Clone)]

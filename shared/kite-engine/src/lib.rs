@@ -10,6 +10,8 @@ pub mod engine;
 pub mod error;
 pub mod ports;
 
-pub use engine::{CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports};
+pub use engine::{
+    CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports, WebhookFired,
+};
 pub use error::EngineError;
 pub use ports::*;

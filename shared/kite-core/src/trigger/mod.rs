@@ -7,11 +7,13 @@
 //! - [`schedule`]: cron in a time zone, due dates, missed-schedule recovery,
 //!   backfill, and the EventBridge expressions that cover a trigger.
 //! - [`flow_trigger`]: which executions fire a Flow trigger, and preconditions.
+//! - [`webhook`]: which Webhook trigger a request opens, and with what.
 //! - [`condition`]: the conditions shared by every trigger kind.
 
 pub mod condition;
 pub mod flow_trigger;
 pub mod schedule;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
