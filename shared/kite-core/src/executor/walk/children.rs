@@ -1,0 +1,310 @@
+//! Which child task runs of a flowable task exist, and which come next: task lists,
+//! branches, loops (`ForEach`, `EachSequential`, `EachParallel`).
+
+use super::*;
+
+impl<'a> Machine<'a> {
+    /// Runs `tasks`; when they fail, `errors`; then `finally`, always.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn body(
+        &mut self,
+        exec: &mut Execution,
+        tasks: &'a [Task],
+        errors: &'a [Task],
+        finally: &'a [Task],
+        parent: Option<&str>,
+        value: Option<&str>,
+        mode: Mode,
+        main: Option<Status>,
+    ) -> Status {
+        let main = match main {
+            Some(m) => m,
+            None => self.list(exec, tasks, parent, value, None, mode),
+        };
+        let Status::Done(mut state) = main else {
+            return Status::Running;
+        };
+        if state == StateType::Killed {
+            return main;
+        }
+        if state == StateType::Failed && !errors.is_empty() {
+            if let Status::Running = self.list(exec, errors, parent, value, None, Mode::Sequential) {
+                return Status::Running;
+            }
+        }
+        if !finally.is_empty() {
+            match self.list(exec, finally, parent, value, None, Mode::Sequential) {
+                Status::Running => return Status::Running,
+                Status::Done(f) if matches!(f, StateType::Failed | StateType::Killed) => {
+                    state = worse(state, f)
+                }
+                Status::Done(_) => {}
+            }
+        }
+        Status::Done(state)
+    }
+
+    /// Advances a list of sibling tasks.
+    pub(super) fn list(
+        &mut self,
+        exec: &mut Execution,
+        tasks: &'a [Task],
+        parent: Option<&str>,
+        value: Option<&str>,
+        iteration: Option<u32>,
+        mode: Mode,
+    ) -> Status {
+        let mut state = StateType::Success;
+        let mut running = 0u32;
+        let mut stopped = false;
+        let mut waiting = false;
+        for task in tasks.iter().filter(|t| !t.disabled) {
+            let status = match exec.find_child(parent, &task.id, value) {
+                Some(i) => self.existing(exec, task, i),
+                None => {
+                    let limited = matches!(mode, Mode::Parallel(n) if n > 0 && running >= n);
+                    if stopped || limited {
+                        waiting = true;
+                        continue;
+                    }
+                    self.create(exec, task, parent, value, iteration)
+                }
+            };
+            match status {
+                Status::Running => {
+                    running += 1;
+                    if let Mode::Sequential = mode {
+                        return Status::Running;
+                    }
+                }
+                Status::Done(s) => {
+                    let s = settled(s);
+                    state = worse(state, s);
+                    if matches!(s, StateType::Failed | StateType::Killed) {
+                        match mode {
+                            Mode::Sequential => return Status::Done(s),
+                            Mode::Parallel(_) => stopped = true,
+                        }
+                    }
+                }
+            }
+        }
+        if running > 0 || (waiting && !stopped) {
+            Status::Running
+        } else {
+            Status::Done(state)
+        }
+    }
+
+    /// Advances an existing task run.
+    pub(super) fn existing(&mut self, exec: &mut Execution, task: &'a Task, i: usize) -> Status {
+        let tr = &runs(exec)[i];
+        if tr.state.is_terminated() {
+            return Status::Done(tr.state.current);
+        }
+        let id = tr.id.clone();
+        let value = tr.value.clone();
+        let (p, v) = (Some(id.as_str()), value.as_deref());
+        let status = match &task.kind {
+            TaskKind::Sequential(f) => self.body(
+                exec,
+                &f.tasks,
+                &f.errors,
+                &f.finally,
+                p,
+                v,
+                Mode::Sequential,
+                None,
+            ),
+            TaskKind::Parallel { body, concurrent } => self.body(
+                exec,
+                &body.tasks,
+                &body.errors,
+                &body.finally,
+                p,
+                v,
+                Mode::Parallel(*concurrent),
+                None,
+            ),
+            TaskKind::If {
+                then,
+                else_,
+                errors,
+                finally,
+                ..
+            } => {
+                let yes = tr
+                    .outputs
+                    .as_ref()
+                    .and_then(|o| o.get("evaluationResult"))
+                    .and_then(Value::as_bool);
+                let branch = if yes.unwrap_or(false) { then } else { else_ };
+                self.body(exec, branch, errors, finally, p, v, Mode::Sequential, None)
+            }
+            TaskKind::Switch {
+                cases,
+                defaults,
+                errors,
+                finally,
+                ..
+            } => {
+                let outputs = tr.outputs.clone().unwrap_or_default();
+                let use_defaults = outputs.get("defaults").and_then(Value::as_bool).unwrap_or(true);
+                let key = outputs.get("value").map(write_pebble).unwrap_or_default();
+                let branch = if use_defaults {
+                    defaults
+                } else {
+                    cases.get(&key).unwrap_or(defaults)
+                };
+                self.body(exec, branch, errors, finally, p, v, Mode::Sequential, None)
+            }
+            TaskKind::ForEach {
+                concurrency_limit,
+                body,
+                ..
+            } => self.each(exec, i, body, *concurrency_limit, false),
+            TaskKind::EachSequential { body, .. } => self.each(exec, i, body, 1, false),
+            TaskKind::EachParallel { concurrent, body, .. } => self.each(exec, i, body, *concurrent, true),
+            TaskKind::Pause(pause) => match tr.state.current {
+                StateType::Running => {
+                    let f = &pause.body;
+                    self.body(
+                        exec,
+                        &f.tasks,
+                        &f.errors,
+                        &f.finally,
+                        p,
+                        v,
+                        Mode::Sequential,
+                        None,
+                    )
+                }
+                _ => Status::Running,
+            },
+            // Leaves wait for their worker, timer or subflow.
+            _ => Status::Running,
+        };
+        match status {
+            Status::Done(s) => {
+                let s = self.complete(exec, i, task, s);
+                Status::Done(s)
+            }
+            Status::Running => Status::Running,
+        }
+    }
+
+    /// Runs the iterations of a ForEach/EachSequential/EachParallel.
+    pub(super) fn each(
+        &mut self,
+        exec: &mut Execution,
+        i: usize,
+        body: &'a Flowable,
+        limit: u32,
+        pairs: bool,
+    ) -> Status {
+        let tr = &mut runs_mut(exec)[i];
+        let values = std::mem::take(&mut tr.iteration_values).unwrap_or_default();
+        let id = tr.id.clone();
+        let own_value = tr.value.clone();
+        let parent = Some(id.as_str());
+        let enabled: Vec<&'a Task> = body.tasks.iter().filter(|t| !t.disabled).collect();
+        let mut active = 0u32;
+        let mut failed: Option<StateType> = None;
+        let mut blocking = false;
+        // Iterations before the cursor all ended well: they are not looked at
+        // again, so a step costs the iterations still in flight.
+        let (cursor, mut state) = exec
+            .index
+            .each_cursor
+            .get(&id)
+            .copied()
+            .unwrap_or((0, StateType::Success));
+        let mut prefix_open = true;
+        let mut waiting = false;
+        'values: for (k, v) in values.iter().enumerate().skip(cursor) {
+            let iteration = Some(k as u32);
+            let mut iteration_done = true;
+            if pairs {
+                // EachParallel: every (value, task) pair is its own branch.
+                for task in &enabled {
+                    let status = match exec.find_child(parent, &task.id, Some(v)) {
+                        Some(c) => self.existing(exec, task, c),
+                        None => {
+                            if failed.is_some() || (limit > 0 && active >= limit) {
+                                waiting = true;
+                                continue;
+                            }
+                            self.create(exec, task, parent, Some(v), iteration)
+                        }
+                    };
+                    match status {
+                        Status::Running => {
+                            active += 1;
+                            iteration_done = false;
+                        }
+                        Status::Done(s) if matches!(s, StateType::Failed | StateType::Killed) => {
+                            failed = Some(worse(failed.unwrap_or(s), s));
+                            iteration_done = false;
+                        }
+                        Status::Done(s) => state = worse(state, settled(s)),
+                    }
+                }
+                if waiting {
+                    iteration_done = false;
+                }
+                if prefix_open && iteration_done {
+                    exec.index.each_cursor.insert(id.clone(), (k + 1, state));
+                } else {
+                    prefix_open = false;
+                }
+                continue 'values;
+            }
+            let started = enabled
+                .first()
+                .is_some_and(|t| exec.find_child(parent, &t.id, Some(v)).is_some());
+            if !started && (blocking || (limit > 0 && active >= limit)) {
+                // Iterations start in order: none after this one has started.
+                waiting = true;
+                break;
+            }
+            match self.list(exec, &body.tasks, parent, Some(v), iteration, Mode::Sequential) {
+                Status::Running => {
+                    active += 1;
+                    iteration_done = false;
+                }
+                Status::Done(s) if matches!(s, StateType::Failed | StateType::Killed) => {
+                    iteration_done = false;
+                    failed = Some(worse(failed.unwrap_or(s), s));
+                    // Iterations that run side by side all start together, as
+                    // Kestra creates them; a failure seen earlier stops new ones.
+                    if started || limit == 1 {
+                        blocking = true;
+                    }
+                }
+                Status::Done(s) => state = worse(state, settled(s)),
+            }
+            if prefix_open && iteration_done {
+                // The prefix's state is final: remember it with the cursor.
+                exec.index.each_cursor.insert(id.clone(), (k + 1, state));
+            } else {
+                prefix_open = false;
+            }
+        }
+        runs_mut(exec)[i].iteration_values = Some(values);
+        let main = if active > 0 || (waiting && failed.is_none()) {
+            Status::Running
+        } else {
+            Status::Done(failed.unwrap_or(state))
+        };
+        self.body(
+            exec,
+            &[],
+            &body.errors,
+            &body.finally,
+            parent,
+            own_value.as_deref(),
+            Mode::Sequential,
+            Some(main),
+        )
+    }
+}
