@@ -1,0 +1,460 @@
+//! The worker step: a queue item is turned into an event, driven through the core
+//! ([`kite_core::executor::Driver`]) and committed with the work it leads to, in one
+//! compare-and-set write.
+
+use super::*;
+
+impl Engine {
+    /// Queues work for an execution and hands it to the fast path.
+    pub(super) async fn enqueue(&self, execution_id: &str, work: Work) -> Result<(), EngineError> {
+        let now = self.now();
+        let item = WorkItem {
+            id: self.new_id(),
+            execution_id: execution_id.to_string(),
+            due: now,
+            work,
+        };
+        self.inner.ports.queue.push(std::slice::from_ref(&item)).await?;
+        if let Some(d) = self.inner.dispatcher.read().ok().and_then(|d| d.clone()) {
+            // Not claimed: if the fast path and a poller both run it, the second finds nothing to do.
+            d.dispatch(vec![item]);
+        }
+        Ok(())
+    }
+
+    /// Prepares work after a restart of the only consumer: every committed state has its
+    /// inline task runs done, so what is left is queued; leases held by the previous process
+    /// are released so that its claimed items run now. Returns the non-terminal executions.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let released = self.inner.ports.queue.release_leases().await?;
+        let ids = self.inner.ports.executions.list_non_terminal().await?;
+        tracing::info!(released, executions = ids.len(), "recovered queued work");
+        Ok(ids.len())
+    }
+
+    /// Processes one queue item: applies its event, runs light tasks inline until the
+    /// execution waits for something else, then commits everything in one transition
+    /// (retrying on a compare-and-set conflict) and acks the item.
+    pub async fn process(&self, item: WorkItem) -> Result<(), EngineError> {
+        let span = info_span!("execution", id = %item.execution_id);
+        self.process_inner(item).instrument(span).await
+    }
+
+    pub(super) async fn process_inner(&self, item: WorkItem) -> Result<(), EngineError> {
+        let ports = &self.inner.ports;
+        let mut cached = self.recall(&item.execution_id);
+        for _ in 0..=self.inner.config.max_conflict_retries {
+            let current = match cached.take() {
+                Some(c) => Some(c),
+                None => ports.executions.get(&item.execution_id).await?,
+            };
+            let Some(current) = current else {
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            };
+            let mut execution = current.execution;
+            if let Work::Triggers { state, occurrence } = &item.work {
+                self.evaluate_triggers(&execution, *state, *occurrence).await?;
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            }
+            let known_history = execution.state.histories.len();
+            let flow = match self.flow_of(&execution).await {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(error = %e, "flow of execution unavailable; dropping work item");
+                    ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                    return Ok(());
+                }
+            };
+            let event = match &item.work {
+                Work::RunTask { task_run_id } => self.run_queued_task(&flow.flow, &execution, task_run_id),
+                work => self.event_for(&execution, work).await?,
+            };
+            let Some(event) = event else {
+                ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                return Ok(());
+            };
+            let mut pass = Step::default();
+            let gate = match event {
+                Event::Start if matches!(execution.state.current, StateType::Created | StateType::Queued) => {
+                    self.concurrency_gate(&flow.flow, &execution).await?
+                }
+                _ => None,
+            };
+            match gate {
+                // Over the flow's concurrency limit: queued (started when another ends), cancelled or failed.
+                Some(state) => {
+                    let now = self.now();
+                    execution.state.set(state, now);
+                    if state.is_terminated() {
+                        pass.terminated = Some(state);
+                        pass.wake.push(subflow_wait_id(&execution.id));
+                        if state == StateType::Failed {
+                            pass.logs.push(LogEntry::for_execution(
+                                &execution,
+                                LogLevel::Error,
+                                "Flow is FAILED due to concurrency limit exceeded",
+                                now,
+                            ));
+                        }
+                    }
+                }
+                None => match self.drive(&flow.flow, &mut execution, event, &mut pass).await {
+                    Ok(()) => {}
+                    // The state machine refuses this event for good: redelivering it cannot help.
+                    Err(EngineError::Internal(message)) => {
+                        tracing::error!(error = %message, work = ?item.work, "work item refused; dropped");
+                        ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                        return Err(EngineError::Internal(message));
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+            pass.push
+                .extend(self.trigger_work(&flow.flow, &execution, known_history).await?);
+            let release = pass.terminated.is_some() && flow.flow.concurrency.is_some();
+            let (namespace, flow_id) = (execution.namespace.clone(), execution.flow_id.clone());
+            match self
+                .commit_pass(execution, Some(current.version), pass, vec![item.id.clone()])
+                .await
+            {
+                Ok(()) => {
+                    if release {
+                        self.start_next_queued(&namespace, &flow_id).await?;
+                    }
+                    return Ok(());
+                }
+                Err(EngineError::Store(StoreError::Conflict(_))) => {
+                    debug!("conflict, retrying");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(EngineError::Store(StoreError::Conflict(item.execution_id)))
+    }
+
+    /// Applies the flow's `concurrency` limit to an execution about to start: `None` admits it,
+    /// else the state it takes instead (QUEUED, CANCELLED or FAILED).
+    pub(super) async fn concurrency_gate(
+        &self,
+        flow: &Flow,
+        execution: &Execution,
+    ) -> Result<Option<StateType>, EngineError> {
+        if flow.concurrency.is_none() {
+            return Ok(None);
+        }
+        let running = self
+            .inner
+            .ports
+            .executions
+            .search(&ExecutionQuery {
+                namespace: Some(execution.namespace.clone()),
+                flow_id: Some(execution.flow_id.clone()),
+                states: vec![
+                    StateType::Running,
+                    StateType::Paused,
+                    StateType::Killing,
+                    StateType::Restarted,
+                ],
+                pagination: crate::ports::Pagination { page: 1, size: 1 },
+                ..Default::default()
+            })
+            .await?;
+        let running = running.results.len().max(running.total as usize);
+        Ok(match executor::concurrency_decision(flow, running) {
+            executor::ConcurrencyDecision::Admit => None,
+            executor::ConcurrencyDecision::Queue if execution.state.current == StateType::Queued => {
+                // Still over the limit: it stays queued until the next execution ends.
+                Some(StateType::Queued)
+            }
+            executor::ConcurrencyDecision::Queue => Some(StateType::Queued),
+            executor::ConcurrencyDecision::Cancel => Some(StateType::Cancelled),
+            executor::ConcurrencyDecision::Fail => Some(StateType::Failed),
+        })
+    }
+
+    /// Queues the start of the oldest QUEUED execution of a flow (one of its executions ended).
+    pub(super) async fn start_next_queued(&self, namespace: &str, flow_id: &str) -> Result<(), EngineError> {
+        let queued = self
+            .inner
+            .ports
+            .executions
+            .search(&ExecutionQuery {
+                namespace: Some(namespace.to_string()),
+                flow_id: Some(flow_id.to_string()),
+                states: vec![StateType::Queued],
+                pagination: crate::ports::Pagination { page: 1, size: 1 },
+                sort: vec![crate::ports::Sort {
+                    field: "startDate".into(),
+                    descending: false,
+                }],
+                ..Default::default()
+            })
+            .await?;
+        for next in queued.results.into_iter().filter(|e| e.namespace == namespace) {
+            self.enqueue(&next.id, Work::Start).await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the core's environment (never held across an await: it is not `Send`).
+    pub(super) fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
+        let ports = &self.inner.ports;
+        let ids = Ids(ports.ids.as_ref());
+        let files = Files(ports.files.as_ref());
+        let env = Env {
+            now: self.now(),
+            ids: &ids,
+            expressions: &self.inner.expressions,
+            files: Some(&files),
+            secret_key: self.inner.config.secret_key.as_deref(),
+            globals: self.inner.config.globals.as_ref(),
+        };
+        f(&env)
+    }
+
+    /// Runs a queued task run unless it already finished (deliveries are at-least-once).
+    pub(super) fn run_queued_task(
+        &self,
+        flow: &Flow,
+        execution: &Execution,
+        task_run_id: &str,
+    ) -> Option<Event> {
+        let tr = execution.find_task_run(task_run_id)?;
+        if tr.state.current != StateType::Running {
+            return None;
+        }
+        let span = info_span!("task_run", id = %task_run_id);
+        let result =
+            span.in_scope(|| self.with_env(|env| executor::run_task(flow, execution, task_run_id, env)));
+        Some(Event::TaskRunFinished {
+            task_run_id: task_run_id.to_string(),
+            result,
+        })
+    }
+
+    /// The event a work item stands for, or `None` when there is nothing left to do.
+    pub(super) async fn event_for(
+        &self,
+        execution: &Execution,
+        work: &Work,
+    ) -> Result<Option<Event>, EngineError> {
+        Ok(match work {
+            Work::Start => match execution.state.current {
+                StateType::Created => Some(Event::Start),
+                // Recovery: re-walk a running execution so lost task runs are run again.
+                s if !s.is_terminated() && s != StateType::Paused => Some(Event::Start),
+                _ => None,
+            },
+            // Handled by the caller.
+            Work::RunTask { .. } | Work::Triggers { .. } => None,
+            // Timers of an ended execution (a task or execution timeout) have nothing left to do.
+            Work::Timer { .. } if execution.state.current.is_terminated() => None,
+            Work::Timer { task_run_id, timer } => Some(Event::TimerFired {
+                task_run_id: task_run_id.clone(),
+                timer: *timer,
+            }),
+            Work::SubflowEnded {
+                task_run_id,
+                child_execution_id,
+            } => match self.inner.ports.executions.get(child_execution_id).await? {
+                Some(child) => Some(Event::SubflowEnded {
+                    task_run_id: task_run_id.clone(),
+                    child: Box::new(child.execution),
+                }),
+                None => None,
+            },
+            Work::Kill => (!execution.state.current.is_terminated()).then_some(Event::Kill),
+            Work::Resume { task_run_id, inputs } => {
+                (execution.state.current == StateType::Paused).then(|| Event::Resume {
+                    task_run_id: task_run_id.clone(),
+                    inputs: inputs.clone(),
+                })
+            }
+        })
+    }
+
+    /// Applies `first` and everything it leads to within this process (the core's driver:
+    /// light task runs inline), then turns timers and subflow executions into queue items.
+    pub(super) async fn drive(
+        &self,
+        flow: &Flow,
+        execution: &mut Execution,
+        first: Event,
+        pass: &mut Step,
+    ) -> Result<(), EngineError> {
+        let mut driver = Driver::new(first);
+        let mut children = Vec::new();
+        while let Some(need) = self
+            .with_env(|env| driver.advance(flow, execution, env))
+            .map_err(|e| EngineError::Internal(e.to_string()))?
+        {
+            match need {
+                Need::StoredErrorLogs => {
+                    let stored = self
+                        .inner
+                        .ports
+                        .logs
+                        .list(&LogQuery {
+                            execution_id: execution.id.clone(),
+                            min_level: Some("ERROR".into()),
+                            ..Default::default()
+                        })
+                        .await?;
+                    driver.stored_error_logs(
+                        stored
+                            .iter()
+                            .filter_map(|l| serde_json::to_value(l).ok())
+                            .collect(),
+                    );
+                }
+                Need::Subflow(request) => match self.prepare_subflow(&request).await {
+                    Ok(child) => {
+                        children.push(child);
+                        driver.subflow_created(*request);
+                    }
+                    Err(e) => driver.subflow_refused(&request, execution, e.to_string(), self.now()),
+                },
+            }
+        }
+        let driven = driver.finish();
+        pass.logs.extend(driven.logs);
+        pass.push.extend(
+            driven
+                .timers
+                .into_iter()
+                .map(|timer| WorkItem::timer(&execution.id, timer)),
+        );
+        for (request, child) in driven.subflows.into_iter().zip(children) {
+            if request.wait {
+                pass.push.push(WorkItem::subflow_wait(
+                    &execution.id,
+                    &request.parent_task_run_id,
+                    &child.id,
+                ));
+            }
+            let now = self.now();
+            let due = child.schedule_date.filter(|d| *d > now).unwrap_or(now);
+            pass.push.push(WorkItem::start(&child.id, due));
+            pass.children.push(child);
+        }
+        if let Some(state) = driven.terminated {
+            pass.terminated = Some(state);
+            pass.wake.push(subflow_wait_id(&execution.id));
+        }
+        Ok(())
+    }
+
+    /// Builds the child execution a Subflow task asks for (typed inputs, CREATED).
+    pub(super) async fn prepare_subflow(
+        &self,
+        request: &executor::SubflowRequest,
+    ) -> Result<Execution, EngineError> {
+        let flow = match self
+            .flow_arc(&request.namespace, &request.flow_id, request.revision, false)
+            .await
+        {
+            Err(EngineError::NotFound(_)) => {
+                return Err(EngineError::NotFound(format!(
+                    "Unable to find flow '{}'.'{}' with revision '{}'",
+                    request.namespace,
+                    request.flow_id,
+                    request
+                        .revision
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "latest".into())
+                )))
+            }
+            other => other?,
+        };
+        if flow.flow.disabled {
+            return Err(EngineError::IllegalState("Cannot execute a disabled flow".into()));
+        }
+        let provided: IndexMap<String, InputValue> = request
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), InputValue::Json(v.clone())))
+            .collect();
+        let inputs = self.type_inputs(&flow.flow, &request.execution_id, &provided)?;
+        Ok(executor::new_execution(
+            &flow.flow,
+            NewExecution {
+                id: request.execution_id.clone(),
+                inputs,
+                labels: request.labels.clone(),
+                trigger: Some(request.trigger.clone()),
+                schedule_date: request.schedule_date,
+                parent: None,
+            },
+            self.now(),
+        ))
+    }
+
+    pub(super) async fn commit_pass(
+        &self,
+        execution: Execution,
+        expected_version: Option<i64>,
+        pass: Step,
+        ack: Vec<String>,
+    ) -> Result<(), EngineError> {
+        // After the pass, so that everything it queued for "now" is due.
+        let now = self.now();
+        let children = pass.children;
+        let transition = Transition {
+            execution: execution.clone(),
+            expected_version,
+            logs: pass.logs,
+            push: pass.push.clone(),
+            claimed: pass
+                .push
+                .iter()
+                .filter(|i| i.due <= now && self.has_dispatcher())
+                .map(|i| i.id.clone())
+                .collect(),
+            claim_until: Some(self.claim_deadline(now)),
+            ack,
+            wake: pass.wake.clone(),
+            children: children.clone(),
+        };
+        let version = self.inner.ports.executions.commit(transition).await?;
+        self.remember(&execution, version);
+        if let Some(state) = pass.terminated {
+            debug!(state = state.as_str(), "execution terminated");
+        }
+        let mut pushed = pass.push;
+        if !pass.wake.is_empty() {
+            // A parent may wait for this execution: let the queue deliver its wake-up.
+            if let Some(d) = self.inner.dispatcher.read().ok().and_then(|d| d.clone()) {
+                d.wake_at(now);
+            }
+        }
+        pushed.retain(|i| i.due != never());
+        self.after_commit(&execution, pushed, now);
+        for child in &children {
+            self.notify(child);
+        }
+        Ok(())
+    }
+
+    pub(super) fn claim_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.inner.config.lease)
+            .unwrap_or_else(|_| chrono::Duration::seconds(60))
+    }
+
+    /// Hands due-now items to the dispatcher, arms timers, notifies watchers.
+    pub(super) fn after_commit(&self, execution: &Execution, pushed: Vec<WorkItem>, now: DateTime<Utc>) {
+        let dispatcher = self.inner.dispatcher.read().ok().and_then(|d| d.clone());
+        if let Some(d) = dispatcher {
+            let (due, later): (Vec<WorkItem>, Vec<WorkItem>) = pushed.into_iter().partition(|i| i.due <= now);
+            if let Some(first) = later.iter().map(|i| i.due).min() {
+                d.wake_at(first);
+            }
+            if !due.is_empty() {
+                d.dispatch(due);
+            }
+        }
+        self.notify(execution);
+    }
+}
