@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::input::InputDefinition;
+use crate::input_definition::InputDefinition;
 
 mod defaults;
 mod parse;

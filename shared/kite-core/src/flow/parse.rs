@@ -20,7 +20,7 @@ use super::{
     TriggerType,
 };
 use crate::expression::write_pebble;
-use crate::input::{DependsOn, InputDefinition, InputType};
+use crate::input_definition::{DependsOn, InputDefinition, InputType};
 
 /// A flow that cannot be accepted, with where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
