@@ -1,16 +1,19 @@
 //! The YAML source of flows: its documents read as JSON, and the line and
 //! column of each refused field found in it (see `position`).
+//!
+//! YAML values become JSON with [`yaml_value_to_json`], which lives with the
+//! YAML input type so that `input` needs nothing from `flow`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::{FlowError, FlowErrorKind};
 use super::position::{lookup, positions};
-use crate::expression::write_pebble;
+use crate::input::yaml_value_to_json;
 
 /// The flow source as JSON (for API responses), without validating it.
 pub fn flow_source_to_json(source: &str) -> Result<Value, FlowError> {
     let yaml: serde_yaml::Value = serde_yaml::from_str(source).map_err(yaml_error)?;
-    Ok(yaml_to_json(yaml))
+    Ok(yaml_value_to_json(yaml))
 }
 
 /// Every non-empty document of a multi-document source as JSON, numbered as
@@ -39,7 +42,7 @@ pub(super) fn read_documents(source: &str) -> Vec<(usize, Result<Value, FlowErro
         let index = out.len();
         match serde_yaml::Value::deserialize(doc) {
             Ok(value) if value.is_null() => {}
-            Ok(value) => out.push((index, Ok(yaml_to_json(value)))),
+            Ok(value) => out.push((index, Ok(yaml_value_to_json(value)))),
             Err(e) => {
                 out.push((index, Err(yaml_error(e))));
                 break;
@@ -62,43 +65,4 @@ pub(super) fn locate(mut errors: Vec<FlowError>, source: &str, doc_index: usize)
     }
     errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
     errors
-}
-
-/// YAML → JSON, keeping map order; non-string keys become their text.
-pub fn yaml_value_to_json(value: serde_yaml::Value) -> Value {
-    yaml_to_json(value)
-}
-
-fn yaml_to_json(value: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(m) => {
-            let mut out = Map::with_capacity(m.len());
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    other => write_pebble(&yaml_to_json(other)),
-                };
-                out.insert(key, yaml_to_json(v));
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => yaml_to_json(t.value),
-    }
 }

@@ -1,5 +1,5 @@
 //! The structured types: JSON, YAML, and ARRAY (whose items are typed as
-//! `itemType`).
+//! `itemType`), and the YAML → JSON conversion that flow sources share.
 
 use serde_json::Value;
 
@@ -22,8 +22,43 @@ pub(super) fn yaml(def: &InputDefinition, value: InputValue, shown: &str) -> Res
     match value {
         InputValue::Json(v) => Ok(v),
         InputValue::Text(s) => serde_yaml::from_str::<serde_yaml::Value>(&s)
-            .map(crate::flow::yaml_value_to_json)
+            .map(yaml_value_to_json)
             .map_err(|e| parse_err(&e.to_string())),
+    }
+}
+
+/// YAML → JSON, keeping map order; non-string keys become their text.
+pub fn yaml_value_to_json(value: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match value {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_value_to_json).collect()),
+        Y::Mapping(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    other => crate::expression::write_pebble(&yaml_value_to_json(other)),
+                };
+                out.insert(key, yaml_value_to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => yaml_value_to_json(t.value),
     }
 }
 

@@ -10,7 +10,8 @@
 //! - `dates`: DATETIME, DATE, TIME, DURATION; `iso` reads their ISO-8601 text.
 //! - `files`: FILE, and the storage URIs of an execution's files.
 //! - `select`: ENUM/SELECT, MULTISELECT.
-//! - `json`: JSON, YAML, ARRAY.
+//! - `json`: JSON, YAML, ARRAY, and [`yaml_value_to_json`] (also used to read
+//!   flow sources).
 //! - `secret`: SECRET, and the encryption of secret values.
 
 use std::sync::OnceLock;
@@ -31,6 +32,7 @@ mod text;
 pub use crate::input_definition::{DependsOn, InputDefinition, InputType};
 pub use dates::{java_duration, parse_iso_duration};
 pub use files::{execution_storage_prefix, file_input_uri, flow_uploads_prefix};
+pub use json::yaml_value_to_json;
 pub use resolve::{resolve_inputs, type_flow_output, type_flow_output_in, type_input};
 pub use secret::{decrypt_secret, encrypt_secret};
 
