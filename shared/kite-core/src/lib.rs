@@ -2,6 +2,8 @@
 //!
 //! - [`flow`]: the flow model, parsed from Kestra YAML and validated.
 //! - [`input`]: typing and validation of execution inputs.
+//! - `input_definition`: the input declarations a flow holds (re-exported by
+//!   [`input`]), a leaf that [`flow`] and [`input`] both build on.
 //! - [`expression`]: Kestra (Pebble) expressions rendered with tera.
 //! - [`execution`]: the execution, task-run and state model (Kestra's JSON shapes).
 //! - [`executor`]: the state machine: (execution, event) → (execution, commands).
@@ -16,6 +18,7 @@ pub mod expression;
 pub mod flow;
 pub mod id;
 pub mod input;
+mod input_definition;
 pub mod run_variables;
 pub mod runner;
 pub mod task;

@@ -2,24 +2,52 @@
 //!
 //! Dynamic properties (anything Kestra renders with Pebble) are kept as raw
 //! [`serde_json::Value`]s and rendered by the executor when a task runs.
+//!
+//! This module holds the model; parsing is spread over:
+//!
+//! - `parse`: the entry points ([`parse_flow`], [`parse_flows`], [`relocations`])
+//!   and the flow's own properties (ids, labels, concurrency, plugin defaults).
+//! - `source`: the YAML source, its documents as JSON, and locating errors in it;
+//!   `position` finds the line and column of each field.
+//! - `reader`: the `Parser` that gathers errors, and its property readers.
+//! - `error`: [`FlowError`], [`FlowErrorKind`] and the wording of refusals.
+//! - `ids`: Kestra's id patterns.
+//! - `tasks`: tasks and the properties of each task type.
+//! - `retry`: retry policies.
+//! - `inputs`: input declarations and flow outputs; `validate` checks their
+//!   `dependsOn` links.
+//! - `triggers`: triggers, their conditions, and cron expressions ([`parse_cron`]).
+//! - `defaults`: plugin defaults, merged into tasks and triggers.
+//! - `task_type`: task and trigger type names, current and legacy.
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
 pub use crate::execution::LogLevel;
-use crate::input::InputDefinition;
+use crate::input_definition::InputDefinition;
 
 mod defaults;
+mod error;
+mod ids;
+mod inputs;
 mod parse;
 mod position;
+mod reader;
+mod retry;
+mod source;
 mod task_type;
+mod tasks;
+mod triggers;
 mod validate;
 
-pub use parse::{
-    flow_documents_to_json, flow_source_to_json, parse_cron, parse_flow, parse_flows, relocations,
-    yaml_value_to_json, FlowError, FlowErrorKind,
-};
+pub use error::{FlowError, FlowErrorKind};
+pub use parse::{parse_flow, parse_flows, relocations};
+pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{TaskType, TriggerType};
+pub use triggers::parse_cron;
+
+// How flow sources turn YAML into JSON (defined with the YAML input type).
+pub use crate::input::yaml_value_to_json;
 
 /// A parsed, validated flow.
 #[derive(Debug, Clone, PartialEq)]

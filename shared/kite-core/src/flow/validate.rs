@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::input::InputDefinition;
+use crate::input_definition::InputDefinition;
 
 /// Problems with `dependsOn`, as (index of the input, message).
 pub(super) fn input_dependencies(inputs: &[InputDefinition]) -> Vec<(usize, String)> {

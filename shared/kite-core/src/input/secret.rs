@@ -1,0 +1,131 @@
+//! SECRET inputs: validated, then encrypted with AES-GCM as Kestra stores
+//! them (and decrypted for the tasks that use them).
+
+use serde_json::Value;
+
+use super::text::check_validator;
+use super::{InputContext, InputDefinition, InputError, InputValue};
+
+/// SECRET: text matched against `validator`, then encrypted with the context's key.
+pub(super) fn secret(
+    def: &InputDefinition,
+    value: InputValue,
+    shown: &str,
+    ctx: &InputContext,
+) -> Result<Value, InputError> {
+    let id = def.id.as_str();
+    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let s = value.text();
+    let key = ctx
+        .secret_key
+        .ok_or_else(|| parse_err("Unable to use a `SECRET` input/output as encryption is not configured"))?;
+    check_validator(def, &s)?;
+    encrypt_secret(&s, key)
+        .map(Value::String)
+        .map_err(|e| InputError {
+            input_id: id.to_string(),
+            message: e,
+        })
+}
+
+const NONCE_LEN: usize = 12;
+
+/// AES-GCM with Kestra's layout: 12-byte IV, 128-bit tag, base64(IV ‖ ciphertext ‖ tag).
+enum SecretCipher {
+    Aes128(aes_gcm::Aes128Gcm),
+    Aes192(aes_gcm::AesGcm<aes_gcm::aes::Aes192, aes_gcm::aead::consts::U12>),
+    Aes256(aes_gcm::Aes256Gcm),
+}
+
+impl SecretCipher {
+    /// A 16, 24 or 32-byte key is used as is (as Kestra's `SecretKeySpec` does with
+    /// its decoded key); any other length is folded into an AES-256 key so that a
+    /// configured passphrase of any length still works.
+    fn new(key: &[u8]) -> Result<Self, String> {
+        use aes_gcm::KeyInit;
+        let invalid = |e: aes_gcm::aes::cipher::InvalidLength| e.to_string();
+        Ok(match key.len() {
+            16 => SecretCipher::Aes128(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(invalid)?),
+            24 => SecretCipher::Aes192(aes_gcm::AesGcm::new_from_slice(key).map_err(invalid)?),
+            32 => SecretCipher::Aes256(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(invalid)?),
+            0 => return Err("the encryption key is empty".into()),
+            _ => {
+                let mut folded = [0u8; 32];
+                for (i, b) in key.iter().enumerate() {
+                    folded[i % 32] ^= *b;
+                }
+                SecretCipher::Aes256(aes_gcm::Aes256Gcm::new_from_slice(&folded).map_err(invalid)?)
+            }
+        })
+    }
+
+    fn encrypt(&self, nonce: &[u8; NONCE_LEN], plain: &[u8]) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::Aead;
+        let nonce = aes_gcm::Nonce::from_slice(nonce);
+        match self {
+            SecretCipher::Aes128(c) => c.encrypt(nonce, plain),
+            SecretCipher::Aes192(c) => c.encrypt(nonce, plain),
+            SecretCipher::Aes256(c) => c.encrypt(nonce, plain),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn decrypt(&self, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+        use aes_gcm::aead::Aead;
+        let nonce = aes_gcm::Nonce::from_slice(nonce);
+        match self {
+            SecretCipher::Aes128(c) => c.decrypt(nonce, sealed),
+            SecretCipher::Aes192(c) => c.decrypt(nonce, sealed),
+            SecretCipher::Aes256(c) => c.decrypt(nonce, sealed),
+        }
+        .map_err(|_| "wrong key or corrupted value".to_string())
+    }
+}
+
+/// A nonce never reused within the process: a counter mixed with the
+/// randomly seeded `RandomState` (the core has no other randomness source).
+fn fresh_nonce(plain: &str) -> [u8; NONCE_LEN] {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(plain.as_bytes());
+    h.write_u64(count);
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce[..8].copy_from_slice(&h.finish().to_le_bytes());
+    // The counter's low bits make two nonces of one process differ for sure.
+    nonce[8..].copy_from_slice(&(count as u32).to_le_bytes());
+    nonce
+}
+
+/// Encrypts a SECRET value with AES-GCM; the stored form is base64(nonce ‖ ciphertext).
+pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, String> {
+    use base64::Engine;
+    let cipher = SecretCipher::new(key)?;
+    let nonce = fresh_nonce(plain);
+    let sealed = cipher.encrypt(&nonce, plain.as_bytes())?;
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// Decrypts a value written by [`encrypt_secret`] (or by Kestra with the same key).
+pub fn decrypt_secret(value: &str, key: &[u8]) -> Result<String, InputError> {
+    use base64::Engine;
+    let fail = |m: &str| InputError {
+        input_id: String::new(),
+        message: format!("Unable to decrypt a secret: {m}"),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|e| fail(&e.to_string()))?;
+    if bytes.len() < NONCE_LEN {
+        return Err(fail("too short"));
+    }
+    let cipher = SecretCipher::new(key).map_err(|e| fail(&e))?;
+    let plain = cipher
+        .decrypt(&bytes[..NONCE_LEN], &bytes[NONCE_LEN..])
+        .map_err(|e| fail(&e))?;
+    String::from_utf8(plain).map_err(|e| fail(&e.to_string()))
+}
