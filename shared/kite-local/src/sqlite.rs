@@ -12,8 +12,8 @@
 //! - `logs`: [`LogRepository`](kite_engine::ports::LogRepository), log lines;
 //! - `queue`: [`TaskQueue`](kite_engine::ports::TaskQueue), the work queue and its leases;
 //! - `triggers`: [`TriggerRepository`](kite_engine::ports::TriggerRepository), trigger state;
-//! - `search`: the namespace filter and the order the searches of flows, executions
-//!   and triggers share.
+//! - `search`: what the searches of flows, executions and triggers share: their
+//!   filters, their order and the read of one page with the total.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

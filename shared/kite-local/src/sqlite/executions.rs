@@ -7,11 +7,11 @@ use kite_core::execution::Execution;
 use kite_engine::ports::{
     ExecutionQuery, ExecutionRepository, Page, StoreError, Transition, VersionedExecution,
 };
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::logs::insert_logs;
 use super::queue::{ack_items, push_items, reschedule_item};
-use super::search::{namespace_filter, order_by};
+use super::search::{order_by, Filter};
 use super::{backend, ms, SqliteStore};
 
 struct ExecutionRow {
@@ -168,46 +168,33 @@ impl ExecutionRepository for SqliteStore {
     async fn search(&self, query: &ExecutionQuery) -> Result<Page<Execution>, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses = vec!["deleted = 0".to_string()];
-            let mut args: Vec<Box<dyn ToSql + Send>> = Vec::new();
+            let mut filter = Filter::default();
+            filter.clause("deleted = 0");
             if let Some(ns) = &query.namespace {
-                namespace_filter("namespace", ns, &mut clauses, &mut args);
+                filter.namespace("namespace", ns);
             }
             if let Some(f) = &query.flow_id {
-                clauses.push("flow_id = ?".into());
-                args.push(Box::new(f.clone()));
+                filter.clause("flow_id = ?").arg(f.clone());
             }
-            if let Some(q) = query.q.as_ref().filter(|q| !q.is_empty()) {
-                clauses.push("instr(lower(id || ' ' || namespace || ' ' || flow_id), lower(?)) > 0".into());
-                args.push(Box::new(q.clone()));
-            }
+            filter.text("id || ' ' || namespace || ' ' || flow_id", query.q.as_ref());
             if !query.states.is_empty() {
-                clauses.push(format!("state IN ({})", vec!["?"; query.states.len()].join(", ")));
+                filter.clause(format!("state IN ({})", vec!["?"; query.states.len()].join(", ")));
                 for s in &query.states {
-                    args.push(Box::new(s.as_str().to_string()));
+                    filter.arg(s.as_str().to_string());
                 }
             }
             for label in &query.labels {
-                clauses.push("EXISTS (SELECT 1 FROM json_each(labels) j WHERE json_extract(j.value, '$.key') = ? AND json_extract(j.value, '$.value') = ?)".into());
-                args.push(Box::new(label.key.clone()));
-                args.push(Box::new(label.value.clone()));
+                filter.label("labels", label);
             }
             if let Some(d) = query.start_date {
-                clauses.push("start_date >= ?".into());
-                args.push(Box::new(ms(d)));
+                filter.clause("start_date >= ?").arg(ms(d));
             }
             if let Some(d) = query.end_date {
-                clauses.push("start_date <= ?".into());
-                args.push(Box::new(ms(d)));
+                filter.clause("start_date <= ?").arg(ms(d));
             }
             if let Some(t) = &query.trigger_execution_id {
-                clauses.push("trigger_execution_id = ?".into());
-                args.push(Box::new(t.clone()));
+                filter.clause("trigger_execution_id = ?").arg(t.clone());
             }
-            let filter = clauses.join(" AND ");
-            let total: i64 = conn
-                .query_row(&format!("SELECT COUNT(*) FROM executions WHERE {filter}"), params_from_iter(args.iter().map(|a| a.as_ref() as &dyn ToSql)), |r| r.get(0))
-                .map_err(backend)?;
             let order = order_by(
                 &query.sort,
                 &[
@@ -223,18 +210,9 @@ impl ExecutionRepository for SqliteStore {
                 ],
                 "start_date DESC, id DESC",
             );
-            let sql = format!(
-                "SELECT body FROM executions WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-                query.pagination.size,
-                query.pagination.offset()
-            );
-            let mut stmt = conn.prepare(&sql).map_err(backend)?;
-            let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref() as &dyn ToSql)), |r| r.get::<_, String>(0)).map_err(backend)?;
-            let mut results = Vec::new();
-            for body in rows {
-                results.push(parse_execution(&body.map_err(backend)?)?);
-            }
-            Ok(Page { results, total: total.max(0) as u64 })
+            filter.page(conn, "executions", "body", &order, query.pagination, |r| {
+                parse_execution(&r.get::<_, String>(0).map_err(backend)?)
+            })
         })
         .await
     }

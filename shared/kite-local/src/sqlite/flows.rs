@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kite_engine::ports::{FlowQuery, FlowRepository, Page, StoreError, StoredFlow};
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::search::{namespace_filter, order_by};
+use super::search::{order_by, Filter};
 use super::{backend, from_ms, ms, SqliteStore};
 
 fn flow_labels(source: &str) -> String {
@@ -170,37 +170,26 @@ impl FlowRepository for SqliteStore {
     async fn search(&self, query: &FlowQuery) -> Result<Page<StoredFlow>, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses = vec![
-                "f.revision = (SELECT MAX(revision) FROM flows m WHERE m.namespace = f.namespace AND m.id = f.id)".to_string(),
-                "f.deleted = 0".to_string(),
-            ];
-            let mut args: Vec<Box<dyn ToSql + Send>> = Vec::new();
+            let mut filter = Filter::default();
+            filter
+                .clause("f.revision = (SELECT MAX(revision) FROM flows m WHERE m.namespace = f.namespace AND m.id = f.id)")
+                .clause("f.deleted = 0");
             if let Some(ns) = &query.namespace {
-                namespace_filter("f.namespace", ns, &mut clauses, &mut args);
+                filter.namespace("f.namespace", ns);
             }
-            if let Some(q) = query.q.as_ref().filter(|q| !q.is_empty()) {
-                clauses.push("instr(lower(f.namespace || '.' || f.id), lower(?)) > 0".into());
-                args.push(Box::new(q.clone()));
-            }
+            filter.text("f.namespace || '.' || f.id", query.q.as_ref());
             for label in &query.labels {
-                clauses.push("EXISTS (SELECT 1 FROM json_each(f.labels) j WHERE json_extract(j.value, '$.key') = ? AND json_extract(j.value, '$.value') = ?)".into());
-                args.push(Box::new(label.key.clone()));
-                args.push(Box::new(label.value.clone()));
+                filter.label("f.labels", label);
             }
-            let filter = clauses.join(" AND ");
-            let total: i64 = conn
-                .query_row(&format!("SELECT COUNT(*) FROM flows f WHERE {filter}"), params_from_iter(args.iter().map(|a| a.as_ref() as &dyn ToSql)), |r| r.get(0))
-                .map_err(backend)?;
             let order = order_by(&query.sort, &[("id", "f.id"), ("namespace", "f.namespace"), ("revision", "f.revision")], "f.namespace ASC, f.id ASC");
-            let sql = format!(
-                "SELECT f.namespace, f.id, f.revision, f.source, f.deleted, f.updated FROM flows f WHERE {filter} ORDER BY {order} LIMIT {} OFFSET {}",
-                query.pagination.size,
-                query.pagination.offset()
-            );
-            let mut stmt = conn.prepare(&sql).map_err(backend)?;
-            let rows = stmt.query_map(params_from_iter(args.iter().map(|a| a.as_ref() as &dyn ToSql)), row_to_flow).map_err(backend)?;
-            let results = rows.collect::<Result<Vec<_>, _>>().map_err(backend)?;
-            Ok(Page { results, total: total.max(0) as u64 })
+            filter.page(
+                conn,
+                "flows f",
+                "f.namespace, f.id, f.revision, f.source, f.deleted, f.updated",
+                &order,
+                query.pagination,
+                |r| row_to_flow(r).map_err(backend),
+            )
         })
         .await
     }

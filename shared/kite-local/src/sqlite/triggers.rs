@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use kite_core::trigger::TriggerState;
 use kite_engine::ports::{Page, StoreError, TriggerQuery, TriggerRepository, VersionedTrigger};
-use rusqlite::{params, params_from_iter, OptionalExtension, ToSql};
+use rusqlite::{params, OptionalExtension};
 
-use super::search::namespace_filter;
+use super::search::Filter;
 use super::{backend, SqliteStore};
 
 fn parse_trigger(body: &str, version: i64) -> Result<VersionedTrigger, StoreError> {
@@ -100,53 +100,28 @@ impl TriggerRepository for SqliteStore {
     async fn search(&self, query: &TriggerQuery) -> Result<Page<TriggerState>, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let mut clauses = Vec::new();
-            let mut args: Vec<Box<dyn ToSql + Send>> = Vec::new();
+            let mut filter = Filter::default();
             if let Some(ns) = &query.namespace {
-                namespace_filter("namespace", ns, &mut clauses, &mut args);
+                filter.namespace("namespace", ns);
             }
             if let Some(flow_id) = &query.flow_id {
-                clauses.push("flow_id = ?".to_string());
-                args.push(Box::new(flow_id.clone()));
+                filter.clause("flow_id = ?").arg(flow_id.clone());
             }
-            if let Some(q) = query.q.as_ref().filter(|q| !q.is_empty()) {
-                clauses.push("instr(lower(namespace || '.' || flow_id || ' ' || trigger_id), lower(?)) > 0".into());
-                args.push(Box::new(q.clone()));
-            }
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", clauses.join(" AND "))
-            };
-            let total: i64 = conn
-                .query_row(
-                    &format!("SELECT COUNT(*) FROM triggers {filter}"),
-                    params_from_iter(args.iter()),
-                    |r| r.get(0),
-                )
-                .map_err(backend)?;
-            args.push(Box::new(i64::from(query.pagination.size)));
-            args.push(Box::new(query.pagination.offset() as i64));
-            let mut st = conn
-                .prepare(&format!(
-                    "SELECT body, version FROM triggers {filter} ORDER BY namespace, flow_id, trigger_id LIMIT ? OFFSET ?"
-                ))
-                .map_err(backend)?;
-            let rows = st
-                .query_map(params_from_iter(args.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(backend)?;
-            let results = rows
-                .map(|r| {
-                    let (body, version) = r.map_err(backend)?;
-                    parse_trigger(&body, version).map(|t| t.state)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page {
-                results,
-                total: total as u64,
-            })
+            filter.text(
+                "namespace || '.' || flow_id || ' ' || trigger_id",
+                query.q.as_ref(),
+            );
+            filter.page(
+                conn,
+                "triggers",
+                "body, version",
+                "namespace, flow_id, trigger_id",
+                query.pagination,
+                |r| {
+                    let body: String = r.get(0).map_err(backend)?;
+                    parse_trigger(&body, r.get(1).map_err(backend)?).map(|t| t.state)
+                },
+            )
         })
         .await
     }
