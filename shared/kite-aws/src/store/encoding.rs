@@ -12,6 +12,15 @@ use crate::items::*;
 /// A condition expression with its attribute names and values.
 pub(super) type Condition<'a> = (&'a str, HashMap<String, String>, HashMap<String, AttributeValue>);
 
+/// The condition of a first write: no item has this key yet.
+pub(super) fn absent() -> Condition<'static> {
+    (
+        "attribute_not_exists(#pk)",
+        names(&[("#pk", "pk")]),
+        HashMap::new(),
+    )
+}
+
 pub(super) fn key(pk: String, sk: &str) -> Item {
     Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
 }

@@ -3,8 +3,6 @@
 //! namespace index (`EXECNS#{ns}`) orders executions by start date. A step's commit is
 //! one transaction over the execution, its children, its outbox items and its logs.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest};
@@ -14,7 +12,7 @@ use kite_engine::ports::{
     ExecutionQuery, ExecutionRepository, Page, StoreError, Transition, VersionedExecution, WorkItem,
 };
 
-use super::encoding::{deflate, inflate, key, names, values};
+use super::encoding::{absent, deflate, inflate, key, names, values, Condition};
 use super::logs::packed_first_step_logs;
 use super::search::{execution_sort, page, sort_by_fields, start_date_order, ExecutionFilter, SortKey};
 use super::AwsStore;
@@ -178,19 +176,9 @@ impl AwsStore {
             .build())
     }
 
-    fn execution_condition(
-        expected: Option<i64>,
-    ) -> (
-        &'static str,
-        HashMap<String, String>,
-        HashMap<String, AttributeValue>,
-    ) {
+    fn execution_condition(expected: Option<i64>) -> Condition<'static> {
         match expected {
-            None => (
-                "attribute_not_exists(#pk)",
-                names(&[("#pk", "pk")]),
-                HashMap::new(),
-            ),
+            None => absent(),
             Some(v) => (
                 "#v = :v AND #d = :false",
                 names(&[("#v", "version"), ("#d", "deleted")]),

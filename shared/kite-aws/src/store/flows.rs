@@ -2,13 +2,11 @@
 //! (`REV#{revision}`), and a `LATEST` copy of the last one, in the flows' index, is what
 //! gets and searches read; a delete is a tombstone revision.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kite_engine::ports::{FlowQuery, FlowRepository, Page, Sort, StoreError, StoredFlow};
 
-use super::encoding::{key, names, values};
+use super::encoding::{absent, key, names, values};
 use super::search::{page, sort_by_fields, SortKey};
 use super::AwsStore;
 use crate::items::*;
@@ -275,11 +273,7 @@ impl AwsStore {
     /// still at `previous` (two concurrent saves never both win).
     async fn write_revision(&self, flow: &StoredFlow, previous: Option<i64>) -> Result<(), StoreError> {
         let latest_condition = match previous {
-            None => (
-                "attribute_not_exists(#pk)",
-                names(&[("#pk", "pk")]),
-                HashMap::new(),
-            ),
+            None => absent(),
             Some(rev) => (
                 "#r = :r",
                 names(&[("#r", "revision")]),
@@ -288,14 +282,7 @@ impl AwsStore {
         };
         let actions = vec![
             self.put_action(flow_item(flow, true), Some(latest_condition))?,
-            self.put_action(
-                flow_item(flow, false),
-                Some((
-                    "attribute_not_exists(#pk)",
-                    names(&[("#pk", "pk")]),
-                    HashMap::new(),
-                )),
-            )?,
+            self.put_action(flow_item(flow, false), Some(absent()))?,
         ];
         self.transact(
             actions,

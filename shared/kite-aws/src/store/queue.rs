@@ -1,7 +1,6 @@
 //! [`TaskQueue`] on SQS and the outbox: pushes write outbox items and send them, leases
 //! are SQS receives (the receipt handles kept in the store), acks delete both.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,7 +8,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, WriteRequest};
 use chrono::{DateTime, Utc};
 use kite_engine::ports::{StoreError, TaskQueue, WorkItem};
 
-use super::encoding::{key, names, values};
+use super::encoding::{absent, key, names, values};
 use super::AwsStore;
 use crate::items::*;
 
@@ -25,11 +24,7 @@ impl TaskQueue for AwsStore {
             let inserted = self
                 .put_conditional(
                     Self::outbox_item(item, send.then(|| Self::resend_after_send(item.due, now)))?,
-                    (
-                        "attribute_not_exists(#pk)",
-                        names(&[("#pk", "pk")]),
-                        HashMap::new(),
-                    ),
+                    absent(),
                     StoreError::AlreadyExists(item.id.clone()),
                 )
                 .await;

@@ -2,14 +2,12 @@
 //! (`TRIGGER#{ns}#{flow}`), the state's JSON with a version for compare-and-set, and
 //! every trigger in one index partition for searches.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use kite_core::trigger::TriggerState;
 use kite_engine::ports::{Page, StoreError, TriggerQuery, TriggerRepository, VersionedTrigger};
 
-use super::encoding::{key, names, values};
+use super::encoding::{absent, key, names, values};
 use super::search::page;
 use super::AwsStore;
 use crate::items::*;
@@ -61,16 +59,8 @@ impl TriggerRepository for AwsStore {
         );
         match expected_version {
             None => {
-                self.put_conditional(
-                    trigger_item(state, 1)?,
-                    (
-                        "attribute_not_exists(#pk)",
-                        names(&[("#pk", "pk")]),
-                        HashMap::new(),
-                    ),
-                    StoreError::AlreadyExists(name),
-                )
-                .await?;
+                self.put_conditional(trigger_item(state, 1)?, absent(), StoreError::AlreadyExists(name))
+                    .await?;
                 Ok(1)
             }
             Some(v) => {
