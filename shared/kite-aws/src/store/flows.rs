@@ -243,30 +243,7 @@ impl AwsStore {
     /// The `LATEST` items of the flows' index, those whose `{ns}#{id}` starts with `prefix`
     /// if given (a plain string prefix: callers check whole namespace segments).
     pub(super) async fn flow_latest_items(&self, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
-        match prefix {
-            Some(p) => {
-                self.query_all(
-                    Some("gsi1"),
-                    "#p = :p AND begins_with(#s, :ns)",
-                    names(&[("#p", "gsi1pk"), ("#s", "gsi1sk")]),
-                    values(vec![(":p", s(FLOWS_GSI)), (":ns", s(p))]),
-                    None,
-                    true,
-                )
-                .await
-            }
-            None => {
-                self.query_all(
-                    Some("gsi1"),
-                    "#p = :p",
-                    names(&[("#p", "gsi1pk")]),
-                    values(vec![(":p", s(FLOWS_GSI))]),
-                    None,
-                    true,
-                )
-                .await
-            }
-        }
+        self.index_partition(FLOWS_GSI, prefix).await
     }
 
     /// Writes a revision and the `LATEST` copy in one transaction, only if `LATEST` is

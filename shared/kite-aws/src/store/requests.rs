@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, WriteRequest};
 use kite_engine::ports::StoreError;
 
-use super::encoding::Condition;
+use super::encoding::{names, values, Condition};
 use super::AwsStore;
 use crate::items::*;
 
@@ -196,6 +196,39 @@ impl AwsStore {
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Every item of one partition of the index `gsi1` (`gsi1pk = partition`), in sort key
+    /// order, only those whose sort key starts with `prefix` if given.
+    pub(super) async fn index_partition(
+        &self,
+        partition: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        match prefix {
+            Some(p) => {
+                self.query_all(
+                    Some("gsi1"),
+                    "#p = :p AND begins_with(#s, :ns)",
+                    names(&[("#p", "gsi1pk"), ("#s", "gsi1sk")]),
+                    values(vec![(":p", s(partition)), (":ns", s(p))]),
+                    None,
+                    true,
+                )
+                .await
+            }
+            None => {
+                self.query_all(
+                    Some("gsi1"),
+                    "#p = :p",
+                    names(&[("#p", "gsi1pk")]),
+                    values(vec![(":p", s(partition))]),
+                    None,
+                    true,
+                )
+                .await
             }
         }
     }

@@ -95,30 +95,9 @@ impl TriggerRepository for AwsStore {
     }
 
     async fn search(&self, query: &TriggerQuery) -> Result<Page<TriggerState>, StoreError> {
-        let items = match &query.namespace {
-            Some(ns) => {
-                self.query_all(
-                    Some("gsi1"),
-                    "#p = :p AND begins_with(#s, :ns)",
-                    names(&[("#p", "gsi1pk"), ("#s", "gsi1sk")]),
-                    values(vec![(":p", s(TRIGGERS_GSI)), (":ns", s(ns))]),
-                    None,
-                    true,
-                )
-                .await?
-            }
-            None => {
-                self.query_all(
-                    Some("gsi1"),
-                    "#p = :p",
-                    names(&[("#p", "gsi1pk")]),
-                    values(vec![(":p", s(TRIGGERS_GSI))]),
-                    None,
-                    true,
-                )
-                .await?
-            }
-        };
+        let items = self
+            .index_partition(TRIGGERS_GSI, query.namespace.as_deref())
+            .await?;
         let q = query
             .q
             .as_ref()
