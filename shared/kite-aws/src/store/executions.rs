@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use kite_core::execution::Execution;
 use kite_engine::ports::{
@@ -14,6 +14,7 @@ use kite_engine::ports::{
 
 use super::encoding::{absent, deflate, inflate, key, names, values, Condition};
 use super::logs::packed_first_step_logs;
+use super::requests::{put_request, update_outcome};
 use super::search::{execution_sort, page, sort_by_fields, start_date_order, ExecutionFilter, SortKey};
 use super::AwsStore;
 use crate::items::*;
@@ -331,16 +332,7 @@ impl ExecutionRepository for AwsStore {
         if !rest.is_empty() {
             let requests = rest
                 .into_iter()
-                .map(|item| {
-                    Ok(WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item))
-                                .build()
-                                .map_err(backend)?,
-                        )
-                        .build())
-                })
+                .map(put_request)
                 .collect::<Result<Vec<_>, StoreError>>()?;
             if let Err(e) = self.batch_write(requests).await {
                 tracing::warn!(error = %e, execution = %t.execution.id, "some logs of a committed step were not written");
@@ -392,7 +384,6 @@ impl ExecutionRepository for AwsStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let out = self
             .ddb
             .update_item()
@@ -415,13 +406,7 @@ impl ExecutionRepository for AwsStore {
             ])))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(sdk(other)),
-            },
-        }
+        Ok(update_outcome(out)?.is_some())
     }
 
     async fn list_non_terminal(&self) -> Result<Vec<String>, StoreError> {

@@ -5,12 +5,13 @@
 use std::sync::atomic::Ordering as AtomicOrdering;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use kite_core::execution::LogEntry;
 use kite_engine::ports::{level_rank, LogQuery, LogRepository, StoreError};
 
 use super::encoding::{deflate, inflate, key, names, values};
+use super::requests::{delete_request, put_request, update_outcome};
 use super::AwsStore;
 use crate::items::*;
 
@@ -93,16 +94,7 @@ impl LogRepository for AwsStore {
         let now = Utc::now();
         let mut requests = Vec::with_capacity(logs.len());
         for (i, log) in logs.iter().enumerate() {
-            requests.push(
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(self.log_item(log, i, now)?))
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            requests.push(put_request(self.log_item(log, i, now)?)?);
         }
         self.batch_write(requests).await
     }
@@ -130,7 +122,6 @@ impl LogRepository for AwsStore {
     }
 
     async fn delete_by_execution(&self, execution_id: &str) -> Result<u64, StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let (embedded, items) = self.log_rows(execution_id).await?;
         if !embedded.is_empty() {
             let out = self
@@ -143,24 +134,13 @@ impl LogRepository for AwsStore {
                 .set_expression_attribute_names(Some(names(&[("#l", "logsZ")])))
                 .send()
                 .await;
-            match out.map_err(|e| e.into_service_error()) {
-                Ok(_) | Err(UpdateItemError::ConditionalCheckFailedException(_)) => {}
-                Err(other) => return Err(sdk(other)),
-            }
+            // Gone already (condition failed): nothing to remove.
+            update_outcome(out)?;
         }
         let mut requests = Vec::with_capacity(items.len());
         for item in &items {
             let k = key(get_s(item, "pk")?.to_string(), get_s(item, "sk")?);
-            requests.push(
-                WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(k))
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            requests.push(delete_request(k)?);
         }
         self.batch_write(requests).await?;
         Ok((embedded.len() + items.len()) as u64)

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 use kite_engine::ports::{StoreError, TaskQueue, WorkItem};
 
 use super::encoding::{absent, key, names, values};
+use super::requests::{delete_request, update_outcome};
 use super::AwsStore;
 use crate::items::*;
 
@@ -93,7 +94,6 @@ impl TaskQueue for AwsStore {
     }
 
     async fn reschedule(&self, id: &str, due: DateTime<Utc>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         let now = Utc::now();
         let out = self
             .ddb
@@ -116,15 +116,11 @@ impl TaskQueue for AwsStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        let row = match out {
-            Ok(out) => out.attributes.unwrap_or_default(),
-            Err(err) => {
-                return match err.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                    other => Err(sdk(other)),
-                }
-            }
+        // No such item (condition failed): nothing to reschedule.
+        let Some(out) = update_outcome(out)? else {
+            return Ok(());
         };
+        let row = out.attributes.unwrap_or_default();
         let item = Self::work_from_outbox(&row)?;
         match self.take_receipt(id) {
             // Leased here: the same message comes back at the new due date.
@@ -180,16 +176,7 @@ impl TaskQueue for AwsStore {
     async fn ack(&self, ids: &[String]) -> Result<(), StoreError> {
         let mut requests = Vec::with_capacity(ids.len());
         for id in ids {
-            requests.push(
-                WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(key(work_pk(id), WORK_SK)))
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
+            requests.push(delete_request(key(work_pk(id), WORK_SK))?);
         }
         self.batch_write(requests).await?;
         for id in ids {
@@ -281,12 +268,7 @@ impl AwsStore {
             .set_expression_attribute_values(Some(values(vec![(":r", n(resend_at.timestamp_millis()))])))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(err) => match err.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(sdk(other)),
-            },
-        }
+        // Acked meanwhile (condition failed): nothing to mark.
+        update_outcome(out).map(|_| ())
     }
 }

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use kite_engine::ports::StoreError;
 
 use super::encoding::{names, values, Condition};
@@ -42,7 +46,6 @@ impl AwsStore {
         on_condition: StoreError,
     ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::operation::put_item::PutItemError;
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         if let Some(put) = action.put {
             let out = self
                 .ddb
@@ -72,10 +75,9 @@ impl AwsStore {
                 .set_expression_attribute_values(update.expression_attribute_values)
                 .send()
                 .await;
-            return match out.map_err(|e| e.into_service_error()) {
-                Ok(_) => Ok(()),
-                Err(UpdateItemError::ConditionalCheckFailedException(_)) => Err(on_condition),
-                Err(other) => Err(sdk(other)),
+            return match update_outcome(out)? {
+                Some(_) => Ok(()),
+                None => Err(on_condition),
             };
         }
         self.transact(vec![action], on_condition).await
@@ -257,4 +259,40 @@ impl AwsStore {
         }
         Ok(())
     }
+}
+
+/// The output of a conditional UpdateItem, `None` when its condition failed; other
+/// errors are backend errors.
+pub(super) fn update_outcome(
+    out: Result<UpdateItemOutput, SdkError<UpdateItemError>>,
+) -> Result<Option<UpdateItemOutput>, StoreError> {
+    match out.map_err(|e| e.into_service_error()) {
+        Ok(out) => Ok(Some(out)),
+        Err(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+        Err(other) => Err(sdk(other)),
+    }
+}
+
+/// A put of `item` for [`AwsStore::batch_write`].
+pub(super) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    Ok(WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(backend)?,
+        )
+        .build())
+}
+
+/// A delete of the item at `key` for [`AwsStore::batch_write`].
+pub(super) fn delete_request(key: Item) -> Result<WriteRequest, StoreError> {
+    Ok(WriteRequest::builder()
+        .delete_request(
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map_err(backend)?,
+        )
+        .build())
 }
