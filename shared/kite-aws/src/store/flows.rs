@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use kite_engine::ports::{FlowQuery, FlowRepository, Page, Sort, StoreError, StoredFlow};
 
 use super::encoding::{absent, key, names, values};
-use super::search::{page, sort_by_fields, SortKey};
+use super::search::{page, search_text, sort_by_fields, SortKey};
 use super::AwsStore;
 use crate::items::*;
 
@@ -162,11 +162,7 @@ impl FlowRepository for AwsStore {
 
     async fn search(&self, query: &FlowQuery) -> Result<Page<StoredFlow>, StoreError> {
         let items = self.flow_latest_items(query.namespace.as_deref()).await?;
-        let q = query
-            .q
-            .as_ref()
-            .filter(|q| !q.is_empty())
-            .map(|q| q.to_lowercase());
+        let q = search_text(&query.q);
         let mut flows = Vec::new();
         for item in &items {
             let f = flow_from_item(item)?;

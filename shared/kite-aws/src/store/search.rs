@@ -46,6 +46,12 @@ impl Default for SearchBudget {
 /// A filter expression with its attribute names and values.
 type FilterExpression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
 
+/// A search's free text (`q`), lower-cased for a case-insensitive match; `None` when
+/// absent or empty.
+pub(super) fn search_text(q: &Option<String>) -> Option<String> {
+    q.as_ref().filter(|q| !q.is_empty()).map(|q| q.to_lowercase())
+}
+
 /// The order of a search: Kestra's sort fields mapped to stored ones; default newest first.
 pub(super) fn execution_sort(requested: &[Sort]) -> Vec<Sort> {
     let field = |f: &str| -> Option<&'static str> {
@@ -99,11 +105,7 @@ pub(super) struct ExecutionFilter<'q> {
 
 impl<'q> ExecutionFilter<'q> {
     pub(super) fn of(query: &'q ExecutionQuery) -> Self {
-        let text = query
-            .q
-            .as_ref()
-            .filter(|q| !q.is_empty())
-            .map(|q| q.to_lowercase());
+        let text = search_text(&query.q);
         ExecutionFilter { query, text }
     }
 

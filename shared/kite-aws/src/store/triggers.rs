@@ -8,7 +8,7 @@ use kite_core::trigger::TriggerState;
 use kite_engine::ports::{Page, StoreError, TriggerQuery, TriggerRepository, VersionedTrigger};
 
 use super::encoding::{absent, key, names, values};
-use super::search::page;
+use super::search::{page, search_text};
 use super::AwsStore;
 use crate::items::*;
 
@@ -98,11 +98,7 @@ impl TriggerRepository for AwsStore {
         let items = self
             .index_partition(TRIGGERS_GSI, query.namespace.as_deref())
             .await?;
-        let q = query
-            .q
-            .as_ref()
-            .filter(|q| !q.is_empty())
-            .map(|q| q.to_lowercase());
+        let q = search_text(&query.q);
         let mut states = Vec::new();
         for item in &items {
             let t = trigger_from_item(item)?.state;
