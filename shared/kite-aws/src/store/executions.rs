@@ -1,7 +1,9 @@
 //! [`ExecutionRepository`] on DynamoDB: one item per execution (`EXEC#{id}`), its
 //! JSON deflated inline or, when large, in S3, with a version for compare-and-set; the
-//! namespace index (`EXECNS#{ns}`) orders executions by start date. A step's commit is
-//! one transaction over the execution, its children, its outbox items and its logs.
+//! namespace index (`EXECNS#{ns}`) orders executions by start date. A step's commit
+//! writes the execution, its children, its outbox items and its logs in one transaction
+//! (one conditional write when only the execution changes; logs beyond the transaction's
+//! room follow in batches).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;

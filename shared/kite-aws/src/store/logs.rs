@@ -1,6 +1,7 @@
 //! [`LogRepository`] on DynamoDB: one item per line in its execution's partition
-//! (`LOG#{time}#{seq}#{nonce}#{index}`, expiring with the execution), except the lines
-//! of an execution's first step, which ride deflated in the execution item when small.
+//! (`LOG#{time}#{seq}#{nonce}#{index}`, expiring after the log retention), except the
+//! lines of an execution's first step, which ride deflated in the execution item when
+//! they are few.
 
 use std::sync::atomic::Ordering as AtomicOrdering;
 

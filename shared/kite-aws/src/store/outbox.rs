@@ -1,5 +1,5 @@
 //! The outbox: every work item is a DynamoDB item (`WORK#{id}`, in one of the outbox
-//! index's shards by due date) written with the step that made it, and handed to SQS
+//! index's shards by due date) written with the step that queues it, and handed to SQS
 //! delayed until due. The sweeper sends what SQS could not take yet (due beyond its
 //! 15-minute delay) and resends what was lost.
 

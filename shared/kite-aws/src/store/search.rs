@@ -6,6 +6,10 @@
 //! executions of a busy namespace reads a few index pages, not all of it. The cheap
 //! filters (flow, state, parent execution) run in DynamoDB as a filter expression; free
 //! text and labels need the decoded execution.
+//!
+//! The flow and trigger searches share with it the free text, the sort of decoded results
+//! and the cut of one page; other orders than the start date read the whole date range of
+//! the index, as does the list of unfinished executions.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
