@@ -6,7 +6,12 @@
 //! executions of a busy namespace reads a few index pages, not all of it. The cheap
 //! filters (flow, state, parent execution) run in DynamoDB as a filter expression; free
 //! text and labels need the decoded execution.
+//!
+//! The flow and trigger searches share with it the free text, the sort of decoded results
+//! and the cut of one page; other orders than the start date read the whole date range of
+//! the index, as does the list of unfinished executions.
 
+use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -14,7 +19,8 @@ use chrono::{DateTime, Utc};
 use kite_core::execution::Execution;
 use kite_engine::ports::{ExecutionQuery, Page, Sort, StoreError};
 
-use super::{names, sdk, values, AwsStore};
+use super::encoding::{names, values};
+use super::AwsStore;
 use crate::items::*;
 
 /// How much of the index one execution search may read.
@@ -43,6 +49,12 @@ impl Default for SearchBudget {
 
 /// A filter expression with its attribute names and values.
 type FilterExpression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
+
+/// A search's free text (`q`), lower-cased for a case-insensitive match; `None` when
+/// absent or empty.
+pub(super) fn search_text(q: &Option<String>) -> Option<String> {
+    q.as_ref().filter(|q| !q.is_empty()).map(|q| q.to_lowercase())
+}
 
 /// The order of a search: Kestra's sort fields mapped to stored ones; default newest first.
 pub(super) fn execution_sort(requested: &[Sort]) -> Vec<Sort> {
@@ -97,11 +109,7 @@ pub(super) struct ExecutionFilter<'q> {
 
 impl<'q> ExecutionFilter<'q> {
     pub(super) fn of(query: &'q ExecutionQuery) -> Self {
-        let text = query
-            .q
-            .as_ref()
-            .filter(|q| !q.is_empty())
-            .map(|q| q.to_lowercase());
+        let text = search_text(&query.q);
         ExecutionFilter { query, text }
     }
 
@@ -301,7 +309,7 @@ impl AwsStore {
 }
 
 /// The index's sort key bounds for a start date range (inclusive).
-pub(super) fn start_bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (String, String) {
+fn start_bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> (String, String) {
     let lo = from.map(padded_ms).unwrap_or_else(|| "0".into());
     // Ids are base62 or Kestra-style ids, all below `~`.
     let hi = format!(
@@ -309,4 +317,82 @@ pub(super) fn start_bounds(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>
         to.map(padded_ms).unwrap_or_else(|| "9999999999999999".into())
     );
     (lo, hi)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum SortKey {
+    Num(i64),
+    Text(String),
+}
+
+pub(super) fn sort_by_fields<T>(items: &mut [T], sort: &[Sort], key: impl Fn(&T, &str) -> Option<SortKey>) {
+    items.sort_by(|a, b| {
+        for s in sort {
+            let (ka, kb) = (key(a, &s.field), key(b, &s.field));
+            if ka.is_none() && kb.is_none() {
+                continue;
+            }
+            let o = ka.cmp(&kb);
+            let o = if s.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+}
+
+pub(super) fn page<T>(mut all: Vec<T>, pagination: kite_engine::ports::Pagination) -> Page<T> {
+    let total = all.len() as u64;
+    let start = (pagination.offset() as usize).min(all.len());
+    let end = start.saturating_add(pagination.size as usize).min(all.len());
+    let results = all.drain(start..end).collect();
+    Page { results, total }
+}
+
+impl AwsStore {
+    /// Namespaces that have (or had) flows: executions are only ever created for flows.
+    async fn flow_namespaces(&self, prefix: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let items = self.flow_latest_items(prefix).await?;
+        let mut namespaces: Vec<String> = items
+            .iter()
+            .filter_map(|i| opt_s(i, "namespace").map(str::to_string))
+            .filter(|ns| prefix.is_none_or(|p| namespace_matches(ns, p)))
+            .collect();
+        if let Some(p) = prefix {
+            namespaces.push(p.to_string());
+        }
+        namespaces.sort();
+        namespaces.dedup();
+        Ok(namespaces)
+    }
+
+    /// Execution items of the namespaces under `prefix`, within the start date bounds.
+    pub(super) async fn execution_items(
+        &self,
+        prefix: Option<&str>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (lo, hi) = start_bounds(from, to);
+        let mut out = Vec::new();
+        for ns in self.flow_namespaces(prefix).await? {
+            out.extend(
+                self.query_all(
+                    Some("gsi1"),
+                    "#p = :p AND #s BETWEEN :lo AND :hi",
+                    names(&[("#p", "gsi1pk"), ("#s", "gsi1sk")]),
+                    values(vec![
+                        (":p", s(exec_gsi_pk(&ns))),
+                        (":lo", s(lo.clone())),
+                        (":hi", s(hi.clone())),
+                    ]),
+                    None,
+                    false,
+                )
+                .await?,
+            );
+        }
+        Ok(out)
+    }
 }
