@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::stream::{self, Stream, StreamExt};
 use indexmap::IndexMap;
-use kite_core::execution::{Execution, Label, StateType};
+use kite_core::execution::{Execution, Label, LogLevel, StateType};
 use kite_core::input::{execution_storage_prefix, file_input_uri, InputType, InputValue};
 use kite_engine::{CreateExecution, ExecutionQuery, LogQuery};
 use serde_json::{json, Value};
@@ -573,7 +573,8 @@ fn log_query(execution_id: String, uri: &Uri) -> ApiResult<LogQuery> {
     let q = Query::from_uri(uri)?;
     Ok(LogQuery {
         execution_id,
-        min_level: q.get("minLevel").map(str::to_string),
+        // An unknown level filters as INFO.
+        min_level: q.get("minLevel").map(|l| LogLevel::parse(l).unwrap_or_default()),
         task_run_id: q.get("taskRunId").map(str::to_string),
         task_id: q.get("taskId").map(str::to_string),
         attempt: q.int("attempt")?.map(|a| a as u32),

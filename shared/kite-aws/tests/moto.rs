@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_aws::{provision::provision, AwsAdapters, CallCounter};
-use kite_core::execution::{LogEntry, StateType};
+use kite_core::execution::{LogEntry, LogLevel, StateType};
 use kite_engine::conformance::{self as suite, execution, log, stream, t, transition};
 use kite_engine::ports::*;
 
@@ -196,7 +196,7 @@ async fn a_first_step_is_one_item_with_its_logs_and_later_writes_keep_them() {
 
     let q = |min: Option<&str>, tr: Option<&str>| LogQuery {
         execution_id: "fl".into(),
-        min_level: min.map(str::to_string),
+        min_level: min.and_then(LogLevel::parse),
         task_run_id: tr.map(str::to_string),
         ..Default::default()
     };

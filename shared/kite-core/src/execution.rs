@@ -329,12 +329,14 @@ impl Execution {
 }
 
 /// The level of a log line, lowest first (`TRACE` … `ERROR`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum LogLevel {
     Trace,
     Debug,
     #[default]
     Info,
+    #[serde(alias = "WARNING")]
     Warn,
     Error,
 }
@@ -350,6 +352,11 @@ impl LogLevel {
         }
     }
 
+    /// The level's place in `TRACE` (0) < … < `ERROR` (4), as stores index it.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
     pub fn parse(s: &str) -> Option<LogLevel> {
         match s.to_ascii_uppercase().as_str() {
             "TRACE" => Some(LogLevel::Trace),
@@ -359,6 +366,12 @@ impl LogLevel {
             "ERROR" => Some(LogLevel::Error),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -378,7 +391,7 @@ pub struct LogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_id: Option<String>,
     pub timestamp: DateTime<Utc>,
-    pub level: String,
+    pub level: LogLevel,
     pub thread: Option<String>,
     pub message: String,
 }
@@ -400,7 +413,7 @@ impl LogEntry {
             attempt_number: None,
             trigger_id: None,
             timestamp: at,
-            level: level.as_str().to_string(),
+            level,
             thread: None,
             message: message.into(),
         }

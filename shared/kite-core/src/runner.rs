@@ -391,7 +391,7 @@ impl Runner {
             .get(execution_id)
             .into_iter()
             .flatten()
-            .filter(|l| l.level == LogLevel::Error.as_str())
+            .filter(|l| l.level == LogLevel::Error)
             .filter_map(|l| serde_json::to_value(l).ok())
             .collect()
     }

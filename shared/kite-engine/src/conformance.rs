@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use kite_core::execution::{Execution, ExecutionMetadata, Label, LogEntry, State, StateType};
+use kite_core::execution::{Execution, ExecutionMetadata, Label, LogEntry, LogLevel, State, StateType};
 use kite_core::trigger::TriggerState;
 
 use crate::ports::*;
@@ -70,7 +70,7 @@ pub fn log(execution_id: &str, level: &str, task_run: Option<&str>, msg: &str) -
         attempt_number: None,
         trigger_id: None,
         timestamp: t(0),
-        level: level.into(),
+        level: LogLevel::parse(level).unwrap_or_default(),
         thread: None,
         message: msg.into(),
     }
@@ -531,7 +531,7 @@ pub async fn logs_filter_by_level_and_task_run(logs: &dyn LogRepository) {
     .unwrap();
     let q = |execution: &str, min: Option<&str>, tr: Option<&str>| LogQuery {
         execution_id: execution.into(),
-        min_level: min.map(str::to_string),
+        min_level: min.and_then(LogLevel::parse),
         task_run_id: tr.map(str::to_string),
         ..Default::default()
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use kite_core::execution::{Execution, Label, LogEntry, StateType};
+use kite_core::execution::{Execution, Label, LogEntry, LogLevel, StateType};
 use kite_core::executor::{Timer, TimerKind};
 use kite_core::trigger::TriggerState;
 use serde::{Deserialize, Serialize};
@@ -225,22 +225,10 @@ pub trait ExecutionRepository: Send + Sync {
 pub struct LogQuery {
     pub execution_id: String,
     /// Minimum level (`TRACE` < `DEBUG` < `INFO` < `WARN` < `ERROR`).
-    pub min_level: Option<String>,
+    pub min_level: Option<LogLevel>,
     pub task_run_id: Option<String>,
     pub task_id: Option<String>,
     pub attempt: Option<u32>,
-}
-
-/// Numeric order of Kestra's log levels (unknown levels sort as INFO).
-pub fn level_rank(level: &str) -> u8 {
-    match level.to_ascii_uppercase().as_str() {
-        "TRACE" => 0,
-        "DEBUG" => 1,
-        "INFO" => 2,
-        "WARN" | "WARNING" => 3,
-        "ERROR" => 4,
-        _ => 2,
-    }
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kite_core::execution::{Execution, StateType};
+use kite_core::execution::{Execution, LogLevel, StateType};
 use kite_engine::ports::{Clock, ExecutionQuery, Pagination};
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{local_ports, Runtime};
@@ -583,7 +583,7 @@ triggers:
         .unwrap();
     assert!(
         logs.iter()
-            .any(|l| l.level == "ERROR" && l.message.contains("count")),
+            .any(|l| l.level == LogLevel::Error && l.message.contains("count")),
         "{logs:?}"
     );
     // The date is handled: the next tick does not try it again.

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use kite_core::execution::LogEntry;
-use kite_engine::ports::{level_rank, LogQuery, LogRepository, StoreError};
+use kite_core::execution::{LogEntry, LogLevel};
+use kite_engine::ports::{LogQuery, LogRepository, StoreError};
 
 use super::encoding::{deflate, inflate, key, names, values};
 use super::requests::{delete_request, put_request, update_outcome};
@@ -106,9 +106,9 @@ impl LogRepository for AwsStore {
         for item in &items {
             all.push(serde_json::from_str(get_s(item, "body")?).map_err(backend)?);
         }
-        let min = query.min_level.as_deref().map(level_rank).unwrap_or(0);
+        let min = query.min_level.unwrap_or(LogLevel::Trace);
         all.retain(|log: &LogEntry| {
-            !(level_rank(&log.level) < min
+            !(log.level < min
                 || query
                     .task_run_id
                     .as_ref()

@@ -214,6 +214,6 @@ impl Driver {
 fn error_lines(lines: &[LogEntry]) -> impl Iterator<Item = Value> + '_ {
     lines
         .iter()
-        .filter(|l| l.level == LogLevel::Error.as_str())
+        .filter(|l| l.level == LogLevel::Error)
         .filter_map(|l| serde_json::to_value(l).ok())
 }

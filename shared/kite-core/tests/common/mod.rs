@@ -233,7 +233,7 @@ pub fn logs_of(o: &Outcome, execution_id: &str, task_id: &str) -> Vec<(String, S
     o.logs
         .iter()
         .filter(|l| l.execution_id == execution_id && l.task_id.as_deref() == Some(task_id))
-        .map(|l| (l.level.clone(), l.message.clone()))
+        .map(|l| (l.level.to_string(), l.message.clone()))
         .collect()
 }
 

@@ -299,7 +299,7 @@ impl Engine {
                         .logs
                         .list(&LogQuery {
                             execution_id: execution.id.clone(),
-                            min_level: Some("ERROR".into()),
+                            min_level: Some(LogLevel::Error),
                             ..Default::default()
                         })
                         .await?;

@@ -2,8 +2,8 @@
 //! with the columns its filters use.
 
 use async_trait::async_trait;
-use kite_core::execution::LogEntry;
-use kite_engine::ports::{level_rank, LogQuery, LogRepository, StoreError};
+use kite_core::execution::{LogEntry, LogLevel};
+use kite_engine::ports::{LogQuery, LogRepository, StoreError};
 use rusqlite::{params, Connection};
 
 use super::{backend, SqliteStore};
@@ -20,7 +20,7 @@ pub(super) fn insert_logs(conn: &Connection, logs: &[LogEntry]) -> Result<(), St
             l.task_run_id,
             l.task_id,
             l.attempt_number,
-            level_rank(&l.level) as i64,
+            i64::from(l.level.rank()),
             body
         ])
         .map_err(backend)?;
@@ -43,7 +43,7 @@ impl LogRepository for SqliteStore {
     async fn list(&self, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
         let query = query.clone();
         self.read(move |conn| {
-            let min = query.min_level.as_deref().map(level_rank).unwrap_or(0) as i64;
+            let min = i64::from(query.min_level.map_or(0, LogLevel::rank));
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT body FROM logs WHERE execution_id = ?1 AND level >= ?2 \
