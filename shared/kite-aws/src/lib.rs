@@ -98,6 +98,7 @@ impl AwsAdapters {
             ids: Arc::new(RandomIds),
             triggers: self.store.clone(),
             schedules: self.schedules.clone(),
+            worker: Arc::new(kite_worker::InProcessWorker::new()),
         }
     }
 }

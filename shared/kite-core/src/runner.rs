@@ -10,10 +10,13 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
-use crate::executor::{self, DriveError, Driver, Env, Event, IdSource, Need, NewExecution, Pass, Timer};
+use crate::executor::{
+    self, DriveError, Driver, Env, Event, IdSource, Need, NewExecution, Pass, TaskResult, Timer,
+};
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::Flow;
 use crate::input::{resolve_inputs, InputContext, InputError, InputValue};
+use crate::task::{self, IoJob};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunnerError {
@@ -103,7 +106,12 @@ pub struct Runner {
     waiting_parents: HashMap<String, (String, String)>,
     secret_key: Vec<u8>,
     globals: Option<Value>,
+    /// Runs the task runs that do I/O (none by default: they fail saying so).
+    worker: Option<InMemoryWorker>,
 }
+
+/// A synchronous stand-in for the worker port, for tests: answers each job.
+pub type InMemoryWorker = Box<dyn FnMut(&IoJob, DateTime<Utc>) -> TaskResult>;
 
 impl Default for Runner {
     fn default() -> Self {
@@ -127,6 +135,7 @@ impl Runner {
             waiting_parents: HashMap::new(),
             secret_key: b"kite-runner-secret-key-for-tests".to_vec(),
             globals: None,
+            worker: None,
         }
     }
 
@@ -148,6 +157,11 @@ impl Runner {
         all.insert("envs".into(), Value::Object(envs));
         all.insert("globals".into(), Value::Object(globals));
         self.globals = Some(Value::Object(all));
+    }
+
+    /// Runs task runs that do I/O with `worker` (HTTP requests answered by the test).
+    pub fn set_worker(&mut self, worker: InMemoryWorker) {
+        self.worker = Some(worker);
     }
 
     /// The virtual clock.
@@ -316,6 +330,10 @@ impl Runner {
                 }
             };
             let mut follow_ups = Vec::new();
+            for task_run_id in pass.worker_task_runs {
+                let result = self.run_on_worker(&execution, &task_run_id)?;
+                follow_ups.push((id.clone(), Event::TaskRunFinished { task_run_id, result }));
+            }
             self.logs.entry(id.clone()).or_default().extend(pass.logs);
             self.timers
                 .extend(pass.timers.into_iter().map(|timer| ScheduledTimer {
@@ -384,6 +402,30 @@ impl Runner {
             }
         }
         Ok((driver.finish(), children))
+    }
+
+    /// A task run that does I/O, run at once by the test's worker.
+    fn run_on_worker(&mut self, execution: &Execution, task_run_id: &str) -> Result<TaskResult, RunnerError> {
+        let flow = self.flow_of(execution)?;
+        let files = MemoryFiles(&self.files);
+        let env = Env {
+            now: self.now,
+            ids: &self.ids,
+            expressions: &self.engine,
+            files: Some(&files),
+            secret_key: Some(&self.secret_key),
+            globals: self.globals.as_ref(),
+        };
+        let job = match task::prepare_io(&flow, execution, task_run_id, &env) {
+            Ok(job) => job,
+            Err(failed) => return Ok(failed),
+        };
+        Ok(match self.worker.as_mut() {
+            Some(worker) => worker(&job, self.now),
+            None => job
+                .task_run
+                .failed("This runner has no worker for tasks that do I/O", self.now),
+        })
     }
 
     fn stored_error_lines(&self, execution_id: &str) -> Vec<Value> {

@@ -829,3 +829,45 @@ tasks:
     // 10 s, 20 s, 40 s between the four attempts
     assert_eq!(runner.now() - start, chrono::Duration::seconds(70));
 }
+
+#[test]
+fn tasks_that_do_io_go_to_the_worker_and_its_result_feeds_the_flow() {
+    let source = r#"
+id: io
+namespace: t
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.http.Request
+    uri: "http://example.test/{{ flow.id }}"
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.call.code }} {{ outputs.call.body }}"
+"#;
+    // Without a worker, the task run fails saying so.
+    let out = run(source);
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    assert!(out
+        .logs
+        .iter()
+        .any(|l| l.message == "This runner has no worker for tasks that do I/O"));
+
+    let mut runner = runner_with(&[source]);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let calls = seen.clone();
+    runner.set_worker(Box::new(move |job, now| {
+        let kite_core::task::IoCall::Http(call) = &job.call;
+        calls.borrow_mut().push(call.uri.clone());
+        let response = kite_core::task::http::HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: b"pong".to_vec(),
+        };
+        kite_core::task::http::finish(call, &job.task_run, Ok(response), now)
+    }));
+    let out = runner
+        .execute("t", "io", IndexMap::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.execution.state.current, StateType::Success);
+    assert_eq!(*seen.borrow(), ["http://example.test/io"]);
+    assert!(out.logs.iter().any(|l| l.message == "200 pong"));
+}

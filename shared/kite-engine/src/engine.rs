@@ -34,7 +34,7 @@ mod webhook;
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
     FlowRepository, IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
-    TaskQueue, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
+    TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
 
@@ -51,6 +51,8 @@ pub struct Ports {
     pub triggers: Arc<dyn TriggerRepository>,
     /// Where Schedule triggers are registered ([`crate::ports::NoScheduleRegistry`] locally).
     pub schedules: Arc<dyn ScheduleRegistry>,
+    /// Runs task runs that do I/O ([`crate::ports::NoWorker`] where none may run).
+    pub worker: Arc<dyn TaskWorker>,
 }
 
 /// Engine settings.
@@ -158,6 +160,8 @@ struct Inner {
     /// Bumped by every flow write: an index built across a write is not kept.
     trigger_generation: std::sync::atomic::AtomicU64,
     schedules_changed: Arc<tokio::sync::Notify>,
+    /// Task runs on this process's worker, by execution: a kill cancels them.
+    running: Mutex<HashMap<String, watch::Sender<bool>>>,
 }
 
 /// Adapts the id port to the core's `IdSource`.
@@ -205,6 +209,7 @@ impl Engine {
                 trigger_index: RwLock::new(None),
                 trigger_generation: std::sync::atomic::AtomicU64::new(0),
                 schedules_changed: Arc::new(tokio::sync::Notify::new()),
+                running: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -6,13 +6,15 @@
 //! `conformance` (feature `conformance`) checks them on each adapter family.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, LogEntry, LogLevel, StateType};
-use kite_core::executor::{Timer, TimerKind};
+use kite_core::executor::{TaskResult, Timer, TimerKind};
+use kite_core::task::IoJob;
 use kite_core::trigger::TriggerState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -382,6 +384,20 @@ impl WorkItem {
     }
 }
 
+impl WorkItem {
+    /// Runs one attempt of a task run that does I/O on a worker.
+    pub fn run_task(execution_id: &str, task_run_id: &str, attempt: usize, due: DateTime<Utc>) -> WorkItem {
+        WorkItem {
+            id: format!("run-{task_run_id}-{attempt}"),
+            execution_id: execution_id.to_string(),
+            due,
+            work: Work::RunTask {
+                task_run_id: task_run_id.to_string(),
+            },
+        }
+    }
+}
+
 /// The queue item id of a parent waiting for a child execution.
 pub fn subflow_wait_id(child_execution_id: &str) -> String {
     format!("subflow-{child_execution_id}")
@@ -417,6 +433,38 @@ pub trait TaskQueue: Send + Sync {
     async fn len(&self) -> Result<u64, StoreError>;
     async fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len().await? == 0)
+    }
+}
+
+// ---------------------------------------------------------------- worker
+
+/// What a worker may use while it runs a job.
+#[derive(Clone)]
+pub struct WorkerContext {
+    /// Stores log lines at once, while the task runs (the result's lines are stored
+    /// with the result).
+    pub logs: Arc<dyn LogRepository>,
+    /// Output files go under the task run's prefix (`job.task_run.storage_prefix()`).
+    pub files: Arc<dyn FileStorage>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs task runs that do I/O (HTTP requests, ...): one module per task family.
+/// The engine drops the future when the execution is killed or the task's `timeout`
+/// ends, which stops the I/O; the result it returns ends the task run's attempt.
+#[async_trait]
+pub trait TaskWorker: Send + Sync {
+    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult;
+}
+
+/// A worker for hosts that run no task doing I/O: such task runs fail saying so.
+pub struct NoWorker;
+
+#[async_trait]
+impl TaskWorker for NoWorker {
+    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
+        job.task_run
+            .failed("No worker runs tasks that do I/O here", context.clock.now())
     }
 }
 

@@ -38,6 +38,7 @@ pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
         ids: Arc::new(RandomIds),
         triggers: store,
         schedules: Arc::new(NoScheduleRegistry),
+        worker: Arc::new(kite_worker::InProcessWorker::new()),
     })
 }
 

@@ -1,8 +1,8 @@
 //! One interpreter of the state machine's [`Command`]s, shared by every host.
 //!
 //! A [`Driver`] applies an event and everything it leads to within one process: light
-//! task runs are run inline, log lines, timers and subflow requests are collected into
-//! a [`Pass`]. It never performs I/O: when it needs something only the host can get (the
+//! task runs are run inline; log lines, timers, task runs for a worker and subflow
+//! requests are collected into a [`Pass`]. It never performs I/O: when it needs something only the host can get (the
 //! execution's stored ERROR lines, a child execution created from another flow), it
 //! stops with a [`Need`] and goes on once the host answers. The local server and the
 //! Lambdas (`kite_engine::Engine`) and the in-memory [`crate::runner`] drive it alike.
@@ -29,6 +29,9 @@ pub struct Pass {
     pub logs: Vec<LogEntry>,
     /// Timers to arm.
     pub timers: Vec<Timer>,
+    /// Task runs that do I/O, for a worker ([`crate::task::prepare_io`]); each ends with
+    /// an [`Event::TaskRunFinished`] sent later.
+    pub worker_task_runs: Vec<String>,
     /// Subflow executions the host created (in answer to [`Need::Subflow`]), to start.
     pub subflows: Vec<SubflowRequest>,
     /// The terminal state the execution reached in this pass.
@@ -125,6 +128,10 @@ impl Driver {
                     .find_task_run(&task_run_id)
                     .is_none_or(|t| t.state.current.is_terminated());
                 if done {
+                    return None;
+                }
+                if crate::task::runs_on_worker(flow, execution, &task_run_id) {
+                    self.pass.worker_task_runs.push(task_run_id);
                     return None;
                 }
                 if self.error_logs.is_none()

@@ -236,12 +236,8 @@ pub fn apply(
     Ok(machine.finish())
 }
 
-/// Runs a light task (Log, Return, Echo, OutputValues, Fail, ...) in-process.
-pub fn run_task(flow: &Flow, execution: &Execution, task_run_id: &str, env: &Env) -> TaskResult {
-    crate::task::run(flow, execution, task_run_id, env, &[])
-}
-
-/// [`run_task`] with the execution's ERROR log lines, for `errorLogs()`.
+/// Runs a light task (Log, Return, Echo, OutputValues, Fail) in-process, with the
+/// execution's ERROR log lines for `errorLogs()`.
 pub fn run_task_with_logs(
     flow: &Flow,
     execution: &Execution,

@@ -130,6 +130,12 @@ impl TaskType {
         TASK_TYPES.iter().map(|(_, n, _)| *n).collect()
     }
 
+    /// Tasks that do I/O: a worker runs them (`kite_core::task::IoJob`), never the
+    /// driver inline.
+    pub fn runs_on_worker(self) -> bool {
+        matches!(self, TaskType::HttpRequest)
+    }
+
     /// Flowable tasks only decide which children run; they never reach a worker.
     pub fn is_flowable(self) -> bool {
         matches!(

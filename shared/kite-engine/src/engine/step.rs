@@ -2,7 +2,11 @@
 //! ([`kite_core::executor::Driver`]) and committed with the work it leads to, in one
 //! compare-and-set write.
 
+use kite_core::execution::iso_duration;
+use kite_core::task;
+
 use super::*;
+use crate::ports::WorkerContext;
 
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
@@ -43,6 +47,8 @@ impl Engine {
     pub(super) async fn process_inner(&self, item: WorkItem) -> Result<(), EngineError> {
         let ports = &self.inner.ports;
         let mut cached = self.recall(&item.execution_id);
+        // A task run's I/O happens once per delivery, whatever the conflicts on its commit.
+        let mut worker_event: Option<Option<Event>> = None;
         for _ in 0..=self.inner.config.max_conflict_retries {
             let current = match cached.take() {
                 Some(c) => Some(c),
@@ -67,10 +73,18 @@ impl Engine {
                     return Ok(());
                 }
             };
-            let event = match &item.work {
-                Work::RunTask { task_run_id } => self.run_queued_task(&flow.flow, &execution, task_run_id),
-                work => self.event_for(&execution, work).await?,
+            let event = match (&item.work, &worker_event) {
+                (Work::RunTask { .. }, Some(done)) => done.clone(),
+                (Work::RunTask { task_run_id }, None) => {
+                    let done = self.run_on_worker(&flow.flow, &execution, task_run_id).await;
+                    worker_event = Some(done.clone());
+                    done
+                }
+                (work, _) => self.event_for(&execution, work).await?,
             };
+            if event == Some(Event::Kill) {
+                self.cancel_running(&execution.id);
+            }
             let Some(event) = event else {
                 ports.queue.ack(std::slice::from_ref(&item.id)).await?;
                 return Ok(());
@@ -215,8 +229,10 @@ impl Engine {
         f(&env)
     }
 
-    /// Runs a queued task run unless it already finished (deliveries are at-least-once).
-    pub(super) fn run_queued_task(
+    /// Runs a task run that does I/O on the worker, unless it already finished
+    /// (deliveries are at-least-once); `None` when there is nothing to report (it ended
+    /// meanwhile, or the execution was killed while it ran).
+    pub(super) async fn run_on_worker(
         &self,
         flow: &Flow,
         execution: &Execution,
@@ -226,13 +242,69 @@ impl Engine {
         if tr.state.current != StateType::Running {
             return None;
         }
-        let span = info_span!("task_run", id = %task_run_id);
-        let result =
-            span.in_scope(|| self.with_env(|env| executor::run_task(flow, execution, task_run_id, env)));
-        Some(Event::TaskRunFinished {
+        let finished = |result| Event::TaskRunFinished {
             task_run_id: task_run_id.to_string(),
             result,
-        })
+        };
+        let job = match self.with_env(|env| task::prepare_io(flow, execution, task_run_id, env)) {
+            Ok(job) => job,
+            Err(failed) => return Some(finished(failed)),
+        };
+        let ports = &self.inner.ports;
+        let context = WorkerContext {
+            logs: ports.logs.clone(),
+            files: ports.files.clone(),
+            clock: ports.clock.clone(),
+        };
+        let (timeout, task_run) = (job.timeout, job.task_run.clone());
+        let mut killed = self.cancellation(&execution.id);
+        let result = async {
+            tokio::select! {
+                result = ports.worker.run(job, context) => Some(result),
+                _ = until_true(&mut killed) => None,
+                _ = sleep_or_never(timeout) => {
+                    let limit = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).unwrap_or_default();
+                    Some(task_run.failed(format!("Timeout after {}", iso_duration(limit)), self.now()))
+                }
+            }
+        }
+        .instrument(info_span!("task_run", id = %task_run_id))
+        .await;
+        drop(killed);
+        self.release_cancellation(&execution.id);
+        result.map(finished)
+    }
+
+    /// Watches for a kill of the execution while a task run of it is on the worker.
+    fn cancellation(&self, execution_id: &str) -> watch::Receiver<bool> {
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .entry(execution_id.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe()
+    }
+
+    fn release_cancellation(&self, execution_id: &str) {
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(execution_id)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
+            running.remove(execution_id);
+        }
+    }
+
+    /// Stops the task runs of a killed execution running on this process's worker.
+    pub(super) fn cancel_running(&self, execution_id: &str) {
+        let tx = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(execution_id);
+        if let Some(tx) = tx {
+            tx.send_replace(true);
+        }
     }
 
     /// The event a work item stands for, or `None` when there is nothing left to do.
@@ -327,6 +399,14 @@ impl Engine {
                 .into_iter()
                 .map(|timer| WorkItem::timer(&execution.id, timer)),
         );
+        let now = self.now();
+        for task_run_id in &driven.worker_task_runs {
+            let attempt = execution
+                .find_task_run(task_run_id)
+                .map_or(1, |t| t.attempts.len());
+            pass.push
+                .push(WorkItem::run_task(&execution.id, task_run_id, attempt, now));
+        }
         for (request, child) in driven.subflows.into_iter().zip(children) {
             if request.wait {
                 pass.push.push(WorkItem::subflow_wait(
@@ -456,5 +536,19 @@ impl Engine {
             }
         }
         self.notify(execution);
+    }
+}
+
+/// Resolves once the flag turns true (never if its sender goes away first).
+async fn until_true(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn sleep_or_never(limit: Option<std::time::Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
     }
 }

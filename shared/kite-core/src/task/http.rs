@@ -1,0 +1,252 @@
+//! `io.kestra.plugin.core.http.Request`: the request rendered from the task's
+//! properties, and the task run's result from the response (outputs `code`,
+//! `headers`, `body`, `uri`). The worker sends it.
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde_json::{json, Value};
+
+use super::TaskRunContext;
+use crate::execution::{LogLevel, StateType};
+use crate::executor::TaskResult;
+use crate::flow::HttpRequestTask;
+
+/// A request, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCall {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    /// `allowFailed`: a 4xx/5xx answer is a result, not a failure.
+    pub allow_failed: bool,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// In the order received; a name may repeat.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Renders the task's properties; `render` renders one property value.
+pub fn prepare(
+    task: &HttpRequestTask,
+    render: &dyn Fn(&Value) -> Result<String, String>,
+) -> Result<HttpCall, String> {
+    let uri = render(&task.uri)?;
+    let method = render(&task.method)?.to_ascii_uppercase();
+    let mut headers = Vec::new();
+    for (name, value) in &task.headers {
+        headers.push((name.clone(), render(value)?));
+    }
+    let has_header =
+        |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let body = match (&task.body, &task.form_data) {
+        (Some(body), _) => {
+            if !has_header(&headers, "content-type") {
+                let content_type = match &task.content_type {
+                    Some(ct) => render(ct)?,
+                    None => "application/json".to_string(),
+                };
+                headers.push(("Content-Type".into(), content_type));
+            }
+            Some(render(body)?.into_bytes())
+        }
+        (None, Some(Value::Object(fields))) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                form.append_pair(name, &render(value)?);
+            }
+            if !has_header(&headers, "content-type") {
+                headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+            }
+            Some(form.finish().into_bytes())
+        }
+        (None, Some(_)) => return Err("`formData` must be a map of field names to values".into()),
+        (None, None) => None,
+    };
+    Ok(HttpCall {
+        method,
+        uri,
+        headers,
+        body,
+        allow_failed: task.allow_failed,
+    })
+}
+
+/// The task run's result: SUCCESS with the response as outputs, FAILED when the
+/// request could not be made (`error`) or the server answered 4xx/5xx without `allowFailed`.
+pub fn finish(
+    call: &HttpCall,
+    task_run: &TaskRunContext,
+    response: Result<HttpResponse, String>,
+    now: DateTime<Utc>,
+) -> TaskResult {
+    let response = match response {
+        Ok(r) => r,
+        Err(error) => return task_run.failed(error, now),
+    };
+    let body = String::from_utf8_lossy(&response.body).into_owned();
+    if response.status >= 400 && !call.allow_failed {
+        let mut message = format!("Failed http request with response code '{}'", response.status);
+        if !body.is_empty() {
+            message.push_str(" and body:\n");
+            message.push_str(&body);
+        }
+        return task_run.failed(message, now);
+    }
+    let mut headers: IndexMap<String, Value> = IndexMap::new();
+    for (name, value) in &response.headers {
+        if let Value::Array(values) = headers.entry(name.clone()).or_insert_with(|| json!([])) {
+            values.push(Value::String(value.clone()));
+        }
+    }
+    let mut outputs = IndexMap::new();
+    outputs.insert("uri".to_string(), Value::String(call.uri.clone()));
+    outputs.insert("code".to_string(), json!(response.status));
+    outputs.insert(
+        "headers".to_string(),
+        Value::Object(headers.into_iter().collect()),
+    );
+    outputs.insert("body".to_string(), Value::String(body));
+    let mut result = task_run.result(StateType::Success, outputs);
+    result.logs.extend(task_run.log(
+        LogLevel::Debug,
+        format!("{} {} answered {}", call.method, call.uri, response.status),
+        now,
+    ));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(yaml: serde_json::Value) -> HttpRequestTask {
+        HttpRequestTask {
+            uri: yaml["uri"].clone(),
+            method: yaml.get("method").cloned().unwrap_or(json!("GET")),
+            body: yaml.get("body").cloned(),
+            form_data: yaml.get("formData").cloned(),
+            content_type: yaml.get("contentType").cloned(),
+            headers: yaml
+                .get("headers")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            allow_failed: yaml.get("allowFailed").and_then(Value::as_bool).unwrap_or(false),
+        }
+    }
+
+    fn literal(v: &Value) -> Result<String, String> {
+        match v {
+            Value::String(s) if s.contains("{{") => Err(format!("cannot render {s}")),
+            Value::String(s) => Ok(s.clone()),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    fn context() -> TaskRunContext {
+        TaskRunContext {
+            namespace: "dev".into(),
+            flow_id: "f".into(),
+            execution_id: "e".into(),
+            task_id: "call".into(),
+            task_run_id: "tr".into(),
+            attempt_number: 1,
+            log_level: None,
+        }
+    }
+
+    #[test]
+    fn a_body_gets_json_as_content_type_unless_one_is_given() {
+        let call = prepare(
+            &task(json!({"uri": "http://h/x", "method": "post", "body": "{}"})),
+            &literal,
+        );
+        assert_eq!(
+            call,
+            Ok(HttpCall {
+                method: "POST".into(),
+                uri: "http://h/x".into(),
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: Some(b"{}".to_vec()),
+                allow_failed: false,
+            })
+        );
+        let call = prepare(
+            &task(json!({"uri": "u", "body": "a", "headers": {"content-type": "text/plain"}})),
+            &literal,
+        );
+        assert_eq!(
+            call.map(|c| c.headers),
+            Ok(vec![("content-type".into(), "text/plain".into())])
+        );
+    }
+
+    #[test]
+    fn form_data_is_url_encoded_and_render_errors_say_why() {
+        let call = prepare(
+            &task(json!({"uri": "u", "formData": {"a": "x y", "b": "&"}})),
+            &literal,
+        );
+        assert_eq!(call.clone().map(|c| c.body), Ok(Some(b"a=x+y&b=%26".to_vec())));
+        assert_eq!(
+            call.map(|c| c.headers),
+            Ok(vec![(
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into()
+            )])
+        );
+        assert_eq!(
+            prepare(&task(json!({"uri": "{{ nope }}"})), &literal),
+            Err("cannot render {{ nope }}".into())
+        );
+    }
+
+    #[test]
+    fn responses_become_outputs_and_errors_fail_with_kestras_message() {
+        let call = prepare(&task(json!({"uri": "http://h/x"})), &literal).unwrap_or_else(|e| panic!("{e}"));
+        let now = Utc::now();
+        let ok = finish(
+            &call,
+            &context(),
+            Ok(HttpResponse {
+                status: 200,
+                headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+                body: b"hello".to_vec(),
+            }),
+            now,
+        );
+        assert_eq!(ok.state, StateType::Success);
+        assert_eq!(
+            Value::Object(ok.outputs.into_iter().collect()),
+            json!({"uri": "http://h/x", "code": 200, "headers": {"a": ["1", "2"]}, "body": "hello"})
+        );
+        let not_found = HttpResponse {
+            status: 404,
+            headers: vec![],
+            body: b"no such thing".to_vec(),
+        };
+        let failed = finish(&call, &context(), Ok(not_found.clone()), now);
+        assert_eq!(failed.state, StateType::Failed);
+        assert_eq!(
+            failed.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+            ["Failed http request with response code '404' and body:\nno such thing"]
+        );
+        let allowed = HttpCall {
+            allow_failed: true,
+            ..call.clone()
+        };
+        assert_eq!(
+            finish(&allowed, &context(), Ok(not_found), now).state,
+            StateType::Success
+        );
+        let unreachable = finish(&call, &context(), Err("Connection refused".into()), now);
+        assert_eq!(unreachable.state, StateType::Failed);
+        assert_eq!(unreachable.logs[0].message, "Connection refused");
+    }
+}

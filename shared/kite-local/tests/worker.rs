@@ -1,0 +1,259 @@
+//! Tasks that do I/O, through the engine's worker port on the local store: an HTTP
+//! server on 127.0.0.1 answers the flows' `http.Request` tasks.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kite_core::execution::{Execution, StateType};
+use kite_engine::ports::LogQuery;
+use kite_engine::{CreateExecution, Engine, EngineConfig};
+use kite_local::{open_engine, Runtime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// A small HTTP/1.1 server: `/hello` 200, `/echo` echoes the request, `/missing` 404,
+/// `/slow` never answers. One request per connection.
+async fn serve() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer(stream));
+        }
+    });
+    addr
+}
+
+async fn answer(mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&buf[..n]);
+        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let body = String::from_utf8_lossy(&request[head_end..]).to_string();
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let (status, text) = if first.contains(" /hello ") {
+        ("200 OK", "hi".to_string())
+    } else if first.contains(" /echo ") {
+        ("200 OK", format!("{first} | {content_type} | {body}"))
+    } else if first.contains(" /missing ") {
+        ("404 Not Found", "nope".to_string())
+    } else if first.contains(" /slow ") {
+        // Never answers; says when the client gives up (its end of the connection closes).
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        slow_request_dropped().notify_one();
+        return;
+    } else {
+        ("400 Bad Request", String::new())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nX-Test: yes\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+}
+
+fn slow_request_dropped() -> &'static Notify {
+    static DROPPED: OnceLock<Notify> = OnceLock::new();
+    DROPPED.get_or_init(Notify::new)
+}
+
+fn flow(id: &str, uri: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: {id}
+namespace: dev
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.http.Request
+    uri: "{uri}"
+{extra}
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ outputs.call.code }}}} {{{{ outputs.call.body }}}} {{{{ outputs.call.headers['x-test'][0] }}}}"
+"#
+    )
+}
+
+async fn run(source: &str) -> (Execution, Vec<String>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
+    let flow = engine.create_flow(source).await.expect("flow");
+    let created = create(&engine, &flow.flow.id).await;
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .expect("terminal");
+    let logs = messages(&engine, &done.id).await;
+    runtime.shutdown().await;
+    (done, logs)
+}
+
+async fn create(engine: &Engine, flow_id: &str) -> Execution {
+    engine
+        .create_execution(CreateExecution {
+            namespace: "dev".into(),
+            flow_id: flow_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+}
+
+async fn messages(engine: &Engine, id: &str) -> Vec<String> {
+    engine
+        .logs(&LogQuery {
+            execution_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("logs")
+        .into_iter()
+        .map(|l| l.message)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_runs_on_the_worker_and_its_outputs_feed_the_next_task() {
+    let addr = serve().await;
+    let (done, logs) = run(&flow("get", &format!("http://{addr}/hello"), "")).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(logs.contains(&"200 hi yes".to_string()), "{logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_sends_its_rendered_body_and_content_type() {
+    let addr = serve().await;
+    let extra = "    method: POST\n    contentType: text/plain\n    body: \"{{ flow.id }} says hi\"";
+    let (done, logs) = run(&flow("post", &format!("http://{addr}/echo"), extra)).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(
+        logs.contains(&"200 POST /echo HTTP/1.1 | text/plain | post says hi yes".to_string()),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_status_fails_the_task_unless_allowed() {
+    let addr = serve().await;
+    let uri = format!("http://{addr}/missing");
+    let (done, logs) = run(&flow("missing", &uri, "")).await;
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    assert!(
+        logs.contains(&"Failed http request with response code '404' and body:\nnope".to_string()),
+        "{logs:?}"
+    );
+    let (done, logs) = run(&flow("allowed", &uri, "    allowFailed: true")).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(logs.contains(&"404 nope yes".to_string()), "{logs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_host_fails_the_task_saying_so() {
+    // A port that was just free: nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let (done, logs) = run(&flow("unreachable", &format!("http://{closed}/x"), "")).await;
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with(&format!("Request to `http://{closed}/x` failed"))),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
+    let addr = serve().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
+    engine
+        .create_flow(&flow("slow", &format!("http://{addr}/slow"), ""))
+        .await
+        .expect("flow");
+    let created = create(&engine, "slow").await;
+    // Kill once the request is on its way (the task run is RUNNING).
+    let mut updates = engine.subscribe(&created.id).await.expect("subscribe");
+    while !updates
+        .borrow()
+        .task_runs()
+        .iter()
+        .any(|t| t.task_id == "call" && t.state.current == StateType::Running)
+    {
+        tokio::time::timeout(Duration::from_secs(60), updates.changed())
+            .await
+            .expect("no hang")
+            .expect("update");
+    }
+    engine.kill(&created.id).await.expect("kill");
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .expect("terminal");
+    assert_eq!(done.state.current, StateType::Killed);
+    // The request itself was dropped, not left hanging.
+    tokio::time::timeout(Duration::from_secs(60), slow_request_dropped().notified())
+        .await
+        .expect("the worker closes the connection of a killed task run");
+
+    engine
+        .create_flow(&flow(
+            "timeout",
+            &format!("http://{addr}/slow"),
+            "    timeout: PT1S",
+        ))
+        .await
+        .expect("flow");
+    let created = create(&engine, "timeout").await;
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .expect("terminal");
+    assert_eq!(done.state.current, StateType::Failed);
+    let logs = messages(&engine, &done.id).await;
+    assert!(logs.iter().any(|l| l == "Timeout after PT1S"), "{logs:?}");
+    runtime.shutdown().await;
+}
