@@ -120,6 +120,8 @@ async fn a_schedule_fires_each_date_once_with_its_variables() {
         e.id,
         kite_core::trigger::schedule::execution_id("dev", "report", "every5", utc("2024-01-01T10:05:00Z"))
     );
+    // The same id in every process and release (a second scheduler creates nothing).
+    assert_eq!(e.id, "21LlCaUmkMPlYGMCY73h8H");
     let state = engine.trigger_state("dev", "report", "every5").await.unwrap();
     assert_eq!(state.date, Some(utc("2024-01-01T10:05:00Z")));
     assert_eq!(state.next_execution_date, Some(utc("2024-01-01T10:10:00Z")));
