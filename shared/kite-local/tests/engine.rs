@@ -2,15 +2,16 @@
 //! the end, and survive the process stopping in the middle.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::StateType;
 use kite_core::input::InputValue;
-use kite_engine::ports::{Dispatcher, LogQuery, WorkItem};
+use kite_engine::ports::{Clock, Dispatcher, LogQuery, WorkItem};
 use kite_engine::{CreateExecution, Engine, EngineConfig, EngineError};
-use kite_local::{open_engine, Runtime};
+use kite_local::{local_ports, open_engine, Runtime};
 
 const HELLO: &str = r#"
 id: hello
@@ -59,6 +60,9 @@ tasks:
     message: after
 "#;
 
+/// Bounds a wait that only a hang would reach: never a measure of speed.
+const HANG: Duration = Duration::from_secs(60);
+
 fn config() -> EngineConfig {
     EngineConfig {
         lease: Duration::from_secs(30),
@@ -68,6 +72,35 @@ fn config() -> EngineConfig {
 
 async fn start(dir: &Path) -> (Engine, Runtime) {
     let engine = open_engine(dir, config()).expect("open engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
+    (engine, runtime)
+}
+
+/// A clock that only moves when told: timers and scheduled starts are due when the test
+/// says so, however slow the machine.
+#[derive(Clone)]
+struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    fn new() -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(Utc::now())))
+    }
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+async fn start_with_clock(dir: &Path, clock: &ManualClock) -> (Engine, Runtime) {
+    let mut ports = local_ports(dir).expect("ports");
+    ports.clock = Arc::new(clock.clone());
+    let engine = Engine::new(ports, config());
     let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
     (engine, runtime)
 }
@@ -193,8 +226,10 @@ async fn subflows_feed_their_end_back_to_the_parent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_resumes_running_executions_without_rerunning_finished_task_runs() {
     let dir = tempfile::tempdir().unwrap();
+    // The clock stands still until the restart: the Sleep cannot end before the shutdown.
+    let clock = ManualClock::new();
     let id = {
-        let (engine, runtime) = start(dir.path()).await;
+        let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
         engine.create_flow(SLEEPY).await.unwrap();
         let created = engine.create_execution(create("sleepy")).await.unwrap();
         // Wait until the first task ran and the sleep timer is armed, then stop.
@@ -204,19 +239,31 @@ async fn a_restart_resumes_running_executions_without_rerunning_finished_task_ru
             if e.task_runs().iter().any(|t| t.task_id == "nap") {
                 break;
             }
-            tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            tokio::time::timeout(HANG, rx.changed())
                 .await
                 .expect("progress")
                 .expect("watch");
         }
         runtime.shutdown().await;
+        // Unfinished at shutdown: `first` ran, the Sleep is under way, `second` is not there.
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Running, "{stopped:?}");
+        let runs: Vec<(&str, StateType)> = stopped
+            .task_runs()
+            .iter()
+            .map(|t| (t.task_id.as_str(), t.state.current))
+            .collect();
+        assert_eq!(
+            runs,
+            [("first", StateType::Success), ("nap", StateType::Running)],
+            "{stopped:?}"
+        );
+        assert_eq!(messages(&engine, &created.id).await, ["first"]);
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     let logs = messages(&engine, &id).await;
     assert_eq!(logs.iter().filter(|m| *m == "first").count(), 1, "{logs:?}");
