@@ -137,10 +137,7 @@ async fn a_log_flow_runs_to_success() {
         .insert("greeting".into(), InputValue::Text("bonjour".into()));
     let created = engine.create_execution(request).await.unwrap();
     assert_eq!(created.state.current, StateType::Created);
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     assert_eq!(done.task_runs().len(), 2);
     let out = done.task_runs()[1]
@@ -202,10 +199,7 @@ async fn subflows_feed_their_end_back_to_the_parent() {
     engine.create_flow(HELLO).await.unwrap();
     engine.create_flow(PARENT).await.unwrap();
     let created = engine.create_execution(create("parent")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     let children = engine
         .search_executions(&kite_engine::ExecutionQuery {
@@ -343,10 +337,7 @@ async fn kill_and_flow_revisions() {
     engine.create_flow(SLEEPY).await.unwrap();
     let created = engine.create_execution(create("sleepy")).await.unwrap();
     engine.kill(&created.id).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Killed);
     assert!(matches!(
         engine.kill(&created.id).await,
@@ -393,7 +384,7 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
     let created = engine.create_execution(create("paused")).await.unwrap();
     let mut rx = engine.subscribe(&created.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Paused {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("paused")
             .expect("watch");
@@ -402,10 +393,7 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
     let mut inputs = IndexMap::new();
     inputs.insert("approved".to_string(), InputValue::Text("true".into()));
     engine.resume(&created.id, inputs).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     assert!(messages(&engine, &created.id)
         .await
@@ -421,26 +409,25 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_execution_starts_at_its_date_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    // The clock stands still until the restart: before it, the date is never reached.
+    let clock = ManualClock::new();
+    let at = clock.now() + chrono::Duration::milliseconds(1500);
     let id = {
-        let (engine, runtime) = start(dir.path()).await;
+        let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
         engine.create_flow(HELLO).await.unwrap();
         let mut request = create("hello");
         request.schedule_date = Some(at);
         let created = engine.create_execution(request).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            engine.get_execution(&created.id).await.unwrap().state.current,
-            StateType::Created
-        );
+        assert_eq!(created.state.current, StateType::Created);
         runtime.shutdown().await;
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Created, "{stopped:?}");
+        assert!(stopped.task_runs().is_empty(), "{stopped:?}");
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success);
     let started = done
         .state
@@ -471,10 +458,7 @@ async fn retries_wait_on_durable_timers() {
     let (engine, runtime) = start(dir.path()).await;
     engine.create_flow(RETRIED).await.unwrap();
     let created = engine.create_execution(create("retried")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Failed);
     let attempts = done.task_runs()[0].attempts.len();
     assert_eq!(attempts, 3, "{done:?}");
@@ -502,7 +486,7 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     // Let the first one start before the others are created.
     let mut rx = engine.subscribe(&first.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Running {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("running")
             .expect("watch");
@@ -511,10 +495,7 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     let third = engine.create_execution(create("limited")).await.unwrap();
     let mut ends = Vec::new();
     for id in [&first.id, &second.id, &third.id] {
-        let done = engine
-            .wait_for_terminal(id, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let done = engine.wait_for_terminal(id, HANG).await.unwrap();
         assert_eq!(done.state.current, StateType::Success, "{done:?}");
         let start = done
             .state
@@ -540,16 +521,13 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     let running = engine.create_execution(create("limited")).await.unwrap();
     let mut rx = engine.subscribe(&running.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Running {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("running")
             .expect("watch");
     }
     let cancelled = engine.create_execution(create("limited")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&cancelled.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&cancelled.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Cancelled);
     runtime.shutdown().await;
 }
@@ -576,10 +554,7 @@ async fn followers_see_progress_made_by_another_engine() {
     let mut heard = polling.subscribe(&execution.id).await.unwrap();
     assert!(!heard.borrow_and_update().state.current.is_terminated());
 
-    let seen = polling
-        .wait_for_terminal(&execution.id, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let seen = polling.wait_for_terminal(&execution.id, HANG).await.unwrap();
     assert_eq!(seen.state.current, StateType::Success);
     assert!(
         heard.has_changed().unwrap_or(true),
