@@ -276,12 +276,22 @@ impl Dispatcher for BlackHole {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_claimed_by_a_dead_process_runs_after_restart() {
     let dir = tempfile::tempdir().unwrap();
+    // The clock stands still: the claim never lapses, only the restart frees the work.
+    let clock = ManualClock::new();
     let id = {
-        let engine = open_engine(dir.path(), config()).unwrap();
+        let mut ports = local_ports(dir.path()).unwrap();
+        ports.clock = Arc::new(clock.clone());
+        let engine = Engine::new(ports, config());
         engine.set_dispatcher(Arc::new(BlackHole));
-        engine.create_flow(HELLO).await.unwrap();
+        // With a concurrency limit the start is a queued work item, not run inline by
+        // `create_execution` (which would finish this flow before anything is claimed).
+        let limited = HELLO.replace("namespace: dev\n", "namespace: dev\nconcurrency:\n  limit: 10\n");
+        engine.create_flow(&limited).await.unwrap();
         let created = engine.create_execution(create("hello")).await.unwrap();
-        // Claimed for 30 s, never run.
+        // Claimed for 30 s, never run: the process dies with it.
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Created, "{stopped:?}");
+        assert_eq!(engine.ports().queue.len().await.unwrap(), 1);
         let leased = engine
             .ports()
             .queue
@@ -291,11 +301,8 @@ async fn work_claimed_by_a_dead_process_runs_after_restart() {
         assert!(leased.is_empty());
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success);
     assert_eq!(
         messages(&engine, &id)
