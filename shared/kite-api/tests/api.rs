@@ -41,6 +41,9 @@ tasks:
     message: "{{ read(inputs.myfile) }}"
 "#;
 
+/// Bounds a wait that only a hang would reach: never a measure of speed.
+const HANG: Duration = Duration::from_secs(60);
+
 struct Kite {
     app: Router,
     _runtime: Runtime,
@@ -114,17 +117,18 @@ impl Kite {
         (status, json)
     }
 
-    /// Polls the execution (at most 2 s) until it reaches `want`; returns the last state seen.
+    /// Polls the execution until it reaches `want` (bounded against a hang only); returns
+    /// the last state seen.
     async fn wait_for_state(&self, id: &str, want: &str) -> Value {
-        let mut state = Value::Null;
-        for _ in 0..100 {
-            state = self.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-            if state == want {
-                break;
+        let deadline = tokio::time::Instant::now() + HANG;
+        loop {
+            let state =
+                self.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+            if state == want || tokio::time::Instant::now() >= deadline {
+                return state;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        state
     }
 
     async fn logs(&self, execution_id: &str) -> Vec<String> {
@@ -609,9 +613,11 @@ async fn openapi_lists_only_routes_that_exist() {
     assert!(count >= 25, "only {count} operations documented");
 }
 
-/// Waits (bounded) for an execution to reach a terminal state; returns its JSON.
+/// Waits (bounded against a hang only) for an execution to reach a terminal state;
+/// returns its JSON.
 async fn finished(k: &Kite, id: &str) -> Value {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + HANG;
+    while tokio::time::Instant::now() < deadline {
         let (_, e) = k.send(get(&format!("/api/v1/executions/{id}"))).await;
         let state = e["state"]["current"].as_str().unwrap_or_default().to_string();
         if ["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"].contains(&state.as_str()) {
@@ -749,12 +755,9 @@ async fn follow_restart_replay_labels_and_delete() {
 
     let (_, created) = k.send(post("/api/v1/executions/dev/hello-world")).await;
     let id = created["id"].as_str().unwrap().to_string();
-    let follow = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        k.send(get(&format!("/api/v1/executions/{id}/follow"))),
-    )
-    .await
-    .expect("follow ends with the execution");
+    let follow = tokio::time::timeout(HANG, k.send(get(&format!("/api/v1/executions/{id}/follow"))))
+        .await
+        .expect("follow ends with the execution");
     assert_eq!(follow.0, StatusCode::OK);
     let stream = follow.1.as_str().unwrap().to_string();
     assert!(stream.contains("id: end"), "{stream}");
@@ -916,7 +919,7 @@ triggers:
 async fn bounded_answers_end_in_time() {
     use kite_api::AnswerBy;
     let k = kite().await;
-    let slow = "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
+    let slow = "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1H\n";
     assert_eq!(k.send(yaml("/api/v1/flows", slow)).await.0, StatusCode::OK);
     let bounded = |mut request: Request<Body>, seconds: u64| {
         let at = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -925,7 +928,7 @@ async fn bounded_answers_end_in_time() {
     };
 
     let (status, execution) = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
+        HANG,
         k.send(bounded(post("/api/v1/executions/dev/slow?wait=true"), 1)),
     )
     .await
@@ -936,7 +939,7 @@ async fn bounded_answers_end_in_time() {
 
     // Nothing changes before the deadline: the current state, then the reconnection hint.
     let (status, text) = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
+        HANG,
         k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 1)),
     )
     .await
@@ -946,28 +949,43 @@ async fn bounded_answers_end_in_time() {
     assert_eq!(text.matches("id: progress").count(), 1, "{text}");
     assert!(text.contains("retry:"), "{text}");
 
-    // A change before the deadline ends the answer at once, with that change.
-    let follow = k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 60));
-    let kill = async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let kill = Request::delete(format!("/api/v1/executions/{id}/kill"))
-            .body(Body::empty())
+    // A change before the deadline ends the answer at once, with that change: the kill is
+    // sent once the answer has given the current state.
+    use futures_util::StreamExt as _;
+    let response = k
+        .app
+        .clone()
+        .oneshot(bounded(get(&format!("/api/v1/executions/{id}/follow")), 60))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    let mut text = String::new();
+    while !(text.contains("data:") && text.ends_with("\n\n")) {
+        let chunk = tokio::time::timeout(HANG, body.next())
+            .await
+            .expect("follow answers the current state")
+            .expect("an event before the end")
             .unwrap();
-        k.send(kill).await
-    };
-    let ((status, text), (killed, _)) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        tokio::join!(follow, kill)
-    })
-    .await
-    .expect("follow answers the first change");
-    assert_eq!(killed, StatusCode::ACCEPTED);
-    assert_eq!(status, StatusCode::OK);
-    let text = text.as_str().unwrap().to_string();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("\"RUNNING\""), "the current state first: {text}");
+    let kill = Request::delete(format!("/api/v1/executions/{id}/kill"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(k.send(kill).await.0, StatusCode::ACCEPTED);
+    while let Some(chunk) = tokio::time::timeout(HANG, body.next())
+        .await
+        .expect("follow answers the first change")
+    {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
     assert_eq!(
         text.matches("data:").count(),
         2,
         "the state, then its first change: {text}"
     );
+    assert!(text.contains("\"KILL"), "the change is the kill: {text}");
 }
 
 // ---------------------------------------------------------------- staged uploads
