@@ -66,14 +66,16 @@ pub async fn trigger(
     let now = s.engine.now();
     let flow_vars =
         json!({"flow": {"id": flow.flow.id, "namespace": flow.flow.namespace, "revision": flow.revision}});
-    // The key may be an expression (`{{ flow.id }}`); compare in constant time.
+    // The key may be an expression (`{{ flow.id }}`): rendered, then trimmed, as Kestra
+    // does; a key that does not render matches nothing (its text is not a key). Compared
+    // in constant time.
     let matching = flow.flow.triggers.iter().find(|t| {
         t.trigger_type == TriggerType::Webhook && {
             let raw = t.properties.get("key").map(write_pebble).unwrap_or_default();
-            let rendered = engine
-                .render(&raw, &RenderContext::new(&flow_vars, now))
-                .unwrap_or(raw);
-            constant_time_eq(&rendered, &key)
+            match engine.render(&raw, &RenderContext::new(&flow_vars, now)) {
+                Ok(rendered) => constant_time_eq(rendered.trim(), &key),
+                Err(_) => false,
+            }
         }
     });
     let Some(trigger) = matching else {

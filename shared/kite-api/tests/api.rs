@@ -432,6 +432,71 @@ async fn webhooks() {
     );
 }
 
+/// The key of a webhook is rendered with the flow's variables, then trimmed (Kestra's
+/// `webhook-dynamic-key.yaml`, `key: "{{ flow.id }}"`); a key that does not render matches
+/// nothing, not even its own text.
+#[tokio::test]
+async fn webhook_keys_are_rendered() {
+    let k = kite().await;
+    let corpus = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/kestra-flows/webhook-dynamic-key.yaml"
+    ))
+    .unwrap();
+    assert_eq!(k.send(yaml("/api/v1/flows", &corpus)).await.0, StatusCode::OK);
+    let (status, e) = k
+        .send(get(
+            "/api/v1/executions/webhook/io.kestra.tests/webhook-dynamic-key/webhook-dynamic-key",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["flowId"], "webhook-dynamic-key");
+    assert_eq!(e["trigger"]["id"], "webhook");
+    let id = e["id"].as_str().unwrap().to_string();
+    assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
+    // The expression's own text is not the key.
+    let (status, e) = k
+        .send(get(
+            "/api/v1/executions/webhook/io.kestra.tests/webhook-dynamic-key/%7B%7B%20flow.id%20%7D%7D",
+        ))
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap_or_default()),
+        (StatusCode::NOT_FOUND, "Not Found: Webhook not found")
+    );
+
+    let flow = |id: &str, key: &str| {
+        format!(
+            "id: {id}\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.debug.Return\n    format: ok\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: \"{key}\"\n"
+        )
+    };
+    // Rendered, then trimmed.
+    assert_eq!(
+        k.send(yaml("/api/v1/flows", &flow("padded", " {{ flow.id }} ")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, e) = k.send(post("/api/v1/executions/webhook/dev/padded/padded")).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    // A key that does not render is ignored (Kestra: the webhook is skipped).
+    assert_eq!(
+        k.send(yaml("/api/v1/flows", &flow("unrendered", "{{ nothing.here }}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, e) = k
+        .send(post(
+            "/api/v1/executions/webhook/dev/unrendered/%7B%7B%20nothing.here%20%7D%7D",
+        ))
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap_or_default()),
+        (StatusCode::NOT_FOUND, "Not Found: Webhook not found")
+    );
+}
+
 #[tokio::test]
 async fn webhook_conditions_answer_204_when_false() {
     let k = kite().await;
