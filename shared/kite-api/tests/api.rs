@@ -497,6 +497,64 @@ async fn webhook_keys_are_rendered() {
     );
 }
 
+/// `scheduleDate` (Kestra's `ECT.scheduleDate`): the execution is created with the date,
+/// an ISO date-time with any offset, and starts then, not before.
+#[tokio::test]
+async fn schedule_date_delays_the_start() {
+    use chrono::{DateTime, Utc};
+    let k = kite().await;
+    let date = |v: &Value| DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+
+    // Far ahead (with an offset, `+` encoded): created, not started.
+    let (status, far) = k
+        .send(post(
+            "/api/v1/executions/dev/hello-world?scheduleDate=2099-12-20T10:00:01%2B01:00",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!(far["state"]["current"], "CREATED", "{far}");
+    assert_eq!(
+        date(&far["scheduleDate"]),
+        DateTime::parse_from_rfc3339("2099-12-20T09:00:01Z").unwrap()
+    );
+
+    // A second ahead: starts at its date.
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let (status, near) = k
+        .send(post(&format!(
+            "/api/v1/executions/dev/hello-world?scheduleDate={}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{near}");
+    let near_id = near["id"].as_str().unwrap().to_string();
+    let done = finished(&k, &near_id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let running = done["state"]["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["state"] == "RUNNING")
+        .map(|h| date(&h["date"]))
+        .unwrap();
+    assert!(running >= date(&done["scheduleDate"]), "{done}");
+    assert!(
+        running.timestamp_millis() >= at.timestamp_millis(),
+        "started {running} before {at}"
+    );
+
+    // The far one still waits.
+    let far_id = far["id"].as_str().unwrap();
+    let (_, far) = k.send(get(&format!("/api/v1/executions/{far_id}"))).await;
+    assert_eq!(far["state"]["current"], "CREATED", "{far}");
+
+    let (status, e) = k
+        .send(post("/api/v1/executions/dev/hello-world?scheduleDate=tomorrow"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("scheduleDate"), "{e}");
+}
+
 #[tokio::test]
 async fn webhook_conditions_answer_204_when_false() {
     let k = kite().await;
