@@ -222,7 +222,7 @@ def curl_scenarios(base, work):
     check("openapi.json served", status == 200 and json.loads(body).get("paths"), f"{status}")
 
     status, body = curl("-X", "POST", f"{base}/api/v1/executions/dev/hello-world")
-    if status == 200:
+    if check("follow: an execution to follow", status == 200, f"{status} {body[:300]}"):
         execution_id = json.loads(body)["id"]
         status, stream = curl("-N", f"{base}/api/v1/executions/{execution_id}/follow")
         check("follow: SSE until the end event", status == 200 and "id: end" in stream

@@ -41,6 +41,9 @@ tasks:
     message: "{{ read(inputs.myfile) }}"
 "#;
 
+/// Bounds a wait that only a hang would reach: never a measure of speed.
+const HANG: Duration = Duration::from_secs(60);
+
 struct Kite {
     app: Router,
     _runtime: Runtime,
@@ -114,17 +117,18 @@ impl Kite {
         (status, json)
     }
 
-    /// Polls the execution (at most 2 s) until it reaches `want`; returns the last state seen.
+    /// Polls the execution until it reaches `want` (bounded against a hang only); returns
+    /// the last state seen.
     async fn wait_for_state(&self, id: &str, want: &str) -> Value {
-        let mut state = Value::Null;
-        for _ in 0..100 {
-            state = self.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
-            if state == want {
-                break;
+        let deadline = tokio::time::Instant::now() + HANG;
+        loop {
+            let state =
+                self.send(get(&format!("/api/v1/executions/{id}"))).await.1["state"]["current"].clone();
+            if state == want || tokio::time::Instant::now() >= deadline {
+                return state;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        state
     }
 
     async fn logs(&self, execution_id: &str) -> Vec<String> {
@@ -428,6 +432,129 @@ async fn webhooks() {
     );
 }
 
+/// The key of a webhook is rendered with the flow's variables, then trimmed (Kestra's
+/// `webhook-dynamic-key.yaml`, `key: "{{ flow.id }}"`); a key that does not render matches
+/// nothing, not even its own text.
+#[tokio::test]
+async fn webhook_keys_are_rendered() {
+    let k = kite().await;
+    let corpus = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/kestra-flows/webhook-dynamic-key.yaml"
+    ))
+    .unwrap();
+    assert_eq!(k.send(yaml("/api/v1/flows", &corpus)).await.0, StatusCode::OK);
+    let (status, e) = k
+        .send(get(
+            "/api/v1/executions/webhook/io.kestra.tests/webhook-dynamic-key/webhook-dynamic-key",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(e["flowId"], "webhook-dynamic-key");
+    assert_eq!(e["trigger"]["id"], "webhook");
+    let id = e["id"].as_str().unwrap().to_string();
+    assert_eq!(k.wait_for_state(&id, "SUCCESS").await, "SUCCESS");
+    // The expression's own text is not the key.
+    let (status, e) = k
+        .send(get(
+            "/api/v1/executions/webhook/io.kestra.tests/webhook-dynamic-key/%7B%7B%20flow.id%20%7D%7D",
+        ))
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap_or_default()),
+        (StatusCode::NOT_FOUND, "Not Found: Webhook not found")
+    );
+
+    let flow = |id: &str, key: &str| {
+        format!(
+            "id: {id}\nnamespace: dev\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.debug.Return\n    format: ok\ntriggers:\n  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: \"{key}\"\n"
+        )
+    };
+    // Rendered, then trimmed.
+    assert_eq!(
+        k.send(yaml("/api/v1/flows", &flow("padded", " {{ flow.id }} ")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, e) = k.send(post("/api/v1/executions/webhook/dev/padded/padded")).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    // A key that does not render is ignored (Kestra: the webhook is skipped).
+    assert_eq!(
+        k.send(yaml("/api/v1/flows", &flow("unrendered", "{{ nothing.here }}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, e) = k
+        .send(post(
+            "/api/v1/executions/webhook/dev/unrendered/%7B%7B%20nothing.here%20%7D%7D",
+        ))
+        .await;
+    assert_eq!(
+        (status, e["message"].as_str().unwrap_or_default()),
+        (StatusCode::NOT_FOUND, "Not Found: Webhook not found")
+    );
+}
+
+/// `scheduleDate` (Kestra's `ECT.scheduleDate`): the execution is created with the date,
+/// an ISO date-time with any offset, and starts then, not before.
+#[tokio::test]
+async fn schedule_date_delays_the_start() {
+    use chrono::{DateTime, Utc};
+    let k = kite().await;
+    let date = |v: &Value| DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+
+    // Far ahead (with an offset, `+` encoded): created, not started.
+    let (status, far) = k
+        .send(post(
+            "/api/v1/executions/dev/hello-world?scheduleDate=2099-12-20T10:00:01%2B01:00",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{far}");
+    assert_eq!(far["state"]["current"], "CREATED", "{far}");
+    assert_eq!(
+        date(&far["scheduleDate"]),
+        DateTime::parse_from_rfc3339("2099-12-20T09:00:01Z").unwrap()
+    );
+
+    // A second ahead: starts at its date.
+    let at = Utc::now() + chrono::Duration::seconds(1);
+    let (status, near) = k
+        .send(post(&format!(
+            "/api/v1/executions/dev/hello-world?scheduleDate={}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        )))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{near}");
+    let near_id = near["id"].as_str().unwrap().to_string();
+    let done = finished(&k, &near_id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let running = done["state"]["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["state"] == "RUNNING")
+        .map(|h| date(&h["date"]))
+        .unwrap();
+    assert!(running >= date(&done["scheduleDate"]), "{done}");
+    assert!(
+        running.timestamp_millis() >= at.timestamp_millis(),
+        "started {running} before {at}"
+    );
+
+    // The far one still waits.
+    let far_id = far["id"].as_str().unwrap();
+    let (_, far) = k.send(get(&format!("/api/v1/executions/{far_id}"))).await;
+    assert_eq!(far["state"]["current"], "CREATED", "{far}");
+
+    let (status, e) = k
+        .send(post("/api/v1/executions/dev/hello-world?scheduleDate=tomorrow"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("scheduleDate"), "{e}");
+}
+
 #[tokio::test]
 async fn webhook_conditions_answer_204_when_false() {
     let k = kite().await;
@@ -609,9 +736,11 @@ async fn openapi_lists_only_routes_that_exist() {
     assert!(count >= 25, "only {count} operations documented");
 }
 
-/// Waits (bounded) for an execution to reach a terminal state; returns its JSON.
+/// Waits (bounded against a hang only) for an execution to reach a terminal state;
+/// returns its JSON.
 async fn finished(k: &Kite, id: &str) -> Value {
-    for _ in 0..200 {
+    let deadline = tokio::time::Instant::now() + HANG;
+    while tokio::time::Instant::now() < deadline {
         let (_, e) = k.send(get(&format!("/api/v1/executions/{id}"))).await;
         let state = e["state"]["current"].as_str().unwrap_or_default().to_string();
         if ["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"].contains(&state.as_str()) {
@@ -749,12 +878,9 @@ async fn follow_restart_replay_labels_and_delete() {
 
     let (_, created) = k.send(post("/api/v1/executions/dev/hello-world")).await;
     let id = created["id"].as_str().unwrap().to_string();
-    let follow = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        k.send(get(&format!("/api/v1/executions/{id}/follow"))),
-    )
-    .await
-    .expect("follow ends with the execution");
+    let follow = tokio::time::timeout(HANG, k.send(get(&format!("/api/v1/executions/{id}/follow"))))
+        .await
+        .expect("follow ends with the execution");
     assert_eq!(follow.0, StatusCode::OK);
     let stream = follow.1.as_str().unwrap().to_string();
     assert!(stream.contains("id: end"), "{stream}");
@@ -916,7 +1042,7 @@ triggers:
 async fn bounded_answers_end_in_time() {
     use kite_api::AnswerBy;
     let k = kite().await;
-    let slow = "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
+    let slow = "id: slow\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1H\n";
     assert_eq!(k.send(yaml("/api/v1/flows", slow)).await.0, StatusCode::OK);
     let bounded = |mut request: Request<Body>, seconds: u64| {
         let at = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -925,7 +1051,7 @@ async fn bounded_answers_end_in_time() {
     };
 
     let (status, execution) = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
+        HANG,
         k.send(bounded(post("/api/v1/executions/dev/slow?wait=true"), 1)),
     )
     .await
@@ -936,7 +1062,7 @@ async fn bounded_answers_end_in_time() {
 
     // Nothing changes before the deadline: the current state, then the reconnection hint.
     let (status, text) = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
+        HANG,
         k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 1)),
     )
     .await
@@ -946,28 +1072,43 @@ async fn bounded_answers_end_in_time() {
     assert_eq!(text.matches("id: progress").count(), 1, "{text}");
     assert!(text.contains("retry:"), "{text}");
 
-    // A change before the deadline ends the answer at once, with that change.
-    let follow = k.send(bounded(get(&format!("/api/v1/executions/{id}/follow")), 60));
-    let kill = async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let kill = Request::delete(format!("/api/v1/executions/{id}/kill"))
-            .body(Body::empty())
+    // A change before the deadline ends the answer at once, with that change: the kill is
+    // sent once the answer has given the current state.
+    use futures_util::StreamExt as _;
+    let response = k
+        .app
+        .clone()
+        .oneshot(bounded(get(&format!("/api/v1/executions/{id}/follow")), 60))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    let mut text = String::new();
+    while !(text.contains("data:") && text.ends_with("\n\n")) {
+        let chunk = tokio::time::timeout(HANG, body.next())
+            .await
+            .expect("follow answers the current state")
+            .expect("an event before the end")
             .unwrap();
-        k.send(kill).await
-    };
-    let ((status, text), (killed, _)) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        tokio::join!(follow, kill)
-    })
-    .await
-    .expect("follow answers the first change");
-    assert_eq!(killed, StatusCode::ACCEPTED);
-    assert_eq!(status, StatusCode::OK);
-    let text = text.as_str().unwrap().to_string();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.contains("\"RUNNING\""), "the current state first: {text}");
+    let kill = Request::delete(format!("/api/v1/executions/{id}/kill"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(k.send(kill).await.0, StatusCode::ACCEPTED);
+    while let Some(chunk) = tokio::time::timeout(HANG, body.next())
+        .await
+        .expect("follow answers the first change")
+    {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
     assert_eq!(
         text.matches("data:").count(),
         2,
         "the state, then its first change: {text}"
     );
+    assert!(text.contains("\"KILL"), "the change is the kill: {text}");
 }
 
 // ---------------------------------------------------------------- staged uploads

@@ -176,6 +176,10 @@ mod tests {
     #[test]
     fn outbox_shards_are_stable() {
         assert_eq!(outbox_gsi_pk("start-abc"), outbox_gsi_pk("start-abc"));
+        // Fixed values: every process and release must put an item in the same shard.
+        assert_eq!(outbox_gsi_pk("start-abc"), "OUTBOX#2");
+        let first: Vec<String> = (0..4).map(|i| outbox_gsi_pk(&format!("item-{i}"))).collect();
+        assert_eq!(first, ["OUTBOX#3", "OUTBOX#0", "OUTBOX#1", "OUTBOX#2"]);
         let shards: std::collections::HashSet<_> =
             (0..64).map(|i| outbox_gsi_pk(&format!("item-{i}"))).collect();
         assert_eq!(shards.len(), OUTBOX_SHARDS as usize);

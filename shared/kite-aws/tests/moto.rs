@@ -7,6 +7,7 @@
 //! and multipart in S3, presigned URLs, EventBridge Scheduler schedules, DynamoDB Streams.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -996,18 +997,37 @@ async fn data_survives_a_new_process() {
     suite::check_after_reopening(other.store.as_ref(), other.store.as_ref()).await;
 }
 
-/// Runs claimed work in this process, as the api function does.
-struct InProcess(OnceLock<kite_engine::Engine>);
+/// Runs claimed work in this process, as the api function does, and counts it.
+#[derive(Default)]
+struct InProcess(OnceLock<kite_engine::Engine>, Arc<AtomicUsize>);
+
+impl InProcess {
+    /// Waits until no work runs (work started by running work included); bounded against
+    /// a hang only.
+    async fn idle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.1.load(Ordering::Acquire) > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "in-process work never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
 
 impl Dispatcher for InProcess {
     fn dispatch(&self, items: Vec<WorkItem>) {
         if let Some(engine) = self.0.get() {
             for item in items {
                 let engine = engine.clone();
+                let running = self.1.clone();
+                running.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
                     if let Err(e) = engine.process(item).await {
                         eprintln!("work failed: {e}");
                     }
+                    running.fetch_sub(1, Ordering::AcqRel);
                 });
             }
         }
@@ -1020,7 +1040,7 @@ impl Dispatcher for InProcess {
 async fn benchmark01_needs_two_billable_calls_from_a_cold_function() {
     let a = setup("bench").await;
     let engine = kite_engine::Engine::new(a.ports(), kite_engine::EngineConfig::default());
-    let dispatcher = Arc::new(InProcess(OnceLock::new()));
+    let dispatcher = Arc::new(InProcess::default());
     let _ = dispatcher.0.set(engine.clone());
     engine.set_dispatcher(dispatcher);
     let source = std::fs::read_to_string(concat!(
@@ -1034,9 +1054,9 @@ async fn benchmark01_needs_two_billable_calls_from_a_cold_function() {
     let fresh = kite_aws::aws_adapters_counted(&config_of(&a), counter.clone()).await;
     // As the functions run it: Flow triggers come from the table's stream, not the queue.
     let engine = kite_engine::Engine::new(fresh.ports(), aws_engine_config());
-    let dispatcher = Arc::new(InProcess(OnceLock::new()));
+    let dispatcher = Arc::new(InProcess::default());
     let _ = dispatcher.0.set(engine.clone());
-    engine.set_dispatcher(dispatcher);
+    engine.set_dispatcher(dispatcher.clone());
 
     let flow = engine.get_flow("benchmarks", "benchmark01", None).await.unwrap();
     let execution = engine
@@ -1047,9 +1067,10 @@ async fn benchmark01_needs_two_billable_calls_from_a_cold_function() {
         })
         .await
         .unwrap();
-    // Watched through the other adapters, whose calls are not counted.
+    // Watched through the other adapters, whose calls are not counted (bounded against a
+    // hang only).
     let mut state = StateType::Created;
-    for _ in 0..200 {
+    for _ in 0..1200 {
         state = ExecutionRepository::get(a.store.as_ref(), &execution.id)
             .await
             .unwrap()
@@ -1060,8 +1081,9 @@ async fn benchmark01_needs_two_billable_calls_from_a_cold_function() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(state, StateType::Success);
-    // Let a stray background write (there should be none) land before counting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Any work still running in this process (there should be none) ends before counting,
+    // so that a stray background write is counted.
+    dispatcher.idle().await;
     let calls = counter.snapshot();
     eprintln!("benchmark01 AWS calls: {calls:?}");
     // The flow's GetItem (cold function) and one single-item write: the execution starts

@@ -5,7 +5,8 @@
 //! `corpus: N passed, N failed, N skipped`, and fails if any case fails.
 //! Behaviour that belongs to the HTTP layer or to triggers (schedules, flow
 //! triggers, preconditions, concurrency across executions) is listed as
-//! skipped here with the test that checks it: one execution in the core cannot
+//! skipped here with the tests that check it (the corpus test fails if one of
+//! them is gone), or as not implemented: one execution in the core cannot
 //! observe it.
 
 mod common;
@@ -25,6 +26,7 @@ use StateType::{Created, Failed, Killed, Paused, Restarted, Running, Skipped, Su
 
 const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kestra-flows");
 const BENCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bench");
+const ROOT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 type CaseFn = Box<dyn Fn(&mut Runner) -> Check>;
 
@@ -37,102 +39,174 @@ struct Case {
 struct SkipEntry {
     file: &'static str,
     what: &'static str,
-    reason: &'static str,
+    /// The tests that check it: (test file from the repository root, test function). The
+    /// corpus test fails if one of them is not there.
+    checked_by: &'static [(&'static str, &'static str)],
+    /// The part Kite does not implement, if any.
+    not_implemented: Option<&'static str>,
 }
 
-const HTTP: &str = "HTTP layer: checked by shared/kite-api/tests/api.rs and tests/e2e";
-const SCHEDULE: &str = "scheduler: checked by shared/kite-local/tests/triggers.rs (manual clock)";
-const FLOW_TRIGGER: &str = "across executions: checked by shared/kite-local/tests/triggers.rs";
-const CONCURRENCY: &str = "flow concurrency across executions, not the core";
+const API: &str = "shared/kite-api/tests/api.rs";
+const TRIGGERS: &str = "shared/kite-local/tests/triggers.rs";
+const ENGINE: &str = "shared/kite-local/tests/engine.rs";
 
 fn skipped() -> Vec<SkipEntry> {
     vec![
         SkipEntry {
             file: "minimal.yaml",
-            what: "API: change-status, delete, replay, labels, url, scheduleDate",
-            reason: HTTP,
+            what: "API: delete, replay, labels, url, scheduleDate, change-status",
+            checked_by: &[
+                (API, "follow_restart_replay_labels_and_delete"),
+                (
+                    API,
+                    "without_a_configured_url_executions_link_to_the_url_the_caller_used",
+                ),
+                (API, "schedule_date_delays_the_start"),
+            ],
+            not_implemented: Some("change-status (`POST /executions/{id}/change-status`)"),
         },
         SkipEntry {
             file: "inputs.yaml",
             what: "API multipart create (422 body, labels query)",
-            reason: HTTP,
+            checked_by: &[
+                (API, "errors_have_kestras_shape"),
+                (API, "revisions_labels_and_urlencoded_inputs"),
+            ],
+            not_implemented: None,
         },
         SkipEntry {
             file: "inputs-small-files.yaml",
             what: "API multipart `files` part upload",
-            reason: HTTP,
+            checked_by: &[(API, "file_inputs_new_and_legacy_forms")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "sleep.yml",
             what: "kill/pause of a RUNNING execution through the API",
-            reason: HTTP,
+            checked_by: &[(API, "bounded_answers_end_in_time"), (API, "search_and_kill")],
+            not_implemented: Some("pause of a RUNNING execution (`POST /executions/{id}/pause`)"),
         },
         SkipEntry {
             file: "webhook.yaml",
             what: "webhook status codes, body/parameter parsing, 404 on unknown flow",
-            reason: HTTP,
+            checked_by: &[(API, "webhooks")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "webhook-dynamic-key.yaml",
             what: "rendered webhook key matching",
-            reason: HTTP,
+            checked_by: &[(API, "webhook_keys_are_rendered")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "webhook-with-condition.yaml",
             what: "204 when the condition is false",
-            reason: HTTP,
+            checked_by: &[(API, "webhook_conditions_answer_204_when_false")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "schedule-trigger.yaml",
             what: "one execution per minute / per 5 minutes",
-            reason: SCHEDULE,
+            checked_by: &[(
+                TRIGGERS,
+                "the_corpus_schedule_flow_fires_every_minute_and_every_five",
+            )],
+            not_implemented: None,
         },
         SkipEntry {
             file: "switch.yaml",
             what: "hourly Schedule trigger",
-            reason: SCHEDULE,
+            checked_by: &[
+                (TRIGGERS, "a_schedule_fires_each_date_once_with_its_variables"),
+                (
+                    TRIGGERS,
+                    "backfill_through_the_api_fires_its_range_with_its_inputs",
+                ),
+            ],
+            not_implemented: None,
         },
         SkipEntry {
             file: "task-flow.yaml",
             what: "hourly Schedule trigger",
-            reason: SCHEDULE,
+            checked_by: &[
+                (TRIGGERS, "a_schedule_fires_each_date_once_with_its_variables"),
+                (
+                    TRIGGERS,
+                    "backfill_through_the_api_fires_its_range_with_its_inputs",
+                ),
+            ],
+            not_implemented: None,
         },
         SkipEntry {
             file: "flow-concurrency-queue.yml",
             what: "second execution QUEUED while the first runs",
-            reason: CONCURRENCY,
+            checked_by: &[(ENGINE, "the_concurrency_limit_queues_then_starts_executions")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "trigger-flow.yaml",
             what: "listeners fired on SUCCESS",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(
+                TRIGGERS,
+                "flow_triggers_run_the_listeners_with_the_upstream_variables",
+            )],
+            not_implemented: None,
         },
         SkipEntry {
             file: "trigger-flow-listener.yaml",
             what: "trigger conditions and rendered trigger inputs",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(
+                TRIGGERS,
+                "flow_triggers_run_the_listeners_with_the_upstream_variables",
+            )],
+            not_implemented: None,
         },
         SkipEntry {
             file: "trigger-flow-listener-no-inputs.yaml",
             what: "trigger conditions",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(
+                TRIGGERS,
+                "flow_triggers_run_the_listeners_with_the_upstream_variables",
+            )],
+            not_implemented: None,
         },
         SkipEntry {
             file: "trigger-flow-listener-namespace-condition.yaml",
             what: "namespace condition; required input not validated for flow triggers",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(
+                TRIGGERS,
+                "flow_triggers_run_the_listeners_with_the_upstream_variables",
+            )],
+            not_implemented: None,
         },
         SkipEntry {
             file: "trigger-flow-listener-with-pause.yaml",
             what: "4 executions on RUNNING, PAUSED, RUNNING, SUCCESS",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(TRIGGERS, "a_listener_on_running_and_paused_sees_every_transition")],
+            not_implemented: None,
         },
         SkipEntry {
             file: "flow-trigger-preconditions-flow-listen.yaml",
             what: "preconditions window over flow-a and flow-b",
-            reason: FLOW_TRIGGER,
+            checked_by: &[(TRIGGERS, "preconditions_run_the_listener_once_after_a_and_b")],
+            not_implemented: None,
         },
     ]
+}
+
+/// The tests a skip entry names that are not in their file.
+fn missing_checks(skipped: &[SkipEntry]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for s in skipped {
+        for (path, test) in s.checked_by {
+            let source = std::fs::read_to_string(format!("{ROOT_DIR}/{path}")).unwrap_or_default();
+            let declared = [format!("async fn {test}("), format!("\nfn {test}(")];
+            if !declared.iter().any(|d| source.contains(d.as_str())) {
+                missing.push(format!("{}: {path} has no test `{test}`", s.file));
+            }
+        }
+    }
+    missing
 }
 
 /// Every flow file of the corpus (and benchmark01), parsed once.
@@ -1985,7 +2059,19 @@ fn kestra_corpus() {
     }
     eprintln!("\nskipped (out of the core's scope):");
     for s in &skipped {
-        eprintln!("  {:<48} {} — {}", s.file, s.what, s.reason);
+        let tests: Vec<String> = s
+            .checked_by
+            .iter()
+            .map(|(path, test)| format!("{path} {test}"))
+            .collect();
+        eprintln!("  {:<48} {} — checked by {}", s.file, s.what, tests.join(", "));
+        if let Some(missing) = s.not_implemented {
+            eprintln!("  {:<48} not implemented: {missing}", "");
+        }
+    }
+    let missing = missing_checks(&skipped);
+    for m in &missing {
+        eprintln!("  {m}");
     }
     for f in &uncovered {
         eprintln!("  no case for {f}");
@@ -1997,6 +2083,10 @@ fn kestra_corpus() {
         skipped.len()
     );
     assert!(uncovered.is_empty(), "corpus files without a case: {uncovered:?}");
+    assert!(
+        missing.is_empty(),
+        "skipped behaviour checked by no test: {missing:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} corpus cases failed (table above)",

@@ -762,45 +762,112 @@ fn legacy_type_names_are_reported_as_relocations() {
 
 #[test]
 fn odd_shapes_are_errors_not_panics() {
-    let sources = [
-        "",
-        "---\n",
-        "42",
-        "- a\n- b\n",
-        "id: a\nnamespace: dev\ntasks: [1, null, \"x\", [], {}]\n",
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases: [1]\n",
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases:\n      A: 1\n",
-        "id: [a]\nnamespace: {b: c}\ntasks:\n  - {id: t, type: io.kestra.plugin.core.debug.Return}\n",
-        "id: a\nnamespace: dev\ninputs: {a: b}\noutputs: 3\ntriggers: x\nlabels: 5\nvariables: []\nretry: []\nconcurrency: 1\npluginDefaults: {}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Pause\n    onResume: [1, {id: x}]\n",
-        "? [complex, key]\n: value\nid: a\n",
-        "id: &x a\nnamespace: *x\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
-        "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    retry: {type: exponential, interval: x, maxInterval: y, maxAttempt: -3}\n",
+    use FlowErrorKind::{InvalidProperty, MissingProperty, UnknownProperty, Yaml};
+    // Each source with every error it gives: kind, path, line, and a part of the message.
+    type Want = (FlowErrorKind, &'static str, Option<usize>, &'static str);
+    let cases: [(&str, &[Want]); 12] = [
+        ("", &[(Yaml, "", None, "The flow is empty")]),
+        ("---\n", &[(Yaml, "", None, "The flow is empty")]),
+        ("42", &[(Yaml, "", None, "A flow must be a map, not a number")]),
+        ("- a\n- b\n", &[(Yaml, "", None, "A flow must be a map, not a list")]),
+        (
+            "id: a\nnamespace: dev\ntasks: [1, null, \"x\", [], {}]\n",
+            &[
+                (InvalidProperty, "tasks[0]", Some(3), "a task must be a map, not a number"),
+                (InvalidProperty, "tasks[1]", Some(3), "a task must be a map, not null"),
+                (InvalidProperty, "tasks[2]", Some(3), "a task must be a map, not a string"),
+                (InvalidProperty, "tasks[3]", Some(3), "a task must be a map, not a list"),
+                (MissingProperty, "tasks[4].id", Some(3), "`id` is required"),
+                (MissingProperty, "tasks[4].type", Some(3), "`type` is required"),
+            ],
+        ),
+        (
+            "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases: [1]\n",
+            &[(InvalidProperty, "tasks[0].cases", Some(7), "`cases` must be a map of lists of tasks, not a list")],
+        ),
+        (
+            "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Switch\n    value: x\n    cases:\n      A: 1\n",
+            &[(InvalidProperty, "tasks[0].cases.A", Some(8), "`A` must be a list of tasks, not a number")],
+        ),
+        (
+            "id: [a]\nnamespace: {b: c}\ntasks:\n  - {id: t, type: io.kestra.plugin.core.debug.Return}\n",
+            &[
+                (InvalidProperty, "id", Some(1), "`id` must be a string, not a list"),
+                (InvalidProperty, "namespace", Some(2), "`namespace` must be a string, not a map"),
+            ],
+        ),
+        (
+            "id: a\nnamespace: dev\ninputs: {a: b}\noutputs: 3\ntriggers: x\nlabels: 5\nvariables: []\nretry: []\nconcurrency: 1\npluginDefaults: {}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n",
+            &[
+                (InvalidProperty, "inputs", Some(3), "`inputs` must be a list of inputs, not a map"),
+                (InvalidProperty, "outputs", Some(4), "`outputs` must be a list of outputs, not a number"),
+                (InvalidProperty, "triggers", Some(5), "`triggers` must be a list of triggers, not a string"),
+                (InvalidProperty, "labels", Some(6), "`labels` must be a map or a list of key/value, not a number"),
+                (InvalidProperty, "variables", Some(7), "`variables` must be a map, not a list"),
+                (InvalidProperty, "retry", Some(8), "`retry` must be a map, not a list"),
+                (InvalidProperty, "concurrency", Some(9), "`concurrency` must be a map, not a number"),
+                (InvalidProperty, "pluginDefaults", Some(10), "`pluginDefaults` must be a list of plugin defaults, not a map"),
+            ],
+        ),
+        (
+            "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.flow.Pause\n    onResume: [1, {id: x}]\n",
+            &[
+                (InvalidProperty, "tasks[0].onResume[0]", Some(6), "an input must be a map, not a number"),
+                (MissingProperty, "tasks[0].onResume[1].type", Some(6), "`type` is required"),
+            ],
+        ),
+        (
+            "? [complex, key]\n: value\nid: a\n",
+            &[
+                (UnknownProperty, "[\"complex\",\"key\"]", Some(1), "Unrecognized field \"[\"complex\",\"key\"]\""),
+                (MissingProperty, "namespace", Some(1), "`namespace` is required"),
+                (MissingProperty, "tasks", Some(1), "`tasks` is required"),
+            ],
+        ),
+        (
+            "id: a\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    retry: {type: exponential, interval: x, maxInterval: y, maxAttempt: -3}\n",
+            &[
+                (InvalidProperty, "tasks[0].retry.interval", Some(6), "`interval` must be an ISO-8601 duration such as PT30S or P1DT2H, not `x`"),
+                (InvalidProperty, "tasks[0].retry.maxInterval", Some(6), "`maxInterval` must be an ISO-8601 duration such as PT30S or P1DT2H, not `y`"),
+                (InvalidProperty, "tasks[0].retry.maxAttempt", Some(6), "`maxAttempt` must be a positive integer, not -3"),
+            ],
+        ),
     ];
-    for src in sources {
-        let _ = parse_flow(src);
-        let _ = parse_flows(src);
-        let _ = flow_source_to_json(src);
+    for (src, want) in cases {
+        let mut got = errors(src);
+        got.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut want = want.to_vec();
+        want.sort_by(|a, b| a.1.cmp(b.1));
+        assert_eq!(got.len(), want.len(), "{src:?}: {got:#?}");
+        for (e, (kind, path, line, message)) in got.iter().zip(&want) {
+            assert_eq!(
+                (e.kind, e.path.as_str(), e.line),
+                (*kind, *path, *line),
+                "{src:?}: {e:#?}"
+            );
+            assert!(e.message.contains(message), "{src:?}: {e:#?}");
+        }
+        // The multi-document reader gives the same errors for its one document (none for
+        // a source without any), and the source is still YAML to convert to JSON.
+        match parse_flows(src).as_slice() {
+            [] => assert_eq!(want[0].3, "The flow is empty", "{src:?}"),
+            [Err(all)] => {
+                let mut all: Vec<_> = all.iter().map(|e| (e.kind, e.path.clone(), e.line)).collect();
+                all.sort_by(|a, b| a.1.cmp(&b.1));
+                let from_one: Vec<_> = got.iter().map(|e| (e.kind, e.path.clone(), e.line)).collect();
+                assert_eq!(all, from_one, "{src:?}");
+            }
+            other => panic!("{src:?}: {other:#?}"),
+        }
+        assert!(flow_source_to_json(src).is_ok(), "{src:?}");
     }
     // Anchors and aliases resolve like any YAML reader.
-    let flow = parse_flow(sources[11]).expect("aliases");
+    let aliases =
+        "id: &x a\nnamespace: *x\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n";
+    let flow = parse_flow(aliases).expect("aliases");
     assert_eq!(flow.namespace, "a");
-    let all = errors(sources[8]);
-    for path in [
-        "inputs",
-        "outputs",
-        "triggers",
-        "labels",
-        "variables",
-        "retry",
-        "concurrency",
-        "pluginDefaults",
-    ] {
-        assert!(
-            all.iter().any(|e| e.path == path),
-            "no error for {path}: {all:#?}"
-        );
-    }
+    assert!(matches!(parse_flows(aliases).as_slice(), [Ok(f)] if f.namespace == "a"));
+    assert!(flow_source_to_json(aliases).is_ok());
 }
 
 #[test]

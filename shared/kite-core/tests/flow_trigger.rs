@@ -246,6 +246,17 @@ fn ids_are_stable_per_state_change_and_count_repeated_states() {
         first,
         execution_id(&e, StateType::Running, 1, "ns", "listener", "t")
     );
+    // Fixed values: every process and every release must derive the same id for a state
+    // change, or a redelivered change (another Lambda instance) would fire the listener twice.
+    assert_eq!(first, "7iT8x8IuwygfYCvLYjrThU");
+    assert_eq!(
+        execution_id(&e, StateType::Running, 2, "ns", "listener", "t"),
+        "5hGkvX2foS4LMoJburUvsj"
+    );
+    assert_eq!(
+        execution_id(&e, StateType::Running, 1, "ns", "listener", "other"),
+        "58x2EDEnEk7sxImwEANCU"
+    );
     assert_ne!(
         first,
         execution_id(&e, StateType::Running, 2, "ns", "listener", "t")

@@ -115,6 +115,20 @@ fn previous_and_next_variables_carry_the_zone_offset() {
 fn execution_ids_derive_from_the_scheduled_date() {
     let d = utc("2024-12-20T10:00:00Z");
     assert_eq!(execution_id("dev", "f", "s", d), execution_id("dev", "f", "s", d));
+    // Fixed values: every process and every release must derive the same id for a date,
+    // or a second scheduler (another Lambda instance, a newer version) would run it twice.
+    assert_eq!(execution_id("dev", "f", "s", d), "3f9iGDHAvGL3fznUPONgF8");
+    assert_eq!(
+        execution_id("dev", "f", "s", d + Duration::minutes(1)),
+        "645aLI9zDy7uSqByi2E4Px"
+    );
+    assert_eq!(execution_id("dev", "f", "other", d), "4M2PUErHWkTXSSQF3v6ZTz");
+    // The same instant written in another zone is the same date.
+    let paris = DateTime::parse_from_rfc3339("2024-12-20T11:00:00+01:00").unwrap();
+    assert_eq!(
+        execution_id("dev", "f", "s", paris.with_timezone(&Utc)),
+        "3f9iGDHAvGL3fznUPONgF8"
+    );
     assert_ne!(
         execution_id("dev", "f", "s", d),
         execution_id("dev", "f", "s", d + Duration::minutes(1))

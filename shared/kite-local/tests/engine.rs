@@ -2,15 +2,16 @@
 //! the end, and survive the process stopping in the middle.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::StateType;
 use kite_core::input::InputValue;
-use kite_engine::ports::{Dispatcher, LogQuery, WorkItem};
+use kite_engine::ports::{Clock, Dispatcher, LogQuery, WorkItem};
 use kite_engine::{CreateExecution, Engine, EngineConfig, EngineError};
-use kite_local::{open_engine, Runtime};
+use kite_local::{local_ports, open_engine, Runtime};
 
 const HELLO: &str = r#"
 id: hello
@@ -59,6 +60,9 @@ tasks:
     message: after
 "#;
 
+/// Bounds a wait that only a hang would reach: never a measure of speed.
+const HANG: Duration = Duration::from_secs(60);
+
 fn config() -> EngineConfig {
     EngineConfig {
         lease: Duration::from_secs(30),
@@ -68,6 +72,35 @@ fn config() -> EngineConfig {
 
 async fn start(dir: &Path) -> (Engine, Runtime) {
     let engine = open_engine(dir, config()).expect("open engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
+    (engine, runtime)
+}
+
+/// A clock that only moves when told: timers and scheduled starts are due when the test
+/// says so, however slow the machine.
+#[derive(Clone)]
+struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    fn new() -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(Utc::now())))
+    }
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += chrono::Duration::from_std(by).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+async fn start_with_clock(dir: &Path, clock: &ManualClock) -> (Engine, Runtime) {
+    let mut ports = local_ports(dir).expect("ports");
+    ports.clock = Arc::new(clock.clone());
+    let engine = Engine::new(ports, config());
     let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
     (engine, runtime)
 }
@@ -104,10 +137,7 @@ async fn a_log_flow_runs_to_success() {
         .insert("greeting".into(), InputValue::Text("bonjour".into()));
     let created = engine.create_execution(request).await.unwrap();
     assert_eq!(created.state.current, StateType::Created);
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     assert_eq!(done.task_runs().len(), 2);
     let out = done.task_runs()[1]
@@ -169,10 +199,7 @@ async fn subflows_feed_their_end_back_to_the_parent() {
     engine.create_flow(HELLO).await.unwrap();
     engine.create_flow(PARENT).await.unwrap();
     let created = engine.create_execution(create("parent")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     let children = engine
         .search_executions(&kite_engine::ExecutionQuery {
@@ -193,8 +220,10 @@ async fn subflows_feed_their_end_back_to_the_parent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_resumes_running_executions_without_rerunning_finished_task_runs() {
     let dir = tempfile::tempdir().unwrap();
+    // The clock stands still until the restart: the Sleep cannot end before the shutdown.
+    let clock = ManualClock::new();
     let id = {
-        let (engine, runtime) = start(dir.path()).await;
+        let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
         engine.create_flow(SLEEPY).await.unwrap();
         let created = engine.create_execution(create("sleepy")).await.unwrap();
         // Wait until the first task ran and the sleep timer is armed, then stop.
@@ -204,19 +233,31 @@ async fn a_restart_resumes_running_executions_without_rerunning_finished_task_ru
             if e.task_runs().iter().any(|t| t.task_id == "nap") {
                 break;
             }
-            tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            tokio::time::timeout(HANG, rx.changed())
                 .await
                 .expect("progress")
                 .expect("watch");
         }
         runtime.shutdown().await;
+        // Unfinished at shutdown: `first` ran, the Sleep is under way, `second` is not there.
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Running, "{stopped:?}");
+        let runs: Vec<(&str, StateType)> = stopped
+            .task_runs()
+            .iter()
+            .map(|t| (t.task_id.as_str(), t.state.current))
+            .collect();
+        assert_eq!(
+            runs,
+            [("first", StateType::Success), ("nap", StateType::Running)],
+            "{stopped:?}"
+        );
+        assert_eq!(messages(&engine, &created.id).await, ["first"]);
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     let logs = messages(&engine, &id).await;
     assert_eq!(logs.iter().filter(|m| *m == "first").count(), 1, "{logs:?}");
@@ -235,12 +276,22 @@ impl Dispatcher for BlackHole {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_claimed_by_a_dead_process_runs_after_restart() {
     let dir = tempfile::tempdir().unwrap();
+    // The clock stands still: the claim never lapses, only the restart frees the work.
+    let clock = ManualClock::new();
     let id = {
-        let engine = open_engine(dir.path(), config()).unwrap();
+        let mut ports = local_ports(dir.path()).unwrap();
+        ports.clock = Arc::new(clock.clone());
+        let engine = Engine::new(ports, config());
         engine.set_dispatcher(Arc::new(BlackHole));
-        engine.create_flow(HELLO).await.unwrap();
+        // With a concurrency limit the start is a queued work item, not run inline by
+        // `create_execution` (which would finish this flow before anything is claimed).
+        let limited = HELLO.replace("namespace: dev\n", "namespace: dev\nconcurrency:\n  limit: 10\n");
+        engine.create_flow(&limited).await.unwrap();
         let created = engine.create_execution(create("hello")).await.unwrap();
-        // Claimed for 30 s, never run.
+        // Claimed for 30 s, never run: the process dies with it.
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Created, "{stopped:?}");
+        assert_eq!(engine.ports().queue.len().await.unwrap(), 1);
         let leased = engine
             .ports()
             .queue
@@ -250,11 +301,8 @@ async fn work_claimed_by_a_dead_process_runs_after_restart() {
         assert!(leased.is_empty());
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success);
     assert_eq!(
         messages(&engine, &id)
@@ -296,10 +344,7 @@ async fn kill_and_flow_revisions() {
     engine.create_flow(SLEEPY).await.unwrap();
     let created = engine.create_execution(create("sleepy")).await.unwrap();
     engine.kill(&created.id).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Killed);
     assert!(matches!(
         engine.kill(&created.id).await,
@@ -346,7 +391,7 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
     let created = engine.create_execution(create("paused")).await.unwrap();
     let mut rx = engine.subscribe(&created.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Paused {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("paused")
             .expect("watch");
@@ -355,10 +400,7 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
     let mut inputs = IndexMap::new();
     inputs.insert("approved".to_string(), InputValue::Text("true".into()));
     engine.resume(&created.id, inputs).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success, "{done:?}");
     assert!(messages(&engine, &created.id)
         .await
@@ -374,26 +416,25 @@ async fn a_paused_execution_resumes_with_typed_inputs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_execution_starts_at_its_date_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    // The clock stands still until the restart: before it, the date is never reached.
+    let clock = ManualClock::new();
+    let at = clock.now() + chrono::Duration::milliseconds(1500);
     let id = {
-        let (engine, runtime) = start(dir.path()).await;
+        let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
         engine.create_flow(HELLO).await.unwrap();
         let mut request = create("hello");
         request.schedule_date = Some(at);
         let created = engine.create_execution(request).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            engine.get_execution(&created.id).await.unwrap().state.current,
-            StateType::Created
-        );
+        assert_eq!(created.state.current, StateType::Created);
         runtime.shutdown().await;
+        let stopped = engine.get_execution(&created.id).await.unwrap();
+        assert_eq!(stopped.state.current, StateType::Created, "{stopped:?}");
+        assert!(stopped.task_runs().is_empty(), "{stopped:?}");
         created.id
     };
-    let (engine, runtime) = start(dir.path()).await;
-    let done = engine
-        .wait_for_terminal(&id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let done = engine.wait_for_terminal(&id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Success);
     let started = done
         .state
@@ -424,10 +465,7 @@ async fn retries_wait_on_durable_timers() {
     let (engine, runtime) = start(dir.path()).await;
     engine.create_flow(RETRIED).await.unwrap();
     let created = engine.create_execution(create("retried")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Failed);
     let attempts = done.task_runs()[0].attempts.len();
     assert_eq!(attempts, 3, "{done:?}");
@@ -455,7 +493,7 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     // Let the first one start before the others are created.
     let mut rx = engine.subscribe(&first.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Running {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("running")
             .expect("watch");
@@ -464,10 +502,7 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     let third = engine.create_execution(create("limited")).await.unwrap();
     let mut ends = Vec::new();
     for id in [&first.id, &second.id, &third.id] {
-        let done = engine
-            .wait_for_terminal(id, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let done = engine.wait_for_terminal(id, HANG).await.unwrap();
         assert_eq!(done.state.current, StateType::Success, "{done:?}");
         let start = done
             .state
@@ -493,16 +528,13 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     let running = engine.create_execution(create("limited")).await.unwrap();
     let mut rx = engine.subscribe(&running.id).await.unwrap();
     while rx.borrow_and_update().state.current != StateType::Running {
-        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+        tokio::time::timeout(HANG, rx.changed())
             .await
             .expect("running")
             .expect("watch");
     }
     let cancelled = engine.create_execution(create("limited")).await.unwrap();
-    let done = engine
-        .wait_for_terminal(&cancelled.id, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let done = engine.wait_for_terminal(&cancelled.id, HANG).await.unwrap();
     assert_eq!(done.state.current, StateType::Cancelled);
     runtime.shutdown().await;
 }
@@ -529,10 +561,7 @@ async fn followers_see_progress_made_by_another_engine() {
     let mut heard = polling.subscribe(&execution.id).await.unwrap();
     assert!(!heard.borrow_and_update().state.current.is_terminated());
 
-    let seen = polling
-        .wait_for_terminal(&execution.id, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let seen = polling.wait_for_terminal(&execution.id, HANG).await.unwrap();
     assert_eq!(seen.state.current, StateType::Success);
     assert!(
         heard.has_changed().unwrap_or(true),

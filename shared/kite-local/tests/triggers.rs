@@ -120,6 +120,8 @@ async fn a_schedule_fires_each_date_once_with_its_variables() {
         e.id,
         kite_core::trigger::schedule::execution_id("dev", "report", "every5", utc("2024-01-01T10:05:00Z"))
     );
+    // The same id in every process and release (a second scheduler creates nothing).
+    assert_eq!(e.id, "21LlCaUmkMPlYGMCY73h8H");
     let state = engine.trigger_state("dev", "report", "every5").await.unwrap();
     assert_eq!(state.date, Some(utc("2024-01-01T10:05:00Z")));
     assert_eq!(state.next_execution_date, Some(utc("2024-01-01T10:10:00Z")));
@@ -313,6 +315,22 @@ async fn terminated(engine: &Engine, namespace: &str, flow: &str, count: usize) 
     panic!("{namespace}.{flow}: fewer than {count} terminated executions: {states:?}")
 }
 
+/// Waits (bounded) until the engine's queue is empty: no work is left to run.
+async fn quiet(engine: &Engine) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = engine.ports().queue.len().await.unwrap();
+        if left == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{left} queued items never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 async fn execute(engine: &Engine, namespace: &str, flow_id: &str) -> Execution {
     engine
         .create_execution(kite_engine::CreateExecution {
@@ -458,7 +476,9 @@ async fn preconditions_run_the_listener_once_after_a_and_b() {
         terminated(&engine, ns, flow, n).await;
     }
     let listener = terminated(&engine, ns, "flow-trigger-preconditions-flow-listen", 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every trigger evaluation is queued work: once the queue is empty, none is left to
+    // start a second listener execution.
+    quiet(&engine).await;
     assert_eq!(
         executions_of(&engine, ns, "flow-trigger-preconditions-flow-listen")
             .await
@@ -496,7 +516,8 @@ triggers:
     engine.fire_due_schedules().await.unwrap();
     let runs = terminated(&engine, "dev", "fragile", 1).await;
     assert_eq!(runs[0].state.current, StateType::Failed);
-    for _ in 0..200 {
+    // Bounded against a hang only.
+    for _ in 0..2400 {
         if engine
             .trigger_state("dev", "fragile", "every5")
             .await

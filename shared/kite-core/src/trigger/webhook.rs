@@ -112,7 +112,8 @@ pub fn evaluate(
 }
 
 /// The Webhook trigger whose key (which may be an expression, e.g. `{{ flow.id }}`)
-/// renders to `key`; compared in constant time.
+/// renders, trimmed as Kestra does, to `key`; a key that does not render matches
+/// nothing (its text is not a key). Compared in constant time.
 fn find_trigger<'f>(
     flow: &'f Flow,
     key: &str,
@@ -123,10 +124,10 @@ fn find_trigger<'f>(
     flow.triggers.iter().find(|t| {
         t.trigger_type == TriggerType::Webhook && {
             let raw = t.properties.get("key").map(write_pebble).unwrap_or_default();
-            let rendered = expressions
-                .render(&raw, &RenderContext::new(flow_vars, now))
-                .unwrap_or(raw);
-            constant_time_eq(&rendered, key)
+            match expressions.render(&raw, &RenderContext::new(flow_vars, now)) {
+                Ok(rendered) => constant_time_eq(rendered.trim(), key),
+                Err(_) => false,
+            }
         }
     })
 }
@@ -254,6 +255,12 @@ triggers:
     type: io.kestra.plugin.core.trigger.Webhook
     key: off-key
     disabled: true
+  - id: padded
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: " padded "
+  - id: unrenderable
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('WEBHOOK_KEY') }}"
 "#;
 
     fn evaluate_request(request: WebhookRequest) -> Result<WebhookOutcome, WebhookError> {
@@ -330,6 +337,14 @@ triggers:
         assert_eq!(
             evaluate_request(request("off-key", vec![])),
             Err(WebhookError::Disabled)
+        );
+        assert!(matches!(
+            evaluate_request(request("padded", vec![])),
+            Ok(WebhookOutcome::Fire(_))
+        ));
+        assert_eq!(
+            evaluate_request(request("{{ secret('WEBHOOK_KEY') }}", vec![])),
+            Err(WebhookError::NotFound)
         );
         assert_eq!(
             evaluate_request(request("hook-key", vec![("stop".into(), "1".into())])),

@@ -202,18 +202,16 @@ pub fn expect_run_state(e: &Execution, task_id: &str, want: StateType) -> Check 
     Ok(())
 }
 
-/// Task ids that ran, in task-run order, each with its state.
+/// Task ids that ran, each with its state, in task-run (creation) order: the
+/// order is part of the check (`errors`, then `finally`, then `afterExecution`).
 pub fn expect_runs(e: &Execution, want: &[(&str, StateType)]) -> Check {
     let got: Vec<(String, StateType)> = e
         .task_runs()
         .iter()
         .map(|t| (t.task_id.clone(), t.state.current))
         .collect();
-    let mut got_sorted = got.clone();
-    let mut want_sorted: Vec<(String, StateType)> = want.iter().map(|(t, s)| (t.to_string(), *s)).collect();
-    got_sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    want_sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    if got_sorted == want_sorted {
+    let want_owned: Vec<(String, StateType)> = want.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+    if got == want_owned {
         Ok(())
     } else {
         Err(format!("task runs: expected {want:?}, got {}", describe(e)))
