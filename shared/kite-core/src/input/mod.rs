@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::expression::ExpressionError;
+
 mod dates;
 mod files;
 mod iso;
@@ -85,7 +87,7 @@ fn java_string(v: &Value) -> String {
 }
 
 /// Evaluates a `dependsOn.condition` against the inputs resolved so far.
-pub type ConditionEvaluator<'a> = &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, String>;
+pub type ConditionEvaluator<'a> = &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, ExpressionError>;
 
 /// Where the inputs are being typed.
 #[derive(Clone, Copy, Default)]
