@@ -77,11 +77,11 @@ impl IdSource for SequentialIds {
 struct MemoryFiles<'a>(&'a HashMap<String, Vec<u8>>);
 
 impl FileReader for MemoryFiles<'_> {
-    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, crate::expression::FileReadError> {
         self.0
             .get(uri)
             .cloned()
-            .ok_or_else(|| format!("File not found: {uri}"))
+            .ok_or_else(|| crate::expression::FileReadError::NotFound(uri.to_string()))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Kestra's expressions as flows use them.
 
 use chrono::{DateTime, Utc};
-use kite_core::expression::{is_truthy, ExpressionEngine, FileReader, RenderContext};
+use kite_core::expression::{is_truthy, ExpressionEngine, FileReadError, FileReader, RenderContext};
 use serde_json::{json, Value};
 
 fn now() -> DateTime<Utc> {
@@ -177,7 +177,7 @@ fn current_each_output_selects_the_iteration() {
 
 struct Files;
 impl FileReader for Files {
-    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, FileReadError> {
         Ok(format!("content of {uri}").into_bytes())
     }
 }

@@ -1,6 +1,7 @@
 //! Inputs typed and validated as Kestra does (`InputsTest`).
 
 use indexmap::IndexMap;
+use kite_core::expression::ExpressionError;
 use kite_core::flow::parse_flow;
 use kite_core::input::{
     decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, type_flow_output_in,
@@ -567,7 +568,7 @@ fn nested_ids_become_maps() {
 #[test]
 fn depends_on_disables_inputs() {
     let d = "  - id: kind\n    type: SELECT\n    values: [A, B]\n  - id: extra\n    type: STRING\n    dependsOn:\n      inputs: [kind]\n      condition: \"{{ inputs.kind == 'A' }}\"\n";
-    let eval = |condition: &str, resolved: &IndexMap<String, Value>| -> Result<bool, String> {
+    let eval = |condition: &str, resolved: &IndexMap<String, Value>| -> Result<bool, ExpressionError> {
         assert!(condition.contains("inputs.kind"));
         Ok(resolved.get("kind") == Some(&json!("A")))
     };
@@ -585,7 +586,9 @@ fn depends_on_disables_inputs() {
         e.message,
         "Invalid input for `extra`, missing required input, but received `null`"
     );
-    let failing = |_: &str, _: &IndexMap<String, Value>| -> Result<bool, String> { Err("boom".into()) };
+    let failing = |_: &str, _: &IndexMap<String, Value>| -> Result<bool, ExpressionError> {
+        Err(ExpressionError::new("boom"))
+    };
     let context = InputContext {
         condition: Some(&failing),
         ..ctx()

@@ -177,8 +177,10 @@ impl IdSource for Ids<'_> {
 struct Files<'a>(&'a dyn FileStorage);
 
 impl FileReader for Files<'_> {
-    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String> {
-        self.0.read_blocking(uri).map_err(|e| e.to_string())
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, kite_core::expression::FileReadError> {
+        self.0
+            .read_blocking(uri)
+            .map_err(|e| kite_core::expression::FileReadError::Other(e.to_string()))
     }
 }
 

@@ -8,24 +8,53 @@ use serde_json::Value;
 /// Kestra's default `iso` format: `yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX`.
 pub const ISO: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
 
+/// A date filter that cannot read, compute or write its date.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DateError {
+    /// A number that is not an `f64`.
+    #[error("invalid timestamp")]
+    InvalidTimestamp,
+    /// Epoch seconds outside the range of dates.
+    #[error("invalid timestamp `{0}`")]
+    TimestampOutOfRange(f64),
+    /// Text (or a value, as JSON) that is no date Kite reads.
+    #[error("Unable to parse date `{0}`")]
+    Unparsable(String),
+    /// Text that does not match the given `existingFormat`.
+    #[error("Unable to parse date `{value}` with format `{format}`")]
+    UnparsableWithFormat { value: String, format: String },
+    /// A `timeZone` that is no IANA zone name.
+    #[error("Unknown time zone `{0}`")]
+    UnknownTimeZone(String),
+    /// A Java pattern letter Kite does not translate.
+    #[error("Unsupported date pattern letter `{letter}` in `{pattern}`")]
+    UnsupportedPatternLetter { letter: char, pattern: String },
+    /// `dateAdd` went past the range of dates.
+    #[error("date out of range")]
+    OutOfRange,
+    /// A `dateAdd` unit that is no `ChronoUnit` Kite supports.
+    #[error("Unsupported unit `{0}`")]
+    UnsupportedUnit(String),
+}
+
 /// Reads a date from a filter input: ISO date-time, date, or epoch seconds.
-pub fn parse_date(value: &Value, existing_format: Option<&str>) -> Result<DateTime<FixedOffset>, String> {
+pub fn parse_date(value: &Value, existing_format: Option<&str>) -> Result<DateTime<FixedOffset>, DateError> {
     match value {
         Value::Number(n) => {
-            let secs = n.as_f64().ok_or("invalid timestamp")?;
+            let secs = n.as_f64().ok_or(DateError::InvalidTimestamp)?;
             let whole = secs.trunc() as i64;
             let nanos = ((secs - secs.trunc()) * 1e9) as u32;
             Utc.timestamp_opt(whole, nanos)
                 .single()
                 .map(|d| d.fixed_offset())
-                .ok_or_else(|| format!("invalid timestamp `{secs}`"))
+                .ok_or(DateError::TimestampOutOfRange(secs))
         }
         Value::String(s) => parse_date_str(s, existing_format),
-        other => Err(format!("Unable to parse date `{other}`")),
+        other => Err(DateError::Unparsable(other.to_string())),
     }
 }
 
-fn parse_date_str(s: &str, existing_format: Option<&str>) -> Result<DateTime<FixedOffset>, String> {
+fn parse_date_str(s: &str, existing_format: Option<&str>) -> Result<DateTime<FixedOffset>, DateError> {
     if let Some(fmt) = existing_format {
         let chrono_fmt = java_to_chrono(fmt)?;
         if let Ok(d) = DateTime::parse_from_str(s, &chrono_fmt) {
@@ -41,7 +70,10 @@ fn parse_date_str(s: &str, existing_format: Option<&str>) -> Result<DateTime<Fix
                 .and_utc()
                 .fixed_offset());
         }
-        return Err(format!("Unable to parse date `{s}` with format `{fmt}`"));
+        return Err(DateError::UnparsableWithFormat {
+            value: s.to_string(),
+            format: fmt.to_string(),
+        });
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Ok(d);
@@ -58,7 +90,7 @@ fn parse_date_str(s: &str, existing_format: Option<&str>) -> Result<DateTime<Fix
             .and_utc()
             .fixed_offset());
     }
-    Err(format!("Unable to parse date `{s}`"))
+    Err(DateError::Unparsable(s.to_string()))
 }
 
 /// Formats in a Java pattern (or `iso`), in a zone (default: the date's own offset,
@@ -67,7 +99,7 @@ pub fn format_date(
     date: DateTime<FixedOffset>,
     format: Option<&str>,
     zone: Option<&str>,
-) -> Result<String, String> {
+) -> Result<String, DateError> {
     let pattern = match format {
         None | Some("iso") => ISO,
         Some("iso_date_time") | Some("ISO_DATE_TIME") => "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
@@ -81,7 +113,7 @@ pub fn format_date(
     let fmt = java_to_chrono(pattern)?;
     let rendered = match zone {
         Some(z) => {
-            let tz: Tz = z.parse().map_err(|_| format!("Unknown time zone `{z}`"))?;
+            let tz: Tz = z.parse().map_err(|_| DateError::UnknownTimeZone(z.to_string()))?;
             let local = date.with_timezone(&tz);
             fix_zulu(
                 local.format(&fmt).to_string(),
@@ -104,7 +136,7 @@ fn fix_zulu(s: String, _offset: &str, zulu: bool) -> String {
 }
 
 /// Converts a Java `DateTimeFormatter` pattern to a chrono format string.
-pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
+pub fn java_to_chrono(pattern: &str) -> Result<String, DateError> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -171,9 +203,10 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
             ('z' | 'V', _) => "%Z".to_string(),
             ('n', _) => "%f".to_string(),
             (other, _) => {
-                return Err(format!(
-                    "Unsupported date pattern letter `{other}` in `{pattern}`"
-                ))
+                return Err(DateError::UnsupportedPatternLetter {
+                    letter: other,
+                    pattern: pattern.to_string(),
+                })
             }
         };
         out.push_str(&piece);
@@ -183,7 +216,7 @@ pub fn java_to_chrono(pattern: &str) -> Result<String, String> {
 }
 
 /// `dateAdd` units (Java `ChronoUnit` names).
-pub fn add(date: DateTime<FixedOffset>, amount: i64, unit: &str) -> Result<DateTime<FixedOffset>, String> {
+pub fn add(date: DateTime<FixedOffset>, amount: i64, unit: &str) -> Result<DateTime<FixedOffset>, DateError> {
     use chrono::{Duration, Months};
     let d = match unit.to_ascii_uppercase().as_str() {
         "NANOS" => date + Duration::nanoseconds(amount),
@@ -208,9 +241,9 @@ pub fn add(date: DateTime<FixedOffset>, amount: i64, unit: &str) -> Result<DateT
             } else {
                 date.checked_sub_months(m)
             }
-            .ok_or_else(|| "date out of range".to_string())?
+            .ok_or(DateError::OutOfRange)?
         }
-        other => return Err(format!("Unsupported unit `{other}`")),
+        other => return Err(DateError::UnsupportedUnit(other.to_string())),
     };
     Ok(d)
 }
@@ -236,5 +269,43 @@ mod tests {
             format_date(d, Some("yyyy-MM-dd HH:mm"), Some("Europe/Paris")).unwrap(),
             "2024-12-20 11:00"
         );
+    }
+
+    #[test]
+    fn errors_keep_their_messages() {
+        use serde_json::json;
+        let d = parse_date(&json!("2024-12-20T10:00:00Z"), None).unwrap();
+        let cases = [
+            (
+                parse_date(&json!(true), None).unwrap_err(),
+                "Unable to parse date `true`",
+            ),
+            (
+                parse_date(&json!("soon"), None).unwrap_err(),
+                "Unable to parse date `soon`",
+            ),
+            (
+                parse_date(&json!("soon"), Some("yyyy-MM-dd")).unwrap_err(),
+                "Unable to parse date `soon` with format `yyyy-MM-dd`",
+            ),
+            (
+                parse_date(&json!(1e20), None).unwrap_err(),
+                "invalid timestamp `100000000000000000000`",
+            ),
+            (
+                format_date(d, Some("yyyy qq"), None).unwrap_err(),
+                "Unsupported date pattern letter `q` in `yyyy qq`",
+            ),
+            (
+                format_date(d, None, Some("Mars/Olympus")).unwrap_err(),
+                "Unknown time zone `Mars/Olympus`",
+            ),
+            (add(d, 1, "eons").unwrap_err(), "Unsupported unit `EONS`"),
+            (add(d, 1_000_000, "YEARS").unwrap_err(), "date out of range"),
+            (DateError::InvalidTimestamp, "invalid timestamp"),
+        ];
+        for (e, message) in cases {
+            assert_eq!(e.to_string(), message);
+        }
     }
 }

@@ -21,7 +21,18 @@ use translate::PrintMode;
 
 /// Reads an execution's files (`kestra:///…`) for `read()`.
 pub trait FileReader: Send + Sync {
-    fn read_file(&self, uri: &str) -> Result<Vec<u8>, String>;
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, FileReadError>;
+}
+
+/// Why a [`FileReader`] could not give a file; `read()` fails with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileReadError {
+    /// No file at this URI.
+    #[error("File not found: {0}")]
+    NotFound(String),
+    /// The storage failed, in its own words.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Everything a render may look at.

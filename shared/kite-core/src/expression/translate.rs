@@ -8,6 +8,36 @@
 
 use super::ExpressionError;
 
+/// Why a Pebble block cannot be translated; [`translate`] reports it as
+/// "Unable to parse the expression `…`: " followed by this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SyntaxError {
+    #[error("unterminated string literal")]
+    UnterminatedString,
+    #[error("unexpected character `{0}`")]
+    UnexpectedCharacter(char),
+    #[error("unbalanced brackets")]
+    UnbalancedBrackets,
+    /// Pebble's `null` literal outside of an `is null` test (tera has none).
+    #[error("the `null` literal is not supported here; use `is null`")]
+    NullLiteral,
+    #[error("method calls like `.{0}()` are not supported")]
+    MethodCall(String),
+    /// Pebble's map form of `replace` with an entry that is not `'from': 'to'`.
+    #[error("replace expects {{'from': 'to'}}")]
+    ReplaceMap,
+    /// Positional arguments to a filter or function whose parameters Kite does not know.
+    #[error("`{0}` takes named arguments only")]
+    NamedArgumentsOnly(String),
+    #[error("too many arguments for `{0}`")]
+    TooManyArguments(String),
+    /// A block without its closing delimiter (`}}`, `%}`, `#}`).
+    #[error("missing `{0}`")]
+    MissingClose(&'static str),
+    #[error("missing `{{% endraw %}}`")]
+    MissingEndRaw,
+}
+
 /// How a `{{ … }}` value is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PrintMode {
@@ -50,7 +80,7 @@ const OPS: &[&str] = &[
     "-", "*", "/", "%", "<", ">", "=", "?", ":",
 ];
 
-fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
+fn tokenize(src: &str) -> Result<Vec<Tok>, SyntaxError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -71,7 +101,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                 i += 1;
             }
             if i >= chars.len() {
-                return Err("unterminated string literal".into());
+                return Err(SyntaxError::UnterminatedString);
             }
             i += 1;
             let raw: String = chars[start..i].iter().collect();
@@ -98,7 +128,7 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                     out.push(Tok::Op(op));
                     i += op.len();
                 }
-                None => return Err(format!("unexpected character `{c}`")),
+                None => return Err(SyntaxError::UnexpectedCharacter(c)),
             }
         }
     }
@@ -178,7 +208,7 @@ fn is_named(arg: &[Tok]) -> bool {
     matches!((it.next(), it.next()), (Some(Tok::Ident(_)), Some(Tok::Op("="))))
 }
 
-fn find_close(toks: &[Tok], open: usize) -> Result<usize, String> {
+fn find_close(toks: &[Tok], open: usize) -> Result<usize, SyntaxError> {
     let mut depth = 0i32;
     for (i, t) in toks.iter().enumerate().skip(open) {
         match t {
@@ -192,7 +222,7 @@ fn find_close(toks: &[Tok], open: usize) -> Result<usize, String> {
             _ => {}
         }
     }
-    Err("unbalanced brackets".into())
+    Err(SyntaxError::UnbalancedBrackets)
 }
 
 fn prev_significant(toks: &[Tok], i: usize) -> Option<&Tok> {
@@ -209,7 +239,7 @@ struct Hoist {
 
 /// Rewrites calls (names of positional arguments, Pebble's map form of `replace`),
 /// tests, and `elseif`.
-fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
+fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, SyntaxError> {
     let mut out = Vec::with_capacity(toks.len());
     let mut i = 0;
     while i < toks.len() {
@@ -236,11 +266,11 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
             if name == "null" && !after_dot && !is_test_name {
                 // Pebble's null literal; tera has none. `x == null` is rare enough to
                 // support through the `is null` test instead.
-                return Err("the `null` literal is not supported here; use `is null`".into());
+                return Err(SyntaxError::NullLiteral);
             }
             if let Some(n) = next.filter(|&n| toks[n] == Tok::Op("(")) {
                 if after_dot {
-                    return Err(format!("method calls like `.{name}()` are not supported"));
+                    return Err(SyntaxError::MethodCall(name.clone()));
                 }
                 let is_filter = matches!(prev, Some(Tok::Op("|")));
                 let is_test = matches!(prev, Some(Tok::Ident(k)) if k == "is" || k == "not");
@@ -258,7 +288,7 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
                         let colon = pair
                             .iter()
                             .position(|t| *t == Tok::Op(":"))
-                            .ok_or("replace expects {'from': 'to'}")?;
+                            .ok_or(SyntaxError::ReplaceMap)?;
                         parts.push(format!(
                             "replace(from={}, to={})",
                             join(&pair[..colon]),
@@ -273,9 +303,9 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, String> {
                 let positional = args.iter().any(|a| !is_named(a));
                 if positional && !is_test {
                     let names = parameter_names(name, is_filter)
-                        .ok_or_else(|| format!("`{name}` takes named arguments only"))?;
+                        .ok_or_else(|| SyntaxError::NamedArgumentsOnly(name.clone()))?;
                     if args.len() > names.len() {
-                        return Err(format!("too many arguments for `{name}`"));
+                        return Err(SyntaxError::TooManyArguments(name.clone()));
                     }
                     let mut rendered = Vec::new();
                     for (k, arg) in args.iter().enumerate() {
@@ -355,7 +385,7 @@ fn print(expr: &[Tok], mode: PrintMode) -> String {
 }
 
 /// Translates the inside of a `{{ … }}` block.
-fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, String> {
+fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, SyntaxError> {
     let toks = rewrite(&tokenize(src)?, hoist)?;
     // Coalescing: a ?? b ??? c, evaluated lazily left to right.
     let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??").into_iter().map(|i| (i, true)).collect();
@@ -410,7 +440,7 @@ fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<Stri
     Ok(print(&toks, mode))
 }
 
-fn translate_statement(src: &str, hoist: &mut Hoist) -> Result<String, String> {
+fn translate_statement(src: &str, hoist: &mut Hoist) -> Result<String, SyntaxError> {
     Ok(join(&rewrite(&tokenize(src)?, hoist)?))
 }
 
@@ -432,7 +462,7 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
     let mut rest = template;
     let mut counter = 0;
     let fail =
-        |msg: String| ExpressionError::new(format!("Unable to parse the expression `{template}`: {msg}"));
+        |e: SyntaxError| ExpressionError::new(format!("Unable to parse the expression `{template}`: {e}"));
     while let Some(start) = rest.find('{') {
         let (before, tail) = rest.split_at(start);
         out.push_str(before);
@@ -447,7 +477,7 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
             rest = &tail[1..];
             continue;
         };
-        let end = find_block_end(&tail[2..], close).ok_or_else(|| fail(format!("missing `{close}`")))?;
+        let end = find_block_end(&tail[2..], close).ok_or_else(|| fail(SyntaxError::MissingClose(close)))?;
         let inner = &tail[2..2 + end];
         let after = &tail[2 + end + 2..];
         let trim_left = inner.starts_with('-');
@@ -469,11 +499,11 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                 if keyword == "raw" {
                     let close_tag = after
                         .find("endraw")
-                        .ok_or_else(|| fail("missing `{% endraw %}`".into()))?;
+                        .ok_or_else(|| fail(SyntaxError::MissingEndRaw))?;
                     let raw_close = after[close_tag..]
                         .find("%}")
                         .map(|p| close_tag + p + 2)
-                        .ok_or_else(|| fail("missing `%}`".into()))?;
+                        .ok_or_else(|| fail(SyntaxError::MissingClose("%}")))?;
                     out.push_str(&tail[..2 + end + 2]);
                     out.push_str(&after[..raw_close]);
                     rest = &after[raw_close..];
@@ -580,5 +610,54 @@ mod tests {
     #[test]
     fn unknown_positional_is_an_error() {
         assert!(translate("{{ x | whatever('a') }}", PrintMode::Text).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_keep_their_messages() {
+        let fail = |s: &str| translate(s, PrintMode::Text).unwrap_err().message;
+        assert_eq!(
+            fail("{{ x | whatever('a') }}"),
+            "Unable to parse the expression `{{ x | whatever('a') }}`: `whatever` takes named arguments only"
+        );
+        assert_eq!(
+            fail("{{ x | jq('a', 'b') }}"),
+            "Unable to parse the expression `{{ x | jq('a', 'b') }}`: too many arguments for `jq`"
+        );
+        assert_eq!(
+            fail("{{ s | replace({'a'}) }}"),
+            "Unable to parse the expression `{{ s | replace({'a'}) }}`: replace expects {'from': 'to'}"
+        );
+        assert_eq!(
+            fail("{{ s.upper() }}"),
+            "Unable to parse the expression `{{ s.upper() }}`: method calls like `.upper()` are not supported"
+        );
+        assert_eq!(
+            fail("{{ x == null }}"),
+            "Unable to parse the expression `{{ x == null }}`: the `null` literal is not supported here; use `is null`"
+        );
+        assert_eq!(
+            fail("{{ x ; }}"),
+            "Unable to parse the expression `{{ x ; }}`: unexpected character `;`"
+        );
+        assert_eq!(
+            fail("{{ f(x }}"),
+            "Unable to parse the expression `{{ f(x }}`: unbalanced brackets"
+        );
+        assert_eq!(
+            fail("a {{ x"),
+            "Unable to parse the expression `a {{ x`: missing `}}`"
+        );
+        assert_eq!(
+            fail("{% raw %}{{ x }}"),
+            "Unable to parse the expression `{% raw %}{{ x }}`: missing `{% endraw %}`"
+        );
+        assert_eq!(
+            fail("{% raw %}{{ x }}{% endraw"),
+            "Unable to parse the expression `{% raw %}{{ x }}{% endraw`: missing `%}`"
+        );
+        assert_eq!(
+            SyntaxError::UnterminatedString.to_string(),
+            "unterminated string literal"
+        );
     }
 }

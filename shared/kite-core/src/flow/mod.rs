@@ -44,7 +44,7 @@ pub use error::{FlowError, FlowErrorKind};
 pub use parse::{parse_flow, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{TaskType, TriggerType};
-pub use triggers::parse_cron;
+pub use triggers::{parse_cron, CronParseError};
 
 // How flow sources turn YAML into JSON (defined with the YAML input type).
 pub use crate::input::yaml_value_to_json;

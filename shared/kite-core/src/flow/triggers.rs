@@ -79,9 +79,16 @@ fn trigger_fields(t: TriggerType) -> &'static [&'static str] {
     }
 }
 
+/// A cron expression that does not parse, with the parser's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CronParseError {
+    pub message: String,
+}
+
 /// Parses a cron expression as Schedule triggers do (5 fields, or 6 with seconds
 /// first; `@daily`-style nicknames).
-pub fn parse_cron(expression: &str, with_seconds: bool) -> Result<croner::Cron, String> {
+pub fn parse_cron(expression: &str, with_seconds: bool) -> Result<croner::Cron, CronParseError> {
     use croner::parser::{CronParser, Seconds, Year};
     let seconds = if with_seconds && !expression.trim_start().starts_with('@') {
         Seconds::Required
@@ -93,7 +100,9 @@ pub fn parse_cron(expression: &str, with_seconds: bool) -> Result<croner::Cron, 
         .year(Year::Disallowed)
         .build()
         .parse(expression)
-        .map_err(|e| e.to_string())
+        .map_err(|e| CronParseError {
+            message: e.to_string(),
+        })
 }
 
 impl Parser {

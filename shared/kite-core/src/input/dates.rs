@@ -6,14 +6,14 @@ use std::sync::OnceLock;
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use super::iso::IsoScanner;
+use super::iso::{IsoError, IsoScanner};
 use super::{regex, InputDefinition, InputError, InputValue};
 
 /// DATETIME: an instant, printed in UTC.
 pub(super) fn datetime(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
     let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
-    let d = parse_instant(&value.text()).map_err(|e| parse_err(&e))?;
+    let d = parse_instant(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         if let Some(b) = bound
             .as_ref()
@@ -37,7 +37,7 @@ pub(super) fn datetime(def: &InputDefinition, value: InputValue, shown: &str) ->
 pub(super) fn date(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
     let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
-    let d = parse_date(&value.text()).map_err(|e| parse_err(&e))?;
+    let d = parse_date(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         let b = bound.as_ref().map(crate::expression::write_pebble);
         if let Some(b) = b.and_then(|b| parse_date(&b).ok()) {
@@ -58,7 +58,7 @@ pub(super) fn date(def: &InputDefinition, value: InputValue, shown: &str) -> Res
 pub(super) fn time(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
     let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
-    let t = parse_time(&value.text()).map_err(|e| parse_err(&e))?;
+    let t = parse_time(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         let b = bound.as_ref().map(crate::expression::write_pebble);
         if let Some(b) = b.and_then(|b| parse_time(&b).ok()) {
@@ -148,7 +148,7 @@ pub fn java_duration(d: chrono::Duration) -> String {
 }
 
 /// Java's `Instant.parse`: `2019-10-06T18:27:49Z`, seconds required, an offset allowed.
-fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, IsoError> {
     let mut sc = IsoScanner::new(s.trim());
     let date = sc.date_fields()?;
     sc.literal(b'T')?;
@@ -161,7 +161,7 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Java's `LocalDate.parse`: `2023-01-01`.
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+fn parse_date(s: &str) -> Result<NaiveDate, IsoError> {
     let mut sc = IsoScanner::new(s.trim());
     let date = sc.date_fields()?;
     sc.end()?;
@@ -169,7 +169,7 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 /// Java's `LocalTime.parse`: `HH:mm`, `HH:mm:ss`, `HH:mm:ss.nnnnnnnnn`.
-fn parse_time(s: &str) -> Result<NaiveTime, String> {
+fn parse_time(s: &str) -> Result<NaiveTime, IsoError> {
     let mut sc = IsoScanner::new(s.trim());
     let time = sc.time_fields(false)?;
     sc.end()?;

@@ -3,6 +3,36 @@
 
 use chrono::{NaiveDate, NaiveTime};
 
+/// ISO-8601 text that cannot be read, with `java.time`'s `DateTimeParseException`
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum IsoError {
+    /// The text does not have the expected form at `index`.
+    #[error("Text '{text}' could not be parsed at index {index}")]
+    AtIndex { text: String, index: usize },
+    /// Text is left after a complete value.
+    #[error("Text '{text}' could not be parsed, unparsed text found at index {index}")]
+    Unparsed { text: String, index: usize },
+    /// A field is outside its range (`valid`: Java's `1 - 12`, `0 - 23`…).
+    #[error("Text '{text}' could not be parsed: Invalid value for {field} (valid values {valid}): {value}")]
+    FieldOutOfRange {
+        text: String,
+        field: &'static str,
+        valid: &'static str,
+        value: u32,
+    },
+    /// February 29 of a common year.
+    #[error("Text '{text}' could not be parsed: Invalid date 'February 29' as '{year}' is not a leap year")]
+    NotLeapYear { text: String, year: i32 },
+    /// A day the month does not have (`month`: its upper-case English name).
+    #[error("Text '{text}' could not be parsed: Invalid date '{month} {day}'")]
+    InvalidDate {
+        text: String,
+        month: &'static str,
+        day: u32,
+    },
+}
+
 /// Reads ISO-8601 text the way `java.time`'s ISO formatters do, with their
 /// error messages (`Text 'x' could not be parsed at index 0`).
 pub(super) struct IsoScanner<'t> {
@@ -15,19 +45,27 @@ impl<'t> IsoScanner<'t> {
         IsoScanner { text, pos: 0 }
     }
 
-    fn at_index(&self) -> String {
-        format!("Text '{}' could not be parsed at index {}", self.text, self.pos)
+    fn at_index(&self) -> IsoError {
+        IsoError::AtIndex {
+            text: self.text.to_string(),
+            index: self.pos,
+        }
     }
 
-    fn invalid(&self, detail: &str) -> String {
-        format!("Text '{}' could not be parsed: {detail}", self.text)
+    fn out_of_range(&self, field: &'static str, valid: &'static str, value: u32) -> IsoError {
+        IsoError::FieldOutOfRange {
+            text: self.text.to_string(),
+            field,
+            valid,
+            value,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
-    pub(super) fn literal(&mut self, c: u8) -> Result<(), String> {
+    pub(super) fn literal(&mut self, c: u8) -> Result<(), IsoError> {
         if self.peek() == Some(c) {
             self.pos += 1;
             Ok(())
@@ -37,7 +75,7 @@ impl<'t> IsoScanner<'t> {
     }
 
     /// Exactly `n` digits.
-    fn digits(&mut self, n: usize) -> Result<u32, String> {
+    fn digits(&mut self, n: usize) -> Result<u32, IsoError> {
         let bytes = self.text.as_bytes();
         let end = self.pos + n;
         if end > bytes.len() || !bytes[self.pos..end].iter().all(u8::is_ascii_digit) {
@@ -62,18 +100,18 @@ impl<'t> IsoScanner<'t> {
         format!("{digits:0<9}").parse().unwrap_or(0)
     }
 
-    pub(super) fn end(&self) -> Result<(), String> {
+    pub(super) fn end(&self) -> Result<(), IsoError> {
         if self.pos == self.text.len() {
             Ok(())
         } else {
-            Err(format!(
-                "Text '{}' could not be parsed, unparsed text found at index {}",
-                self.text, self.pos
-            ))
+            Err(IsoError::Unparsed {
+                text: self.text.to_string(),
+                index: self.pos,
+            })
         }
     }
 
-    pub(super) fn date_fields(&mut self) -> Result<(i32, u32, u32), String> {
+    pub(super) fn date_fields(&mut self) -> Result<(i32, u32, u32), IsoError> {
         let year = self.digits(4)? as i32;
         self.literal(b'-')?;
         let month = self.digits(2)?;
@@ -83,7 +121,7 @@ impl<'t> IsoScanner<'t> {
     }
 
     /// `HH:mm`, then `:ss` and a fraction when `seconds` says so or when present.
-    pub(super) fn time_fields(&mut self, seconds_required: bool) -> Result<(u32, u32, u32, u32), String> {
+    pub(super) fn time_fields(&mut self, seconds_required: bool) -> Result<(u32, u32, u32, u32), IsoError> {
         let hour = self.digits(2)?;
         self.literal(b':')?;
         let minute = self.digits(2)?;
@@ -96,7 +134,7 @@ impl<'t> IsoScanner<'t> {
         Ok((hour, minute, second, nano))
     }
 
-    pub(super) fn check_date(&self, (year, month, day): (i32, u32, u32)) -> Result<NaiveDate, String> {
+    pub(super) fn check_date(&self, (year, month, day): (i32, u32, u32)) -> Result<NaiveDate, IsoError> {
         const MONTHS: [&str; 12] = [
             "JANUARY",
             "FEBRUARY",
@@ -112,23 +150,21 @@ impl<'t> IsoScanner<'t> {
             "DECEMBER",
         ];
         if !(1..=12).contains(&month) {
-            return Err(self.invalid(&format!(
-                "Invalid value for MonthOfYear (valid values 1 - 12): {month}"
-            )));
+            return Err(self.out_of_range("MonthOfYear", "1 - 12", month));
         }
         if !(1..=31).contains(&day) {
-            return Err(self.invalid(&format!(
-                "Invalid value for DayOfMonth (valid values 1 - 28/31): {day}"
-            )));
+            return Err(self.out_of_range("DayOfMonth", "1 - 28/31", day));
         }
         NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
-            let name = MONTHS[month as usize - 1];
+            let text = self.text.to_string();
             if month == 2 && day == 29 {
-                self.invalid(&format!(
-                    "Invalid date 'February 29' as '{year}' is not a leap year"
-                ))
+                IsoError::NotLeapYear { text, year }
             } else {
-                self.invalid(&format!("Invalid date '{name} {day}'"))
+                IsoError::InvalidDate {
+                    text,
+                    month: MONTHS[month as usize - 1],
+                    day,
+                }
             }
         })
     }
@@ -136,21 +172,21 @@ impl<'t> IsoScanner<'t> {
     pub(super) fn check_time(
         &self,
         (hour, minute, second, nano): (u32, u32, u32, u32),
-    ) -> Result<NaiveTime, String> {
-        for (v, name, max) in [
-            (hour, "HourOfDay", 23),
-            (minute, "MinuteOfHour", 59),
-            (second, "SecondOfMinute", 59),
+    ) -> Result<NaiveTime, IsoError> {
+        for (v, name, max, valid) in [
+            (hour, "HourOfDay", 23, "0 - 23"),
+            (minute, "MinuteOfHour", 59, "0 - 59"),
+            (second, "SecondOfMinute", 59, "0 - 59"),
         ] {
             if v > max {
-                return Err(self.invalid(&format!("Invalid value for {name} (valid values 0 - {max}): {v}")));
+                return Err(self.out_of_range(name, valid, v));
             }
         }
         NaiveTime::from_hms_nano_opt(hour, minute, second, nano).ok_or_else(|| self.at_index())
     }
 
     /// `Z` or `+HH`, `+HH:MM`, `+HH:MM:ss`, in seconds east of UTC.
-    pub(super) fn offset(&mut self) -> Result<i32, String> {
+    pub(super) fn offset(&mut self) -> Result<i32, IsoError> {
         match self.peek() {
             Some(b'Z') => {
                 self.pos += 1;
@@ -174,5 +210,42 @@ impl<'t> IsoScanner<'t> {
             }
             _ => Err(self.at_index()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_java_time_messages() {
+        let date = |s: &str| {
+            let mut sc = IsoScanner::new(s);
+            sc.date_fields().and_then(|d| sc.check_date(d)).unwrap_err()
+        };
+        let time = |s: &str| {
+            let mut sc = IsoScanner::new(s);
+            sc.time_fields(false).and_then(|t| sc.check_time(t)).unwrap_err()
+        };
+        assert_eq!(
+            date("2023-01-32").to_string(),
+            "Text '2023-01-32' could not be parsed: Invalid value for DayOfMonth (valid values 1 - 28/31): 32"
+        );
+        assert_eq!(
+            date("2023-04-31").to_string(),
+            "Text '2023-04-31' could not be parsed: Invalid date 'APRIL 31'"
+        );
+        assert_eq!(
+            time("10:60").to_string(),
+            "Text '10:60' could not be parsed: Invalid value for MinuteOfHour (valid values 0 - 59): 60"
+        );
+        assert_eq!(
+            time("10:00:61").to_string(),
+            "Text '10:00:61' could not be parsed: Invalid value for SecondOfMinute (valid values 0 - 59): 61"
+        );
+        assert_eq!(
+            IsoScanner::new("+19").offset().unwrap_err().to_string(),
+            "Text '+19' could not be parsed at index 3"
+        );
     }
 }

@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::expression::ExpressionError;
+
 mod dates;
 mod files;
 mod iso;
@@ -34,7 +36,7 @@ pub use dates::{java_duration, parse_iso_duration};
 pub use files::{execution_storage_prefix, file_input_uri, flow_uploads_prefix};
 pub use json::yaml_value_to_json;
 pub use resolve::{resolve_inputs, type_flow_output, type_flow_output_in, type_input};
-pub use secret::{decrypt_secret, encrypt_secret};
+pub use secret::{decrypt_secret, encrypt_secret, SecretError};
 
 /// A value given for an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +87,7 @@ fn java_string(v: &Value) -> String {
 }
 
 /// Evaluates a `dependsOn.condition` against the inputs resolved so far.
-pub type ConditionEvaluator<'a> = &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, String>;
+pub type ConditionEvaluator<'a> = &'a dyn Fn(&str, &IndexMap<String, Value>) -> Result<bool, ExpressionError>;
 
 /// Where the inputs are being typed.
 #[derive(Clone, Copy, Default)]

@@ -5,6 +5,15 @@ use serde_json::Value;
 
 use super::{InputDefinition, InputError, InputType, InputValue};
 
+/// Text that is not a number, with the message of Java's `NumberFormatException`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NumberFormatError {
+    #[error("empty String")]
+    Empty,
+    #[error("For input string: \"{0}\"")]
+    ForInputString(String),
+}
+
 /// INT: a 32-bit integer, as Java's `Integer.valueOf` reads it.
 pub(super) fn int(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
@@ -19,8 +28,10 @@ pub(super) fn int(def: &InputDefinition, value: InputValue, shown: &str) -> Resu
         None => {
             let text = value.text();
             let text = text.trim();
-            text.parse::<i32>()
-                .map_err(|_| InputError::invalid(id, &format!("For input string: \"{text}\""), shown))?
+            text.parse::<i32>().map_err(|_| {
+                let e = NumberFormatError::ForInputString(text.to_string());
+                InputError::invalid(id, &e.to_string(), shown)
+            })?
         }
     };
     bound_number(def, f64::from(n), shown)?;
@@ -33,7 +44,7 @@ pub(super) fn float(def: &InputDefinition, value: InputValue, shown: &str) -> Re
     let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
     let f = match &value {
         InputValue::Json(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-        _ => java_float(&value.text()).map_err(|m| InputError::invalid(id, &m, shown))?,
+        _ => java_float(&value.text()).map_err(|e| InputError::invalid(id, &e.to_string(), shown))?,
     };
     bound_number(def, f, shown)?;
     serde_json::Number::from_f64(f)
@@ -134,12 +145,12 @@ fn raw(v: &Option<Value>) -> String {
 
 /// Java's `Float.valueOf`: 32-bit precision, shown as Jackson writes a `Float`
 /// (`42.42` stays `42.42`). The error is Java's NumberFormatException message.
-fn java_float(text: &str) -> Result<f64, String> {
+fn java_float(text: &str) -> Result<f64, NumberFormatError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty String".into());
+        return Err(NumberFormatError::Empty);
     }
-    let bad = || format!("For input string: \"{t}\"");
+    let bad = || NumberFormatError::ForInputString(t.to_string());
     // Java also takes a trailing `f`/`d` type suffix.
     let digits = t
         .strip_suffix(['f', 'F', 'd', 'D'])
@@ -157,4 +168,22 @@ fn java_float(text: &str) -> Result<f64, String> {
         return Err(bad());
     }
     f.to_string().parse::<f64>().map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_errors_are_java_messages() {
+        assert_eq!(java_float("  ").unwrap_err().to_string(), "empty String");
+        assert_eq!(
+            java_float(" 1.2.x ").unwrap_err().to_string(),
+            "For input string: \"1.2.x\""
+        );
+        assert_eq!(
+            java_float("1e99").unwrap_err().to_string(),
+            "For input string: \"1e99\""
+        );
+    }
 }

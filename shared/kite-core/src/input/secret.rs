@@ -24,11 +24,36 @@ pub(super) fn secret(
         .map(Value::String)
         .map_err(|e| InputError {
             input_id: id.to_string(),
-            message: e,
+            message: e.to_string(),
         })
 }
 
 const NONCE_LEN: usize = 12;
+
+/// A secret that cannot be encrypted or decrypted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("the encryption key is empty")]
+    EmptyKey,
+    /// AES refused the key.
+    #[error("{0}")]
+    InvalidKey(aes_gcm::aes::cipher::InvalidLength),
+    /// AES-GCM could not seal the value.
+    #[error("{0}")]
+    Encrypt(aes_gcm::Error),
+    /// The stored value is not base64.
+    #[error("{0}")]
+    NotBase64(base64::DecodeError),
+    /// The stored value is shorter than its nonce.
+    #[error("too short")]
+    TooShort,
+    /// The tag does not match: another key, or an altered value.
+    #[error("wrong key or corrupted value")]
+    WrongKeyOrCorrupted,
+    /// The decrypted bytes are not UTF-8 text.
+    #[error("{0}")]
+    NotUtf8(std::string::FromUtf8Error),
+}
 
 /// AES-GCM with Kestra's layout: 12-byte IV, 128-bit tag, base64(IV ‖ ciphertext ‖ tag).
 enum SecretCipher {
@@ -41,14 +66,14 @@ impl SecretCipher {
     /// A 16, 24 or 32-byte key is used as is (as Kestra's `SecretKeySpec` does with
     /// its decoded key); any other length is folded into an AES-256 key so that a
     /// configured passphrase of any length still works.
-    fn new(key: &[u8]) -> Result<Self, String> {
+    fn new(key: &[u8]) -> Result<Self, SecretError> {
         use aes_gcm::KeyInit;
-        let invalid = |e: aes_gcm::aes::cipher::InvalidLength| e.to_string();
+        let invalid = SecretError::InvalidKey;
         Ok(match key.len() {
             16 => SecretCipher::Aes128(aes_gcm::Aes128Gcm::new_from_slice(key).map_err(invalid)?),
             24 => SecretCipher::Aes192(aes_gcm::AesGcm::new_from_slice(key).map_err(invalid)?),
             32 => SecretCipher::Aes256(aes_gcm::Aes256Gcm::new_from_slice(key).map_err(invalid)?),
-            0 => return Err("the encryption key is empty".into()),
+            0 => return Err(SecretError::EmptyKey),
             _ => {
                 let mut folded = [0u8; 32];
                 for (i, b) in key.iter().enumerate() {
@@ -59,7 +84,7 @@ impl SecretCipher {
         })
     }
 
-    fn encrypt(&self, nonce: &[u8; NONCE_LEN], plain: &[u8]) -> Result<Vec<u8>, String> {
+    fn encrypt(&self, nonce: &[u8; NONCE_LEN], plain: &[u8]) -> Result<Vec<u8>, SecretError> {
         use aes_gcm::aead::Aead;
         let nonce = aes_gcm::Nonce::from_slice(nonce);
         match self {
@@ -67,10 +92,10 @@ impl SecretCipher {
             SecretCipher::Aes192(c) => c.encrypt(nonce, plain),
             SecretCipher::Aes256(c) => c.encrypt(nonce, plain),
         }
-        .map_err(|e| e.to_string())
+        .map_err(SecretError::Encrypt)
     }
 
-    fn decrypt(&self, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+    fn decrypt(&self, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SecretError> {
         use aes_gcm::aead::Aead;
         let nonce = aes_gcm::Nonce::from_slice(nonce);
         match self {
@@ -78,7 +103,7 @@ impl SecretCipher {
             SecretCipher::Aes192(c) => c.decrypt(nonce, sealed),
             SecretCipher::Aes256(c) => c.decrypt(nonce, sealed),
         }
-        .map_err(|_| "wrong key or corrupted value".to_string())
+        .map_err(|_| SecretError::WrongKeyOrCorrupted)
     }
 }
 
@@ -100,7 +125,7 @@ fn fresh_nonce(plain: &str) -> [u8; NONCE_LEN] {
 }
 
 /// Encrypts a SECRET value with AES-GCM; the stored form is base64(nonce ‖ ciphertext).
-pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, String> {
+pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, SecretError> {
     use base64::Engine;
     let cipher = SecretCipher::new(key)?;
     let nonce = fresh_nonce(plain);
@@ -113,19 +138,53 @@ pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, String> {
 /// Decrypts a value written by [`encrypt_secret`] (or by Kestra with the same key).
 pub fn decrypt_secret(value: &str, key: &[u8]) -> Result<String, InputError> {
     use base64::Engine;
-    let fail = |m: &str| InputError {
+    let fail = |e: SecretError| InputError {
         input_id: String::new(),
-        message: format!("Unable to decrypt a secret: {m}"),
+        message: format!("Unable to decrypt a secret: {e}"),
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value)
-        .map_err(|e| fail(&e.to_string()))?;
+        .map_err(|e| fail(SecretError::NotBase64(e)))?;
     if bytes.len() < NONCE_LEN {
-        return Err(fail("too short"));
+        return Err(fail(SecretError::TooShort));
     }
-    let cipher = SecretCipher::new(key).map_err(|e| fail(&e))?;
+    let cipher = SecretCipher::new(key).map_err(fail)?;
     let plain = cipher
         .decrypt(&bytes[..NONCE_LEN], &bytes[NONCE_LEN..])
-        .map_err(|e| fail(&e))?;
-    String::from_utf8(plain).map_err(|e| fail(&e.to_string()))
+        .map_err(fail)?;
+    String::from_utf8(plain).map_err(|e| fail(SecretError::NotUtf8(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef";
+
+    #[test]
+    fn errors_keep_their_messages() {
+        assert_eq!(
+            encrypt_secret("x", b"").unwrap_err().to_string(),
+            "the encryption key is empty"
+        );
+        let sealed = encrypt_secret("x", KEY).unwrap();
+        let fail = |value: &str, key: &[u8]| decrypt_secret(value, key).unwrap_err().message;
+        assert_eq!(
+            fail(&sealed, b"fedcba9876543210"),
+            "Unable to decrypt a secret: wrong key or corrupted value"
+        );
+        assert_eq!(fail("AAAA", KEY), "Unable to decrypt a secret: too short");
+        assert_eq!(
+            fail(&sealed, b""),
+            "Unable to decrypt a secret: the encryption key is empty"
+        );
+        use base64::Engine;
+        let not_base64 = base64::engine::general_purpose::STANDARD
+            .decode("not base64!")
+            .unwrap_err();
+        assert_eq!(
+            fail("not base64!", KEY),
+            format!("Unable to decrypt a secret: {not_base64}")
+        );
+    }
 }

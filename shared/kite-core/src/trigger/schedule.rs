@@ -104,9 +104,9 @@ impl Schedule {
         let p = &trigger.properties;
         let expression = p.get("cron").map(write_pebble).unwrap_or_default();
         let with_seconds = p.get("withSeconds").and_then(Value::as_bool).unwrap_or(false);
-        let cron = parse_cron(&expression, with_seconds).map_err(|message| ScheduleError::InvalidCron {
+        let cron = parse_cron(&expression, with_seconds).map_err(|e| ScheduleError::InvalidCron {
             cron: expression.clone(),
-            message,
+            message: e.message,
         })?;
         let timezone = match p.get("timezone").and_then(Value::as_str) {
             None => Tz::UTC,
