@@ -8,7 +8,7 @@ use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use kite_core::task::http::{HttpCall, HttpResponse};
+use kite_core::task::http::{HttpCall, HttpError, HttpResponse};
 
 /// The largest response body read into the task run's outputs.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
@@ -41,7 +41,7 @@ impl HttpClient {
     }
 
     /// Sends the request; `Err` says why no response came (unreachable host, bad URI, ...).
-    pub async fn send(&self, call: &HttpCall) -> Result<HttpResponse, String> {
+    pub async fn send(&self, call: &HttpCall) -> Result<HttpResponse, HttpError> {
         let mut request = Request::builder()
             .method(call.method.as_str())
             .uri(call.uri.as_str());
@@ -49,14 +49,18 @@ impl HttpClient {
             request = request.header(name.as_str(), value.as_str());
         }
         let body = Full::new(Bytes::from(call.body.clone().unwrap_or_default()));
-        let request = request
-            .body(body)
-            .map_err(|e| format!("Invalid request to `{}`: {e}", call.uri))?;
+        let request = request.body(body).map_err(|e| HttpError::InvalidRequest {
+            uri: call.uri.clone(),
+            reason: e.to_string(),
+        })?;
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| format!("Request to `{}` failed: {}", call.uri, describe(&e)))?;
+            .map_err(|e| HttpError::Failed {
+                uri: call.uri.clone(),
+                reason: describe(&e),
+            })?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -71,11 +75,10 @@ impl HttpClient {
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
-            .map_err(|e| {
-                format!(
-                    "Reading the response of `{}` failed: {e} (limit {MAX_RESPONSE_BYTES} bytes)",
-                    call.uri
-                )
+            .map_err(|e| HttpError::Unreadable {
+                uri: call.uri.clone(),
+                reason: e.to_string(),
+                limit: MAX_RESPONSE_BYTES,
             })?
             .to_bytes()
             .to_vec();

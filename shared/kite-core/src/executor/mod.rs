@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::execution::{Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType};
-use crate::expression::{ExpressionEngine, FileReader};
+use crate::expression::{ExpressionEngine, ExpressionError, FileReader};
 use crate::flow::{ConcurrencyBehavior, Flow};
 use crate::input::InputError;
 
@@ -146,6 +146,28 @@ pub enum Command {
     Terminated {
         state: StateType,
     },
+}
+
+/// Why the state machine fails a task run (or the execution, for flow outputs): the
+/// message becomes its ERROR log line, in Kestra's words where Kestra has them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskRunError {
+    #[error(transparent)]
+    Render(#[from] ExpressionError),
+    #[error(transparent)]
+    Output(#[from] InputError),
+    #[error("Switch task `{task_id}` doesn't match any cases for value `{value}` and has no defaults")]
+    NoSwitchCase { task_id: String, value: String },
+    #[error("Unable to read the values of `{task_id}` as a list: `{rendered}`")]
+    ValuesNotAList { task_id: String, rendered: String },
+    #[error("The values of `{task_id}` must be a list, not `{value}`")]
+    ValuesOfWrongType { task_id: String, value: Value },
+    #[error("Found '{count}' null values on Each, with values={values}")]
+    NullValues { count: usize, values: String },
+    #[error("Invalid scheduleDate `{0}`")]
+    InvalidScheduleDate(String),
+    #[error("Invalid duration `{0}`: use ISO-8601, e.g. PT30S")]
+    InvalidDuration(String),
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

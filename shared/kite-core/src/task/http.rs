@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::TaskRunContext;
 use crate::execution::{LogLevel, StateType};
 use crate::executor::TaskResult;
+use crate::expression::ExpressionError;
 use crate::flow::HttpRequestTask;
 
 /// A request, rendered.
@@ -20,6 +21,25 @@ pub struct HttpCall {
     pub body: Option<Vec<u8>>,
     /// `allowFailed`: a 4xx/5xx answer is a result, not a failure.
     pub allow_failed: bool,
+}
+
+/// Why a request was not made or got no response; the task run's ERROR line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Render(#[from] ExpressionError),
+    #[error("`formData` must be a map of field names to values")]
+    FormDataNotAMap,
+    #[error("Invalid request to `{uri}`: {reason}")]
+    InvalidRequest { uri: String, reason: String },
+    #[error("Request to `{uri}` failed: {reason}")]
+    Failed { uri: String, reason: String },
+    #[error("Reading the response of `{uri}` failed: {reason} (limit {limit} bytes)")]
+    Unreadable {
+        uri: String,
+        reason: String,
+        limit: usize,
+    },
 }
 
 /// What the server answered.
@@ -34,8 +54,8 @@ pub struct HttpResponse {
 /// Renders the task's properties; `render` renders one property value.
 pub fn prepare(
     task: &HttpRequestTask,
-    render: &dyn Fn(&Value) -> Result<String, String>,
-) -> Result<HttpCall, String> {
+    render: &dyn Fn(&Value) -> Result<String, ExpressionError>,
+) -> Result<HttpCall, HttpError> {
     let uri = render(&task.uri)?;
     let method = render(&task.method)?.to_ascii_uppercase();
     let mut headers = Vec::new();
@@ -65,7 +85,7 @@ pub fn prepare(
             }
             Some(form.finish().into_bytes())
         }
-        (None, Some(_)) => return Err("`formData` must be a map of field names to values".into()),
+        (None, Some(_)) => return Err(HttpError::FormDataNotAMap),
         (None, None) => None,
     };
     Ok(HttpCall {
@@ -82,12 +102,12 @@ pub fn prepare(
 pub fn finish(
     call: &HttpCall,
     task_run: &TaskRunContext,
-    response: Result<HttpResponse, String>,
+    response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
     let response = match response {
         Ok(r) => r,
-        Err(error) => return task_run.failed(error, now),
+        Err(error) => return task_run.failed(error.to_string(), now),
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
     if response.status >= 400 && !call.allow_failed {
@@ -141,9 +161,9 @@ mod tests {
         }
     }
 
-    fn literal(v: &Value) -> Result<String, String> {
+    fn literal(v: &Value) -> Result<String, ExpressionError> {
         match v {
-            Value::String(s) if s.contains("{{") => Err(format!("cannot render {s}")),
+            Value::String(s) if s.contains("{{") => Err(ExpressionError::new(format!("cannot render {s}"))),
             Value::String(s) => Ok(s.clone()),
             other => Ok(other.to_string()),
         }
@@ -203,7 +223,9 @@ mod tests {
         );
         assert_eq!(
             prepare(&task(json!({"uri": "{{ nope }}"})), &literal),
-            Err("cannot render {{ nope }}".into())
+            Err(HttpError::Render(ExpressionError::new(
+                "cannot render {{ nope }}"
+            )))
         );
     }
 
@@ -245,8 +267,15 @@ mod tests {
             finish(&allowed, &context(), Ok(not_found), now).state,
             StateType::Success
         );
-        let unreachable = finish(&call, &context(), Err("Connection refused".into()), now);
+        let refused = HttpError::Failed {
+            uri: call.uri.clone(),
+            reason: "Connection refused".into(),
+        };
+        let unreachable = finish(&call, &context(), Err(refused), now);
         assert_eq!(unreachable.state, StateType::Failed);
-        assert_eq!(unreachable.logs[0].message, "Connection refused");
+        assert_eq!(
+            unreachable.logs[0].message,
+            "Request to `http://h/x` failed: Connection refused"
+        );
     }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{task_of, TaskRunContext};
 use crate::execution::{Execution, LogEntry, StateType};
 use crate::executor::{readable_prefixes, Env, TaskResult};
-use crate::expression::{is_truthy, write_pebble, RenderContext};
+use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, LogLevel, TaskKind};
 use crate::run_variables;
 
@@ -29,8 +29,8 @@ impl Run {
         }
     }
 
-    fn failed(mut self, message: String) -> TaskResult {
-        self.log(LogLevel::Error, message);
+    fn failed(mut self, error: impl std::fmt::Display) -> TaskResult {
+        self.log(LogLevel::Error, error.to_string());
         self.done(StateType::Failed, IndexMap::new())
     }
 }
@@ -62,9 +62,9 @@ pub(crate) fn run(
         now: env.now,
     };
     let engine = env.expressions;
-    let render = |v: &Value| -> Result<String, String> {
+    let render = |v: &Value| -> Result<String, ExpressionError> {
         match v {
-            Value::String(s) => engine.render(s, &ctx).map_err(|e| e.message),
+            Value::String(s) => engine.render(s, &ctx),
             other => Ok(write_pebble(other)),
         }
     };
@@ -103,7 +103,7 @@ pub(crate) fn run(
                 outputs.insert("values".to_string(), rendered);
                 run.done(StateType::Success, outputs)
             }
-            Err(e) => run.failed(e.message),
+            Err(e) => run.failed(e),
         },
         TaskKind::Fail {
             condition,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::execution::{Execution, LogEntry, LogLevel, StateType, TaskRun};
 use crate::executor::{readable_prefixes, Env, TaskResult};
-use crate::expression::{write_pebble, RenderContext};
+use crate::expression::{write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Task, TaskKind};
 use crate::input::execution_storage_prefix;
 use crate::run_variables;
@@ -141,14 +141,16 @@ pub fn prepare_io(
         error_logs: &[],
         now: env.now,
     };
-    let render = |v: &Value| -> Result<String, String> {
+    let render = |v: &Value| -> Result<String, ExpressionError> {
         match v {
-            Value::String(s) => env.expressions.render(s, &ctx).map_err(|e| e.message),
+            Value::String(s) => env.expressions.render(s, &ctx),
             other => Ok(write_pebble(other)),
         }
     };
     let call = match &task.kind {
-        TaskKind::HttpRequest(t) => http::prepare(t, &render).map(IoCall::Http),
+        TaskKind::HttpRequest(t) => http::prepare(t, &render)
+            .map(IoCall::Http)
+            .map_err(|e| e.to_string()),
         other => Err(format!(
             "`{}` ({}) does not run on a worker",
             task.id,

@@ -19,7 +19,7 @@ impl<'a> Machine<'a> {
         exec: &Execution,
         i: usize,
         task: &Task,
-    ) -> Result<(), String> {
+    ) -> Result<(), TaskRunError> {
         let Some(v) = &task.timeout else {
             return Ok(());
         };
@@ -63,8 +63,14 @@ impl<'a> Machine<'a> {
     }
 
     /// Fails a task run with an error line in its logs.
-    pub(super) fn fail(&mut self, exec: &mut Execution, i: usize, task: &Task, message: String) -> StateType {
-        self.log_task(exec, i, LogLevel::Error, message);
+    pub(super) fn fail(
+        &mut self,
+        exec: &mut Execution,
+        i: usize,
+        task: &Task,
+        error: impl std::fmt::Display,
+    ) -> StateType {
+        self.log_task(exec, i, LogLevel::Error, error.to_string());
         let state = adjust(task, StateType::Failed);
         let now = self.now();
         let tr = &mut runs_mut(exec)[i];

@@ -156,10 +156,15 @@ impl<'a> Machine<'a> {
     }
 
     /// Decisions a flowable takes once, when it starts.
-    pub(super) fn decide(&mut self, exec: &mut Execution, i: usize, task: &'a Task) -> Result<(), String> {
+    pub(super) fn decide(
+        &mut self,
+        exec: &mut Execution,
+        i: usize,
+        task: &'a Task,
+    ) -> Result<(), TaskRunError> {
         match &task.kind {
             TaskKind::If { condition, .. } => {
-                let rendered = self.render(exec, i, task, condition).map_err(|e| e.message)?;
+                let rendered = self.render(exec, i, task, condition)?;
                 let mut o = IndexMap::new();
                 o.insert("evaluationResult".to_string(), Value::Bool(is_truthy(&rendered)));
                 runs_mut(exec)[i].outputs = Some(o);
@@ -170,13 +175,13 @@ impl<'a> Machine<'a> {
                 defaults,
                 ..
             } => {
-                let rendered = self.render(exec, i, task, value).map_err(|e| e.message)?;
+                let rendered = self.render(exec, i, task, value)?;
                 let matched = cases.contains_key(&rendered);
                 if !matched && defaults.is_empty() {
-                    return Err(format!(
-                        "Switch task `{}` doesn't match any cases for value `{rendered}` and has no defaults",
-                        task.id
-                    ));
+                    return Err(TaskRunError::NoSwitchCase {
+                        task_id: task.id.clone(),
+                        value: rendered,
+                    });
                 }
                 let mut o = IndexMap::new();
                 o.insert("value".to_string(), Value::String(rendered));
@@ -200,42 +205,37 @@ impl<'a> Machine<'a> {
         i: usize,
         task: &'a Task,
         values: &Value,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, TaskRunError> {
         let list: Vec<Value> = match values {
             Value::String(s) => {
-                let rendered = self
-                    .render(exec, i, task, &Value::String(s.clone()))
-                    .map_err(|e| e.message)?;
+                let rendered = self.render(exec, i, task, &Value::String(s.clone()))?;
                 match serde_json::from_str::<Value>(&rendered) {
                     Ok(Value::Array(a)) => a,
                     _ => {
-                        return Err(format!(
-                            "Unable to read the values of `{}` as a list: `{rendered}`",
-                            task.id
-                        ))
+                        return Err(TaskRunError::ValuesNotAList {
+                            task_id: task.id.clone(),
+                            rendered,
+                        })
                     }
                 }
             }
-            Value::Array(items) => match self
-                .render_value(exec, i, task, &Value::Array(items.clone()))
-                .map_err(|e| e.message)?
-            {
+            Value::Array(items) => match self.render_value(exec, i, task, &Value::Array(items.clone()))? {
                 Value::Array(a) => a,
                 _ => Vec::new(),
             },
             other => {
-                return Err(format!(
-                    "The values of `{}` must be a list, not `{other}`",
-                    task.id
-                ))
+                return Err(TaskRunError::ValuesOfWrongType {
+                    task_id: task.id.clone(),
+                    value: other.clone(),
+                })
             }
         };
         let nulls = list.iter().filter(|v| v.is_null()).count();
         if nulls > 0 {
-            return Err(format!(
-                "Found '{nulls}' null values on Each, with values={}",
-                java_string(&Value::Array(list.clone()))
-            ));
+            return Err(TaskRunError::NullValues {
+                count: nulls,
+                values: java_string(&Value::Array(list.clone())),
+            });
         }
         Ok(list
             .into_iter()
@@ -252,18 +252,15 @@ impl<'a> Machine<'a> {
         i: usize,
         task: &'a Task,
         sub: &'a crate::flow::SubflowTask,
-    ) -> Result<SubflowRequest, String> {
-        let namespace = self
-            .render(exec, i, task, &sub.namespace)
-            .map_err(|e| e.message)?;
-        let flow_id = self.render(exec, i, task, &sub.flow_id).map_err(|e| e.message)?;
+    ) -> Result<SubflowRequest, TaskRunError> {
+        let namespace = self.render(exec, i, task, &sub.namespace)?;
+        let flow_id = self.render(exec, i, task, &sub.flow_id)?;
         let mut inputs = IndexMap::new();
         for (k, v) in &sub.inputs {
             let rendered = match v {
                 Value::String(s) => self.render_typed(exec, i, task, s),
                 other => self.render_value(exec, i, task, other),
-            }
-            .map_err(|e| e.message)?;
+            }?;
             inputs.insert(k.clone(), rendered);
         }
         let mut labels: Vec<Label> = if sub.inherit_labels {
@@ -276,7 +273,7 @@ impl<'a> Machine<'a> {
                 .collect()
         };
         for (k, v) in &sub.labels {
-            let value = self.render(exec, i, task, v).map_err(|e| e.message)?;
+            let value = self.render(exec, i, task, v)?;
             labels.retain(|l| &l.key != k);
             labels.push(Label {
                 key: k.clone(),
@@ -285,10 +282,10 @@ impl<'a> Machine<'a> {
         }
         let schedule_date = match &sub.schedule_date {
             Some(v) => {
-                let s = self.render(exec, i, task, v).map_err(|e| e.message)?;
+                let s = self.render(exec, i, task, v)?;
                 Some(
                     chrono::DateTime::parse_from_rfc3339(&s)
-                        .map_err(|_| format!("Invalid scheduleDate `{s}`"))?
+                        .map_err(|_| TaskRunError::InvalidScheduleDate(s.clone()))?
                         .with_timezone(&chrono::Utc),
                 )
             }

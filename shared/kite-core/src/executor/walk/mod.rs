@@ -22,7 +22,7 @@ use chrono::Duration;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
-use super::{Command, Env, Event, ExecutorError, SubflowRequest, TimerKind};
+use super::{Command, Env, Event, ExecutorError, SubflowRequest, TaskRunError, TimerKind};
 use crate::execution::{
     Execution, ExecutionTrigger, Label, LogEntry, LogLevel, State, StateType, TaskRun, TaskRunAttempt,
 };
@@ -217,8 +217,8 @@ impl<'a> Machine<'a> {
         if !matches!(state, StateType::Failed | StateType::Killed) && !self.flow.outputs.is_empty() {
             match self.flow_outputs(exec) {
                 Ok(outputs) => exec.outputs = outputs,
-                Err(message) => {
-                    self.log_execution(exec, LogLevel::Error, message);
+                Err(e) => {
+                    self.log_execution(exec, LogLevel::Error, e.to_string());
                     exec.outputs.clear();
                     state = StateType::Failed;
                 }
@@ -238,7 +238,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn flow_outputs(&self, exec: &Execution) -> Result<IndexMap<String, Value>, String> {
+    fn flow_outputs(&self, exec: &Execution) -> Result<IndexMap<String, Value>, TaskRunError> {
         let vars = run_variables::for_execution(self.flow, exec, self.env.into());
         let prefixes = self.readable_prefixes(exec);
         let ctx = self.render_context(&vars, &prefixes, &[]);
@@ -247,9 +247,8 @@ impl<'a> Machine<'a> {
             let rendered = match &o.value {
                 Value::String(s) => self.env.expressions.render_typed(s, &ctx),
                 other => self.env.expressions.render_value(other, &ctx),
-            }
-            .map_err(|e| e.message)?;
-            let typed = type_flow_output(&o.type_name, &o.id, rendered).map_err(|e| e.message)?;
+            }?;
+            let typed = type_flow_output(&o.type_name, &o.id, rendered)?;
             out.insert(o.id.clone(), typed);
         }
         Ok(out)

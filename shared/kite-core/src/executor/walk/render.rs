@@ -79,9 +79,9 @@ impl<'a> Machine<'a> {
         i: usize,
         task: &Task,
         v: &Value,
-    ) -> Result<Duration, String> {
-        let s = self.render(exec, i, task, v).map_err(|e| e.message)?;
-        parse_iso_duration(&s).ok_or_else(|| format!("Invalid duration `{s}`: use ISO-8601, e.g. PT30S"))
+    ) -> Result<Duration, TaskRunError> {
+        let s = self.render(exec, i, task, v)?;
+        parse_iso_duration(&s).ok_or(TaskRunError::InvalidDuration(s))
     }
 
     pub(super) fn log_task(&mut self, exec: &Execution, i: usize, level: LogLevel, message: String) {
