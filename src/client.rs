@@ -264,7 +264,7 @@ fn split_pair(s: &str, what: &str) -> Result<(String, String), Failure> {
 fn multipart(texts: &[(String, String)], files: &[(String, String, Vec<u8>)]) -> (String, Vec<u8>) {
     let boundary = format!(
         "----kite{}",
-        kite_engine::ports::IdGenerator::next_id(&kite_engine::ports::RandomIds)
+        kite_engine::ports::IdSource::next_id(&kite_engine::ports::RandomIds)
     );
     let mut body = Vec::new();
     let clean = |s: &str| s.replace(['"', '\r', '\n'], "_");

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 fn bench(c: &mut Criterion) {
     let engine = ExpressionEngine::new();
+    #[allow(clippy::disallowed_methods)] // a bench, not the core
     let now = Utc::now();
     let small =
         json!({"inputs": {"name": "World"}, "flow": {"id": "benchmark01", "namespace": "benchmarks"}});

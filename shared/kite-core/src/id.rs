@@ -1,4 +1,14 @@
-//! Kestra-style identifiers: base62 of 128 random bits (at most 22 characters).
+//! Kestra-style identifiers: base62 of 128 random bits (at most 22 characters), and
+//! the source of fresh ids and random bytes every host injects.
+
+/// What the core may not make itself, injected by its host: fresh ids and random
+/// bytes (the engine's port draws them from the OS; tests count).
+pub trait IdSource: Send + Sync {
+    /// A new unique id (Kestra's base62 form).
+    fn next_id(&self) -> String;
+    /// Fresh bytes for an AES-GCM nonce: never the same twice under one key.
+    fn nonce(&self) -> [u8; 12];
+}
 
 /// Encodes a 128-bit number the way Kestra's `FriendlyId` does (base62, no padding).
 pub fn friendly_id(n: u128) -> String {

@@ -2,8 +2,8 @@
 //! task runs run in-process, timers fire by advancing the clock, subflows run to
 //! completion. Used by tests, benchmarks and `kite flow test`-style checks.
 
-use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -64,13 +64,24 @@ pub struct Outcome {
     pub subflow_executions: Vec<Execution>,
 }
 
-struct SequentialIds(Cell<u64>);
+/// Repeatable ids and nonces: the same runs give the same executions.
+struct SequentialIds(AtomicU64);
+
+impl SequentialIds {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
 
 impl IdSource for SequentialIds {
     fn next_id(&self) -> String {
-        let n = self.0.get() + 1;
-        self.0.set(n);
-        crate::id::friendly_id(u128::from(n) * 0x9E37_79B9_7F4A_7C15)
+        crate::id::friendly_id(u128::from(self.next()) * 0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.next().to_le_bytes());
+        nonce
     }
 }
 
@@ -125,7 +136,7 @@ impl Runner {
             flows: HashMap::new(),
             files: HashMap::new(),
             engine: ExpressionEngine::new(),
-            ids: SequentialIds(Cell::new(0)),
+            ids: SequentialIds(AtomicU64::new(0)),
             now: DateTime::parse_from_rfc3339("2024-12-20T10:00:00Z")
                 .map(|d| d.with_timezone(&Utc))
                 .unwrap_or_default(),
@@ -278,6 +289,7 @@ impl Runner {
             flow_id,
             execution_id: id,
             secret_key: Some(&self.secret_key),
+            ids: Some(&self.ids),
             condition: None,
         };
         let inputs = resolve_inputs(&flow.inputs, &request.inputs, &ctx)?;

@@ -9,6 +9,9 @@
 //! them is gone), or as not implemented: one execution in the core cannot
 //! observe it.
 
+// The corpus of flows is read from disk by the tests, never by the core.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,7 +2,7 @@
 //! the local server and the Lambdas run): flowable tasks, retries, timeouts, pauses,
 //! subflows, kill and restart.
 
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::{Label, StateType};
 use kite_core::executor::{self, NewExecution};
@@ -92,7 +92,10 @@ fn new_execution_labels_and_metadata() {
         "id: l\nnamespace: t\nlabels:\n  team: data\n  system.readOnly: \"true\"\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
-    let now = Utc::now();
+    let now = Utc
+        .with_ymd_and_hms(2024, 12, 20, 10, 0, 0)
+        .single()
+        .expect("a date");
     let execution = executor::new_execution(
         &flow,
         NewExecution {

@@ -162,6 +162,10 @@ impl IdSource for Ids {
     fn next_id(&self) -> String {
         format!("id{}", self.0.fetch_add(1, Ordering::Relaxed))
     }
+
+    fn nonce(&self) -> [u8; 12] {
+        [0; 12]
+    }
 }
 
 fn t0() -> DateTime<Utc> {

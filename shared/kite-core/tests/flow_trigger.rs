@@ -1,5 +1,8 @@
 //! Flow triggers: states, conditions, preconditions windows, idempotent ids.
 
+// The corpus of flows is read from disk by the tests, never by the core.
+#![allow(clippy::disallowed_methods)]
+
 use chrono::{DateTime, Duration, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, StateType};

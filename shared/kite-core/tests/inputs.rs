@@ -1,8 +1,14 @@
 //! Inputs typed and validated as Kestra does (`InputsTest`).
 
+// The corpus of flows is read from disk by the tests, never by the core.
+#![allow(clippy::disallowed_methods)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use indexmap::IndexMap;
 use kite_core::expression::ExpressionError;
 use kite_core::flow::parse_flow;
+use kite_core::id::IdSource;
 use kite_core::input::{
     decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, type_flow_output_in,
     InputContext, InputDefinition, InputValue,
@@ -20,12 +26,30 @@ fn inputs_flow() -> Vec<InputDefinition> {
 
 const KEY: &[u8] = b"I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK";
 
+/// Counts nonces: each encryption gets a new one.
+struct CountingIds(AtomicU64);
+
+impl IdSource for CountingIds {
+    fn next_id(&self) -> String {
+        self.0.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.0.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        nonce
+    }
+}
+
+static IDS: CountingIds = CountingIds(AtomicU64::new(0));
+
 fn ctx() -> InputContext<'static> {
     InputContext {
         namespace: "io.kestra.tests",
         flow_id: "inputs",
         execution_id: "E1",
         secret_key: Some(KEY),
+        ids: Some(&IDS),
         condition: None,
     }
 }
@@ -616,8 +640,8 @@ fn secrets_need_a_key() {
 #[test]
 fn secrets_round_trip_with_any_key() {
     for key in [&b"0123456789abcdef"[..], &[7u8; 24][..], KEY, b"short"] {
-        let a = encrypt_secret("p4ss", key).unwrap();
-        let b = encrypt_secret("p4ss", key).unwrap();
+        let a = encrypt_secret("p4ss", key, IDS.nonce()).unwrap();
+        let b = encrypt_secret("p4ss", key, IDS.nonce()).unwrap();
         assert_ne!(a, b, "a fresh nonce per value");
         assert_eq!(decrypt_secret(&a, key).unwrap(), "p4ss");
         assert!(decrypt_secret(&a, b"another-key-of-some-length").is_err());

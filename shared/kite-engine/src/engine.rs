@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
-use kite_core::executor::{self, Driver, Env, Event, IdSource, Need, NewExecution};
+use kite_core::executor::{self, Driver, Env, Event, Need, NewExecution};
 use kite_core::expression::{ExpressionEngine, FileReader};
 use kite_core::flow::{parse_flow, Flow, TaskKind};
 use kite_core::input::{resolve_inputs, InputContext, InputValue};
@@ -33,7 +33,7 @@ mod webhook;
 
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
-    FlowRepository, IdGenerator, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
+    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
     TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
@@ -47,7 +47,7 @@ pub struct Ports {
     pub files: Arc<dyn FileStorage>,
     pub queue: Arc<dyn TaskQueue>,
     pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGenerator>,
+    pub ids: Arc<dyn IdSource>,
     pub triggers: Arc<dyn TriggerRepository>,
     /// Where Schedule triggers are registered ([`crate::ports::NoScheduleRegistry`] locally).
     pub schedules: Arc<dyn ScheduleRegistry>,
@@ -162,15 +162,6 @@ struct Inner {
     schedules_changed: Arc<tokio::sync::Notify>,
     /// Task runs on this process's worker, by execution: a kill cancels them.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
-}
-
-/// Adapts the id port to the core's `IdSource`.
-struct Ids<'a>(&'a dyn IdGenerator);
-
-impl IdSource for Ids<'_> {
-    fn next_id(&self) -> String {
-        self.0.next_id()
-    }
 }
 
 /// Adapts file storage to the expression `read()` function.

@@ -24,10 +24,7 @@ pub use drive::{DriveError, Driver, Need, Pass, Timer};
 
 pub(crate) use walk::readable_prefixes;
 
-/// Gives new ids (task runs, subflow executions).
-pub trait IdSource {
-    fn next_id(&self) -> String;
-}
+pub use crate::id::IdSource;
 
 /// What the state machine may use besides the execution: clock, ids, renderer, files.
 pub struct Env<'a> {

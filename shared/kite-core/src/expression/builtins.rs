@@ -54,6 +54,9 @@ fn text(value: &Value) -> String {
     write_pebble(value)
 }
 
+/// `uuid()`, `id()` and `randomInt()`: the std hasher's random seed is the one source of
+/// randomness renders have (the host's `IdSource` does not reach expression functions).
+#[allow(clippy::disallowed_types)]
 fn random_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0x6b69_7465);

@@ -208,6 +208,26 @@ thread_local! {
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
 }
 
+/// Points [`CURRENT`] at a render's context for the guard's lifetime, and restores the
+/// previous one when dropped, also when the render panics: a dangling pointer never
+/// outlives the render it points into.
+struct CurrentGuard {
+    previous: *const (),
+}
+
+impl CurrentGuard {
+    fn set(current: &Current<'_>) -> CurrentGuard {
+        let previous = CURRENT.with(|c| c.replace(current as *const Current<'_> as *const ()));
+        CurrentGuard { previous }
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
 /// Gives the functions that need it the context of the render in progress on
 /// this thread.
 fn with_current<R>(f: impl FnOnce(&Current<'_>) -> R) -> tera::Result<R> {
@@ -215,8 +235,10 @@ fn with_current<R>(f: impl FnOnce(&Current<'_>) -> R) -> tera::Result<R> {
     if ptr.is_null() {
         return Err(tera::Error::msg("no render in progress"));
     }
-    // SAFETY: `ptr` is set by `ExpressionEngine::render_with` to a `Current` that
-    // lives on its stack for the whole synchronous render, and restored after.
+    // SAFETY: `ptr` is set by `ExpressionEngine::render_with` (through `CurrentGuard`) to
+    // a `Current` that lives on its stack for the whole synchronous render; the guard
+    // restores the previous pointer when the render ends, returns or unwinds.
+    #[allow(unsafe_code)]
     let current = unsafe { &*(ptr as *const Current<'_>) };
     Ok(f(current))
 }
@@ -307,9 +329,8 @@ impl ExpressionEngine {
         let compiled = self.compiled(template, mode)?;
         let context = compiled.uses.context(ctx.variables);
         let current = Current { engine: self, ctx };
-        let previous = CURRENT.with(|c| c.replace(&current as *const Current<'_> as *const ()));
+        let _restore = CurrentGuard::set(&current);
         let result = compiled.tera.render("t", &context);
-        CURRENT.with(|c| c.set(previous));
         result.map_err(|e| render_error(&e, template, ctx.variables))
     }
 }
@@ -378,6 +399,28 @@ fn first_missing_segment(path: &str, variables: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_render_pointer_is_restored_when_a_render_panics() {
+        let engine = ExpressionEngine::new();
+        let variables = json!({});
+        let ctx = RenderContext::new(&variables, now());
+        let current = Current {
+            engine: &engine,
+            ctx: &ctx,
+        };
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = CurrentGuard::set(&current);
+            assert!(!CURRENT.with(Cell::get).is_null());
+            panic!("a render panics");
+        }));
+        assert!(unwound.is_err());
+        assert!(
+            CURRENT.with(Cell::get).is_null(),
+            "no pointer into the unwound render"
+        );
+        assert!(with_current(|_| ()).is_err());
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2024-12-20T10:00:00Z")

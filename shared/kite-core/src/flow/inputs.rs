@@ -201,6 +201,7 @@ impl Parser {
             flow_id: self.flow_id.as_deref().unwrap_or_default(),
             execution_id: "",
             secret_key: None,
+            ids: None,
             condition: None,
         };
         crate::input::type_input(input, crate::input::InputValue::Json(value.clone()), &ctx)

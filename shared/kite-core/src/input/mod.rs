@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::expression::ExpressionError;
+use crate::id::IdSource;
 
 mod dates;
 mod files;
@@ -97,6 +98,8 @@ pub struct InputContext<'a> {
     pub execution_id: &'a str,
     /// AES key (16, 24 or 32 bytes) for SECRET inputs.
     pub secret_key: Option<&'a [u8]>,
+    /// Nonces for encrypting SECRET inputs (with `secret_key`).
+    pub ids: Option<&'a dyn IdSource>,
     pub condition: Option<ConditionEvaluator<'a>>,
 }
 

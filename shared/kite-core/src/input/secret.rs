@@ -16,11 +16,11 @@ pub(super) fn secret(
     let id = def.id.as_str();
     let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
     let s = value.text();
-    let key = ctx
-        .secret_key
-        .ok_or_else(|| parse_err("Unable to use a `SECRET` input/output as encryption is not configured"))?;
+    let not_configured =
+        || parse_err("Unable to use a `SECRET` input/output as encryption is not configured");
+    let (key, ids) = ctx.secret_key.zip(ctx.ids).ok_or_else(not_configured)?;
     check_validator(def, &s)?;
-    encrypt_secret(&s, key)
+    encrypt_secret(&s, key, ids.nonce())
         .map(Value::String)
         .map_err(|e| InputError {
             input_id: id.to_string(),
@@ -107,28 +107,11 @@ impl SecretCipher {
     }
 }
 
-/// A nonce never reused within the process: a counter mixed with the
-/// randomly seeded `RandomState` (the core has no other randomness source).
-fn fresh_nonce(plain: &str) -> [u8; NONCE_LEN] {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write(plain.as_bytes());
-    h.write_u64(count);
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce[..8].copy_from_slice(&h.finish().to_le_bytes());
-    // The counter's low bits make two nonces of one process differ for sure.
-    nonce[8..].copy_from_slice(&(count as u32).to_le_bytes());
-    nonce
-}
-
-/// Encrypts a SECRET value with AES-GCM; the stored form is base64(nonce ‖ ciphertext).
-pub fn encrypt_secret(plain: &str, key: &[u8]) -> Result<String, SecretError> {
+/// Encrypts a SECRET value with AES-GCM under a fresh `nonce` (from the host's
+/// [`IdSource`](crate::id::IdSource)); the stored form is base64(nonce ‖ ciphertext).
+pub fn encrypt_secret(plain: &str, key: &[u8], nonce: [u8; NONCE_LEN]) -> Result<String, SecretError> {
     use base64::Engine;
     let cipher = SecretCipher::new(key)?;
-    let nonce = fresh_nonce(plain);
     let sealed = cipher.encrypt(&nonce, plain.as_bytes())?;
     let mut out = nonce.to_vec();
     out.extend(sealed);
@@ -164,10 +147,10 @@ mod tests {
     #[test]
     fn errors_keep_their_messages() {
         assert_eq!(
-            encrypt_secret("x", b"").unwrap_err().to_string(),
+            encrypt_secret("x", b"", [0; 12]).unwrap_err().to_string(),
             "the encryption key is empty"
         );
-        let sealed = encrypt_secret("x", KEY).unwrap();
+        let sealed = encrypt_secret("x", KEY, [1; 12]).unwrap();
         let fail = |value: &str, key: &[u8]| decrypt_secret(value, key).unwrap_err().message;
         assert_eq!(
             fail(&sealed, b"fedcba9876543210"),

@@ -58,6 +58,7 @@ impl Engine {
             flow_id: &flow.id,
             execution_id,
             secret_key: self.inner.config.secret_key.as_deref(),
+            ids: Some(self.inner.ports.ids.as_ref()),
             condition: None,
         };
         Ok(resolve_inputs(&flow.inputs, provided, &ctx)?)
@@ -186,6 +187,7 @@ impl Engine {
                         flow_id: &execution.flow_id,
                         execution_id: id,
                         secret_key: self.inner.config.secret_key.as_deref(),
+                        ids: Some(self.inner.ports.ids.as_ref()),
                         condition: None,
                     };
                     typed = resolve_inputs(&p.on_resume, &inputs, &ctx)?;

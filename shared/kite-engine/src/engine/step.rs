@@ -216,11 +216,10 @@ impl Engine {
     /// Calls `f` with the core's environment (never held across an await: it is not `Send`).
     pub(super) fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
         let ports = &self.inner.ports;
-        let ids = Ids(ports.ids.as_ref());
         let files = Files(ports.files.as_ref());
         let env = Env {
             now: self.now(),
-            ids: &ids,
+            ids: ports.ids.as_ref(),
             expressions: &self.inner.expressions,
             files: Some(&files),
             secret_key: self.inner.config.secret_key.as_deref(),
