@@ -328,6 +328,15 @@ impl Execution {
     }
 }
 
+/// What a task run's attempt ended with (a light task run inline, a worker, a
+/// timer or a subflow).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskResult {
+    pub state: StateType,
+    pub outputs: IndexMap<String, Value>,
+    pub logs: Vec<LogEntry>,
+}
+
 /// The level of a log line, lowest first (`TRACE` … `ERROR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

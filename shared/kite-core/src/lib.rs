@@ -7,11 +7,17 @@
 //! - [`expression`]: Kestra (Pebble) expressions rendered with tera.
 //! - [`execution`]: the execution, task-run and state model (Kestra's JSON shapes).
 //! - [`executor`]: the state machine: (execution, event) → (execution, commands).
-//! - [`task`]: what each task type does when it runs.
+//! - [`task`]: what each task type does when it runs (light tasks inline, the jobs of
+//!   tasks that do I/O for a worker).
+//! - [`trigger`]: when Schedule, Flow and Webhook triggers fire, and with what.
+//! - [`run_variables`]: the variables an expression sees while a task runs.
+//! - [`env`] and [`id`]: what the host gives the core (clock, ids and nonces, files).
+//! - [`runner`]: an in-memory host with a virtual clock, for tests and benchmarks.
 //!
 //! Edges (HTTP, storage, queues, timers) live in other crates and only feed
 //! events in and carry commands out.
 
+pub mod env;
 pub mod execution;
 pub mod executor;
 pub mod expression;

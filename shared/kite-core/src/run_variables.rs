@@ -12,6 +12,29 @@ pub(crate) fn instant(d: Option<DateTime<Utc>>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Storage prefixes `read()` may open: the execution's own, the files staged for its
+/// flow's FILE inputs, and for subflow and Flow-triggered executions the upstream
+/// execution's and its flow's staged files (a parent passes its inputs on).
+pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
+    let mut out = vec![
+        crate::input::execution_storage_prefix(&exec.namespace, &exec.flow_id, &exec.id),
+        crate::input::flow_uploads_prefix(&exec.namespace, &exec.flow_id),
+    ];
+    if let Some(t) = &exec.trigger {
+        if let Some(v) = &t.variables {
+            if let (Some(ns), Some(flow), Some(id)) = (
+                v.get("namespace").and_then(Value::as_str),
+                v.get("flowId").and_then(Value::as_str),
+                v.get("executionId").and_then(Value::as_str),
+            ) {
+                out.push(crate::input::execution_storage_prefix(ns, flow, id));
+                out.push(crate::input::flow_uploads_prefix(ns, flow));
+            }
+        }
+    }
+    out
+}
+
 /// What configuration adds to every render.
 #[derive(Clone, Copy, Default)]
 pub struct Extras<'a> {
@@ -20,8 +43,8 @@ pub struct Extras<'a> {
     pub globals: Option<&'a Value>,
 }
 
-impl<'a> From<&crate::executor::Env<'a>> for Extras<'a> {
-    fn from(env: &crate::executor::Env<'a>) -> Self {
+impl<'a> From<&crate::env::Env<'a>> for Extras<'a> {
+    fn from(env: &crate::env::Env<'a>) -> Self {
         Extras {
             secret_key: env.secret_key,
             globals: env.globals,

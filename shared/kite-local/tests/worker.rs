@@ -77,7 +77,9 @@ async fn answer(mut stream: TcpStream) {
     } else if first.contains(" /missing ") {
         ("404 Not Found", "nope".to_string())
     } else if first.contains(" /slow ") {
-        // Never answers; says when the client gives up (its end of the connection closes).
+        // Never answers; says when the request arrived and when the client gives up (its
+        // end of the connection closes).
+        slow_request_received().notify_one();
         while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
         slow_request_dropped().notify_one();
         return;
@@ -89,6 +91,11 @@ async fn answer(mut stream: TcpStream) {
         text.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
+}
+
+fn slow_request_received() -> &'static Notify {
+    static RECEIVED: OnceLock<Notify> = OnceLock::new();
+    RECEIVED.get_or_init(Notify::new)
 }
 
 fn slow_request_dropped() -> &'static Notify {
@@ -215,19 +222,10 @@ async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
         .await
         .expect("flow");
     let created = create(&engine, "slow").await;
-    // Kill once the request is on its way (the task run is RUNNING).
-    let mut updates = engine.subscribe(&created.id).await.expect("subscribe");
-    while !updates
-        .borrow()
-        .task_runs()
-        .iter()
-        .any(|t| t.task_id == "call" && t.state.current == StateType::Running)
-    {
-        tokio::time::timeout(Duration::from_secs(60), updates.changed())
-            .await
-            .expect("no hang")
-            .expect("update");
-    }
+    // Kill once the request is in flight (the server has it).
+    tokio::time::timeout(Duration::from_secs(60), slow_request_received().notified())
+        .await
+        .expect("the request reaches the server");
     engine.kill(&created.id).await.expect("kill");
     let done = engine
         .wait_for_terminal(&created.id, Duration::from_secs(60))

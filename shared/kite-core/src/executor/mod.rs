@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::execution::{Execution, ExecutionMetadata, ExecutionTrigger, Label, LogEntry, State, StateType};
-use crate::expression::{ExpressionEngine, ExpressionError, FileReader};
+use crate::expression::ExpressionError;
 use crate::flow::{ConcurrencyBehavior, Flow};
 use crate::input::InputError;
 
@@ -22,21 +22,9 @@ mod walk;
 
 pub use drive::{DriveError, Driver, Need, Pass, Timer};
 
-pub(crate) use walk::readable_prefixes;
-
+pub use crate::env::Env;
+pub use crate::execution::TaskResult;
 pub use crate::id::IdSource;
-
-/// What the state machine may use besides the execution: clock, ids, renderer, files.
-pub struct Env<'a> {
-    pub now: DateTime<Utc>,
-    pub ids: &'a dyn IdSource,
-    pub expressions: &'a ExpressionEngine,
-    pub files: Option<&'a dyn FileReader>,
-    /// Decrypts SECRET inputs for expressions.
-    pub secret_key: Option<&'a [u8]>,
-    /// Extra top-level variables given by configuration (`envs`, `globals`).
-    pub globals: Option<&'a Value>,
-}
 
 /// A request to create an execution (already-typed inputs).
 #[derive(Debug, Clone, Default)]
@@ -72,14 +60,6 @@ pub enum Event {
         task_run_id: String,
         child: Box<Execution>,
     },
-}
-
-/// What a worker reports for a task run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskResult {
-    pub state: StateType,
-    pub outputs: IndexMap<String, Value>,
-    pub logs: Vec<LogEntry>,
 }
 
 /// Why a timer was armed; serialized by variant name in stored queue items.

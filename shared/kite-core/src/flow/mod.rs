@@ -43,7 +43,7 @@ mod validate;
 pub use error::{FlowError, FlowErrorKind};
 pub use parse::{parse_flow, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
-pub use task_type::{TaskType, TriggerType};
+pub use task_type::{condition_kind, TaskType, TriggerType, CONDITION_KINDS};
 pub use triggers::{parse_cron, CronParseError};
 
 // How flow sources turn YAML into JSON (defined with the YAML input type).

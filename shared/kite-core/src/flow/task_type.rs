@@ -1,5 +1,7 @@
-//! Task and trigger type names: the current `io.kestra.plugin.core.*` names and
-//! the legacy aliases Kestra still accepts.
+//! Task, trigger and condition type names: the current `io.kestra.plugin.core.*`
+//! names and the legacy aliases Kestra still accepts.
+
+use serde_json::Value;
 
 /// Every task type Kite can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,6 +198,35 @@ impl TriggerType {
     pub fn supported_names() -> Vec<&'static str> {
         TRIGGER_TYPES.iter().map(|(_, n, _)| *n).collect()
     }
+}
+
+/// The condition kinds Kite evaluates (`Multiple` only on Flow triggers, as preconditions).
+pub const CONDITION_KINDS: &[&str] = &[
+    "Expression",
+    "ExecutionStatus",
+    "ExecutionFlow",
+    "ExecutionNamespace",
+    "ExecutionLabels",
+    "ExecutionOutputs",
+    "DayWeek",
+    "DayWeekInMonth",
+    "Weekend",
+    "TimeBetween",
+    "DateTimeBetween",
+    "Not",
+    "Or",
+    "Multiple",
+];
+
+/// The condition's kind, whatever its written type: `io.kestra.plugin.core.condition.ExecutionStatus`
+/// and the legacy `io.kestra.core.models.conditions.types.ExecutionStatusCondition` both give
+/// `ExecutionStatus`.
+pub fn condition_kind(condition: &Value) -> &str {
+    let type_name = condition.get("type").and_then(Value::as_str).unwrap_or("");
+    let last = type_name.rsplit('.').next().unwrap_or(type_name);
+    last.strip_suffix("Condition")
+        .filter(|s| !s.is_empty())
+        .unwrap_or(last)
 }
 
 #[cfg(test)]

@@ -218,14 +218,14 @@ impl Parser {
                 continue;
             };
             if let Some(t) = self.string(c, &item, "type", true) {
-                let kind = crate::trigger::condition::kind(condition);
-                if !crate::trigger::condition::SUPPORTED.contains(&kind) {
+                let kind = super::condition_kind(condition);
+                if !super::CONDITION_KINDS.contains(&kind) {
                     self.err(
                         FlowErrorKind::UnknownType,
                         &join_path(&item, "type"),
                         format!(
                             "Unsupported condition type `{t}`; supported: {}",
-                            crate::trigger::condition::SUPPORTED.join(", ")
+                            super::CONDITION_KINDS.join(", ")
                         ),
                     );
                 }

@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use super::TaskRunContext;
+use crate::execution::TaskResult;
 use crate::execution::{LogLevel, StateType};
-use crate::executor::TaskResult;
 use crate::expression::ExpressionError;
 use crate::flow::HttpRequestTask;
 

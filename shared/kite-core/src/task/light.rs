@@ -4,11 +4,13 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::{task_of, TaskRunContext};
+use crate::env::Env;
+use crate::execution::TaskResult;
 use crate::execution::{Execution, LogEntry, StateType};
-use crate::executor::{readable_prefixes, Env, TaskResult};
 use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, LogLevel, TaskKind};
 use crate::run_variables;
+use crate::run_variables::readable_prefixes;
 
 struct Run {
     context: TaskRunContext,

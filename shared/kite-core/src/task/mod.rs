@@ -17,12 +17,14 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::env::Env;
+use crate::execution::TaskResult;
 use crate::execution::{Execution, LogEntry, LogLevel, StateType, TaskRun};
-use crate::executor::{readable_prefixes, Env, TaskResult};
 use crate::expression::{write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Task, TaskKind};
 use crate::input::execution_storage_prefix;
 use crate::run_variables;
+use crate::run_variables::readable_prefixes;
 
 pub(crate) use light::run;
 

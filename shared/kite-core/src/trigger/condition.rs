@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::execution::{Execution, StateType};
 use crate::expression::{is_truthy, write_pebble, ExpressionEngine, RenderContext};
+// The registry of condition kinds lives with the other type names (flow validation uses it).
+pub use crate::flow::{condition_kind as kind, CONDITION_KINDS as SUPPORTED};
 
 /// A condition that cannot be evaluated: the trigger does not fire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,24 +19,6 @@ pub enum ConditionError {
     Invalid { kind: String, message: String },
 }
 
-/// The condition kinds Kite evaluates (`Multiple` only on Flow triggers, as preconditions).
-pub const SUPPORTED: &[&str] = &[
-    "Expression",
-    "ExecutionStatus",
-    "ExecutionFlow",
-    "ExecutionNamespace",
-    "ExecutionLabels",
-    "ExecutionOutputs",
-    "DayWeek",
-    "DayWeekInMonth",
-    "Weekend",
-    "TimeBetween",
-    "DateTimeBetween",
-    "Not",
-    "Or",
-    "Multiple",
-];
-
 /// What conditions look at.
 pub struct ConditionContext<'a> {
     pub expressions: &'a ExpressionEngine,
@@ -43,17 +27,6 @@ pub struct ConditionContext<'a> {
     pub now: DateTime<chrono::Utc>,
     /// The execution that changed (Flow triggers).
     pub execution: Option<&'a Execution>,
-}
-
-/// The condition's kind, whatever its written type: `io.kestra.plugin.core.condition.ExecutionStatus`
-/// and the legacy `io.kestra.core.models.conditions.types.ExecutionStatusCondition` both give
-/// `ExecutionStatus`.
-pub fn kind(condition: &Value) -> &str {
-    let type_name = condition.get("type").and_then(Value::as_str).unwrap_or("");
-    let last = type_name.rsplit('.').next().unwrap_or(type_name);
-    last.strip_suffix("Condition")
-        .filter(|s| !s.is_empty())
-        .unwrap_or(last)
 }
 
 /// Whether every condition holds (an empty list holds).

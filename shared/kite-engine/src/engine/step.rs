@@ -259,8 +259,10 @@ impl Engine {
         let mut killed = self.cancellation(&execution.id);
         let result = async {
             tokio::select! {
-                result = ports.worker.run(job, context) => Some(result),
+                // A kill that came first wins: the job does not start.
+                biased;
                 _ = until_true(&mut killed) => None,
+                result = ports.worker.run(job, context) => Some(result),
                 _ = sleep_or_never(timeout) => {
                     let limit = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).unwrap_or_default();
                     Some(task_run.failed(format!("Timeout after {}", iso_duration(limit)), self.now()))
@@ -283,27 +285,30 @@ impl Engine {
             .subscribe()
     }
 
+    /// Forgets the watch of an execution no job runs for any more (a kill stays
+    /// remembered for the jobs that may still start).
     fn release_cancellation(&self, execution_id: &str) {
         let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
         if running
             .get(execution_id)
-            .is_some_and(|tx| tx.receiver_count() == 0)
+            .is_some_and(|tx| tx.receiver_count() == 0 && !*tx.borrow())
         {
             running.remove(execution_id);
         }
     }
 
-    /// Stops the task runs of a killed execution running on this process's worker.
+    /// Stops the task runs of a killed execution running on this process's worker, and
+    /// those about to start (a job that read the execution before the kill).
     pub(super) fn cancel_running(&self, execution_id: &str) {
-        let tx = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(execution_id);
-        if let Some(tx) = tx {
-            tx.send_replace(true);
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.len() >= KILLED_KEPT {
+            // Kills no job came for: forgotten (their executions are long terminated).
+            running.retain(|_, tx| tx.receiver_count() > 0);
         }
+        running
+            .entry(execution_id.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .send_replace(true);
     }
 
     /// The event a work item stands for, or `None` when there is nothing left to do.
@@ -537,6 +542,9 @@ impl Engine {
         self.notify(execution);
     }
 }
+
+/// Kills remembered for jobs that may still start, before the oldest are dropped.
+const KILLED_KEPT: usize = 1024;
 
 /// Resolves once the flag turns true (never if its sender goes away first).
 async fn until_true(flag: &mut watch::Receiver<bool>) {

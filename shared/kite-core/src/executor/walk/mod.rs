@@ -278,29 +278,6 @@ fn runs_mut(exec: &mut Execution) -> &mut Vec<TaskRun> {
     exec.task_run_list.get_or_insert_with(Vec::new)
 }
 
-/// Storage prefixes `read()` may open: the execution's own, the files staged for its
-/// flow's FILE inputs, and for subflow and Flow-triggered executions the upstream
-/// execution's and its flow's staged files (a parent passes its inputs on).
-pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
-    let mut out = vec![
-        crate::input::execution_storage_prefix(&exec.namespace, &exec.flow_id, &exec.id),
-        crate::input::flow_uploads_prefix(&exec.namespace, &exec.flow_id),
-    ];
-    if let Some(t) = &exec.trigger {
-        if let Some(v) = &t.variables {
-            if let (Some(ns), Some(flow), Some(id)) = (
-                v.get("namespace").and_then(Value::as_str),
-                v.get("flowId").and_then(Value::as_str),
-                v.get("executionId").and_then(Value::as_str),
-            ) {
-                out.push(crate::input::execution_storage_prefix(ns, flow, id));
-                out.push(crate::input::flow_uploads_prefix(ns, flow));
-            }
-        }
-    }
-    out
-}
-
 /// Java's `toString` of collections, as Kestra's messages print them.
 fn java_string(v: &Value) -> String {
     match v {

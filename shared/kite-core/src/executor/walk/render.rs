@@ -4,7 +4,7 @@ use super::*;
 
 impl<'a> Machine<'a> {
     pub(super) fn readable_prefixes(&self, exec: &Execution) -> Vec<String> {
-        readable_prefixes(exec)
+        crate::run_variables::readable_prefixes(exec)
     }
 
     pub(super) fn render_context<'c>(
