@@ -1,0 +1,46 @@
+//! File storage (`kestra:///` URIs).
+
+use async_trait::async_trait;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::AsyncRead;
+
+use super::*;
+
+/// A readable byte stream.
+pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Internal storage addressed by `kestra:///...` URIs. Implementations must refuse URIs
+/// that are not `kestra:///`, contain `..`/empty/absolute segments or otherwise escape the root.
+#[async_trait]
+pub trait FileStorage: Send + Sync {
+    /// Streams `content` into `uri`, failing with [`StorageError::TooLarge`] (and storing
+    /// nothing) beyond `max_bytes`. Returns the size written. Overwrites.
+    async fn put(&self, uri: &str, content: ByteStream, max_bytes: u64) -> Result<u64, StorageError>;
+    /// Opens the file for reading.
+    async fn get(&self, uri: &str) -> Result<ByteStream, StorageError>;
+    /// The file size, `None` if absent.
+    async fn size(&self, uri: &str) -> Result<Option<u64>, StorageError>;
+    async fn exists(&self, uri: &str) -> Result<bool, StorageError> {
+        Ok(self.size(uri).await?.is_some())
+    }
+    /// Deletes every file under `prefix` (a `kestra:///` URI), returning how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
+    /// Reads a whole file synchronously (the expression `read()` function runs in
+    /// synchronous code); may block the calling thread briefly.
+    fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError>;
+    /// A URL that stores the file `uri` with one HTTP `PUT` of its bytes, valid for
+    /// `expires_in`, for clients that upload straight to the storage (S3's presigned
+    /// URLs). `None`: the storage has none, the API receives the bytes itself. The
+    /// storage cannot bound the size of such an upload: check [`FileStorage::size`].
+    async fn upload_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let _ = (uri, expires_in);
+        Ok(None)
+    }
+    /// A URL that downloads the file `uri` with an HTTP `GET`, valid for `expires_in`.
+    /// `None`: the storage has none, the API streams the file itself.
+    async fn download_url(&self, uri: &str, expires_in: Duration) -> Result<Option<String>, StorageError> {
+        let _ = (uri, expires_in);
+        Ok(None)
+    }
+}

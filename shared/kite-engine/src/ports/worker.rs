@@ -1,0 +1,48 @@
+//! The worker that runs task runs doing I/O.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kite_core::executor::TaskResult;
+use kite_core::task::IoJob;
+use std::sync::Arc;
+
+use super::*;
+
+/// What a worker may use while it runs a job.
+#[derive(Clone)]
+pub struct WorkerContext {
+    /// Stores log lines at once, while the task runs (the result's lines are stored
+    /// with the result).
+    pub logs: Arc<dyn LogRepository>,
+    /// Output files go under the task run's prefix (`job.task_run.storage_prefix()`).
+    pub files: Arc<dyn FileStorage>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs task runs that do I/O (HTTP requests, ...): one module per task family.
+/// The engine drops the future when the execution is killed or the task's `timeout`
+/// ends, which stops the I/O; the result it returns ends the task run's attempt.
+#[async_trait]
+pub trait TaskWorker: Send + Sync {
+    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult;
+}
+
+/// A worker for hosts that run no task doing I/O: such task runs fail saying so.
+pub struct NoWorker;
+
+#[async_trait]
+impl TaskWorker for NoWorker {
+    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
+        job.task_run
+            .failed("No worker runs tasks that do I/O here", context.clock.now())
+    }
+}
+
+/// Runs work in this process right away (the fast path after a durable write).
+/// Hosts without workers (an API Lambda) have none and rely on the queue alone.
+pub trait Dispatcher: Send + Sync {
+    /// Items already durably queued and claimed, due now.
+    fn dispatch(&self, items: Vec<WorkItem>);
+    /// A timer was queued for `due`: wake the timer loop if it sleeps past it.
+    fn wake_at(&self, due: DateTime<Utc>);
+}
