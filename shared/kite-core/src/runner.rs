@@ -390,18 +390,9 @@ impl Runner {
         execution: &mut Execution,
         first: Event,
     ) -> Result<(Pass, Vec<Execution>), RunnerError> {
-        let files = MemoryFiles(&self.files);
-        let env = Env {
-            now: self.now,
-            ids: &self.ids,
-            expressions: &self.engine,
-            files: Some(&files),
-            secret_key: Some(&self.secret_key),
-            globals: self.globals.as_ref(),
-        };
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
-        while let Some(need) = driver.advance(flow, execution, &env)? {
+        while let Some(need) = self.with_env(|env| driver.advance(flow, execution, env))? {
             match need {
                 Need::StoredErrorLogs => driver.stored_error_logs(self.stored_error_lines(&execution.id)),
                 Need::Subflow(request) => match self.create_child(&request) {
@@ -416,9 +407,8 @@ impl Runner {
         Ok((driver.finish(), children))
     }
 
-    /// A task run that does I/O, run at once by the test's worker.
-    fn run_on_worker(&mut self, execution: &Execution, task_run_id: &str) -> Result<TaskResult, RunnerError> {
-        let flow = self.flow_of(execution)?;
+    /// Calls `f` with the core's environment over this runner's clock, ids and files.
+    fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
         let files = MemoryFiles(&self.files);
         let env = Env {
             now: self.now,
@@ -428,7 +418,13 @@ impl Runner {
             secret_key: Some(&self.secret_key),
             globals: self.globals.as_ref(),
         };
-        let job = match task::prepare_io(&flow, execution, task_run_id, &env) {
+        f(&env)
+    }
+
+    /// A task run that does I/O, run at once by the test's worker.
+    fn run_on_worker(&mut self, execution: &Execution, task_run_id: &str) -> Result<TaskResult, RunnerError> {
+        let flow = self.flow_of(execution)?;
+        let job = match self.with_env(|env| task::prepare_io(&flow, execution, task_run_id, env)) {
             Ok(job) => job,
             Err(failed) => return Ok(failed),
         };

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use kite_core::execution::StateType;
 use kite_core::input::InputValue;
-use kite_engine::ports::{Clock, Dispatcher, LogQuery, WorkItem};
-use kite_engine::{CreateExecution, Engine, EngineConfig, EngineError};
+use kite_engine::ports::{Clock, Dispatcher, WorkItem};
+use kite_engine::{Engine, EngineConfig, EngineError};
 use kite_local::{local_ports, open_engine, Runtime};
+
+mod common;
+use common::{create, messages};
 
 const HELLO: &str = r#"
 id: hello
@@ -103,27 +106,6 @@ async fn start_with_clock(dir: &Path, clock: &ManualClock) -> (Engine, Runtime) 
     let engine = Engine::new(ports, config());
     let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
     (engine, runtime)
-}
-
-fn create(flow: &str) -> CreateExecution {
-    CreateExecution {
-        namespace: "dev".into(),
-        flow_id: flow.into(),
-        ..Default::default()
-    }
-}
-
-async fn messages(engine: &Engine, id: &str) -> Vec<String> {
-    engine
-        .logs(&LogQuery {
-            execution_id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("logs")
-        .into_iter()
-        .map(|l| l.message)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use kite_core::execution::{Execution, StateType};
-use kite_engine::ports::LogQuery;
-use kite_engine::{CreateExecution, Engine, EngineConfig};
+use kite_engine::EngineConfig;
 use kite_local::{open_engine, Runtime};
+
+mod common;
+use common::{create, messages};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -125,7 +127,10 @@ async fn run(source: &str) -> (Execution, Vec<String>) {
     let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
     let flow = engine.create_flow(source).await.expect("flow");
-    let created = create(&engine, &flow.flow.id).await;
+    let created = engine
+        .create_execution(create(&flow.flow.id))
+        .await
+        .expect("create");
     let done = engine
         .wait_for_terminal(&created.id, Duration::from_secs(60))
         .await
@@ -133,30 +138,6 @@ async fn run(source: &str) -> (Execution, Vec<String>) {
     let logs = messages(&engine, &done.id).await;
     runtime.shutdown().await;
     (done, logs)
-}
-
-async fn create(engine: &Engine, flow_id: &str) -> Execution {
-    engine
-        .create_execution(CreateExecution {
-            namespace: "dev".into(),
-            flow_id: flow_id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("create")
-}
-
-async fn messages(engine: &Engine, id: &str) -> Vec<String> {
-    engine
-        .logs(&LogQuery {
-            execution_id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("logs")
-        .into_iter()
-        .map(|l| l.message)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +202,7 @@ async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
         .create_flow(&flow("slow", &format!("http://{addr}/slow"), ""))
         .await
         .expect("flow");
-    let created = create(&engine, "slow").await;
+    let created = engine.create_execution(create("slow")).await.expect("create");
     // Kill once the request is in flight (the server has it).
     tokio::time::timeout(Duration::from_secs(60), slow_request_received().notified())
         .await
@@ -245,7 +226,7 @@ async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
         ))
         .await
         .expect("flow");
-    let created = create(&engine, "timeout").await;
+    let created = engine.create_execution(create("timeout")).await.expect("create");
     let done = engine
         .wait_for_terminal(&created.id, Duration::from_secs(60))
         .await

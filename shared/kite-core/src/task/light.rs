@@ -3,14 +3,11 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::{task_of, TaskRunContext};
+use super::{task_of, with_renderer, TaskRunContext};
 use crate::env::Env;
-use crate::execution::TaskResult;
-use crate::execution::{Execution, LogEntry, StateType};
-use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
-use crate::flow::{Flow, LogLevel, TaskKind};
-use crate::run_variables;
-use crate::run_variables::readable_prefixes;
+use crate::execution::{Execution, LogEntry, StateType, TaskResult};
+use crate::expression::{is_truthy, ExpressionEngine, ExpressionError, RenderContext};
+use crate::flow::{Flow, LogLevel, Task, TaskKind};
 
 struct Run {
     context: TaskRunContext,
@@ -49,27 +46,23 @@ pub(crate) fn run(
         Ok(found) => found,
         Err(failed) => return failed,
     };
-    let mut run = Run {
+    let run = Run {
         context: TaskRunContext::new(execution, task_run, task.log_level),
         now: env.now,
         logs: Vec::new(),
     };
-    let vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
-    let prefixes = readable_prefixes(execution);
-    let ctx = RenderContext {
-        variables: &vars,
-        files: env.files,
-        readable_prefixes: &prefixes,
-        error_logs,
-        now: env.now,
-    };
-    let engine = env.expressions;
-    let render = |v: &Value| -> Result<String, ExpressionError> {
-        match v {
-            Value::String(s) => engine.render(s, &ctx),
-            other => Ok(write_pebble(other)),
-        }
-    };
+    with_renderer(flow, execution, task_run, task, env, error_logs, |ctx, render| {
+        run_task(task, run, ctx, render, env.expressions)
+    })
+}
+
+fn run_task(
+    task: &Task,
+    mut run: Run,
+    ctx: &RenderContext,
+    render: &dyn Fn(&Value) -> Result<String, ExpressionError>,
+    engine: &ExpressionEngine,
+) -> TaskResult {
     match &task.kind {
         TaskKind::Log { message, level } => {
             let lines: Vec<&Value> = match message {
@@ -99,7 +92,7 @@ pub(crate) fn run(
             }
             Err(e) => run.failed(e),
         },
-        TaskKind::OutputValues { values } => match engine.render_value(values, &ctx) {
+        TaskKind::OutputValues { values } => match engine.render_value(values, ctx) {
             Ok(rendered) => {
                 let mut outputs = IndexMap::new();
                 outputs.insert("values".to_string(), rendered);

@@ -134,23 +134,20 @@ pub fn prepare_io(
 ) -> Result<IoJob, TaskResult> {
     let (task_run, task) = task_of(flow, execution, task_run_id, env)?;
     let context = TaskRunContext::new(execution, task_run, task.log_level);
-    let vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
-    let prefixes = readable_prefixes(execution);
-    let ctx = RenderContext {
-        variables: &vars,
-        files: env.files,
-        readable_prefixes: &prefixes,
-        error_logs: &[],
-        now: env.now,
-    };
-    let render = |v: &Value| -> Result<String, ExpressionError> {
-        match v {
-            Value::String(s) => env.expressions.render(s, &ctx),
-            other => Ok(write_pebble(other)),
-        }
-    };
+    with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
+        prepare_call(task, context, render, env.now)
+    })
+}
+
+/// The job of a task that does I/O, its properties rendered with `render`.
+fn prepare_call(
+    task: &Task,
+    context: TaskRunContext,
+    render: &dyn Fn(&Value) -> Result<String, ExpressionError>,
+    now: DateTime<Utc>,
+) -> Result<IoJob, TaskResult> {
     let call = match &task.kind {
-        TaskKind::HttpRequest(t) => http::prepare(t, &render)
+        TaskKind::HttpRequest(t) => http::prepare(t, render)
             .map(IoCall::Http)
             .map_err(|e| e.to_string()),
         other => Err(format!(
@@ -172,8 +169,37 @@ pub fn prepare_io(
             task_run: context,
             timeout,
         }),
-        Err(message) => Err(context.failed(message, env.now)),
+        Err(message) => Err(context.failed(message, now)),
     }
+}
+
+/// Calls `f` with the render context of a task run and a renderer of its property
+/// values (strings as templates, other values printed as Pebble prints them).
+fn with_renderer<R>(
+    flow: &Flow,
+    execution: &Execution,
+    task_run: &TaskRun,
+    task: &Task,
+    env: &Env,
+    error_logs: &[Value],
+    f: impl FnOnce(&RenderContext, &dyn Fn(&Value) -> Result<String, ExpressionError>) -> R,
+) -> R {
+    let vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
+    let prefixes = readable_prefixes(execution);
+    let ctx = RenderContext {
+        variables: &vars,
+        files: env.files,
+        readable_prefixes: &prefixes,
+        error_logs,
+        now: env.now,
+    };
+    let render = |v: &Value| -> Result<String, ExpressionError> {
+        match v {
+            Value::String(s) => env.expressions.render(s, &ctx),
+            other => Ok(write_pebble(other)),
+        }
+    };
+    f(&ctx, &render)
 }
 
 /// The task run and its task, or the FAILED result that says which is missing.
