@@ -123,10 +123,6 @@ fn api() -> Router<Shared> {
         .route("/executions/{id}/labels", post(executions::labels))
         .route("/executions/{id}/follow", get(executions::follow))
         .route("/executions/{id}/file", get(executions::file))
-        .route(
-            "/executions/webhook/{namespace}/{flow_id}/{key}",
-            get(webhook::trigger).post(webhook::trigger).put(webhook::trigger),
-        )
         .route("/triggers", axum::routing::put(triggers::update))
         .route("/triggers/search", get(triggers::search))
         .route("/triggers/set-disabled/by-triggers", post(triggers::set_disabled))
@@ -147,23 +143,44 @@ fn api() -> Router<Shared> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
+/// The routes of the API served without credentials: webhooks (a SaaS tool calling
+/// them has the key in the URL, no token).
+fn open_api() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/executions/webhook/{namespace}/{flow_id}/{key}",
+            get(webhook::trigger).post(webhook::trigger).put(webhook::trigger),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
 /// The whole HTTP API.
 pub fn router(state: ApiState) -> Router {
     let shared: Shared = Arc::new(state);
+    // Whether a request needs credentials is decided by the route it matched (the
+    // layers below only wrap matched routes), never by the text of its path.
+    let guarded = Router::new()
+        .nest("/api/v1", api())
+        .nest(
+            "/api/v1/{tenant}",
+            api().layer(middleware::from_fn(only_main_tenant)),
+        )
+        .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate));
+    let ui = ui::routes().route_layer(middleware::from_fn_with_state(shared.clone(), authenticate_ui));
     Router::new()
         .route("/ping", get(|| async { "pong" }))
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }),
         )
-        .nest("/api/v1", api())
+        .nest("/api/v1", open_api())
         .nest(
             "/api/v1/{tenant}",
-            api().layer(middleware::from_fn(only_main_tenant)),
+            open_api().layer(middleware::from_fn(only_main_tenant)),
         )
-        .merge(ui::routes())
+        .merge(guarded)
+        .merge(ui)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .layer(middleware::from_fn(kestra_errors))
         .layer(middleware::from_fn(catch_panic))
         .with_state(shared)
@@ -213,17 +230,17 @@ async fn only_main_tenant(
     }
 }
 
-fn is_open(path: &str) -> bool {
-    path == "/ping" || path == "/health" || path.contains("/executions/webhook/")
+/// The UI's pages and assets hold no data: without basic auth a browser cannot log in
+/// when it opens a page, so the page is served and asks for the token itself.
+async fn authenticate_ui(state: State<Shared>, request: Request, next: Next) -> Response {
+    if state.auth.basic.is_none() {
+        return next.run(request).await;
+    }
+    authenticate(state, request, next).await
 }
 
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if !state.auth.enabled() || is_open(request.uri().path()) {
-        return next.run(request).await;
-    }
-    // The UI's files hold no data; without basic auth the browser cannot log in
-    // when it opens a page, so the page asks for the token and sends it itself.
-    if state.auth.basic.is_none() && ui::is_ui_path(request.uri().path()) {
+    if !state.auth.enabled() {
         return next.run(request).await;
     }
     let header = request

@@ -95,12 +95,6 @@ fn index_html() -> &'static str {
     PAGE.get_or_init(|| INDEX.replace(ASSETS_PLACEHOLDER, &format!("/ui/assets/{}", version())))
 }
 
-/// Paths of the UI (served without credentials when only a bearer token guards the
-/// API: a browser cannot send one when it opens a page; the page then asks for it).
-pub(crate) fn is_ui_path(path: &str) -> bool {
-    path == "/" || path == "/ui" || path.starts_with("/ui/")
-}
-
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/ui/") }))

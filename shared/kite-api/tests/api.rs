@@ -94,6 +94,10 @@ async fn kite_on(
             request
                 .headers_mut()
                 .insert(header::AUTHORIZATION, format!("Basic {token}").parse().unwrap());
+        } else if let Some(token) = &auth.token {
+            request
+                .headers_mut()
+                .insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
         }
         let (status, body) = kite.send(request).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -631,6 +635,81 @@ async fn basic_auth_guards_all_but_webhooks() {
         StatusCode::OK
     );
     assert_eq!(k.send(get("/ping")).await.0, StatusCode::OK);
+}
+
+/// Every route of the served OpenAPI document, on both the plain and the `main` tenant
+/// paths, with every method it lists: without credentials each answers 401, except the
+/// webhooks and the health checks; paths that only look like a webhook's are guarded.
+#[tokio::test]
+async fn every_route_but_webhooks_needs_credentials() {
+    let k = kite_with(
+        AuthConfig {
+            basic: None,
+            token: Some("t0ken".into()),
+        },
+        1024,
+    )
+    .await;
+    let with_token = |request: Request<Body>| {
+        let (mut parts, body) = request.into_parts();
+        parts
+            .headers
+            .insert(header::AUTHORIZATION, "Bearer t0ken".parse().unwrap());
+        Request::from_parts(parts, body)
+    };
+    let (status, doc) = k.send(with_token(get("/api/v1/openapi.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    for (path, methods) in paths {
+        let concrete = path
+            .replace("{namespace}", "dev")
+            .replace("{flowId}", "hello-world")
+            .replace("{key}", "test1234")
+            .replace(['{', '}'], "");
+        let open = path.contains("/executions/webhook/") || !path.starts_with("/api/v1/");
+        for method in methods.as_object().expect("methods").keys() {
+            let tenant = concrete.replacen("/api/v1/", "/api/v1/main/", 1);
+            for uri in [concrete.clone(), tenant] {
+                let request = Request::builder()
+                    .method(method.to_uppercase().as_str())
+                    .uri(&uri)
+                    .body(Body::empty())
+                    .unwrap();
+                let (status, _) = k.send(request).await;
+                if open {
+                    assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {uri} is open");
+                } else {
+                    assert_eq!(
+                        status,
+                        StatusCode::UNAUTHORIZED,
+                        "{method} {uri} needs credentials"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} routes checked");
+    // Paths that contain a webhook's segments without being a webhook route.
+    for (method, uri) in [
+        ("POST", "/api/v1/executions/webhook/hello-world"),
+        ("GET", "/api/v1/flows/executions/webhook/revisions"),
+        ("POST", "/api/v1/main/executions/webhook/hello-world"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            k.send(request).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{method} {uri}"
+        );
+    }
+    // The UI's pages stay open under a bearer token (the page asks for it).
+    assert_eq!(k.send(get("/ui/")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
