@@ -121,11 +121,20 @@ pub(crate) async fn read_body(
     let kind = content_type(request.headers());
     match kind.as_str() {
         "multipart/form-data" => {
-            let mut multipart = match Multipart::from_request(request, &()).await {
-                Ok(m) => m,
-                // Kestra's UI posts `multipart/form-data` with no body at all.
-                Err(_) => return Ok(out),
-            };
+            if !has_boundary(request.headers()) {
+                // Kestra's UI posts `multipart/form-data` with no body at all: nothing to read.
+                // A body without a boundary cannot be split into inputs: say so, drop nothing.
+                return match axum::body::to_bytes(request.into_body(), 0).await {
+                    Ok(_) => Ok(out),
+                    Err(_) => Err(ApiError::bad_request(
+                        "Malformed multipart body: the Content-Type `multipart/form-data` has no \
+                         `boundary` parameter, so its parts cannot be read",
+                    )),
+                };
+            }
+            let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
+                ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
+            })?;
             loop {
                 let field = match multipart.next_field().await {
                     Ok(Some(f)) => f,
@@ -223,6 +232,21 @@ pub(crate) async fn read_body(
         }
     }
     Ok(out)
+}
+
+/// Whether a `multipart/form-data` Content-Type names its `boundary`.
+fn has_boundary(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .skip(1)
+                .filter_map(|p| p.split_once('='))
+                .any(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("boundary") && !v.trim().trim_matches('"').is_empty()
+                })
+        })
 }
 
 /// Streams request bytes (a multipart part, a whole body) into file storage through a

@@ -713,6 +713,33 @@ async fn every_route_but_webhooks_needs_credentials() {
 }
 
 #[tokio::test]
+async fn a_multipart_body_without_a_boundary_is_refused_not_dropped() {
+    let k = kite().await;
+    let request = |body: &'static str| {
+        Request::post("/api/v1/executions/dev/hello-world")
+            .header(header::CONTENT_TYPE, "multipart/form-data")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, e) = k
+        .send(request(
+            "--x\r\nContent-Disposition: form-data; name=\"greeting\"\r\n\r\nhi\r\n--x--\r\n",
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no `boundary` parameter"),
+        "{e}"
+    );
+    // Kestra's UI sends the header with no body at all: an execution with the defaults.
+    let (status, created) = k.send(request("")).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+}
+
+#[tokio::test]
 async fn search_and_kill() {
     let k = kite().await;
     let sleeper = "id: sleeper\nnamespace: dev\ntasks:\n  - id: s\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
