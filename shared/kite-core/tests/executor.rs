@@ -874,3 +874,25 @@ tasks:
     assert_eq!(*seen.borrow(), ["http://example.test/io"]);
     assert!(out.logs.iter().any(|l| l.message == "200 pong"));
 }
+
+#[test]
+fn a_variable_that_renders_itself_fails_its_task_run_instead_of_the_process() {
+    let out = run(r#"
+id: selfref
+namespace: t
+variables:
+  a: "{{ render(vars.a) }}"
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ render(vars.a) }}"
+"#);
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    assert!(
+        out.logs
+            .iter()
+            .any(|l| l.message.contains("renders nest deeper than 10 levels")),
+        "{:?}",
+        out.logs
+    );
+}

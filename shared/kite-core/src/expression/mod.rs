@@ -206,7 +206,13 @@ struct Current<'a> {
 
 thread_local! {
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+    /// Renders in progress on this thread, nested through `render()`.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
+
+/// Renders nested through `render()` before the innermost fails: a value that renders
+/// itself would otherwise recurse until the thread's stack overflows.
+pub const MAX_RENDER_DEPTH: usize = 10;
 
 /// Points [`CURRENT`] at a render's context for the guard's lifetime, and restores the
 /// previous one when dropped, also when the render panics: a dangling pointer never
@@ -216,15 +222,21 @@ struct CurrentGuard {
 }
 
 impl CurrentGuard {
-    fn set(current: &Current<'_>) -> CurrentGuard {
+    /// `None` when renders already nest [`MAX_RENDER_DEPTH`] deep on this thread.
+    fn set(current: &Current<'_>) -> Option<CurrentGuard> {
+        if DEPTH.with(Cell::get) >= MAX_RENDER_DEPTH {
+            return None;
+        }
+        DEPTH.with(|d| d.set(d.get() + 1));
         let previous = CURRENT.with(|c| c.replace(current as *const Current<'_> as *const ()));
-        CurrentGuard { previous }
+        Some(CurrentGuard { previous })
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
 
@@ -329,7 +341,12 @@ impl ExpressionEngine {
         let compiled = self.compiled(template, mode)?;
         let context = compiled.uses.context(ctx.variables);
         let current = Current { engine: self, ctx };
-        let _restore = CurrentGuard::set(&current);
+        let Some(_restore) = CurrentGuard::set(&current) else {
+            return Err(ExpressionError::new(format!(
+                "Unable to render `{template}`: renders nest deeper than {MAX_RENDER_DEPTH} levels \
+                 (does a value render itself through render()?)"
+            )));
+        };
         let result = compiled.tera.render("t", &context);
         result.map_err(|e| render_error(&e, template, ctx.variables))
     }
@@ -410,7 +427,7 @@ mod tests {
             ctx: &ctx,
         };
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _guard = CurrentGuard::set(&current);
+            let _guard = CurrentGuard::set(&current).expect("not nested");
             assert!(!CURRENT.with(Cell::get).is_null());
             panic!("a render panics");
         }));
@@ -420,6 +437,24 @@ mod tests {
             "no pointer into the unwound render"
         );
         assert!(with_current(|_| ()).is_err());
+    }
+
+    #[test]
+    fn a_value_that_renders_itself_fails_at_the_depth_bound() {
+        let engine = ExpressionEngine::new();
+        let variables = json!({"vars": {"a": "{{ render(vars.a) }}"}});
+        let ctx = RenderContext::new(&variables, now());
+        let e = engine.render("{{ render(vars.a) }}", &ctx).expect_err("bounded");
+        assert!(
+            e.message.contains("renders nest deeper than 10 levels"),
+            "{}",
+            e.message
+        );
+        // The thread can render again afterwards.
+        assert_eq!(
+            engine.render("{{ 1 + 1 }}", &ctx).map_err(|e| e.message),
+            Ok("2".into())
+        );
     }
 
     fn now() -> DateTime<Utc> {
