@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use kite_core::trigger::schedule::RecoverMissedSchedules;
 use kite_engine::{Engine, EngineConfig};
-use kite_local::{open_engine, Runtime};
+use kite_local::{open_engine, DataLock, Runtime};
 use tracing::{error, info, warn};
 
 #[derive(Args, Clone, Debug)]
@@ -89,8 +89,10 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Opens the engine over `options.data`, deploys `options.flows` and starts the workers.
-pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime), String> {
+/// Locks `options.data` for this process, opens the engine over it, deploys
+/// `options.flows` and starts the workers. The lock is held while the lock value lives.
+pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock), String> {
+    let lock = DataLock::acquire(&options.data).map_err(|e| e.to_string())?;
     let config = EngineConfig {
         secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
         max_file_size: options.max_upload,
@@ -103,7 +105,7 @@ pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime), String>
     let runtime = Runtime::start(engine.clone(), options.workers)
         .await
         .map_err(|e| format!("cannot recover queued work: {e}"))?;
-    Ok((engine, runtime))
+    Ok((engine, runtime, lock))
 }
 
 /// Deploys every flow file of `dir` (new revision only when the source changed).
@@ -140,7 +142,7 @@ async fn serve(options: ServerOptions) -> Result<(), String> {
     let addr: SocketAddr = format!("{}:{}", options.bind, options.port)
         .parse()
         .map_err(|e| format!("invalid address {}:{}: {e}", options.bind, options.port))?;
-    let (engine, runtime) = start(&options).await?;
+    let (engine, runtime, _lock) = start(&options).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

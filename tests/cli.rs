@@ -189,3 +189,23 @@ fn execute_stages_files_too_large_for_one_request() {
     assert!(out.contains("kestra:///dev/big-file/uploads/"), "{out}");
     assert!(out.contains("/big.csv has 5242883 characters"), "{out}");
 }
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = start_server(dir.path(), free_port());
+    let second = Command::new(KITE)
+        .args(["server", "--port", &free_port().to_string(), "--flows", FLOWS])
+        .arg("--data")
+        .arg(dir.path())
+        .env_remove("KITE_BASIC_AUTH")
+        .env_remove("KITE_API_TOKEN")
+        .output()
+        .expect("kite runs");
+    assert!(!second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("is in use by another Kite server"),
+        "{}",
+        text(&second)
+    );
+}

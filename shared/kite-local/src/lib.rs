@@ -2,6 +2,7 @@
 //! logs, queue), local folder file storage and the in-process worker runtime.
 
 pub mod files;
+pub mod lock;
 pub mod runtime;
 pub mod sqlite;
 
@@ -12,6 +13,7 @@ use kite_engine::ports::{NoScheduleRegistry, RandomIds, StoreError, SystemClock}
 use kite_engine::{Engine, EngineConfig, Ports};
 
 pub use files::LocalFileStorage;
+pub use lock::{DataLock, LockError};
 pub use runtime::Runtime;
 pub use sqlite::SqliteStore;
 
