@@ -633,7 +633,7 @@ fn secrets_need_a_key() {
     assert_eq!(e.input_id, "secret");
     assert_eq!(
         e.message,
-        "Invalid input for `secret`, Expected `SECRET` but received `secret` with errors:\n```\nUnable to use a `SECRET` input/output as encryption is not configured\n```, but received `secret`"
+        "Invalid input for `secret`, Expected `SECRET` but received `******` with errors:\n```\nUnable to use a `SECRET` input/output as encryption is not configured\n```, but received `******`"
     );
 }
 
@@ -651,13 +651,13 @@ fn secrets_round_trip_with_any_key() {
 }
 
 #[test]
-fn secret_validator_checks_the_plain_value() {
+fn secret_validator_checks_the_plain_value_and_never_shows_it() {
     let d = "  - id: pw\n    type: SECRET\n    validator: \"[A-Z]+\"\n";
     let enc = one(d, text("ABC")).unwrap();
     assert_eq!(decrypt_secret(enc.as_str().unwrap(), KEY).unwrap(), "ABC");
     assert_eq!(
         one(d, text("abc")).unwrap_err(),
-        "Invalid input for `pw`, it must match the pattern `[A-Z]+`, but received `abc`"
+        "Invalid input for `pw`, it must match the pattern `[A-Z]+`, but received `******`"
     );
 }
 

@@ -103,6 +103,9 @@ pub struct InputContext<'a> {
     pub condition: Option<ConditionEvaluator<'a>>,
 }
 
+/// How a SECRET value is shown in messages (Kestra's mask).
+pub const MASKED: &str = "******";
+
 /// An input that cannot be accepted, in Kestra's words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

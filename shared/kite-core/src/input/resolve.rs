@@ -101,7 +101,11 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
         InputValue::Json(Value::String(s)) => InputValue::Text(s),
         other => other,
     };
-    let shown = value.shown();
+    // A SECRET's value never appears in a message, as Kestra masks it.
+    let shown = match def.input_type {
+        InputType::Secret => super::MASKED.to_string(),
+        _ => value.shown(),
+    };
     let shown = shown.as_str();
     match def.input_type {
         InputType::String => text::string(def, value),

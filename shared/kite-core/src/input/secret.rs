@@ -19,7 +19,7 @@ pub(super) fn secret(
     let not_configured =
         || parse_err("Unable to use a `SECRET` input/output as encryption is not configured");
     let (key, ids) = ctx.secret_key.zip(ctx.ids).ok_or_else(not_configured)?;
-    check_validator(def, &s)?;
+    check_validator(def, &s, shown)?;
     encrypt_secret(&s, key, ids.nonce())
         .map(Value::String)
         .map_err(|e| InputError {

@@ -9,7 +9,7 @@ use super::{regex, InputDefinition, InputError, InputValue};
 /// STRING: the text as given, matched against `validator` when declared.
 pub(super) fn string(def: &InputDefinition, value: InputValue) -> Result<Value, InputError> {
     let s = value.text();
-    check_validator(def, &s)?;
+    check_validator(def, &s, &s)?;
     Ok(Value::String(s))
 }
 
@@ -43,7 +43,8 @@ pub(super) fn email(def: &InputDefinition, value: InputValue, shown: &str) -> Re
 }
 
 /// STRING and SECRET `validator`: a regex the whole value must match.
-pub(super) fn check_validator(def: &InputDefinition, s: &str) -> Result<(), InputError> {
+/// Checks `s` against the input's `validator`; the message shows `shown` (masked for SECRET).
+pub(super) fn check_validator(def: &InputDefinition, s: &str, shown: &str) -> Result<(), InputError> {
     if let Some(pattern) = &def.validator {
         let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| InputError {
             input_id: def.id.clone(),
@@ -53,7 +54,7 @@ pub(super) fn check_validator(def: &InputDefinition, s: &str) -> Result<(), Inpu
             return Err(InputError::invalid(
                 &def.id,
                 &format!("it must match the pattern `{pattern}`"),
-                s,
+                shown,
             ));
         }
     }
