@@ -896,3 +896,45 @@ tasks:
         out.logs
     );
 }
+
+#[test]
+fn secret_outputs_are_encrypted_and_never_shown() {
+    let source = r#"
+id: secret-out
+namespace: t
+inputs:
+  - id: pw
+    type: SECRET
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ inputs.pw != 'hunter2' }}"
+    errorMessage: the task saw another value
+outputs:
+  - id: password
+    type: SECRET
+    value: "{{ inputs.pw }}"
+"#;
+    let mut runner = runner_with(&[source]);
+    let out = runner
+        .execute(
+            "t",
+            "secret-out",
+            IndexMap::from([("pw".to_string(), InputValue::Text("hunter2".into()))]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.execution.state.current, StateType::Success, "{:?}", out.logs);
+    let sealed = out.execution.outputs["password"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        kite_core::input::decrypt_secret(&sealed, b"kite-runner-secret-key-for-tests").map_err(|e| e.message),
+        Ok("hunter2".to_string())
+    );
+    let everything = format!("{:?} {:?}", out.execution, out.logs);
+    assert!(
+        !everything.contains("hunter2"),
+        "the plain value leaked: {everything}"
+    );
+}

@@ -28,7 +28,7 @@ use crate::execution::{
 };
 use crate::expression::{is_truthy, write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Flowable, RetryKind, Task, TaskKind};
-use crate::input::{parse_iso_duration, resolve_inputs, type_flow_output, InputContext, InputValue};
+use crate::input::{parse_iso_duration, resolve_inputs, type_flow_output_in, InputContext, InputValue};
 use crate::run_variables;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,13 +242,22 @@ impl<'a> Machine<'a> {
         let vars = run_variables::for_execution(self.flow, exec, self.env.into());
         let prefixes = self.readable_prefixes(exec);
         let ctx = self.render_context(&vars, &prefixes, &[]);
+        // SECRET outputs are encrypted with the configured key, as SECRET inputs are.
+        let typing = InputContext {
+            namespace: &exec.namespace,
+            flow_id: &exec.flow_id,
+            execution_id: &exec.id,
+            secret_key: self.env.secret_key,
+            ids: Some(self.env.ids),
+            condition: None,
+        };
         let mut out = IndexMap::new();
         for o in &self.flow.outputs {
             let rendered = match &o.value {
                 Value::String(s) => self.env.expressions.render_typed(s, &ctx),
                 other => self.env.expressions.render_value(other, &ctx),
             }?;
-            let typed = type_flow_output(&o.type_name, &o.id, rendered)?;
+            let typed = type_flow_output_in(&o.type_name, &o.id, rendered, &typing)?;
             out.insert(o.id.clone(), typed);
         }
         Ok(out)
