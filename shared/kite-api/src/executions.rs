@@ -135,6 +135,7 @@ pub(crate) async fn read_body(
             let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
                 ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
             })?;
+            let mut parts = 0usize;
             loop {
                 let field = match multipart.next_field().await {
                     Ok(Some(f)) => f,
@@ -152,12 +153,16 @@ pub(crate) async fn read_body(
                         )));
                     }
                 };
+                parts += 1;
+                if parts > MAX_PARTS {
+                    return Err(ApiError::bad_request(&format!(
+                        "Malformed multipart body: more than {MAX_PARTS} parts"
+                    )));
+                }
                 let name = field.name().unwrap_or("").to_string();
                 let filename = field.file_name().map(str::to_string);
                 let Some(filename) = filename else {
-                    let text = field.text().await.map_err(|e| {
-                        ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
-                    })?;
+                    let text = bounded_text(field, &name).await?;
                     out.inputs.insert(name, InputValue::Text(text));
                     continue;
                 };
@@ -169,6 +174,12 @@ pub(crate) async fn read_body(
                     // Parts for undeclared inputs are ignored, as Kestra does.
                     continue;
                 };
+                if out.files.contains_key(&input_id) {
+                    return Err(ApiError::invalid_entity(
+                        &input_id,
+                        "A FILE input takes one file; the request has more than one for it",
+                    ));
+                }
                 let uri = file_input_uri(namespace, flow_id, execution_id, &input_id, &stored_name);
                 let size = store_stream(s, field, &uri, |e: axum::extract::multipart::MultipartError| {
                     ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
@@ -232,6 +243,35 @@ pub(crate) async fn read_body(
         }
     }
     Ok(out)
+}
+
+/// Parts read from one multipart request at most.
+const MAX_PARTS: usize = 1_000;
+
+/// Largest text part (a non-file input) read from a multipart request.
+pub(crate) const MAX_TEXT_PART: usize = 1024 * 1024;
+
+/// A text part, read chunk by chunk up to [`MAX_TEXT_PART`] (413 beyond, before reading the rest).
+async fn bounded_text(mut field: axum::extract::multipart::Field<'_>, name: &str) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text())))?
+    {
+        if bytes.len() + chunk.len() > MAX_TEXT_PART {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request Entity Too Large: the part `{name}` is larger than {MAX_TEXT_PART} bytes (a text input)"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(&format!(
+            "Malformed multipart body: the part `{name}` is not UTF-8 text"
+        ))
+    })
 }
 
 /// Whether a `multipart/form-data` Content-Type names its `boundary`.

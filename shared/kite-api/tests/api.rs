@@ -740,6 +740,47 @@ async fn a_multipart_body_without_a_boundary_is_refused_not_dropped() {
 }
 
 #[tokio::test]
+async fn multipart_parts_are_bounded_in_size_count_and_per_file_input() {
+    let k = kite().await;
+    // A text part over 1 MiB: 413 before the rest is read, naming the part.
+    let big = "x".repeat(1024 * 1024 + 1);
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/hello-world",
+            &[("greeting", None, &big)],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert!(e["message"].as_str().unwrap_or("").contains("`greeting`"), "{e}");
+    // Two files for one FILE input: 422.
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files",
+            &[("myfile", Some("a.txt"), "a"), ("myfile", Some("b.txt"), "b")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("takes one file"),
+        "{e}"
+    );
+    // More parts than a request may hold: 400.
+    let many: Vec<(String, Option<&str>, &str)> = (0..1001).map(|i| (format!("p{i}"), None, "v")).collect();
+    let many: Vec<(&str, Option<&str>, &str)> = many.iter().map(|(n, f, v)| (n.as_str(), *f, *v)).collect();
+    let (status, e) = k
+        .send(multipart("/api/v1/executions/dev/hello-world", &many))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("more than 1000 parts"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
 async fn search_and_kill() {
     let k = kite().await;
     let sleeper = "id: sleeper\nnamespace: dev\ntasks:\n  - id: s\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
