@@ -218,6 +218,17 @@ async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
         .await
         .expect("the worker closes the connection of a killed task run");
 
+    // Restarted, the killed execution's request is sent again.
+    engine.restart(&created.id).await.expect("restart");
+    tokio::time::timeout(Duration::from_secs(60), slow_request_received().notified())
+        .await
+        .expect("the restarted task run sends its request");
+    engine.kill(&created.id).await.expect("kill again");
+    engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .expect("terminal");
+
     engine
         .create_flow(&flow(
             "timeout",

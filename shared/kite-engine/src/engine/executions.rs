@@ -221,6 +221,7 @@ impl Engine {
                 ));
             }
             let flow = self.flow_of(&execution).await?;
+            self.forget_kill(id);
             let mut pass = Step::default();
             self.drive(&flow.flow, &mut execution, Event::Restart, &mut pass)
                 .await?;

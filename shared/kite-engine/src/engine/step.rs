@@ -297,6 +297,17 @@ impl Engine {
         }
     }
 
+    /// A restarted execution runs again: its earlier kill no longer stops its jobs.
+    pub(super) fn forget_kill(&self, execution_id: &str) {
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = running.get(execution_id) {
+            tx.send_replace(false);
+            if tx.receiver_count() == 0 {
+                running.remove(execution_id);
+            }
+        }
+    }
+
     /// Stops the task runs of a killed execution running on this process's worker, and
     /// those about to start (a job that read the execution before the kill).
     pub(super) fn cancel_running(&self, execution_id: &str) {
