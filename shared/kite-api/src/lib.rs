@@ -211,8 +211,10 @@ async fn catch_panic(request: Request, next: Next) -> Response {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Page Not Found")
+/// Paths no route serves: 401 without credentials (as every guarded route), so that
+/// an anonymous caller learns nothing about which paths exist; 404 otherwise.
+async fn not_found(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    denial(&state, &headers).unwrap_or_else(|| ApiError::not_found("Page Not Found").into_response())
 }
 
 async fn only_main_tenant(
@@ -240,11 +242,19 @@ async fn authenticate_ui(state: State<Shared>, request: Request, next: Next) -> 
 }
 
 async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if !state.auth.enabled() {
-        return next.run(request).await;
+    match denial(&state, request.headers()) {
+        None => next.run(request).await,
+        Some(denied) => denied,
     }
-    let header = request
-        .headers()
+}
+
+/// The 401 answer (with the challenge a browser understands) unless no authentication is
+/// configured or the request carries valid credentials.
+fn denial(state: &ApiState, headers: &HeaderMap) -> Option<Response> {
+    if !state.auth.enabled() {
+        return None;
+    }
+    let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
@@ -270,7 +280,7 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
         _ => false,
     };
     if allowed {
-        return next.run(request).await;
+        return None;
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
     // A Basic challenge makes browsers ask for a user and password: only when one works.
@@ -282,7 +292,7 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    response
+    Some(response)
 }
 
 /// Gives every error response Kestra's shape: JSON with `message` and

@@ -708,6 +708,12 @@ async fn every_route_but_webhooks_needs_credentials() {
             "{method} {uri}"
         );
     }
+    // A path no route serves answers 401 too, without credentials: nothing is learnt.
+    assert_eq!(k.send(get("/path/to/resource")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        k.send(with_token(get("/path/to/resource"))).await.0,
+        StatusCode::NOT_FOUND
+    );
     // The UI's pages stay open under a bearer token (the page asks for it).
     assert_eq!(k.send(get("/ui/")).await.0, StatusCode::OK);
 }
