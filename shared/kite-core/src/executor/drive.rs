@@ -13,9 +13,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::{
-    apply, run_task_with_logs, Command, Env, Event, ExecutorError, SubflowRequest, TaskResult, TimerKind,
-};
+use super::{apply, Command, Env, Event, ExecutorError, SubflowRequest, TaskResult, TimerKind};
 use crate::execution::{Execution, LogEntry, StateType};
 use crate::flow::{Flow, LogLevel};
 
@@ -142,7 +140,7 @@ impl Driver {
                 }
                 let span = tracing::info_span!("task_run", id = %task_run_id);
                 let result = span.in_scope(|| {
-                    run_task_with_logs(
+                    crate::task::run(
                         flow,
                         execution,
                         &task_run_id,

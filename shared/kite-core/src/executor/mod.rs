@@ -234,15 +234,3 @@ pub fn apply(
     machine.handle(execution, event)?;
     Ok(machine.finish())
 }
-
-/// Runs a light task (Log, Return, Echo, OutputValues, Fail) in-process, with the
-/// execution's ERROR log lines for `errorLogs()`.
-pub fn run_task_with_logs(
-    flow: &Flow,
-    execution: &Execution,
-    task_run_id: &str,
-    env: &Env,
-    error_logs: &[Value],
-) -> TaskResult {
-    crate::task::run(flow, execution, task_run_id, env, error_logs)
-}
