@@ -51,7 +51,7 @@ pub struct Ports {
     pub triggers: Arc<dyn TriggerRepository>,
     /// Where Schedule triggers are registered ([`crate::ports::NoScheduleRegistry`] locally).
     pub schedules: Arc<dyn ScheduleRegistry>,
-    /// Runs task runs that do I/O ([`crate::ports::NoWorker`] where none may run).
+    /// Runs task runs that do I/O (both adapter families plug in `kite_worker::InProcessWorker`).
     pub worker: Arc<dyn TaskWorker>,
 }
 

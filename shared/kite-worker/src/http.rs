@@ -2,6 +2,8 @@
 //! certificate roots). The core renders the request and reads the response
 //! (`kite_core::task::http`); this module only sends it.
 
+use std::sync::{Arc, OnceLock};
+
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::Request;
@@ -15,29 +17,35 @@ pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A pooled client, shared by every request of the process.
-#[derive(Clone)]
+/// A pooled client, shared by every request of the process. Built on the first request:
+/// loading the system's TLS roots costs about 4 ms, which a Lambda's cold start (and a
+/// function that never sends a request) should not pay.
+#[derive(Clone, Default)]
 pub struct HttpClient {
-    client: Client<Https, Full<Bytes>>,
+    client: Arc<OnceLock<Client<Https, Full<Bytes>>>>,
 }
 
 impl HttpClient {
     pub fn new() -> HttpClient {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(native) => native,
-            Err(error) => {
-                // A bare container without a certificate store: Mozilla's roots instead.
-                tracing::info!(%error, "no system TLS roots; using the bundled ones");
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            }
-        };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
-        HttpClient {
-            client: Client::builder(TokioExecutor::new()).build(connector),
-        }
+        HttpClient::default()
+    }
+
+    fn client(&self) -> &Client<Https, Full<Bytes>> {
+        self.client.get_or_init(|| {
+            let builder = hyper_rustls::HttpsConnectorBuilder::new();
+            let builder = match builder.with_native_roots() {
+                Ok(native) => native,
+                Err(error) => {
+                    // A bare container without a certificate store: Mozilla's roots instead.
+                    tracing::info!(%error, "no system TLS roots; using the bundled ones");
+                    hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+                }
+            };
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            let connector = builder.https_or_http().enable_http1().wrap_connector(http);
+            Client::builder(TokioExecutor::new()).build(connector)
+        })
     }
 
     /// Sends the request; `Err` says why no response came (unreachable host, bad URI, ...).
@@ -54,7 +62,7 @@ impl HttpClient {
             reason: e.to_string(),
         })?;
         let response = self
-            .client
+            .client()
             .request(request)
             .await
             .map_err(|e| HttpError::Failed {
@@ -87,12 +95,6 @@ impl HttpClient {
             headers,
             body,
         })
-    }
-}
-
-impl Default for HttpClient {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -161,3 +161,12 @@ pub trait TaskQueue: Send + Sync {
         Ok(self.len().await? == 0)
     }
 }
+
+/// Runs work in this process right away (the fast path after a durable write).
+/// Hosts without workers (an API Lambda) have none and rely on the queue alone.
+pub trait Dispatcher: Send + Sync {
+    /// Items already durably queued and claimed, due now.
+    fn dispatch(&self, items: Vec<WorkItem>);
+    /// A timer was queued for `due`: wake the timer loop if it sleeps past it.
+    fn wake_at(&self, due: DateTime<Utc>);
+}

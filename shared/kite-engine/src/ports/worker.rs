@@ -1,7 +1,6 @@
 //! The worker that runs task runs doing I/O.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use kite_core::executor::TaskResult;
 use kite_core::task::IoJob;
 use std::sync::Arc;
@@ -25,24 +24,4 @@ pub struct WorkerContext {
 #[async_trait]
 pub trait TaskWorker: Send + Sync {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult;
-}
-
-/// A worker for hosts that run no task doing I/O: such task runs fail saying so.
-pub struct NoWorker;
-
-#[async_trait]
-impl TaskWorker for NoWorker {
-    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
-        job.task_run
-            .failed("No worker runs tasks that do I/O here", context.clock.now())
-    }
-}
-
-/// Runs work in this process right away (the fast path after a durable write).
-/// Hosts without workers (an API Lambda) have none and rely on the queue alone.
-pub trait Dispatcher: Send + Sync {
-    /// Items already durably queued and claimed, due now.
-    fn dispatch(&self, items: Vec<WorkItem>);
-    /// A timer was queued for `due`: wake the timer loop if it sleeps past it.
-    fn wake_at(&self, due: DateTime<Utc>);
 }
