@@ -279,14 +279,7 @@ fn has_boundary(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .skip(1)
-                .filter_map(|p| p.split_once('='))
-                .any(|(k, v)| {
-                    k.trim().eq_ignore_ascii_case("boundary") && !v.trim().trim_matches('"').is_empty()
-                })
-        })
+        .is_some_and(|ct| multer::parse_boundary(ct).is_ok())
 }
 
 /// Streams request bytes (a multipart part, a whole body) into file storage through a
