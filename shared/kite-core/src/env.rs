@@ -1,12 +1,13 @@
 //! What the core may use besides the execution and the flow, given by its host: the
 //! clock, fresh ids and nonces, the expression engine, files, the SECRET key and
-//! configured variables.
+//! configured variables, secrets.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::id::IdSource;
+use crate::secret::Secrets;
 
 /// What the state machine may use besides the execution: clock, ids, renderer, files.
 pub struct Env<'a> {
@@ -18,4 +19,6 @@ pub struct Env<'a> {
     pub secret_key: Option<&'a [u8]>,
     /// Extra top-level variables given by configuration (`envs`, `globals`).
     pub globals: Option<&'a Value>,
+    /// What `secret()` reads; `None` fails every `secret()` call.
+    pub secrets: Option<&'a Secrets>,
 }

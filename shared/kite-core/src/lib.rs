@@ -12,6 +12,7 @@
 //! - [`trigger`]: when Schedule, Flow and Webhook triggers fire, and with what.
 //! - [`run_variables`]: the variables an expression sees while a task runs.
 //! - [`env`] and [`id`]: what the host gives the core (clock, ids and nonces, files).
+//! - [`secret`]: `secret()`'s values, given by the host, and their masking in logs.
 //! - [`runner`]: an in-memory host with a virtual clock, for tests and benchmarks.
 //!
 //! Edges (HTTP, storage, queues, timers) live in other crates and only feed
@@ -27,5 +28,6 @@ pub mod input;
 mod input_definition;
 pub mod run_variables;
 pub mod runner;
+pub mod secret;
 pub mod task;
 pub mod trigger;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -16,6 +17,7 @@ use crate::executor::{
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::Flow;
 use crate::input::{resolve_inputs, InputContext, InputError, InputValue};
+use crate::secret::{SecretSource, Secrets};
 use crate::task::{self, IoJob};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -117,6 +119,8 @@ pub struct Runner {
     waiting_parents: HashMap<String, (String, String)>,
     secret_key: Vec<u8>,
     globals: Option<Value>,
+    /// What `secret()` reads (none by default: every secret is missing).
+    secrets: Option<Secrets>,
     /// Runs the task runs that do I/O (none by default: they fail saying so).
     worker: Option<InMemoryWorker>,
 }
@@ -146,6 +150,7 @@ impl Runner {
             waiting_parents: HashMap::new(),
             secret_key: b"kite-runner-secret-key-for-tests".to_vec(),
             globals: None,
+            secrets: None,
             worker: None,
         }
     }
@@ -168,6 +173,11 @@ impl Runner {
         all.insert("envs".into(), Value::Object(envs));
         all.insert("globals".into(), Value::Object(globals));
         self.globals = Some(Value::Object(all));
+    }
+
+    /// What `secret()` reads; the values it gives are masked in the log lines.
+    pub fn set_secrets(&mut self, source: Arc<dyn SecretSource>) {
+        self.secrets = Some(Secrets::new(source));
     }
 
     /// Runs task runs that do I/O with `worker` (HTTP requests answered by the test).
@@ -417,6 +427,7 @@ impl Runner {
             files: Some(&files),
             secret_key: Some(&self.secret_key),
             globals: self.globals.as_ref(),
+            secrets: self.secrets.as_ref(),
         };
         f(&env)
     }

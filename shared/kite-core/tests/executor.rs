@@ -938,3 +938,60 @@ outputs:
         "the plain value leaked: {everything}"
     );
 }
+
+#[test]
+fn secrets_render_and_are_masked_in_log_lines_and_errors() {
+    use base64::Engine as _;
+    let source = r#"
+id: secrets
+namespace: t
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "token is {{ secret('API_TOKEN') }}"
+  - id: upper
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ secret('api_token') | upper }} and {{ secret('OTHER') }}"
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: "refused with {{ secret('API_TOKEN') }}"
+"#;
+    let mut runner = runner_with(&[source]);
+    let encode = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    runner.set_secrets(std::sync::Arc::new(
+        kite_core::secret::EnvironmentSecrets::from_vars([
+            ("SECRET_API_TOKEN", encode("tok-123")),
+            ("SECRET_OTHER", encode("TOK-123-other")),
+        ]),
+    ));
+    let out = runner
+        .execute("t", "secrets", IndexMap::new())
+        .unwrap_or_else(|e| panic!("execute failed: {e}"));
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(messages.contains(&"token is ******"), "{messages:?}");
+    // A value derived from a secret is not masked (as in Kestra); the secret itself is.
+    assert!(messages.contains(&"TOK-123 and ******"), "{messages:?}");
+    assert!(messages.contains(&"refused with ******"), "{messages:?}");
+    assert!(!messages.iter().any(|m| m.contains("tok-123")), "{messages:?}");
+}
+
+#[test]
+fn a_missing_secret_fails_the_task_run_with_kestras_message() {
+    let out = run(r#"
+id: missing
+namespace: t
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ secret('NOPE') }}"
+"#);
+    assert_eq!(task_state(&out, "log"), vec![StateType::Failed]);
+    let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Cannot find secret for key 'NOPE'.")),
+        "{messages:?}"
+    );
+}

@@ -217,6 +217,7 @@ impl Driver {
             files: None,
             secret_key: None,
             globals: None,
+            secrets: None,
         };
         let commands = apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;
         for command in commands {

@@ -192,6 +192,7 @@ fn read_only_opens_the_executions_files() {
         readable_prefixes: &prefixes,
         error_logs: &[],
         now: now(),
+        secrets: None,
     };
     let engine = ExpressionEngine::new();
     assert_eq!(
@@ -420,4 +421,97 @@ fn more_functions() {
         .render("{{ printContext() }}", &ctx)
         .unwrap()
         .contains("\"w\""));
+}
+
+fn secrets(vars: &[(&str, &str)]) -> kite_core::secret::Secrets {
+    use base64::Engine as _;
+    let encoded = vars
+        .iter()
+        .map(|(k, v)| (*k, base64::engine::general_purpose::STANDARD.encode(v)));
+    kite_core::secret::Secrets::new(std::sync::Arc::new(
+        kite_core::secret::EnvironmentSecrets::from_vars(encoded),
+    ))
+}
+
+#[test]
+fn secret_reads_the_hosts_secrets() {
+    let secrets = secrets(&[
+        ("SECRET_API_TOKEN", "s3cr3t"),
+        ("SECRET_DB", r#"{"user": "kite", "port": 5432}"#),
+    ]);
+    let vars = json!({"inputs": {"name": "api_token"}});
+    let ctx = RenderContext {
+        secrets: Some(&secrets),
+        ..RenderContext::new(&vars, now())
+    };
+    let engine = ExpressionEngine::new();
+    let render = |t: &str| engine.render(t, &ctx).map_err(|e| e.message);
+    assert_eq!(
+        render("Bearer {{ secret('API_TOKEN') }}"),
+        Ok("Bearer s3cr3t".into())
+    );
+    assert_eq!(render("{{ secret(key=\"api_token\") }}"), Ok("s3cr3t".into()));
+    // A computed name, and Kestra's sub-key of a JSON secret.
+    assert_eq!(render("{{ secret(inputs.name | upper) }}"), Ok("s3cr3t".into()));
+    assert_eq!(render("{{ secret('DB', subkey='user') }}"), Ok("kite".into()));
+    assert_eq!(
+        render("{{ secret('DB', 'company.team', 'port') }}"),
+        Ok("5432".into())
+    );
+    assert_eq!(
+        render("{{ secret('DB', subkey='password') }}"),
+        Err("Cannot find secret sub-key 'password' in secret 'DB'.".into())
+    );
+    assert_eq!(
+        render("{{ secret('API_TOKEN', subkey='x') }}"),
+        Err("Failed to read secret sub-key 'x' from secret 'API_TOKEN'. Ensure the secret contains valid JSON value.".into())
+    );
+    // Every value given is remembered for masking.
+    assert_eq!(secrets.mask("s3cr3t kite 5432"), "****** ****** ******");
+}
+
+#[test]
+fn a_missing_secret_fails_the_render_with_kestras_message() {
+    let secrets = secrets(&[("SECRET_PRESENT", "x")]);
+    let vars = json!({});
+    let ctx = RenderContext {
+        secrets: Some(&secrets),
+        ..RenderContext::new(&vars, now())
+    };
+    let engine = ExpressionEngine::new();
+    assert_eq!(
+        engine
+            .render("{{ secret('MISSING') }}", &ctx)
+            .map_err(|e| e.message),
+        Err("Cannot find secret for key 'MISSING'.".into())
+    );
+    assert_eq!(
+        engine.render("{{ secret() }}", &ctx).map_err(|e| e.message),
+        Err("The 'secret' function expects an argument 'key'.".into())
+    );
+    // A host that gives no secrets: the same message, no panic.
+    assert_eq!(
+        render("{{ secret('PRESENT') }}", &vars),
+        Err("Cannot find secret for key 'PRESENT'.".into())
+    );
+}
+
+#[test]
+fn a_secret_that_is_not_base64_fails_the_render() {
+    let source = kite_core::secret::EnvironmentSecrets::from_vars([("SECRET_BAD", "%%%")]);
+    let secrets = kite_core::secret::Secrets::new(std::sync::Arc::new(source));
+    let vars = json!({});
+    let ctx = RenderContext {
+        secrets: Some(&secrets),
+        ..RenderContext::new(&vars, now())
+    };
+    let e = ExpressionEngine::new()
+        .render("{{ secret('bad') }}", &ctx)
+        .expect_err("not base64");
+    assert!(
+        e.message
+            .starts_with("Could not decode secret 'SECRET_BAD', make sure it is Base64-encoded"),
+        "{}",
+        e.message
+    );
 }

@@ -7,6 +7,7 @@
 //! stops with a [`Need`] and goes on once the host answers. The local server and the
 //! Lambdas (`kite_engine::Engine`) and the in-memory [`crate::runner`] drive it alike.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
@@ -151,7 +152,16 @@ impl Driver {
                 self.events
                     .push_back(Event::TaskRunFinished { task_run_id, result });
             }
-            Command::StoreLogs(lines) => {
+            Command::StoreLogs(mut lines) => {
+                // Every line of a pass goes through here: rendered secrets never reach a
+                // store, `errorLogs()` nor the API (Kestra masks them in its logger).
+                if let Some(secrets) = env.secrets {
+                    for line in &mut lines {
+                        if let Cow::Owned(masked) = secrets.mask(&line.message) {
+                            line.message = masked;
+                        }
+                    }
+                }
                 if let Some(errors) = self.error_logs.as_mut() {
                     errors.extend(error_lines(&lines));
                 }

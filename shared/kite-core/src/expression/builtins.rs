@@ -1,7 +1,7 @@
 //! Kestra's Pebble filters, functions and tests, registered on tera.
 //!
 //! Functions that need the render context (`now`, `read`, `render`, `errorLogs`,
-//! `currentEachOutput`) reach it through [`super::with_current`], set for the
+//! `currentEachOutput`, `secret`) reach it through [`super::with_current`], set for the
 //! duration of one render.
 
 use std::collections::HashMap;
@@ -457,6 +457,39 @@ pub(super) fn register(tera: &mut Tera) {
                 .ok_or_else(|| Error::msg("No file storage is available"))?;
             let bytes = files.read_file(&path).map_err(Error::msg)?;
             Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        })?
+    });
+    tera.register_function("secret", |args: &Args| {
+        let key = match args.get("key") {
+            Some(Value::String(k)) => k.clone(),
+            Some(other) if !other.is_null() => text(other),
+            _ => return Err(Error::msg("The 'secret' function expects an argument 'key'.")),
+        };
+        // `namespace` is accepted for Kestra's syntax: secrets here are not per namespace.
+        let subkey = arg_str(args, "subkey").filter(|s| !s.is_empty());
+        with_current(|c| {
+            let secrets = c
+                .ctx
+                .secrets
+                .ok_or_else(|| Error::msg(format!("Cannot find secret for key '{key}'.")))?;
+            let value = secrets.get(&key).map_err(|e| Error::msg(e.to_string()))?;
+            let Some(subkey) = subkey else {
+                return Ok(Value::String(value));
+            };
+            let parsed: Value = serde_json::from_str(&value).map_err(|_| {
+                Error::msg(format!(
+                    "Failed to read secret sub-key '{subkey}' from secret '{key}'. \
+                     Ensure the secret contains valid JSON value."
+                ))
+            })?;
+            let field = parsed.get(subkey).ok_or_else(|| {
+                Error::msg(format!(
+                    "Cannot find secret sub-key '{subkey}' in secret '{key}'."
+                ))
+            })?;
+            let field = text(field);
+            secrets.reveal(&field);
+            Ok(Value::String(field))
         })?
     });
     tera.register_function("fileURI", |args: &Args| {

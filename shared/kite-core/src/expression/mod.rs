@@ -12,6 +12,8 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::secret::Secrets;
+
 mod builtins;
 pub mod dates;
 mod jq;
@@ -45,6 +47,8 @@ pub struct RenderContext<'a> {
     pub readable_prefixes: &'a [String],
     pub error_logs: &'a [Value],
     pub now: DateTime<Utc>,
+    /// What `secret()` reads (and remembers for masking); `None` fails it.
+    pub secrets: Option<&'a Secrets>,
 }
 
 impl<'a> RenderContext<'a> {
@@ -56,6 +60,7 @@ impl<'a> RenderContext<'a> {
             readable_prefixes: &[],
             error_logs: &[],
             now,
+            secrets: None,
         }
     }
 }

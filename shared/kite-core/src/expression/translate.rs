@@ -175,6 +175,7 @@ fn parameter_names(name: &str, is_filter: bool) -> Option<&'static [&'static str
         ("renderOnce", false) => &["toRender"],
         ("read", false) | ("fileURI", false) | ("fileSize", false) | ("fileExists", false) => &["path"],
         ("currentEachOutput", false) => &["outputs"],
+        ("secret", false) => &["key", "namespace", "subkey"],
         ("randomInt", false) => &["lower", "upper"],
         ("range", false) => &["start", "end", "step"],
         _ => return None,

@@ -103,8 +103,8 @@ pub struct InputContext<'a> {
     pub condition: Option<ConditionEvaluator<'a>>,
 }
 
-/// How a SECRET value is shown in messages (Kestra's mask).
-pub const MASKED: &str = "******";
+/// How a SECRET value is shown in messages (Kestra's mask, shared with `secret()`).
+pub use crate::secret::MASKED;
 
 /// An input that cannot be accepted, in Kestra's words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -192,6 +192,7 @@ fn with_renderer<R>(
         readable_prefixes: &prefixes,
         error_logs,
         now: env.now,
+        secrets: env.secrets,
     };
     let render = |v: &Value| -> Result<String, ExpressionError> {
         match v {

@@ -224,6 +224,7 @@ impl Engine {
             files: Some(&files),
             secret_key: self.inner.config.secret_key.as_deref(),
             globals: self.inner.config.globals.as_ref(),
+            secrets: None,
         };
         f(&env)
     }

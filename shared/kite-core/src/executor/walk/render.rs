@@ -22,6 +22,7 @@ impl<'a> Machine<'a> {
             readable_prefixes: prefixes,
             error_logs: logs,
             now: self.now(),
+            secrets: self.env.secrets,
         }
     }
 
