@@ -33,8 +33,8 @@ mod webhook;
 
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
-    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, StoreError, StoredFlow,
-    TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
+    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, StoreError,
+    StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
 
@@ -53,6 +53,8 @@ pub struct Ports {
     pub schedules: Arc<dyn ScheduleRegistry>,
     /// Runs task runs that do I/O (both adapter families plug in `kite_worker::InProcessWorker`).
     pub worker: Arc<dyn TaskWorker>,
+    /// What `secret()` reads (`SECRET_*` variables locally, Secrets Manager on AWS).
+    pub secrets: Arc<dyn SecretStore>,
 }
 
 /// Engine settings.

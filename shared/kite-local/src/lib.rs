@@ -9,7 +9,9 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-use kite_engine::ports::{NoScheduleRegistry, RandomIds, StoreError, SystemClock};
+use kite_engine::ports::{
+    EnvironmentSecrets, InMemorySecrets, NoScheduleRegistry, RandomIds, SecretStore, StoreError, SystemClock,
+};
 use kite_engine::{Engine, EngineConfig, Ports};
 
 pub use files::LocalFileStorage;
@@ -41,7 +43,16 @@ pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
         triggers: store,
         schedules: Arc::new(NoScheduleRegistry),
         worker: Arc::new(kite_worker::InProcessWorker::new()),
+        secrets: environment_secrets(),
     })
+}
+
+/// Kestra OSS's secrets: this process's `SECRET_<NAME>` variables (base64-encoded values),
+/// read once as Kestra reads them at startup. Variables that are not Unicode are skipped.
+pub fn environment_secrets() -> Arc<dyn SecretStore> {
+    let vars = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    Arc::new(InMemorySecrets(Arc::new(EnvironmentSecrets::from_vars(vars))))
 }
 
 /// An engine over the local store in `data_dir` (no workers yet: see [`Runtime::start`]).

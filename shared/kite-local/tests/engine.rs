@@ -554,3 +554,77 @@ async fn followers_see_progress_made_by_another_engine() {
         "without polling, another process's progress is not heard"
     );
 }
+
+/// `secret()` over the `SECRET_<NAME>` variables, given to the engine rather than set in
+/// this process's environment (tests run in parallel threads).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_render_from_secret_variables_and_are_masked() {
+    use kite_engine::ports::{EnvironmentSecrets, InMemorySecrets};
+    // Nothing listens on a port that was just free: the request fails naming its URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ports = local_ports(dir.path()).expect("ports");
+    ports.secrets = Arc::new(InMemorySecrets(Arc::new(EnvironmentSecrets::from_vars([
+        // base64 of "tok-123" and of {"user": "kite"}
+        ("SECRET_API_TOKEN", "dG9rLTEyMw=="),
+        ("SECRET_DB", "eyJ1c2VyIjogImtpdGUifQ=="),
+    ]))));
+    let engine = Engine::new(ports, config());
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("start runtime");
+    let flow = format!(
+        r#"
+id: secrets
+namespace: dev
+tasks:
+  - id: literal
+    type: io.kestra.plugin.core.log.Log
+    message: "token {{{{ secret('API_TOKEN') }}}}"
+  - id: computed
+    type: io.kestra.plugin.core.log.Log
+    message: "user {{{{ secret('d' ~ 'b', subkey='user') }}}}"
+  - id: call
+    type: io.kestra.plugin.core.http.Request
+    uri: "http://{closed}/{{{{ secret('API_TOKEN') }}}}"
+"#
+    );
+    engine.create_flow(&flow).await.unwrap();
+    let created = engine.create_execution(create("secrets")).await.unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
+    let logs = messages(&engine, &created.id).await;
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    assert!(logs.contains(&"token ******".to_string()), "{logs:?}");
+    assert!(logs.contains(&"user ******".to_string()), "{logs:?}");
+    // The worker's error names the rendered URL: masked too.
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with(&format!("Request to `http://{closed}/******` failed"))),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|l| l.contains("tok-123")), "{logs:?}");
+
+    engine
+        .create_flow(
+            r#"
+id: missing
+namespace: dev
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ secret('NOPE') }}"
+"#,
+        )
+        .await
+        .unwrap();
+    let created = engine.create_execution(create("missing")).await.unwrap();
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
+    let logs = messages(&engine, &created.id).await;
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("Cannot find secret for key 'NOPE'.")),
+        "{logs:?}"
+    );
+    runtime.shutdown().await;
+}

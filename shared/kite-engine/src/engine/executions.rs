@@ -113,10 +113,7 @@ impl Engine {
         }
         let mut execution = created.clone();
         let mut pass = Step::default();
-        if let Err(e) = self
-            .drive(&flow.flow, &mut execution, Event::Start, &mut pass)
-            .await
-        {
+        if let Err(e) = self.drive(&flow, &mut execution, Event::Start, &mut pass).await {
             debug!(error = %e, "inline start refused; queued instead");
             return Ok(None);
         }
@@ -223,7 +220,7 @@ impl Engine {
             let flow = self.flow_of(&execution).await?;
             self.forget_kill(id);
             let mut pass = Step::default();
-            self.drive(&flow.flow, &mut execution, Event::Restart, &mut pass)
+            self.drive(&flow, &mut execution, Event::Restart, &mut pass)
                 .await?;
             match self
                 .commit_pass(execution.clone(), Some(current.version), pass, Vec::new())

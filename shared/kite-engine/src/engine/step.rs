@@ -5,8 +5,10 @@
 use kite_core::execution::iso_duration;
 use kite_core::task;
 
+use kite_core::secret::{secret_names, Secrets};
+
 use super::*;
-use crate::ports::WorkerContext;
+use crate::ports::{PassSecrets, WorkerContext};
 
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
@@ -76,7 +78,7 @@ impl Engine {
             let event = match (&item.work, &worker_event) {
                 (Work::RunTask { .. }, Some(done)) => done.clone(),
                 (Work::RunTask { task_run_id }, None) => {
-                    let done = self.run_on_worker(&flow.flow, &execution, task_run_id).await;
+                    let done = self.run_on_worker(&flow, &execution, task_run_id).await;
                     worker_event = Some(done.clone());
                     done
                 }
@@ -114,7 +116,7 @@ impl Engine {
                         }
                     }
                 }
-                None => match self.drive(&flow.flow, &mut execution, event, &mut pass).await {
+                None => match self.drive(&flow, &mut execution, event, &mut pass).await {
                     Ok(()) => {}
                     // The state machine refuses this event for good: redelivering it cannot help.
                     Err(EngineError::Internal(message)) => {
@@ -213,8 +215,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The secrets a pass over an execution of `flow` reads: those its source names
+    /// literally, fetched now (renders cannot wait for a store), masked in its log lines.
+    pub(super) async fn pass_secrets(&self, flow: &FlowWithSource) -> Secrets {
+        let store = self.inner.ports.secrets.clone();
+        let names = secret_names(&flow.source);
+        let mut fetched = Vec::with_capacity(names.len());
+        for name in &names {
+            fetched.push((name.clone(), store.fetch(name).await));
+        }
+        Secrets::new(Arc::new(PassSecrets { fetched, store })).preload(&names)
+    }
+
     /// Calls `f` with the core's environment (never held across an await: it is not `Send`).
-    pub(super) fn with_env<R>(&self, f: impl FnOnce(&Env) -> R) -> R {
+    pub(super) fn with_env<R>(&self, secrets: Option<&Secrets>, f: impl FnOnce(&Env) -> R) -> R {
         let ports = &self.inner.ports;
         let files = Files(ports.files.as_ref());
         let env = Env {
@@ -224,7 +238,7 @@ impl Engine {
             files: Some(&files),
             secret_key: self.inner.config.secret_key.as_deref(),
             globals: self.inner.config.globals.as_ref(),
-            secrets: None,
+            secrets,
         };
         f(&env)
     }
@@ -234,7 +248,7 @@ impl Engine {
     /// meanwhile, or the execution was killed while it ran).
     pub(super) async fn run_on_worker(
         &self,
-        flow: &Flow,
+        flow: &FlowWithSource,
         execution: &Execution,
         task_run_id: &str,
     ) -> Option<Event> {
@@ -246,7 +260,10 @@ impl Engine {
             task_run_id: task_run_id.to_string(),
             result,
         };
-        let job = match self.with_env(|env| task::prepare_io(flow, execution, task_run_id, env)) {
+        let secrets = self.pass_secrets(flow).await;
+        let job = match self.with_env(Some(&secrets), |env| {
+            task::prepare_io(&flow.flow, execution, task_run_id, env)
+        }) {
             Ok(job) => job,
             Err(failed) => return Some(finished(failed)),
         };
@@ -368,15 +385,17 @@ impl Engine {
     /// light task runs inline), then turns timers and subflow executions into queue items.
     pub(super) async fn drive(
         &self,
-        flow: &Flow,
+        flow: &FlowWithSource,
         execution: &mut Execution,
         first: Event,
         pass: &mut Step,
     ) -> Result<(), EngineError> {
+        let secrets = self.pass_secrets(flow).await;
+        let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
         while let Some(need) = self
-            .with_env(|env| driver.advance(flow, execution, env))
+            .with_env(Some(&secrets), |env| driver.advance(flow, execution, env))
             .map_err(|e| EngineError::Internal(e.to_string()))?
         {
             match need {

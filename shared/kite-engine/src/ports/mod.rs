@@ -12,6 +12,7 @@
 //! - `queue`: The durable work queue, its items and the in-process fast path.
 //! - `worker`: The worker that runs task runs doing I/O.
 //! - `clock`: Time and fresh ids.
+//! - `secrets`: What `secret('NAME')` reads.
 //! - `triggers`: Trigger state and the schedule registry.
 
 mod clock;
@@ -20,6 +21,7 @@ mod files;
 mod flows;
 mod logs;
 mod queue;
+mod secrets;
 mod triggers;
 mod worker;
 
@@ -29,6 +31,7 @@ pub use files::*;
 pub use flows::*;
 pub use logs::*;
 pub use queue::*;
+pub use secrets::*;
 pub use triggers::*;
 pub use worker::*;
 
