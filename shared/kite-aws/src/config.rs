@@ -48,7 +48,18 @@ pub struct AwsConfig {
     pub log_retention_days: u32,
     /// `AWS_ENDPOINT_URL` set (moto, LocalStack): S3 uses path-style addressing.
     pub s3_path_style: bool,
+    /// `KITE_SECRET_PREFIX` (default `kite/`): `secret('NAME')` reads the Secrets Manager
+    /// secret `{prefix}NAME` (the functions may read only those).
+    pub secret_prefix: String,
+    /// `KITE_SECRET_TTL_SECONDS` (default 300): how long a function instance reuses a
+    /// secret's value before reading it again.
+    pub secret_ttl: Duration,
 }
+
+/// `KITE_SECRET_PREFIX` when unset.
+pub const DEFAULT_SECRET_PREFIX: &str = "kite/";
+/// `KITE_SECRET_TTL_SECONDS` when unset.
+pub const DEFAULT_SECRET_TTL_SECONDS: u64 = 300;
 
 fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -82,8 +93,8 @@ fn valid_group(name: &str) -> bool {
 impl AwsConfig {
     /// Reads `TABLE_NAME`, `BUCKET_NAME` (required), `QUEUE_URL`, `SCHEDULER_FUNCTION_ARN`,
     /// `KITE_SCHEDULE_GROUP`, `KITE_SCHEDULER_ROLE_ARN`, `KITE_SCHEDULE_DLQ_ARN`,
-    /// `KITE_OUTBOX_GRACE_SECONDS`, `KITE_LOG_RETENTION_DAYS` and whether
-    /// `AWS_ENDPOINT_URL` is set.
+    /// `KITE_OUTBOX_GRACE_SECONDS`, `KITE_LOG_RETENTION_DAYS`, `KITE_SECRET_PREFIX`,
+    /// `KITE_SECRET_TTL_SECONDS` and whether `AWS_ENDPOINT_URL` is set.
     pub fn from_env() -> Result<AwsConfig, ConfigError> {
         AwsConfig::from_vars(var)
     }
@@ -113,6 +124,12 @@ impl AwsConfig {
             )?),
             log_retention_days: number("KITE_LOG_RETENTION_DAYS", get("KITE_LOG_RETENTION_DAYS"), 30u32)?,
             s3_path_style: get("AWS_ENDPOINT_URL").is_some(),
+            secret_prefix: get("KITE_SECRET_PREFIX").unwrap_or_else(|| DEFAULT_SECRET_PREFIX.to_string()),
+            secret_ttl: Duration::from_secs(number(
+                "KITE_SECRET_TTL_SECONDS",
+                get("KITE_SECRET_TTL_SECONDS"),
+                DEFAULT_SECRET_TTL_SECONDS,
+            )?),
         })
     }
 }
@@ -152,6 +169,7 @@ pub(crate) struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -175,6 +193,11 @@ impl Clients {
         );
         let scheduler = aws_sdk_scheduler::Client::from_conf(
             aws_sdk_scheduler::config::Builder::from(&shared)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let secretsmanager = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&shared)
                 .interceptor(counter)
                 .build(),
         );
@@ -183,6 +206,7 @@ impl Clients {
             s3,
             sqs,
             scheduler,
+            secretsmanager,
         }
     }
 }
@@ -211,6 +235,8 @@ mod tests {
         assert_eq!(config.scheduler_role_arn, None);
         assert_eq!(config.schedule_dlq_arn, None);
         assert!(!config.s3_path_style);
+        assert_eq!(config.secret_prefix, "kite/");
+        assert_eq!(config.secret_ttl, Duration::from_secs(300));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod counter;
 pub mod files;
+pub mod flow_secrets;
 mod items;
 pub mod provision;
 pub mod schedules;
@@ -26,6 +27,7 @@ use kite_engine::{Engine, EngineConfig, Ports};
 pub use config::{AwsConfig, ConfigError};
 pub use counter::CallCounter;
 pub use files::S3FileStorage;
+pub use flow_secrets::SecretsManagerSecrets;
 pub use schedules::{schedule_name, SchedulerSchedules};
 pub use store::{sweep_outbox, AwsStore, SearchBudget, SweepReport};
 
@@ -35,6 +37,8 @@ pub struct AwsAdapters {
     pub store: Arc<AwsStore>,
     pub files: Arc<S3FileStorage>,
     pub schedules: Arc<SchedulerSchedules>,
+    /// What `secret()` reads: Secrets Manager under the configured prefix.
+    pub secrets: Arc<SecretsManagerSecrets>,
 }
 
 /// What every function starts with: the adapters of [`AwsConfig::from_env`] and an
@@ -73,10 +77,16 @@ pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> A
         config.scheduler_role_arn.clone(),
         config.schedule_dlq_arn.clone(),
     ));
+    let secrets = Arc::new(SecretsManagerSecrets::new(
+        clients.secretsmanager.clone(),
+        config.secret_prefix.clone(),
+        config.secret_ttl,
+    ));
     AwsAdapters {
         store,
         files,
         schedules,
+        secrets,
     }
 }
 
@@ -99,6 +109,7 @@ impl AwsAdapters {
             triggers: self.store.clone(),
             schedules: self.schedules.clone(),
             worker: Arc::new(kite_worker::InProcessWorker::new()),
+            secrets: self.secrets.clone(),
         }
     }
 }

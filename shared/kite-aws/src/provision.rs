@@ -38,6 +38,8 @@ pub async fn provision(
         outbox_grace: std::time::Duration::from_secs(120),
         log_retention_days: 30,
         s3_path_style: true,
+        secret_prefix: crate::config::DEFAULT_SECRET_PREFIX.to_string(),
+        secret_ttl: std::time::Duration::from_secs(crate::config::DEFAULT_SECRET_TTL_SECONDS),
     };
     let clients = Clients::load(&config, CallCounter::default()).await;
     TableDefinition::kite()?.create(&clients.dynamodb, table).await?;

@@ -877,6 +877,8 @@ fn config_of(a: &AwsAdapters) -> kite_aws::AwsConfig {
         outbox_grace: Duration::from_secs(120),
         log_retention_days: 30,
         s3_path_style: true,
+        secret_prefix: a.secrets.prefix().to_string(),
+        secret_ttl: Duration::from_secs(300),
     }
 }
 
@@ -1224,4 +1226,81 @@ async fn saved_schedule_flows_become_schedules_and_firings_executions() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// `secret('NAME')` reads the Secrets Manager secret `{prefix}NAME`, cached per instance;
+/// a pass masks the values in its log lines; a computed name fails saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn flow_secrets_come_from_secrets_manager_and_are_masked() {
+    let mut config = setup_config("secrets").await;
+    config.secret_prefix = format!("{}/", unique("secrets"));
+    let a = kite_aws::aws_adapters(&config).await;
+    let client = aws_sdk_secretsmanager::Client::new(&kite_aws::config::sdk_config());
+    client
+        .create_secret()
+        .name(a.secrets.secret_id("API_TOKEN"))
+        .secret_string("tok-aws-1")
+        .send()
+        .await
+        .expect("create the secret in moto");
+
+    // The store: found, missing (Kestra's message), cached for the TTL.
+    assert_eq!(a.secrets.fetch("API_TOKEN").await, Ok("tok-aws-1".into()));
+    let missing = a.secrets.fetch("MISSING").await.expect_err("missing");
+    assert_eq!(missing.to_string(), "Cannot find secret for key 'MISSING'.");
+    client
+        .put_secret_value()
+        .secret_id(a.secrets.secret_id("API_TOKEN"))
+        .secret_string("tok-aws-2")
+        .send()
+        .await
+        .expect("update the secret");
+    assert_eq!(
+        a.secrets.fetch("API_TOKEN").await,
+        Ok("tok-aws-1".into()),
+        "cached"
+    );
+    let uncached =
+        kite_aws::SecretsManagerSecrets::new(client.clone(), config.secret_prefix.clone(), Duration::ZERO);
+    assert_eq!(uncached.fetch("API_TOKEN").await, Ok("tok-aws-2".into()));
+
+    // Through the engine, as the api function runs an execution of light tasks.
+    let engine = kite_engine::Engine::new(a.ports(), aws_engine_config());
+    let dispatcher = Arc::new(InProcess::default());
+    let _ = dispatcher.0.set(engine.clone());
+    engine.set_dispatcher(dispatcher.clone());
+    let flow = "id: secrets\nnamespace: dev\ntasks:\n  - id: literal\n    type: io.kestra.plugin.core.log.Log\n    message: \"token {{ secret('API_TOKEN') }}\"\n  - id: computed\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('OTHER_' ~ 'NAME') }}\"\n";
+    engine.create_flow(flow).await.unwrap();
+    let created = engine
+        .create_execution(kite_engine::CreateExecution {
+            namespace: "dev".into(),
+            flow_id: "secrets".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    dispatcher.idle().await;
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let logs: Vec<String> = engine
+        .logs(&LogQuery {
+            execution_id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    assert!(logs.contains(&"token ******".to_string()), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("Unable to read secret 'OTHER_NAME'") && l.contains("names literally")),
+        "{logs:?}"
+    );
+    assert!(!logs.iter().any(|l| l.contains("tok-aws")), "{logs:?}");
 }
