@@ -1,6 +1,8 @@
 //! Settings read from the environment that template.yaml sets, and the secrets read from
 //! the stack's Secrets Manager secret (never logged).
 
+use std::fmt::Display;
+use std::future::Future;
 use std::time::Duration;
 
 use kite_api::AuthConfig;
@@ -93,6 +95,21 @@ impl Secrets {
             token: self.api_token.clone(),
         })
     }
+}
+
+/// Every function's start: the secrets (the stack's secret that `stored` reads, else the
+/// environment), then what `build` makes of the engine settings they give (the engine and
+/// its adapters).
+pub async fn start<T, E1: Display, E2: Display>(
+    stored: impl Future<Output = Result<Option<String>, E1>>,
+    build: impl AsyncFnOnce(EngineConfig) -> Result<T, E2>,
+) -> Result<(Secrets, T), FnError> {
+    let stored = stored.await.map_err(|e| FnError::Config(e.to_string()))?;
+    let secrets = Secrets::load(stored.as_deref())?;
+    let built = build(engine_config(&secrets)?)
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
+    Ok((secrets, built))
 }
 
 /// The longest interval between two reads of a followed execution (1 read unit each).
