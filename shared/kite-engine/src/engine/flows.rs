@@ -1,6 +1,7 @@
 //! Flows: parsing and caching revisions, create, update, deploy, get, search, delete.
 
 use super::*;
+use crate::ports::FlowSave;
 
 impl Engine {
     pub(super) fn parse(&self, stored: StoredFlow) -> Result<Arc<FlowWithSource>, EngineError> {
@@ -50,7 +51,7 @@ impl Engine {
             .inner
             .ports
             .flows
-            .create(&flow.namespace, &flow.id, source, now)
+            .save(FlowSave::create(&flow.namespace, &flow.id, source, now))
             .await
         {
             Err(StoreError::AlreadyExists(_)) => {
@@ -88,7 +89,13 @@ impl Engine {
             });
         }
         let now = self.now();
-        let stored = match self.inner.ports.flows.update(namespace, id, source, now).await {
+        let stored = match self
+            .inner
+            .ports
+            .flows
+            .save(FlowSave::update(namespace, id, source, now))
+            .await
+        {
             Err(StoreError::NotFound(_)) => return Err(EngineError::NotFound("Flow not found".into())),
             other => other?,
         };
