@@ -122,6 +122,12 @@ impl InputError {
         }
     }
 
+    /// The error of a value of `def` that does not parse: `shown` is the value as the
+    /// message may show it (masked for SECRET), the closure takes the parser's cause.
+    fn unparsable_as<'s>(def: &'s InputDefinition, shown: &'s str) -> impl Fn(&str) -> InputError + 's {
+        move |cause| InputError::unparsable(&def.id, def.input_type.name(), shown, cause)
+    }
+
     fn unparsable(id: &str, type_name: &str, received: &str, cause: &str) -> Self {
         InputError {
             input_id: id.to_string(),

@@ -14,7 +14,7 @@ pub(super) fn secret(
     ctx: &InputContext,
 ) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let s = value.text();
     let not_configured =
         || parse_err("Unable to use a `SECRET` input/output as encryption is not configured");
