@@ -25,6 +25,7 @@ pub mod flow;
 pub mod id;
 pub mod input;
 mod input_definition;
+pub mod plugin;
 pub mod run_variables;
 pub mod runner;
 pub mod task;

@@ -858,14 +858,14 @@ tasks:
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let calls = seen.clone();
     runner.set_worker(Box::new(move |job, now| {
-        let kite_core::task::IoCall::Http(call) = &job.call;
+        let kite_core::plugin::IoCall::Http(call) = &job.call;
         calls.borrow_mut().push(call.uri.clone());
-        let response = kite_core::task::http::HttpResponse {
+        let response = kite_core::plugin::http::HttpResponse {
             status: 200,
             headers: vec![],
             body: b"pong".to_vec(),
         };
-        kite_core::task::http::finish(call, &job.task_run, Ok(response), now)
+        job.finish(kite_core::plugin::IoAnswer::Http(Ok(response)), now)
     }));
     let out = runner
         .execute("t", "io", IndexMap::new())

@@ -21,10 +21,11 @@
 //! - `task_type`: task and trigger type names, current and legacy.
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use crate::execution::LogLevel;
 use crate::input_definition::InputDefinition;
+use crate::plugin::IoKind;
 
 mod defaults;
 mod error;
@@ -179,7 +180,8 @@ pub enum TaskKind {
     },
     Subflow(SubflowTask),
     Pause(PauseTask),
-    HttpRequest(HttpRequestTask),
+    /// A task that does I/O, run by a worker.
+    Io(IoTask),
 }
 
 /// Child task lists shared by flowable tasks.
@@ -213,15 +215,12 @@ pub struct PauseTask {
     pub body: Flowable,
 }
 
+/// A task that does I/O: which one, and its own properties as the parser checked them
+/// (see [`crate::plugin`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpRequestTask {
-    pub uri: Value,
-    pub method: Value,
-    pub body: Option<Value>,
-    pub form_data: Option<Value>,
-    pub content_type: Option<Value>,
-    pub headers: IndexMap<String, Value>,
-    pub allow_failed: bool,
+pub struct IoTask {
+    pub kind: IoKind,
+    pub properties: Map<String, Value>,
 }
 
 impl TaskKind {
@@ -243,7 +242,7 @@ impl TaskKind {
             TaskKind::EachParallel { .. } => TaskType::EachParallel,
             TaskKind::Subflow(_) => TaskType::Subflow,
             TaskKind::Pause(_) => TaskType::Pause,
-            TaskKind::HttpRequest(_) => TaskType::HttpRequest,
+            TaskKind::Io(t) => TaskType::Io(t.kind),
         }
     }
 
