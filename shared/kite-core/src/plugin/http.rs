@@ -129,6 +129,21 @@ pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpC
     })
 }
 
+/// The response, or the FAILED task run's message: the request could not be made, or the
+/// server answered 4xx/5xx without `allowFailed` (Kestra's message).
+pub fn answered(call: &HttpCall, response: Result<HttpResponse, HttpError>) -> Result<HttpResponse, String> {
+    let response = response.map_err(|e| e.to_string())?;
+    if response.status >= 400 && !call.allow_failed {
+        let mut message = format!("Failed http request with response code '{}'", response.status);
+        if !response.body.is_empty() {
+            message.push_str(" and body:\n");
+            message.push_str(&String::from_utf8_lossy(&response.body));
+        }
+        return Err(message);
+    }
+    Ok(response)
+}
+
 /// The task run's result: SUCCESS with the response as outputs, FAILED when the
 /// request could not be made (`error`) or the server answered 4xx/5xx without `allowFailed`.
 pub fn finish(
@@ -137,19 +152,11 @@ pub fn finish(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match response {
+    let response = match answered(call, response) {
         Ok(r) => r,
-        Err(error) => return task_run.failed(error.to_string(), now),
+        Err(message) => return task_run.failed(message, now),
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
-    if response.status >= 400 && !call.allow_failed {
-        let mut message = format!("Failed http request with response code '{}'", response.status);
-        if !body.is_empty() {
-            message.push_str(" and body:\n");
-            message.push_str(&body);
-        }
-        return task_run.failed(message, now);
-    }
     let mut headers: IndexMap<String, Value> = IndexMap::new();
     for (name, value) in &response.headers {
         if let Value::Array(values) = headers.entry(name.clone()).or_insert_with(|| json!([])) {

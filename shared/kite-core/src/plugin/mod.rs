@@ -3,12 +3,14 @@
 //! worker's [`IoAnswer`] into the task run's result. [`IO_TASKS`] is their registry.
 //!
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
+//! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
 //!
 //! Adding a task type that does I/O: its module here and its entry in [`IO_TASKS`] (with
 //! an [`IoKind`]). Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
 pub mod http;
+pub mod notifications;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -19,12 +21,22 @@ use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
 /// Every task type that does I/O.
-pub const IO_TASKS: &[IoTaskSpec] = &[http::REQUEST];
+pub const IO_TASKS: &[IoTaskSpec] = &[
+    http::REQUEST,
+    notifications::SLACK,
+    notifications::TEAMS,
+    notifications::DISCORD,
+    notifications::GOOGLE_CHAT,
+];
 
 /// Names a task type of [`IO_TASKS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IoKind {
     HttpRequest,
+    SlackIncomingWebhook,
+    TeamsIncomingWebhook,
+    DiscordIncomingWebhook,
+    GoogleChatIncomingWebhook,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
