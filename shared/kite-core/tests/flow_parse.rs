@@ -1005,9 +1005,13 @@ fn tasks_that_do_io_are_checked_as_their_type_declares() {
     let src = with_tasks(&format!("  - id: s\n    type: {slack}\n    payload: '{{}}'\n"));
     let e = only_error(&src, FlowErrorKind::MissingProperty, "tasks[0].url", 4);
     assert_eq!(e.message, "`url` is required");
-    let src = with_tasks(&format!("  - id: s\n    type: {slack}\n    url: x\n    channel: y\n"));
+    let src = with_tasks(&format!(
+        "  - id: s\n    type: {slack}\n    url: x\n    channel: y\n"
+    ));
     only_error(&src, FlowErrorKind::UnknownProperty, "tasks[0].channel", 7);
     let http = "io.kestra.plugin.core.http.Request";
-    let src = with_tasks(&format!("  - id: h\n    type: {http}\n    uri: x\n    allowFailed: maybe\n"));
+    let src = with_tasks(&format!(
+        "  - id: h\n    type: {http}\n    uri: x\n    allowFailed: maybe\n"
+    ));
     only_error(&src, FlowErrorKind::InvalidProperty, "tasks[0].allowFailed", 7);
 }

@@ -24,7 +24,7 @@ pub enum TaskType {
     EachParallel,
     Subflow,
     Pause,
-    /// A task that does I/O (its names are in [`crate::plugin::IO_TASKS`]).
+    /// A task that does I/O (its names are in [`crate::plugin::io_tasks`]).
     Io(IoKind),
 }
 
@@ -131,7 +131,7 @@ impl TaskType {
 
     /// Current names of every supported task type, for error messages.
     pub fn supported_names() -> Vec<&'static str> {
-        let io = plugin::IO_TASKS.iter().map(|spec| spec.name);
+        let io = plugin::io_tasks().map(|spec| spec.name);
         TASK_TYPES.iter().map(|(_, n, _)| *n).chain(io).collect()
     }
 

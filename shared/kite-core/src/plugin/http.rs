@@ -12,7 +12,7 @@ use crate::execution::{LogLevel, StateType};
 use crate::expression::ExpressionError;
 
 /// `io.kestra.plugin.core.http.Request`.
-pub const REQUEST: IoTaskSpec = IoTaskSpec {
+pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
     kind: IoKind::HttpRequest,
     name: "io.kestra.plugin.core.http.Request",
     aliases: &["io.kestra.plugin.fs.http.Request"],
@@ -39,7 +39,7 @@ pub const REQUEST: IoTaskSpec = IoTaskSpec {
         let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer);
         finish(call, task_run, response, now)
     },
-};
+}];
 
 /// A request, rendered.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,12 @@
 //! Task types that do I/O (Kestra's plugins): each module declares the properties the
 //! flow parser checks, renders them into the [`IoCall`] a worker makes, and turns the
-//! worker's [`IoAnswer`] into the task run's result. [`IO_TASKS`] is their registry.
+//! worker's [`IoAnswer`] into the task run's result. [`io_tasks`] is their registry.
 //!
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
 //! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
 //!
-//! Adding a task type that does I/O: its module here and its entry in [`IO_TASKS`] (with
-//! an [`IoKind`]). Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
+//! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
+//! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
 pub mod http;
@@ -20,14 +20,13 @@ use crate::execution::{Execution, LogEntry, LogLevel, StateType, TaskResult, Tas
 use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
+/// Every task type that does I/O, by module.
+const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS];
+
 /// Every task type that does I/O.
-pub const IO_TASKS: &[IoTaskSpec] = &[
-    http::REQUEST,
-    notifications::SLACK,
-    notifications::TEAMS,
-    notifications::DISCORD,
-    notifications::GOOGLE_CHAT,
-];
+pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
+    IO_TASKS.iter().flat_map(|tasks| tasks.iter())
+}
 
 /// Names a task type of [`IO_TASKS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,8 +85,7 @@ impl Property {
 
 impl IoKind {
     pub fn spec(self) -> &'static IoTaskSpec {
-        IO_TASKS
-            .iter()
+        io_tasks()
             .find(|s| s.kind == self)
             .expect("every kind is registered")
     }
@@ -95,9 +93,7 @@ impl IoKind {
 
 /// The task type of `name`, current or legacy.
 pub fn by_name(name: &str) -> Option<&'static IoTaskSpec> {
-    IO_TASKS
-        .iter()
-        .find(|s| s.name == name || s.aliases.contains(&name))
+    io_tasks().find(|s| s.name == name || s.aliases.contains(&name))
 }
 
 /// The I/O a task run asks of a worker, rendered.

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use super::http::{self, HttpCall};
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{LogLevel, StateType, TaskResult};
+use IoKind::{DiscordIncomingWebhook as Discord, GoogleChatIncomingWebhook as GoogleChat};
+use IoKind::{SlackIncomingWebhook as Slack, TeamsIncomingWebhook as Teams};
 
 const PROPERTIES: &[Property] = &[
     Property::new("url", Check::Required),
@@ -30,22 +32,19 @@ const fn incoming_webhook(kind: IoKind, name: &'static str) -> IoTaskSpec {
     }
 }
 
-pub const SLACK: IoTaskSpec = incoming_webhook(
-    IoKind::SlackIncomingWebhook,
-    "io.kestra.plugin.notifications.slack.SlackIncomingWebhook",
-);
-pub const TEAMS: IoTaskSpec = incoming_webhook(
-    IoKind::TeamsIncomingWebhook,
-    "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook",
-);
-pub const DISCORD: IoTaskSpec = incoming_webhook(
-    IoKind::DiscordIncomingWebhook,
-    "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook",
-);
-pub const GOOGLE_CHAT: IoTaskSpec = incoming_webhook(
-    IoKind::GoogleChatIncomingWebhook,
-    "io.kestra.plugin.notifications.google.GoogleChatIncomingWebhook",
-);
+/// Slack, Teams, Discord and Google Chat.
+pub const TASKS: &[IoTaskSpec] = &[
+    incoming_webhook(Slack, "io.kestra.plugin.notifications.slack.SlackIncomingWebhook"),
+    incoming_webhook(Teams, "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook"),
+    incoming_webhook(
+        Discord,
+        "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook",
+    ),
+    incoming_webhook(
+        GoogleChat,
+        "io.kestra.plugin.notifications.google.GoogleChatIncomingWebhook",
+    ),
+];
 
 fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let rendered = |name: &str| match properties.get(name) {
