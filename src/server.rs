@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use kite_core::flow::FlowLimits;
 use kite_core::trigger::schedule::RecoverMissedSchedules;
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{open_engine, DataLock, Runtime};
@@ -40,6 +41,12 @@ pub struct ServerOptions {
     /// Largest accepted upload, in bytes.
     #[arg(long, env = "KITE_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: u64,
+    /// Most tasks a saved flow may hold (nested ones included).
+    #[arg(long, env = "KITE_MAX_FLOW_TASKS", default_value_t = FlowLimits::default().max_tasks)]
+    pub max_flow_tasks: usize,
+    /// Most levels of nested tasks a saved flow may have.
+    #[arg(long, env = "KITE_MAX_FLOW_DEPTH", default_value_t = FlowLimits::default().max_depth)]
+    pub max_flow_depth: usize,
     /// Public URL of the server (for the `url` of created executions).
     #[arg(long, env = "KITE_URL")]
     pub url: Option<String>,
@@ -97,6 +104,10 @@ pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock
         secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
         max_file_size: options.max_upload,
         recover_missed_schedules: options.recover_missed_schedules,
+        flow_limits: FlowLimits {
+            max_tasks: options.max_flow_tasks,
+            max_depth: options.max_flow_depth,
+        },
         ..EngineConfig::default()
     };
     let engine = open_engine(&options.data, config)

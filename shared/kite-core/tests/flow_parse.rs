@@ -1015,3 +1015,37 @@ fn tasks_that_do_io_are_checked_as_their_type_declares() {
     ));
     only_error(&src, FlowErrorKind::InvalidProperty, "tasks[0].allowFailed", 7);
 }
+
+#[test]
+fn saved_flows_are_bounded_in_tasks_and_nesting() {
+    use kite_core::flow::{parse_flow_within, FlowLimits};
+    let limits = FlowLimits {
+        max_tasks: 3,
+        max_depth: 2,
+    };
+    let log = "type: io.kestra.plugin.core.log.Log\n      message: hi";
+    let seq = "io.kestra.plugin.core.flow.Sequential";
+    // Two levels, three tasks: within the limits.
+    let fits = with_tasks(&format!(
+        "  - id: s\n    type: {seq}\n    tasks:\n    - id: a\n      {log}\n    - id: b\n      {log}\n"
+    ));
+    assert!(parse_flow_within(&fits, &limits).is_ok());
+    // A fourth task anywhere, counted with errors/finally.
+    let more = format!("{fits}errors:\n  - id: e\n    type: io.kestra.plugin.core.log.Log\n    message: x\n");
+    let e = parse_flow_within(&more, &limits).expect_err("four tasks");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].path.as_str(), e[0].line), ("tasks", Some(3)));
+    assert_eq!(
+        e[0].message,
+        "The flow has 4 tasks; at most 3 are allowed (KITE_MAX_FLOW_TASKS)"
+    );
+    // Three levels: named at the top-level task that holds them, with its line.
+    let deep = with_tasks(&format!(
+        "  - id: s\n    type: {seq}\n    tasks:\n    - id: t\n      type: {seq}\n      tasks:\n      - id: a\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n"
+    ));
+    let e = parse_flow_within(&deep, &limits).expect_err("three levels");
+    assert_eq!((e[0].path.as_str(), e[0].line), ("tasks[0]", Some(4)), "{e:#?}");
+    assert!(e[0].message.starts_with("Task `s` nests 3 levels"), "{e:#?}");
+    // Loading a stored flow is never refused for its size.
+    assert!(parse_flow(&deep).is_ok());
+}

@@ -118,7 +118,8 @@ const WATCH_POLL: Duration = Duration::from_millis(500);
 /// How long a function trusts the flows it has cached: other instances write flows too.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`.
+/// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`,
+/// `KITE_MAX_FLOW_TASKS` and `KITE_MAX_FLOW_DEPTH`.
 /// Flow triggers are evaluated by the stream function (not queued by each commit), and
 /// cached flows expire after a few seconds since any instance may have saved a new revision.
 pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
@@ -135,6 +136,19 @@ pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
         config.max_file_size = max
             .parse()
             .map_err(|_| FnError::Config("KITE_MAX_UPLOAD must be a number of bytes".into()))?;
+    }
+    let number = |name: &str, unit: &str| match non_empty(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| FnError::Config(format!("{name} must be a number of {unit}"))),
+    };
+    if let Some(max) = number("KITE_MAX_FLOW_TASKS", "tasks")? {
+        config.flow_limits.max_tasks = max;
+    }
+    if let Some(max) = number("KITE_MAX_FLOW_DEPTH", "levels")? {
+        config.flow_limits.max_depth = max;
     }
     if let Some(key) = &config.secret_key {
         if ![16, 24, 32].contains(&key.len()) {

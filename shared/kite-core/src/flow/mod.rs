@@ -5,12 +5,13 @@
 //!
 //! This module holds the model; parsing is spread over:
 //!
-//! - `parse`: the entry points ([`parse_flow`], [`parse_flows`], [`relocations`])
+//! - `parse`: the entry points ([`parse_flow`], [`parse_flow_within`], [`parse_flows`], [`relocations`])
 //!   and the flow's own properties (ids, labels, concurrency, plugin defaults).
 //! - `source`: the YAML source, its documents as JSON, and locating errors in it;
 //!   `position` finds the line and column of each field.
 //! - `reader`: the `Parser` that gathers errors, and its property readers.
 //! - `error`: [`FlowError`], [`FlowErrorKind`] and the wording of refusals.
+//! - `limits`: [`FlowLimits`], how big a flow may be when it is saved.
 //! - `ids`: Kestra's id patterns.
 //! - `tasks`: tasks and the properties of each task type.
 //! - `retry`: retry policies.
@@ -31,6 +32,7 @@ mod defaults;
 mod error;
 mod ids;
 mod inputs;
+mod limits;
 mod parse;
 mod position;
 mod reader;
@@ -42,7 +44,8 @@ mod triggers;
 mod validate;
 
 pub use error::{FlowError, FlowErrorKind};
-pub use parse::{parse_flow, parse_flows, relocations};
+pub use limits::FlowLimits;
+pub use parse::{parse_flow, parse_flow_within, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{condition_kind, TaskType, TriggerType, CONDITION_KINDS};
 pub use triggers::{parse_cron, CronParseError};

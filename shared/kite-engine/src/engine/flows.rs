@@ -40,7 +40,8 @@ impl Engine {
 
     /// Validates a flow source without storing it.
     pub fn validate_flow(&self, source: &str) -> Result<Flow, EngineError> {
-        parse_flow(source).map_err(EngineError::InvalidFlow)
+        kite_core::flow::parse_flow_within(source, &self.inner.config.flow_limits)
+            .map_err(EngineError::InvalidFlow)
     }
 
     /// Stores a new flow (revision 1). 422 `flow.id: Flow id already exists` if it exists.
