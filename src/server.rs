@@ -35,7 +35,7 @@ pub struct ServerOptions {
     /// Workers running task runs in parallel.
     #[arg(long, env = "KITE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
-    /// Key for SECRET inputs (16, 24 or 32 characters).
+    /// Key for SECRET inputs: 32 bytes in base64 (Kestra's form) or 32 characters.
     #[arg(long, env = "KITE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Largest accepted upload, in bytes.
@@ -96,12 +96,21 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The key of SECRET inputs, checked before anything starts.
+fn secret_key(configured: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    configured
+        .map(kite_core::input::parse_secret_key)
+        .transpose()
+        .map_err(|e| format!("KITE_SECRET_KEY (--secret-key): {e}"))
+}
+
 /// Locks `options.data` for this process, opens the engine over it, deploys
 /// `options.flows` and starts the workers. The lock is held while the lock value lives.
 pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock), String> {
+    let secret_key = secret_key(options.secret_key.as_deref())?;
     let lock = DataLock::acquire(&options.data).map_err(|e| e.to_string())?;
     let config = EngineConfig {
-        secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
+        secret_key,
         max_file_size: options.max_upload,
         recover_missed_schedules: options.recover_missed_schedules,
         flow_limits: FlowLimits {
@@ -198,4 +207,28 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     info!("shutdown requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_key_is_kestras_base64_or_32_characters_and_anything_else_stops_the_start() {
+        let key: Vec<u8> = (0u8..32).collect();
+        assert_eq!(
+            secret_key(Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")),
+            Ok(Some(key))
+        );
+        assert_eq!(
+            secret_key(Some("0123456789abcdef0123456789abcdef")),
+            Ok(Some(b"0123456789abcdef0123456789abcdef".to_vec()))
+        );
+        assert_eq!(secret_key(None), Ok(None));
+        let e = secret_key(Some("0123456789abcdef")).unwrap_err();
+        assert!(
+            e.starts_with("KITE_SECRET_KEY (--secret-key): the secret key must be 32 bytes"),
+            "{e}"
+        );
+    }
 }

@@ -37,7 +37,7 @@ pub use dates::{java_duration, parse_iso_duration};
 pub use files::{execution_storage_prefix, file_input_uri, flow_uploads_prefix};
 pub use json::yaml_value_to_json;
 pub use resolve::{resolve_inputs, type_flow_output, type_flow_output_in, type_input};
-pub use secret::{decrypt_secret, encrypt_secret, SecretError};
+pub use secret::{decrypt_secret, encrypt_secret, parse_secret_key, SecretError, SecretKeyError};
 
 /// A value given for an input.
 #[derive(Debug, Clone, PartialEq)]
