@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use kite_core::flow::FlowLimits;
 use kite_core::trigger::schedule::RecoverMissedSchedules;
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{open_engine, DataLock, Runtime};
@@ -34,12 +35,18 @@ pub struct ServerOptions {
     /// Workers running task runs in parallel.
     #[arg(long, env = "KITE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
-    /// Key for SECRET inputs (16, 24 or 32 characters).
+    /// Key for SECRET inputs: 32 bytes in base64 (Kestra's form) or 32 characters.
     #[arg(long, env = "KITE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Largest accepted upload, in bytes.
     #[arg(long, env = "KITE_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: u64,
+    /// Most tasks a saved flow may hold (nested ones included).
+    #[arg(long, env = "KITE_MAX_FLOW_TASKS", default_value_t = FlowLimits::default().max_tasks)]
+    pub max_flow_tasks: usize,
+    /// Most levels of nested tasks a saved flow may have.
+    #[arg(long, env = "KITE_MAX_FLOW_DEPTH", default_value_t = FlowLimits::default().max_depth)]
+    pub max_flow_depth: usize,
     /// Public URL of the server (for the `url` of created executions).
     #[arg(long, env = "KITE_URL")]
     pub url: Option<String>,
@@ -89,14 +96,27 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The key of SECRET inputs, checked before anything starts.
+fn secret_key(configured: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    configured
+        .map(kite_core::input::parse_secret_key)
+        .transpose()
+        .map_err(|e| format!("KITE_SECRET_KEY (--secret-key): {e}"))
+}
+
 /// Locks `options.data` for this process, opens the engine over it, deploys
 /// `options.flows` and starts the workers. The lock is held while the lock value lives.
 pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock), String> {
+    let secret_key = secret_key(options.secret_key.as_deref())?;
     let lock = DataLock::acquire(&options.data).map_err(|e| e.to_string())?;
     let config = EngineConfig {
-        secret_key: options.secret_key.as_ref().map(|k| k.as_bytes().to_vec()),
+        secret_key,
         max_file_size: options.max_upload,
         recover_missed_schedules: options.recover_missed_schedules,
+        flow_limits: FlowLimits {
+            max_tasks: options.max_flow_tasks,
+            max_depth: options.max_flow_depth,
+        },
         ..EngineConfig::default()
     };
     let engine = open_engine(&options.data, config)
@@ -187,4 +207,28 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     info!("shutdown requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_key_is_kestras_base64_or_32_characters_and_anything_else_stops_the_start() {
+        let key: Vec<u8> = (0u8..32).collect();
+        assert_eq!(
+            secret_key(Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")),
+            Ok(Some(key))
+        );
+        assert_eq!(
+            secret_key(Some("0123456789abcdef0123456789abcdef")),
+            Ok(Some(b"0123456789abcdef0123456789abcdef".to_vec()))
+        );
+        assert_eq!(secret_key(None), Ok(None));
+        let e = secret_key(Some("0123456789abcdef")).unwrap_err();
+        assert!(
+            e.starts_with("KITE_SECRET_KEY (--secret-key): the secret key must be 32 bytes"),
+            "{e}"
+        );
+    }
 }

@@ -5,21 +5,12 @@ use kite_lambda::api::Api;
 use kite_lambda::{config, FnError};
 
 async fn setup() -> Result<Api, FnError> {
-    let stored = kite_aws::secrets::load_from_env()
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
-    let secrets = config::Secrets::load(stored.as_deref())?;
-    let (engine, _) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
+    let (secrets, (engine, _)) =
+        config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
     Ok(Api::new(engine, secrets.auth()?, config::base_url_from_env()))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    kite_lambda::logging::init();
-    kite_lambda::run(setup().await, kite_aws::calls_so_far, |api, event| {
-        api.handle(event)
-    })
-    .await
+    kite_lambda::run(setup(), kite_aws::calls_so_far, |api, event| api.handle(event)).await
 }

@@ -33,13 +33,8 @@ struct State {
 }
 
 async fn setup() -> Result<State, FnError> {
-    let stored = kite_aws::secrets::load_from_env()
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
-    let secrets = config::Secrets::load(stored.as_deref())?;
-    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
+    let (_, (engine, adapters)) =
+        config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
     // Triggered executions start (and run their light tasks) in this invocation.
     let in_flight = InProcess::install(&engine);
     Ok(State {
@@ -51,8 +46,7 @@ async fn setup() -> Result<State, FnError> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    kite_lambda::logging::init();
-    kite_lambda::run(setup().await, kite_aws::calls_so_far, |s, event| async move {
+    kite_lambda::run(setup(), kite_aws::calls_so_far, |s, event| async move {
         let deadline = deadline_of(&event.context);
         stream::handle(&s.images, &s.engine, &s.in_flight, event.payload, deadline).await
     })

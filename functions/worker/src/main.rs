@@ -29,20 +29,14 @@ impl Requeue for Sqs {
 }
 
 async fn setup() -> Result<Worker, FnError> {
-    let stored = kite_aws::secrets::load_from_env()
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
-    let secrets = config::Secrets::load(stored.as_deref())?;
-    let (engine, adapters) = kite_aws::engine_from_env(config::engine_config(&secrets)?)
-        .await
-        .map_err(|e| FnError::Config(e.to_string()))?;
+    let (_, (engine, adapters)) =
+        config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    kite_lambda::logging::init();
-    kite_lambda::run(setup().await, kite_aws::calls_so_far, |worker, event| {
+    kite_lambda::run(setup(), kite_aws::calls_so_far, |worker, event| {
         let deadline = deadline_of(&event.context);
         worker.handle(event.payload, deadline)
     })

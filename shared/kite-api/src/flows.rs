@@ -1,7 +1,7 @@
 //! `/api/v1/flows`: create, update, get, search, delete, validate, revisions.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kite_core::flow::{flow_source_to_json, parse_flows};
@@ -25,24 +25,53 @@ pub(crate) fn flow_json(f: &FlowWithSource) -> Value {
     body
 }
 
-fn yaml_body(body: String) -> ApiResult<String> {
+/// Media types a flow source is accepted in: Kestra's YAML ones, and JSON (which is YAML).
+/// Anything else is refused, `text/plain` and none at all included: those are what a
+/// page of another site can send without the browser asking this server first.
+const FLOW_TYPES: &[&str] = &[
+    "application/x-yaml",
+    "application/yaml",
+    "text/yaml",
+    "text/x-yaml",
+    "application/json",
+];
+
+fn yaml_body(headers: &HeaderMap, body: String) -> ApiResult<String> {
+    let sent = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = sent.split(';').next().unwrap_or("").trim();
+    if !FLOW_TYPES.iter().any(|t| t.eq_ignore_ascii_case(essence)) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Unsupported Media Type: a flow is sent as application/x-yaml (or {}), not `{essence}`",
+                FLOW_TYPES[1..].join(", ")
+            ),
+        ));
+    }
     if body.trim().is_empty() {
         return Err(ApiError::invalid_entity("flow", "The flow source is empty"));
     }
     Ok(body)
 }
 
-pub async fn create(State(s): State<Shared>, body: String) -> ApiResult<Json<Value>> {
-    let created = s.engine.create_flow(&yaml_body(body)?).await?;
+pub async fn create(State(s): State<Shared>, headers: HeaderMap, body: String) -> ApiResult<Json<Value>> {
+    let created = s.engine.create_flow(&yaml_body(&headers, body)?).await?;
     Ok(Json(flow_json(&created)))
 }
 
 pub async fn update(
     State(s): State<Shared>,
     Path(FlowPath { namespace, id }): Path<FlowPath>,
+    headers: HeaderMap,
     body: String,
 ) -> ApiResult<Json<Value>> {
-    let updated = s.engine.update_flow(&namespace, &id, &yaml_body(body)?).await?;
+    let updated = s
+        .engine
+        .update_flow(&namespace, &id, &yaml_body(&headers, body)?)
+        .await?;
     Ok(Json(flow_json(&updated)))
 }
 

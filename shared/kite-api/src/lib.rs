@@ -165,7 +165,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/{tenant}",
             api().layer(middleware::from_fn(only_main_tenant)),
         )
-        .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), same_origin_writes));
     let ui = ui::routes().route_layer(middleware::from_fn_with_state(shared.clone(), authenticate_ui));
     Router::new()
         .route("/ping", get(|| async { "pong" }))
@@ -183,7 +184,88 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(kestra_errors))
         .layer(middleware::from_fn(catch_panic))
+        .layer(middleware::from_fn(security_headers))
         .with_state(shared)
+}
+
+/// What an API answer may do in a browser: nothing (no script, no style, no frame). The
+/// UI's pages set their own policy; webhooks set [`WEBHOOK_CSP`].
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// A webhook answers what the flow and its caller put in it, with the content type the flow
+/// chose (`text/html` too): sandboxed, such a page runs no script and has no access to the
+/// UI's origin (its cookies, storage and credentials).
+pub(crate) const WEBHOOK_CSP: &str = "sandbox; default-src 'none'; frame-ancestors 'none'";
+
+/// Every answer, errors and the UI's included: no content sniffing, and a policy that lets
+/// an API answer opened in a browser do nothing.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP));
+    }
+    response
+}
+
+/// Refuses a browser's cross-site request that would change something: the management
+/// API's own UI calls it from its origin, while any other site a user visits could
+/// otherwise make the browser start executions or replace flows (basic auth is sent by
+/// the browser on its own, and a server without credentials trusts every caller).
+/// Clients that are not browsers send neither header and are not concerned.
+async fn same_origin_writes(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let method = request.method();
+    let reads = method == axum::http::Method::GET
+        || method == axum::http::Method::HEAD
+        || method == axum::http::Method::OPTIONS;
+    if reads || !is_cross_site(&state, request.headers()) {
+        return next.run(request).await;
+    }
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden: cross-site requests may not change anything",
+    )
+    .into_response()
+}
+
+/// `Sec-Fetch-Site` when the browser sends it (all current ones do); else an `Origin`
+/// whose host is not the one the request was sent to.
+fn is_cross_site(state: &ApiState, headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    match text("sec-fetch-site") {
+        Some(site) if site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none") => {
+            return false
+        }
+        Some(_) => return true,
+        None => {}
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Some(origin_host) = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.trim_end_matches('/'))
+    else {
+        // `null` (a sandboxed page, a redirect) or unreadable: no origin to trust.
+        return true;
+    };
+    // Behind a proxy the request's host may be the proxy's view; the public one is then
+    // in `X-Forwarded-Host` or the configured base URL.
+    let configured = state
+        .base_url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
+    let forwarded = text("x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .map(str::trim);
+    let same = |host: Option<&str>| host.is_some_and(|h| h.eq_ignore_ascii_case(origin_host));
+    !(same(text("host")) || same(forwarded) || same(configured))
 }
 
 /// A bug in a handler answers 500 in Kestra's shape instead of dropping the

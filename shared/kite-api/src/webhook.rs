@@ -67,5 +67,9 @@ pub async fn trigger(
     {
         answer.headers_mut().insert(header::CONTENT_TYPE, v);
     }
+    answer.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::WEBHOOK_CSP),
+    );
     Ok(answer)
 }

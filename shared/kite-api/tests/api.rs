@@ -1743,3 +1743,206 @@ tasks:
     let child = children["results"][0]["id"].as_str().unwrap();
     assert_eq!(k.logs(child).await, vec!["from the parent"]);
 }
+
+/// An error's body is Kestra's JSON, `message` and `_links`, for the errors axum's
+/// extractors and router give too.
+fn assert_kestra_error(e: &Value, href: &str) {
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    assert_eq!(e["_links"]["self"]["href"], href, "{e}");
+}
+
+#[tokio::test]
+async fn rejections_of_the_router_and_its_extractors_have_kestras_shape() {
+    let k = kite().await;
+    let cases = [
+        // No such method on the route: 405.
+        (get("/api/v1/flows"), StatusCode::METHOD_NOT_ALLOWED),
+        // A JSON body sent as text: 415; not JSON: 400; JSON of another shape: 422.
+        (
+            Request::put("/api/v1/triggers")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("{}"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Request::put("/api/v1/triggers")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{not json"))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Request::put("/api/v1/triggers")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"namespace": 42}"#))
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        // A body past the limit: 413.
+        (
+            yaml("/api/v1/flows", &"#".repeat(5 * 1024 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (get("/nothing/here"), StatusCode::NOT_FOUND),
+    ];
+    for (request, want) in cases {
+        let href = request.uri().to_string();
+        let response = k.app.clone().oneshot(request).await.expect("response");
+        assert_eq!(response.status(), want, "{href}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/json",
+            "{href}"
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let e: Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_kestra_error(&e, &href);
+    }
+}
+
+#[tokio::test]
+async fn answers_forbid_sniffing_and_api_answers_may_do_nothing_in_a_browser() {
+    let k = kite().await;
+    for uri in ["/api/v1/flows/search", "/api/v1/executions/nope", "/ping"] {
+        let response = k.app.clone().oneshot(get(uri)).await.expect("response");
+        let h = response.headers();
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+        assert!(
+            h[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'none'"),
+            "{uri}"
+        );
+    }
+    // The UI's page keeps the policy it needs (its own scripts and styles).
+    let response = k.app.clone().oneshot(get("/ui/")).await.expect("response");
+    let h = response.headers();
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+}
+
+#[tokio::test]
+async fn a_webhook_answer_is_sandboxed_whatever_its_content_type() {
+    let k = kite().await;
+    let flow = r#"id: html
+namespace: dev
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.body }}"
+triggers:
+  - id: webhook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: page
+    responseContentType: text/html
+"#;
+    assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    let request = Request::post("/api/v1/executions/webhook/dev/html/page")
+        .body(Body::from("<script>alert(document.cookie)</script>"))
+        .unwrap();
+    let response = k.app.clone().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let h = response.headers();
+    assert_eq!(h[header::CONTENT_TYPE], "text/html");
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.starts_with("sandbox"), "{csp}");
+}
+
+fn with_headers(mut request: Request<Body>, headers: &[(&str, &str)]) -> Request<Body> {
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    request
+}
+
+#[tokio::test]
+async fn cross_site_browser_requests_cannot_change_anything() {
+    let k = kite().await;
+    let execute = "/api/v1/executions/dev/hello-world";
+    for headers in [
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site")],
+        &[("host", "localhost:8080"), ("origin", "http://evil.example")],
+        &[("host", "localhost:8080"), ("origin", "null")],
+    ] {
+        let (status, e) = k.send(with_headers(post(execute), headers)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}: {e}");
+        assert_kestra_error(&e, execute);
+        let source = with_headers(yaml("/api/v1/flows", HELLO), headers);
+        assert_eq!(k.send(source).await.0, StatusCode::FORBIDDEN, "{headers:?}");
+    }
+    // The UI (same origin), clients that are not browsers, reads and webhooks pass.
+    for headers in [
+        &[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://localhost:8080"),
+        ][..],
+        &[("host", "localhost:8080"), ("origin", "http://localhost:8080")],
+        &[
+            ("host", "10.0.0.5:8080"),
+            ("x-forwarded-host", "kite.example"),
+            ("origin", "https://kite.example"),
+        ],
+        &[],
+    ] {
+        let (status, e) = k.send(with_headers(post(execute), headers)).await;
+        assert_eq!(status, StatusCode::OK, "{headers:?}: {e}");
+    }
+    let cross = [("sec-fetch-site", "cross-site")];
+    let (status, _) = k.send(with_headers(get("/api/v1/flows/search"), &cross)).await;
+    assert_eq!(status, StatusCode::OK);
+    let hook = with_headers(
+        post("/api/v1/executions/webhook/dev/hello-world/test1234"),
+        &cross,
+    );
+    assert_eq!(k.send(hook).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_flow_source_is_sent_as_yaml_or_json() {
+    let k = kite().await;
+    let send = |content_type: Option<&str>, body: &str| {
+        let mut request = Request::put("/api/v1/flows/dev/hello-world");
+        if let Some(t) = content_type {
+            request = request.header(header::CONTENT_TYPE, t);
+        }
+        request.body(Body::from(body.to_string())).unwrap()
+    };
+    for refused in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let (status, e) = k.send(send(refused, HELLO)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{refused:?}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("application/x-yaml"),
+            "{e}"
+        );
+        let mut create = yaml("/api/v1/flows", HELLO);
+        match refused {
+            Some(t) => create
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, t.parse().unwrap()),
+            None => create.headers_mut().remove(header::CONTENT_TYPE),
+        };
+        assert_eq!(k.send(create).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let json = r#"{"id": "hello-world", "namespace": "dev", "tasks": [{"id": "t", "type": "io.kestra.plugin.core.log.Log", "message": "hi"}]}"#;
+    for (accepted, body) in [
+        ("application/x-yaml; charset=utf-8", HELLO),
+        ("application/yaml", HELLO),
+        ("text/yaml", HELLO),
+        ("application/json", json),
+    ] {
+        let (status, e) = k.send(send(Some(accepted), body)).await;
+        assert_eq!(status, StatusCode::OK, "{accepted}: {e}");
+    }
+}

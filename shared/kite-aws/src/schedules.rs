@@ -137,6 +137,22 @@ fn chrono_time(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
+/// Sets a schedule's whole definition on a create or an update request: the SDK's two
+/// builders are distinct types with the same setters.
+macro_rules! definition {
+    ($this:expr, $request:expr, $name:expr, $want:expr, $description:expr) => {
+        $request
+            .group_name(&$this.group)
+            .name($name)
+            .description($description)
+            .schedule_expression(&$want.expression)
+            .set_schedule_expression_timezone($want.timezone.clone())
+            .state(Self::state($want))
+            .flexible_time_window(Self::window()?)
+            .target(Self::target($want)?)
+    };
+}
+
 impl SchedulerSchedules {
     pub fn new(
         client: aws_sdk_scheduler::Client,
@@ -358,17 +374,7 @@ impl SchedulerSchedules {
     }
 
     async fn create(&self, name: &str, want: &Definition, description: &str) -> Result<(), StoreError> {
-        let sent = self
-            .client
-            .create_schedule()
-            .group_name(&self.group)
-            .name(name)
-            .description(description)
-            .schedule_expression(&want.expression)
-            .set_schedule_expression_timezone(want.timezone.clone())
-            .state(Self::state(want))
-            .flexible_time_window(Self::window()?)
-            .target(Self::target(want)?)
+        let sent = definition!(self, self.client.create_schedule(), name, want, description)
             .send()
             .await;
         match sent {
@@ -381,16 +387,7 @@ impl SchedulerSchedules {
 
     /// `UpdateSchedule` replaces the whole definition: everything is sent again.
     async fn update(&self, name: &str, want: &Definition, description: &str) -> Result<(), StoreError> {
-        self.client
-            .update_schedule()
-            .group_name(&self.group)
-            .name(name)
-            .description(description)
-            .schedule_expression(&want.expression)
-            .set_schedule_expression_timezone(want.timezone.clone())
-            .state(Self::state(want))
-            .flexible_time_window(Self::window()?)
-            .target(Self::target(want)?)
+        definition!(self, self.client.update_schedule(), name, want, description)
             .send()
             .await
             .map(|_| ())

@@ -890,7 +890,7 @@ async fn searches_by_start_date_read_the_index_a_page_at_a_time() {
     let repo: &dyn ExecutionRepository = a.store.as_ref();
     for (ns, id) in [("busy", "f"), ("busy", "g"), ("quiet", "q")] {
         flows
-            .create(ns, id, &suite::flow_source(ns, id), t(0))
+            .save(FlowSave::create(ns, id, &suite::flow_source(ns, id), t(0)))
             .await
             .unwrap();
     }

@@ -26,6 +26,7 @@ pub mod flow;
 pub mod id;
 pub mod input;
 mod input_definition;
+pub mod plugin;
 pub mod run_variables;
 pub mod runner;
 pub mod secret;

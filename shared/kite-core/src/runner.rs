@@ -17,8 +17,9 @@ use crate::executor::{
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::flow::Flow;
 use crate::input::{resolve_inputs, InputContext, InputError, InputValue};
+use crate::plugin::IoJob;
 use crate::secret::{SecretSource, Secrets};
-use crate::task::{self, IoJob};
+use crate::task;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunnerError {

@@ -362,6 +362,31 @@ tasks:
 }
 
 #[test]
+fn a_render_past_its_bounds_fails_the_task_naming_the_bound() {
+    let out = run(r#"
+id: bounded
+namespace: t
+tasks:
+  - id: r
+    type: io.kestra.plugin.core.debug.Return
+    format: "{% for i in range(1, 1001) %}{% for j in range(1, 1000) %}{% endfor %}{% endfor %}"
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: never
+"#);
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    assert_eq!(task_state(&out, "r").last(), Some(&StateType::Failed));
+    assert!(task_state(&out, "after").is_empty());
+    assert!(
+        out.logs.iter().any(|l| l
+            .message
+            .contains("render stopped: more than 1000000 loop iterations")),
+        "{:?}",
+        out.logs.iter().map(|l| &l.message).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn sleep_and_pause_delay_advance_the_clock() {
     let mut runner = runner_with(&[r#"
 id: timers
@@ -858,14 +883,14 @@ tasks:
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let calls = seen.clone();
     runner.set_worker(Box::new(move |job, now| {
-        let kite_core::task::IoCall::Http(call) = &job.call;
+        let kite_core::plugin::IoCall::Http(call) = &job.call;
         calls.borrow_mut().push(call.uri.clone());
-        let response = kite_core::task::http::HttpResponse {
+        let response = kite_core::plugin::http::HttpResponse {
             status: 200,
             headers: vec![],
             body: b"pong".to_vec(),
         };
-        kite_core::task::http::finish(call, &job.task_run, Ok(response), now)
+        job.finish(kite_core::plugin::IoAnswer::Http(Ok(response)), now)
     }));
     let out = runner
         .execute("t", "io", IndexMap::new())

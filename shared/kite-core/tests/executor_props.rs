@@ -7,10 +7,13 @@
 //!   or already finished task runs, timers fired twice) never panic and never
 //!   move a terminal execution back.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::value_path;
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, StateType, TaskRun};
 use kite_core::executor::{
@@ -271,26 +274,6 @@ fn result(state: StateType) -> TaskResult {
         outputs,
         logs: Vec::new(),
     }
-}
-
-/// Iteration values from the outermost iteration down to the task run.
-fn value_path(e: &Execution, tr: &TaskRun) -> Vec<String> {
-    let mut chain = Vec::new();
-    let mut current = Some(tr);
-    let mut guard = 0;
-    while let Some(t) = current {
-        if let Some(v) = &t.value {
-            chain.push(v.clone());
-        }
-        current = t.parent_task_run_id.as_deref().and_then(|id| e.find_task_run(id));
-        guard += 1;
-        if guard > 100 {
-            break;
-        }
-    }
-    chain.reverse();
-    chain.dedup();
-    chain
 }
 
 /// The outcome of a task run depends only on which task and iteration it is.

@@ -998,3 +998,54 @@ fn unsupported_trigger_conditions_are_rejected_at_their_line() {
         e.message
     );
 }
+
+#[test]
+fn tasks_that_do_io_are_checked_as_their_type_declares() {
+    let slack = "io.kestra.plugin.notifications.slack.SlackIncomingWebhook";
+    let src = with_tasks(&format!("  - id: s\n    type: {slack}\n    payload: '{{}}'\n"));
+    let e = only_error(&src, FlowErrorKind::MissingProperty, "tasks[0].url", 4);
+    assert_eq!(e.message, "`url` is required");
+    let src = with_tasks(&format!(
+        "  - id: s\n    type: {slack}\n    url: x\n    channel: y\n"
+    ));
+    only_error(&src, FlowErrorKind::UnknownProperty, "tasks[0].channel", 7);
+    let http = "io.kestra.plugin.core.http.Request";
+    let src = with_tasks(&format!(
+        "  - id: h\n    type: {http}\n    uri: x\n    allowFailed: maybe\n"
+    ));
+    only_error(&src, FlowErrorKind::InvalidProperty, "tasks[0].allowFailed", 7);
+}
+
+#[test]
+fn saved_flows_are_bounded_in_tasks_and_nesting() {
+    use kite_core::flow::{parse_flow_within, FlowLimits};
+    let limits = FlowLimits {
+        max_tasks: 3,
+        max_depth: 2,
+    };
+    let log = "type: io.kestra.plugin.core.log.Log\n      message: hi";
+    let seq = "io.kestra.plugin.core.flow.Sequential";
+    // Two levels, three tasks: within the limits.
+    let fits = with_tasks(&format!(
+        "  - id: s\n    type: {seq}\n    tasks:\n    - id: a\n      {log}\n    - id: b\n      {log}\n"
+    ));
+    assert!(parse_flow_within(&fits, &limits).is_ok());
+    // A fourth task anywhere, counted with errors/finally.
+    let more = format!("{fits}errors:\n  - id: e\n    type: io.kestra.plugin.core.log.Log\n    message: x\n");
+    let e = parse_flow_within(&more, &limits).expect_err("four tasks");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!((e[0].path.as_str(), e[0].line), ("tasks", Some(3)));
+    assert_eq!(
+        e[0].message,
+        "The flow has 4 tasks; at most 3 are allowed (KITE_MAX_FLOW_TASKS)"
+    );
+    // Three levels: named at the top-level task that holds them, with its line.
+    let deep = with_tasks(&format!(
+        "  - id: s\n    type: {seq}\n    tasks:\n    - id: t\n      type: {seq}\n      tasks:\n      - id: a\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n"
+    ));
+    let e = parse_flow_within(&deep, &limits).expect_err("three levels");
+    assert_eq!((e[0].path.as_str(), e[0].line), ("tasks[0]", Some(4)), "{e:#?}");
+    assert!(e[0].message.starts_with("Task `s` nests 3 levels"), "{e:#?}");
+    // Loading a stored flow is never refused for its size.
+    assert!(parse_flow(&deep).is_ok());
+}

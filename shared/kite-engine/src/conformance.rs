@@ -136,16 +136,27 @@ fn conflicts<T>(results: &[Result<T, StoreError>]) -> usize {
 /// Revisions, unchanged sources, soft delete and re-creation; concurrent creates of one
 /// flow store one revision.
 pub async fn flows_have_revisions_and_soft_delete(flows: Arc<dyn FlowRepository>) {
-    let a = flows.create("company.team", "a", FLOW_A, t(0)).await.unwrap();
+    let a = flows
+        .save(FlowSave::create("company.team", "a", FLOW_A, t(0)))
+        .await
+        .unwrap();
     assert_eq!(a.revision, 1);
     assert!(matches!(
-        flows.create("company.team", "a", FLOW_A, t(1)).await,
+        flows
+            .save(FlowSave::create("company.team", "a", FLOW_A, t(1)))
+            .await,
         Err(StoreError::AlreadyExists(_))
     ));
     // Same source: no new revision.
-    let same = flows.update("company.team", "a", FLOW_A, t(1)).await.unwrap();
+    let same = flows
+        .save(FlowSave::update("company.team", "a", FLOW_A, t(1)))
+        .await
+        .unwrap();
     assert_eq!(same.revision, 1);
-    let changed = flows.update("company.team", "a", FLOW_A2, t(2)).await.unwrap();
+    let changed = flows
+        .save(FlowSave::update("company.team", "a", FLOW_A2, t(2)))
+        .await
+        .unwrap();
     assert_eq!(changed.revision, 2);
     let get = |rev| flows.get("company.team", "a", rev, false);
     assert_eq!(get(None).await.unwrap().unwrap().source, FLOW_A2);
@@ -153,7 +164,7 @@ pub async fn flows_have_revisions_and_soft_delete(flows: Arc<dyn FlowRepository>
     assert!(get(Some(9)).await.unwrap().is_none());
     assert_eq!(flows.revisions("company.team", "a").await.unwrap().len(), 2);
     assert!(matches!(
-        flows.update("x", "nope", FLOW_A, t(3)).await,
+        flows.save(FlowSave::update("x", "nope", FLOW_A, t(3))).await,
         Err(StoreError::NotFound(_))
     ));
 
@@ -163,7 +174,10 @@ pub async fn flows_have_revisions_and_soft_delete(flows: Arc<dyn FlowRepository>
     let deleted = flows.get("company.team", "a", None, true).await.unwrap().unwrap();
     assert!(deleted.deleted);
     // Re-created after deletion: the next revision number (the deletion is revision 3).
-    let again = flows.create("company.team", "a", FLOW_A, t(5)).await.unwrap();
+    let again = flows
+        .save(FlowSave::create("company.team", "a", FLOW_A, t(5)))
+        .await
+        .unwrap();
     assert_eq!(again.revision, 4);
 
     // Concurrent creates of one flow: one wins, the others find it existing.
@@ -172,7 +186,7 @@ pub async fn flows_have_revisions_and_soft_delete(flows: Arc<dyn FlowRepository>
             let flows = flows.clone();
             tokio::spawn(async move {
                 flows
-                    .create("dev", "race", &flow_source("dev", "race"), t(6))
+                    .save(FlowSave::create("dev", "race", &flow_source("dev", "race"), t(6)))
                     .await
             })
         })
@@ -190,9 +204,18 @@ pub async fn flows_have_revisions_and_soft_delete(flows: Arc<dyn FlowRepository>
 
 /// Namespace prefixes on whole segments, labels, free text, pages.
 pub async fn flow_search_filters_and_pages(flows: &dyn FlowRepository) {
-    flows.create("company.team", "a", FLOW_A, t(0)).await.unwrap();
-    flows.create("company", "b", FLOW_B, t(0)).await.unwrap();
-    flows.create("companyx", "c", FLOW_C, t(0)).await.unwrap();
+    flows
+        .save(FlowSave::create("company.team", "a", FLOW_A, t(0)))
+        .await
+        .unwrap();
+    flows
+        .save(FlowSave::create("company", "b", FLOW_B, t(0)))
+        .await
+        .unwrap();
+    flows
+        .save(FlowSave::create("companyx", "c", FLOW_C, t(0)))
+        .await
+        .unwrap();
     let q = |ns: Option<&str>| FlowQuery {
         namespace: ns.map(str::to_string),
         ..Default::default()
@@ -235,7 +258,7 @@ pub async fn execution_updates_are_compare_and_set(
 ) {
     // Executions belong to a flow (the DynamoDB adapter finds namespaces through flows).
     flows
-        .create("dev", "f", &flow_source("dev", "f"), t(0))
+        .save(FlowSave::create("dev", "f", &flow_source("dev", "f"), t(0)))
         .await
         .unwrap();
     let repo = executions.as_ref();
@@ -298,7 +321,10 @@ pub async fn execution_search_filters_sorts_and_pages(
 ) {
     // Executions exist only for flows (the DynamoDB adapter finds namespaces through them).
     for (ns, id) in [("company.team", "a"), ("company", "b"), ("companyx", "c")] {
-        flows.create(ns, id, &flow_source(ns, id), t(0)).await.unwrap();
+        flows
+            .save(FlowSave::create(ns, id, &flow_source(ns, id), t(0)))
+            .await
+            .unwrap();
     }
     let repo = executions;
     for e in [
@@ -504,7 +530,10 @@ pub async fn an_ended_subflow_wakes_its_waiting_parent(
 
 /// First half of the reopening case: what a later instance over the same storage must see.
 pub async fn write_before_reopening(flows: &dyn FlowRepository, executions: &dyn ExecutionRepository) {
-    flows.create("company", "b", FLOW_B, t(0)).await.unwrap();
+    flows
+        .save(FlowSave::create("company", "b", FLOW_B, t(0)))
+        .await
+        .unwrap();
     executions
         .insert(&execution("e1", "company", "b", StateType::Running, t(0), &[]))
         .await

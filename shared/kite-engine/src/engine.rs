@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLevel, StateType};
 use kite_core::executor::{self, Driver, Env, Event, Need, NewExecution};
 use kite_core::expression::{ExpressionEngine, FileReader};
-use kite_core::flow::{parse_flow, Flow, TaskKind};
+use kite_core::flow::{parse_flow, Flow, FlowLimits, TaskKind};
 use kite_core::input::{resolve_inputs, InputContext, InputValue};
 use kite_core::trigger::schedule::RecoverMissedSchedules;
 use serde_json::Value;
@@ -84,6 +84,8 @@ pub struct EngineConfig {
     /// worker runs what the api function created). `None` (local server): every step
     /// runs in this process and notifies them directly.
     pub watch_poll: Option<Duration>,
+    /// How big a saved or validated flow may be.
+    pub flow_limits: FlowLimits,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +100,7 @@ impl Default for EngineConfig {
             recover_missed_schedules: RecoverMissedSchedules::All,
             cache_ttl: None,
             watch_poll: None,
+            flow_limits: FlowLimits::default(),
         }
     }
 }

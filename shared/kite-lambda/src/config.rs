@@ -1,6 +1,8 @@
 //! Settings read from the environment that template.yaml sets, and the secrets read from
 //! the stack's Secrets Manager secret (never logged).
 
+use std::fmt::Display;
+use std::future::Future;
 use std::time::Duration;
 
 use kite_api::AuthConfig;
@@ -95,18 +97,40 @@ impl Secrets {
     }
 }
 
+/// Every function's start: the secrets (the stack's secret that `stored` reads, else the
+/// environment), then what `build` makes of the engine settings they give (the engine and
+/// its adapters).
+pub async fn start<T, E1: Display, E2: Display>(
+    stored: impl Future<Output = Result<Option<String>, E1>>,
+    build: impl AsyncFnOnce(EngineConfig) -> Result<T, E2>,
+) -> Result<(Secrets, T), FnError> {
+    let stored = stored.await.map_err(|e| FnError::Config(e.to_string()))?;
+    let secrets = Secrets::load(stored.as_deref())?;
+    let built = build(engine_config(&secrets)?)
+        .await
+        .map_err(|e| FnError::Config(e.to_string()))?;
+    Ok((secrets, built))
+}
+
 /// The longest interval between two reads of a followed execution (1 read unit each).
 const WATCH_POLL: Duration = Duration::from_millis(500);
 
 /// How long a function trusts the flows it has cached: other instances write flows too.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`.
+/// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`,
+/// `KITE_MAX_FLOW_TASKS` and `KITE_MAX_FLOW_DEPTH`.
 /// Flow triggers are evaluated by the stream function (not queued by each commit), and
 /// cached flows expire after a few seconds since any instance may have saved a new revision.
 pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
+    let secret_key = secrets
+        .secret_key
+        .as_deref()
+        .map(kite_core::input::parse_secret_key)
+        .transpose()
+        .map_err(|e| FnError::Config(format!("secretKey (KITE_SECRET_KEY): {e}")))?;
     let mut config = EngineConfig {
-        secret_key: secrets.secret_key.clone().map(String::into_bytes),
+        secret_key,
         flow_triggers_in_queue: false,
         cache_ttl: Some(CACHE_TTL),
         // The worker and other instances make the progress an api instance's followers
@@ -119,12 +143,18 @@ pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
             .parse()
             .map_err(|_| FnError::Config("KITE_MAX_UPLOAD must be a number of bytes".into()))?;
     }
-    if let Some(key) = &config.secret_key {
-        if ![16, 24, 32].contains(&key.len()) {
-            return Err(FnError::Config(
-                "the secret key of SECRET inputs must be 16, 24 or 32 characters".into(),
-            ));
-        }
+    let number = |name: &str, unit: &str| match non_empty(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| FnError::Config(format!("{name} must be a number of {unit}"))),
+    };
+    if let Some(max) = number("KITE_MAX_FLOW_TASKS", "tasks")? {
+        config.flow_limits.max_tasks = max;
+    }
+    if let Some(max) = number("KITE_MAX_FLOW_DEPTH", "levels")? {
+        config.flow_limits.max_depth = max;
     }
     Ok(config)
 }
@@ -143,7 +173,7 @@ mod tests {
     #[test]
     fn the_stack_secret_gives_the_credentials_and_the_key() {
         let secrets = Secrets::load(Some(
-            r#"{"apiToken": "t0k3n", "basicAuth": "", "secretKey": "0123456789abcdef"}"#,
+            r#"{"apiToken": "t0k3n", "basicAuth": "", "secretKey": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#,
         ))
         .unwrap();
         assert_eq!(secrets.api_token.as_deref(), Some("t0k3n"));
@@ -152,7 +182,8 @@ mod tests {
         assert_eq!(auth.token.as_deref(), Some("t0k3n"));
         assert!(auth.basic.is_none());
         let config = engine_config(&secrets).unwrap();
-        assert_eq!(config.secret_key.as_deref(), Some(&b"0123456789abcdef"[..]));
+        let key: Vec<u8> = (0u8..32).collect();
+        assert_eq!(config.secret_key, Some(key), "Kestra's base64 form");
         assert!(!format!("{secrets:?}").contains("t0k3n"), "never printed");
 
         let basic = Secrets::load(Some(r#"{"basicAuth": "ada:pw"}"#)).unwrap();
@@ -180,6 +211,9 @@ mod tests {
         let e = engine_config(&Secrets::load(Some(r#"{"apiToken": "t", "secretKey": "short"}"#)).unwrap())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("16, 24 or 32"), "{e}");
+        assert!(
+            e.contains("secretKey (KITE_SECRET_KEY): the secret key must be 32 bytes"),
+            "{e}"
+        );
     }
 }

@@ -31,13 +31,14 @@ use serde_json::Value;
 /// Reads the calls made to AWS so far, by `Service.Operation`.
 pub type Meter = fn() -> BTreeMap<String, u64>;
 
-/// Runs the Lambda runtime loop with `handler`, logging after each invocation the AWS
-/// calls it made (`meter`; a Lambda process runs one invocation at a time). When the
-/// function could not be set up (`setup` failed: missing environment), every invocation
+/// Starts JSON logging, sets the function up, then runs the Lambda runtime loop with
+/// `handler`, logging after each invocation the AWS calls it made (`meter`; a Lambda
+/// process runs one invocation at a time). When the function could not be set up
+/// (`setup` failed: missing environment), every invocation
 /// answers that error instead, so a misconfigured function explains itself rather than
 /// crashing at each cold start.
 pub async fn run<S, H, Fut>(
-    setup: Result<S, FnError>,
+    setup: impl Future<Output = Result<S, FnError>>,
     meter: Meter,
     handler: H,
 ) -> Result<(), lambda_runtime::Error>
@@ -46,7 +47,8 @@ where
     H: Fn(&'static S, LambdaEvent<Value>) -> Fut,
     Fut: Future<Output = Result<Value, FnError>>,
 {
-    match setup {
+    logging::init();
+    match setup.await {
         Ok(state) => {
             // Lives as long as the process (one per Lambda container).
             let state: &'static S = Box::leak(Box::new(state));

@@ -72,6 +72,10 @@ async fn answer(mut stream: TcpStream) {
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_default();
+    received()
+        .lock()
+        .expect("lock")
+        .push(format!("{first} | {content_type} | {body}"));
     let (status, text) = if first.contains(" /hello ") {
         ("200 OK", "hi".to_string())
     } else if first.contains(" /echo ") {
@@ -93,6 +97,12 @@ async fn answer(mut stream: TcpStream) {
         text.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
+}
+
+/// Every request the server read: `{request line} | {content type} | {body}`.
+fn received() -> &'static std::sync::Mutex<Vec<String>> {
+    static RECEIVED: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
+    RECEIVED.get_or_init(Default::default)
 }
 
 fn slow_request_received() -> &'static Notify {
@@ -246,4 +256,45 @@ async fn a_kill_stops_a_request_in_flight_and_a_timeout_ends_it() {
     let logs = messages(&engine, &done.id).await;
     assert!(logs.iter().any(|l| l == "Timeout after PT1S"), "{logs:?}");
     runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_notification_posts_its_payload_rendered_twice() {
+    let addr = serve().await;
+    let source = format!(
+        r#"
+id: notify
+namespace: dev
+variables:
+  text: "from {{{{ flow.id }}}}"
+tasks:
+  - id: slack
+    type: io.kestra.plugin.notifications.slack.SlackIncomingWebhook
+    url: "http://{addr}/hello"
+    payload: |
+      {{"text": "{{{{ vars.text }}}}"}}
+  - id: teams
+    type: io.kestra.plugin.notifications.teams.TeamsIncomingWebhook
+    url: "http://{addr}/missing"
+    payload: "{{}}"
+"#
+    );
+    let (done, logs) = run(&source).await;
+    assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
+    let slack = done
+        .task_runs()
+        .iter()
+        .find(|t| t.task_id == "slack")
+        .expect("slack ran");
+    assert_eq!(slack.state.current, StateType::Success);
+    assert!(
+        logs.contains(&"Failed http request with response code '404' and body:\nnope".to_string()),
+        "{logs:?}"
+    );
+    let received = received().lock().expect("lock").clone();
+    assert!(
+        received
+            .contains(&"POST /hello HTTP/1.1 | application/json | {\"text\": \"from notify\"}\n".to_string()),
+        "{received:?}"
+    );
 }

@@ -1,6 +1,6 @@
 //! HTTP requests over hyper and rustls (`http://` and `https://`, the system's
 //! certificate roots). The core renders the request and reads the response
-//! (`kite_core::task::http`); this module only sends it.
+//! (`kite_core::plugin::http`); this module only sends it.
 
 use std::sync::{Arc, OnceLock};
 
@@ -10,7 +10,7 @@ use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use kite_core::task::http::{HttpCall, HttpError, HttpResponse};
+use kite_core::plugin::http::{HttpCall, HttpError, HttpResponse};
 
 /// The largest response body read into the task run's outputs.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;

@@ -1,15 +1,16 @@
-//! The in-process implementation of the engine's [`TaskWorker`] port: runs the task
-//! runs that do I/O, in the process that leased them (the local server's pool, the
-//! worker Lambda). One module per task family; [`InProcessWorker::run`] is the one
-//! place that routes a job to its module.
+//! The in-process implementation of the engine's [`TaskWorker`] port: makes the I/O
+//! calls of the task runs that do I/O, in the process that leased them (the local
+//! server's pool, the worker Lambda). One module per kind of call
+//! ([`kite_core::plugin::IoCall`]); [`InProcessWorker::run`] is the one place that routes
+//! a call to its module. The task types themselves live in `kite_core::plugin`.
 //!
-//! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`)
+//! - [`http`]: HTTP requests
 
 pub mod http;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
-use kite_core::task::{IoCall, IoJob};
+use kite_core::plugin::{IoAnswer, IoCall, IoJob};
 use kite_engine::ports::{TaskWorker, WorkerContext};
 
 /// Runs every task family Kite knows in this process.
@@ -35,11 +36,9 @@ impl Default for InProcessWorker {
 #[async_trait]
 impl TaskWorker for InProcessWorker {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
-        match &job.call {
-            IoCall::Http(call) => {
-                let response = self.http.send(call).await;
-                kite_core::task::http::finish(call, &job.task_run, response, context.clock.now())
-            }
-        }
+        let answer = match &job.call {
+            IoCall::Http(call) => IoAnswer::Http(self.http.send(call).await),
+        };
+        job.finish(answer, context.clock.now())
     }
 }

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{FlowQuery, FlowRepository, Page, Sort, StoreError, StoredFlow};
+use kite_engine::ports::{
+    FlowQuery, FlowRepository, FlowSave, Page, SaveMode, SaveOutcome, Sort, StoreError, StoredFlow,
+};
 
 use super::encoding::{absent, key, names, values};
 use super::search::{page, search_text, sort_by_fields, SortKey};
@@ -55,62 +57,22 @@ fn flow_labels(source: &str) -> Vec<(String, String)> {
 
 #[async_trait]
 impl FlowRepository for AwsStore {
-    async fn create(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError> {
-        let latest = self.get_item(key(flow_pk(namespace, id), FLOW_LATEST)).await?;
-        let latest = latest.as_ref().map(flow_from_item).transpose()?;
-        if latest.as_ref().is_some_and(|f| !f.deleted) {
-            return Err(StoreError::AlreadyExists(format!("flow {namespace}.{id}")));
-        }
-        let flow = StoredFlow {
-            namespace: namespace.to_string(),
-            id: id.to_string(),
-            revision: latest.as_ref().map_or(1, |f| f.revision + 1),
-            source: source.to_string(),
-            deleted: false,
-            updated: now,
-        };
-        match self.write_revision(&flow, latest.map(|f| f.revision)).await {
-            // A concurrent create won the race.
-            Err(StoreError::Conflict(_)) => {
-                return Err(StoreError::AlreadyExists(format!("flow {namespace}.{id}")))
-            }
-            other => other?,
-        }
-        Ok(flow)
-    }
-
-    async fn update(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError> {
+    async fn save(&self, save: FlowSave) -> Result<StoredFlow, StoreError> {
         let latest = self
-            .get_item(key(flow_pk(namespace, id), FLOW_LATEST))
-            .await?
-            .as_ref()
-            .map(flow_from_item)
-            .transpose()?
-            .filter(|f| !f.deleted)
-            .ok_or_else(|| StoreError::NotFound(format!("flow {namespace}.{id}")))?;
-        if latest.source == source {
-            return Ok(latest);
-        }
-        let flow = StoredFlow {
-            revision: latest.revision + 1,
-            source: source.to_string(),
-            updated: now,
-            ..latest.clone()
+            .get_item(key(flow_pk(&save.namespace, &save.id), FLOW_LATEST))
+            .await?;
+        let latest = latest.as_ref().map(flow_from_item).transpose()?;
+        let previous = latest.as_ref().map(|f| f.revision);
+        let (mode, name) = (save.mode, format!("flow {}.{}", save.namespace, save.id));
+        let flow = match save.outcome(latest)? {
+            SaveOutcome::Unchanged(latest) => return Ok(latest),
+            SaveOutcome::New(flow) => flow,
         };
-        self.write_revision(&flow, Some(latest.revision)).await?;
-        Ok(flow)
+        match self.write_revision(&flow, previous).await {
+            // A concurrent create won the race.
+            Err(StoreError::Conflict(_)) if mode == SaveMode::Create => Err(StoreError::AlreadyExists(name)),
+            other => other.map(|()| flow),
+        }
     }
 
     async fn get(

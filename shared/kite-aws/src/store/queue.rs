@@ -196,18 +196,7 @@ impl TaskQueue for AwsStore {
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let mut next: Option<DateTime<Utc>> = None;
         for shard in 0..OUTBOX_SHARDS {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("#p = :p")
-                .expression_attribute_names("#p", "gsi1pk")
-                .expression_attribute_values(":p", s(format!("OUTBOX#{shard}")))
-                .limit(1)
-                .send()
-                .await
-                .map_err(sdk)?;
+            let out = self.outbox_shard(shard).limit(1).send().await.map_err(sdk)?;
             if let Some(row) = out.items.unwrap_or_default().first() {
                 let due = from_ms(get_n(row, "due")?);
                 next = Some(next.map_or(due, |n| n.min(due)));
@@ -222,13 +211,7 @@ impl TaskQueue for AwsStore {
             let mut start: Option<Item> = None;
             loop {
                 let out = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("gsi1")
-                    .key_condition_expression("#p = :p")
-                    .expression_attribute_names("#p", "gsi1pk")
-                    .expression_attribute_values(":p", s(format!("OUTBOX#{shard}")))
+                    .outbox_shard(shard)
                     .select(aws_sdk_dynamodb::types::Select::Count)
                     .set_exclusive_start_key(start.take())
                     .send()
@@ -246,6 +229,17 @@ impl TaskQueue for AwsStore {
 }
 
 impl AwsStore {
+    /// A query of one outbox shard of the GSI, due first.
+    fn outbox_shard(&self, shard: u32) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(format!("OUTBOX#{shard}")))
+    }
+
     fn require_queue(&self) -> Result<&str, StoreError> {
         self.queue_url
             .as_deref()

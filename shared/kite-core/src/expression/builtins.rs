@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use serde_json::{Map, Value};
 use tera::{Error, Result, Tera};
 
-use super::{dates, jq, with_current, write_pebble};
+use super::{count_iteration, dates, jq, larger_than, with_current, write_pebble, MAX_RENDER_OUTPUT};
 
 type Args = HashMap<String, Value>;
 
@@ -64,6 +64,22 @@ fn random_u64() -> u64 {
 }
 
 pub(super) fn register(tera: &mut Tera) {
+    // Called by the translation at the top of every `for` body.
+    tera.register_function("kite_loop", |_: &Args| {
+        count_iteration().map_err(|e| Error::msg(e.message))?;
+        Ok(Value::String(String::new()))
+    });
+    // Wraps the value of every `set`: a variable doubled in a loop would otherwise
+    // outgrow memory in a few dozen iterations, long before the output bound sees it.
+    tera.register_function("kite_bound", |args: &Args| {
+        let value = args.get("value").cloned().unwrap_or(Value::Null);
+        if larger_than(&value, MAX_RENDER_OUTPUT) {
+            return Err(Error::msg(format!(
+                "render stopped: a variable of more than {MAX_RENDER_OUTPUT} bytes"
+            )));
+        }
+        Ok(value)
+    });
     tera.register_filter("kite_print", |v: &Value, _: &Args| Ok(Value::String(text(v))));
     tera.register_filter("kite_json", |v: &Value, _: &Args| {
         serde_json::to_string(v)
@@ -540,13 +556,15 @@ pub(super) fn register(tera: &mut Tera) {
         let start = arg_i64(args, "start")?.unwrap_or(0);
         let end = arg_i64(args, "end")?.unwrap_or(0);
         let step = arg_i64(args, "step")?.unwrap_or(1);
+        // In i128: the bounds of i64 must neither overflow nor wrap past the check.
+        let (start, end, step) = (i128::from(start), i128::from(end), i128::from(step));
         if step == 0 || (end - start) / step > 100_000 {
             return Err(Error::msg("range is too large"));
         }
         let mut out = Vec::new();
         let mut i = start;
         while (step > 0 && i <= end) || (step < 0 && i >= end) {
-            out.push(Value::from(i));
+            out.push(Value::from(i as i64));
             i += step;
         }
         Ok(Value::Array(out))

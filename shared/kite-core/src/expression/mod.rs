@@ -213,6 +213,31 @@ thread_local! {
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
     /// Renders in progress on this thread, nested through `render()`.
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Loop iterations and nested renders so far in the outermost render on this thread.
+    static ITERATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Text one render may produce before it fails.
+pub const MAX_RENDER_OUTPUT: usize = 10 * 1024 * 1024;
+
+/// `for` iterations (nested loops and nested `render()` calls included) one render may run
+/// before it fails. tera has no time limit, and the core no clock to measure one: this bound
+/// and [`MAX_RENDER_OUTPUT`] are what keep a render's work finite.
+pub const MAX_LOOP_ITERATIONS: u64 = 1_000_000;
+
+/// Counts one loop iteration of the render in progress; fails past [`MAX_LOOP_ITERATIONS`].
+fn count_iteration() -> Result<(), ExpressionError> {
+    let count = ITERATIONS.with(|n| {
+        let next = n.get().saturating_add(1);
+        n.set(next);
+        next
+    });
+    if count > MAX_LOOP_ITERATIONS {
+        return Err(ExpressionError::new(format!(
+            "render stopped: more than {MAX_LOOP_ITERATIONS} loop iterations"
+        )));
+    }
+    Ok(())
 }
 
 /// Renders nested through `render()` before the innermost fails: a value that renders
@@ -227,14 +252,26 @@ struct CurrentGuard {
 }
 
 impl CurrentGuard {
-    /// `None` when renders already nest [`MAX_RENDER_DEPTH`] deep on this thread.
-    fn set(current: &Current<'_>) -> Option<CurrentGuard> {
-        if DEPTH.with(Cell::get) >= MAX_RENDER_DEPTH {
-            return None;
+    /// Fails when renders already nest [`MAX_RENDER_DEPTH`] deep on this thread, or
+    /// when a nested render passes the iteration budget of the outermost one.
+    fn set(current: &Current<'_>, template: &str) -> Result<CurrentGuard, ExpressionError> {
+        let depth = DEPTH.with(Cell::get);
+        if depth >= MAX_RENDER_DEPTH {
+            return Err(ExpressionError::new(format!(
+                "Unable to render `{template}`: renders nest deeper than {MAX_RENDER_DEPTH} levels \
+                 (does a value render itself through render()?)"
+            )));
         }
-        DEPTH.with(|d| d.set(d.get() + 1));
+        if depth == 0 {
+            ITERATIONS.with(|n| n.set(0));
+        } else {
+            // `render()` re-renders up to 16 times per level: counted, so that nesting
+            // cannot multiply the work past the budget.
+            count_iteration()?;
+        }
+        DEPTH.with(|d| d.set(depth + 1));
         let previous = CURRENT.with(|c| c.replace(current as *const Current<'_> as *const ()));
-        Some(CurrentGuard { previous })
+        Ok(CurrentGuard { previous })
     }
 }
 
@@ -346,15 +383,70 @@ impl ExpressionEngine {
         let compiled = self.compiled(template, mode)?;
         let context = compiled.uses.context(ctx.variables);
         let current = Current { engine: self, ctx };
-        let Some(_restore) = CurrentGuard::set(&current) else {
-            return Err(ExpressionError::new(format!(
-                "Unable to render `{template}`: renders nest deeper than {MAX_RENDER_DEPTH} levels \
-                 (does a value render itself through render()?)"
-            )));
-        };
-        let result = compiled.tera.render("t", &context);
-        result.map_err(|e| render_error(&e, template, ctx.variables))
+        let _restore = CurrentGuard::set(&current, template)?;
+        let mut output = BoundedOutput::default();
+        match compiled.tera.render_to("t", &context, &mut output) {
+            Ok(()) => String::from_utf8(output.bytes)
+                .map_err(|e| ExpressionError::new(format!("Unable to render `{template}`: {e}"))),
+            Err(_) if output.over => Err(ExpressionError::new(format!(
+                "render stopped: more than {MAX_RENDER_OUTPUT} bytes of output"
+            ))),
+            Err(e) => Err(render_error(&e, template, ctx.variables)),
+        }
     }
+}
+
+/// tera writes a render's text here as it goes, so an oversized one stops at the bound
+/// instead of filling memory first.
+#[derive(Default)]
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > MAX_RENDER_OUTPUT {
+            self.over = true;
+            return Err(std::io::Error::other("render output bound"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether a value would print to more than `limit` bytes, stopping as soon as it does.
+fn larger_than(value: &Value, limit: usize) -> bool {
+    fn size(value: &Value, budget: &mut usize) -> bool {
+        let own = match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => {
+                return items.iter().any(|v| {
+                    *budget = budget.saturating_sub(1);
+                    size(v, budget)
+                }) || *budget == 0;
+            }
+            Value::Object(map) => {
+                return map.iter().any(|(k, v)| {
+                    *budget = budget.saturating_sub(k.len() + 1);
+                    size(v, budget)
+                }) || *budget == 0;
+            }
+            _ => 8,
+        };
+        if own > *budget {
+            *budget = 0;
+            return true;
+        }
+        *budget -= own;
+        false
+    }
+    let mut budget = limit;
+    size(value, &mut budget)
 }
 
 fn error_chain(e: &tera::Error) -> String {
@@ -432,7 +524,7 @@ mod tests {
             ctx: &ctx,
         };
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _guard = CurrentGuard::set(&current).expect("not nested");
+            let _guard = CurrentGuard::set(&current, "t").expect("not nested");
             assert!(!CURRENT.with(Cell::get).is_null());
             panic!("a render panics");
         }));
@@ -458,6 +550,98 @@ mod tests {
         // The thread can render again afterwards.
         assert_eq!(
             engine.render("{{ 1 + 1 }}", &ctx).map_err(|e| e.message),
+            Ok("2".into())
+        );
+    }
+
+    #[test]
+    fn loops_stop_past_the_iteration_bound_nested_loops_included() {
+        // 1,000 outer + 1,000,000 inner iterations; each loop alone is far below the bound.
+        let e = render(
+            "{% for i in range(1, 1000) %}{% for j in range(1, 1000) %}{% endfor %}{% endfor %}",
+            json!({}),
+        )
+        .expect_err("bounded");
+        assert_eq!(e.message, "render stopped: more than 1000000 loop iterations");
+        // Loops over lists and maps count too, and the budget is per render.
+        let vars = json!({"vars": {"list": [1, 2, 3], "map": {"a": 1}}});
+        assert_eq!(
+            render(
+                "{% for x in vars.list %}{{ x }}{% endfor %}{% for k, v in vars.map %}{{ k }}{% endfor %}",
+                vars
+            )
+            .map_err(|e| e.message),
+            Ok("123a".into())
+        );
+    }
+
+    #[test]
+    fn a_render_stops_at_the_output_bound() {
+        let vars = json!({"vars": {"big": "x".repeat(1024 * 1024)}});
+        let e = render(
+            "{% for i in range(1, 11) %}{{ vars.big }}{% endfor %}",
+            vars.clone(),
+        )
+        .expect_err("bounded");
+        assert_eq!(e.message, "render stopped: more than 10485760 bytes of output");
+        let fits = render("{% for i in range(1, 9) %}{{ vars.big }}{% endfor %}", vars).expect("fits");
+        assert_eq!(fits.len(), 9 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_variable_doubled_in_a_loop_stops_at_the_size_bound() {
+        let e = render(
+            "{% set_global s = 'x' %}{% for i in range(1, 64) %}{% set_global s = s ~ s %}{% endfor %}{{ s }}",
+            json!({}),
+        )
+        .expect_err("bounded");
+        assert_eq!(
+            e.message,
+            "render stopped: a variable of more than 10485760 bytes"
+        );
+        assert_eq!(
+            render("{% set n = 2 == 2 %}{{ n }}", json!({})).map_err(|e| e.message),
+            Ok("true".into())
+        );
+    }
+
+    #[test]
+    fn whitespace_control_on_loops_is_kept() {
+        assert_eq!(
+            render("{%- for x in [1, 2] -%}\n {{ x }}\n{%- endfor -%}", json!({})).map_err(|e| e.message),
+            Ok("12".into())
+        );
+    }
+
+    #[test]
+    fn templates_that_could_recurse_without_bound_are_refused() {
+        for template in [
+            "{% macro m(n=1) %}{{ self::m(n=n) }}{% endmacro m %}{{ self::m(n=1) }}",
+            "{% include \"t\" %}",
+        ] {
+            let e = render(template, json!({})).expect_err("refused");
+            assert!(
+                e.message.contains("is not supported in expressions"),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn range_at_the_limits_of_integers_is_refused_not_overflowed() {
+        let e = render(
+            "{{ range(-9223372036854775807, 9223372036854775807) }}",
+            json!({}),
+        )
+        .expect_err("too large");
+        assert_eq!(e.message, "range is too large");
+        assert_eq!(
+            render(
+                "{{ range(9223372036854775806, 9223372036854775807) | length }}",
+                json!({})
+            )
+            .map_err(|e| e.message),
             Ok("2".into())
         );
     }

@@ -36,6 +36,11 @@ pub(crate) enum SyntaxError {
     MissingClose(&'static str),
     #[error("missing `{{% endraw %}}`")]
     MissingEndRaw,
+    /// Statements that reach other templates or define macros: an expression has no other
+    /// template to reach, and a macro or include that calls itself would recurse until the
+    /// thread's stack overflows (tera has no depth limit for them).
+    #[error("`{0}` is not supported in expressions")]
+    Unsupported(String),
 }
 
 /// How a `{{ … }}` value is written out.
@@ -445,6 +450,25 @@ fn translate_statement(src: &str, hoist: &mut Hoist) -> Result<String, SyntaxErr
     Ok(join(&rewrite(&tokenize(src)?, hoist)?))
 }
 
+/// `set x = e` becomes `set x = kite_bound(value=e)`, which fails on an oversized value.
+/// tera parses a `set` value and a function argument alike, so any `e` stays valid.
+fn bound_statement(statement: String) -> String {
+    let Some((keyword, rest)) = statement.split_once(char::is_whitespace) else {
+        return statement;
+    };
+    if keyword != "set" && keyword != "set_global" {
+        return statement;
+    }
+    let Some((name, value)) = rest.split_once('=') else {
+        return statement;
+    };
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') || value.starts_with('=') {
+        return statement;
+    }
+    format!("{keyword} {name} = kite_bound(value={})", value.trim())
+}
+
 /// Moves whitespace control (`{{-`, `-}}`) to the first and last tag of a translation.
 fn apply_trim(mut t: String, left: bool, right: bool) -> String {
     if left && t.len() >= 2 {
@@ -510,13 +534,20 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                     rest = &after[raw_close..];
                     continue;
                 }
+                if matches!(keyword, "macro" | "include" | "import" | "extends") {
+                    return Err(fail(SyntaxError::Unsupported(keyword.to_string())));
+                }
                 let mut hoist = Hoist {
                     next: counter,
                     prelude: String::new(),
                 };
-                let translated = translate_statement(body, &mut hoist).map_err(fail)?;
+                let translated = bound_statement(translate_statement(body, &mut hoist).map_err(fail)?);
                 counter = hoist.next;
-                let statement = format!("{{% {translated} %}}");
+                let mut statement = format!("{{% {translated} %}}");
+                if keyword == "for" {
+                    // tera has no hook into its loops: each iteration calls the counter.
+                    statement.push_str("{{ kite_loop() }}");
+                }
                 out.push_str(&apply_trim(hoist.prelude + &statement, trim_left, trim_right));
                 rest = after;
             }

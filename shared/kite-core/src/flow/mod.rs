@@ -5,12 +5,13 @@
 //!
 //! This module holds the model; parsing is spread over:
 //!
-//! - `parse`: the entry points ([`parse_flow`], [`parse_flows`], [`relocations`])
+//! - `parse`: the entry points ([`parse_flow`], [`parse_flow_within`], [`parse_flows`], [`relocations`])
 //!   and the flow's own properties (ids, labels, concurrency, plugin defaults).
 //! - `source`: the YAML source, its documents as JSON, and locating errors in it;
 //!   `position` finds the line and column of each field.
 //! - `reader`: the `Parser` that gathers errors, and its property readers.
 //! - `error`: [`FlowError`], [`FlowErrorKind`] and the wording of refusals.
+//! - `limits`: [`FlowLimits`], how big a flow may be when it is saved.
 //! - `ids`: Kestra's id patterns.
 //! - `tasks`: tasks and the properties of each task type.
 //! - `retry`: retry policies.
@@ -21,15 +22,17 @@
 //! - `task_type`: task and trigger type names, current and legacy.
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub use crate::execution::LogLevel;
 use crate::input_definition::InputDefinition;
+use crate::plugin::IoKind;
 
 mod defaults;
 mod error;
 mod ids;
 mod inputs;
+mod limits;
 mod parse;
 mod position;
 mod reader;
@@ -41,7 +44,8 @@ mod triggers;
 mod validate;
 
 pub use error::{FlowError, FlowErrorKind};
-pub use parse::{parse_flow, parse_flows, relocations};
+pub use limits::FlowLimits;
+pub use parse::{parse_flow, parse_flow_within, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{condition_kind, TaskType, TriggerType, CONDITION_KINDS};
 pub use triggers::{parse_cron, CronParseError};
@@ -179,7 +183,8 @@ pub enum TaskKind {
     },
     Subflow(SubflowTask),
     Pause(PauseTask),
-    HttpRequest(HttpRequestTask),
+    /// A task that does I/O, run by a worker.
+    Io(IoTask),
 }
 
 /// Child task lists shared by flowable tasks.
@@ -213,15 +218,12 @@ pub struct PauseTask {
     pub body: Flowable,
 }
 
+/// A task that does I/O: which one, and its own properties as the parser checked them
+/// (see [`crate::plugin`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpRequestTask {
-    pub uri: Value,
-    pub method: Value,
-    pub body: Option<Value>,
-    pub form_data: Option<Value>,
-    pub content_type: Option<Value>,
-    pub headers: IndexMap<String, Value>,
-    pub allow_failed: bool,
+pub struct IoTask {
+    pub kind: IoKind,
+    pub properties: Map<String, Value>,
 }
 
 impl TaskKind {
@@ -243,7 +245,7 @@ impl TaskKind {
             TaskKind::EachParallel { .. } => TaskType::EachParallel,
             TaskKind::Subflow(_) => TaskType::Subflow,
             TaskKind::Pause(_) => TaskType::Pause,
-            TaskKind::HttpRequest(_) => TaskType::HttpRequest,
+            TaskKind::Io(t) => TaskType::Io(t.kind),
         }
     }
 

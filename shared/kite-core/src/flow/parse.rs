@@ -14,16 +14,38 @@ use super::error::{describe, error, FlowError, FlowErrorKind};
 use super::ids::{FLOW_ID, FLOW_ID_PATTERN, NAMESPACE, NAMESPACE_PATTERN};
 use super::reader::{join_path, present, Parser};
 use super::source::{locate, read_documents};
-use super::{Concurrency, ConcurrencyBehavior, Flow, PluginDefault};
+use super::{Concurrency, ConcurrencyBehavior, Flow, FlowLimits, PluginDefault};
+
+/// Parses and validates one flow from its YAML source, then checks it against `limits`
+/// (where flows are saved; a stored flow loads with [`parse_flow`] whatever its size).
+pub fn parse_flow_within(source: &str, limits: &FlowLimits) -> Result<Flow, Vec<FlowError>> {
+    let checked = |doc: &Value| {
+        let flow = parse_document(doc)?;
+        let errors = limits.check(&flow);
+        if errors.is_empty() {
+            Ok(flow)
+        } else {
+            Err(errors)
+        }
+    };
+    parse_single(source, checked)
+}
 
 /// Parses and validates one flow from its YAML source.
 pub fn parse_flow(source: &str) -> Result<Flow, Vec<FlowError>> {
+    parse_single(source, parse_document)
+}
+
+fn parse_single(
+    source: &str,
+    parse: impl Fn(&Value) -> Result<Flow, Vec<FlowError>>,
+) -> Result<Flow, Vec<FlowError>> {
     let docs = read_documents(source);
     if let Some(Err(e)) = docs.iter().map(|(_, d)| d).find(|d| d.is_err()) {
         return Err(vec![e.clone()]);
     }
     match docs.as_slice() {
-        [(index, Ok(doc))] => parse_document(doc).map_err(|e| locate(e, source, *index)),
+        [(index, Ok(doc))] => parse(doc).map_err(|e| locate(e, source, *index)),
         [] => Err(vec![error(FlowErrorKind::Yaml, "", "The flow is empty")]),
         more => Err(vec![error(
             FlowErrorKind::Yaml,

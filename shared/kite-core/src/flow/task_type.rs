@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::plugin::{self, IoKind};
+
 /// Every task type Kite can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskType {
@@ -22,7 +24,8 @@ pub enum TaskType {
     EachParallel,
     Subflow,
     Pause,
-    HttpRequest,
+    /// A task that does I/O (its names are in [`crate::plugin::io_tasks`]).
+    Io(IoKind),
 }
 
 /// (type, current name, legacy aliases)
@@ -102,11 +105,6 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         "io.kestra.plugin.core.flow.Pause",
         &["io.kestra.core.tasks.flows.Pause"],
     ),
-    (
-        TaskType::HttpRequest,
-        "io.kestra.plugin.core.http.Request",
-        &["io.kestra.plugin.fs.http.Request"],
-    ),
 ];
 
 impl TaskType {
@@ -116,10 +114,14 @@ impl TaskType {
             .iter()
             .find(|(_, current, legacy)| *current == name || legacy.contains(&name))
             .map(|(t, _, _)| *t)
+            .or_else(|| plugin::by_name(name).map(|spec| TaskType::Io(spec.kind)))
     }
 
     /// The current (non-deprecated) type name.
     pub fn name(self) -> &'static str {
+        if let TaskType::Io(kind) = self {
+            return kind.spec().name;
+        }
         TASK_TYPES
             .iter()
             .find(|(t, _, _)| *t == self)
@@ -129,13 +131,14 @@ impl TaskType {
 
     /// Current names of every supported task type, for error messages.
     pub fn supported_names() -> Vec<&'static str> {
-        TASK_TYPES.iter().map(|(_, n, _)| *n).collect()
+        let io = plugin::io_tasks().map(|spec| spec.name);
+        TASK_TYPES.iter().map(|(_, n, _)| *n).chain(io).collect()
     }
 
-    /// Tasks that do I/O: a worker runs them (`kite_core::task::IoJob`), never the
+    /// Tasks that do I/O: a worker runs them (`kite_core::plugin::IoJob`), never the
     /// driver inline.
     pub fn runs_on_worker(self) -> bool {
-        matches!(self, TaskType::HttpRequest)
+        matches!(self, TaskType::Io(_))
     }
 
     /// Flowable tasks only decide which children run; they never reach a worker.

@@ -1,14 +1,17 @@
 //! Tasks: the properties every task shares and those of each task type, read
 //! once the flow's plugin defaults are merged in.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::error::{describe, did_you_mean, FlowErrorKind};
 use super::ids::{TASK_ID, TASK_ID_PATTERN};
 use super::reader::{join_path, last_segment, present, Parser};
-use super::{Flowable, HttpRequestTask, LogLevel, PauseTask, SubflowTask, Task, TaskKind, TaskType};
+use super::{Flowable, IoTask, LogLevel, PauseTask, SubflowTask, Task, TaskKind, TaskType};
 use crate::expression::write_pebble;
+use crate::plugin::{Check, IoKind};
 
 const TASK_FIELDS: &[&str] = &[
     "id",
@@ -25,8 +28,8 @@ const TASK_FIELDS: &[&str] = &[
     "logToFile",
 ];
 
-fn task_fields(t: TaskType) -> &'static [&'static str] {
-    match t {
+fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
+    Cow::Borrowed(match t {
         TaskType::Log => &["message", "level"],
         TaskType::Return => &["format"],
         TaskType::Echo => &["format", "level"],
@@ -64,19 +67,16 @@ fn task_fields(t: TaskType) -> &'static [&'static str] {
             "pauseDuration",
             "behavior",
         ],
-        TaskType::HttpRequest => &[
-            "uri",
-            "method",
-            "body",
-            "formData",
-            "contentType",
-            "headers",
-            "options",
-            "sslOptions",
-            "allowFailed",
-            "encryptBody",
-        ],
-    }
+        TaskType::Io(kind) => {
+            return kind
+                .spec()
+                .properties
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .into();
+        }
+    })
 }
 
 impl Parser {
@@ -153,7 +153,7 @@ impl Parser {
         self.check_fields(
             raw,
             path,
-            &[TASK_FIELDS, task_fields(task_type)],
+            &[TASK_FIELDS, &task_fields(task_type)],
             &format!("class {}", task_type.name()),
         );
         let merged = self.defaults.apply(raw, &type_name);
@@ -381,20 +381,32 @@ impl Parser {
                     body: self.flowable(obj, path, false),
                 })
             }
-            TaskType::HttpRequest => {
-                let uri = self.required(obj, path, "uri");
-                let headers = self.map_of(obj, path, "headers");
-                TaskKind::HttpRequest(HttpRequestTask {
-                    uri: uri?,
-                    method: get("method").unwrap_or_else(|| Value::String("GET".into())),
-                    body: get("body"),
-                    form_data: get("formData"),
-                    content_type: get("contentType"),
-                    headers,
-                    allow_failed: self.boolean(obj, path, "allowFailed", false),
-                })
-            }
+            TaskType::Io(kind) => TaskKind::Io(self.io_task(kind, obj, path)?),
         })
+    }
+
+    /// A task that does I/O: its properties checked as its type declares them.
+    fn io_task(&mut self, kind: IoKind, obj: &Map<String, Value>, path: &str) -> Option<IoTask> {
+        let mut properties = Map::new();
+        let mut complete = true;
+        for property in kind.spec().properties {
+            let name = property.name;
+            let value = match property.check {
+                Check::Any => present(obj, name).cloned(),
+                Check::Required => {
+                    let value = self.required(obj, path, name);
+                    complete &= value.is_some();
+                    value
+                }
+                Check::Map => present(obj, name)
+                    .map(|_| Value::Object(self.map_of(obj, path, name).into_iter().collect())),
+                Check::Boolean => {
+                    present(obj, name).map(|_| Value::Bool(self.boolean(obj, path, name, false)))
+                }
+            };
+            properties.extend(value.map(|v| (name.to_string(), v)));
+        }
+        complete.then_some(IoTask { kind, properties })
     }
 
     fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {

@@ -12,7 +12,7 @@ use super::{regex, InputDefinition, InputError, InputValue};
 /// DATETIME: an instant, printed in UTC.
 pub(super) fn datetime(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let d = parse_instant(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         if let Some(b) = bound
@@ -36,7 +36,7 @@ pub(super) fn datetime(def: &InputDefinition, value: InputValue, shown: &str) ->
 /// DATE: a local date.
 pub(super) fn date(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let d = parse_date(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         let b = bound.as_ref().map(crate::expression::write_pebble);
@@ -57,7 +57,7 @@ pub(super) fn date(def: &InputDefinition, value: InputValue, shown: &str) -> Res
 /// TIME: a local time.
 pub(super) fn time(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let t = parse_time(&value.text()).map_err(|e| parse_err(&e.to_string()))?;
     for (bound, after) in [(&def.after, true), (&def.before, false)] {
         let b = bound.as_ref().map(crate::expression::write_pebble);
@@ -78,7 +78,7 @@ pub(super) fn time(def: &InputDefinition, value: InputValue, shown: &str) -> Res
 /// DURATION: an ISO-8601 duration.
 pub(super) fn duration(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let d =
         parse_iso_duration(&value.text()).ok_or_else(|| parse_err("Text cannot be parsed to a Duration"))?;
     for (bound, more) in [(&def.min, true), (&def.max, false)] {

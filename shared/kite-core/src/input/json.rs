@@ -7,8 +7,7 @@ use super::{java_string, type_input, InputContext, InputDefinition, InputError, 
 
 /// JSON: a typed value as is, or JSON text parsed.
 pub(super) fn json(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
-    let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     match value {
         InputValue::Json(v) => Ok(v),
         InputValue::Text(s) => serde_json::from_str(&s).map_err(|e| parse_err(&e.to_string())),
@@ -17,8 +16,7 @@ pub(super) fn json(def: &InputDefinition, value: InputValue, shown: &str) -> Res
 
 /// YAML: a typed value as is, or YAML text parsed.
 pub(super) fn yaml(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
-    let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     match value {
         InputValue::Json(v) => Ok(v),
         InputValue::Text(s) => serde_yaml::from_str::<serde_yaml::Value>(&s)
@@ -70,7 +68,7 @@ pub(super) fn array(
     ctx: &InputContext,
 ) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let items: Vec<Value> = match &value {
         InputValue::Json(Value::Array(a)) => a.clone(),
         _ => match serde_json::from_str::<Value>(&value.text()) {

@@ -37,7 +37,7 @@ pub use dates::{java_duration, parse_iso_duration};
 pub use files::{execution_storage_prefix, file_input_uri, flow_uploads_prefix};
 pub use json::yaml_value_to_json;
 pub use resolve::{resolve_inputs, type_flow_output, type_flow_output_in, type_input};
-pub use secret::{decrypt_secret, encrypt_secret, SecretError};
+pub use secret::{decrypt_secret, encrypt_secret, parse_secret_key, SecretError, SecretKeyError};
 
 /// A value given for an input.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +120,12 @@ impl InputError {
             input_id: id.to_string(),
             message: format!("Invalid input for `{id}`, {detail}, but received `{received}`"),
         }
+    }
+
+    /// The error of a value of `def` that does not parse: `shown` is the value as the
+    /// message may show it (masked for SECRET), the closure takes the parser's cause.
+    fn unparsable_as<'s>(def: &'s InputDefinition, shown: &'s str) -> impl Fn(&str) -> InputError + 's {
+        move |cause| InputError::unparsable(&def.id, def.input_type.name(), shown, cause)
     }
 
     fn unparsable(id: &str, type_name: &str, received: &str, cause: &str) -> Self {

@@ -41,7 +41,7 @@ pub(super) fn int(def: &InputDefinition, value: InputValue, shown: &str) -> Resu
 /// FLOAT: a 32-bit float, as Java's `Float.valueOf` reads it.
 pub(super) fn float(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let f = match &value {
         InputValue::Json(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
         _ => java_float(&value.text()).map_err(|e| InputError::invalid(id, &e.to_string(), shown))?,

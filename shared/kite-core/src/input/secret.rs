@@ -14,7 +14,7 @@ pub(super) fn secret(
     ctx: &InputContext,
 ) -> Result<Value, InputError> {
     let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     let s = value.text();
     let not_configured =
         || parse_err("Unable to use a `SECRET` input/output as encryption is not configured");
@@ -107,6 +107,38 @@ impl SecretCipher {
     }
 }
 
+/// Why a configured secret key is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the secret key must be 32 bytes, written in base64 (44 characters, as Kestra's \
+     `kestra.encryption.secret-key`; e.g. `openssl rand -base64 32`) or as 32 characters \
+     of text; this one is {0}"
+)]
+pub struct SecretKeyError(String);
+
+/// Length of Kestra's key: AES-256.
+const KEY_LEN: usize = 32;
+
+/// The AES-256 key a configured secret key stands for: base64 of 32 bytes (Kestra's form),
+/// or 32 bytes of text used as they are. The two never overlap: base64 of 32 bytes is
+/// always 44 characters. Any other key is refused, so that a typo cannot quietly encrypt
+/// under a key Kestra would not read.
+pub fn parse_secret_key(text: &str) -> Result<Vec<u8>, SecretKeyError> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine;
+    // Java's decoder, which Kestra uses, takes the key with or without its padding.
+    let encoded = text.trim();
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded));
+    match decoded {
+        Ok(bytes) if bytes.len() == KEY_LEN => Ok(bytes),
+        _ if text.len() == KEY_LEN => Ok(text.as_bytes().to_vec()),
+        Ok(bytes) => Err(SecretKeyError(format!("base64 of {} bytes", bytes.len()))),
+        Err(_) => Err(SecretKeyError(format!("{} bytes of text", text.len()))),
+    }
+}
+
 /// Encrypts a SECRET value with AES-GCM under a fresh `nonce` (from the host's
 /// [`IdSource`](crate::id::IdSource)); the stored form is base64(nonce ‖ ciphertext).
 pub fn encrypt_secret(plain: &str, key: &[u8], nonce: [u8; NONCE_LEN]) -> Result<String, SecretError> {
@@ -143,6 +175,31 @@ mod tests {
     use super::*;
 
     const KEY: &[u8] = b"0123456789abcdef";
+
+    #[test]
+    fn a_secret_key_is_kestras_base64_or_32_characters() {
+        use base64::Engine;
+        let bytes: Vec<u8> = (0u8..32).collect();
+        let kestra = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(kestra.len(), 44);
+        assert_eq!(parse_secret_key(&kestra), Ok(bytes.clone()));
+        assert_eq!(parse_secret_key(&format!("{kestra}\n")), Ok(bytes.clone()));
+        assert_eq!(parse_secret_key(kestra.trim_end_matches('=')), Ok(bytes));
+        let raw = "kite-runner-secret-key-for-tests";
+        assert_eq!(parse_secret_key(raw), Ok(raw.as_bytes().to_vec()));
+        // 32 characters that also read as base64 (of 24 bytes) stay a raw key.
+        let both = "abcdefghijklmnopqrstuvwxyzABCDEF";
+        assert_eq!(parse_secret_key(both), Ok(both.as_bytes().to_vec()));
+        for (bad, why) in [
+            ("0123456789abcdef", "base64 of 12 bytes"),
+            ("short!", "6 bytes of text"),
+            ("", "base64 of 0 bytes"),
+        ] {
+            let e = parse_secret_key(bad).unwrap_err().to_string();
+            assert!(e.starts_with("the secret key must be 32 bytes"), "{e}");
+            assert!(e.ends_with(&format!("this one is {why}")), "{e}");
+        }
+    }
 
     #[test]
     fn errors_keep_their_messages() {

@@ -19,8 +19,7 @@ pub(super) fn multiselect(
     value: InputValue,
     shown: &str,
 ) -> Result<Value, InputError> {
-    let id = def.id.as_str();
-    let parse_err = |cause: &str| InputError::unparsable(id, def.input_type.name(), shown, cause);
+    let parse_err = InputError::unparsable_as(def, shown);
     // A list, or the JSON text of one (Kestra reads it with Jackson).
     let items: Vec<String> = match &value {
         InputValue::Json(Value::Array(a)) => a.iter().map(crate::expression::write_pebble).collect(),

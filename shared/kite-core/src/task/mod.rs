@@ -1,16 +1,11 @@
 //! What a task run does when it runs, outside the state machine.
 //!
 //! - [`light`]: Log, Return, Echo, OutputValues, Fail: run inline by the driver.
-//! - [`http`]: `http.Request`, a task that does I/O: the core renders it into an
-//!   [`IoCall`] and turns the worker's answer into a result; a worker (the
-//!   `TaskWorker` port) does the I/O.
+//! - [`prepare_io`]: a task that does I/O (a [`plugin`](crate::plugin)) rendered into the
+//!   job a worker (the `TaskWorker` port) runs.
 //!
 //! Flowable tasks, Sleep, Pause, Labels and Subflow are handled by the executor.
-//! Adding a task that does I/O: a [`TaskType`](crate::flow::TaskType) entry that says
-//! it runs on a worker, its parser, a module here (render + result), one [`IoCall`]
-//! variant, and the worker's module that does the I/O.
 
-pub mod http;
 mod light;
 
 use chrono::{DateTime, Utc};
@@ -19,102 +14,14 @@ use serde_json::Value;
 
 use crate::env::Env;
 use crate::execution::TaskResult;
-use crate::execution::{Execution, LogEntry, LogLevel, StateType, TaskRun};
+use crate::execution::{Execution, StateType, TaskRun};
 use crate::expression::{write_pebble, ExpressionError, RenderContext};
 use crate::flow::{Flow, Task, TaskKind};
-use crate::input::execution_storage_prefix;
+use crate::plugin::{IoJob, TaskRunContext};
 use crate::run_variables;
 use crate::run_variables::readable_prefixes;
 
 pub(crate) use light::run;
-
-/// Which task run a worker runs: enough to write its log lines and files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskRunContext {
-    pub namespace: String,
-    pub flow_id: String,
-    pub execution_id: String,
-    pub task_id: String,
-    pub task_run_id: String,
-    pub attempt_number: u32,
-    /// Minimum level of the lines kept (the task's `logLevel`).
-    pub log_level: Option<LogLevel>,
-}
-
-impl TaskRunContext {
-    fn new(execution: &Execution, task_run: &TaskRun, log_level: Option<LogLevel>) -> TaskRunContext {
-        TaskRunContext {
-            namespace: execution.namespace.clone(),
-            flow_id: execution.flow_id.clone(),
-            execution_id: execution.id.clone(),
-            task_id: task_run.task_id.clone(),
-            task_run_id: task_run.id.clone(),
-            attempt_number: task_run.attempts.len().max(1) as u32,
-            log_level,
-        }
-    }
-
-    /// A log line of this attempt, or `None` below the task's `logLevel`.
-    pub fn log(&self, level: LogLevel, message: impl Into<String>, at: DateTime<Utc>) -> Option<LogEntry> {
-        if self.log_level.is_some_and(|min| level < min) {
-            return None;
-        }
-        Some(LogEntry {
-            namespace: self.namespace.clone(),
-            flow_id: self.flow_id.clone(),
-            task_id: Some(self.task_id.clone()),
-            execution_id: self.execution_id.clone(),
-            task_run_id: Some(self.task_run_id.clone()),
-            attempt_number: Some(self.attempt_number),
-            trigger_id: None,
-            timestamp: at,
-            level,
-            thread: None,
-            message: message.into(),
-        })
-    }
-
-    /// Where the task run's output files go (`kestra:///…/tasks/{taskId}/{taskRunId}/`).
-    pub fn storage_prefix(&self) -> String {
-        format!(
-            "{}tasks/{}/{}/",
-            execution_storage_prefix(&self.namespace, &self.flow_id, &self.execution_id),
-            self.task_id,
-            self.task_run_id
-        )
-    }
-
-    /// A result with the given state and outputs and no log lines.
-    fn result(&self, state: StateType, outputs: IndexMap<String, Value>) -> TaskResult {
-        TaskResult {
-            state,
-            outputs,
-            logs: Vec::new(),
-        }
-    }
-
-    /// A FAILED result whose one log line says why.
-    pub fn failed(&self, message: impl Into<String>, at: DateTime<Utc>) -> TaskResult {
-        let mut result = self.result(StateType::Failed, IndexMap::new());
-        result.logs.extend(self.log(LogLevel::Error, message, at));
-        result
-    }
-}
-
-/// The I/O a task run asks of a worker, rendered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum IoCall {
-    Http(http::HttpCall),
-}
-
-/// A task run for a worker: what to do, and for which task run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IoJob {
-    pub call: IoCall,
-    pub task_run: TaskRunContext,
-    /// The task's `timeout`, if any (the worker stops the I/O then).
-    pub timeout: Option<std::time::Duration>,
-}
 
 /// Whether a task run is run by a worker (it does I/O) rather than inline.
 pub fn runs_on_worker(flow: &Flow, execution: &Execution, task_run_id: &str) -> bool {
@@ -147,9 +54,7 @@ fn prepare_call(
     now: DateTime<Utc>,
 ) -> Result<IoJob, TaskResult> {
     let call = match &task.kind {
-        TaskKind::HttpRequest(t) => http::prepare(t, render)
-            .map(IoCall::Http)
-            .map_err(|e| e.to_string()),
+        TaskKind::Io(t) => (t.kind.spec().prepare)(&t.properties, render).map(|call| (t.kind, call)),
         other => Err(format!(
             "`{}` ({}) does not run on a worker",
             task.id,
@@ -164,7 +69,8 @@ fn prepare_call(
         None => None,
     };
     match call {
-        Ok(call) => Ok(IoJob {
+        Ok((kind, call)) => Ok(IoJob {
+            kind,
             call,
             task_run: context,
             timeout,

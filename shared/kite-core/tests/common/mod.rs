@@ -1,4 +1,4 @@
-//! Helpers shared by the corpus tests: running flows through the in-memory
+//! Helpers shared by the corpus and executor tests: running flows through the in-memory
 //! runner and checking executions with readable failure messages.
 
 #![allow(dead_code)]

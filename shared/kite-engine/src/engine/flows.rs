@@ -1,6 +1,7 @@
 //! Flows: parsing and caching revisions, create, update, deploy, get, search, delete.
 
 use super::*;
+use crate::ports::FlowSave;
 
 impl Engine {
     pub(super) fn parse(&self, stored: StoredFlow) -> Result<Arc<FlowWithSource>, EngineError> {
@@ -39,7 +40,8 @@ impl Engine {
 
     /// Validates a flow source without storing it.
     pub fn validate_flow(&self, source: &str) -> Result<Flow, EngineError> {
-        parse_flow(source).map_err(EngineError::InvalidFlow)
+        kite_core::flow::parse_flow_within(source, &self.inner.config.flow_limits)
+            .map_err(EngineError::InvalidFlow)
     }
 
     /// Stores a new flow (revision 1). 422 `flow.id: Flow id already exists` if it exists.
@@ -50,7 +52,7 @@ impl Engine {
             .inner
             .ports
             .flows
-            .create(&flow.namespace, &flow.id, source, now)
+            .save(FlowSave::create(&flow.namespace, &flow.id, source, now))
             .await
         {
             Err(StoreError::AlreadyExists(_)) => {
@@ -88,7 +90,13 @@ impl Engine {
             });
         }
         let now = self.now();
-        let stored = match self.inner.ports.flows.update(namespace, id, source, now).await {
+        let stored = match self
+            .inner
+            .ports
+            .flows
+            .save(FlowSave::update(namespace, id, source, now))
+            .await
+        {
             Err(StoreError::NotFound(_)) => return Err(EngineError::NotFound("Flow not found".into())),
             other => other?,
         };

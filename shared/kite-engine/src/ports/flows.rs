@@ -30,27 +30,86 @@ pub struct FlowQuery {
     pub sort: Vec<Sort>,
 }
 
+/// What a save expects to find: no live flow (create) or a live one (update).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveMode {
+    Create,
+    Update,
+}
+
+/// One save of a flow's source.
+#[derive(Debug, Clone)]
+pub struct FlowSave {
+    pub mode: SaveMode,
+    pub namespace: String,
+    pub id: String,
+    pub source: String,
+    pub now: DateTime<Utc>,
+}
+
+/// What a save leads to, given the latest stored revision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveOutcome {
+    /// An update with the same source: nothing to write.
+    Unchanged(StoredFlow),
+    /// The revision to write, if the latest is still the one it was decided from.
+    New(StoredFlow),
+}
+
+impl FlowSave {
+    /// Revision 1 of a new flow ([`StoreError::AlreadyExists`] if a live flow has this id);
+    /// a flow that was deleted is created again with the next revision number.
+    pub fn create(namespace: &str, id: &str, source: &str, now: DateTime<Utc>) -> FlowSave {
+        FlowSave::new(SaveMode::Create, namespace, id, source, now)
+    }
+
+    /// A new revision when the source changed (else the latest, unchanged);
+    /// [`StoreError::NotFound`] if there is no live flow.
+    pub fn update(namespace: &str, id: &str, source: &str, now: DateTime<Utc>) -> FlowSave {
+        FlowSave::new(SaveMode::Update, namespace, id, source, now)
+    }
+
+    fn new(mode: SaveMode, namespace: &str, id: &str, source: &str, now: DateTime<Utc>) -> FlowSave {
+        let (namespace, id, source) = (namespace.into(), id.into(), source.into());
+        FlowSave {
+            mode,
+            namespace,
+            id,
+            source,
+            now,
+        }
+    }
+
+    /// The revision rule every adapter applies inside its own transaction or conditional
+    /// write: a deleted flow is created again with the next number; an unchanged source
+    /// makes no revision.
+    pub fn outcome(self, latest: Option<StoredFlow>) -> Result<SaveOutcome, StoreError> {
+        let name = || format!("flow {}.{}", self.namespace, self.id);
+        let live = latest.as_ref().is_some_and(|f| !f.deleted);
+        match (self.mode, latest) {
+            (SaveMode::Create, Some(_)) if live => Err(StoreError::AlreadyExists(name())),
+            (SaveMode::Update, _) if !live => Err(StoreError::NotFound(name())),
+            (SaveMode::Update, Some(latest)) if latest.source == self.source => {
+                Ok(SaveOutcome::Unchanged(latest))
+            }
+            (_, latest) => Ok(SaveOutcome::New(StoredFlow {
+                namespace: self.namespace,
+                id: self.id,
+                revision: latest.map_or(1, |f| f.revision + 1),
+                source: self.source,
+                deleted: false,
+                updated: self.now,
+            })),
+        }
+    }
+}
+
 /// Flows and their revisions (latest revision = the live flow).
 #[async_trait]
 pub trait FlowRepository: Send + Sync {
-    /// Stores revision 1 of a new flow; [`StoreError::AlreadyExists`] if a live flow has this id.
-    /// A flow that was deleted is created again with the next revision number.
-    async fn create(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError>;
-    /// Stores a new revision when the source changed (else returns the latest unchanged);
-    /// [`StoreError::NotFound`] if there is no live flow.
-    async fn update(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError>;
+    /// Stores a new revision as [`FlowSave::outcome`] decides, atomically with the read of
+    /// the latest one (a concurrent create loses with [`StoreError::AlreadyExists`]).
+    async fn save(&self, save: FlowSave) -> Result<StoredFlow, StoreError>;
     /// The latest revision (or the given one). Deleted flows only with `allow_deleted`.
     async fn get(
         &self,

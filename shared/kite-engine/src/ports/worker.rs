@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
-use kite_core::task::IoJob;
+use kite_core::plugin::IoJob;
 use std::sync::Arc;
 
 use super::*;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{FlowQuery, FlowRepository, Page, StoreError, StoredFlow};
+use kite_engine::ports::{FlowQuery, FlowRepository, FlowSave, Page, SaveOutcome, StoreError, StoredFlow};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::search::{order_by, Filter};
@@ -62,66 +62,20 @@ fn insert_flow(conn: &Connection, flow: &StoredFlow) -> Result<(), StoreError> {
 
 #[async_trait]
 impl FlowRepository for SqliteStore {
-    async fn create(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError> {
-        let (namespace, id, source) = (namespace.to_string(), id.to_string(), source.to_string());
+    async fn save(&self, save: FlowSave) -> Result<StoredFlow, StoreError> {
         self.write(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            let latest = latest_flow(&tx, &namespace, &id)?;
-            if latest.as_ref().is_some_and(|f| !f.deleted) {
-                return Err(StoreError::AlreadyExists(format!("flow {namespace}.{id}")));
+            let latest = latest_flow(&tx, &save.namespace, &save.id)?;
+            match save.outcome(latest)? {
+                SaveOutcome::Unchanged(latest) => Ok(latest),
+                SaveOutcome::New(flow) => {
+                    insert_flow(&tx, &flow)?;
+                    tx.commit().map_err(backend)?;
+                    Ok(flow)
+                }
             }
-            let flow = StoredFlow {
-                namespace,
-                id,
-                revision: latest.map_or(1, |f| f.revision + 1),
-                source,
-                deleted: false,
-                updated: now,
-            };
-            insert_flow(&tx, &flow)?;
-            tx.commit().map_err(backend)?;
-            Ok(flow)
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        namespace: &str,
-        id: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<StoredFlow, StoreError> {
-        let (namespace, id, source) = (namespace.to_string(), id.to_string(), source.to_string());
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let latest = latest_flow(&tx, &namespace, &id)?
-                .filter(|f| !f.deleted)
-                .ok_or_else(|| StoreError::NotFound(format!("flow {namespace}.{id}")))?;
-            if latest.source == source {
-                return Ok(latest);
-            }
-            let flow = StoredFlow {
-                namespace,
-                id,
-                revision: latest.revision + 1,
-                source,
-                deleted: false,
-                updated: now,
-            };
-            insert_flow(&tx, &flow)?;
-            tx.commit().map_err(backend)?;
-            Ok(flow)
         })
         .await
     }

@@ -4,6 +4,18 @@
 use super::*;
 
 impl<'a> Machine<'a> {
+    /// A flowable's children: its tasks, then `errors` or `finally` as they turn out.
+    fn flowable(
+        &mut self,
+        exec: &mut Execution,
+        f: &'a Flowable,
+        parent: Option<&str>,
+        value: Option<&str>,
+        mode: Mode,
+    ) -> Status {
+        self.body(exec, &f.tasks, &f.errors, &f.finally, parent, value, mode, None)
+    }
+
     /// Runs `tasks`; when they fail, `errors`; then `finally`, always.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn body(
@@ -106,26 +118,10 @@ impl<'a> Machine<'a> {
         let value = tr.value.clone();
         let (p, v) = (Some(id.as_str()), value.as_deref());
         let status = match &task.kind {
-            TaskKind::Sequential(f) => self.body(
-                exec,
-                &f.tasks,
-                &f.errors,
-                &f.finally,
-                p,
-                v,
-                Mode::Sequential,
-                None,
-            ),
-            TaskKind::Parallel { body, concurrent } => self.body(
-                exec,
-                &body.tasks,
-                &body.errors,
-                &body.finally,
-                p,
-                v,
-                Mode::Parallel(*concurrent),
-                None,
-            ),
+            TaskKind::Sequential(f) => self.flowable(exec, f, p, v, Mode::Sequential),
+            TaskKind::Parallel { body, concurrent } => {
+                self.flowable(exec, body, p, v, Mode::Parallel(*concurrent))
+            }
             TaskKind::If {
                 then,
                 else_,
@@ -166,19 +162,7 @@ impl<'a> Machine<'a> {
             TaskKind::EachSequential { body, .. } => self.each(exec, i, body, 1, false),
             TaskKind::EachParallel { concurrent, body, .. } => self.each(exec, i, body, *concurrent, true),
             TaskKind::Pause(pause) => match tr.state.current {
-                StateType::Running => {
-                    let f = &pause.body;
-                    self.body(
-                        exec,
-                        &f.tasks,
-                        &f.errors,
-                        &f.finally,
-                        p,
-                        v,
-                        Mode::Sequential,
-                        None,
-                    )
-                }
+                StateType::Running => self.flowable(exec, &pause.body, p, v, Mode::Sequential),
                 _ => Status::Running,
             },
             // Leaves wait for their worker, timer or subflow.

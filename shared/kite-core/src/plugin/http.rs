@@ -4,13 +4,42 @@
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::TaskRunContext;
+use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::TaskResult;
 use crate::execution::{LogLevel, StateType};
 use crate::expression::ExpressionError;
-use crate::flow::HttpRequestTask;
+
+/// `io.kestra.plugin.core.http.Request`.
+pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
+    kind: IoKind::HttpRequest,
+    name: "io.kestra.plugin.core.http.Request",
+    aliases: &["io.kestra.plugin.fs.http.Request"],
+    properties: &[
+        Property::new("uri", Check::Required),
+        Property::new("method", Check::Any),
+        Property::new("body", Check::Any),
+        Property::new("formData", Check::Any),
+        Property::new("contentType", Check::Any),
+        Property::new("headers", Check::Map),
+        // Accepted, not used yet (docs/compatibility.md).
+        Property::new("options", Check::Any),
+        Property::new("sslOptions", Check::Any),
+        Property::new("allowFailed", Check::Boolean),
+        Property::new("encryptBody", Check::Any),
+    ],
+    prepare: |properties, render| {
+        prepare(properties, render)
+            .map(IoCall::Http)
+            .map_err(|e| e.to_string())
+    },
+    // One kind of call so far: a second makes this pattern refutable, and the compiler says so.
+    finish: |call, answer, task_run, now| {
+        let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer);
+        finish(call, task_run, response, now)
+    },
+}];
 
 /// A request, rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,23 +80,26 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// Renders the task's properties; `render` renders one property value.
-pub fn prepare(
-    task: &HttpRequestTask,
-    render: &dyn Fn(&Value) -> Result<String, ExpressionError>,
-) -> Result<HttpCall, HttpError> {
-    let uri = render(&task.uri)?;
-    let method = render(&task.method)?.to_ascii_uppercase();
+/// Renders the task's properties (as the parser checked them).
+pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpCall, HttpError> {
+    let get = |name: &str| properties.get(name).filter(|v| !v.is_null());
+    let uri = render(get("uri").unwrap_or(&Value::Null))?;
+    let method = match get("method") {
+        Some(method) => render(method)?.to_ascii_uppercase(),
+        None => "GET".to_string(),
+    };
     let mut headers = Vec::new();
-    for (name, value) in &task.headers {
-        headers.push((name.clone(), render(value)?));
+    if let Some(Value::Object(given)) = get("headers") {
+        for (name, value) in given {
+            headers.push((name.clone(), render(value)?));
+        }
     }
     let has_header =
         |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let body = match (&task.body, &task.form_data) {
+    let body = match (get("body"), get("formData")) {
         (Some(body), _) => {
             if !has_header(&headers, "content-type") {
-                let content_type = match &task.content_type {
+                let content_type = match get("contentType") {
                     Some(ct) => render(ct)?,
                     None => "application/json".to_string(),
                 };
@@ -93,8 +125,23 @@ pub fn prepare(
         uri,
         headers,
         body,
-        allow_failed: task.allow_failed,
+        allow_failed: get("allowFailed").and_then(Value::as_bool).unwrap_or(false),
     })
+}
+
+/// The response, or the FAILED task run's message: the request could not be made, or the
+/// server answered 4xx/5xx without `allowFailed` (Kestra's message).
+pub fn answered(call: &HttpCall, response: Result<HttpResponse, HttpError>) -> Result<HttpResponse, String> {
+    let response = response.map_err(|e| e.to_string())?;
+    if response.status >= 400 && !call.allow_failed {
+        let mut message = format!("Failed http request with response code '{}'", response.status);
+        if !response.body.is_empty() {
+            message.push_str(" and body:\n");
+            message.push_str(&String::from_utf8_lossy(&response.body));
+        }
+        return Err(message);
+    }
+    Ok(response)
 }
 
 /// The task run's result: SUCCESS with the response as outputs, FAILED when the
@@ -105,19 +152,11 @@ pub fn finish(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match response {
+    let response = match answered(call, response) {
         Ok(r) => r,
-        Err(error) => return task_run.failed(error.to_string(), now),
+        Err(message) => return task_run.failed(message, now),
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
-    if response.status >= 400 && !call.allow_failed {
-        let mut message = format!("Failed http request with response code '{}'", response.status);
-        if !body.is_empty() {
-            message.push_str(" and body:\n");
-            message.push_str(&body);
-        }
-        return task_run.failed(message, now);
-    }
     let mut headers: IndexMap<String, Value> = IndexMap::new();
     for (name, value) in &response.headers {
         if let Value::Array(values) = headers.entry(name.clone()).or_insert_with(|| json!([])) {
@@ -145,20 +184,8 @@ pub fn finish(
 mod tests {
     use super::*;
 
-    fn task(yaml: serde_json::Value) -> HttpRequestTask {
-        HttpRequestTask {
-            uri: yaml["uri"].clone(),
-            method: yaml.get("method").cloned().unwrap_or(json!("GET")),
-            body: yaml.get("body").cloned(),
-            form_data: yaml.get("formData").cloned(),
-            content_type: yaml.get("contentType").cloned(),
-            headers: yaml
-                .get("headers")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            allow_failed: yaml.get("allowFailed").and_then(Value::as_bool).unwrap_or(false),
-        }
+    fn task(yaml: serde_json::Value) -> Map<String, Value> {
+        yaml.as_object().cloned().unwrap_or_default()
     }
 
     fn literal(v: &Value) -> Result<String, ExpressionError> {
