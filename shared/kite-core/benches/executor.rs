@@ -2,6 +2,8 @@
 //!
 //! - `sequential_40_returns`: 40 Return tasks from CREATED to SUCCESS
 //!   (target ≤ 20 ms, i.e. ≤ 0.5 ms per task run);
+//! - `sequential/N`: N sequential Return tasks (N = 10, 100, 1000), reported per task
+//!   run so a cost that grows with N (quadratic behaviour) shows;
 //! - `foreach/N`: a ForEach over N items (N = 10, 100, 1000), reported per item
 //!   so a cost that grows with N (quadratic behaviour) shows;
 //! - `benchmark01`: the benchmark flow (OutputValues then Log).
@@ -79,6 +81,25 @@ mod benches {
         group.finish();
     }
 
+    fn sequential_series(c: &mut Criterion) {
+        let mut group = c.benchmark_group("sequential");
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+        for n in [10usize, 100, 1000] {
+            let flow = sequential_flow(n);
+            check(&flow, "bench", "sequential", n);
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(n), &flow, |b, flow| {
+                b.iter_batched(
+                    || runner_with(flow),
+                    |mut runner| runner.execute("bench", "sequential", IndexMap::new()),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        group.finish();
+    }
+
     fn foreach(c: &mut Criterion) {
         let mut group = c.benchmark_group("foreach");
         group.sample_size(10);
@@ -110,7 +131,7 @@ mod benches {
         });
     }
 
-    criterion_group!(executor, sequential, foreach, benchmark01);
+    criterion_group!(executor, sequential, sequential_series, foreach, benchmark01);
 }
 
 criterion::criterion_main!(benches::executor);

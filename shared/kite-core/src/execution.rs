@@ -266,6 +266,9 @@ pub(crate) struct TaskRunIndex {
     /// Per ForEach task run: how many leading iterations ended well, and their
     /// combined state (derived data: losing it only costs a re-scan).
     pub(crate) each_cursor: std::collections::HashMap<String, (usize, crate::execution::StateType)>,
+    /// Per task list (parent task run, iteration value, first task): how many leading
+    /// tasks ended well, and their combined state (derived data, like `each_cursor`).
+    pub(crate) list_cursor: std::collections::HashMap<String, (usize, crate::execution::StateType)>,
 }
 
 impl PartialEq for TaskRunIndex {

@@ -21,6 +21,9 @@
 //! - `defaults`: plugin defaults, merged into tasks and triggers.
 //! - `task_type`: task and trigger type names, current and legacy.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
@@ -71,6 +74,8 @@ pub struct Flow {
     pub after_execution: Vec<Task>,
     pub outputs: Vec<FlowOutput>,
     pub triggers: Vec<Trigger>,
+    /// Where each task is, built on the first lookup (derived from the task lists).
+    pub task_index: TaskIndex,
     pub disabled: bool,
     pub retry: Option<Retry>,
     /// ISO-8601 duration, e.g. `PT1H`.
@@ -250,8 +255,13 @@ impl TaskKind {
     }
 
     pub fn children(&self) -> Vec<&Task> {
-        fn flowable(f: &Flowable) -> Vec<&Task> {
-            f.tasks.iter().chain(&f.errors).chain(&f.finally).collect()
+        self.child_lists().into_iter().flatten().collect()
+    }
+
+    /// The task lists this task holds, in [`TaskKind::children`] order.
+    pub fn child_lists(&self) -> Vec<&[Task]> {
+        fn flowable(f: &Flowable) -> Vec<&[Task]> {
+            vec![&f.tasks, &f.errors, &f.finally]
         }
         match self {
             TaskKind::Sequential(f) => flowable(f),
@@ -266,7 +276,7 @@ impl TaskKind {
                 errors,
                 finally,
                 ..
-            } => then.iter().chain(else_).chain(errors).chain(finally).collect(),
+            } => vec![then, else_, errors, finally],
             TaskKind::Switch {
                 cases,
                 defaults,
@@ -275,13 +285,62 @@ impl TaskKind {
                 ..
             } => cases
                 .values()
-                .flatten()
-                .chain(defaults)
-                .chain(errors)
-                .chain(finally)
+                .map(Vec::as_slice)
+                .chain([defaults.as_slice(), errors, finally])
                 .collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// Where each task of a flow is, by id: built on the first lookup (a flow does not
+/// change once parsed), so finding a task costs its depth, not the size of the flow.
+#[derive(Default, Clone)]
+pub struct TaskIndex(OnceLock<IndexedTasks>);
+
+#[derive(Clone)]
+struct IndexedTasks {
+    /// Task id → (list, position) at each level from the flow's own lists down.
+    paths: HashMap<String, Vec<(u16, u32)>>,
+    has_pause: bool,
+}
+
+impl TaskIndex {
+    fn get(&self, flow: &Flow) -> &IndexedTasks {
+        self.0.get_or_init(|| {
+            fn walk(tasks: &[Task], list: u16, path: &mut Vec<(u16, u32)>, out: &mut IndexedTasks) {
+                for (position, task) in tasks.iter().enumerate() {
+                    path.push((list, position as u32));
+                    out.paths.insert(task.id.clone(), path.clone());
+                    out.has_pause |= matches!(task.kind, TaskKind::Pause(_));
+                    for (i, children) in task.kind.child_lists().into_iter().enumerate() {
+                        walk(children, i as u16, path, out);
+                    }
+                    path.pop();
+                }
+            }
+            let mut out = IndexedTasks {
+                paths: HashMap::new(),
+                has_pause: false,
+            };
+            for (i, tasks) in flow.root_lists().into_iter().enumerate() {
+                walk(tasks, i as u16, &mut Vec::new(), &mut out);
+            }
+            out
+        })
+    }
+}
+
+// Derived data: two flows are equal when their declared parts are.
+impl PartialEq for TaskIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for TaskIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskIndex")
     }
 }
 
@@ -372,20 +431,36 @@ impl Flow {
             }
         }
         let mut out = Vec::new();
-        for task in self
-            .tasks
-            .iter()
-            .chain(&self.errors)
-            .chain(&self.finally)
-            .chain(&self.after_execution)
-        {
+        for task in self.root_lists().into_iter().flatten() {
             walk(task, &mut out);
         }
         out
     }
 
+    /// The flow's own task lists, in [`Flow::all_tasks`] order.
+    fn root_lists(&self) -> [&[Task]; 4] {
+        [&self.tasks, &self.errors, &self.finally, &self.after_execution]
+    }
+
+    /// Whether a Pause task is anywhere in the flow.
+    pub fn has_pause(&self) -> bool {
+        self.task_index.get(self).has_pause
+    }
+
     /// Finds a task anywhere in the flow by id.
     pub fn find_task(&self, id: &str) -> Option<&Task> {
-        self.all_tasks().into_iter().find(|t| t.id == id)
+        let path = self.task_index.get(self).paths.get(id)?;
+        let mut lists = self.root_lists().to_vec();
+        let mut found = None;
+        for &(list, position) in path {
+            let task = lists.get(list as usize)?.get(position as usize)?;
+            lists = task.kind.child_lists();
+            found = Some(task);
+        }
+        match found {
+            Some(task) if task.id == id => Some(task),
+            // The tasks changed after the index was built: look the slow way.
+            _ => self.all_tasks().into_iter().find(|t| t.id == id),
+        }
     }
 }

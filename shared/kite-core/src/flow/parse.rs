@@ -242,6 +242,7 @@ fn parse_document(doc: &Value) -> Result<Flow, Vec<FlowError>> {
         after_execution,
         outputs,
         triggers,
+        task_index: Default::default(),
         disabled,
         retry,
         timeout,

@@ -90,7 +90,7 @@ impl<'a> Machine<'a> {
         outputs: IndexMap<String, Value>,
     ) {
         let now = self.now();
-        let task = self.tasks.get(runs(exec)[i].task_id.as_str()).copied();
+        let task = self.flow.find_task(&runs(exec)[i].task_id);
         if state == StateType::Failed {
             if let Some(delay) = task.and_then(|t| self.retry_delay(t, runs(exec)[i].attempts.len())) {
                 let tr = &mut runs_mut(exec)[i];

@@ -2,6 +2,7 @@
 //! branches, loops (`ForEach`, `EachSequential`, `EachParallel`).
 
 use super::*;
+use crate::execution::NO_VALUE;
 
 impl<'a> Machine<'a> {
     /// A flowable's children: its tasks, then `errors` or `finally` as they turn out.
@@ -66,11 +67,26 @@ impl<'a> Machine<'a> {
         iteration: Option<u32>,
         mode: Mode,
     ) -> Status {
-        let mut state = StateType::Success;
         let mut running = 0u32;
         let mut stopped = false;
         let mut waiting = false;
-        for task in tasks.iter().filter(|t| !t.disabled) {
+        // Tasks before the cursor all ended well: they are not looked at again, so a
+        // step costs the tasks still in flight, not the length of the list.
+        let key = tasks.first().map(|first| {
+            let (parent, value) = (parent.unwrap_or(""), value.unwrap_or(NO_VALUE));
+            format!("{parent}\u{1}{value}\u{1}{}", first.id)
+        });
+        let cursor = key.as_ref().and_then(|k| exec.index.list_cursor.get(k).copied());
+        let (start, mut state) = cursor.unwrap_or((0, StateType::Success));
+        let mut prefix = (start, state);
+        for (k, task) in tasks.iter().enumerate().skip(start) {
+            let in_prefix = prefix.0 == k;
+            if task.disabled {
+                if in_prefix {
+                    prefix.0 = k + 1;
+                }
+                continue;
+            }
             let status = match exec.find_child(parent, &task.id, value) {
                 Some(i) => self.existing(exec, task, i),
                 None => {
@@ -86,6 +102,7 @@ impl<'a> Machine<'a> {
                 Status::Running => {
                     running += 1;
                     if let Mode::Sequential = mode {
+                        self.keep_list_cursor(exec, key, cursor, prefix);
                         return Status::Running;
                     }
                 }
@@ -94,17 +111,38 @@ impl<'a> Machine<'a> {
                     state = worse(state, s);
                     if matches!(s, StateType::Failed | StateType::Killed) {
                         match mode {
-                            Mode::Sequential => return Status::Done(s),
+                            Mode::Sequential => {
+                                self.keep_list_cursor(exec, key, cursor, prefix);
+                                return Status::Done(s);
+                            }
                             Mode::Parallel(_) => stopped = true,
                         }
+                    } else if in_prefix {
+                        prefix = (k + 1, state);
                     }
                 }
             }
         }
+        self.keep_list_cursor(exec, key, cursor, prefix);
         if running > 0 || (waiting && !stopped) {
             Status::Running
         } else {
             Status::Done(state)
+        }
+    }
+
+    /// Remembers how far a list's leading tasks ended well, when that moved.
+    fn keep_list_cursor(
+        &self,
+        exec: &mut Execution,
+        key: Option<String>,
+        before: Option<(usize, StateType)>,
+        prefix: (usize, StateType),
+    ) {
+        if let Some(key) = key {
+            if prefix.0 > before.map_or(0, |c| c.0) {
+                exec.index.list_cursor.insert(key, prefix);
+            }
         }
     }
 

@@ -55,7 +55,7 @@ impl<'a> Machine<'a> {
         // Type every answer first: a refused resume changes nothing.
         let mut answers = Vec::new();
         for &i in &paused {
-            let task = self.tasks.get(runs(exec)[i].task_id.as_str()).copied();
+            let task = self.flow.find_task(&runs(exec)[i].task_id);
             let typed = match task.map(|t| &t.kind) {
                 Some(TaskKind::Pause(p)) if !p.on_resume.is_empty() => {
                     let ctx = InputContext {
@@ -103,7 +103,7 @@ impl<'a> Machine<'a> {
         exec.metadata.attempt_number += 1;
         exec.outputs.clear();
         for i in failed {
-            let task = self.tasks.get(runs(exec)[i].task_id.as_str()).copied();
+            let task = self.flow.find_task(&runs(exec)[i].task_id);
             let flowable = task.is_some_and(|t| t.task_type().is_flowable());
             let tr = &mut runs_mut(exec)[i];
             tr.state.set(StateType::Restarted, now);
@@ -142,7 +142,7 @@ impl<'a> Machine<'a> {
             return;
         };
         let current = runs(exec)[i].state.current;
-        let Some(task) = self.tasks.get(runs(exec)[i].task_id.as_str()).copied() else {
+        let Some(task) = self.flow.find_task(&runs(exec)[i].task_id) else {
             return;
         };
         match timer {
@@ -190,7 +190,7 @@ impl<'a> Machine<'a> {
         if runs(exec)[i].state.is_terminated() || !child.state.is_terminated() {
             return;
         }
-        let Some(task) = self.tasks.get(runs(exec)[i].task_id.as_str()).copied() else {
+        let Some(task) = self.flow.find_task(&runs(exec)[i].task_id) else {
             return;
         };
         let TaskKind::Subflow(sub) = &task.kind else {

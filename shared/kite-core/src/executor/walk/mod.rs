@@ -16,7 +16,6 @@ mod create;
 mod events;
 mod render;
 
-use std::collections::HashMap;
 
 use chrono::Duration;
 use indexmap::IndexMap;
@@ -47,7 +46,6 @@ enum Mode {
 pub(super) struct Machine<'a> {
     flow: &'a Flow,
     env: &'a Env<'a>,
-    tasks: HashMap<&'a str, &'a Task>,
     has_pause: bool,
     commands: Vec<Command>,
     logs: Vec<LogEntry>,
@@ -78,17 +76,10 @@ fn settled(s: StateType) -> StateType {
 
 impl<'a> Machine<'a> {
     pub(super) fn new(flow: &'a Flow, env: &'a Env<'a>) -> Self {
-        let tasks = flow
-            .all_tasks()
-            .into_iter()
-            .map(|t| (t.id.as_str(), t))
-            .collect::<HashMap<&str, &Task>>();
-        let has_pause = tasks.values().any(|t| matches!(t.kind, TaskKind::Pause(_)));
         Machine {
             flow,
             env,
-            tasks,
-            has_pause,
+            has_pause: flow.has_pause(),
             commands: Vec::new(),
             logs: Vec::new(),
         }
@@ -161,8 +152,8 @@ impl<'a> Machine<'a> {
                 s if s.is_terminated() => {}
                 _ => {
                     let flowable = self
-                        .tasks
-                        .get(tr.task_id.as_str())
+                        .flow
+                        .find_task(&tr.task_id)
                         .is_some_and(|t| t.task_type().is_flowable());
                     if !flowable {
                         active = true;
@@ -318,6 +309,7 @@ fn empty_flow() -> Flow {
         after_execution: Vec::new(),
         outputs: Vec::new(),
         triggers: Vec::new(),
+        task_index: Default::default(),
         disabled: false,
         retry: None,
         timeout: None,
