@@ -47,6 +47,9 @@ pub struct ServerOptions {
     /// Most levels of nested tasks a saved flow may have.
     #[arg(long, env = "KITE_MAX_FLOW_DEPTH", default_value_t = FlowLimits::default().max_depth)]
     pub max_flow_depth: usize,
+    /// Largest outputs a task run may have, in bytes of JSON (larger fails the task run).
+    #[arg(long, env = "KITE_MAX_TASK_OUTPUT", default_value_t = kite_core::env::DEFAULT_MAX_TASK_OUTPUT)]
+    pub max_task_output: usize,
     /// Public URL of the server (for the `url` of created executions).
     #[arg(long, env = "KITE_URL")]
     pub url: Option<String>,
@@ -117,6 +120,7 @@ pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock
             max_tasks: options.max_flow_tasks,
             max_depth: options.max_flow_depth,
         },
+        max_task_output: options.max_task_output,
         ..EngineConfig::default()
     };
     let engine = open_engine(&options.data, config)

@@ -21,4 +21,10 @@ pub struct Env<'a> {
     pub globals: Option<&'a Value>,
     /// What `secret()` reads; `None` fails every `secret()` call.
     pub secrets: Option<&'a Secrets>,
+    /// The largest outputs a task run may have, in bytes of JSON; larger fails it.
+    pub max_task_output: usize,
 }
+
+/// [`Env::max_task_output`] unless configured: above the 10 MiB an HTTP response body
+/// may have, far below what would make an execution too big to store and read.
+pub const DEFAULT_MAX_TASK_OUTPUT: usize = 16 * 1024 * 1024;

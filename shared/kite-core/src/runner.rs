@@ -124,6 +124,7 @@ pub struct Runner {
     secrets: Option<Secrets>,
     /// Runs the task runs that do I/O (none by default: they fail saying so).
     worker: Option<InMemoryWorker>,
+    max_task_output: usize,
 }
 
 /// A synchronous stand-in for the worker port, for tests: answers each job.
@@ -153,6 +154,7 @@ impl Runner {
             globals: None,
             secrets: None,
             worker: None,
+            max_task_output: crate::env::DEFAULT_MAX_TASK_OUTPUT,
         }
     }
 
@@ -184,6 +186,11 @@ impl Runner {
     /// Runs task runs that do I/O with `worker` (HTTP requests answered by the test).
     pub fn set_worker(&mut self, worker: InMemoryWorker) {
         self.worker = Some(worker);
+    }
+
+    /// The largest outputs a task run may have (bytes of JSON).
+    pub fn set_max_task_output(&mut self, bytes: usize) {
+        self.max_task_output = bytes;
     }
 
     /// The virtual clock.
@@ -429,6 +436,7 @@ impl Runner {
             secret_key: Some(&self.secret_key),
             globals: self.globals.as_ref(),
             secrets: self.secrets.as_ref(),
+            max_task_output: self.max_task_output,
         };
         f(&env)
     }

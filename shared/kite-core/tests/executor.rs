@@ -1020,3 +1020,45 @@ tasks:
         "{messages:?}"
     );
 }
+
+#[test]
+fn outputs_past_the_bound_fail_the_task_run_saying_so() {
+    let source = r#"
+id: big
+namespace: t
+tasks:
+  - id: small
+    type: io.kestra.plugin.core.debug.Return
+    format: "ok"
+  - id: large
+    type: io.kestra.plugin.core.debug.Return
+    format: "0123456789012345678901234567890123456789"
+    allowFailure: true
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.small.value }} {{ outputs.large }}"
+"#;
+    let mut runner = runner_with(&[source]);
+    runner.set_max_task_output(30);
+    let out = runner
+        .execute("t", "big", IndexMap::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = |id: &str| {
+        out.execution
+            .task_runs()
+            .iter()
+            .find(|t| t.task_id == id)
+            .map(|t| t.state.current)
+    };
+    assert_eq!(state("small"), Some(StateType::Success));
+    assert_eq!(state("large"), Some(StateType::Warning));
+    assert_eq!(out.execution.state.current, StateType::Warning);
+    let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        messages.contains(
+            &"The task's outputs are 52 bytes of JSON; at most 30 are allowed (KITE_MAX_TASK_OUTPUT)"
+        ),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"ok {}"), "{messages:?}");
+}

@@ -86,6 +86,8 @@ pub struct EngineConfig {
     pub watch_poll: Option<Duration>,
     /// How big a saved or validated flow may be.
     pub flow_limits: FlowLimits,
+    /// The largest outputs a task run may have (bytes of JSON).
+    pub max_task_output: usize,
 }
 
 impl Default for EngineConfig {
@@ -101,6 +103,7 @@ impl Default for EngineConfig {
             cache_ttl: None,
             watch_poll: None,
             flow_limits: FlowLimits::default(),
+            max_task_output: kite_core::env::DEFAULT_MAX_TASK_OUTPUT,
         }
     }
 }

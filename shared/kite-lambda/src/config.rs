@@ -119,7 +119,7 @@ const WATCH_POLL: Duration = Duration::from_millis(500);
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The engine settings of a function: the secret key of SECRET inputs, `KITE_MAX_UPLOAD`,
-/// `KITE_MAX_FLOW_TASKS` and `KITE_MAX_FLOW_DEPTH`.
+/// `KITE_MAX_FLOW_TASKS`, `KITE_MAX_FLOW_DEPTH` and `KITE_MAX_TASK_OUTPUT`.
 /// Flow triggers are evaluated by the stream function (not queued by each commit), and
 /// cached flows expire after a few seconds since any instance may have saved a new revision.
 pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
@@ -155,6 +155,9 @@ pub fn engine_config(secrets: &Secrets) -> Result<EngineConfig, FnError> {
     }
     if let Some(max) = number("KITE_MAX_FLOW_DEPTH", "levels")? {
         config.flow_limits.max_depth = max;
+    }
+    if let Some(max) = number("KITE_MAX_TASK_OUTPUT", "bytes")? {
+        config.max_task_output = max;
     }
     Ok(config)
 }

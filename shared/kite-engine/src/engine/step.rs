@@ -239,6 +239,7 @@ impl Engine {
             secret_key: self.inner.config.secret_key.as_deref(),
             globals: self.inner.config.globals.as_ref(),
             secrets,
+            max_task_output: self.inner.config.max_task_output,
         };
         f(&env)
     }

@@ -16,7 +16,6 @@ mod create;
 mod events;
 mod render;
 
-
 use chrono::Duration;
 use indexmap::IndexMap;
 use serde_json::{json, Value};
@@ -126,7 +125,17 @@ impl<'a> Machine<'a> {
                     return Ok(());
                 }
                 self.logs.extend(result.logs);
-                self.finish_leaf(exec, i, result.state, result.outputs);
+                let size = serde_json::to_vec(&result.outputs).map_or(0, |bytes| bytes.len());
+                if size > self.env.max_task_output {
+                    let max = self.env.max_task_output;
+                    let message = format!(
+                        "The task's outputs are {size} bytes of JSON; at most {max} are allowed (KITE_MAX_TASK_OUTPUT)"
+                    );
+                    self.log_task(exec, i, LogLevel::Error, message);
+                    self.finish_leaf(exec, i, StateType::Failed, IndexMap::new());
+                } else {
+                    self.finish_leaf(exec, i, result.state, result.outputs);
+                }
                 self.reconcile(exec);
             }
             Event::Kill => self.kill(exec),
