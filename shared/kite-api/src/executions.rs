@@ -345,28 +345,75 @@ pub async fn create(
         .map(|i| i.id.clone())
         .collect();
     let id = s.engine.new_id();
-    let mut body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
-    crate::uploads::accept_staged(&s, &namespace, &flow_id, &file_inputs, &mut body).await?;
-    let execution = s
-        .engine
-        .create_execution(CreateExecution {
-            namespace,
-            flow_id,
+    let created = async {
+        let mut body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
+        crate::uploads::accept_staged(&s, &namespace, &flow_id, &file_inputs, &mut body).await?;
+        let request = CreateExecution {
+            namespace: namespace.clone(),
+            flow_id: flow_id.clone(),
             revision: Some(flow.revision),
-            id: Some(id),
+            id: Some(id.clone()),
             inputs: body.inputs,
             files: body.files,
             labels,
             trigger: None,
             schedule_date,
-        })
-        .await?;
+        };
+        s.engine.create_execution(request).await.map_err(Refused::from)
+    };
+    let execution = match created.await {
+        Ok(execution) => execution,
+        Err(refused) => {
+            if refused.before_storing {
+                // The files stored under the new id belong to no execution.
+                let prefix = kite_core::input::execution_storage_prefix(&namespace, &flow_id, &id);
+                if let Err(e) = s.engine.ports().files.delete_prefix(&prefix).await {
+                    tracing::warn!(error = %e, prefix, "the uploads of a refused execution stay in storage");
+                }
+            }
+            return Err(refused.error);
+        }
+    };
     let execution = if wait {
         s.engine.wait_for_terminal(&execution.id, wait_limit).await?
     } else {
         execution
     };
     Ok(Json(execution_json(&base, &execution)))
+}
+
+/// Why an execution was not created, and whether for sure nothing was: the request or
+/// its inputs were refused before anything was stored.
+struct Refused {
+    error: ApiError,
+    before_storing: bool,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Refused {
+            error,
+            before_storing: true,
+        }
+    }
+}
+
+impl From<kite_engine::EngineError> for Refused {
+    fn from(e: kite_engine::EngineError) -> Self {
+        use kite_engine::EngineError as E;
+        let before_storing = matches!(
+            e,
+            E::NotFound(_)
+                | E::IllegalArgument(_)
+                | E::InvalidInput(_)
+                | E::InvalidEntity { .. }
+                | E::TooLarge(_)
+        );
+        Refused {
+            error: e.into(),
+            before_storing,
+        }
+    }
 }
 
 pub async fn get(

@@ -47,7 +47,26 @@ const HANG: Duration = Duration::from_secs(60);
 struct Kite {
     app: Router,
     _runtime: Runtime,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+impl Kite {
+    /// Every file in the local storage.
+    fn stored_files(&self) -> Vec<std::path::PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("storage"), &mut out);
+        out
+    }
 }
 
 async fn kite_with(auth: AuthConfig, max_upload: u64) -> Kite {
@@ -84,7 +103,7 @@ async fn kite_on(
     let kite = Kite {
         app,
         _runtime: runtime,
-        _dir: dir,
+        dir,
     };
     for flow in [HELLO, FILES] {
         let mut request = yaml("/api/v1/flows", flow);
@@ -787,6 +806,30 @@ async fn multipart_parts_are_bounded_in_size_count_and_per_file_input() {
 }
 
 #[tokio::test]
+async fn the_uploads_of_a_refused_execution_are_removed() {
+    let k = kite().await;
+    let refused = [
+        // The second file of one FILE input is refused after the first is stored.
+        vec![("myfile", Some("a.txt"), "a"), ("myfile", Some("b.txt"), "b")],
+        // An empty file is refused once stored.
+        vec![("myfile", Some("empty.txt"), "")],
+    ];
+    for parts in refused {
+        let (status, e) = k.send(multipart("/api/v1/executions/dev/files", &parts)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert_eq!(k.stored_files(), Vec::<std::path::PathBuf>::new());
+    }
+    let (status, e) = k
+        .send(multipart(
+            "/api/v1/executions/dev/files",
+            &[("myfile", Some("a.txt"), "a")],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!(k.stored_files().len(), 1);
+}
+
+#[tokio::test]
 async fn search_and_kill() {
     let k = kite().await;
     let sleeper = "id: sleeper\nnamespace: dev\ntasks:\n  - id: s\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT30S\n";
@@ -1441,7 +1484,7 @@ async fn staged_uploads_refusals() {
     // refused and removed.
     let uri = asked["uri"].as_str().unwrap();
     let file = k
-        ._dir
+        .dir
         .path()
         .join("storage")
         .join(uri.trim_start_matches("kestra:///"));
