@@ -1,5 +1,9 @@
 //! The in-process runtime: a bounded pool of workers fed by the fast path and by a
 //! timer loop that leases due work (timers, redeliveries) from the durable queue.
+//!
+//! The workers run on threads of their own (a separate async runtime): renders and
+//! tasks can keep every worker busy without delaying the HTTP server's threads, which
+//! the operating system keeps scheduling (`/ping`, webhooks and the API stay quick).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -72,6 +76,8 @@ async fn scheduler(engine: Engine, mut stop: watch::Receiver<bool>) {
 pub struct Runtime {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The workers' threads.
+    pool: Option<tokio::runtime::Runtime>,
 }
 
 impl Runtime {
@@ -88,12 +94,21 @@ impl Runtime {
         }));
         engine.recover().await?;
         let (shutdown, stop) = watch::channel(false);
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.min(workers.max(1)))
+            .thread_name("kite-worker")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                kite_engine::EngineError::Internal(format!("cannot start the workers' threads: {e}"))
+            })?;
         let mut tasks = Vec::new();
         for n in 0..workers.max(1) {
             let engine = engine.clone();
             let rx = rx.clone();
             let mut stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(pool.spawn(async move {
                 loop {
                     let item = {
                         let mut rx = rx.lock().await;
@@ -148,14 +163,28 @@ impl Runtime {
                 sleeping_until.store(i64::MAX, Ordering::Release);
             }
         }));
-        Ok(Runtime { shutdown, tasks })
+        Ok(Runtime {
+            shutdown,
+            tasks,
+            pool: Some(pool),
+        })
     }
 
     /// Stops taking work and waits for the work in progress to finish.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // A runtime cannot be dropped where blocking is not allowed (inside another
+        // runtime): its threads end on their own once idle.
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown_background();
         }
     }
 }
