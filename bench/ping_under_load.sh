@@ -4,14 +4,15 @@
 # measures `GET /ping` meanwhile (one connection). 127.0.0.1 only; bounded by DURATION.
 # Prints the ping latencies (p50, p99, max) and how many heavy executions finished.
 #
-#   bench/ping_under_load.sh        # DURATION=10s EXECUTIONS=40
+#   bench/ping_under_load.sh        # DURATION=10s EXECUTIONS=40 (KITE_BIN: another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-10s}"
 executions="${EXECUTIONS:-40}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --locked --bin kite 2>&1 | tail -1
+kite="${KITE_BIN:-./target/release/kite}"
+[ -n "${KITE_BIN:-}" ] || cargo build --release --locked --bin kite 2>&1 | tail -1
 
 work="$(mktemp -d)"
 mkdir -p "$work/flows"
@@ -24,7 +25,7 @@ tasks:
     message: "{% for i in range(1, 900) %}{% for j in range(1, 1000) %}{% endfor %}{% endfor %}done"
 YAML
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-./target/release/kite server --port "$port" --data "$work/data" --flows "$work/flows" >"$work/server.log" 2>&1 &
+"$kite" server --port "$port" --data "$work/data" --flows "$work/flows" >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/ping" && break; sleep 0.1; done
