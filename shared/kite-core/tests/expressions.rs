@@ -515,3 +515,23 @@ fn a_secret_that_is_not_base64_fails_the_render() {
         e.message
     );
 }
+
+#[test]
+fn coalescing_works_inside_parentheses_arguments_and_statements() {
+    let vars = json!({"inputs": {"name": "kite", "empty": null}, "list": [1, 2]});
+    let cases = [
+        ("{{ (inputs.missing ?? 'x') == 'x' }}", "true"),
+        ("{{ (inputs.name ?? 'x') == 'x' }}", "false"),
+        ("{{ (inputs.empty ?? 'fallback') | upper }}", "FALLBACK"),
+        ("{{ (inputs.empty ??? 'kept') == 'kept' }}", "false"),
+        ("{{ (inputs.missing ??? 'kept') == 'kept' }}", "true"),
+        ("{{ ((inputs.a ?? inputs.empty) ?? 'deep') ~ '!' }}", "deep!"),
+        ("{{ (inputs.missing ?? list) | length }}", "2"),
+        ("{% if (inputs.missing ?? 'yes') == 'yes' %}ok{% endif %}", "ok"),
+        ("{% for i in (inputs.missing ?? list) %}{{ i }}{% endfor %}", "12"),
+        ("{{ (inputs.name ?? 'x') ?? 'y' }}", "kite"),
+    ];
+    for (template, expected) in cases {
+        assert_eq!(render(template, &vars).as_deref(), Ok(expected), "{template}");
+    }
+}

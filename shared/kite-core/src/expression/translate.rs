@@ -274,7 +274,12 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, SyntaxError> {
                 // support through the `is null` test instead.
                 return Err(SyntaxError::NullLiteral);
             }
-            if let Some(n) = next.filter(|&n| toks[n] == Tok::Op("(")) {
+            // `if (a == b)`, `x and (y)`: a keyword before a parenthesis is no call.
+            let keyword = matches!(
+                name.as_str(),
+                "if" | "elif" | "in" | "and" | "or" | "not" | "set" | "set_global"
+            );
+            if let Some(n) = next.filter(|&n| toks[n] == Tok::Op("(") && !keyword) {
                 if after_dot {
                     return Err(SyntaxError::MethodCall(name.clone()));
                 }
@@ -390,44 +395,118 @@ fn print(expr: &[Tok], mode: PrintMode) -> String {
     )
 }
 
+/// Coalescing (`a ?? b ??? c`) as an if/elif chain evaluated lazily left to right,
+/// `emit` writing what each branch does with its operand; `None` without coalescing.
+fn coalesce(toks: &[Tok], emit: impl Fn(&[Tok]) -> String) -> Option<String> {
+    let mut cuts: Vec<(usize, bool)> = top_level(toks, "??").into_iter().map(|i| (i, true)).collect();
+    cuts.extend(top_level(toks, "???").into_iter().map(|i| (i, false)));
+    cuts.sort();
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut operands = Vec::new();
+    let mut start = 0;
+    for (pos, _) in &cuts {
+        operands.push(&toks[start..*pos]);
+        start = pos + 1;
+    }
+    operands.push(&toks[start..]);
+    let mut out = String::new();
+    for (k, operand) in operands.iter().enumerate() {
+        if k + 1 == operands.len() {
+            out.push_str("{% else %}");
+            out.push_str(&emit(operand));
+            out.push_str("{% endif %}");
+            break;
+        }
+        let null_too = cuts[k].1;
+        let path = join(operand);
+        let test = if !is_path(operand) {
+            "true".to_string()
+        } else if null_too {
+            format!("{path} is defined and {path} is not null")
+        } else {
+            format!("{path} is defined")
+        };
+        out.push_str(if k == 0 { "{% if " } else { "{% elif " });
+        out.push_str(&test);
+        out.push_str(" %}");
+        out.push_str(&emit(operand));
+    }
+    Some(out)
+}
+
+/// Coalescing inside parentheses (`(a ?? 'x') == 'x'`, `f(a ?? b, c)`): each such
+/// operand is computed first, by the same lazy chain, into a variable that takes its
+/// place. Innermost groups first, so nested coalescing works too.
+fn hoist_coalescing(mut toks: Vec<Tok>, hoist: &mut Hoist) -> Vec<Tok> {
+    let coalesces = |toks: &[Tok]| !top_level(toks, "??").is_empty() || !top_level(toks, "???").is_empty();
+    loop {
+        let mut open_at = Vec::new();
+        let mut group = None;
+        for (i, t) in toks.iter().enumerate() {
+            match t {
+                Tok::Op("(") => open_at.push(i),
+                Tok::Op(")") => {
+                    if let Some(open) = open_at.pop() {
+                        if coalesces(&toks[open + 1..i]) {
+                            group = Some((open, i));
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some((open, close)) = group else {
+            return toks;
+        };
+        let inner = toks[open + 1..close].to_vec();
+        let mut cuts = top_level(&inner, ",");
+        cuts.push(inner.len());
+        let mut replaced = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            let segment = &inner[start..cut];
+            let var = format!("kite_coalesced{}", hoist.next);
+            match coalesce(segment, |operand| {
+                format!("{{% set {var} = {} %}}", join(operand))
+            }) {
+                Some(chain) => {
+                    hoist.next += 1;
+                    hoist.prelude.push_str(&chain);
+                    replaced.push(Tok::Ident(var));
+                }
+                None => replaced.extend_from_slice(segment),
+            }
+            if cut < inner.len() {
+                replaced.push(Tok::Op(","));
+            }
+            start = cut + 1;
+        }
+        // A group that was only the coalescing becomes the bare variable (tera reads a
+        // variable in more places than a parenthesised expression); a call keeps its
+        // parentheses.
+        let call = matches!(
+            prev_significant(&toks, open),
+            Some(Tok::Ident(_) | Tok::Op(")" | "]"))
+        );
+        match replaced.as_slice() {
+            [Tok::Ident(_)] if !call => {
+                toks.splice(open..=close, replaced);
+            }
+            _ => {
+                toks.splice(open + 1..close, replaced);
+            }
+        }
+    }
+}
+
 /// Translates the inside of a `{{ … }}` block.
 fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, SyntaxError> {
-    let toks = rewrite(&tokenize(src)?, hoist)?;
-    // Coalescing: a ?? b ??? c, evaluated lazily left to right.
-    let mut cuts: Vec<(usize, bool)> = top_level(&toks, "??").into_iter().map(|i| (i, true)).collect();
-    cuts.extend(top_level(&toks, "???").into_iter().map(|i| (i, false)));
-    cuts.sort();
-    if !cuts.is_empty() {
-        let mut operands = Vec::new();
-        let mut start = 0;
-        for (pos, _) in &cuts {
-            operands.push(&toks[start..*pos]);
-            start = pos + 1;
-        }
-        operands.push(&toks[start..]);
-        let mut out = String::new();
-        for (k, operand) in operands.iter().enumerate() {
-            if k + 1 == operands.len() {
-                out.push_str("{% else %}");
-                out.push_str(&print(operand, mode));
-                out.push_str("{% endif %}");
-                break;
-            }
-            let null_too = cuts[k].1;
-            let path = join(operand);
-            let test = if !is_path(operand) {
-                "true".to_string()
-            } else if null_too {
-                format!("{path} is defined and {path} is not null")
-            } else {
-                format!("{path} is defined")
-            };
-            out.push_str(if k == 0 { "{% if " } else { "{% elif " });
-            out.push_str(&test);
-            out.push_str(" %}");
-            out.push_str(&print(operand, mode));
-        }
-        return Ok(out);
+    let toks = hoist_coalescing(rewrite(&tokenize(src)?, hoist)?, hoist);
+    if let Some(chain) = coalesce(&toks, |operand| print(operand, mode)) {
+        return Ok(chain);
     }
     // Ternary: cond ? a : b
     let q = top_level(&toks, "?");
@@ -447,7 +526,7 @@ fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<Stri
 }
 
 fn translate_statement(src: &str, hoist: &mut Hoist) -> Result<String, SyntaxError> {
-    Ok(join(&rewrite(&tokenize(src)?, hoist)?))
+    Ok(join(&hoist_coalescing(rewrite(&tokenize(src)?, hoist)?, hoist)))
 }
 
 /// `set x = e` becomes `set x = kite_bound(value=e)`, which fails on an oversized value.
