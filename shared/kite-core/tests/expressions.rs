@@ -535,3 +535,10 @@ fn coalescing_works_inside_parentheses_arguments_and_statements() {
         assert_eq!(render(template, &vars).as_deref(), Ok(expected), "{template}");
     }
 }
+
+#[test]
+fn coalescing_in_an_elif_condition() {
+    let vars = json!({"inputs": {"name": "kite"}});
+    let t = "{% if inputs.name == 'x' %}x{% elseif (inputs.missing ?? 'y') == 'y' %}y{% endif %}";
+    assert_eq!(render(t, &vars).as_deref(), Ok("y"));
+}

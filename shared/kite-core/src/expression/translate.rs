@@ -565,6 +565,9 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     let mut counter = 0;
+    // Per open `if`: how many `elif`s became `else` + `if` (see below), each closed at
+    // the `endif`.
+    let mut open_ifs: Vec<usize> = Vec::new();
     let fail =
         |e: SyntaxError| ExpressionError::new(format!("Unable to parse the expression `{template}`: {e}"));
     while let Some(start) = rest.find('{') {
@@ -623,6 +626,21 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                 let translated = bound_statement(translate_statement(body, &mut hoist).map_err(fail)?);
                 counter = hoist.next;
                 let mut statement = format!("{{% {translated} %}}");
+                match keyword {
+                    "if" => open_ifs.push(0),
+                    "elif" | "elseif" if !hoist.prelude.is_empty() => {
+                        // What the condition needs is computed where the branch starts: an
+                        // `elif` becomes `else` then a nested `if`, closed at the `endif`.
+                        let condition = translated.split_once(char::is_whitespace).map_or("", |(_, c)| c);
+                        statement = format!("{{% else %}}{}{{% if {condition} %}}", hoist.prelude);
+                        hoist.prelude.clear();
+                        if let Some(nested) = open_ifs.last_mut() {
+                            *nested += 1;
+                        }
+                    }
+                    "endif" => statement.push_str(&"{% endif %}".repeat(open_ifs.pop().unwrap_or(0))),
+                    _ => {}
+                }
                 if keyword == "for" {
                     // tera has no hook into its loops: each iteration calls the counter.
                     statement.push_str("{{ kite_loop() }}");
