@@ -341,3 +341,61 @@ async fn microsoft_graph_validation_tokens_are_echoed_and_client_state_checked()
     assert_refused(k.hook("graph", "", &[], notification("forged").as_bytes()).await);
     assert_eq!(k.executions().await, 1);
 }
+
+/// The example flow of `flows/`, signed as GitHub signs a push.
+#[tokio::test]
+async fn the_github_push_example_runs_once_per_signed_push() {
+    let k = kite().await;
+    let deploy = Request::post("/api/v1/flows")
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(include_str!("../../../flows/dev/github-push.yaml")))
+        .expect("request");
+    let (status, body) = k.send(deploy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let push = br#"{"ref":"refs/heads/main","after":"6113728f27ae82c7b1a177c8d03f9e96e0adf246","repository":{"full_name":"octo/hello"},"pusher":{"name":"octocat"}}"#;
+    let call = |event: &str, secret: &str| {
+        let signature = format!("sha256={}", hex(&sign(secret, &[push])));
+        Request::post("/api/v1/executions/webhook/dev/github-push/github-push")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", "9a6e6d3c-1f2b-11ef-8a1e-6b1c3d2e4f50")
+            .header("X-Hub-Signature-256", signature)
+            .body(Body::from(push.to_vec()))
+            .expect("request")
+    };
+    assert_eq!(
+        k.send(call("ping", GITHUB_SECRET)).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _, refused) = k.answer(call("push", "guessed")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    let (status, execution) = k.send(call("push", GITHUB_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    let id = execution["id"].as_str().unwrap_or_default().to_string();
+    let (_, again) = k.send(call("push", GITHUB_SECRET)).await;
+    assert_eq!(again["id"], execution["id"]);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let logs = loop {
+        let (_, logs) = k
+            .send(
+                Request::get(format!("/api/v1/logs/{id}"))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+        let messages: Vec<String> = logs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["message"].as_str().map(str::to_string))
+            .collect();
+        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            break messages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        logs,
+        vec!["octocat pushed 6113728f27ae82c7b1a177c8d03f9e96e0adf246 to refs/heads/main of octo/hello"]
+    );
+}
