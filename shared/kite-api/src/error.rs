@@ -57,6 +57,9 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, format!("Illegal state: {m}"))
             }
             EngineError::IllegalArgument(m) => ApiError::illegal_argument(&m),
+            EngineError::Unauthorized(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, format!("Unauthorized: {m}"))
+            }
             EngineError::InvalidInput(input) => ApiError::invalid_entity(&input.input_id, &input.message),
             EngineError::InvalidFlow(errors) => {
                 let listed: Vec<(String, String)> = errors

@@ -1,6 +1,8 @@
 //! `GET|POST|PUT /api/v1/executions/webhook/{namespace}/{flowId}/{key}`: Kestra's
 //! Webhook trigger. The body becomes `trigger.body` (a JSON object or array as
 //! such, anything else as text), with `trigger.headers` and `trigger.parameters`.
+//! The body reaches the engine as the exact bytes received: a `signature` block
+//! verifies them before anything parses them.
 
 use std::time::Duration;
 
@@ -43,6 +45,7 @@ pub async fn trigger(
     };
     let (execution, response) = match s.engine.fire_webhook(&namespace, &flow_id, &request).await? {
         WebhookFired::ConditionsNotMet => return Ok(StatusCode::NO_CONTENT.into_response()),
+        WebhookFired::Handshake(answer) => return Ok(handshake(answer)),
         WebhookFired::Created { execution, response } => (execution, response),
     };
     let wait = response.wait || q.flag("wait").unwrap_or(false);
@@ -72,4 +75,21 @@ pub async fn trigger(
         HeaderValue::from_static(crate::WEBHOOK_CSP),
     );
     Ok(answer)
+}
+
+/// A provider's URL handshake echoed as plain text (Slack reads the challenge, Microsoft
+/// Graph requires text/plain); sandboxed like every webhook answer, since the text is
+/// the caller's.
+fn handshake(answer: String) -> Response {
+    let mut response = (StatusCode::OK, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::WEBHOOK_CSP),
+    );
+    response
 }

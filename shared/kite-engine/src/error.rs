@@ -18,6 +18,9 @@ pub enum EngineError {
     /// 422 `Illegal argument: <message>`.
     #[error("{0}")]
     IllegalArgument(String),
+    /// 401 `Unauthorized: <message>` (a webhook whose signature does not verify).
+    #[error("{0}")]
+    Unauthorized(String),
     /// 422 `Invalid entity: <input id>: <message>`; only the first failing input, like Kestra.
     #[error("{0}")]
     InvalidInput(InputError),

@@ -45,6 +45,7 @@ mod task_type;
 mod tasks;
 mod triggers;
 mod validate;
+pub mod webhook_signature;
 
 pub use error::{FlowError, FlowErrorKind};
 pub use limits::FlowLimits;

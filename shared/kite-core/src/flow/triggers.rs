@@ -55,6 +55,9 @@ fn trigger_fields(t: TriggerType) -> &'static [&'static str] {
             "responseContentType",
             "responseCode",
             "fetchType",
+            // Kite extensions: see `trigger::webhook::SignatureSpec`.
+            "signature",
+            "deliveryId",
         ],
         TriggerType::Schedule => &[
             "cron",
@@ -174,6 +177,20 @@ impl Parser {
                             FlowErrorKind::InvalidProperty,
                             &join_path(path, "key"),
                             "`key` must be at most 256 characters",
+                        );
+                    }
+                }
+                if let Some(signature) = obj.get("signature") {
+                    if let Err(e) = super::webhook_signature::SignatureSpec::parse(signature) {
+                        let at = join_path(path, "signature");
+                        self.err(
+                            FlowErrorKind::InvalidProperty,
+                            &if e.property.is_empty() {
+                                at
+                            } else {
+                                join_path(&at, e.property)
+                            },
+                            e.message,
                         );
                     }
                 }

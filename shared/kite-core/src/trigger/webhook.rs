@@ -11,7 +11,12 @@ use crate::execution::ExecutionTrigger;
 use crate::expression::{write_pebble, ExpressionEngine, RenderContext};
 use crate::flow::{Flow, Trigger, TriggerType};
 use crate::input::InputValue;
+use crate::secret::Secrets;
 use crate::trigger::condition::{self, ConditionContext};
+
+mod signature;
+
+pub use signature::{Algorithm, Encoding, Preset, SignatureError, SignatureSpec, SignatureSpecError};
 
 /// A call of `/api/v1/executions/webhook/{namespace}/{flowId}/{key}`.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +41,9 @@ pub enum WebhookError {
     /// A condition or an input expression does not evaluate (422).
     #[error("{0}")]
     IllegalArgument(String),
+    /// The `signature` block refuses the request (401); nothing may be created.
+    #[error("Invalid webhook signature: {0}")]
+    Unauthorized(SignatureError),
 }
 
 /// How the trigger wants the request answered.
@@ -58,6 +66,8 @@ pub enum WebhookOutcome {
     ConditionsNotMet,
     /// Create an execution with this trigger and these inputs.
     Fire(Box<WebhookFiring>),
+    /// A provider's URL handshake: answer this text, start nothing.
+    Handshake(String),
 }
 
 /// The execution a request creates, and how to answer it.
@@ -66,14 +76,19 @@ pub struct WebhookFiring {
     pub trigger: ExecutionTrigger,
     pub inputs: IndexMap<String, InputValue>,
     pub response: WebhookResponse,
+    /// Derived from the provider's delivery id, when there is one: a retried delivery
+    /// maps to the execution the first one created.
+    pub execution_id: Option<String>,
 }
 
-/// Evaluates a webhook request against a flow (its latest revision).
+/// Evaluates a webhook request against a flow (its latest revision). `secrets` serve
+/// `secret()` in the `signature` block's secret.
 pub fn evaluate(
     flow: &Flow,
     revision: i64,
     request: &WebhookRequest,
     expressions: &ExpressionEngine,
+    secrets: Option<&Secrets>,
     now: DateTime<Utc>,
 ) -> Result<WebhookOutcome, WebhookError> {
     let flow_vars = json!({"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision}});
@@ -82,7 +97,41 @@ pub fn evaluate(
     if flow.disabled || trigger.disabled {
         return Err(WebhookError::Disabled);
     }
+    let spec = trigger
+        .properties
+        .get("signature")
+        .map(SignatureSpec::parse)
+        .transpose()
+        .map_err(|e| WebhookError::IllegalArgument(format!("signature: {e}")))?;
+    if let Some(spec) = &spec {
+        if spec.handshake_before_verification() {
+            if let Some(answer) = spec.handshake(&request.parameters, None) {
+                return Ok(WebhookOutcome::Handshake(answer));
+            }
+        }
+        // The raw bytes, before anything parses them: a re-serialised body would not match.
+        let ctx = RenderContext {
+            secrets,
+            ..RenderContext::new(&flow_vars, now)
+        };
+        let secret = expressions
+            .render(&spec.secret, &ctx)
+            .map_err(|e| WebhookError::Unauthorized(SignatureError::SecretUnavailable(e.message)))?;
+        if secret.is_empty() {
+            return Err(WebhookError::Unauthorized(SignatureError::SecretUnavailable(
+                "it renders empty".into(),
+            )));
+        }
+        spec.verify(&secret, &request.headers, request.body, now)
+            .map_err(WebhookError::Unauthorized)?;
+    }
     let variables = trigger_variables(request);
+    if let Some(answer) = spec
+        .as_ref()
+        .and_then(|s| s.handshake(&request.parameters, variables.get("body")))
+    {
+        return Ok(WebhookOutcome::Handshake(answer));
+    }
     let mut vars = flow_vars;
     vars["trigger"] = Value::Object(variables.clone().into_iter().collect());
     if let Some(Value::Array(conditions)) = trigger.properties.get("conditions") {
@@ -99,7 +148,22 @@ pub fn evaluate(
         }
     }
     let inputs = trigger_inputs(trigger, &vars, expressions, now)?;
+    let delivery = match trigger.properties.get("deliveryId") {
+        Some(raw) => Some(
+            expressions
+                .render(&write_pebble(raw), &RenderContext::new(&vars, now))
+                .map_err(|e| WebhookError::IllegalArgument(format!("deliveryId: {}", e.message)))?
+                .trim()
+                .to_string(),
+        )
+        .filter(|d| !d.is_empty()),
+        None => spec
+            .as_ref()
+            .and_then(|s| s.delivery_id(&request.headers, variables.get("body"))),
+    };
+    let execution_id = delivery.map(|d| execution_id(&flow.namespace, &flow.id, &trigger.id, &d));
     Ok(WebhookOutcome::Fire(Box::new(WebhookFiring {
+        execution_id,
         trigger: ExecutionTrigger {
             id: trigger.id.clone(),
             type_name: trigger.type_name.clone(),
@@ -213,6 +277,16 @@ fn response_settings(trigger: &Trigger) -> WebhookResponse {
     }
 }
 
+/// The execution a delivery creates. The delivery id is hashed first: it comes from the
+/// caller, and the id derivation is not built to resist chosen inputs.
+pub fn execution_id(namespace: &str, flow_id: &str, trigger_id: &str, delivery: &str) -> String {
+    use sha2::Digest as _;
+    let digest = signature::encode(Encoding::Hex, &sha2::Sha256::digest(delivery.as_bytes()));
+    crate::id::derived_id(&format!(
+        "webhook\n{namespace}\n{flow_id}\n{trigger_id}\n{digest}"
+    ))
+}
+
 /// Compares secrets without leaking where they differ through timing.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -268,7 +342,7 @@ triggers:
         let now = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_default();
-        evaluate(&flow, 3, &request, &ExpressionEngine::new(), now)
+        evaluate(&flow, 3, &request, &ExpressionEngine::new(), None, now)
     }
 
     #[test]
@@ -286,7 +360,9 @@ triggers:
             trigger,
             inputs,
             response,
+            execution_id,
         } = *firing;
+        assert_eq!(execution_id, None);
         assert_eq!(trigger.id, "by-key");
         assert_eq!(
             Value::Object(trigger.variables.unwrap_or_default().into_iter().collect()),
@@ -349,6 +425,114 @@ triggers:
         assert_eq!(
             evaluate_request(request("hook-key", vec![("stop".into(), "1".into())])),
             Ok(WebhookOutcome::ConditionsNotMet)
+        );
+    }
+
+    const SIGNED: &str = r#"
+id: signed
+namespace: dev
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ trigger.body }}"
+triggers:
+  - id: github
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: gh
+    signature:
+      preset: GITHUB
+      secret: "{{ secret('GITHUB_WEBHOOK_SECRET') }}"
+  - id: slack
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: slack
+    deliveryId: "{{ trigger.body.event_id }}-{{ trigger.parameters.n[0] ?? '' }}"
+    signature:
+      preset: SLACK
+      secret: plain-secret
+"#;
+
+    fn evaluate_signed(request: WebhookRequest, with_secret: bool) -> Result<WebhookOutcome, WebhookError> {
+        let flow = parse_flow(SIGNED).unwrap_or_else(|e| panic!("{e:?}"));
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let vars = [(
+            "SECRET_GITHUB_WEBHOOK_SECRET",
+            "SXQncyBhIFNlY3JldCB0byBFdmVyeWJvZHk=",
+        )];
+        let secrets = Secrets::new(std::sync::Arc::new(crate::secret::EnvironmentSecrets::from_vars(
+            vars.into_iter().filter(|_| with_secret),
+        )));
+        evaluate(&flow, 1, &request, &ExpressionEngine::new(), Some(&secrets), now)
+    }
+
+    #[test]
+    fn a_signed_trigger_verifies_with_a_secret_and_derives_the_execution_from_the_delivery() {
+        let request = |sig: &str, delivery: &str| WebhookRequest {
+            key: "gh",
+            body: b"Hello, World!",
+            headers: json!({"x-hub-signature-256": [sig], "x-github-delivery": [delivery]}),
+            parameters: vec![],
+        };
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let id = |outcome| match outcome {
+            Ok(WebhookOutcome::Fire(firing)) => firing.execution_id,
+            other => panic!("expected a firing, got {other:?}"),
+        };
+        let first = id(evaluate_signed(request(good, "d-1"), true));
+        assert_eq!(first, Some(execution_id("dev", "signed", "github", "d-1")));
+        assert_eq!(id(evaluate_signed(request(good, "d-1"), true)), first);
+        assert_ne!(id(evaluate_signed(request(good, "d-2"), true)), first);
+        assert_eq!(
+            evaluate_signed(request("sha256=00", "d-1"), true),
+            Err(WebhookError::Unauthorized(SignatureError::Mismatch))
+        );
+        // No secret configured: refused, never accepted unsigned.
+        assert!(matches!(
+            evaluate_signed(request(good, "d-1"), false),
+            Err(WebhookError::Unauthorized(SignatureError::SecretUnavailable(_)))
+        ));
+    }
+
+    #[test]
+    fn a_slack_challenge_is_answered_once_signed_and_delivery_ids_can_be_expressions() {
+        let signed = |body: &'static [u8], n: &str| {
+            let mac = signature::hmac(Algorithm::Sha256, b"plain-secret", &[b"v0:1700000000:", body]);
+            WebhookRequest {
+                key: "slack",
+                body,
+                headers: json!({
+                    "x-slack-request-timestamp": ["1700000000"],
+                    "x-slack-signature": [format!("v0={}", signature::encode(Encoding::Hex, &mac))],
+                }),
+                parameters: vec![("n".into(), n.into())],
+            }
+        };
+        let challenge: &[u8] = br#"{"type":"url_verification","challenge":"abc"}"#;
+        assert_eq!(
+            evaluate_signed(signed(challenge, "1"), true),
+            Ok(WebhookOutcome::Handshake("abc".into()))
+        );
+        let mut unsigned = signed(challenge, "1");
+        unsigned.headers = json!({});
+        assert!(matches!(
+            evaluate_signed(unsigned, true),
+            Err(WebhookError::Unauthorized(_))
+        ));
+        match evaluate_signed(signed(br#"{"event_id":"Ev1"}"#, "2"), true) {
+            Ok(WebhookOutcome::Fire(firing)) => assert_eq!(
+                firing.execution_id,
+                Some(execution_id("dev", "signed", "slack", "Ev1-2"))
+            ),
+            other => panic!("expected a firing, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signature_block_that_cannot_be_used_is_a_flow_error() {
+        let source = SIGNED.replace("preset: SLACK", "preset: GITLAB");
+        let errors = parse_flow(&source).err().unwrap_or_default();
+        assert!(
+            errors.iter().any(|e| e.path == "triggers[1].signature.preset"),
+            "{errors:?}"
         );
     }
 
