@@ -34,6 +34,7 @@ pub async fn serve(
         },
         max_upload: options.max_upload,
         inline_download_limit: None,
+        creations: Admissions::new(options.max_creations),
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

@@ -29,6 +29,7 @@ pub async fn trigger(
         key,
     }): Path<WebhookPath>,
     answer_by: Option<Extension<AnswerBy>>,
+    admission: Option<Extension<crate::admission::Admission>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -45,6 +46,9 @@ pub async fn trigger(
         WebhookFired::ConditionsNotMet => return Ok(StatusCode::NO_CONTENT.into_response()),
         WebhookFired::Created { execution, response } => (execution, response),
     };
+    if let Some(Extension(admission)) = admission {
+        admission.release();
+    }
     let wait = response.wait || q.flag("wait").unwrap_or(false);
     let execution = if wait || response.return_outputs {
         s.engine.wait_for_terminal(&execution.id, wait_limit).await?
