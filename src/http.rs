@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use kite_api::{router, ApiState, AuthConfig};
+use kite_api::{router, Admissions, ApiState, AuthConfig};
 use kite_engine::Engine;
 use tokio::net::TcpListener;
 
