@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use kite_api::{router, ApiState, AuthConfig};
+use kite_api::{router, Admissions, ApiState, AuthConfig};
 use kite_engine::Engine;
 use tokio::net::TcpListener;
 
@@ -34,6 +34,7 @@ pub async fn serve(
         },
         max_upload: options.max_upload,
         inline_download_limit: None,
+        creations: Admissions::new(options.max_creations),
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

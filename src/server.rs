@@ -41,6 +41,10 @@ pub struct ServerOptions {
     /// Largest accepted upload, in bytes.
     #[arg(long, env = "KITE_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: u64,
+    /// Most execution creations in progress at once (API and webhooks); beyond it
+    /// requests get 503 with `Retry-After: 1`.
+    #[arg(long, env = "KITE_MAX_CREATIONS", default_value_t = kite_api::DEFAULT_MAX_CREATIONS)]
+    pub max_creations: usize,
     /// Most tasks a saved flow may hold (nested ones included).
     #[arg(long, env = "KITE_MAX_FLOW_TASKS", default_value_t = FlowLimits::default().max_tasks)]
     pub max_flow_tasks: usize,

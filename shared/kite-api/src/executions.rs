@@ -330,6 +330,7 @@ pub async fn create(
     Path(FlowIdPath { namespace, flow_id }): Path<FlowIdPath>,
     request: Request,
 ) -> ApiResult<Json<Value>> {
+    let admission = request.extensions().get::<crate::admission::Admission>().cloned();
     let q = Query::from_uri(request.uri())?;
     let revision = q.int("revision")?;
     let labels = q.labels()?;
@@ -374,6 +375,9 @@ pub async fn create(
             return Err(refused.error);
         }
     };
+    if let Some(admission) = admission {
+        admission.release();
+    }
     let execution = if wait {
         s.engine.wait_for_terminal(&execution.id, wait_limit).await?
     } else {

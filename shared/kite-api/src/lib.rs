@@ -17,6 +17,7 @@ use kite_core::trigger::webhook::constant_time_eq;
 use kite_engine::Engine;
 use serde_json::Value;
 
+mod admission;
 pub mod error;
 mod executions;
 mod flows;
@@ -27,6 +28,7 @@ mod ui;
 mod uploads;
 mod webhook;
 
+pub use admission::{Admissions, DEFAULT_MAX_CREATIONS};
 pub use error::{ApiError, ApiResult};
 
 /// Set (as a request extension) by a host whose answers are buffered and have a deadline,
@@ -72,6 +74,8 @@ pub struct ApiState {
     /// redirected to the storage's download URL when it has one (a host whose answers
     /// are bounded, like a Lambda); `None` streams every file.
     pub inline_download_limit: Option<u64>,
+    /// Bound on the execution creations in progress (503 beyond it).
+    pub creations: Admissions,
 }
 
 pub(crate) type Shared = Arc<ApiState>;
@@ -79,7 +83,8 @@ pub(crate) type Shared = Arc<ApiState>;
 /// Largest flow source or JSON body accepted.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-fn api() -> Router<Shared> {
+fn api(shared: &Shared) -> Router<Shared> {
+    let admit = || middleware::from_fn_with_state(shared.clone(), admission::admit);
     Router::new()
         .route("/flows", post(flows::create))
         .route("/flows/validate", post(flows::validate))
@@ -94,7 +99,9 @@ fn api() -> Router<Shared> {
         .route("/executions/search", get(executions::search))
         .route(
             "/executions/{namespace}/{flow_id}",
-            post(executions::create).layer(DefaultBodyLimit::disable()),
+            post(executions::create)
+                .layer(DefaultBodyLimit::disable())
+                .layer(admit()),
         )
         .route("/executions/{namespace}/{flow_id}/uploads", post(uploads::ask))
         .route(
@@ -103,7 +110,9 @@ fn api() -> Router<Shared> {
         )
         .route(
             "/executions/trigger/{namespace}/{flow_id}",
-            post(executions::create).layer(DefaultBodyLimit::disable()),
+            post(executions::create)
+                .layer(DefaultBodyLimit::disable())
+                .layer(admit()),
         )
         .route(
             "/executions/flows/{namespace}/{flow_id}",
@@ -115,7 +124,7 @@ fn api() -> Router<Shared> {
         )
         .route("/executions/{id}/kill", delete(executions::kill))
         .route("/executions/{id}/restart", post(executions::restart))
-        .route("/executions/{id}/replay", post(executions::replay))
+        .route("/executions/{id}/replay", post(executions::replay).layer(admit()))
         .route(
             "/executions/{id}/resume",
             post(executions::resume).layer(DefaultBodyLimit::disable()),
@@ -145,11 +154,14 @@ fn api() -> Router<Shared> {
 
 /// The routes of the API served without credentials: webhooks (a SaaS tool calling
 /// them has the key in the URL, no token).
-fn open_api() -> Router<Shared> {
+fn open_api(shared: &Shared) -> Router<Shared> {
     Router::new()
         .route(
             "/executions/webhook/{namespace}/{flow_id}/{key}",
-            get(webhook::trigger).post(webhook::trigger).put(webhook::trigger),
+            get(webhook::trigger)
+                .post(webhook::trigger)
+                .put(webhook::trigger)
+                .layer(middleware::from_fn_with_state(shared.clone(), admission::admit)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
@@ -160,10 +172,10 @@ pub fn router(state: ApiState) -> Router {
     // Whether a request needs credentials is decided by the route it matched (the
     // layers below only wrap matched routes), never by the text of its path.
     let guarded = Router::new()
-        .nest("/api/v1", api())
+        .nest("/api/v1", api(&shared))
         .nest(
             "/api/v1/{tenant}",
-            api().layer(middleware::from_fn(only_main_tenant)),
+            api(&shared).layer(middleware::from_fn(only_main_tenant)),
         )
         .route_layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .route_layer(middleware::from_fn_with_state(shared.clone(), same_origin_writes));
@@ -174,10 +186,10 @@ pub fn router(state: ApiState) -> Router {
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "UP"})) }),
         )
-        .nest("/api/v1", open_api())
+        .nest("/api/v1", open_api(&shared))
         .nest(
             "/api/v1/{tenant}",
-            open_api().layer(middleware::from_fn(only_main_tenant)),
+            open_api(&shared).layer(middleware::from_fn(only_main_tenant)),
         )
         .merge(guarded)
         .merge(ui)

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use kite_core::trigger::webhook::WebhookRequest;
 use kite_engine::WebhookFired;
 use serde_json::json;
@@ -30,12 +30,13 @@ pub async fn trigger(
         flow_id,
         key,
     }): Path<WebhookPath>,
-    answer_by: Option<Extension<AnswerBy>>,
+    // Set by the host (`AnswerBy`) and by admission (`Admission`).
+    extensions: Extensions,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let wait_limit = wait_bound(answer_by.as_deref(), WAIT_LIMIT);
+    let wait_limit = wait_bound(extensions.get::<AnswerBy>(), WAIT_LIMIT);
     let q = Query::from_uri(&uri)?;
     let request = WebhookRequest {
         key: &key,
@@ -48,6 +49,9 @@ pub async fn trigger(
         WebhookFired::Handshake(answer) => return Ok(handshake(answer)),
         WebhookFired::Created { execution, response } => (execution, response),
     };
+    if let Some(admission) = extensions.get::<crate::admission::Admission>() {
+        admission.release();
+    }
     let wait = response.wait || q.flag("wait").unwrap_or(false);
     let execution = if wait || response.return_outputs {
         s.engine.wait_for_terminal(&execution.id, wait_limit).await?

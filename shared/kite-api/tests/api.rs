@@ -74,7 +74,15 @@ async fn kite_with(auth: AuthConfig, max_upload: u64) -> Kite {
 }
 
 async fn kite_at(base_url: &str, auth: AuthConfig, max_upload: u64) -> Kite {
-    kite_on(base_url, auth, max_upload, None, false).await
+    kite_on(
+        base_url,
+        auth,
+        max_upload,
+        None,
+        false,
+        kite_api::DEFAULT_MAX_CREATIONS,
+    )
+    .await
 }
 
 /// `presigning`: the file storage hands out URLs of its own, as S3 does ([`Presigning`]).
@@ -84,6 +92,7 @@ async fn kite_on(
     max_upload: u64,
     inline_download_limit: Option<u64>,
     presigning: bool,
+    creations: usize,
 ) -> Kite {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut ports = local_ports(dir.path()).expect("ports");
@@ -98,6 +107,7 @@ async fn kite_on(
         auth: auth.clone(),
         max_upload,
         inline_download_limit,
+        creations: kite_api::Admissions::new(creations),
     });
     let credentials = auth.basic.clone();
     let kite = Kite {
@@ -1608,6 +1618,7 @@ async fn large_downloads_redirect_to_the_storage() {
         1024,
         Some(8),
         true,
+        kite_api::DEFAULT_MAX_CREATIONS,
     )
     .await;
     // A storage with URLs of its own hands out its upload URL.
@@ -1663,7 +1674,15 @@ async fn large_downloads_redirect_to_the_storage() {
     assert_eq!(content, "tiny");
 
     // Without a limit (the local server), every file is streamed.
-    let k = kite_on("http://localhost:8080", AuthConfig::default(), 1024, None, true).await;
+    let k = kite_on(
+        "http://localhost:8080",
+        AuthConfig::default(),
+        1024,
+        None,
+        true,
+        kite_api::DEFAULT_MAX_CREATIONS,
+    )
+    .await;
     let uri = stage(&k, "files", "big.txt", "more than eight bytes").await;
     let (_, e) = k
         .send(multipart(
@@ -1988,4 +2007,98 @@ async fn a_flow_source_is_sent_as_yaml_or_json() {
         let (status, e) = k.send(send(Some(accepted), body)).await;
         assert_eq!(status, StatusCode::OK, "{accepted}: {e}");
     }
+}
+
+/// Past the bound on creations in progress, creating an execution (API or webhook) is
+/// answered 503 at once with `Retry-After: 1` and Kestra's error shape; the places come
+/// back when the creations in progress end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creations_beyond_the_bound_are_answered_503_at_once() {
+    let k = kite_on(
+        "http://localhost:8080",
+        AuthConfig::default(),
+        1024,
+        None,
+        false,
+        2,
+    )
+    .await;
+    let uri = "/api/v1/executions/dev/hello-world";
+    // Two creations whose bodies are still arriving hold both places.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(1);
+        let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+        });
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=kiteboundary")
+            .body(Body::from_stream(chunks))
+            .unwrap();
+        tx.send("--kiteboundary\r\nContent-Disposition: form-data; name=\"greeting\"\r\n\r\n".into())
+            .await
+            .unwrap();
+        let app = k.app.clone();
+        let answer = tokio::spawn(async move { app.oneshot(request).await.expect("response") });
+        // Taken once the handler read the first chunk: the request is past admission.
+        tx.send("held\r\n".into()).await.unwrap();
+        held.push((tx, answer));
+    }
+    let refused: Vec<_> = (0..20)
+        .map(|i| {
+            let app = k.app.clone();
+            let request = if i % 2 == 0 {
+                post(uri)
+            } else {
+                post("/api/v1/executions/webhook/dev/hello-world/test1234")
+            };
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let response = app.oneshot(request).await.expect("response");
+                (started.elapsed(), response)
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for r in refused {
+        let (took, response) = r.await.unwrap();
+        slowest = slowest.max(took);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body: Value = serde_json::from_slice(
+            &axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Service unavailable"),
+            "{body}"
+        );
+        assert!(body["_links"]["self"]["href"].is_string(), "{body}");
+    }
+    println!("20 refused creations, the slowest answered in {slowest:?}");
+    // Other routes are not bounded.
+    assert_eq!(
+        k.send(get("/api/v1/flows/dev/hello-world")).await.0,
+        StatusCode::OK
+    );
+
+    for (tx, answer) in held {
+        tx.send("--kiteboundary--\r\n".into()).await.unwrap();
+        drop(tx);
+        let response = answer.await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (status, created) = k.send(post(uri)).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(
+        k.send(post("/api/v1/executions/webhook/dev/hello-world/test1234"))
+            .await
+            .0,
+        StatusCode::OK
+    );
 }

@@ -24,6 +24,7 @@ fn kite(auth: AuthConfig) -> Kite {
         auth,
         max_upload: 1024,
         inline_download_limit: None,
+        creations: kite_api::Admissions::new(kite_api::DEFAULT_MAX_CREATIONS),
     });
     Kite { app, _dir: dir }
 }

@@ -56,6 +56,13 @@ pub fn outbox_gsi_pk(id: &str) -> String {
     format!("OUTBOX#{}", h % OUTBOX_SHARDS)
 }
 
+/// The running slots of a flow with `concurrency.limit` (`store/slots.rs`).
+pub fn slots_pk(ns: &str, flow_id: &str) -> String {
+    format!("SLOTS#{ns}#{flow_id}")
+}
+
+pub const SLOTS_SK: &str = "SLOTS";
+
 pub fn trigger_pk(ns: &str, flow_id: &str) -> String {
     format!("TRIGGER#{ns}#{flow_id}")
 }

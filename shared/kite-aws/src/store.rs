@@ -29,6 +29,7 @@ mod outbox;
 mod queue;
 mod requests;
 mod search;
+mod slots;
 mod stream;
 mod triggers;
 

@@ -90,6 +90,13 @@ async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
     suite::commit_is_atomic_and_checks_the_version(s, s, s, suite::AckedBeforeLease::StillDelivered).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn concurrency_slots_admit_up_to_the_limit() {
+    let a = setup("slots").await;
+    suite::concurrency_slots_admit_up_to_the_limit(a.store).await;
+}
+
 #[tokio::test]
 #[ignore = "needs moto: tests/aws/run.sh"]
 async fn large_execution_bodies_live_in_s3() {

@@ -33,7 +33,7 @@ mod webhook;
 
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
-    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, StoreError,
+    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, Slot, StoreError,
     StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
@@ -191,6 +191,7 @@ struct Step {
     children: Vec<Execution>,
     wake: Vec<String>,
     terminated: Option<StateType>,
+    slot: Option<Slot>,
 }
 
 impl Engine {

@@ -55,6 +55,7 @@ impl Api {
             auth,
             max_upload,
             inline_download_limit: Some(INLINE_DOWNLOAD_LIMIT),
+            creations: kite_api::Admissions::new(kite_api::DEFAULT_MAX_CREATIONS),
         });
         Api {
             engine,

@@ -53,6 +53,12 @@ async fn commit_is_atomic_and_checks_the_version() {
     suite::commit_is_atomic_and_checks_the_version(s, s, s, suite::AckedBeforeLease::Gone).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_slots_admit_up_to_the_limit() {
+    let (_d, s) = store();
+    suite::concurrency_slots_admit_up_to_the_limit(s).await;
+}
+
 #[tokio::test]
 async fn logs_filter_by_level_and_task_run() {
     let (_d, s) = store();

@@ -521,6 +521,102 @@ async fn the_concurrency_limit_queues_then_starts_executions() {
     runtime.shutdown().await;
 }
 
+/// Creates `n` executions of `flow` at once.
+async fn create_at_once(engine: &Engine, flow: &str, n: usize) -> Vec<String> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (engine, request) = (engine.clone(), create(flow));
+            tokio::spawn(async move { engine.create_execution(request).await.map(|e| e.id) })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(n);
+    for h in handles {
+        ids.push(h.await.expect("join").expect("created"));
+    }
+    ids
+}
+
+/// Whether two executions of `ended` ever ran at the same time (RUNNING to their end).
+fn overlapping(ended: &[kite_core::execution::Execution]) -> Option<(String, String)> {
+    let mut spans: Vec<_> = ended
+        .iter()
+        .filter_map(|e| {
+            let start = e
+                .state
+                .histories
+                .iter()
+                .find(|h| h.state == StateType::Running)?
+                .date;
+            Some((start, e.state.end_date?, e.id.clone()))
+        })
+        .collect();
+    spans.sort();
+    spans
+        .windows(2)
+        .find(|w| w[1].0 < w[0].1)
+        .map(|w| (w[0].2.clone(), w[1].2.clone()))
+}
+
+/// 100 starts at once against `limit: 1`: exactly one runs, each of the others takes the
+/// state `concurrency.behavior` says (QUEUED then run one after the other, CANCELLED, FAILED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_starts_never_exceed_the_concurrency_limit() {
+    const STARTS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+
+    engine
+        .create_flow(&LIMITED.replace("PT0.4S", "PT0.01S"))
+        .await
+        .unwrap();
+    let ids = create_at_once(&engine, "limited", STARTS).await;
+    let mut ended = Vec::new();
+    for id in &ids {
+        ended.push(engine.wait_for_terminal(id, HANG * 4).await.unwrap());
+    }
+    assert!(ended.iter().all(|e| e.state.current == StateType::Success));
+    let queued = ended
+        .iter()
+        .filter(|e| e.state.histories.iter().any(|h| h.state == StateType::Queued))
+        .count();
+    assert!(queued >= STARTS / 2, "{queued} queued");
+    assert_eq!(overlapping(&ended), None);
+
+    for (behavior, state) in [("CANCEL", StateType::Cancelled), ("FAIL", StateType::Failed)] {
+        engine
+            .deploy_flow(&LIMITED.replace("QUEUE", behavior).replace("PT0.4S", "PT60S"))
+            .await
+            .unwrap();
+        let ids = create_at_once(&engine, "limited", STARTS).await;
+        let mut running = Vec::new();
+        for id in &ids {
+            let mut rx = engine.subscribe(id).await.unwrap();
+            loop {
+                let current = rx.borrow_and_update().state.current;
+                if current == StateType::Running || current.is_terminated() {
+                    assert!(
+                        current == StateType::Running || current == state,
+                        "{behavior}: {current:?}"
+                    );
+                    if current == StateType::Running {
+                        running.push(id.clone());
+                    }
+                    break;
+                }
+                tokio::time::timeout(HANG, rx.changed())
+                    .await
+                    .expect("decided")
+                    .expect("watch");
+            }
+        }
+        assert_eq!(running.len(), 1, "{behavior}: {running:?}");
+        engine.kill(&running[0]).await.unwrap();
+        let killed = engine.wait_for_terminal(&running[0], HANG).await.unwrap();
+        assert_eq!(killed.state.current, StateType::Killed);
+    }
+    runtime.shutdown().await;
+}
+
 /// A follower in one process sees the progress another process makes (on AWS the api
 /// function waits while the worker runs): with `watch_poll` it reads the store; without
 /// it, it only hears its own commits.

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use kite_core::execution::Execution;
 use kite_engine::ports::{
-    ExecutionQuery, ExecutionRepository, Page, StoreError, Transition, VersionedExecution, WorkItem,
+    ExecutionQuery, ExecutionRepository, Page, Slot, StoreError, Transition, VersionedExecution, WorkItem,
 };
 
 use super::encoding::{absent, deflate, inflate, key, names, values, Condition};
@@ -248,6 +248,17 @@ impl ExecutionRepository for AwsStore {
             exec_item.insert("logsZ".into(), AttributeValue::B(Blob::new(packed)));
         }
         let mut actions = vec![self.execution_action(exec_item, t.expected_version)?];
+        // Second, so that a failed condition tells a full flow from a conflict.
+        if let Some(slot) = t.slot {
+            actions.push(self.slot_action(&t.execution, slot)?);
+        }
+        let on_slot = match t.slot {
+            Some(Slot::Take { .. } | Slot::Check { .. }) => Some(StoreError::LimitReached(format!(
+                "flow {}.{}",
+                t.execution.namespace, t.execution.flow_id
+            ))),
+            _ => None,
+        };
         // Children get fresh ids and the parent's version condition guards the whole
         // transaction, so a plain put cannot overwrite a live child.
         for child in &t.children {
@@ -328,7 +339,7 @@ impl ExecutionRepository for AwsStore {
         if actions.len() == 1 {
             self.write_one(actions.remove(0), on_condition).await?;
         } else {
-            self.transact(actions, on_condition).await?;
+            self.transact_with(actions, on_condition, on_slot).await?;
         }
 
         if !rest.is_empty() {

@@ -101,6 +101,17 @@ impl AwsStore {
         actions: Vec<TransactWriteItem>,
         on_condition: StoreError,
     ) -> Result<(), StoreError> {
+        self.transact_with(actions, on_condition, None).await
+    }
+
+    /// [`AwsStore::transact`], with the error to report when the second action's
+    /// condition fails (a concurrency slot taken by others), if not a conflict.
+    pub(super) async fn transact_with(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        on_condition: StoreError,
+        on_second: Option<StoreError>,
+    ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         match self
             .ddb
@@ -116,6 +127,8 @@ impl AwsStore {
                     let failed_at = reasons.iter().position(|r| is_conditional_failure(r.code()));
                     if reasons.is_empty() || failed_at == Some(0) {
                         Err(on_condition)
+                    } else if let (Some(1), Some(second)) = (failed_at, on_second) {
+                        Err(second)
                     } else if failed_at.is_some() {
                         // Another item of the step changed since it was read: redo the step.
                         Err(StoreError::Conflict(format!(

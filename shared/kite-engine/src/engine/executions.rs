@@ -88,6 +88,7 @@ impl Engine {
             ack: Vec::new(),
             wake: Vec::new(),
             children: Vec::new(),
+            slot: None,
         };
         let version = match self.inner.ports.executions.commit(transition).await {
             Err(StoreError::AlreadyExists(id)) => {
@@ -222,6 +223,11 @@ impl Engine {
             let mut pass = Step::default();
             self.drive(&flow, &mut execution, Event::Restart, &mut pass)
                 .await?;
+            // Kestra checks the limit on new executions only: a restart runs whatever it
+            // is, but holds a slot like any running execution.
+            if flow.flow.concurrency.is_some() && pass.terminated.is_none() {
+                pass.slot = Some(Slot::Take { limit: u32::MAX });
+            }
             match self
                 .commit_pass(execution.clone(), Some(current.version), pass, Vec::new())
                 .await

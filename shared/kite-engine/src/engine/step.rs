@@ -51,6 +51,8 @@ impl Engine {
         let mut cached = self.recall(&item.execution_id);
         // A task run's I/O happens once per delivery, whatever the conflicts on its commit.
         let mut worker_event: Option<Option<Event>> = None;
+        // Set when a start found every running slot of its flow held.
+        let mut over_limit = false;
         for _ in 0..=self.inner.config.max_conflict_retries {
             let current = match cached.take() {
                 Some(c) => Some(c),
@@ -92,15 +94,21 @@ impl Engine {
                 return Ok(());
             };
             let mut pass = Step::default();
-            let gate = match event {
-                Event::Start if matches!(execution.state.current, StateType::Created | StateType::Queued) => {
-                    self.concurrency_gate(&flow.flow, &execution).await?
-                }
+            let limit = flow.flow.concurrency.as_ref().map(|c| c.limit);
+            let starting = event == Event::Start
+                && matches!(execution.state.current, StateType::Created | StateType::Queued);
+            let gate = match limit {
+                Some(limit) if starting && over_limit => Some((limit, self.over_limit_state(&flow.flow))),
                 _ => None,
             };
             match gate {
                 // Over the flow's concurrency limit: queued (started when another ends), cancelled or failed.
-                Some(state) => {
+                Some((_, StateType::Queued)) if execution.state.current == StateType::Queued => {
+                    // Still waiting: nothing changes until another execution ends.
+                    ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                    return Ok(());
+                }
+                Some((limit, state)) => {
                     let now = self.now();
                     execution.state.set(state, now);
                     if state.is_terminated() {
@@ -114,22 +122,35 @@ impl Engine {
                                 now,
                             ));
                         }
+                    } else {
+                        // Queued only while the slots are still all held, so that the end
+                        // that frees one cannot miss this execution.
+                        pass.slot = Some(Slot::Wait { limit });
                     }
                 }
-                None => match self.drive(&flow, &mut execution, event, &mut pass).await {
-                    Ok(()) => {}
-                    // The state machine refuses this event for good: redelivering it cannot help.
-                    Err(EngineError::Internal(message)) => {
-                        tracing::error!(error = %message, work = ?item.work, "work item refused; dropped");
-                        ports.queue.ack(std::slice::from_ref(&item.id)).await?;
-                        return Err(EngineError::Internal(message));
+                None => {
+                    match self.drive(&flow, &mut execution, event, &mut pass).await {
+                        Ok(()) => {}
+                        // The state machine refuses this event for good: redelivering it cannot help.
+                        Err(EngineError::Internal(message)) => {
+                            tracing::error!(error = %message, work = ?item.work, "work item refused; dropped");
+                            ports.queue.ack(std::slice::from_ref(&item.id)).await?;
+                            return Err(EngineError::Internal(message));
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
-                },
+                    pass.slot = limit.and_then(|limit| match (starting, pass.terminated.is_some()) {
+                        (true, false) => Some(Slot::Take { limit }),
+                        // Started and ended in this step: it must still fit under the limit.
+                        (true, true) => Some(Slot::Check { limit }),
+                        (false, true) => Some(Slot::Release),
+                        (false, false) => None,
+                    });
+                }
             }
             pass.push
                 .extend(self.trigger_work(&flow.flow, &execution, known_history).await?);
-            let release = pass.terminated.is_some() && flow.flow.concurrency.is_some();
+            let release = matches!(pass.slot, Some(Slot::Release | Slot::Check { .. }));
             let (namespace, flow_id) = (execution.namespace.clone(), execution.flow_id.clone());
             match self
                 .commit_pass(execution, Some(current.version), pass, vec![item.id.clone()])
@@ -141,8 +162,15 @@ impl Engine {
                     }
                     return Ok(());
                 }
+                // Every slot is held: redo the step as the flow's `concurrency.behavior` says.
+                Err(EngineError::Store(StoreError::LimitReached(_))) => {
+                    debug!("concurrency limit reached");
+                    over_limit = true;
+                    continue;
+                }
                 Err(EngineError::Store(StoreError::Conflict(_))) => {
                     debug!("conflict, retrying");
+                    over_limit = false;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -151,44 +179,14 @@ impl Engine {
         Err(EngineError::Store(StoreError::Conflict(item.execution_id)))
     }
 
-    /// Applies the flow's `concurrency` limit to an execution about to start: `None` admits it,
-    /// else the state it takes instead (QUEUED, CANCELLED or FAILED).
-    pub(super) async fn concurrency_gate(
-        &self,
-        flow: &Flow,
-        execution: &Execution,
-    ) -> Result<Option<StateType>, EngineError> {
-        if flow.concurrency.is_none() {
-            return Ok(None);
+    /// The state an execution about to start takes when every running slot of its flow
+    /// is held (`concurrency.behavior`): QUEUED, CANCELLED or FAILED.
+    fn over_limit_state(&self, flow: &Flow) -> StateType {
+        match executor::concurrency_decision(flow, usize::MAX) {
+            executor::ConcurrencyDecision::Cancel => StateType::Cancelled,
+            executor::ConcurrencyDecision::Fail => StateType::Failed,
+            executor::ConcurrencyDecision::Queue | executor::ConcurrencyDecision::Admit => StateType::Queued,
         }
-        let running = self
-            .inner
-            .ports
-            .executions
-            .search(&ExecutionQuery {
-                namespace: Some(execution.namespace.clone()),
-                flow_id: Some(execution.flow_id.clone()),
-                states: vec![
-                    StateType::Running,
-                    StateType::Paused,
-                    StateType::Killing,
-                    StateType::Restarted,
-                ],
-                pagination: crate::ports::Pagination { page: 1, size: 1 },
-                ..Default::default()
-            })
-            .await?;
-        let running = running.results.len().max(running.total as usize);
-        Ok(match executor::concurrency_decision(flow, running) {
-            executor::ConcurrencyDecision::Admit => None,
-            executor::ConcurrencyDecision::Queue if execution.state.current == StateType::Queued => {
-                // Still over the limit: it stays queued until the next execution ends.
-                Some(StateType::Queued)
-            }
-            executor::ConcurrencyDecision::Queue => Some(StateType::Queued),
-            executor::ConcurrencyDecision::Cancel => Some(StateType::Cancelled),
-            executor::ConcurrencyDecision::Fail => Some(StateType::Failed),
-        })
     }
 
     /// Queues the start of the oldest QUEUED execution of a flow (one of its executions ended).
@@ -533,6 +531,7 @@ impl Engine {
             ack,
             wake: pass.wake.clone(),
             children: children.clone(),
+            slot: pass.slot,
         };
         let version = self.inner.ports.executions.commit(transition).await?;
         self.remember(&execution, version);

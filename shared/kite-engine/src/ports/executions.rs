@@ -56,6 +56,26 @@ pub struct Transition {
     pub wake: Vec<String>,
     /// New executions created by this step (subflows), inserted unless their id exists.
     pub children: Vec<Execution>,
+    /// What this step does with its flow's `concurrency.limit` slots, if it has one.
+    pub slot: Option<Slot>,
+}
+
+/// A step's use of the running slots of its execution's flow (`concurrency.limit`).
+/// It is written in the same atomic write as the state change it goes with, so a crash
+/// can never leave a slot held by an ended execution, nor a running one without its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// The execution starts: it takes a slot, unless `limit` are held by other executions
+    /// ([`StoreError::LimitReached`]). Taking a slot it already holds succeeds.
+    Take { limit: u32 },
+    /// The execution starts and ends in this step: checked like [`Slot::Take`], but no
+    /// slot is held afterwards.
+    Check { limit: u32 },
+    /// The execution waits (QUEUED) because `limit` slots are held: written only if they
+    /// still are, else [`StoreError::Conflict`] (one came free meanwhile: redo the step).
+    Wait { limit: u32 },
+    /// The execution ended: the slot it held, if any, is free again.
+    Release,
 }
 
 /// Executions with optimistic concurrency.

@@ -48,6 +48,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A [`Slot::Take`] found every running slot of the flow held.
+    #[error("concurrency limit of {0} reached")]
+    LimitReached(String),
     /// The backend failed (I/O, corruption, serialization).
     #[error("storage error: {0}")]
     Backend(String),

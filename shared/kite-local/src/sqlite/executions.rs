@@ -3,9 +3,9 @@
 //! commit writes the execution, its logs and its queue changes in one transaction.
 
 use async_trait::async_trait;
-use kite_core::execution::Execution;
+use kite_core::execution::{Execution, StateType};
 use kite_engine::ports::{
-    ExecutionQuery, ExecutionRepository, Page, StoreError, Transition, VersionedExecution,
+    ExecutionQuery, ExecutionRepository, Page, Slot, StoreError, Transition, VersionedExecution,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -100,6 +100,49 @@ fn update_execution(conn: &Connection, e: &Execution, expected: i64) -> Result<i
     Ok(expected + 1)
 }
 
+/// States in which an execution holds one of its flow's running slots.
+const HOLDING_A_SLOT: [StateType; 4] = [
+    StateType::Running,
+    StateType::Paused,
+    StateType::Killing,
+    StateType::Restarted,
+];
+
+/// Checks a step's [`Slot`] inside its write transaction. The held slots are not stored
+/// but counted from the rows: SQLite has one writer at a time, so two starts cannot both
+/// see a free slot, and a crash leaves nothing to repair (`Release` has nothing to do).
+fn check_slot(conn: &Connection, e: &Execution, slot: Slot) -> Result<(), StoreError> {
+    let limit = match slot {
+        Slot::Take { limit } | Slot::Check { limit } | Slot::Wait { limit } => i64::from(limit),
+        Slot::Release => return Ok(()),
+    };
+    let held: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM executions WHERE namespace = ?1 AND flow_id = ?2 AND id <> ?3 \
+             AND deleted = 0 AND state IN (?4, ?5, ?6, ?7)",
+        )
+        .map_err(backend)?
+        .query_row(
+            params![
+                e.namespace,
+                e.flow_id,
+                e.id,
+                HOLDING_A_SLOT[0].as_str(),
+                HOLDING_A_SLOT[1].as_str(),
+                HOLDING_A_SLOT[2].as_str(),
+                HOLDING_A_SLOT[3].as_str()
+            ],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    let flow = format!("flow {}.{}", e.namespace, e.flow_id);
+    match slot {
+        Slot::Take { .. } | Slot::Check { .. } if held >= limit => Err(StoreError::LimitReached(flow)),
+        Slot::Wait { .. } if held < limit => Err(StoreError::Conflict(flow)),
+        _ => Ok(()),
+    }
+}
+
 fn parse_execution(body: &str) -> Result<Execution, StoreError> {
     serde_json::from_str(body).map_err(backend)
 }
@@ -150,6 +193,9 @@ impl ExecutionRepository for SqliteStore {
                 }
                 Some(v) => update_execution(&tx, &t.execution, v)?,
             };
+            if let Some(slot) = t.slot {
+                check_slot(&tx, &t.execution, slot)?;
+            }
             for child in &t.children {
                 insert_execution(&tx, child, true)?;
             }

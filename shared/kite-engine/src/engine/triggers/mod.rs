@@ -266,6 +266,7 @@ impl Engine {
             ack: Vec::new(),
             wake: Vec::new(),
             children: Vec::new(),
+            slot: None,
         };
         match self.inner.ports.executions.commit(transition).await {
             Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
