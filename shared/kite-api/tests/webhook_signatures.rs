@@ -97,6 +97,7 @@ async fn kite() -> Kite {
         auth: AuthConfig::default(),
         max_upload: 1024 * 1024,
         inline_download_limit: None,
+        creations: kite_api::Admissions::new(256),
     });
     let kite = Kite {
         app,
