@@ -429,6 +429,7 @@ impl Runner {
             secret_key: Some(&self.secret_key),
             globals: self.globals.as_ref(),
             secrets: self.secrets.as_ref(),
+            kv: None,
         };
         f(&env)
     }

@@ -221,6 +221,7 @@ impl Driver {
             secret_key: None,
             globals: None,
             secrets: None,
+            kv: None,
         };
         let commands = apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;
         for command in commands {
