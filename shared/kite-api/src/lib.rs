@@ -20,6 +20,7 @@ use serde_json::Value;
 pub mod error;
 mod executions;
 mod flows;
+mod kv;
 mod openapi;
 mod params;
 mod triggers;
@@ -136,6 +137,11 @@ fn api() -> Router<Shared> {
         )
         .route("/triggers/backfill/delete", post(triggers::delete_backfill))
         .route("/triggers/{namespace}/{flow_id}", get(triggers::for_flow))
+        .route("/namespaces/{namespace}/kv", get(kv::list))
+        .route(
+            "/namespaces/{namespace}/kv/{key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
         .route("/logs/{execution_id}", get(executions::logs))
         .route("/logs/{execution_id}/download", get(executions::logs_download))
         .route("/openapi.yml", get(openapi::yaml))

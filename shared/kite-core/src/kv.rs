@@ -251,8 +251,12 @@ pub fn kv_references(source: &str) -> Vec<KvReference> {
         } else if let Some(after) = rest.strip_prefix(',') {
             match literal_arg(after, "namespace") {
                 Some((ns, tail)) if tail.trim_start().starts_with([')', ',']) => Some(ns),
-                // `kv('k', null, false)`: no namespace.
-                _ if after.trim_start().starts_with("null") => None,
+                // `kv('k', null, false)`, `kv('k', errorOnMissing=false)`: no namespace.
+                _ if after.trim_start().starts_with("null")
+                    || after.trim_start().starts_with("errorOnMissing") =>
+                {
+                    None
+                }
                 _ => continue,
             }
         } else {
@@ -338,7 +342,7 @@ mod tests {
     fn literal_references_are_found() {
         let source = r#"
 message: "{{ kv('A') }} {{ kv( "B", 'team.x' ) }} {{ kv(key='C', namespace='n') }} {{kv('A')}}"
-other: "{{ kv('P_' ~ x) }} {{ mykv('X') }} {{ kv('D', inputs.ns) }} {{ kv('E', null, false) }}"
+other: "{{ kv('P_' ~ x) }} {{ mykv('X') }} {{ kv('D', inputs.ns) }} {{ kv('E', null, false) }} {{ kv('F', errorOnMissing=false) }}"
 "#;
         let refs: Vec<(String, Option<String>)> = kv_references(source)
             .into_iter()
@@ -348,7 +352,13 @@ other: "{{ kv('P_' ~ x) }} {{ mykv('X') }} {{ kv('D', inputs.ns) }} {{ kv('E', n
         let other = |k: &str, n: &str| (k.to_string(), Some(n.to_string()));
         assert_eq!(
             refs,
-            vec![own("A"), other("B", "team.x"), other("C", "n"), own("E")]
+            vec![
+                own("A"),
+                other("B", "team.x"),
+                other("C", "n"),
+                own("E"),
+                own("F")
+            ]
         );
     }
 
