@@ -37,19 +37,19 @@ pub async fn run(
                 expiration_date: ttl.map(|ttl| now + ttl),
             };
             store
-                .put(namespace, key, write, *overwrite, now)
+                .put_kv(namespace, key, write, *overwrite, now)
                 .await
                 .map_err(unavailable(namespace, key))?;
             Ok(KvAnswer::Set)
         }
         KvCall::Get { namespace, key, .. } => store
-            .get(namespace, key, now)
+            .get_kv(namespace, key, now)
             .await
             .map(KvAnswer::Value)
             .map_err(unavailable(namespace, key)),
         KvCall::GetKeys { namespace, prefix } => {
             let entries = store
-                .list(namespace, now)
+                .list_kv(namespace, now)
                 .await
                 .map_err(unavailable(namespace, ""))?;
             let keys = entries
@@ -60,7 +60,7 @@ pub async fn run(
             Ok(KvAnswer::Keys(keys))
         }
         KvCall::Delete { namespace, key, .. } => store
-            .delete(namespace, key, now)
+            .delete_kv(namespace, key, now)
             .await
             .map(KvAnswer::Deleted)
             .map_err(unavailable(namespace, key)),

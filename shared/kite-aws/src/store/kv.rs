@@ -38,7 +38,7 @@ fn entry_from_item(item: &Item) -> Result<KvEntry, StoreError> {
 
 #[async_trait]
 impl KvStore for AwsStore {
-    async fn put(
+    async fn put_kv(
         &self,
         namespace: &str,
         kv_key: &str,
@@ -115,7 +115,7 @@ impl KvStore for AwsStore {
         }
     }
 
-    async fn get(
+    async fn get_kv(
         &self,
         namespace: &str,
         kv_key: &str,
@@ -129,7 +129,7 @@ impl KvStore for AwsStore {
             .transpose()
     }
 
-    async fn list(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError> {
+    async fn list_kv(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError> {
         let items = self
             .query_all(
                 None,
@@ -148,7 +148,7 @@ impl KvStore for AwsStore {
             .collect()
     }
 
-    async fn delete(&self, namespace: &str, kv_key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn delete_kv(&self, namespace: &str, kv_key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let out = self
             .ddb
             .delete_item()

@@ -10,7 +10,7 @@ use crate::ports::{KvEntry, KvValue, KvWrite};
 impl Engine {
     /// The live pairs of `namespace`, by key.
     pub async fn kv_list(&self, namespace: &str) -> Result<Vec<KvEntry>, EngineError> {
-        Ok(self.inner.ports.kv.list(namespace, self.now()).await?)
+        Ok(self.inner.ports.kv.list_kv(namespace, self.now()).await?)
     }
 
     /// The value of `key`; 404 with Kestra's message when it is absent or expired.
@@ -19,7 +19,7 @@ impl Engine {
         self.inner
             .ports
             .kv
-            .get(namespace, key, self.now())
+            .get_kv(namespace, key, self.now())
             .await?
             .ok_or_else(|| {
                 EngineError::NotFound(format!(
@@ -44,13 +44,18 @@ impl Engine {
             description,
             expiration_date: ttl.map(|ttl| now + ttl),
         };
-        Ok(self.inner.ports.kv.put(namespace, key, write, true, now).await?)
+        Ok(self
+            .inner
+            .ports
+            .kv
+            .put_kv(namespace, key, write, true, now)
+            .await?)
     }
 
     /// Removes `key`; `false` when there was no live pair.
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, EngineError> {
         checked(key)?;
-        Ok(self.inner.ports.kv.delete(namespace, key, self.now()).await?)
+        Ok(self.inner.ports.kv.delete_kv(namespace, key, self.now()).await?)
     }
 }
 

@@ -242,7 +242,7 @@ impl Engine {
             };
             for ns in namespaces {
                 let value = store
-                    .get(ns, &reference.key, now)
+                    .get_kv(ns, &reference.key, now)
                     .await
                     .map_err(|e| KvError::Unavailable {
                         namespace: ns.to_string(),

@@ -39,7 +39,7 @@ pub trait KvStore: Send + Sync {
     /// Stores `key` in `namespace`. With `overwrite` false, a live pair makes it fail
     /// with [`StoreError::AlreadyExists`] (checked and written atomically). A rewrite
     /// keeps the pair's creation date.
-    async fn put(
+    async fn put_kv(
         &self,
         namespace: &str,
         key: &str,
@@ -49,7 +49,7 @@ pub trait KvStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// The live value of `key`, `None` if absent or expired.
-    async fn get(
+    async fn get_kv(
         &self,
         namespace: &str,
         key: &str,
@@ -57,10 +57,10 @@ pub trait KvStore: Send + Sync {
     ) -> Result<Option<KvValue>, StoreError>;
 
     /// The live pairs of `namespace`, by key.
-    async fn list(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError>;
+    async fn list_kv(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError>;
 
     /// Removes `key`; `true` if a live pair was there.
-    async fn delete(&self, namespace: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn delete_kv(&self, namespace: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// What the renders of one pass read with `kv()`: the pairs fetched before it (renders
@@ -68,8 +68,11 @@ pub trait KvStore: Send + Sync {
 /// execution, keeps `kv()` in step with the `kv` tasks: they run on the worker, so any
 /// write an earlier task made is committed before the next pass starts.
 pub(crate) struct PassKv {
-    pub fetched: Vec<((String, String), Result<Option<KvValue>, KvError>)>,
+    pub fetched: Vec<(NamespacedKey, Result<Option<KvValue>, KvError>)>,
 }
+
+/// `(namespace, key)`.
+pub(crate) type NamespacedKey = (String, String);
 
 impl kite_core::kv::KvSource for PassKv {
     fn kv(&self, namespace: &str, key: &str) -> Result<Option<KvValue>, KvError> {

@@ -15,7 +15,7 @@ fn kv_type(name: &str) -> Result<KvType, StoreError> {
 
 #[async_trait]
 impl KvStore for SqliteStore {
-    async fn put(
+    async fn put_kv(
         &self,
         namespace: &str,
         key: &str,
@@ -62,7 +62,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn get(
+    async fn get_kv(
         &self,
         namespace: &str,
         key: &str,
@@ -91,7 +91,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn list(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError> {
+    async fn list_kv(&self, namespace: &str, now: DateTime<Utc>) -> Result<Vec<KvEntry>, StoreError> {
         let namespace = namespace.to_string();
         self.read(move |conn| {
             let mut st = conn
@@ -116,7 +116,7 @@ impl KvStore for SqliteStore {
         .await
     }
 
-    async fn delete(&self, namespace: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn delete_kv(&self, namespace: &str, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let (namespace, key) = (namespace.to_string(), key.to_string());
         self.write(move |conn| {
             let expires: Option<Option<i64>> = conn
