@@ -21,6 +21,7 @@ mod admission;
 pub mod error;
 mod executions;
 mod flows;
+mod kv;
 mod openapi;
 mod params;
 mod triggers;
@@ -145,6 +146,11 @@ fn api(shared: &Shared) -> Router<Shared> {
         )
         .route("/triggers/backfill/delete", post(triggers::delete_backfill))
         .route("/triggers/{namespace}/{flow_id}", get(triggers::for_flow))
+        .route("/namespaces/{namespace}/kv", get(kv::list))
+        .route(
+            "/namespaces/{namespace}/kv/{key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
         .route("/logs/{execution_id}", get(executions::logs))
         .route("/logs/{execution_id}/download", get(executions::logs_download))
         .route("/openapi.yml", get(openapi::yaml))

@@ -2102,3 +2102,88 @@ async fn creations_beyond_the_bound_are_answered_503_at_once() {
         StatusCode::OK
     );
 }
+
+fn kv_put(uri: &str, body: &str, ttl: Option<&str>) -> Request<Body> {
+    let mut request = Request::put(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(ttl) = ttl {
+        request = request.header("ttl", ttl).header("description", "short-lived");
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+#[tokio::test]
+async fn kv_routes_list_get_put_and_delete() {
+    let kite = kite().await;
+    let (status, _) = kite
+        .send(kv_put("/api/v1/namespaces/dev/kv/answer", "42", None))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = kite
+        .send(kv_put(
+            "/api/v1/main/namespaces/dev/kv/greeting",
+            "hello",
+            Some("PT1H"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    kite.send(kv_put("/api/v1/namespaces/dev/kv/doc", r#"{"a": [1]}"#, None))
+        .await;
+
+    let (status, body) = kite.send(get("/api/v1/namespaces/dev/kv/answer")).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, serde_json::json!({"type": "NUMBER", "value": 42}))
+    );
+    let (_, body) = kite.send(get("/api/v1/main/namespaces/dev/kv/greeting")).await;
+    assert_eq!(body, serde_json::json!({"type": "STRING", "value": "hello"}));
+    let (_, body) = kite.send(get("/api/v1/namespaces/dev/kv/doc")).await;
+    assert_eq!(body["type"], "JSON");
+
+    let (status, list) = kite.send(get("/api/v1/namespaces/dev/kv")).await;
+    assert_eq!(status, StatusCode::OK);
+    let keys: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["answer", "doc", "greeting"]);
+    assert_eq!(list[2]["description"], "short-lived");
+    assert!(list[2]["expirationDate"].is_string() && list[0]["creationDate"].is_string());
+
+    let delete = |uri: &str| Request::delete(uri).body(Body::empty()).unwrap();
+    assert_eq!(
+        kite.send(delete("/api/v1/namespaces/dev/kv/answer")).await.1,
+        serde_json::json!(true)
+    );
+    assert_eq!(
+        kite.send(delete("/api/v1/namespaces/dev/kv/answer")).await.1,
+        serde_json::json!(false)
+    );
+    let (status, body) = kite.send(get("/api/v1/namespaces/dev/kv/answer")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("No value found for key 'answer' in namespace 'dev'"),
+        "{body}"
+    );
+    let (status, body) = kite.send(get("/api/v1/namespaces/dev/kv/_bad")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = kite
+        .send(kv_put("/api/v1/namespaces/dev/kv/x", "1", Some("soon")))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn kv_routes_need_credentials() {
+    let auth = AuthConfig {
+        basic: None,
+        token: Some("t0k3n".into()),
+    };
+    let kite = kite_with(auth, 1024).await;
+    let (status, _) = kite.send(get("/api/v1/namespaces/dev/kv")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -73,6 +73,18 @@ pub fn trigger_gsi_sk(ns: &str, flow_id: &str, trigger_id: &str) -> String {
     format!("{ns}#{flow_id}#{trigger_id}")
 }
 
+/// The KV pairs of one namespace share a partition, so listing them is one Query.
+pub fn kv_pk(ns: &str) -> String {
+    format!("KV#{ns}")
+}
+
+/// `#` cannot be in a KV key, so no key reads as another kind of item (`EXEC`).
+pub const KV_SK_PREFIX: &str = "KV#";
+
+pub fn kv_sk(key: &str) -> String {
+    format!("{KV_SK_PREFIX}{key}")
+}
+
 /// Milliseconds since the epoch, zero-padded so that strings sort like dates
 /// (16 digits cover `DateTime::MAX_UTC`, the engine's "never").
 pub fn padded_ms(d: DateTime<Utc>) -> String {

@@ -107,6 +107,7 @@ impl AwsAdapters {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             triggers: self.store.clone(),
+            kv: self.store.clone(),
             schedules: self.schedules.clone(),
             worker: Arc::new(kite_worker::InProcessWorker::new()),
             secrets: self.secrets.clone(),

@@ -1,4 +1,4 @@
-//! DynamoDB repositories (flows, executions, logs, trigger state) and the SQS work
+//! DynamoDB repositories (flows, executions, logs, trigger state, KV pairs) and the SQS work
 //! queue with its DynamoDB outbox, in one table (see docs/aws.md, "Storage").
 //!
 //! This module holds [`AwsStore`], the clients and settings every port shares; each
@@ -10,6 +10,7 @@
 //! - `logs`: [`LogRepository`](kite_engine::ports::LogRepository), log lines;
 //! - `queue`: [`TaskQueue`](kite_engine::ports::TaskQueue) over SQS;
 //! - `triggers`: [`TriggerRepository`](kite_engine::ports::TriggerRepository), trigger state;
+//! - `kv`: [`KvStore`](kite_engine::ports::KvStore), Kestra's KV store;
 //! - `search`: execution search over the namespace index, and the paging and sorting
 //!   every search shares;
 //! - `outbox`: the durable record of queued work, its sending to SQS and the sweeper;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 mod encoding;
 mod executions;
 mod flows;
+mod kv;
 mod logs;
 mod outbox;
 mod queue;

@@ -82,6 +82,20 @@ async fn execution_search_filters_sorts_and_pages() {
 
 #[tokio::test]
 #[ignore = "needs moto: tests/aws/run.sh"]
+async fn kv_store_types_namespaces_and_expiry() {
+    let a = setup("kv").await;
+    suite::kv_store_types_namespaces_and_expiry(a.store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn kv_put_without_overwrite_is_atomic() {
+    let a = setup("kvrace").await;
+    suite::kv_put_without_overwrite_is_atomic(a.store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn commit_is_atomic_writes_the_outbox_and_acks_remove_it() {
     let a = setup("commit").await;
     let s = a.store.as_ref();

@@ -1,12 +1,13 @@
 //! What the core may use besides the execution and the flow, given by its host: the
 //! clock, fresh ids and nonces, the expression engine, files, the SECRET key and
-//! configured variables, secrets.
+//! configured variables, secrets, KV values.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::expression::{ExpressionEngine, FileReader};
 use crate::id::IdSource;
+use crate::kv::KvSource;
 use crate::secret::Secrets;
 
 /// What the state machine may use besides the execution: clock, ids, renderer, files.
@@ -23,6 +24,8 @@ pub struct Env<'a> {
     pub secrets: Option<&'a Secrets>,
     /// The largest outputs a task run may have, in bytes of JSON; larger fails it.
     pub max_task_output: usize,
+    /// What `kv()` reads; `None` finds no key.
+    pub kv: Option<&'a dyn KvSource>,
 }
 
 /// [`Env::max_task_output`] unless configured: above the 10 MiB an HTTP response body

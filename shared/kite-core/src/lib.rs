@@ -13,6 +13,7 @@
 //! - [`run_variables`]: the variables an expression sees while a task runs.
 //! - [`env`] and [`id`]: what the host gives the core (clock, ids and nonces, files).
 //! - [`secret`]: `secret()`'s values, given by the host, and their masking in logs.
+//! - [`kv`]: the KV store's typed values and what `kv()` reads, given by the host.
 //! - [`runner`]: an in-memory host with a virtual clock, for tests and benchmarks.
 //!
 //! Edges (HTTP, storage, queues, timers) live in other crates and only feed
@@ -26,6 +27,7 @@ pub mod flow;
 pub mod id;
 pub mod input;
 mod input_definition;
+pub mod kv;
 pub mod plugin;
 pub mod run_variables;
 pub mod runner;

@@ -437,6 +437,7 @@ impl Runner {
             globals: self.globals.as_ref(),
             secrets: self.secrets.as_ref(),
             max_task_output: self.max_task_output,
+            kv: None,
         };
         f(&env)
     }

@@ -883,7 +883,9 @@ tasks:
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let calls = seen.clone();
     runner.set_worker(Box::new(move |job, now| {
-        let kite_core::plugin::IoCall::Http(call) = &job.call;
+        let kite_core::plugin::IoCall::Http(call) = &job.call else {
+            panic!("an HTTP call");
+        };
         calls.borrow_mut().push(call.uri.clone());
         let response = kite_core::plugin::http::HttpResponse {
             status: 200,

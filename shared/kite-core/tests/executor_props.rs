@@ -222,6 +222,7 @@ impl Driver {
             globals: None,
             secrets: None,
             max_task_output: kite_core::env::DEFAULT_MAX_TASK_OUTPUT,
+            kv: None,
         };
         let commands = apply(&self.flow, &mut self.execution, event, &env).map_err(|e| e.to_string())?;
         for command in commands {

@@ -193,6 +193,7 @@ fn read_only_opens_the_executions_files() {
         error_logs: &[],
         now: now(),
         secrets: None,
+        kv: None,
     };
     let engine = ExpressionEngine::new();
     assert_eq!(

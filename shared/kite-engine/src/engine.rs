@@ -27,14 +27,16 @@ use crate::error::EngineError;
 mod executions;
 mod flows;
 mod followers;
+mod kv;
 mod step;
 mod triggers;
 mod webhook;
 
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
-    FlowRepository, IdSource, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, Slot, StoreError,
-    StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work, WorkItem,
+    FlowRepository, IdSource, KvStore, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, Slot,
+    StoreError, StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work,
+    WorkItem,
 };
 pub use webhook::WebhookFired;
 
@@ -55,6 +57,8 @@ pub struct Ports {
     pub worker: Arc<dyn TaskWorker>,
     /// What `secret()` reads (`SECRET_*` variables locally, Secrets Manager on AWS).
     pub secrets: Arc<dyn SecretStore>,
+    /// Kestra's KV store (the `kv` tasks, `kv()`, the API).
+    pub kv: Arc<dyn KvStore>,
 }
 
 /// Engine settings.

@@ -1,4 +1,4 @@
-//! SQLite store: flows, executions, logs, trigger state and the work queue in one
+//! SQLite store: flows, executions, logs, trigger state, the KV store and the work queue in one
 //! database file (WAL, synchronous=NORMAL), so that one step of an execution is one
 //! transaction.
 //!
@@ -12,6 +12,7 @@
 //! - `logs`: [`LogRepository`](kite_engine::ports::LogRepository), log lines;
 //! - `queue`: [`TaskQueue`](kite_engine::ports::TaskQueue), the work queue and its leases;
 //! - `triggers`: [`TriggerRepository`](kite_engine::ports::TriggerRepository), trigger state;
+//! - `kv`: [`KvStore`](kite_engine::ports::KvStore), Kestra's KV store;
 //! - `search`: what the searches of flows, executions and triggers share: their
 //!   filters, their order and the read of one page with the total.
 
@@ -25,6 +26,7 @@ use rusqlite::Connection;
 
 mod executions;
 mod flows;
+mod kv;
 mod logs;
 mod queue;
 mod schema;

@@ -60,6 +60,18 @@ async fn concurrency_slots_admit_up_to_the_limit() {
 }
 
 #[tokio::test]
+async fn kv_store_types_namespaces_and_expiry() {
+    let (_d, s) = store();
+    suite::kv_store_types_namespaces_and_expiry(s.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kv_put_without_overwrite_is_atomic() {
+    let (_d, s) = store();
+    suite::kv_put_without_overwrite_is_atomic(s).await;
+}
+
+#[tokio::test]
 async fn logs_filter_by_level_and_task_run() {
     let (_d, s) = store();
     suite::logs_filter_by_level_and_task_run(s.as_ref()).await;

@@ -5,8 +5,10 @@
 //! a call to its module. The task types themselves live in `kite_core::plugin`.
 //!
 //! - [`http`]: HTTP requests
+//! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 
 pub mod http;
+pub mod kv;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -38,6 +40,7 @@ impl TaskWorker for InProcessWorker {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
         let answer = match &job.call {
             IoCall::Http(call) => IoAnswer::Http(self.http.send(call).await),
+            IoCall::Kv(call) => IoAnswer::Kv(kv::run(context.kv.as_ref(), call, context.clock.now()).await),
         };
         job.finish(answer, context.clock.now())
     }

@@ -1,7 +1,7 @@
 //! Kestra's Pebble filters, functions and tests, registered on tera.
 //!
 //! Functions that need the render context (`now`, `read`, `render`, `errorLogs`,
-//! `currentEachOutput`, `secret`) reach it through [`super::with_current`], set for the
+//! `currentEachOutput`, `secret`, `kv`) reach it through [`super::with_current`], set for the
 //! duration of one render.
 
 use std::collections::HashMap;
@@ -506,6 +506,52 @@ pub(super) fn register(tera: &mut Tera) {
             let field = text(field);
             secrets.reveal(&field);
             Ok(Value::String(field))
+        })?
+    });
+    tera.register_function("kv", |args: &Args| {
+        let key = match args.get("key") {
+            Some(Value::String(k)) => k.clone(),
+            Some(other) if !other.is_null() => text(other),
+            _ => return Err(Error::msg("The 'kv' function expects an argument 'key'.")),
+        };
+        let namespace = arg_str(args, "namespace").map(str::to_string);
+        let error_on_missing = args
+            .get("errorOnMissing")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        with_current(|c| {
+            let flow_namespace = c
+                .ctx
+                .variables
+                .pointer("/flow/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let lookup = |ns: &str| c.ctx.kv.map_or(Ok(None), |kv| kv.kv(ns, &key));
+            // Without a namespace, Kestra looks in the flow's, then in its parents'.
+            let (namespace, found) = match &namespace {
+                Some(ns) => (ns.as_str(), lookup(ns)),
+                None => {
+                    let mut found = Ok(None);
+                    for ns in crate::kv::inherited_namespaces(flow_namespace) {
+                        found = lookup(ns);
+                        if !matches!(found, Ok(None)) {
+                            break;
+                        }
+                    }
+                    (flow_namespace, found)
+                }
+            };
+            match found.map_err(|e| Error::msg(e.to_string()))? {
+                Some(value) => Ok(value.value),
+                None if error_on_missing => Err(Error::msg(
+                    crate::kv::KvError::Missing {
+                        key: key.clone(),
+                        namespace: namespace.to_string(),
+                    }
+                    .to_string(),
+                )),
+                None => Ok(Value::Null),
+            }
         })?
     });
     tera.register_function("fileURI", |args: &Args| {

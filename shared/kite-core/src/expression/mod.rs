@@ -49,6 +49,8 @@ pub struct RenderContext<'a> {
     pub now: DateTime<Utc>,
     /// What `secret()` reads (and remembers for masking); `None` fails it.
     pub secrets: Option<&'a Secrets>,
+    /// What `kv()` reads; `None` finds no key.
+    pub kv: Option<&'a dyn crate::kv::KvSource>,
 }
 
 impl<'a> RenderContext<'a> {
@@ -61,6 +63,7 @@ impl<'a> RenderContext<'a> {
             error_logs: &[],
             now,
             secrets: None,
+            kv: None,
         }
     }
 }

@@ -181,6 +181,7 @@ fn parameter_names(name: &str, is_filter: bool) -> Option<&'static [&'static str
         ("read", false) | ("fileURI", false) | ("fileSize", false) | ("fileExists", false) => &["path"],
         ("currentEachOutput", false) => &["outputs"],
         ("secret", false) => &["key", "namespace", "subkey"],
+        ("kv", false) => &["key", "namespace", "errorOnMissing"],
         ("randomInt", false) => &["lower", "upper"],
         ("range", false) => &["start", "end", "step"],
         _ => return None,

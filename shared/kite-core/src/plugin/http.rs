@@ -34,9 +34,10 @@ pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
             .map(IoCall::Http)
             .map_err(|e| e.to_string())
     },
-    // One kind of call so far: a second makes this pattern refutable, and the compiler says so.
     finish: |call, answer, task_run, now| {
-        let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer);
+        let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
+            return task_run.failed("The worker answered another kind of call", now);
+        };
         finish(call, task_run, response, now)
     },
 }];

@@ -4,12 +4,14 @@
 //!
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
 //! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
+//! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
 pub mod http;
+pub mod kv;
 pub mod notifications;
 
 use chrono::{DateTime, Utc};
@@ -21,7 +23,7 @@ use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
 /// Every task type that does I/O, by module.
-const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS];
+const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS, kv::TASKS];
 
 /// Every task type that does I/O.
 pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
@@ -36,6 +38,10 @@ pub enum IoKind {
     TeamsIncomingWebhook,
     DiscordIncomingWebhook,
     GoogleChatIncomingWebhook,
+    KvSet,
+    KvGet,
+    KvGetKeys,
+    KvDelete,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -100,12 +106,14 @@ pub fn by_name(name: &str) -> Option<&'static IoTaskSpec> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IoCall {
     Http(http::HttpCall),
+    Kv(kv::KvCall),
 }
 
 /// What the worker got for an [`IoCall`] of the same variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IoAnswer {
     Http(Result<http::HttpResponse, http::HttpError>),
+    Kv(Result<kv::KvAnswer, crate::kv::KvError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

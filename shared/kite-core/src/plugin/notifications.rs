@@ -65,9 +65,10 @@ fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, S
     }))
 }
 
-// One kind of call so far: a second makes this pattern refutable, and the compiler says so.
 fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateTime<Utc>) -> TaskResult {
-    let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer);
+    let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
+        return task_run.failed("The worker answered another kind of call", now);
+    };
     match http::answered(call, response) {
         Err(message) => task_run.failed(message, now),
         Ok(response) => {

@@ -99,6 +99,7 @@ fn with_renderer<R>(
         error_logs,
         now: env.now,
         secrets: env.secrets,
+        kv: env.kv,
     };
     let render = |v: &Value| -> Result<String, ExpressionError> {
         match v {

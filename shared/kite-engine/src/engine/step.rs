@@ -5,10 +5,11 @@
 use kite_core::execution::iso_duration;
 use kite_core::task;
 
+use kite_core::kv::{inherited_namespaces, kv_references, KvError, KvSource};
 use kite_core::secret::{secret_names, Secrets};
 
 use super::*;
-use crate::ports::{PassSecrets, WorkerContext};
+use crate::ports::{PassKv, PassSecrets, WorkerContext};
 
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
@@ -225,8 +226,44 @@ impl Engine {
         Secrets::new(Arc::new(PassSecrets { fetched, store })).preload(&names)
     }
 
+    /// The KV pairs a pass over an execution of `flow` reads: the `kv()` calls its source
+    /// spells out literally, fetched now (without a namespace: the flow's, then its
+    /// parents' until one holds the key, as `kv()` looks them up).
+    pub(super) async fn pass_kv(&self, flow: &FlowWithSource) -> PassKv {
+        let store = self.inner.ports.kv.clone();
+        let now = self.now();
+        let mut fetched = Vec::new();
+        for reference in kv_references(&flow.source) {
+            let namespaces: Vec<&str> = match &reference.namespace {
+                Some(ns) => vec![ns.as_str()],
+                None => inherited_namespaces(&flow.flow.namespace).collect(),
+            };
+            for ns in namespaces {
+                let value = store
+                    .get_kv(ns, &reference.key, now)
+                    .await
+                    .map_err(|e| KvError::Unavailable {
+                        namespace: ns.to_string(),
+                        key: reference.key.clone(),
+                        reason: e.to_string(),
+                    });
+                let found = !matches!(value, Ok(None));
+                fetched.push(((ns.to_string(), reference.key.clone()), value));
+                if found {
+                    break;
+                }
+            }
+        }
+        PassKv { fetched }
+    }
+
     /// Calls `f` with the core's environment (never held across an await: it is not `Send`).
-    pub(super) fn with_env<R>(&self, secrets: Option<&Secrets>, f: impl FnOnce(&Env) -> R) -> R {
+    pub(super) fn with_env<R>(
+        &self,
+        secrets: Option<&Secrets>,
+        kv: Option<&PassKv>,
+        f: impl FnOnce(&Env) -> R,
+    ) -> R {
         let ports = &self.inner.ports;
         let files = Files(ports.files.as_ref());
         let env = Env {
@@ -238,6 +275,7 @@ impl Engine {
             globals: self.inner.config.globals.as_ref(),
             secrets,
             max_task_output: self.inner.config.max_task_output,
+            kv: kv.map(|kv| kv as &dyn KvSource),
         };
         f(&env)
     }
@@ -260,7 +298,8 @@ impl Engine {
             result,
         };
         let secrets = self.pass_secrets(flow).await;
-        let job = match self.with_env(Some(&secrets), |env| {
+        let kv = self.pass_kv(flow).await;
+        let job = match self.with_env(Some(&secrets), Some(&kv), |env| {
             task::prepare_io(&flow.flow, execution, task_run_id, env)
         }) {
             Ok(job) => job,
@@ -271,6 +310,7 @@ impl Engine {
             logs: ports.logs.clone(),
             files: ports.files.clone(),
             clock: ports.clock.clone(),
+            kv: ports.kv.clone(),
         };
         let (timeout, task_run) = (job.timeout, job.task_run.clone());
         let mut killed = self.cancellation(&execution.id);
@@ -390,11 +430,14 @@ impl Engine {
         pass: &mut Step,
     ) -> Result<(), EngineError> {
         let secrets = self.pass_secrets(flow).await;
+        let kv = self.pass_kv(flow).await;
         let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
         while let Some(need) = self
-            .with_env(Some(&secrets), |env| driver.advance(flow, execution, env))
+            .with_env(Some(&secrets), Some(&kv), |env| {
+                driver.advance(flow, execution, env)
+            })
             .map_err(|e| EngineError::Internal(e.to_string()))?
         {
             match need {

@@ -13,12 +13,14 @@
 //! - `worker`: The worker that runs task runs doing I/O.
 //! - `clock`: Time and fresh ids.
 //! - `secrets`: What `secret('NAME')` reads.
+//! - `kv`: Kestra's KV store (the `kv` tasks, `kv()`, the API).
 //! - `triggers`: Trigger state and the schedule registry.
 
 mod clock;
 mod executions;
 mod files;
 mod flows;
+mod kv;
 mod logs;
 mod queue;
 mod secrets;
@@ -29,6 +31,7 @@ pub use clock::*;
 pub use executions::*;
 pub use files::*;
 pub use flows::*;
+pub use kv::*;
 pub use logs::*;
 pub use queue::*;
 pub use secrets::*;

@@ -16,6 +16,8 @@ pub struct WorkerContext {
     /// Output files go under the task run's prefix (`job.task_run.storage_prefix()`).
     pub files: Arc<dyn FileStorage>,
     pub clock: Arc<dyn Clock>,
+    /// What the `kv` tasks read and write.
+    pub kv: Arc<dyn KvStore>,
 }
 
 /// Runs task runs that do I/O (HTTP requests, ...): one module per task family.

@@ -1,4 +1,5 @@
-//! The schema: the tables of flows, executions, logs, the queue and trigger state, as
+//! The schema: the tables of flows, executions, logs, the queue, trigger state and the
+//! KV store, as
 //! migrations that opening a store applies in order (`PRAGMA user_version` counts those
 //! that ran).
 
@@ -65,6 +66,19 @@ CREATE TABLE triggers (
     version INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (namespace, flow_id, trigger_id)
+);
+"#,
+    r#"
+CREATE TABLE kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    description TEXT,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    expires INTEGER,
+    PRIMARY KEY (namespace, key)
 );
 "#,
 ];

@@ -23,6 +23,7 @@ impl<'a> Machine<'a> {
             error_logs: logs,
             now: self.now(),
             secrets: self.env.secrets,
+            kv: self.env.kv,
         }
     }
 
