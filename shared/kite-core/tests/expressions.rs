@@ -531,6 +531,11 @@ fn coalescing_works_inside_parentheses_arguments_and_statements() {
         ("{% if (inputs.missing ?? 'yes') == 'yes' %}ok{% endif %}", "ok"),
         ("{% for i in (inputs.missing ?? list) %}{{ i }}{% endfor %}", "12"),
         ("{{ (inputs.name ?? 'x') ?? 'y' }}", "kite"),
+        // A call's null falls through as a variable's does; `???` keeps it.
+        ("{{ json('null') ?? 'none' }}", "none"),
+        ("{{ json('\"a\"') ?? 'none' }}", "a"),
+        ("{{ (json('null') ??? 'kept') == 'kept' }}", "false"),
+        ("{{ json('null') ?? inputs.empty ?? 'last' }}", "last"),
     ];
     for (template, expected) in cases {
         assert_eq!(render(template, &vars).as_deref(), Ok(expected), "{template}");

@@ -396,9 +396,11 @@ fn print(expr: &[Tok], mode: PrintMode) -> String {
     )
 }
 
-/// Coalescing (`a ?? b ??? c`) as an if/elif chain evaluated lazily left to right,
-/// `emit` writing what each branch does with its operand; `None` without coalescing.
-fn coalesce(toks: &[Tok], emit: impl Fn(&[Tok]) -> String) -> Option<String> {
+/// Coalescing (`a ?? b ??? c`) as nested ifs evaluated lazily left to right, `emit`
+/// writing what each branch does with its operand; `None` without coalescing. A path is
+/// tested in place (it may be undefined); any other operand (a call, a filter) is bound
+/// to a variable first so that its null falls through too.
+fn coalesce(toks: &[Tok], hoist: &mut Hoist, emit: impl Fn(&[Tok]) -> String) -> Option<String> {
     let mut cuts: Vec<(usize, bool)> = top_level(toks, "??").into_iter().map(|i| (i, true)).collect();
     cuts.extend(top_level(toks, "???").into_iter().map(|i| (i, false)));
     cuts.sort();
@@ -413,27 +415,33 @@ fn coalesce(toks: &[Tok], emit: impl Fn(&[Tok]) -> String) -> Option<String> {
     }
     operands.push(&toks[start..]);
     let mut out = String::new();
+    let mut open = 0;
     for (k, operand) in operands.iter().enumerate() {
-        if k + 1 == operands.len() {
-            out.push_str("{% else %}");
+        let last = k + 1 == operands.len();
+        let null_too = cuts.get(k).is_some_and(|c| c.1);
+        if last || (!null_too && !is_path(operand)) {
+            // The last operand, or a value `???` keeps even when null.
             out.push_str(&emit(operand));
-            out.push_str("{% endif %}");
             break;
         }
-        let null_too = cuts[k].1;
-        let path = join(operand);
-        let test = if !is_path(operand) {
-            "true".to_string()
-        } else if null_too {
-            format!("{path} is defined and {path} is not null")
+        let (test, value) = if is_path(operand) {
+            let path = join(operand);
+            let test = if null_too {
+                format!("{path} is defined and {path} is not null")
+            } else {
+                format!("{path} is defined")
+            };
+            (test, operand.to_vec())
         } else {
-            format!("{path} is defined")
+            let var = format!("kite_operand{}", hoist.next);
+            hoist.next += 1;
+            out.push_str(&format!("{{% set {var} = {} %}}", join(operand)));
+            (format!("{var} is not null"), vec![Tok::Ident(var)])
         };
-        out.push_str(if k == 0 { "{% if " } else { "{% elif " });
-        out.push_str(&test);
-        out.push_str(" %}");
-        out.push_str(&emit(operand));
+        out.push_str(&format!("{{% if {test} %}}{}{{% else %}}", emit(&value)));
+        open += 1;
     }
+    out.push_str(&"{% endif %}".repeat(open));
     Some(out)
 }
 
@@ -470,7 +478,7 @@ fn hoist_coalescing(mut toks: Vec<Tok>, hoist: &mut Hoist) -> Vec<Tok> {
         for cut in cuts {
             let segment = &inner[start..cut];
             let var = format!("kite_coalesced{}", hoist.next);
-            match coalesce(segment, |operand| {
+            match coalesce(segment, hoist, |operand| {
                 format!("{{% set {var} = {} %}}", join(operand))
             }) {
                 Some(chain) => {
@@ -506,7 +514,7 @@ fn hoist_coalescing(mut toks: Vec<Tok>, hoist: &mut Hoist) -> Vec<Tok> {
 /// Translates the inside of a `{{ … }}` block.
 fn translate_print(src: &str, mode: PrintMode, hoist: &mut Hoist) -> Result<String, SyntaxError> {
     let toks = hoist_coalescing(rewrite(&tokenize(src)?, hoist)?, hoist);
-    if let Some(chain) = coalesce(&toks, |operand| print(operand, mode)) {
+    if let Some(chain) = coalesce(&toks, hoist, |operand| print(operand, mode)) {
         return Ok(chain);
     }
     // Ternary: cond ? a : b
