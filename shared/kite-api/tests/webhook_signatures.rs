@@ -149,6 +149,25 @@ impl Kite {
             .await
     }
 
+    /// The log messages of an execution, once it has at least `count` of them.
+    async fn logs(&self, id: &str, count: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let request = Request::get(format!("/api/v1/logs/{id}")).body(Body::empty());
+            let (_, _, logs) = self.answer(request.expect("request")).await;
+            let messages: Vec<String> = logs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["message"].as_str().map(str::to_string))
+                .collect();
+            if messages.len() >= count || tokio::time::Instant::now() >= deadline {
+                return messages;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Executions stored for the flow: a refused request must leave this unchanged.
     async fn executions(&self) -> u64 {
         let request = Request::get("/api/v1/executions/search?namespace=dev&flowId=saas")
@@ -375,28 +394,82 @@ async fn the_github_push_example_runs_once_per_signed_push() {
     let id = execution["id"].as_str().unwrap_or_default().to_string();
     let (_, again) = k.send(call("push", GITHUB_SECRET)).await;
     assert_eq!(again["id"], execution["id"]);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let logs = loop {
-        let (_, logs) = k
-            .send(
-                Request::get(format!("/api/v1/logs/{id}"))
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await;
-        let messages: Vec<String> = logs
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["message"].as_str().map(str::to_string))
-            .collect();
-        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
-            break messages;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let logs = k.logs(&id, 1).await;
     assert_eq!(
         logs,
         vec!["octocat pushed 6113728f27ae82c7b1a177c8d03f9e96e0adf246 to refs/heads/main of octo/hello"]
     );
+}
+
+/// The Stripe example of `flows/`, signed as Stripe signs an event, retried by Stripe.
+#[tokio::test]
+async fn the_stripe_event_example_runs_once_per_signed_event() {
+    let k = kite().await;
+    let deploy = Request::post("/api/v1/flows")
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(include_str!("../../../flows/dev/stripe-event.yaml")))
+        .expect("request");
+    let (status, body) = k.send(deploy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let event = br#"{"id":"evt_3Pq1","type":"payment_intent.succeeded","data":{"object":{"amount":2000,"currency":"eur"}}}"#;
+    let call = |t: i64, secret: &str| {
+        let mac = sign(secret, &[t.to_string().as_bytes(), b".", event]);
+        Request::post("/api/v1/executions/webhook/dev/stripe-event/stripe")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Stripe-Signature", format!("t={t},v1={}", hex(&mac)))
+            .body(Body::from(event.to_vec()))
+            .expect("request")
+    };
+    let (status, _, refused) = k.answer(call(now(), "whsec_guessed")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    let (status, execution) = k.send(call(now(), STRIPE_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    let (_, again) = k.send(call(now() + 60, STRIPE_SECRET)).await;
+    assert_eq!(again["id"], execution["id"]);
+    let id = execution["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        k.logs(id, 2).await,
+        vec!["payment_intent.succeeded evt_3Pq1", "paid 2000 eur"]
+    );
+}
+
+/// A webhook answers once its execution is stored: the tasks go on after the answer
+/// (SaaS tools give up after a few seconds: Slack after 3).
+#[tokio::test]
+async fn a_signed_webhook_answers_before_its_tasks_run() {
+    let k = kite().await;
+    let flow = r#"
+id: slow
+namespace: dev
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1H
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: slow
+    signature:
+      preset: GITHUB
+      secret: "{{ secret('GITHUB_WEBHOOK_SECRET') }}"
+"#;
+    let deploy = Request::post("/api/v1/flows")
+        .header(header::CONTENT_TYPE, "application/x-yaml")
+        .body(Body::from(flow))
+        .expect("request");
+    assert_eq!(k.send(deploy).await.0, StatusCode::OK);
+    let body = b"{}";
+    let request = Request::post("/api/v1/executions/webhook/dev/slow/slow")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("X-GitHub-Delivery", "d-1")
+        .header(
+            "X-Hub-Signature-256",
+            format!("sha256={}", hex(&sign(GITHUB_SECRET, &[body]))),
+        )
+        .body(Body::from(body.to_vec()))
+        .expect("request");
+    let (status, execution) = k.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    let state = execution["state"]["current"].as_str().unwrap_or_default();
+    assert!(matches!(state, "CREATED" | "RUNNING"), "{execution}");
 }
