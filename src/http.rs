@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use kite_api::{router, Admissions, ApiState, AuthConfig};
+use kite_api::{router, Admissions, ApiState, AuthConfig, RequestLimits};
 use kite_engine::Engine;
 use tokio::net::TcpListener;
 
@@ -35,6 +35,10 @@ pub async fn serve(
         max_upload: options.max_upload,
         inline_download_limit: None,
         creations: Admissions::new(options.max_creations),
+        limits: RequestLimits {
+            body: options.max_body,
+            text_part: options.max_text_part,
+        },
     };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

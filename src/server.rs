@@ -41,6 +41,13 @@ pub struct ServerOptions {
     /// Largest accepted upload, in bytes.
     #[arg(long, env = "KITE_MAX_UPLOAD", default_value_t = 512 * 1024 * 1024)]
     pub max_upload: u64,
+    /// Largest request body read whole (a flow source, JSON or form inputs, the text parts
+    /// of one multipart request together), in bytes.
+    #[arg(long, env = "KITE_MAX_BODY", default_value_t = kite_api::RequestLimits::default().body)]
+    pub max_body: usize,
+    /// Largest text part (a non-file input) of a multipart request, in bytes.
+    #[arg(long, env = "KITE_MAX_TEXT_PART", default_value_t = kite_api::RequestLimits::default().text_part)]
+    pub max_text_part: usize,
     /// Most execution creations in progress at once (API and webhooks); beyond it
     /// requests get 503 with `Retry-After: 1`.
     #[arg(long, env = "KITE_MAX_CREATIONS", default_value_t = kite_api::DEFAULT_MAX_CREATIONS)]

@@ -136,6 +136,7 @@ pub(crate) async fn read_body(
                 ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
             })?;
             let mut parts = 0usize;
+            let mut text_bytes = 0usize;
             loop {
                 let field = match multipart.next_field().await {
                     Ok(Some(f)) => f,
@@ -162,7 +163,11 @@ pub(crate) async fn read_body(
                 let name = field.name().unwrap_or("").to_string();
                 let filename = field.file_name().map(str::to_string);
                 let Some(filename) = filename else {
-                    let text = bounded_text(field, &name).await?;
+                    let text = bounded_text(field, &name, s.limits.text_part).await?;
+                    text_bytes += text.len();
+                    if text_bytes > s.limits.body {
+                        return Err(s.limits.body_too_large());
+                    }
                     out.inputs.insert(name, InputValue::Text(text));
                     continue;
                 };
@@ -195,9 +200,9 @@ pub(crate) async fn read_body(
             }
         }
         "application/x-www-form-urlencoded" => {
-            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+            let bytes = axum::body::to_bytes(request.into_body(), s.limits.body)
                 .await
-                .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"))?;
+                .map_err(|_| s.limits.body_too_large())?;
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|e| ApiError::bad_request(&format!("Malformed form body: {e}")))?;
             for (k, v) in pairs {
@@ -205,9 +210,9 @@ pub(crate) async fn read_body(
             }
         }
         "application/json" => {
-            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+            let bytes = axum::body::to_bytes(request.into_body(), s.limits.body)
                 .await
-                .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"))?;
+                .map_err(|_| s.limits.body_too_large())?;
             if !bytes.is_empty() {
                 match serde_json::from_slice::<Value>(&bytes) {
                     Ok(Value::Object(m)) => {
@@ -231,7 +236,7 @@ pub(crate) async fn read_body(
             }
         }
         _ => {
-            let bytes = axum::body::to_bytes(request.into_body(), crate::MAX_BODY)
+            let bytes = axum::body::to_bytes(request.into_body(), s.limits.body)
                 .await
                 .unwrap_or_default();
             if !bytes.is_empty() {
@@ -248,21 +253,22 @@ pub(crate) async fn read_body(
 /// Parts read from one multipart request at most.
 const MAX_PARTS: usize = 1_000;
 
-/// Largest text part (a non-file input) read from a multipart request.
-pub(crate) const MAX_TEXT_PART: usize = 1024 * 1024;
-
-/// A text part, read chunk by chunk up to [`MAX_TEXT_PART`] (413 beyond, before reading the rest).
-async fn bounded_text(mut field: axum::extract::multipart::Field<'_>, name: &str) -> ApiResult<String> {
+/// A text part, read chunk by chunk up to `max` bytes (413 beyond, before reading the rest).
+async fn bounded_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    name: &str,
+    max: usize,
+) -> ApiResult<String> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field
         .chunk()
         .await
         .map_err(|e| ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text())))?
     {
-        if bytes.len() + chunk.len() > MAX_TEXT_PART {
+        if bytes.len() + chunk.len() > max {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request Entity Too Large: the part `{name}` is larger than {MAX_TEXT_PART} bytes (a text input)"),
+                format!("Request Entity Too Large: the part `{name}` is larger than {max} bytes (a text input; KITE_MAX_TEXT_PART)"),
             ));
         }
         bytes.extend_from_slice(&chunk);

@@ -77,12 +77,43 @@ pub struct ApiState {
     pub inline_download_limit: Option<u64>,
     /// Bound on the execution creations in progress (503 beyond it).
     pub creations: Admissions,
+    /// Bounds on what a request body holds besides files.
+    pub limits: RequestLimits,
+}
+
+/// Bounds on request bodies, files aside (those are bounded by `max_upload`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest body that is read whole: a flow source, JSON or form inputs, and the text
+    /// parts of one multipart request taken together.
+    pub body: usize,
+    /// Largest text part (a non-file input) of a multipart request.
+    pub text_part: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            body: 4 * 1024 * 1024,
+            text_part: 1024 * 1024,
+        }
+    }
+}
+
+impl RequestLimits {
+    /// The 413 of a body over [`RequestLimits::body`].
+    pub(crate) fn body_too_large(&self) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Request Entity Too Large: the body holds more than {} bytes besides files (KITE_MAX_BODY)",
+                self.body
+            ),
+        )
+    }
 }
 
 pub(crate) type Shared = Arc<ApiState>;
-
-/// Largest flow source or JSON body accepted.
-const MAX_BODY: usize = 4 * 1024 * 1024;
 
 fn api(shared: &Shared) -> Router<Shared> {
     let admit = || middleware::from_fn_with_state(shared.clone(), admission::admit);
@@ -155,7 +186,7 @@ fn api(shared: &Shared) -> Router<Shared> {
         .route("/logs/{execution_id}/download", get(executions::logs_download))
         .route("/openapi.yml", get(openapi::yaml))
         .route("/openapi.json", get(openapi::json))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(shared.limits.body))
 }
 
 /// The routes of the API served without credentials: webhooks (a SaaS tool calling
@@ -169,7 +200,7 @@ fn open_api(shared: &Shared) -> Router<Shared> {
                 .put(webhook::trigger)
                 .layer(middleware::from_fn_with_state(shared.clone(), admission::admit)),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(shared.limits.body))
 }
 
 /// The whole HTTP API.

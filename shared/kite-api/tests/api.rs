@@ -108,6 +108,7 @@ async fn kite_on(
         max_upload,
         inline_download_limit,
         creations: kite_api::Admissions::new(creations),
+        limits: kite_api::RequestLimits::default(),
     });
     let credentials = auth.basic.clone();
     let kite = Kite {

@@ -25,6 +25,7 @@ fn kite(auth: AuthConfig) -> Kite {
         max_upload: 1024,
         inline_download_limit: None,
         creations: kite_api::Admissions::new(kite_api::DEFAULT_MAX_CREATIONS),
+        limits: kite_api::RequestLimits::default(),
     });
     Kite { app, _dir: dir }
 }

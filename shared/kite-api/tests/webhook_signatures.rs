@@ -98,6 +98,7 @@ async fn kite() -> Kite {
         max_upload: 1024 * 1024,
         inline_download_limit: None,
         creations: kite_api::Admissions::new(256),
+        limits: kite_api::RequestLimits::default(),
     });
     let kite = Kite {
         app,

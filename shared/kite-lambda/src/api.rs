@@ -56,6 +56,7 @@ impl Api {
             max_upload,
             inline_download_limit: Some(INLINE_DOWNLOAD_LIMIT),
             creations: kite_api::Admissions::new(kite_api::DEFAULT_MAX_CREATIONS),
+            limits: kite_api::RequestLimits::default(),
         });
         Api {
             engine,
