@@ -92,6 +92,10 @@ pub struct EngineConfig {
     pub flow_limits: FlowLimits,
     /// The largest outputs a task run may have (bytes of JSON).
     pub max_task_output: usize,
+    /// Deaths of the process with a work item in hand after which that item's execution
+    /// FAILS instead of running the item again (the crash-loop guard; see
+    /// [`Engine::recover`]). On AWS, the receives of an SQS message count.
+    pub crash_limit: u32,
 }
 
 impl Default for EngineConfig {
@@ -108,6 +112,7 @@ impl Default for EngineConfig {
             watch_poll: None,
             flow_limits: FlowLimits::default(),
             max_task_output: kite_core::env::DEFAULT_MAX_TASK_OUTPUT,
+            crash_limit: 2,
         }
     }
 }
@@ -198,10 +203,17 @@ struct Step {
     slot: Option<Slot>,
 }
 
+/// Time since the first call: the clock of the render time bound.
+fn monotonic() -> Duration {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed()
+}
+
 impl Engine {
     /// An engine over `ports`. Work is only queued until a [`Dispatcher`] is set
     /// or a worker leases it from the queue.
     pub fn new(ports: Ports, config: EngineConfig) -> Engine {
+        kite_core::expression::install_render_clock(monotonic);
         Engine {
             inner: Arc::new(Inner {
                 ports,

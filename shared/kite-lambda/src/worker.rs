@@ -1,13 +1,14 @@
 //! The worker function: an SQS batch of work items, each run with `Engine::process`; the
-//! records that fail are reported as batch item failures so SQS redelivers only those (and
-//! moves them to the dead-letter queue after the queue's maxReceiveCount).
+//! records that fail are reported as batch item failures so SQS redelivers only those.
+//! The last delivery before the dead-letter queue does not run the item again: it fails
+//! the item's execution, saying why (the crash-loop guard; nothing is left stuck).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use chrono::Utc;
-use kite_engine::ports::WorkItem;
+use kite_engine::ports::{Work, WorkItem};
 use kite_engine::{Engine, EngineError};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -24,6 +25,11 @@ pub const EXPECTED: &str =
 /// Items due later than this are sent back to the queue; sooner ones are waited for here
 /// (SQS delays are whole seconds), so that no timer fires early.
 const EARLY_SLACK: chrono::Duration = chrono::Duration::seconds(1);
+
+/// The work queue's `maxReceiveCount` (template.yaml): a message received this many times
+/// has crashed, timed out or failed every earlier time, and goes to the dead-letter queue
+/// if this delivery fails too.
+pub const MAX_RECEIVES: u32 = 5;
 
 /// Puts an item back on the queue to be delivered at its due date (SQS delays are at most
 /// 15 minutes: a later item comes back and is deferred again).
@@ -56,8 +62,13 @@ impl Worker {
         // A failure is reported by message id: without one, the batch cannot be answered.
         let mut batch = Vec::with_capacity(messages.len());
         for (i, message) in messages.into_iter().enumerate() {
+            let receives = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(1);
             match message.message_id {
-                Some(id) => batch.push((id, message.body.unwrap_or_default())),
+                Some(id) => batch.push((id, message.body.unwrap_or_default(), receives)),
                 None => {
                     return Err(FnError::InvalidPayload {
                         what: "SQS message",
@@ -67,8 +78,8 @@ impl Worker {
             }
         }
         let mut answer = SqsBatchResponse::default();
-        for (id, body) in batch {
-            if !self.record(&id, &body).await {
+        for (id, body, receives) in batch {
+            if !self.record(&id, &body, receives).await {
                 answer.add_failure(id);
             }
         }
@@ -83,7 +94,7 @@ impl Worker {
     }
 
     /// Runs one message; `false` to have SQS deliver it again.
-    async fn record(&self, message_id: &str, body: &str) -> bool {
+    async fn record(&self, message_id: &str, body: &str, receives: u32) -> bool {
         let item: WorkItem = match serde_json::from_str(body) {
             Ok(i) => i,
             Err(e) => {
@@ -101,6 +112,22 @@ impl Worker {
                 }
             };
         }
+        let item = if receives >= MAX_RECEIVES {
+            let reason = match self.engine.give_up_reason(&item, receives - 1).await {
+                Ok(reason) => reason,
+                Err(e) => {
+                    warn!(execution = %item.execution_id, item = %item.id, error = %e, "cannot give up on work item");
+                    return false;
+                }
+            };
+            error!(execution = %item.execution_id, work = ?item.work, receives, "{reason}");
+            WorkItem {
+                work: Work::GiveUp { reason },
+                ..item
+            }
+        } else {
+            item
+        };
         if let Ok(early) = (item.due - Utc::now()).to_std() {
             tokio::time::sleep(early).await;
         }

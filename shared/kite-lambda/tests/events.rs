@@ -569,6 +569,55 @@ async fn worker_runs_queued_work_once_even_when_delivered_twice() {
     );
 }
 
+/// The crash-loop guard on AWS: the last delivery SQS makes before its dead-letter queue
+/// fails the execution, saying why, instead of running the work again.
+#[tokio::test]
+async fn worker_gives_up_on_the_last_delivery_before_the_dead_letter_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let creator = engine(&dir).await;
+    // Created before the worker installs its in-process fast path: the starts wait in the queue.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let execution = creator
+            .create_execution(kite_engine::CreateExecution {
+                namespace: "dev".into(),
+                flow_id: "hello-world".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(execution.id);
+    }
+    let worker = Worker::new(creator.clone(), Arc::new(Recorder::default()));
+    for (id, receives) in ids.iter().zip([worker::MAX_RECEIVES - 1, worker::MAX_RECEIVES]) {
+        let item = WorkItem::start(id, Utc::now());
+        let batch = json!({"Records": [{"messageId": "m", "receiptHandle": "h", "body": serde_json::to_string(&item).unwrap(),
+                           "attributes": {"ApproximateReceiveCount": receives.to_string()}, "eventSource": "aws:sqs"}]});
+        assert_eq!(
+            worker.handle(batch, deadline()).await.unwrap(),
+            json!({"batchItemFailures": []})
+        );
+    }
+    let ran = creator.get_execution(&ids[0]).await.unwrap();
+    assert_eq!(ran.state.current, StateType::Success);
+    let failed = creator.get_execution(&ids[1]).await.unwrap();
+    assert_eq!(failed.state.current, StateType::Failed);
+    let logs = creator
+        .logs(&kite_engine::ports::LogQuery {
+            execution_id: ids[1].clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let said: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("Kite gave up on its start step: 4 earlier runs of it never finished")),
+        "{said:?}"
+    );
+    assert!(!said.contains(&"hello"), "{said:?}");
+}
+
 #[tokio::test]
 async fn worker_sends_back_items_due_later() {
     let dir = tempfile::tempdir().unwrap();

@@ -109,8 +109,15 @@ async fn queue_leases_follow_the_given_clock() {
     assert!(q.lease(t(99), 10, lease).await.unwrap().is_empty());
     assert_eq!(q.lease(t(100), 10, lease).await.unwrap()[0].id, "later");
     // Released leases are visible at once (start-up of the only consumer).
-    assert_eq!(q.release_leases().await.unwrap(), 1);
+    let found = q.release_leases(2).await.unwrap();
+    assert_eq!((found.released, found.crashed.len()), (1, 0));
     assert_eq!(q.lease(t(101), 10, lease).await.unwrap().len(), 1);
+    // In hand at a second death: kept back, leased, and returned with its count.
+    let found = q.release_leases(2).await.unwrap();
+    assert_eq!(found.released, 0);
+    assert_eq!(found.crashed.len(), 1);
+    assert_eq!((found.crashed[0].0.id.as_str(), found.crashed[0].1), ("later", 2));
+    assert!(q.lease(t(102), 10, lease).await.unwrap().is_empty());
     q.reschedule("later", t(500)).await.unwrap();
     assert!(q.lease(t(200), 10, lease).await.unwrap().is_empty());
     assert_eq!(q.len().await.unwrap(), 1);

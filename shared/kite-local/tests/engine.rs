@@ -297,6 +297,56 @@ async fn work_claimed_by_a_dead_process_runs_after_restart() {
     runtime.shutdown().await;
 }
 
+/// The crash-loop guard: work that was in hand at two deaths of the process is not run a
+/// third time; its execution fails, saying why, and the new process carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_in_hand_at_two_deaths_fails_its_execution_instead_of_running_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let dying_engine = || {
+        let mut ports = local_ports(dir.path()).unwrap();
+        ports.clock = Arc::new(clock.clone());
+        let engine = Engine::new(ports, config());
+        engine.set_dispatcher(Arc::new(BlackHole));
+        engine
+    };
+    let id = {
+        let engine = dying_engine();
+        let limited = HELLO.replace("namespace: dev\n", "namespace: dev\nconcurrency:\n  limit: 10\n");
+        engine.create_flow(&limited).await.unwrap();
+        // Claimed by this process, which dies with it in hand (first death).
+        engine.create_execution(create("hello")).await.unwrap().id
+    };
+    let other = {
+        // The next process releases it, leases it again, and dies with it too.
+        let engine = dying_engine();
+        engine.recover().await.unwrap();
+        let leased = engine
+            .ports()
+            .queue
+            .lease(engine.now(), 10, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        // Another execution created now, in hand at one death only: it still runs.
+        engine.create_execution(create("hello")).await.unwrap().id
+    };
+    let (engine, runtime) = start_with_clock(dir.path(), &clock).await;
+    let failed = engine.wait_for_terminal(&id, HANG).await.unwrap();
+    assert_eq!(failed.state.current, StateType::Failed, "{failed:?}");
+    let said = messages(&engine, &id).await;
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("Kite gave up on its start step: 2 earlier runs of it never finished")),
+        "{said:?}"
+    );
+    assert!(!said.iter().any(|m| m == "hello world"), "{said:?}");
+    let ran = engine.wait_for_terminal(&other, HANG).await.unwrap();
+    assert_eq!(ran.state.current, StateType::Success, "{ran:?}");
+    assert_eq!(engine.ports().queue.len().await.unwrap(), 0);
+    runtime.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_work_item_delivered_twice_runs_once() {
     let dir = tempfile::tempdir().unwrap();

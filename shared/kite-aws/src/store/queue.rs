@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{StoreError, TaskQueue, WorkItem};
+use kite_engine::ports::{Released, StoreError, TaskQueue, WorkItem};
 
 use super::encoding::{absent, key, names, values};
 use super::requests::{delete_request, update_outcome};
@@ -146,13 +146,16 @@ impl TaskQueue for AwsStore {
         }
     }
 
-    async fn release_leases(&self) -> Result<u64, StoreError> {
+    /// Releases the messages this process received and still holds. SQS counts deliveries
+    /// itself (`ApproximateReceiveCount`, read by the worker's crash-loop guard), so nothing
+    /// is ever returned as crashed here.
+    async fn release_leases(&self, _crash_limit: u32) -> Result<Released, StoreError> {
         let receipts: Vec<String> = match self.receipts.lock() {
             Ok(mut r) => r.drain().map(|(_, v)| v).collect(),
             Err(_) => Vec::new(),
         };
         if receipts.is_empty() {
-            return Ok(0);
+            return Ok(Released::default());
         }
         let url = self.require_queue()?;
         let mut released = 0;
@@ -170,7 +173,10 @@ impl TaskQueue for AwsStore {
                 Err(e) => tracing::debug!(error = %sdk(e), "lease already ended"),
             }
         }
-        Ok(released)
+        Ok(Released {
+            released,
+            crashed: Vec::new(),
+        })
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), StoreError> {

@@ -60,6 +60,11 @@ pub enum Event {
         task_run_id: String,
         child: Box<Execution>,
     },
+    /// The host gives up on the execution (its work crashed the process again and again):
+    /// every unfinished task run and the execution FAIL, and `reason` is logged as an ERROR.
+    GiveUp {
+        reason: String,
+    },
 }
 
 /// Why a timer was armed; serialized by variant name in stored queue items.

@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -218,7 +219,25 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Loop iterations and nested renders so far in the outermost render on this thread.
     static ITERATIONS: Cell<u64> = const { Cell::new(0) };
+    /// When the outermost render on this thread started, by the host's [`RenderClock`].
+    static STARTED: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
+
+/// The host's monotonic clock (time since any fixed point) that bounds how long one render
+/// runs: the core has no clock of its own. Without one, only the other bounds apply.
+pub type RenderClock = fn() -> Duration;
+
+static RENDER_CLOCK: std::sync::OnceLock<RenderClock> = std::sync::OnceLock::new();
+
+/// Installs the clock of [`MAX_RENDER_TIME`], once per process (later calls change nothing).
+pub fn install_render_clock(clock: RenderClock) {
+    let _ = RENDER_CLOCK.set(clock);
+}
+
+/// How long one render (nested renders included) may run before it fails, checked at each
+/// loop iteration and nested render: the loop and output bounds cap the work's count, this
+/// caps its time when each step is slow (large values through filters).
+pub const MAX_RENDER_TIME: Duration = Duration::from_secs(10);
 
 /// Text one render may produce before it fails.
 pub const MAX_RENDER_OUTPUT: usize = 10 * 1024 * 1024;
@@ -239,6 +258,14 @@ fn count_iteration() -> Result<(), ExpressionError> {
         return Err(ExpressionError::new(format!(
             "render stopped: more than {MAX_LOOP_ITERATIONS} loop iterations"
         )));
+    }
+    if let Some(clock) = RENDER_CLOCK.get() {
+        if clock().saturating_sub(STARTED.with(Cell::get)) > MAX_RENDER_TIME {
+            return Err(ExpressionError::new(format!(
+                "render stopped: it ran for more than {} s",
+                MAX_RENDER_TIME.as_secs()
+            )));
+        }
     }
     Ok(())
 }
@@ -267,6 +294,9 @@ impl CurrentGuard {
         }
         if depth == 0 {
             ITERATIONS.with(|n| n.set(0));
+            if let Some(clock) = RENDER_CLOCK.get() {
+                STARTED.with(|t| t.set(clock()));
+            }
         } else {
             // `render()` re-renders up to 16 times per level: counted, so that nesting
             // cannot multiply the work past the budget.

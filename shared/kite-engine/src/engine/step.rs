@@ -31,12 +31,57 @@ impl Engine {
 
     /// Prepares work after a restart of the only consumer: every committed state has its
     /// inline task runs done, so what is left is queued; leases held by the previous process
-    /// are released so that its claimed items run now. Returns the non-terminal executions.
+    /// are released so that its claimed items run now. An item that was in hand at
+    /// `crash_limit` deaths of the process (a render or task that kills it, every time) is
+    /// not run again: its execution FAILS, saying why, and the server stays up.
+    /// Returns the number of non-terminal executions.
     pub async fn recover(&self) -> Result<usize, EngineError> {
-        let released = self.inner.ports.queue.release_leases().await?;
+        let found = self
+            .inner
+            .ports
+            .queue
+            .release_leases(self.inner.config.crash_limit)
+            .await?;
+        for (item, crashes) in found.crashed {
+            let reason = self.give_up_reason(&item, crashes).await?;
+            tracing::error!(execution = %item.execution_id, work = ?item.work, crashes, "{reason}");
+            let give_up = WorkItem {
+                work: Work::GiveUp { reason },
+                ..item
+            };
+            self.process(give_up).await?;
+        }
         let ids = self.inner.ports.executions.list_non_terminal().await?;
-        tracing::info!(released, executions = ids.len(), "recovered queued work");
+        tracing::info!(
+            released = found.released,
+            executions = ids.len(),
+            "recovered queued work"
+        );
         Ok(ids.len())
+    }
+
+    /// What the execution's ERROR log says when the crash-loop guard fails it: `earlier`
+    /// runs of `item` never finished.
+    pub async fn give_up_reason(&self, item: &WorkItem, earlier: u32) -> Result<String, EngineError> {
+        let what = match &item.work {
+            Work::RunTask { task_run_id } => {
+                let execution = self.inner.ports.executions.get(&item.execution_id).await?;
+                let task = execution
+                    .as_ref()
+                    .and_then(|c| c.execution.find_task_run(task_run_id))
+                    .map_or_else(String::new, |tr| format!(" `{}`", tr.task_id));
+                format!("task run{task} ({task_run_id})")
+            }
+            Work::Timer { task_run_id, timer } => {
+                format!("the {} timer of task run {task_run_id}", timer.name())
+            }
+            other => format!("its {} step", other.name()),
+        };
+        Ok(format!(
+            "Kite gave up on {what}: {earlier} earlier runs of it never finished (the process \
+             died or timed out with it in hand), so it is not run again. The server log of those \
+             runs tells why."
+        ))
     }
 
     /// Processes one queue item: applies its event, runs light tasks inline until the
@@ -411,6 +456,9 @@ impl Engine {
                 None => None,
             },
             Work::Kill => (!execution.state.current.is_terminated()).then_some(Event::Kill),
+            Work::GiveUp { reason } => Some(Event::GiveUp {
+                reason: reason.clone(),
+            }),
             Work::Resume { task_run_id, inputs } => {
                 (execution.state.current == StateType::Paused).then(|| Event::Resume {
                     task_run_id: task_run_id.clone(),

@@ -43,6 +43,11 @@ pub enum Work {
         state: StateType,
         occurrence: usize,
     },
+    /// Fail the execution: its work crashed the process again and again (never queued,
+    /// see [`crate::Engine::recover`]).
+    GiveUp {
+        reason: String,
+    },
 }
 
 /// A durable unit of work for one execution, runnable at `due`.
@@ -54,8 +59,34 @@ pub struct WorkItem {
     pub work: Work,
 }
 
+/// What [`TaskQueue::release_leases`] found at start-up.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Items made visible again.
+    pub released: u64,
+    /// Items in hand at `crash_limit` deaths of the process, each with that count: running
+    /// them again would likely kill this process too.
+    pub crashed: Vec<(WorkItem, u32)>,
+}
+
 /// The queue ids are derived from what the item is for, so that pushing the same work
 /// twice (a retried step, a redelivered event) leaves one item.
+impl Work {
+    /// What the work is, in words for a log line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Work::Start => "start",
+            Work::RunTask { .. } => "task run",
+            Work::Timer { .. } => "timer",
+            Work::SubflowEnded { .. } => "subflow end",
+            Work::Kill => "kill",
+            Work::Resume { .. } => "resume",
+            Work::Triggers { .. } => "flow triggers",
+            Work::GiveUp { .. } => "give-up",
+        }
+    }
+}
+
 impl WorkItem {
     /// Starts a CREATED execution at `due`.
     pub fn start(execution_id: &str, due: DateTime<Utc>) -> WorkItem {
@@ -149,8 +180,10 @@ pub trait TaskQueue: Send + Sync {
     ) -> Result<Vec<WorkItem>, StoreError>;
     /// Makes an item due at `due` and visible (no effect if it does not exist).
     async fn reschedule(&self, id: &str, due: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Makes every leased item visible again (at start-up of the only consumer); returns how many.
-    async fn release_leases(&self) -> Result<u64, StoreError>;
+    /// At start-up of the only consumer: every item still leased was in the hands of a
+    /// process that died. Counts that death against each one; those that have now been in
+    /// hand at `crash_limit` deaths stay leased and are returned, the others become visible.
+    async fn release_leases(&self, crash_limit: u32) -> Result<Released, StoreError>;
     /// Removes consumed items.
     async fn ack(&self, ids: &[String]) -> Result<(), StoreError>;
     /// When the next item becomes deliverable (due date or lease end), if any.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{StoreError, TaskQueue, WorkItem};
+use kite_engine::ports::{Released, StoreError, TaskQueue, WorkItem};
 use rusqlite::{params, Connection};
 
 use super::{backend, from_ms, ms, SqliteStore};
@@ -102,15 +102,44 @@ impl TaskQueue for SqliteStore {
         self.write(move |conn| reschedule_item(conn, &id, ms(due))).await
     }
 
-    async fn release_leases(&self) -> Result<u64, StoreError> {
-        self.write(|conn| {
-            let n = conn
+    async fn release_leases(&self, crash_limit: u32) -> Result<Released, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
+                "UPDATE queue SET crashes = crashes + 1 WHERE leased_until IS NOT NULL",
+                [],
+            )
+            .map_err(backend)?;
+            let mut crashed = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT body, due, crashes FROM queue WHERE leased_until IS NOT NULL AND crashes >= ?1",
+                    )
+                    .map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![crash_limit], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, u32>(2)?))
+                    })
+                    .map_err(backend)?;
+                for row in rows {
+                    let (body, due, crashes) = row.map_err(backend)?;
+                    let mut item = serde_json::from_str::<WorkItem>(&body).map_err(backend)?;
+                    item.due = from_ms(due);
+                    crashed.push((item, crashes));
+                }
+            }
+            let released = tx
                 .execute(
-                    "UPDATE queue SET leased_until = NULL WHERE leased_until IS NOT NULL",
-                    [],
+                    "UPDATE queue SET leased_until = NULL WHERE leased_until IS NOT NULL AND crashes < ?1",
+                    params![crash_limit],
                 )
                 .map_err(backend)?;
-            Ok(n as u64)
+            tx.commit().map_err(backend)?;
+            Ok(Released {
+                released: released as u64,
+                crashed,
+            })
         })
         .await
     }

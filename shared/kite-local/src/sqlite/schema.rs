@@ -81,6 +81,8 @@ CREATE TABLE kv (
     PRIMARY KEY (namespace, key)
 );
 "#,
+    // Deaths of the process while an item was in hand (the crash-loop guard).
+    "ALTER TABLE queue ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Applies the migrations `conn`'s database has not run yet, each in its own transaction.

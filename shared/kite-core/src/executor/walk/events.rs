@@ -26,6 +26,30 @@ impl<'a> Machine<'a> {
         });
     }
 
+    /// Fails what is unfinished, without running `errors` or `finally`: they would run the
+    /// same renders that the host gives up on.
+    pub(super) fn give_up(&mut self, exec: &mut Execution, reason: String) {
+        if exec.state.is_terminated() {
+            return;
+        }
+        let now = self.now();
+        self.log_execution(exec, LogLevel::Error, reason);
+        for tr in exec.task_run_list.iter_mut().flatten() {
+            if !tr.state.is_terminated() {
+                if let Some(a) = tr.attempts.last_mut() {
+                    if !a.state.is_terminated() {
+                        a.state.set(StateType::Failed, now);
+                    }
+                }
+                tr.state.set(StateType::Failed, now);
+            }
+        }
+        exec.state.set(StateType::Failed, now);
+        self.commands.push(Command::Terminated {
+            state: StateType::Failed,
+        });
+    }
+
     pub(super) fn resume(
         &mut self,
         exec: &mut Execution,

@@ -139,6 +139,7 @@ impl<'a> Machine<'a> {
                 self.reconcile(exec);
             }
             Event::Kill => self.kill(exec),
+            Event::GiveUp { reason } => self.give_up(exec, reason),
             Event::Resume { task_run_id, inputs } => self.resume(exec, task_run_id, inputs)?,
             Event::Restart => self.restart(exec),
             Event::TimerFired { task_run_id, timer } => self.timer(exec, &task_run_id, timer),
