@@ -788,6 +788,19 @@ async fn multipart_parts_are_bounded_in_size_count_and_per_file_input() {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
     assert!(e["message"].as_str().unwrap_or("").contains("`greeting`"), "{e}");
+    // Five text parts of 1 MiB each: each fits, together they pass the 4 MiB body bound.
+    let full = "x".repeat(1024 * 1024);
+    let parts: Vec<(String, Option<&str>, &str)> =
+        (0..5).map(|i| (format!("t{i}"), None, full.as_str())).collect();
+    let parts: Vec<(&str, Option<&str>, &str)> = parts.iter().map(|(n, f, v)| (n.as_str(), *f, *v)).collect();
+    let (status, e) = k
+        .send(multipart("/api/v1/executions/dev/hello-world", &parts))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("KITE_MAX_BODY"),
+        "{e}"
+    );
     // Two files for one FILE input: 422.
     let (status, e) = k
         .send(multipart(
