@@ -123,6 +123,11 @@ fn secret_key(configured: Option<&str>) -> Result<Option<Vec<u8>>, String> {
 pub async fn start(options: &ServerOptions) -> Result<(Engine, Runtime, DataLock), String> {
     let secret_key = secret_key(options.secret_key.as_deref())?;
     let lock = DataLock::acquire(&options.data).map_err(|e| e.to_string())?;
+    match kite_local::sweep_receiving(&options.data, &lock) {
+        Ok(0) => {}
+        Ok(swept) => tracing::info!(swept, "removed files left half received by the previous run"),
+        Err(e) => tracing::warn!(error = %e, "cannot sweep files left half received"),
+    }
     let config = EngineConfig {
         secret_key,
         max_file_size: options.max_upload,

@@ -17,6 +17,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use indexmap::IndexMap;
 use kite_core::execution::{Execution, Label, LogLevel, StateType};
 use kite_core::input::{execution_storage_prefix, file_input_uri, InputType, InputValue};
+use kite_engine::ports::RECEIVING_PREFIX;
 use kite_engine::{CreateExecution, ExecutionQuery, LogQuery};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -77,7 +78,30 @@ pub(crate) fn execution_json(base: &PublicBase, execution: &Execution) -> Value 
 #[derive(Default)]
 pub(crate) struct Submitted {
     pub inputs: IndexMap<String, InputValue>,
+    /// FILE input id → the URI the file is at once [`Submitted::place_files`] has run.
     pub files: IndexMap<String, String>,
+    /// Files received under [`RECEIVING_PREFIX`], with the URI each moves to.
+    received: Vec<(String, String)>,
+}
+
+impl Submitted {
+    /// Moves the received files into place: the last step before the execution is stored,
+    /// so that a request cut short leaves its files only where the next start sweeps.
+    pub(crate) async fn place_files(&mut self, s: &Shared) -> ApiResult<()> {
+        let files = s.engine.ports().files.clone();
+        for (from, to) in self.received.drain(..) {
+            files
+                .rename(&from, &to)
+                .await
+                .map_err(|e| ApiError::from(kite_engine::EngineError::from(e)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the files of a request for `execution_id` are received.
+pub(crate) fn receiving_prefix(execution_id: &str) -> String {
+    format!("{RECEIVING_PREFIX}{execution_id}/")
 }
 
 fn content_type(headers: &HeaderMap) -> String {
@@ -186,9 +210,15 @@ pub(crate) async fn read_body(
                     ));
                 }
                 let uri = file_input_uri(namespace, flow_id, execution_id, &input_id, &stored_name);
-                let size = store_stream(s, field, &uri, |e: axum::extract::multipart::MultipartError| {
-                    ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
-                })
+                let receiving = format!("{}{input_id}/{stored_name}", receiving_prefix(execution_id));
+                let size = store_stream(
+                    s,
+                    field,
+                    &receiving,
+                    |e: axum::extract::multipart::MultipartError| {
+                        ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
+                    },
+                )
                 .await?;
                 if size == 0 {
                     return Err(ApiError::invalid_entity(
@@ -196,6 +226,7 @@ pub(crate) async fn read_body(
                         &format!("Can't upload file: {filename} is empty"),
                     ));
                 }
+                out.received.push((receiving, uri.clone()));
                 out.files.insert(input_id, uri);
             }
         }
@@ -355,6 +386,7 @@ pub async fn create(
     let created = async {
         let mut body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
         crate::uploads::accept_staged(&s, &namespace, &flow_id, &file_inputs, &mut body).await?;
+        body.place_files(&s).await?;
         let request = CreateExecution {
             namespace: namespace.clone(),
             flow_id: flow_id.clone(),
@@ -373,9 +405,11 @@ pub async fn create(
         Err(refused) => {
             if refused.before_storing {
                 // The files stored under the new id belong to no execution.
-                let prefix = kite_core::input::execution_storage_prefix(&namespace, &flow_id, &id);
-                if let Err(e) = s.engine.ports().files.delete_prefix(&prefix).await {
-                    tracing::warn!(error = %e, prefix, "the uploads of a refused execution stay in storage");
+                let placed = kite_core::input::execution_storage_prefix(&namespace, &flow_id, &id);
+                for prefix in [receiving_prefix(&id), placed] {
+                    if let Err(e) = s.engine.ports().files.delete_prefix(&prefix).await {
+                        tracing::warn!(error = %e, prefix, "the uploads of a refused execution stay in storage");
+                    }
                 }
             }
             return Err(refused.error);
@@ -544,6 +578,7 @@ pub async fn resume(
         &mut body,
     )
     .await?;
+    body.place_files(&s).await?;
     for (k, uri) in body.files {
         body.inputs.insert(k, InputValue::Text(uri));
     }

@@ -851,6 +851,65 @@ async fn the_uploads_of_a_refused_execution_are_removed() {
         .await;
     assert_eq!(status, StatusCode::OK, "{e}");
     assert_eq!(k.stored_files().len(), 1);
+    assert!(!k.stored_files()[0].to_string_lossy().contains(".receiving"));
+
+    // A body cut short after a file part: 400, and nothing stays.
+    let mut cut = String::from_utf8(
+        axum::body::to_bytes(
+            multipart("/", &[("myfile", Some("a.txt"), "abc")]).into_body(),
+            usize::MAX,
+        )
+        .await
+        .unwrap()
+        .to_vec(),
+    )
+    .unwrap();
+    cut.truncate(cut.len() - "\r\n--kiteboundary--\r\n".len());
+    let request = Request::post("/api/v1/executions/dev/files")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=kiteboundary")
+        .body(Body::from(cut))
+        .unwrap();
+    let (status, e) = k.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(k.stored_files().len(), 1);
+
+    // A request dropped mid-file (the connection closed, the server killed): what it
+    // stored is only being received, and the next start sweeps it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(1);
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let request = Request::post("/api/v1/executions/dev/files")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=kiteboundary")
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let app = k.app.clone();
+    let answer = tokio::spawn(async move { app.oneshot(request).await });
+    tx.send(
+        "--kiteboundary\r\nContent-Disposition: form-data; name=\"myfile\"; filename=\"big.txt\"\r\n\r\n"
+            .into(),
+    )
+    .await
+    .unwrap();
+    tx.send(axum::body::Bytes::from(vec![b'x'; 200 * 1024]))
+        .await
+        .unwrap();
+    tx.send(axum::body::Bytes::from(vec![b'x'; 1024])).await.unwrap();
+    answer.abort();
+    let _ = answer.await;
+    let left: Vec<_> = k
+        .stored_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".receiving"))
+        .collect();
+    assert!(!left.is_empty(), "the dropped request stored nothing");
+    assert_eq!(k.stored_files().len(), 1 + left.len());
+    let lock = kite_local::DataLock::acquire(k.dir.path()).unwrap();
+    assert_eq!(
+        kite_local::sweep_receiving(k.dir.path(), &lock).unwrap(),
+        left.len() as u64
+    );
+    assert_eq!(k.stored_files().len(), 1);
 }
 
 #[tokio::test]
@@ -1346,6 +1405,9 @@ impl FileStorage for Presigning {
     }
     async fn size(&self, uri: &str) -> Result<Option<u64>, StorageError> {
         self.0.size(uri).await
+    }
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.0.rename(from, to).await
     }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         self.0.delete_prefix(prefix).await

@@ -25,6 +25,19 @@ where
     StorageError::Io(crate::items::describe(&e))
 }
 
+/// Percent-encodes an object key for `x-amz-copy-source`, keeping its `/` separators.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// S3 file storage in one bucket.
 #[derive(Debug, Clone)]
 pub struct S3FileStorage {
@@ -333,6 +346,36 @@ impl FileStorage for S3FileStorage {
                 other => Err(sdk_io(other)),
             },
         }
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let (source, target) = (Self::key_of(from)?, Self::key_of(to)?);
+        // CopyObject takes `bucket/key` URL-encoded; one request up to 5 GB, more than
+        // anything the API receives in one request.
+        let copy_source = format!("{}/{}", self.bucket, encode_key(&source));
+        if let Err(err) = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&target)
+            .copy_source(copy_source)
+            .send()
+            .await
+        {
+            use aws_smithy_types::error::metadata::ProvideErrorMetadata as _;
+            return Err(match err.into_service_error() {
+                e if e.code() == Some("NoSuchKey") => StorageError::NotFound(from.to_string()),
+                e => sdk_io(e),
+            });
+        }
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&source)
+            .send()
+            .await
+            .map_err(sdk_io)?;
+        Ok(())
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {

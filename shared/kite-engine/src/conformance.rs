@@ -687,6 +687,18 @@ pub async fn file_storage_round_trip_and_bounds(files: Arc<dyn FileStorage>) {
     );
     assert!(!fs.exists(uri).await.unwrap());
     assert!(fs.exists(sibling).await.unwrap());
+
+    // A file received under the receiving prefix moves into place, names with spaces too.
+    let received = format!("{RECEIVING_PREFIX}e2/myfile/my report.txt");
+    let placed = "kestra:///dev/f/executions/e2/inputs/myfile/my report.txt";
+    fs.put(&received, stream(b"moved".to_vec()), 10).await.unwrap();
+    fs.rename(&received, placed).await.unwrap();
+    assert!(!fs.exists(&received).await.unwrap());
+    assert_eq!(read_all(fs.get(placed).await.unwrap()).await, b"moved");
+    assert!(matches!(
+        fs.rename(&received, placed).await,
+        Err(StorageError::NotFound(_))
+    ));
 }
 
 /// URIs that are not `kestra:///` or leave the root are refused by every operation, and

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use kite_engine::ports::{ByteStream, FileStorage, StorageError};
+use kite_engine::ports::{ByteStream, FileStorage, StorageError, RECEIVING_PREFIX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SCHEME: &str = "kestra:///";
@@ -27,6 +27,20 @@ impl LocalFileStorage {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where files being written and files being received live until they are complete
+    /// and moved into place.
+    fn receiving(&self) -> PathBuf {
+        self.root
+            .join(RECEIVING_PREFIX.trim_start_matches(SCHEME).trim_end_matches('/'))
+    }
+
+    /// Removes what a previous process left being received or half written (it was
+    /// killed, or its requests cut short); returns how many files. Call it at start, while
+    /// no other process uses this root (the server holds the data folder's lock).
+    pub fn sweep_receiving(&self) -> Result<u64, StorageError> {
+        count_and_remove(&self.receiving())
     }
 
     /// Maps a URI to a path under the root, refusing `..`, `.`, empty segments, backslashes,
@@ -60,8 +74,13 @@ impl FileStorage for LocalFileStorage {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await.map_err(io)?;
         }
-        // Write to a temporary name, then rename: readers never see a partial file.
-        let tmp = path.with_extension(format!("part-{}", std::process::id()));
+        // Write to a temporary name, then rename: readers never see a partial file, and
+        // one cut short by a kill is swept at the next start.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let partial_dir = self.receiving();
+        tokio::fs::create_dir_all(&partial_dir).await.map_err(io)?;
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = partial_dir.join(format!("part-{}-{n}", std::process::id()));
         let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut written = 0u64;
@@ -112,6 +131,17 @@ impl FileStorage for LocalFileStorage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
         }
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let (source, target) = (self.path_of(from)?, self.path_of(to)?);
+        if target == self.root || !source.is_file() {
+            return Err(StorageError::NotFound(from.to_string()));
+        }
+        if let Some(dir) = target.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        }
+        tokio::fs::rename(&source, &target).await.map_err(io)
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {

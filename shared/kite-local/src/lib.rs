@@ -28,10 +28,14 @@ pub enum OpenError {
     Files(#[from] kite_engine::ports::StorageError),
 }
 
+fn storage_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("storage")
+}
+
 /// Ports over `data_dir`: `kite.db` (SQLite) and `storage/` (files).
 pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
     let store = Arc::new(SqliteStore::open(&data_dir.join("kite.db"))?);
-    let files = Arc::new(LocalFileStorage::new(data_dir.join("storage"))?);
+    let files = Arc::new(LocalFileStorage::new(storage_dir(data_dir))?);
     Ok(Ports {
         flows: store.clone(),
         executions: store.clone(),
@@ -54,6 +58,13 @@ pub fn environment_secrets() -> Arc<dyn SecretStore> {
     let vars = std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
     Arc::new(InMemorySecrets(Arc::new(EnvironmentSecrets::from_vars(vars))))
+}
+
+/// Removes the files that a killed process left half written or received in `data_dir`
+/// ([`LocalFileStorage::sweep_receiving`]); the lock proves no other process is using them.
+/// Returns how many.
+pub fn sweep_receiving(data_dir: &Path, _held: &DataLock) -> Result<u64, OpenError> {
+    Ok(LocalFileStorage::new(storage_dir(data_dir))?.sweep_receiving()?)
 }
 
 /// An engine over the local store in `data_dir` (no workers yet: see [`Runtime::start`]).

@@ -7,6 +7,13 @@ use tokio::io::AsyncRead;
 
 use super::*;
 
+/// Files being received, not yet part of an execution: a request's uploads are stored
+/// here first and moved into place just before the execution is stored, so that a request
+/// cut short (a refusal, a dropped connection, a killed server) leaves nothing elsewhere.
+/// The local server empties it at start; on S3 a lifecycle rule expires it after a day.
+/// No namespace can start with `.`, so no flow's files live here.
+pub const RECEIVING_PREFIX: &str = "kestra:///.receiving/";
+
 /// A readable byte stream.
 pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
 
@@ -24,6 +31,8 @@ pub trait FileStorage: Send + Sync {
     async fn exists(&self, uri: &str) -> Result<bool, StorageError> {
         Ok(self.size(uri).await?.is_some())
     }
+    /// Moves the file `from` to `to` (overwriting), as one step where the storage has one.
+    async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
     /// Deletes every file under `prefix` (a `kestra:///` URI), returning how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
     /// Reads a whole file synchronously (the expression `read()` function runs in
