@@ -684,7 +684,7 @@ fn find_block_end(s: &str, close: &str) -> Option<usize> {
             None => {
                 if b == b'"' || b == b'\'' {
                     quote = Some(b);
-                } else if s[i..].starts_with(close) {
+                } else if bytes[i..].starts_with(close.as_bytes()) {
                     return Some(i);
                 }
             }
@@ -738,6 +738,18 @@ mod tests {
             t("a {{- x -}} b"),
             "a {%- set kite_value = x %}{{ kite_value | kite_print -}} b"
         );
+    }
+
+    #[test]
+    fn blocks_with_non_ascii_text_are_read_not_sliced_inside_a_character() {
+        assert_eq!(t("{# ¡ #}x"), "x");
+        assert_eq!(
+            translate("{% if inputs.name.x %}{# ¡", PrintMode::Text)
+                .unwrap_err()
+                .message,
+            "Unable to parse the expression `{% if inputs.name.x %}{# ¡`: missing `#}`"
+        );
+        assert!(translate("{{ inputs.café }}", PrintMode::Text).is_ok());
     }
 
     #[test]
