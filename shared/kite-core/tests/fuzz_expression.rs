@@ -20,7 +20,7 @@ use proptest::test_runner::Config;
 use serde_json::{json, Value};
 
 /// Cases by default: well under a minute in a debug build on two cores.
-const DEFAULT_CASES: u32 = 1_000;
+const DEFAULT_CASES: u32 = 800;
 
 /// Milliseconds one case may take. The bounds allow a million loop iterations, which a
 /// debug build runs in a few seconds at most.
@@ -29,10 +29,7 @@ const CASE_TIMEOUT_MS: u32 = 20_000;
 fn config() -> Config {
     Config {
         timeout: CASE_TIMEOUT_MS,
-        ..fuzz_common::config(
-            "tests/proptest-regressions/fuzz_expression.txt",
-            DEFAULT_CASES,
-        )
+        ..fuzz_common::config("tests/proptest-regressions/fuzz_expression.txt", DEFAULT_CASES)
     }
 }
 
@@ -307,8 +304,8 @@ fn function() -> impl Strategy<Value = String> {
 }
 
 const BINARY: &[&str] = &[
-    "+", "-", "*", "/", "//", "%", "**", "~", "==", "!=", "<", ">", "<=", ">=", "and", "or", "in",
-    "??", "???", "equals", "is", "is not",
+    "+", "-", "*", "/", "//", "%", "**", "~", "==", "!=", "<", ">", "<=", ">=", "and", "or", "in", "??",
+    "???", "equals", "is", "is not",
 ];
 
 fn expression() -> BoxedStrategy<String> {
@@ -448,7 +445,10 @@ fn mutate(mut s: String, mutations: &[Mutation]) -> String {
             }
             Mutation::Delete(i, n) => {
                 let from = boundary(&s, i);
-                let to = s[from..].char_indices().nth(*n).map_or(s.len(), |(k, _)| from + k);
+                let to = s[from..]
+                    .char_indices()
+                    .nth(*n)
+                    .map_or(s.len(), |(k, _)| from + k);
                 s.replace_range(from..to, "");
             }
             Mutation::Insert(i, piece) => {
@@ -457,7 +457,10 @@ fn mutate(mut s: String, mutations: &[Mutation]) -> String {
             }
             Mutation::Duplicate(i, n) => {
                 let from = boundary(&s, i);
-                let to = s[from..].char_indices().nth(*n).map_or(s.len(), |(k, _)| from + k);
+                let to = s[from..]
+                    .char_indices()
+                    .nth(*n)
+                    .map_or(s.len(), |(k, _)| from + k);
                 let copy = s[from..to].to_string();
                 s.insert_str(to, &copy);
             }
@@ -485,7 +488,11 @@ fn deep() -> impl Strategy<Value = String> {
         (1usize..1000).prop_map(|depth| format!("{{{{ 1{} }}}}", " | upper".repeat(depth))),
         (1usize..1000).prop_map(|depth| format!("{{{{ {} }}}}", vec!["inputs.n"; depth].join(" ?? "))),
         (1usize..300).prop_map(|depth| {
-            format!("{}x{}", "{% if true %}".repeat(depth), "{% endif %}".repeat(depth))
+            format!(
+                "{}x{}",
+                "{% if true %}".repeat(depth),
+                "{% endif %}".repeat(depth)
+            )
         }),
         (1usize..100).prop_map(|depth| {
             let open: String = (0..depth).map(|i| format!("{{% for i{i} in [1] %}}")).collect();
