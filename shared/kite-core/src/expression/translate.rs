@@ -801,7 +801,11 @@ mod tests {
         assert!(translate(&chain(MAX_NESTING + 1), PrintMode::Text).is_ok());
         let e = translate(&chain(MAX_NESTING + 2), PrintMode::Text).unwrap_err();
         assert!(e.message.starts_with(too_deep), "{}", e.message);
-        assert!(e.message.ends_with("expressions nest deeper than 64 levels"), "{}", e.message);
+        assert!(
+            e.message.ends_with("expressions nest deeper than 64 levels"),
+            "{}",
+            e.message
+        );
         let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
         assert!(translate(&parens(MAX_NESTING), PrintMode::Text).is_ok());
         assert!(translate(&parens(MAX_NESTING + 1), PrintMode::Text).is_err());
@@ -812,7 +816,10 @@ mod tests {
         assert!(translate(&loops(MAX_NESTING), PrintMode::Text).is_ok());
         assert!(translate(&loops(MAX_NESTING + 1), PrintMode::Text).is_err());
         let elifs = |n: usize| {
-            format!("{{% if false %}}{}{{% endif %}}", "{% elseif json('[1]')[0] == 2 %}x".repeat(n))
+            format!(
+                "{{% if false %}}{}{{% endif %}}",
+                "{% elseif json('[1]')[0] == 2 %}x".repeat(n)
+            )
         };
         assert!(translate(&elifs(MAX_NESTING - 1), PrintMode::Text).is_ok());
         assert!(translate(&elifs(MAX_NESTING), PrintMode::Text).is_err());
