@@ -41,7 +41,15 @@ pub(crate) enum SyntaxError {
     /// thread's stack overflows (tera has no depth limit for them).
     #[error("`{0}` is not supported in expressions")]
     Unsupported(String),
+    /// Brackets, `??` operands or tags nested past [`MAX_NESTING`]: tera parses and
+    /// renders nesting by recursion, which would overflow the thread's stack.
+    #[error("expressions nest deeper than {MAX_NESTING} levels")]
+    TooDeep,
 }
+
+/// Levels of brackets, `??`/`???` operands in one expression, and nested tags (`if`,
+/// `for`, …) a template may use; far beyond hand-written expressions.
+pub(crate) const MAX_NESTING: usize = 64;
 
 /// How a `{{ … }}` value is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +94,23 @@ const OPS: &[&str] = &[
 ];
 
 fn tokenize(src: &str) -> Result<Vec<Tok>, SyntaxError> {
+    let out = tokens(src)?;
+    let (mut depth, mut coalescing) = (0usize, 0usize);
+    for t in &out {
+        match t {
+            Tok::Op("(" | "[" | "{") => depth += 1,
+            Tok::Op(")" | "]" | "}") => depth = depth.saturating_sub(1),
+            Tok::Op("??" | "???") => coalescing += 1,
+            _ => continue,
+        }
+        if depth > MAX_NESTING || coalescing > MAX_NESTING {
+            return Err(SyntaxError::TooDeep);
+        }
+    }
+    Ok(out)
+}
+
+fn tokens(src: &str) -> Result<Vec<Tok>, SyntaxError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -577,6 +602,8 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
     // Per open `if`: how many `elif`s became `else` + `if` (see below), each closed at
     // the `endif`.
     let mut open_ifs: Vec<usize> = Vec::new();
+    // Tags open around the current position (`if`, `for`, `filter`, a `set` block).
+    let mut open_tags = 0usize;
     let fail =
         |e: SyntaxError| ExpressionError::new(format!("Unable to parse the expression `{template}`: {e}"));
     while let Some(start) = rest.find('{') {
@@ -634,6 +661,12 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                 };
                 let translated = bound_statement(translate_statement(body, &mut hoist).map_err(fail)?);
                 counter = hoist.next;
+                match keyword {
+                    "if" | "for" | "filter" => open_tags += 1,
+                    "set" | "set_global" if !body.contains('=') => open_tags += 1,
+                    "endif" | "endfor" | "endfilter" | "endset" => open_tags = open_tags.saturating_sub(1),
+                    _ => {}
+                }
                 let mut statement = format!("{{% {translated} %}}");
                 match keyword {
                     "if" => open_ifs.push(0),
@@ -646,9 +679,17 @@ pub(crate) fn translate(template: &str, mode: PrintMode) -> Result<String, Expre
                         if let Some(nested) = open_ifs.last_mut() {
                             *nested += 1;
                         }
+                        open_tags += 1;
                     }
-                    "endif" => statement.push_str(&"{% endif %}".repeat(open_ifs.pop().unwrap_or(0))),
+                    "endif" => {
+                        let nested = open_ifs.pop().unwrap_or(0);
+                        open_tags = open_tags.saturating_sub(nested);
+                        statement.push_str(&"{% endif %}".repeat(nested));
+                    }
                     _ => {}
+                }
+                if open_tags > MAX_NESTING {
+                    return Err(fail(SyntaxError::TooDeep));
                 }
                 if keyword == "for" {
                     // tera has no hook into its loops: each iteration calls the counter.
@@ -684,7 +725,7 @@ fn find_block_end(s: &str, close: &str) -> Option<usize> {
             None => {
                 if b == b'"' || b == b'\'' {
                     quote = Some(b);
-                } else if s[i..].starts_with(close) {
+                } else if bytes[i..].starts_with(close.as_bytes()) {
                     return Some(i);
                 }
             }
@@ -738,6 +779,52 @@ mod tests {
             t("a {{- x -}} b"),
             "a {%- set kite_value = x %}{{ kite_value | kite_print -}} b"
         );
+    }
+
+    #[test]
+    fn blocks_with_non_ascii_text_are_read_not_sliced_inside_a_character() {
+        assert_eq!(t("{# ¡ #}x"), "x");
+        assert_eq!(
+            translate("{% if inputs.name.x %}{# ¡", PrintMode::Text)
+                .unwrap_err()
+                .message,
+            "Unable to parse the expression `{% if inputs.name.x %}{# ¡`: missing `#}`"
+        );
+        assert!(translate("{{ inputs.café }}", PrintMode::Text).is_ok());
+    }
+
+    #[test]
+    fn nesting_past_the_bound_is_refused_before_it_overflows_the_stack() {
+        let too_deep = "Unable to parse the expression";
+        // Found by the fuzz target: 497 `??` operands overflowed a 2 MB stack.
+        let chain = |n: usize| format!("{{{{ {} }}}}", vec!["inputs.n"; n].join(" ?? "));
+        assert!(translate(&chain(MAX_NESTING + 1), PrintMode::Text).is_ok());
+        let e = translate(&chain(MAX_NESTING + 2), PrintMode::Text).unwrap_err();
+        assert!(e.message.starts_with(too_deep), "{}", e.message);
+        assert!(
+            e.message.ends_with("expressions nest deeper than 64 levels"),
+            "{}",
+            e.message
+        );
+        let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        assert!(translate(&parens(MAX_NESTING), PrintMode::Text).is_ok());
+        assert!(translate(&parens(MAX_NESTING + 1), PrintMode::Text).is_err());
+        let loops = |n: usize| {
+            let open: String = (0..n).map(|i| format!("{{% for i{i} in [1] %}}")).collect();
+            format!("{open}x{}", "{% endfor %}".repeat(n))
+        };
+        assert!(translate(&loops(MAX_NESTING), PrintMode::Text).is_ok());
+        assert!(translate(&loops(MAX_NESTING + 1), PrintMode::Text).is_err());
+        let elifs = |n: usize| {
+            format!(
+                "{{% if false %}}{}{{% endif %}}",
+                "{% elseif json('[1]')[0] == 2 %}x".repeat(n)
+            )
+        };
+        assert!(translate(&elifs(MAX_NESTING - 1), PrintMode::Text).is_ok());
+        assert!(translate(&elifs(MAX_NESTING), PrintMode::Text).is_err());
+        // Tags one after another are not nested.
+        assert!(translate(&"{% if true %}x{% endif %}".repeat(500), PrintMode::Text).is_ok());
     }
 
     #[test]

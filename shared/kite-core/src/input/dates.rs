@@ -207,17 +207,19 @@ pub fn parse_iso_duration(s: &str) -> Option<chrono::Duration> {
     }
     let number = |i: usize| -> Option<i128> { part(i).map_or(Some(0), |v| v.parse().ok()) };
     const NANOS: i128 = 1_000_000_000;
-    let mut total = number(2)? * 86_400 * NANOS
-        + number(4)? * 3_600 * NANOS
-        + number(5)? * 60 * NANOS
-        + number(6)? * NANOS;
+    // Checked: 30 digits of days overflow even i128, and such a duration is no duration.
+    let nanos_of = |i: usize, unit: i128| number(i)?.checked_mul(unit)?.checked_mul(NANOS);
+    let mut total = nanos_of(2, 86_400)?
+        .checked_add(nanos_of(4, 3_600)?)?
+        .checked_add(nanos_of(5, 60)?)?
+        .checked_add(nanos_of(6, 1)?)?;
     if let Some(fraction) = part(7).filter(|f| !f.is_empty()) {
         let nanos: i128 = format!("{fraction:0<9}").parse().ok()?;
-        total += if part(6).is_some_and(|s| s.starts_with('-')) {
+        total = total.checked_add(if part(6).is_some_and(|s| s.starts_with('-')) {
             -nanos
         } else {
             nanos
-        };
+        })?;
     }
     if part(1) == Some("-") {
         total = -total;
@@ -225,4 +227,21 @@ pub fn parse_iso_duration(s: &str) -> Option<chrono::Duration> {
     let seconds = i64::try_from(total.div_euclid(NANOS)).ok()?;
     let nanos = u32::try_from(total.rem_euclid(NANOS)).ok()?;
     chrono::Duration::new(seconds, nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_too_long_for_any_clock_are_no_durations_not_an_overflow() {
+        // Found by the fuzz target of flows (a retry interval): 30 digits of days.
+        assert_eq!(parse_iso_duration("P99999999999999999999999999999D"), None);
+        assert_eq!(parse_iso_duration("PT99999999999999999999999999999999H"), None);
+        assert_eq!(parse_iso_duration("PT170141183460469231731687303715S"), None);
+        assert_eq!(
+            parse_iso_duration("P1DT1H1M1.5S"),
+            Some(chrono::Duration::milliseconds(90_061_500))
+        );
+    }
 }

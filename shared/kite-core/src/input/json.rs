@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{java_string, type_input, InputContext, InputDefinition, InputError, InputValue};
+use super::{java_string, type_input, InputContext, InputDefinition, InputError, InputType, InputValue};
 
 /// JSON: a typed value as is, or JSON text parsed.
 pub(super) fn json(def: &InputDefinition, value: InputValue, shown: &str) -> Result<Value, InputError> {
@@ -92,7 +92,10 @@ pub(super) fn array(
     items
         .into_iter()
         .map(|item| {
-            let shown_item = java_string(&item);
+            let shown_item = match item_type {
+                InputType::Secret => super::MASKED.to_string(),
+                _ => java_string(&item),
+            };
             let v = match item {
                 Value::String(s) => InputValue::Text(s),
                 other => InputValue::Json(other),

@@ -101,9 +101,10 @@ pub fn type_input(def: &InputDefinition, value: InputValue, ctx: &InputContext) 
         InputValue::Json(Value::String(s)) => InputValue::Text(s),
         other => other,
     };
-    // A SECRET's value never appears in a message, as Kestra masks it.
-    let shown = match def.input_type {
-        InputType::Secret => super::MASKED.to_string(),
+    // A SECRET's value never appears in a message, as Kestra masks it; nor does a list
+    // of SECRET items.
+    let shown = match (def.input_type, def.item_type) {
+        (InputType::Secret, _) | (InputType::Array, Some(InputType::Secret)) => super::MASKED.to_string(),
         _ => value.shown(),
     };
     let shown = shown.as_str();
@@ -164,4 +165,24 @@ pub fn type_flow_output_in(
         }
         e
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_secrets_is_masked_in_errors() {
+        // Found by the fuzz target of inputs: the plain items showed in the message.
+        let mut def = InputDefinition::of("a", InputType::Array);
+        def.item_type = Some(InputType::Secret);
+        for value in [
+            InputValue::Text("SeCrEt1 5".into()),
+            InputValue::Json(serde_json::json!(["SeCrEt1"])),
+        ] {
+            let e = type_input(&def, value, &InputContext::default()).expect_err("no key");
+            assert!(!e.message.contains("SeCrEt"), "{}", e.message);
+            assert!(e.message.contains(super::super::MASKED), "{}", e.message);
+        }
+    }
 }
