@@ -698,7 +698,37 @@ async fn every_route_but_webhooks_needs_credentials() {
             .replace("{key}", "test1234")
             .replace(['{', '}'], "");
         let open = path.contains("/executions/webhook/") || !path.starts_with("/api/v1/");
-        for method in methods.as_object().expect("methods").keys() {
+        for (method, operation) in methods.as_object().expect("methods") {
+            if method == "parameters" {
+                continue;
+            }
+            // The document lists the refusals the route gives (below).
+            let documents = |code: &str| operation["responses"].get(code).is_some();
+            assert_eq!(
+                documents("401"),
+                !open,
+                "{method} {path}: 401 documented iff it needs credentials"
+            );
+            let changes = method != "get";
+            assert_eq!(
+                documents("403"),
+                changes && !open,
+                "{method} {path}: 403 documented iff a cross-site request is refused"
+            );
+            if changes && !open {
+                let request = Request::builder()
+                    .method(method.to_uppercase().as_str())
+                    .uri(&concrete)
+                    .header("sec-fetch-site", "cross-site")
+                    .body(Body::empty())
+                    .unwrap();
+                let (status, e) = k.send(with_token(request)).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{method} {concrete} from another site: {e}"
+                );
+            }
             let tenant = concrete.replacen("/api/v1/", "/api/v1/main/", 1);
             for uri in [concrete.clone(), tenant] {
                 let request = Request::builder()
