@@ -111,6 +111,51 @@ async fn concurrency_slots_admit_up_to_the_limit() {
     suite::concurrency_slots_admit_up_to_the_limit(a.store).await;
 }
 
+/// Deleting a running execution frees the running slot it held in `SLOTS#`: the next
+/// queued execution of its flow starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn deleting_a_running_execution_frees_its_slot() {
+    let a = setup("slotdelete").await;
+    let engine = kite_engine::Engine::new(a.ports(), aws_engine_config());
+    engine
+        .create_flow(
+            "id: one-at-a-time\nnamespace: dev\nconcurrency:\n  limit: 1\ntasks:\n  - id: wait\n    \
+             type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1H\n",
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created = engine
+            .create_execution(kite_engine::CreateExecution {
+                namespace: "dev".into(),
+                flow_id: "one-at-a-time".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // The start a worker would receive from SQS.
+        engine
+            .process(WorkItem::start(&created.id, Utc::now()))
+            .await
+            .unwrap();
+        ids.push(created.id);
+    }
+    let state = |id: String| {
+        let engine = engine.clone();
+        async move { engine.get_execution(&id).await.unwrap().state.current }
+    };
+    assert_eq!(state(ids[0].clone()).await, StateType::Running);
+    assert_eq!(state(ids[1].clone()).await, StateType::Queued);
+    engine.delete_execution(&ids[0], true, true).await.unwrap();
+    engine
+        .process(WorkItem::start(&ids[1], Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(state(ids[1].clone()).await, StateType::Running);
+}
+
 #[tokio::test]
 #[ignore = "needs moto: tests/aws/run.sh"]
 async fn large_execution_bodies_live_in_s3() {

@@ -284,8 +284,33 @@ impl Engine {
         delete_storage: bool,
     ) -> Result<(), EngineError> {
         let execution = self.get_execution(id).await?;
-        if !self.inner.ports.executions.delete(id).await? {
+        let ports = &self.inner.ports;
+        let running = !execution.state.is_terminated();
+        if running {
+            // The running slot it may hold goes with it: stores that keep slots apart from
+            // the executions (DynamoDB) would otherwise count it as held for ever.
+            if let Some(current) = ports.executions.get(id).await? {
+                let release = Transition {
+                    execution: current.execution,
+                    expected_version: Some(current.version),
+                    logs: Vec::new(),
+                    push: Vec::new(),
+                    claimed: Vec::new(),
+                    claim_until: None,
+                    ack: Vec::new(),
+                    wake: Vec::new(),
+                    children: Vec::new(),
+                    slot: Some(Slot::Release),
+                };
+                ports.executions.commit(release).await?;
+            }
+        }
+        if !ports.executions.delete(id).await? {
             return Err(EngineError::NotFound(format!("Execution '{id}' not found")));
+        }
+        if running {
+            self.start_next_queued(&execution.namespace, &execution.flow_id)
+                .await?;
         }
         if delete_logs {
             self.inner.ports.logs.delete_by_execution(id).await?;
