@@ -141,6 +141,7 @@ fn kite() -> &'static Kite {
                 max_upload: MAX_UPLOAD,
                 inline_download_limit: None,
                 creations: kite_api::Admissions::new(kite_api::DEFAULT_MAX_CREATIONS),
+                limits: kite_api::RequestLimits::default(),
             });
             for flow in [OPEN, STRICT] {
                 let request = Request::post("/api/v1/flows")
