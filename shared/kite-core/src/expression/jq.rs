@@ -45,6 +45,12 @@ pub fn run(program: &str, input: &Value) -> Result<Value, JqError> {
     let inputs = RcIter::new(core::iter::empty());
     let mut out = Vec::new();
     for item in filter.run((Ctx::new([], &inputs), Val::from(input.clone()))) {
+        // Each output counts as a loop iteration of the render: `range(1e12)` stops at the
+        // render's bounds (iterations, time) instead of filling memory.
+        super::count_iteration().map_err(|e| JqError::Run {
+            program: program.to_string(),
+            message: e.message,
+        })?;
         match item {
             Ok(v) => out.push(Value::from(v)),
             Err(e) => {

@@ -248,7 +248,11 @@ pub const MAX_RENDER_OUTPUT: usize = 10 * 1024 * 1024;
 pub const MAX_LOOP_ITERATIONS: u64 = 1_000_000;
 
 /// Counts one loop iteration of the render in progress; fails past [`MAX_LOOP_ITERATIONS`].
+/// Outside a render (nothing to bound) it does nothing.
 fn count_iteration() -> Result<(), ExpressionError> {
+    if DEPTH.with(Cell::get) == 0 {
+        return Ok(());
+    }
     let count = ITERATIONS.with(|n| {
         let next = n.get().saturating_add(1);
         n.set(next);
@@ -584,6 +588,25 @@ mod tests {
         assert_eq!(
             engine.render("{{ 1 + 1 }}", &ctx).map_err(|e| e.message),
             Ok("2".into())
+        );
+    }
+
+    #[test]
+    fn jq_outputs_count_against_the_iteration_bound() {
+        let e = render(
+            "{{ vars.x | jq('range(1e12)') | length }}",
+            json!({"vars": {"x": 1}}),
+        )
+        .expect_err("bounded");
+        assert!(
+            e.message
+                .contains("render stopped: more than 1000000 loop iterations"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            render("{{ vars.x | jq('range(3)') }}", json!({"vars": {"x": 1}})).map_err(|e| e.message),
+            Ok("[0,1,2]".into())
         );
     }
 
