@@ -201,6 +201,8 @@ struct Step {
     wake: Vec<String>,
     terminated: Option<StateType>,
     slot: Option<Slot>,
+    /// A kill of the execution stopped this pass's renders: it is not committed.
+    interrupted: bool,
 }
 
 /// Time since the first call: the clock of the render time bound.

@@ -369,6 +369,37 @@ async fn a_work_item_delivered_twice_runs_once() {
     let _ = IndexMap::<String, String>::new();
 }
 
+/// A kill stops a render in progress: the pass it was in is dropped, so the execution
+/// ends KILLED (not FAILED by the stopped render) and the long render logs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_stops_a_render_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, runtime) = start(dir.path()).await;
+    // The limit sends the start through the queue, so the render runs on a worker after
+    // the execution is stored (where a kill can reach it).
+    let long = "id: long\nnamespace: dev\nconcurrency:\n  limit: 10\ntasks:\n  - id: spin\n    \
+                type: io.kestra.plugin.core.log.Log\n    message: \"{% for i in range(1, 999) %}{% for j in \
+                range(1, 1000) %}{% set x = range(1, 300) | join(',') %}{% endfor %}{% endfor %}\"\n";
+    engine.create_flow(long).await.unwrap();
+    let created = engine.create_execution(create("long")).await.unwrap();
+    // The start's pass is rendering now (its state is stored when the pass ends, so it
+    // still reads CREATED; the render takes seconds).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    if let Err(e) = engine.kill(&created.id).await {
+        let ended = engine.get_execution(&created.id).await.unwrap();
+        panic!(
+            "{e}: {:?} {:?}",
+            ended.state.current,
+            messages(&engine, &created.id).await
+        );
+    }
+    let done = engine.wait_for_terminal(&created.id, HANG).await.unwrap();
+    let said = messages(&engine, &created.id).await;
+    assert_eq!(done.state.current, StateType::Killed, "{said:?}");
+    assert!(said.iter().all(|m| !m.contains("render stopped")), "{said:?}");
+    runtime.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_flow_revisions() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,6 +229,27 @@ pub type RenderClock = fn() -> Duration;
 
 static RENDER_CLOCK: std::sync::OnceLock<RenderClock> = std::sync::OnceLock::new();
 
+/// The host's answer to "should the render in progress stop?" (its execution was killed).
+pub type Interrupt = Arc<dyn Fn() -> bool + Send + Sync>;
+
+thread_local! {
+    static INTERRUPT: std::cell::RefCell<Option<Interrupt>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the renders it does on this thread stopping (failing) once `interrupt`
+/// answers `true`, checked where the time bound is.
+pub fn interruptible<R>(interrupt: Interrupt, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Interrupt>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            INTERRUPT.with(|i| *i.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(INTERRUPT.with(|i| i.replace(Some(interrupt))));
+    f()
+}
+
 /// Installs the clock of [`MAX_RENDER_TIME`], once per process (later calls change nothing).
 pub fn install_render_clock(clock: RenderClock) {
     let _ = RENDER_CLOCK.set(clock);
@@ -262,6 +283,9 @@ fn count_iteration() -> Result<(), ExpressionError> {
         return Err(ExpressionError::new(format!(
             "render stopped: more than {MAX_LOOP_ITERATIONS} loop iterations"
         )));
+    }
+    if INTERRUPT.with(|i| i.borrow().as_ref().is_some_and(|stop| stop())) {
+        return Err(ExpressionError::new("render stopped: the execution was killed"));
     }
     if let Some(clock) = RENDER_CLOCK.get() {
         if clock().saturating_sub(STARTED.with(Cell::get)) > MAX_RENDER_TIME {
@@ -587,6 +611,34 @@ mod tests {
         // The thread can render again afterwards.
         assert_eq!(
             engine.render("{{ 1 + 1 }}", &ctx).map_err(|e| e.message),
+            Ok("2".into())
+        );
+    }
+
+    #[test]
+    fn an_interrupt_stops_a_render_in_progress() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let interrupt: Interrupt = Arc::new(move || flag.load(Ordering::Relaxed));
+        // Set from another thread while the render runs; the render would otherwise
+        // finish its 999,999 iterations.
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            stop.store(true, Ordering::Relaxed);
+        });
+        let e = interruptible(interrupt, || {
+            render(
+                "{% for i in range(1, 999) %}{% for j in range(1, 1000) %}{{ j }}{% endfor %}{% endfor %}",
+                json!({}),
+            )
+        })
+        .expect_err("interrupted");
+        setter.join().unwrap();
+        assert_eq!(e.message, "render stopped: the execution was killed");
+        // Outside `interruptible`, renders are not stopped.
+        assert_eq!(
+            render("{{ 1 + 1 }}", json!({})).map_err(|e| e.message),
             Ok("2".into())
         );
     }

@@ -185,6 +185,12 @@ impl Engine {
                         }
                         Err(e) => return Err(e),
                     }
+                    if pass.interrupted {
+                        // The kill's step commits KILLED; this item, left unacked, comes
+                        // back after its lease and finds nothing to do.
+                        debug!("pass stopped by a kill");
+                        return Ok(());
+                    }
                     pass.slot = limit.and_then(|limit| match (starting, pass.terminated.is_some()) {
                         (true, false) => Some(Slot::Take { limit }),
                         // Started and ended in this step: it must still fit under the limit.
@@ -482,9 +488,15 @@ impl Engine {
         let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
+        // A kill of this execution from now on stops its renders in this pass.
+        let kill = self.cancellation(&execution.id);
+        let killed = move || kill.has_changed().unwrap_or(false) && *kill.borrow();
+        let interrupt: kite_core::expression::Interrupt = Arc::new(killed.clone());
         while let Some(need) = self
             .with_env(Some(&secrets), Some(&kv), |env| {
-                driver.advance(flow, execution, env)
+                kite_core::expression::interruptible(interrupt.clone(), || {
+                    driver.advance(flow, execution, env)
+                })
             })
             .map_err(|e| EngineError::Internal(e.to_string()))?
         {
@@ -516,6 +528,10 @@ impl Engine {
                 },
             }
         }
+        // Killed meanwhile: the kill's own step decides the states, not this pass.
+        pass.interrupted = killed();
+        drop((killed, interrupt));
+        self.release_cancellation(&execution.id);
         let driven = driver.finish();
         pass.logs.extend(driven.logs);
         pass.push.extend(
