@@ -668,29 +668,36 @@ def scenario_nested_loops(kite, work):
         thread = threading.Thread(target=sampler, daemon=True)
         thread.start()
         time.sleep(0.3)  # a few samples before
-        t0 = time.monotonic()
-        ids = []
-        for _ in range(RENDERS):
-            status, _, body = request(server.port, "POST", "/api/v1/executions/rel.loops/nested-loops")
+        # All at once, from their own threads: a render runs while its execution is
+        # created (light tasks run inline), so the POST's latency is the render's time.
+        ids, render_times = [], []
+
+        def start_one():
+            t = time.monotonic()
+            status, _, body = request(server.port, "POST",
+                                      "/api/v1/executions/rel.loops/nested-loops", timeout=60)
             if status == 200:
                 ids.append(json.loads(body)["id"])
+                render_times.append(time.monotonic() - t)
+
+        t0 = time.monotonic()
+        starters = [threading.Thread(target=start_one) for _ in range(RENDERS)]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join(timeout=60)
         executions, waited = wait_all_terminal(server.port, "namespace=rel.loops", RENDERS, 60)
         all_done = time.monotonic() - t0
         time.sleep(0.2)
         done.set()
         thread.join(timeout=15)
-        durations = []
-        for e in executions:
-            d = e["state"].get("duration")
-            if isinstance(d, str) and d.startswith("PT") and d.endswith("S"):
-                durations.append(float(d[2:-1]))
         states = {}
         for e in executions:
             states[e["state"]["current"]] = states.get(e["state"]["current"], 0) + 1
-        figure("renders", f"{len(ids)} executions of 999,999 loop iterations each, "
-               f"all ended {all_done:.2f} s after the first request; execution durations "
-               + ", ".join(f"{d:.2f} s" for d in durations)
-               + "; states " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+        figure("renders", f"{len(ids)} executions started at once, 999,999 loop iterations "
+               f"each; their POSTs took " + ", ".join(f"{d:.2f} s" for d in sorted(render_times))
+               + f"; all ended {all_done:.2f} s after the first request; states "
+               + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
         p50, p99, worst = percentile(samples, 50), percentile(samples, 99), max(samples or [0])
         figure("/ping", f"{len(samples)} samples: p50 {ms(p50)}, p99 {ms(p99)}, max {ms(worst)}")
         ok = check(name, "all executions SUCCESS", states == {"SUCCESS": RENDERS}, states)
