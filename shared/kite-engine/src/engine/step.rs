@@ -11,6 +11,19 @@ use kite_core::secret::{secret_names, Secrets};
 use super::*;
 use crate::ports::{PassKv, PassSecrets, WorkerContext};
 
+/// Runs `f`, synchronous work of the core (light task runs inline, renders of up to
+/// `MAX_LOOP_ITERATIONS` loop iterations: hundreds of milliseconds), without stalling the
+/// tasks of its async worker thread: on a multi-thread runtime the worker's other tasks (the
+/// API's requests among them) move to another thread meanwhile. On a current-thread runtime,
+/// where that is not possible, `f` runs in place.
+fn cpu_bound<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
     pub(super) async fn enqueue(&self, execution_id: &str, work: Work) -> Result<(), EngineError> {
@@ -434,11 +447,12 @@ impl Engine {
         let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
-        while let Some(need) = self
-            .with_env(Some(&secrets), Some(&kv), |env| {
+        while let Some(need) = cpu_bound(|| {
+            self.with_env(Some(&secrets), Some(&kv), |env| {
                 driver.advance(flow, execution, env)
             })
-            .map_err(|e| EngineError::Internal(e.to_string()))?
+        })
+        .map_err(|e| EngineError::Internal(e.to_string()))?
         {
             match need {
                 Need::StoredErrorLogs => {
