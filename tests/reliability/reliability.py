@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -202,6 +203,13 @@ class Server:
         if self.log and not self.log.closed:
             self.log.close()
 
+    def recovered(self):
+        """(queue leases released, non-terminal executions) the last start found, from its
+        log line `recovered queued work`."""
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.last_log(lines=200))
+        found = re.search(r"recovered queued work released=(\d+) executions=(\d+)", text)
+        return (int(found.group(1)), int(found.group(2))) if found else (None, None)
+
     def last_log(self, lines=30):
         path = self.logs / f"run-{self.starts}.log"
         try:
@@ -357,7 +365,8 @@ def scenario_kill9(kite, work):
             t_kill = time.monotonic()
             server.kill9()
             up = server.start()
-            restarts.append((t_kill - load_start, time.monotonic() - t_kill, up))
+            restarts.append((t_kill - load_start, time.monotonic() - t_kill, up,
+                             server.recovered()[1]))
         time.sleep(rng.uniform(2.0, 4.0))  # load on the last server too
         stop.set()
         for t in threads:
@@ -369,9 +378,10 @@ def scenario_kill9(kite, work):
             counts[result] = counts.get(result, 0) + 1
         figure("load", f"{load_seconds:.1f} s, {CLIENT_THREADS} client threads, "
                f"{len(outcome)} requests: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        for i, (at, down, up) in enumerate(restarts, 1):
-            figure(f"kill {i}", f"at {at:.1f} s of load; answered /ping {down:.2f} s after the "
-                   f"kill (start to /ping {up:.2f} s)")
+        for i, (at, down, up, pending) in enumerate(restarts, 1):
+            figure(f"kill {i}", f"at {at:.1f} s of load; {pending} unfinished executions "
+                   f"recovered; answered /ping {down:.2f} s after the kill (start to /ping "
+                   f"{up:.2f} s)")
         figure("creation latency", f"p50 {ms(percentile(latencies, 50))}, p99 "
                f"{ms(percentile(latencies, 99))}, max {ms(max(latencies or [0]))}")
 
@@ -424,8 +434,9 @@ def scenario_kill9(kite, work):
         ok &= check(name, "0 ended other than SUCCESS", not not_success,
                     f"{len(not_success)}; " + " | ".join(reasons[:3]))
         ok &= check(name, "requests created executions", len(created) > 100, len(created))
+        recovered = sum(r[3] or 0 for r in restarts)
         SUMMARY.append((name, f"{len(outcome)} requests, {len(created)} acknowledged, "
-                        f"{len(restarts)} kills, lost {len(lost)}, dup {len(duplicated)}, "
+                        f"{len(restarts)} kills ({recovered} unfinished recovered), lost {len(lost)}, dup {len(duplicated)}, "
                         f"stuck {len(stuck)}, not SUCCESS {len(not_success)}, "
                         f"in flight {len(in_flight)} ({in_flight_exist} exist)", ok))
     finally:
