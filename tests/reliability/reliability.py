@@ -180,6 +180,11 @@ class Server:
             return None
         return time.monotonic() - t0 if status == 200 else None
 
+    def cpu_seconds(self):
+        """User + system CPU time of the running server process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -522,16 +527,19 @@ def scenario_webhooks(kite, work):
 
         threads = [threading.Thread(target=client, args=(i,), daemon=True)
                    for i in range(CONNECTIONS)]
+        cpu0 = server.cpu_seconds()
         t0 = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=300)
         elapsed = time.monotonic() - t0
+        cpu = server.cpu_seconds() - cpu0
         all_latencies = [x for slot in latencies for x in slot]
         rate = WEBHOOKS / elapsed
         figure("sent", f"{WEBHOOKS} POSTs over {CONNECTIONS} keep-alive connections in "
-               f"{elapsed:.2f} s: {rate:.0f}/s")
+               f"{elapsed:.2f} s: {rate:.0f}/s; server CPU {cpu:.2f} s "
+               f"({cpu / WEBHOOKS * 1e6:.0f} µs per webhook)")
         figure("latency", f"p50 {ms(percentile(all_latencies, 50))}, p99 "
                f"{ms(percentile(all_latencies, 99))}, max {ms(max(all_latencies or [0]))}")
         figure("answers", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))

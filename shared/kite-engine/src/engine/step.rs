@@ -11,15 +11,16 @@ use kite_core::secret::{secret_names, Secrets};
 use super::*;
 use crate::ports::{PassKv, PassSecrets, WorkerContext};
 
-/// Runs `f`, synchronous work of the core (light task runs inline, renders of up to
-/// `MAX_LOOP_ITERATIONS` loop iterations: hundreds of milliseconds), without stalling the
-/// tasks of its async worker thread: on a multi-thread runtime the worker's other tasks (the
-/// API's requests among them) move to another thread meanwhile. On a current-thread runtime,
-/// where that is not possible, `f` runs in place.
-fn cpu_bound<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f`, synchronous work of the core, without stalling the other tasks of its async
+/// worker thread (the API's requests among them) when `heavy`: on a multi-thread runtime
+/// they move to another thread meanwhile. The hand-off costs a thread switch, so light work
+/// (and any work on a current-thread runtime, where no hand-off exists) runs in place.
+fn cpu_bound<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(handle) if heavy && handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }
@@ -444,10 +445,13 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let secrets = self.pass_secrets(flow).await;
         let kv = self.pass_kv(flow).await;
+        // Renders run up to `MAX_LOOP_ITERATIONS` loop iterations (hundreds of milliseconds):
+        // only through a `{% for %}` of the flow, or a template that `render()` reads.
+        let heavy = flow.source.contains("{%") || flow.source.contains("render(");
         let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
-        while let Some(need) = cpu_bound(|| {
+        while let Some(need) = cpu_bound(heavy, || {
             self.with_env(Some(&secrets), Some(&kv), |env| {
                 driver.advance(flow, execution, env)
             })
