@@ -11,6 +11,20 @@ use kite_core::secret::{secret_names, Secrets};
 use super::*;
 use crate::ports::{PassKv, PassSecrets, WorkerContext};
 
+/// Runs `f`, synchronous work of the core, without stalling the other tasks of its async
+/// worker thread (the API's requests among them) when `heavy`: on a multi-thread runtime
+/// they move to another thread meanwhile. The hand-off costs a thread switch, so light work
+/// (and any work on a current-thread runtime, where no hand-off exists) runs in place.
+fn cpu_bound<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if heavy && handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
     pub(super) async fn enqueue(&self, execution_id: &str, work: Work) -> Result<(), EngineError> {
@@ -485,6 +499,9 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let secrets = self.pass_secrets(flow).await;
         let kv = self.pass_kv(flow).await;
+        // Renders run up to `MAX_LOOP_ITERATIONS` loop iterations (hundreds of milliseconds):
+        // only through a `{% for %}` of the flow, a template that `render()` reads, or `jq`.
+        let heavy = ["{%", "render(", "jq("].iter().any(|t| flow.source.contains(t));
         let flow = flow.flow.as_ref();
         let mut driver = Driver::new(first);
         let mut children = Vec::new();
@@ -492,13 +509,14 @@ impl Engine {
         let kill = self.cancellation(&execution.id);
         let killed = move || kill.has_changed().unwrap_or(false) && *kill.borrow();
         let interrupt: kite_core::expression::Interrupt = Arc::new(killed.clone());
-        while let Some(need) = self
-            .with_env(Some(&secrets), Some(&kv), |env| {
+        while let Some(need) = cpu_bound(heavy, || {
+            self.with_env(Some(&secrets), Some(&kv), |env| {
                 kite_core::expression::interruptible(interrupt.clone(), || {
                     driver.advance(flow, execution, env)
                 })
             })
-            .map_err(|e| EngineError::Internal(e.to_string()))?
+        })
+        .map_err(|e| EngineError::Internal(e.to_string()))?
         {
             match need {
                 Need::StoredErrorLogs => {
