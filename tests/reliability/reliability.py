@@ -11,11 +11,13 @@ Scenarios (each prints its figures and fails the run when its guarantee breaks):
      execution (log naming the bound); the server stays up, also after a restart.
   4. Nested-loop renders near the loop bound do not starve the API: /ping sampled every
      ~10 ms stays below 100 ms.
+  5. Crash-loop guard: a task run in flight at two kill -9 is not run a third time; its
+     execution FAILS saying why, and the server carries on.
 
 Every server runs on 127.0.0.1 on a free port with a fresh temporary data folder, and is
 started and stopped here by its PID. Standard library only.
 
-Usage: reliability.py PATH_TO_KITE_BINARY [SCENARIO ...]   (scenarios: 1 2 3 4; default all)
+Usage: reliability.py PATH_TO_KITE_BINARY [SCENARIO ...]   (scenarios: 1 2 3 4 5; default all)
 """
 
 import http.client
@@ -732,8 +734,100 @@ def scenario_nested_loops(kite, work):
 
 # ---------------------------------------------------------------------------- main
 
+# ------------------------------------------------------- 5. crash-loop guard
+
+HANGING = """id: hanging
+namespace: rel.guard
+tasks:
+  - id: fetch
+    type: io.kestra.plugin.core.http.Request
+    uri: "http://127.0.0.1:{port}/never-answers"
+"""
+
+
+class SilentPeer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: the HTTP
+    task of the flow stays in flight. Counts the connections it got."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        self.arrived = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.arrived:
+                self.accepted.append(conn)
+                self.arrived.notify_all()
+
+    def wait_for(self, count, seconds):
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.accepted) >= count, seconds)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def scenario_crash_guard(kite, work):
+    name = "5 crash-loop guard"
+    print(f"== {name}", flush=True)
+    peer = SilentPeer()
+    server = Server(kite, work, "crash-guard")
+    server.start()
+    ok = True
+    try:
+        deploy(server.port, HANGING.replace("{port}", str(peer.port)))
+        status, _, body = request(server.port, "POST", "/api/v1/executions/rel.guard/hanging")
+        ok &= check(name, "execution created", status == 200, body[:200])
+        execution_id = json.loads(body)["id"]
+        # Killed twice while the task's request is in flight: the worker had it in hand.
+        for kill in (1, 2):
+            in_flight = peer.wait_for(kill, 20)
+            ok &= check(name, f"the task's request is in flight before kill {kill}", in_flight,
+                        server.last_log())
+            server.kill9()
+            server.start()
+        text = ""
+        deadline = time.monotonic() + 20
+        state = None
+        while time.monotonic() < deadline:
+            execution = get_json(server.port, f"/api/v1/executions/{execution_id}")
+            state = execution["state"]["current"]
+            if state in TERMINAL:
+                text = logs_text(server.port, execution_id)
+                break
+            time.sleep(0.1)
+        figure("state after the third start", state)
+        guard_lines = [l for l in text.splitlines() if "Kite gave up on task run `fetch`" in l]
+        if guard_lines:
+            figure("log", guard_lines[0][:160])
+        ok &= check(name, "the execution FAILED instead of running the task a third time",
+                    state == "FAILED", text[-500:])
+        ok &= check(name, "its log says why", guard_lines, text[-500:])
+        time.sleep(0.5)
+        ok &= check(name, "the task was not started again", len(peer.accepted) == 2,
+                    f"{len(peer.accepted)} requests")
+        ok &= check(name, "the server is up and answers /ping",
+                    server.alive() and server.ping() is not None, server.last_log())
+        SUMMARY.append((name, f"in flight at 2 kills: FAILED at the 3rd start, "
+                        f"{len(peer.accepted)} requests sent", ok))
+    finally:
+        server.stop()
+        peer.close()
+
+
 SCENARIOS = {"1": scenario_kill9, "2": scenario_webhooks, "3": scenario_crash_loop,
-             "4": scenario_nested_loops}
+             "4": scenario_nested_loops, "5": scenario_crash_guard}
 
 
 def main():
