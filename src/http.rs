@@ -40,8 +40,29 @@ pub async fn serve(
             text_part: options.max_text_part,
         },
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("HTTP server failed: {e}"))
+    // Open requests may finish after the signal, for a while: a `follow` stream or a long
+    // `wait` would otherwise hold the stop for ever.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let graceful = {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(graceful);
+    let deadline = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|e| format!("HTTP server failed: {e}")),
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "open requests still running at the end of the grace period; closed");
+            Ok(())
+        }
+    }
 }
+
+/// How long open requests may run on after a stop is asked for.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

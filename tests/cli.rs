@@ -209,3 +209,61 @@ fn a_second_server_on_the_same_data_folder_is_refused() {
         text(&second)
     );
 }
+
+/// Sends one HTTP/1.1 request on a new connection and returns the stream, its answer unread.
+fn send(port: u16, request: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream.write_all(request.as_bytes()).expect("sends");
+    stream
+}
+
+#[test]
+fn sigterm_stops_the_server_within_its_grace_period_whatever_is_open() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_server(&dir.path().join("data"), port);
+    let flow = dir.path().join("sleeper.yaml");
+    std::fs::write(
+        &flow,
+        "id: sleeper\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1H\n",
+    )
+    .unwrap();
+    let deploy = kite(&["flow", "deploy", flow.to_str().unwrap()], port);
+    assert!(deploy.status.success(), "{}", text(&deploy));
+    let mut created = send(
+        port,
+        "POST /api/v1/executions/dev/sleeper HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let mut answer = String::new();
+    created.read_to_string(&mut answer).unwrap();
+    let id = answer
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("an execution id in {answer}"))
+        .to_string();
+    // A live view of an execution that sleeps an hour: it would hold a graceful stop.
+    let mut follow = send(
+        port,
+        &format!("GET /api/v1/executions/{id}/follow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    );
+    let mut first = [0u8; 64];
+    assert!(follow.read(&mut first).unwrap() > 0, "the follow stream answers");
+    let term = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // The grace period is 10 s; the workers stop at once (a Sleep is a timer).
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running 25 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
