@@ -548,3 +548,23 @@ fn coalescing_in_an_elif_condition() {
     let t = "{% if inputs.name == 'x' %}x{% elseif (inputs.missing ?? 'y') == 'y' %}y{% endif %}";
     assert_eq!(render(t, &vars).as_deref(), Ok("y"));
 }
+
+#[test]
+fn base64_filters_encode_and_decode_utf8_text() {
+    let vars = json!({"inputs": {"text": "héllo wörld", "encoded": "aMOpbGxvIHfDtnJsZA==", "none": null}});
+    assert_eq!(
+        render("{{ inputs.text | base64encode }}", &vars).unwrap(),
+        "aMOpbGxvIHfDtnJsZA=="
+    );
+    assert_eq!(
+        render("{{ inputs.encoded | base64decode }}", &vars).unwrap(),
+        "héllo wörld"
+    );
+    assert_eq!(
+        render("{{ inputs.text | base64encode | base64decode }}", &vars).unwrap(),
+        "héllo wörld"
+    );
+    assert_eq!(render("{{ inputs.none | base64encode }}", &vars).unwrap(), "");
+    let e = render("{{ inputs.text | base64decode }}", &vars).unwrap_err();
+    assert!(e.contains("is not base64"), "{e}");
+}

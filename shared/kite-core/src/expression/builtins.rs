@@ -268,6 +268,29 @@ pub(super) fn register(tera: &mut Tera) {
         }
         Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
     });
+    tera.register_filter("base64encode", |v: &Value, _: &Args| {
+        use base64::Engine as _;
+        match v {
+            Value::Null => Ok(Value::Null),
+            Value::String(s) => Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s))),
+            _ => Err(Error::msg("base64encode needs a string")),
+        }
+    });
+    tera.register_filter("base64decode", |v: &Value, _: &Args| {
+        use base64::Engine as _;
+        match v {
+            Value::Null => Ok(Value::Null),
+            Value::String(s) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|e| Error::msg(format!("base64decode: `{s}` is not base64 ({e})")))?;
+                String::from_utf8(bytes)
+                    .map(Value::String)
+                    .map_err(|_| Error::msg(format!("base64decode: `{s}` does not decode to UTF-8 text")))
+            }
+            _ => Err(Error::msg("base64decode needs a string")),
+        }
+    });
     tera.register_filter("urlencode", |v: &Value, _: &Args| {
         let mut out = String::new();
         for b in text(v).bytes() {
