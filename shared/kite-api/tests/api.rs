@@ -927,11 +927,19 @@ async fn the_uploads_of_a_refused_execution_are_removed() {
     tx.send(axum::body::Bytes::from(vec![b'x'; 1024])).await.unwrap();
     answer.abort();
     let _ = answer.await;
-    let left: Vec<_> = k
-        .stored_files()
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".receiving"))
-        .collect();
+    // The storage writes on its own task: what it wrote lands there, however late.
+    let receiving = || -> Vec<_> {
+        k.stored_files()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(".receiving"))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while receiving().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let left = receiving();
     assert!(!left.is_empty(), "the dropped request stored nothing");
     assert_eq!(k.stored_files().len(), 1 + left.len());
     let lock = kite_local::DataLock::acquire(k.dir.path()).unwrap();
