@@ -891,6 +891,7 @@ tasks:
             status: 200,
             headers: vec![],
             body: b"pong".to_vec(),
+            stored: None,
         };
         job.finish(kite_core::plugin::IoAnswer::Http(Ok(response)), now)
     }));

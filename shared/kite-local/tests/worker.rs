@@ -80,6 +80,10 @@ async fn answer(mut stream: TcpStream) {
         ("200 OK", "hi".to_string())
     } else if first.contains(" /echo ") {
         ("200 OK", format!("{first} | {content_type} | {body}"))
+    } else if first.contains(" /big.txt ") {
+        ("200 OK", "k".repeat(300 * 1024))
+    } else if first.contains(" /empty ") {
+        ("200 OK", String::new())
     } else if first.contains(" /missing ") {
         ("404 Not Found", "nope".to_string())
     } else if first.contains(" /slow ") {
@@ -296,5 +300,62 @@ tasks:
         received
             .contains(&"POST /hello HTTP/1.1 | application/json | {\"text\": \"from notify\"}\n".to_string()),
         "{received:?}"
+    );
+}
+
+fn download_flow(id: &str, uri: &str, extra: &str) -> String {
+    format!(
+        r#"
+id: {id}
+namespace: dev
+tasks:
+  - id: fetch
+    type: io.kestra.plugin.core.http.Download
+    uri: "{uri}"
+{extra}
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ outputs.fetch.code }}}} {{{{ outputs.fetch.length }}}} {{{{ read(outputs.fetch.uri) | length }}}} {{{{ outputs.fetch.uri }}}}"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_stores_the_body_as_a_file_of_the_task_run() {
+    let addr = serve().await;
+    let (done, logs) = run(&download_flow("dl", &format!("http://{addr}/big.txt"), "")).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    let line = logs
+        .iter()
+        .find(|l| l.starts_with("200 "))
+        .unwrap_or_else(|| panic!("{logs:?}"));
+    let prefix = format!("kestra:///dev/dl/executions/{}/tasks/fetch/", done.id);
+    assert!(line.starts_with("200 307200 307200 "), "{line}");
+    assert!(line.contains(&prefix) && line.ends_with("/big.txt"), "{line}");
+
+    // An empty body fails unless `failOnEmptyResponse: false`; an error status fails as
+    // a Request does.
+    let (empty, logs) = run(&download_flow("dl-empty", &format!("http://{addr}/empty"), "")).await;
+    assert_eq!(empty.state.current, StateType::Failed, "{logs:?}");
+    assert!(logs.contains(&"No response from server".to_string()), "{logs:?}");
+    let lenient = "    failOnEmptyResponse: false";
+    let (empty_ok, logs) = run(&download_flow(
+        "dl-lenient",
+        &format!("http://{addr}/empty"),
+        lenient,
+    ))
+    .await;
+    assert_eq!(empty_ok.state.current, StateType::Success, "{logs:?}");
+    let (missing, logs) = run(&download_flow(
+        "dl-missing",
+        &format!("http://{addr}/missing"),
+        "",
+    ))
+    .await;
+    assert_eq!(missing.state.current, StateType::Failed, "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Failed http request with response code '404'")),
+        "{logs:?}"
     );
 }

@@ -10,10 +10,15 @@ use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use kite_core::plugin::http::{HttpCall, HttpError, HttpResponse};
+use kite_core::plugin::http::{download_file_name, HttpCall, HttpError, HttpResponse, StoredBody};
+use kite_engine::ports::FileStorage;
+use tokio::io::AsyncWriteExt;
 
 /// The largest response body read into the task run's outputs.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+
+/// The largest body a `Download` stores (streamed to storage, never held whole).
+pub const MAX_DOWNLOAD_BYTES: u64 = 1024 * 1024 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -49,7 +54,13 @@ impl HttpClient {
     }
 
     /// Sends the request; `Err` says why no response came (unreachable host, bad URI, ...).
-    pub async fn send(&self, call: &HttpCall) -> Result<HttpResponse, HttpError> {
+    /// A `Download`'s body is streamed into `files` under `prefix` (the task run's).
+    pub async fn send(
+        &self,
+        call: &HttpCall,
+        files: &Arc<dyn FileStorage>,
+        prefix: &str,
+    ) -> Result<HttpResponse, HttpError> {
         let mut request = Request::builder()
             .method(call.method.as_str())
             .uri(call.uri.as_str());
@@ -80,6 +91,16 @@ impl HttpClient {
                 )
             })
             .collect();
+        if call.download.is_some() {
+            let uri = format!("{prefix}{}", download_file_name(&call.uri));
+            let length = store(response.into_body(), files, &uri, &call.uri).await?;
+            return Ok(HttpResponse {
+                status,
+                headers,
+                body: Vec::new(),
+                stored: Some(StoredBody { uri, length }),
+            });
+        }
         let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
             .collect()
             .await
@@ -94,8 +115,48 @@ impl HttpClient {
             status,
             headers,
             body,
+            stored: None,
         })
     }
+}
+
+/// Streams a response body into storage at `uri` through a bounded pipe; a body that
+/// fails to arrive whole stores nothing.
+async fn store(
+    mut body: hyper::body::Incoming,
+    files: &Arc<dyn FileStorage>,
+    uri: &str,
+    from: &str,
+) -> Result<u64, HttpError> {
+    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+    let put = {
+        let (files, uri) = (files.clone(), uri.to_string());
+        tokio::spawn(async move { files.put(&uri, Box::pin(reader), MAX_DOWNLOAD_BYTES).await })
+    };
+    let unreadable = |reason: String| HttpError::Unreadable {
+        uri: from.to_string(),
+        reason,
+        limit: MAX_DOWNLOAD_BYTES as usize,
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Cut short: the half-written file is dropped (and swept if a crash follows).
+                put.abort();
+                return Err(unreadable(describe(&e)));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            if writer.write_all(&data).await.is_err() {
+                break; // the storage stopped reading: its answer says why
+            }
+        }
+    }
+    drop(writer);
+    put.await
+        .map_err(|e| unreadable(e.to_string()))?
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 /// The innermost cause: hyper's own message ("client error (Connect)") says little.

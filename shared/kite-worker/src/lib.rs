@@ -39,7 +39,10 @@ impl Default for InProcessWorker {
 impl TaskWorker for InProcessWorker {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
         let answer = match &job.call {
-            IoCall::Http(call) => IoAnswer::Http(self.http.send(call).await),
+            IoCall::Http(call) => {
+                let prefix = job.task_run.storage_prefix();
+                IoAnswer::Http(self.http.send(call, &context.files, &prefix).await)
+            }
             IoCall::Kv(call) => IoAnswer::Kv(kv::run(context.kv.as_ref(), call, context.clock.now()).await),
         };
         job.finish(answer, context.clock.now())

@@ -1,6 +1,7 @@
-//! `io.kestra.plugin.core.http.Request`: the request rendered from the task's
-//! properties, and the task run's result from the response (outputs `code`,
-//! `headers`, `body`, `uri`). The worker sends it.
+//! `io.kestra.plugin.core.http.Request` and `Download`: the request rendered from the
+//! task's properties, and the task run's result from the response (Request: outputs
+//! `code`, `headers`, `body`, `uri`; Download: the body stored as a file of the task run,
+//! outputs `uri`, `code`, `length`, `headers`). The worker sends it.
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -12,35 +13,158 @@ use crate::execution::{LogLevel, StateType};
 use crate::expression::ExpressionError;
 
 /// `io.kestra.plugin.core.http.Request`.
-pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
-    kind: IoKind::HttpRequest,
-    name: "io.kestra.plugin.core.http.Request",
-    aliases: &["io.kestra.plugin.fs.http.Request"],
-    properties: &[
-        Property::new("uri", Check::Required),
-        Property::new("method", Check::Any),
-        Property::new("body", Check::Any),
-        Property::new("formData", Check::Any),
-        Property::new("contentType", Check::Any),
-        Property::new("headers", Check::Map),
-        // Accepted, not used yet (docs/compatibility.md).
-        Property::new("options", Check::Any),
-        Property::new("sslOptions", Check::Any),
-        Property::new("allowFailed", Check::Boolean),
-        Property::new("encryptBody", Check::Any),
-    ],
-    prepare: |properties, render| {
-        prepare(properties, render)
-            .map(IoCall::Http)
-            .map_err(|e| e.to_string())
+pub const TASKS: &[IoTaskSpec] = &[
+    IoTaskSpec {
+        kind: IoKind::HttpRequest,
+        name: "io.kestra.plugin.core.http.Request",
+        aliases: &["io.kestra.plugin.fs.http.Request"],
+        properties: &[
+            Property::new("uri", Check::Required),
+            Property::new("method", Check::Any),
+            Property::new("body", Check::Any),
+            Property::new("formData", Check::Any),
+            Property::new("contentType", Check::Any),
+            Property::new("headers", Check::Map),
+            // Accepted, not used yet (docs/compatibility.md).
+            Property::new("options", Check::Any),
+            Property::new("sslOptions", Check::Any),
+            Property::new("allowFailed", Check::Boolean),
+            Property::new("encryptBody", Check::Any),
+        ],
+        prepare: |properties, render| {
+            prepare(properties, render)
+                .map(IoCall::Http)
+                .map_err(|e| e.to_string())
+        },
+        finish: |call, answer, task_run, now| {
+            let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
+                return task_run.failed("The worker answered another kind of call", now);
+            };
+            finish(call, task_run, response, now)
+        },
     },
-    finish: |call, answer, task_run, now| {
-        let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
-            return task_run.failed("The worker answered another kind of call", now);
-        };
-        finish(call, task_run, response, now)
+    IoTaskSpec {
+        kind: IoKind::HttpDownload,
+        name: "io.kestra.plugin.core.http.Download",
+        aliases: &["io.kestra.plugin.fs.http.Download"],
+        properties: &[
+            Property::new("uri", Check::Required),
+            Property::new("method", Check::Any),
+            Property::new("body", Check::Any),
+            Property::new("formData", Check::Any),
+            Property::new("contentType", Check::Any),
+            Property::new("headers", Check::Map),
+            Property::new("failOnEmptyResponse", Check::Boolean),
+            // Accepted, not used yet (docs/compatibility.md).
+            Property::new("options", Check::Any),
+            Property::new("sslOptions", Check::Any),
+        ],
+        prepare: |properties, render| {
+            let fail_on_empty = properties
+                .get("failOnEmptyResponse")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            prepare(properties, render)
+                .map(|call| {
+                    IoCall::Http(HttpCall {
+                        download: Some(Download { fail_on_empty }),
+                        allow_failed: false,
+                        ..call
+                    })
+                })
+                .map_err(|e| e.to_string())
+        },
+        finish: |call, answer, task_run, now| {
+            let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
+                return task_run.failed("The worker answered another kind of call", now);
+            };
+            finish_download(call, task_run, response, now)
+        },
     },
-}];
+];
+
+/// `Download`: the response body goes to a file of the task run instead of its outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Download {
+    /// `failOnEmptyResponse` (Kestra's default: true): an empty body fails the task run.
+    pub fail_on_empty: bool,
+}
+
+/// Where the worker stored a downloaded body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBody {
+    pub uri: String,
+    pub length: u64,
+}
+
+/// The name of a downloaded file: the last segment of the URL's path, reduced to
+/// characters that are safe in a storage path, or `download`.
+pub fn download_file_name(uri: &str) -> String {
+    let path = uri.split(['?', '#']).next().unwrap_or("");
+    let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+    let last = path
+        .split_once('/')
+        .map_or("", |(_, p)| p)
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    let cleaned: String = last
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .take(200)
+        .collect();
+    match cleaned.trim_matches('.') {
+        "" => "download".to_string(),
+        name => name.to_string(),
+    }
+}
+
+/// A Download's result: SUCCESS with the stored file's `uri` and `length`, the `code` and
+/// `headers`; FAILED as a Request fails, or on an empty body unless `failOnEmptyResponse`
+/// is false.
+pub fn finish_download(
+    call: &HttpCall,
+    task_run: &TaskRunContext,
+    response: Result<HttpResponse, HttpError>,
+    now: DateTime<Utc>,
+) -> TaskResult {
+    let response = match answered(call, response) {
+        Ok(r) => r,
+        Err(message) => return task_run.failed(message, now),
+    };
+    let Some(stored) = &response.stored else {
+        return task_run.failed("The worker did not store the downloaded body", now);
+    };
+    if stored.length == 0 && call.download.is_some_and(|d| d.fail_on_empty) {
+        return task_run.failed("No response from server", now);
+    }
+    let mut outputs = IndexMap::new();
+    outputs.insert("uri".to_string(), Value::String(stored.uri.clone()));
+    outputs.insert("code".to_string(), json!(response.status));
+    outputs.insert("length".to_string(), json!(stored.length));
+    outputs.insert("headers".to_string(), headers_output(&response.headers));
+    let mut result = task_run.result(StateType::Success, outputs);
+    result.logs.extend(task_run.log(
+        LogLevel::Debug,
+        format!(
+            "{} {} answered {}: {} bytes stored",
+            call.method, call.uri, response.status, stored.length
+        ),
+        now,
+    ));
+    result
+}
+
+/// Response headers as Kestra gives them: each name with the list of its values.
+fn headers_output(headers: &[(String, String)]) -> Value {
+    let mut by_name: IndexMap<String, Value> = IndexMap::new();
+    for (name, value) in headers {
+        if let Value::Array(values) = by_name.entry(name.clone()).or_insert_with(|| json!([])) {
+            values.push(Value::String(value.clone()));
+        }
+    }
+    Value::Object(by_name.into_iter().collect())
+}
 
 /// A request, rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +175,8 @@ pub struct HttpCall {
     pub body: Option<Vec<u8>>,
     /// `allowFailed`: a 4xx/5xx answer is a result, not a failure.
     pub allow_failed: bool,
+    /// Set for `Download`: the worker stores the body as a file of the task run.
+    pub download: Option<Download>,
 }
 
 /// Why a request was not made or got no response; the task run's ERROR line.
@@ -78,7 +204,10 @@ pub struct HttpResponse {
     pub status: u16,
     /// In the order received; a name may repeat.
     pub headers: Vec<(String, String)>,
+    /// Empty when the body was stored (`stored`).
     pub body: Vec<u8>,
+    /// Where a `Download`'s body was stored.
+    pub stored: Option<StoredBody>,
 }
 
 /// Renders the task's properties (as the parser checked them).
@@ -127,6 +256,7 @@ pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpC
         headers,
         body,
         allow_failed: get("allowFailed").and_then(Value::as_bool).unwrap_or(false),
+        download: None,
     })
 }
 
@@ -158,19 +288,10 @@ pub fn finish(
         Err(message) => return task_run.failed(message, now),
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
-    let mut headers: IndexMap<String, Value> = IndexMap::new();
-    for (name, value) in &response.headers {
-        if let Value::Array(values) = headers.entry(name.clone()).or_insert_with(|| json!([])) {
-            values.push(Value::String(value.clone()));
-        }
-    }
     let mut outputs = IndexMap::new();
     outputs.insert("uri".to_string(), Value::String(call.uri.clone()));
     outputs.insert("code".to_string(), json!(response.status));
-    outputs.insert(
-        "headers".to_string(),
-        Value::Object(headers.into_iter().collect()),
-    );
+    outputs.insert("headers".to_string(), headers_output(&response.headers));
     outputs.insert("body".to_string(), Value::String(body));
     let mut result = task_run.result(StateType::Success, outputs);
     result.logs.extend(task_run.log(
@@ -223,6 +344,7 @@ mod tests {
                 headers: vec![("Content-Type".into(), "application/json".into())],
                 body: Some(b"{}".to_vec()),
                 allow_failed: false,
+                download: None,
             })
         );
         let call = prepare(
@@ -258,6 +380,48 @@ mod tests {
     }
 
     #[test]
+    fn downloads_name_their_file_after_the_url_and_fail_on_an_empty_body() {
+        assert_eq!(download_file_name("https://h/a/report.csv?x=1"), "report.csv");
+        assert_eq!(download_file_name("http://h/"), "download");
+        assert_eq!(download_file_name("http://h"), "download");
+        assert_eq!(download_file_name("http://h/a/..%2F..%2Fetc"), "2F..2Fetc");
+        let spec = &TASKS[1];
+        let call = match (spec.prepare)(&task(json!({"uri": "http://h/f.txt"})), &literal) {
+            Ok(IoCall::Http(call)) => call,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(call.download, Some(Download { fail_on_empty: true }));
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let stored = |length| HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: vec![],
+            stored: Some(StoredBody {
+                uri: "kestra:///dev/f/executions/e/tasks/call/tr/f.txt".into(),
+                length,
+            }),
+        };
+        let ok = finish_download(&call, &context(), Ok(stored(5)), now);
+        assert_eq!(ok.state, StateType::Success);
+        assert_eq!(
+            Value::Object(ok.outputs.into_iter().collect()),
+            json!({"uri": "kestra:///dev/f/executions/e/tasks/call/tr/f.txt", "code": 200, "length": 5,
+                   "headers": {"content-type": ["text/plain"]}})
+        );
+        let empty = finish_download(&call, &context(), Ok(stored(0)), now);
+        assert_eq!(empty.state, StateType::Failed);
+        assert_eq!(empty.logs[0].message, "No response from server");
+        let lenient = HttpCall {
+            download: Some(Download { fail_on_empty: false }),
+            ..call.clone()
+        };
+        assert_eq!(
+            finish_download(&lenient, &context(), Ok(stored(0)), now).state,
+            StateType::Success
+        );
+    }
+
+    #[test]
     fn responses_become_outputs_and_errors_fail_with_kestras_message() {
         let call = prepare(&task(json!({"uri": "http://h/x"})), &literal).unwrap_or_else(|e| panic!("{e}"));
         let now = DateTime::<Utc>::UNIX_EPOCH;
@@ -268,6 +432,7 @@ mod tests {
                 status: 200,
                 headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
                 body: b"hello".to_vec(),
+                stored: None,
             }),
             now,
         );
@@ -280,6 +445,7 @@ mod tests {
             status: 404,
             headers: vec![],
             body: b"no such thing".to_vec(),
+            stored: None,
         };
         let failed = finish(&call, &context(), Ok(not_found.clone()), now);
         assert_eq!(failed.state, StateType::Failed);

@@ -34,6 +34,7 @@ pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IoKind {
     HttpRequest,
+    HttpDownload,
     SlackIncomingWebhook,
     TeamsIncomingWebhook,
     DiscordIncomingWebhook,

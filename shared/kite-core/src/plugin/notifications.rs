@@ -62,6 +62,7 @@ fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, S
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: payload.map(String::into_bytes),
         allow_failed: false,
+        download: None,
     }))
 }
 
