@@ -63,7 +63,11 @@ impl Engine {
                 work: Work::GiveUp { reason },
                 ..item
             };
-            self.process(give_up).await?;
+            // Never a reason not to start: the item stays leased and is given up on at the
+            // next start.
+            if let Err(e) = self.process(give_up).await {
+                tracing::error!(error = %e, "cannot fail the execution of a crashed work item");
+            }
         }
         let ids = self.inner.ports.executions.list_non_terminal().await?;
         tracing::info!(
