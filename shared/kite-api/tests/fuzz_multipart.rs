@@ -38,12 +38,19 @@ fn config() -> Config {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CASES);
+    let defaults = Config::default();
+    // The same cases on every run unless `PROPTEST_RNG_SEED` asks for others.
+    let rng_seed = match std::env::var("PROPTEST_RNG_SEED") {
+        Ok(_) => defaults.rng_seed,
+        Err(_) => proptest::test_runner::RngSeed::Fixed(0x6b69_7465_2d6d_7066),
+    };
     Config {
         cases,
+        rng_seed,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "tests/proptest-regressions/fuzz_multipart.txt",
         ))),
-        ..Config::default()
+        ..defaults
     }
 }
 

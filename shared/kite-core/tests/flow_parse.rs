@@ -771,8 +771,8 @@ fn odd_shapes_are_errors_not_panics() {
     let cases: [(&str, &[Want]); 12] = [
         ("", &[(Yaml, "", None, "The flow is empty")]),
         ("---\n", &[(Yaml, "", None, "The flow is empty")]),
-        ("42", &[(Yaml, "", None, "A flow must be a map, not a number")]),
-        ("- a\n- b\n", &[(Yaml, "", None, "A flow must be a map, not a list")]),
+        ("42", &[(Yaml, "", Some(1), "A flow must be a map, not a number")]),
+        ("- a\n- b\n", &[(Yaml, "", Some(1), "A flow must be a map, not a list")]),
         (
             "id: a\nnamespace: dev\ntasks: [1, null, \"x\", [], {}]\n",
             &[

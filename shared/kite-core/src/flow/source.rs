@@ -63,6 +63,18 @@ pub(super) fn locate(mut errors: Vec<FlowError>, source: &str, doc_index: usize)
             }
         }
     }
+    // What the position reader could not place (an empty `{}`, YAML that only serde_yaml
+    // reads) is placed at the flow, which starts at the first line with content.
+    if doc_index == 0 {
+        let first = source.lines().position(|l| {
+            let l = l.trim();
+            !(l.is_empty() || l.starts_with('#') || l.starts_with("---") || l.starts_with('%'))
+        });
+        for e in errors.iter_mut().filter(|e| e.line.is_none()) {
+            e.line = first.map(|i| i + 1);
+            e.column = e.line.map(|_| 1);
+        }
+    }
     errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
     errors
 }

@@ -5,7 +5,10 @@
 // The corpus and the case count are read by the tests, never by the core.
 #![allow(clippy::disallowed_methods, dead_code)]
 
-use proptest::test_runner::{Config, FileFailurePersistence};
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+
+/// The seed of the cases a plain test run draws.
+const FIXED_SEED: u64 = 0x6b69_7465_2d66_757a;
 
 /// `default_cases` cases, or `PROPTEST_CASES` when it is set. Failures are saved in
 /// `tests/proptest-regressions/{name}.txt` (cargo runs tests from the crate's folder)
@@ -15,10 +18,18 @@ pub fn config(name: &'static str, default_cases: u32) -> Config {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_cases);
+    let defaults = Config::default();
+    // The same cases on every run, so that a test run fails for the code, not for the
+    // draw; `PROPTEST_RNG_SEED=random` (or a number) explores further.
+    let rng_seed = match std::env::var("PROPTEST_RNG_SEED") {
+        Ok(_) => defaults.rng_seed,
+        Err(_) => RngSeed::Fixed(FIXED_SEED),
+    };
     Config {
         cases,
+        rng_seed,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(name))),
-        ..Config::default()
+        ..defaults
     }
 }
 
