@@ -63,6 +63,18 @@ async fn engine(dir: &tempfile::TempDir) -> Engine {
     engine
 }
 
+/// An execution of the hello-world flow, created without a worker (its start is queued).
+async fn create_hello(engine: &Engine) -> Execution {
+    engine
+        .create_execution(kite_engine::CreateExecution {
+            namespace: "dev".into(),
+            flow_id: "hello-world".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
@@ -523,14 +535,7 @@ async fn worker_runs_queued_work_once_even_when_delivered_twice() {
     let dir = tempfile::tempdir().unwrap();
     // An engine without a dispatcher: the start waits in the queue, as after an SQS send.
     let creator = engine(&dir).await;
-    let execution = creator
-        .create_execution(kite_engine::CreateExecution {
-            namespace: "dev".into(),
-            flow_id: "hello-world".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let execution = create_hello(&creator).await;
     let items = creator
         .ports()
         .queue
@@ -578,15 +583,7 @@ async fn worker_gives_up_on_the_last_delivery_before_the_dead_letter_queue() {
     // Created before the worker installs its in-process fast path: the starts wait in the queue.
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let execution = creator
-            .create_execution(kite_engine::CreateExecution {
-                namespace: "dev".into(),
-                flow_id: "hello-world".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        ids.push(execution.id);
+        ids.push(create_hello(&creator).await.id);
     }
     let worker = Worker::new(creator.clone(), Arc::new(Recorder::default()));
     for (id, receives) in ids.iter().zip([worker::MAX_RECEIVES - 1, worker::MAX_RECEIVES]) {
