@@ -46,6 +46,13 @@ pub fn work_pk(id: &str) -> String {
 
 pub const WORK_SK: &str = "WORK";
 
+/// Who makes a task run attempt's I/O (`TaskQueue::claim_run`), keyed by its work item id.
+pub fn claim_pk(run_id: &str) -> String {
+    format!("CLAIM#{run_id}")
+}
+
+pub const CLAIM_SK: &str = "CLAIM";
+
 pub fn outbox_gsi_pk(id: &str) -> String {
     // FNV-1a: stable across processes and releases (std's hasher is not).
     let mut h: u32 = 0x811c9dc5;

@@ -324,6 +324,13 @@ async fn logs_filter_by_level_and_task_run() {
 
 #[tokio::test]
 #[ignore = "needs moto: tests/aws/run.sh"]
+async fn run_claims_are_exclusive_until_they_end() {
+    let a = setup("claims").await;
+    suite::run_claims_are_exclusive_until_they_end(a.store.as_ref()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
 async fn queue_leases_acks_and_redelivers_over_sqs() {
     let a = setup("queue").await;
     // SQS's visibility timeout is the lease: the suite waits for it in real time, and the

@@ -31,6 +31,9 @@ mod kv;
 mod step;
 mod triggers;
 mod webhook;
+mod worker_run;
+
+pub use worker_run::RunWindow;
 
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
@@ -179,6 +182,8 @@ struct Inner {
     schedules_changed: Arc<tokio::sync::Notify>,
     /// Task runs on this process's worker, by execution: a kill cancels them.
     running: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// The time the host gives the work it runs (see [`Engine::set_run_window`]).
+    run_window: Mutex<Option<RunWindow>>,
 }
 
 /// Adapts file storage to the expression `read()` function.
@@ -230,6 +235,7 @@ impl Engine {
                 trigger_generation: std::sync::atomic::AtomicU64::new(0),
                 schedules_changed: Arc::new(tokio::sync::Notify::new()),
                 running: Mutex::new(HashMap::new()),
+                run_window: Mutex::new(None),
             }),
         }
     }

@@ -11,7 +11,7 @@ pub mod error;
 pub mod ports;
 
 pub use engine::{
-    CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports, WebhookFired,
+    CreateExecution, Engine, EngineConfig, ExecutionWatch, FlowWithSource, Ports, RunWindow, WebhookFired,
 };
 pub use error::EngineError;
 pub use ports::*;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use chrono::Utc;
 use kite_engine::ports::{Work, WorkItem};
-use kite_engine::{Engine, EngineError};
+use kite_engine::{Engine, EngineError, RunWindow};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -58,6 +58,11 @@ impl Worker {
     /// Handles an SQS batch; answers `{"batchItemFailures": [{"itemIdentifier": id}]}`.
     pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, FnError> {
         shape::expect(&event, Shape::Sqs, "worker", EXPECTED)?;
+        // A task run's I/O stops at this invocation's end (and fails if it had all of it).
+        self.engine.set_run_window(Some(RunWindow {
+            started: Instant::now(),
+            deadline,
+        }));
         let messages: Vec<SqsMessage> = shape::records(event, "SQS message")?;
         // A failure is reported by message id: without one, the batch cannot be answered.
         let mut batch = Vec::with_capacity(messages.len());

@@ -83,6 +83,12 @@ async fn queue_leases_acks_and_redelivers() {
     suite::queue_leases_acks_and_redelivers(s.as_ref()).await;
 }
 
+#[tokio::test]
+async fn run_claims_are_exclusive_until_they_end() {
+    let (_d, s) = store();
+    suite::run_claims_are_exclusive_until_they_end(s.as_ref()).await;
+}
+
 /// SQLite's leases and due dates follow the `now` a lease is given, to the second here.
 #[tokio::test]
 async fn queue_leases_follow_the_given_clock() {

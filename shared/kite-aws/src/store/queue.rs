@@ -149,6 +149,35 @@ impl TaskQueue for AwsStore {
     /// Releases the messages this process received and still holds. SQS counts deliveries
     /// itself (`ApproximateReceiveCount`, read by the worker's crash-loop guard), so nothing
     /// is ever returned as crashed here.
+    async fn claim_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(claim_pk(run_id), CLAIM_SK)))
+            .update_expression("SET #until = :until, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+            .set_expression_attribute_names(Some(names(&[
+                ("#until", "until"),
+                ("#ttl", "ttl"),
+                ("#pk", "pk"),
+            ])))
+            .set_expression_attribute_values(Some(values(vec![
+                (":until", n(until.timestamp_millis())),
+                (":now", n(now.timestamp_millis())),
+                // DynamoDB reclaims the claim a day after it ends (TTL is in seconds).
+                (":ttl", n(until.timestamp() + 86_400)),
+            ])))
+            .send()
+            .await;
+        Ok(update_outcome(out)?.is_some())
+    }
+
     async fn release_leases(&self, _crash_limit: u32) -> Result<Released, StoreError> {
         let receipts: Vec<String> = match self.receipts.lock() {
             Ok(mut r) => r.drain().map(|(_, v)| v).collect(),

@@ -52,3 +52,27 @@ pub async fn queue_leases_acks_and_redelivers(queue: &dyn TaskQueue) {
     assert!(q.is_empty().await.unwrap());
     assert!(q.lease(Utc::now(), 10, lease).await.unwrap().is_empty());
 }
+
+/// A task run attempt's I/O is claimed once: a second claimant is refused while the claim
+/// lasts and takes it over once it has ended (its holder died).
+pub async fn run_claims_are_exclusive_until_they_end(queue: &dyn TaskQueue) {
+    let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid date");
+    let until = now + chrono::Duration::seconds(30);
+    let run = format!("run-claim-{}", now.timestamp_millis());
+    assert!(queue.claim_run(&run, now, until).await.unwrap(), "first claim");
+    assert!(!queue.claim_run(&run, now, until).await.unwrap(), "held: refused");
+    let before_end = until - chrono::Duration::milliseconds(1);
+    assert!(
+        !queue.claim_run(&run, before_end, until).await.unwrap(),
+        "still held"
+    );
+    // Another attempt of the same task run is another claim.
+    assert!(queue.claim_run(&format!("{run}-2"), now, until).await.unwrap());
+    // Ended: the next claimant takes it over, and holds it in turn.
+    let later = until + chrono::Duration::seconds(60);
+    assert!(
+        queue.claim_run(&run, until, later).await.unwrap(),
+        "ended: taken over"
+    );
+    assert!(!queue.claim_run(&run, until, later).await.unwrap(), "held again");
+}

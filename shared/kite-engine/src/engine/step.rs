@@ -2,14 +2,12 @@
 //! ([`kite_core::executor::Driver`]) and committed with the work it leads to, in one
 //! compare-and-set write.
 
-use kite_core::execution::iso_duration;
-use kite_core::task;
-
 use kite_core::kv::{inherited_namespaces, kv_references, KvError, KvSource};
 use kite_core::secret::{secret_names, Secrets};
 
+use super::worker_run::WorkerRun;
 use super::*;
-use crate::ports::{PassKv, PassSecrets, WorkerContext};
+use crate::ports::{PassKv, PassSecrets};
 
 /// Runs `f`, synchronous work of the core, without stalling the other tasks of its async
 /// worker thread (the API's requests among them) when `heavy`: on a multi-thread runtime
@@ -144,9 +142,19 @@ impl Engine {
             let event = match (&item.work, &worker_event) {
                 (Work::RunTask { .. }, Some(done)) => done.clone(),
                 (Work::RunTask { task_run_id }, None) => {
-                    let done = self.run_on_worker(&flow, &execution, task_run_id).await;
-                    worker_event = Some(done.clone());
-                    done
+                    match self
+                        .run_on_worker(&flow, &execution, &item.id, task_run_id)
+                        .await?
+                    {
+                        WorkerRun::Done(done) => {
+                            worker_event = Some(done.clone());
+                            done
+                        }
+                        WorkerRun::Elsewhere(back_at) => {
+                            ports.queue.reschedule(&item.id, back_at).await?;
+                            return Ok(());
+                        }
+                    }
                 }
                 (work, _) => self.event_for(&execution, work).await?,
             };
@@ -347,105 +355,6 @@ impl Engine {
             kv: kv.map(|kv| kv as &dyn KvSource),
         };
         f(&env)
-    }
-
-    /// Runs a task run that does I/O on the worker, unless it already finished
-    /// (deliveries are at-least-once); `None` when there is nothing to report (it ended
-    /// meanwhile, or the execution was killed while it ran).
-    pub(super) async fn run_on_worker(
-        &self,
-        flow: &FlowWithSource,
-        execution: &Execution,
-        task_run_id: &str,
-    ) -> Option<Event> {
-        let tr = execution.find_task_run(task_run_id)?;
-        if tr.state.current != StateType::Running {
-            return None;
-        }
-        let finished = |result| Event::TaskRunFinished {
-            task_run_id: task_run_id.to_string(),
-            result,
-        };
-        let secrets = self.pass_secrets(flow).await;
-        let kv = self.pass_kv(flow).await;
-        let job = match self.with_env(Some(&secrets), Some(&kv), |env| {
-            task::prepare_io(&flow.flow, execution, task_run_id, env)
-        }) {
-            Ok(job) => job,
-            Err(failed) => return Some(finished(failed)),
-        };
-        let ports = &self.inner.ports;
-        let context = WorkerContext {
-            logs: ports.logs.clone(),
-            files: ports.files.clone(),
-            clock: ports.clock.clone(),
-            kv: ports.kv.clone(),
-        };
-        let (timeout, task_run) = (job.timeout, job.task_run.clone());
-        let mut killed = self.cancellation(&execution.id);
-        let result = async {
-            tokio::select! {
-                // A kill that came first wins: the job does not start.
-                biased;
-                _ = until_true(&mut killed) => None,
-                result = ports.worker.run(job, context) => Some(result),
-                _ = sleep_or_never(timeout) => {
-                    let limit = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).unwrap_or_default();
-                    Some(task_run.failed(format!("Timeout after {}", iso_duration(limit)), self.now()))
-                }
-            }
-        }
-        .instrument(info_span!("task_run", id = %task_run_id))
-        .await;
-        drop(killed);
-        self.release_cancellation(&execution.id);
-        result.map(finished)
-    }
-
-    /// Watches for a kill of the execution while a task run of it is on the worker.
-    fn cancellation(&self, execution_id: &str) -> watch::Receiver<bool> {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        running
-            .entry(execution_id.to_string())
-            .or_insert_with(|| watch::channel(false).0)
-            .subscribe()
-    }
-
-    /// Forgets the watch of an execution no job runs for any more (a kill stays
-    /// remembered for the jobs that may still start).
-    fn release_cancellation(&self, execution_id: &str) {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running
-            .get(execution_id)
-            .is_some_and(|tx| tx.receiver_count() == 0 && !*tx.borrow())
-        {
-            running.remove(execution_id);
-        }
-    }
-
-    /// A restarted execution runs again: its earlier kill no longer stops its jobs.
-    pub(super) fn forget_kill(&self, execution_id: &str) {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = running.get(execution_id) {
-            tx.send_replace(false);
-            if tx.receiver_count() == 0 {
-                running.remove(execution_id);
-            }
-        }
-    }
-
-    /// Stops the task runs of a killed execution running on this process's worker, and
-    /// those about to start (a job that read the execution before the kill).
-    pub(super) fn cancel_running(&self, execution_id: &str) {
-        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.len() >= KILLED_KEPT {
-            // Kills no job came for: forgotten (their executions are long terminated).
-            running.retain(|_, tx| tx.receiver_count() > 0);
-        }
-        running
-            .entry(execution_id.to_string())
-            .or_insert_with(|| watch::channel(false).0)
-            .send_replace(true);
     }
 
     /// The event a work item stands for, or `None` when there is nothing left to do.
@@ -700,22 +609,5 @@ impl Engine {
             }
         }
         self.notify(execution);
-    }
-}
-
-/// Kills remembered for jobs that may still start, before the oldest are dropped.
-const KILLED_KEPT: usize = 1024;
-
-/// Resolves once the flag turns true (never if its sender goes away first).
-async fn until_true(flag: &mut watch::Receiver<bool>) {
-    if flag.wait_for(|set| *set).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn sleep_or_never(limit: Option<std::time::Duration>) {
-    match limit {
-        Some(limit) => tokio::time::sleep(limit).await,
-        None => std::future::pending().await,
     }
 }

@@ -184,6 +184,16 @@ pub trait TaskQueue: Send + Sync {
     /// process that died. Counts that death against each one; those that have now been in
     /// hand at `crash_limit` deaths stay leased and are returned, the others become visible.
     async fn release_leases(&self, crash_limit: u32) -> Result<Released, StoreError>;
+    /// Claims the I/O of a task run attempt (`run_id`, its work item's id) until `until`:
+    /// `true` for the first claimant, or when the earlier claim ended before `now` (its
+    /// holder died); `false` while another holds it. A duplicate delivery of the same item
+    /// (SQS delivers at least once) then finds the claim and does not make the I/O again.
+    async fn claim_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Removes consumed items.
     async fn ack(&self, ids: &[String]) -> Result<(), StoreError>;
     /// When the next item becomes deliverable (due date or lease end), if any.

@@ -31,13 +31,17 @@ pub(super) fn push_items(
     Ok(())
 }
 
-/// Removes consumed items.
+/// Removes consumed items, and the run claims of those that had one.
 pub(super) fn ack_items(conn: &Connection, ids: &[String]) -> Result<(), StoreError> {
-    let mut stmt = conn
+    let mut items = conn
         .prepare_cached("DELETE FROM queue WHERE id = ?1")
         .map_err(backend)?;
+    let mut claims = conn
+        .prepare_cached("DELETE FROM run_claims WHERE id = ?1")
+        .map_err(backend)?;
     for id in ids {
-        stmt.execute(params![id]).map_err(backend)?;
+        items.execute(params![id]).map_err(backend)?;
+        claims.execute(params![id]).map_err(backend)?;
     }
     Ok(())
 }
@@ -105,6 +109,8 @@ impl TaskQueue for SqliteStore {
     async fn release_leases(&self, crash_limit: u32) -> Result<Released, StoreError> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
+            // Only a dead process can have held them (this store has one consumer).
+            tx.execute("DELETE FROM run_claims", []).map_err(backend)?;
             tx.execute(
                 "UPDATE queue SET crashes = crashes + 1 WHERE leased_until IS NOT NULL",
                 [],
@@ -140,6 +146,27 @@ impl TaskQueue for SqliteStore {
                 released: released as u64,
                 crashed,
             })
+        })
+        .await
+    }
+
+    async fn claim_run(
+        &self,
+        run_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let run_id = run_id.to_string();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "INSERT INTO run_claims (id, until) VALUES (?1, ?3) \
+                     ON CONFLICT (id) DO UPDATE SET until = excluded.until WHERE run_claims.until <= ?2",
+                )
+                .map_err(backend)?
+                .execute(params![run_id, ms(now), ms(until)])
+                .map_err(backend)?;
+            Ok(changed == 1)
         })
         .await
     }

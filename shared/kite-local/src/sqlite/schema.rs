@@ -1,5 +1,5 @@
-//! The schema: the tables of flows, executions, logs, the queue, trigger state and the
-//! KV store, as
+//! The schema: the tables of flows, executions, logs, the queue (and its run claims),
+//! trigger state and the KV store, as
 //! migrations that opening a store applies in order (`PRAGMA user_version` counts those
 //! that ran).
 
@@ -83,6 +83,8 @@ CREATE TABLE kv (
 "#,
     // Deaths of the process while an item was in hand (the crash-loop guard).
     "ALTER TABLE queue ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;",
+    // Who makes a task run attempt's I/O, until when (`TaskQueue::claim_run`).
+    "CREATE TABLE run_claims (id TEXT PRIMARY KEY, until INTEGER NOT NULL);",
 ];
 
 /// Applies the migrations `conn`'s database has not run yet, each in its own transaction.
