@@ -11,8 +11,14 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
 /// The largest file `Reverse` reads: it holds the whole file to reverse it.
 pub const MAX_REVERSE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// The most files one `Split` writes (and the most `partitions`).
+/// The most files one `Split` writes.
 pub const MAX_SPLIT_FILES: usize = 10_000;
+
+/// The most files `Split` writes at once: `partitions`, or the groups of a `regexPattern`.
+pub const MAX_OPEN_FILES: usize = 128;
+
+/// The longest line the line-oriented tasks read.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most distinct keys `DeduplicateItems` keeps in memory.
 pub const MAX_DEDUPLICATE_KEYS: usize = 1_000_000;
@@ -31,6 +37,8 @@ pub enum StorageError {
     TooLarge { uri: String, limit: u64 },
     #[error("Split would write more than {limit} files")]
     TooManyFiles { limit: usize },
+    #[error("A line of '{uri}' is longer than the limit of {limit} bytes")]
+    LineTooLong { uri: String, limit: usize },
     #[error("More than {limit} distinct keys: the file is too large to deduplicate")]
     TooManyKeys { limit: usize },
     /// An item's expression failed (or an item is not a map), with its 1-based line.
@@ -57,7 +65,9 @@ pub fn extension(given: &str) -> Result<String, StorageError> {
     let given = given.trim();
     let valid = !given.is_empty()
         && given.len() <= 32
-        && given.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        && given
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if !valid || given.trim_start_matches('.').is_empty() {
         return Err(StorageError::InvalidExtension(given.to_string()));
     }

@@ -82,10 +82,19 @@ pub enum SplitBy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StorageAnswer {
     /// `Write`, `Concat`, `Reverse`: the file stored.
-    Stored { uri: String },
-    Split { uris: Vec<String> },
-    Size { size: u64 },
-    Deleted { uri: String, deleted: bool },
+    Stored {
+        uri: String,
+    },
+    Split {
+        uris: Vec<String>,
+    },
+    Size {
+        size: u64,
+    },
+    Deleted {
+        uri: String,
+        deleted: bool,
+    },
     /// `FilterItems` and `DeduplicateItems` (`keys`: the distinct keys seen).
     Items {
         uri: String,
@@ -255,7 +264,9 @@ impl Props<'_> {
         };
         match text.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("Invalid `{name}` value '{text}': expected a positive integer")),
+            _ => Err(format!(
+                "Invalid `{name}` value '{text}': expected a positive integer"
+            )),
         }
     }
 
@@ -288,7 +299,12 @@ fn prepare_concat(properties: &Map<String, Value>, render: &Render) -> Result<Io
             serde_json::from_str::<Vec<String>>(&text)
                 .map_err(|e| format!("Invalid `files`: expected a JSON list of URIs, got '{text}': {e}"))?
         }
-        Some(other) => return Err(format!("Invalid `files` properties with type '{}'", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "Invalid `files` properties with type '{}'",
+                type_name(other)
+            ))
+        }
         None => return Err("Missing required property 'files'".into()),
     };
     Ok(IoCall::Storage(StorageCall::Concat {
@@ -315,9 +331,17 @@ fn prepare_split(properties: &Map<String, Value>, render: &Render) -> Result<IoC
         regex::Regex::new(&pattern).map_err(|e| format!("Invalid `regexPattern` '{pattern}': {e}"))?;
         SplitBy::Regex(pattern)
     } else if let Some(bytes) = p.rendered("bytes")? {
-        SplitBy::Bytes(files::parse_bytes(&bytes).ok_or_else(|| format!("Invalid size with value '{bytes}'"))?)
+        SplitBy::Bytes(
+            files::parse_bytes(&bytes).ok_or_else(|| format!("Invalid size with value '{bytes}'"))?,
+        )
     } else if let Some(n) = p.count("partitions")? {
-        SplitBy::Partitions(n.min(files::MAX_SPLIT_FILES))
+        if n > files::MAX_OPEN_FILES {
+            return Err(format!(
+                "Invalid `partitions` value '{n}': at most {}",
+                files::MAX_OPEN_FILES
+            ));
+        }
+        SplitBy::Partitions(n)
     } else if let Some(n) = p.count("rows")? {
         SplitBy::Rows(n)
     } else {
@@ -350,7 +374,9 @@ fn prepare_reverse(properties: &Map<String, Value>, render: &Render) -> Result<I
     if let Some(charset) = p.rendered("charset")? {
         let name = charset.trim().to_ascii_uppercase().replace('_', "-");
         if name != "UTF-8" && name != "UTF8" {
-            return Err(format!("Unsupported charset '{charset}': only UTF-8 is supported"));
+            return Err(format!(
+                "Unsupported charset '{charset}': only UTF-8 is supported"
+            ));
         }
     }
     Ok(IoCall::Storage(StorageCall::Reverse {
@@ -363,9 +389,8 @@ fn prepare_filter_items(properties: &Map<String, Value>, render: &Render) -> Res
     let p = Props { properties, render };
     let filter_type = match p.rendered("filterType")? {
         None => FilterType::Include,
-        Some(name) => FilterType::parse(&name).ok_or_else(|| {
-            format!("Invalid `filterType` '{name}': expected one of INCLUDE, EXCLUDE")
-        })?,
+        Some(name) => FilterType::parse(&name)
+            .ok_or_else(|| format!("Invalid `filterType` '{name}': expected one of INCLUDE, EXCLUDE"))?,
     };
     let on_error_or_null = match p.rendered("errorOrNullBehavior")? {
         None => ErrorOrNullBehavior::Fail,
@@ -402,7 +427,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
     let mut outputs = IndexMap::new();
     let mut line = None;
     match (call, answer) {
-        (StorageCall::Write { .. } | StorageCall::Concat { .. } | StorageCall::Reverse { .. }, StorageAnswer::Stored { uri }) => {
+        (
+            StorageCall::Write { .. } | StorageCall::Concat { .. } | StorageCall::Reverse { .. },
+            StorageAnswer::Stored { uri },
+        ) => {
             outputs.insert("uri".to_string(), Value::String(uri));
         }
         (StorageCall::Split { .. }, StorageAnswer::Split { uris }) => {

@@ -52,7 +52,10 @@ fn every_task_has_its_current_and_legacy_name() {
         "FilterItems",
         "DeduplicateItems",
     ] {
-        assert!(by_name(&format!("io.kestra.plugin.core.storage.{name}")).is_some(), "{name}");
+        assert!(
+            by_name(&format!("io.kestra.plugin.core.storage.{name}")).is_some(),
+            "{name}"
+        );
     }
     assert_eq!(
         by_name("io.kestra.core.tasks.storages.FilterItems").map(|s| s.kind),
@@ -81,7 +84,10 @@ fn write_and_concat_default_to_tmp_files_and_add_the_missing_dot() {
         Err("Invalid extension '../x': expected letters, digits, '.', '-' or '_'".into())
     );
     assert_eq!(
-        prepare("Concat", json!({"files": "[\"kestra:///a\", \"kestra:///b\"]", "separator": "\n"})),
+        prepare(
+            "Concat",
+            json!({"files": "[\"kestra:///a\", \"kestra:///b\"]", "separator": "\n"})
+        ),
         Ok(StorageCall::Concat {
             files: vec!["kestra:///a".into(), "kestra:///b".into()],
             separator: Some("\n".into()),
@@ -99,10 +105,12 @@ fn write_and_concat_default_to_tmp_files_and_add_the_missing_dot() {
 
 #[test]
 fn split_reads_its_sizes_in_kestras_order_and_needs_one() {
-    let split = |props| prepare("Split", props).map(|c| match c {
-        StorageCall::Split { by, separator, .. } => (by, separator),
-        other => panic!("{other:?}"),
-    });
+    let split = |props| {
+        prepare("Split", props).map(|c| match c {
+            StorageCall::Split { by, separator, .. } => (by, separator),
+            other => panic!("{other:?}"),
+        })
+    };
     assert_eq!(
         split(json!({"from": "kestra:///a", "bytes": "10KB", "rows": 3})),
         Ok((SplitBy::Bytes(10 * 1024), "\n".into()))
@@ -213,7 +221,10 @@ fn finish_gives_kestras_outputs_and_fails_with_the_workers_reason() {
 #[test]
 fn only_the_executions_files_are_readable() {
     let prefixes = vec!["kestra:///dev/f/executions/e/".to_string()];
-    assert_eq!(readable("kestra:///dev/f/executions/e/tasks/t/tr/a.ion", &prefixes), Ok(()));
+    assert_eq!(
+        readable("kestra:///dev/f/executions/e/tasks/t/tr/a.ion", &prefixes),
+        Ok(())
+    );
     for uri in [
         "kestra:///dev/f/executions/other/a.ion",
         "kestra:///dev/f/executions/e/../other/a.ion",
@@ -250,7 +261,12 @@ fn items_render_with_their_fields_and_filter_by_truthiness() {
     assert_eq!(keep("{\"value\": 2}\n", ErrorOrNullBehavior::Fail), Ok(true));
     assert_eq!(keep("{\"value\": 3}", ErrorOrNullBehavior::Fail), Ok(false));
     assert_eq!(
-        even.keep(b"{\"value\": 3}", 1, FilterType::Exclude, ErrorOrNullBehavior::Fail),
+        even.keep(
+            b"{\"value\": 3}",
+            1,
+            FilterType::Exclude,
+            ErrorOrNullBehavior::Fail
+        ),
         Ok(true)
     );
     assert!(matches!(
@@ -267,5 +283,8 @@ fn items_render_with_their_fields_and_filter_by_truthiness() {
         })
     );
     let key = ItemRenderer::new("{{ email }}", now());
-    assert_eq!(key.render(b"{\"email\": \"a@b.c\", \"n\": 1}", 1), Ok("a@b.c".into()));
+    assert_eq!(
+        key.render(b"{\"email\": \"a@b.c\", \"n\": 1}", 1),
+        Ok("a@b.c".into())
+    );
 }
