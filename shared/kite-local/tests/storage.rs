@@ -285,3 +285,199 @@ tasks:
         "{logs:?}"
     );
 }
+
+/// The worker's calls on the local folder directly, for the cases a flow shows less well.
+mod calls {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use kite_core::plugin::storage::{SplitBy, StorageAnswer, StorageCall, StorageError};
+    use kite_engine::ports::FileStorage;
+    use kite_local::LocalFileStorage;
+    use kite_worker::storage::{run, Scope};
+
+    const PREFIX: &str = "kestra:///dev/f/executions/e/";
+
+    struct Folder {
+        _dir: tempfile::TempDir,
+        files: Arc<dyn FileStorage>,
+        readable: Vec<String>,
+    }
+
+    impl Folder {
+        fn new() -> Folder {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let files: Arc<dyn FileStorage> = Arc::new(LocalFileStorage::new(dir.path()).expect("files"));
+            Folder {
+                _dir: dir,
+                files,
+                readable: vec![PREFIX.to_string()],
+            }
+        }
+
+        async fn put(&self, name: &str, content: &str) -> String {
+            let uri = format!("{PREFIX}{name}");
+            let bytes = content.as_bytes().to_vec();
+            self.files
+                .put(&uri, Box::pin(std::io::Cursor::new(bytes)), 1 << 20)
+                .await
+                .expect("put");
+            uri
+        }
+
+        async fn call(&self, call: StorageCall) -> Result<StorageAnswer, StorageError> {
+            let scope = Scope {
+                files: &self.files,
+                prefix: "kestra:///dev/f/executions/e/tasks/t/tr/",
+                readable: &self.readable,
+                now: DateTime::<Utc>::UNIX_EPOCH,
+            };
+            run(&scope, &call).await
+        }
+
+        async fn split(&self, from: &str, by: SplitBy, separator: &str) -> Vec<String> {
+            let answer = self
+                .call(StorageCall::Split {
+                    from: from.into(),
+                    by,
+                    separator: separator.into(),
+                })
+                .await;
+            let Ok(StorageAnswer::Split { uris }) = answer else {
+                panic!("{answer:?}");
+            };
+            uris.iter()
+                .map(|u| String::from_utf8(self.files.read_blocking(u).expect("read")).expect("utf-8"))
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn split_by_partitions_bytes_and_pattern() {
+        let folder = Folder::new();
+        let from = folder.put("rows.csv", "a1\r\nb2\nc3\nd4\ne5").await;
+        assert_eq!(
+            folder.split(&from, SplitBy::Partitions(2), "\n").await,
+            ["a1\nc3\ne5\n", "b2\nd4\n"]
+        );
+        // Empty partitions are left out.
+        assert_eq!(
+            folder.split(&from, SplitBy::Partitions(9), ";").await,
+            ["a1;", "b2;", "c3;", "d4;", "e5;"]
+        );
+        assert_eq!(
+            folder.split(&from, SplitBy::Bytes(6), "\n").await,
+            ["a1\nb2\n", "c3\nd4\n", "e5\n"]
+        );
+        let logs = folder
+            .put("logs.txt", "[web] up\n[db] up\nnoise\n[web] down\n")
+            .await;
+        assert_eq!(
+            folder
+                .split(&logs, SplitBy::Regex(r"\[(\w+)\]".into()), "\n")
+                .await,
+            ["[web] up\n[web] down\n", "[db] up\n"]
+        );
+        let answer = folder
+            .call(StorageCall::Split {
+                from: from.clone(),
+                by: SplitBy::Rows(1),
+                separator: "\n".into(),
+            })
+            .await;
+        let Ok(StorageAnswer::Split { uris }) = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(uris[0], "kestra:///dev/f/executions/e/tasks/t/tr/split-0.csv");
+    }
+
+    #[tokio::test]
+    async fn reverse_concat_size_and_delete() {
+        let folder = Folder::new();
+        let from = folder.put("n.txt", "1\r\n2\n3\n").await;
+        let answer = folder
+            .call(StorageCall::Reverse {
+                from: from.clone(),
+                separator: "|".into(),
+            })
+            .await;
+        let Ok(StorageAnswer::Stored { uri }) = answer else {
+            panic!("{answer:?}");
+        };
+        assert!(uri.ends_with("/reverse.txt"), "{uri}");
+        assert_eq!(folder.files.read_blocking(&uri).expect("read"), b"3|2|1|");
+
+        let answer = folder
+            .call(StorageCall::Concat {
+                files: vec![from.clone(), uri.clone()],
+                separator: Some("--".into()),
+                extension: ".out".into(),
+            })
+            .await;
+        let Ok(StorageAnswer::Stored { uri: joined }) = answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(
+            folder.files.read_blocking(&joined).expect("read"),
+            b"1\r\n2\n3\n--3|2|1|--"
+        );
+        assert_eq!(
+            folder.call(StorageCall::Size { uri: joined.clone() }).await,
+            Ok(StorageAnswer::Size { size: 17 })
+        );
+        assert_eq!(
+            folder
+                .call(StorageCall::Delete {
+                    uri: joined.clone(),
+                    error_on_missing: false
+                })
+                .await,
+            Ok(StorageAnswer::Deleted {
+                uri: joined.clone(),
+                deleted: true
+            })
+        );
+        assert_eq!(
+            folder.call(StorageCall::Size { uri: joined.clone() }).await,
+            Err(StorageError::NotFound(joined))
+        );
+        // Outside the readable prefixes nothing is touched, even to delete.
+        let other = "kestra:///dev/f/executions/other/x.txt".to_string();
+        assert_eq!(
+            folder
+                .call(StorageCall::Delete {
+                    uri: other.clone(),
+                    error_on_missing: false
+                })
+                .await,
+            Err(StorageError::NotReadable(other))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_too_long_line_fails_instead_of_filling_memory() {
+        let folder = Folder::new();
+        let long = "x".repeat(kite_core::plugin::storage::files::MAX_LINE_BYTES + 10);
+        let big = format!("{PREFIX}big.txt");
+        folder
+            .files
+            .put(&big, Box::pin(std::io::Cursor::new(long.into_bytes())), 1 << 30)
+            .await
+            .expect("put");
+        let answer = folder
+            .call(StorageCall::FilterItems {
+                from: big.clone(),
+                condition: "{{ true }}".into(),
+                filter_type: kite_core::plugin::storage::FilterType::Include,
+                on_error_or_null: kite_core::plugin::storage::ErrorOrNullBehavior::Include,
+            })
+            .await;
+        assert_eq!(
+            answer,
+            Err(StorageError::LineTooLong {
+                uri: big,
+                limit: kite_core::plugin::storage::files::MAX_LINE_BYTES
+            })
+        );
+    }
+}
