@@ -244,6 +244,17 @@ async fn bad_inputs_fail_the_task_run_with_the_reason() {
     );
     assert_eq!(files.size(&concat).await.expect("size"), None);
     assert_eq!(output(&done, "outside", "uri"), Value::Null);
+    // The FilterItems that failed on its second item kept no partial file.
+    let bad = done
+        .task_runs()
+        .iter()
+        .find(|tr| tr.task_id == "bad_condition")
+        .expect("task run");
+    let filtered = format!(
+        "kestra:///dev/storage-refusals/executions/{}/tasks/bad_condition/{}/filtered.ion",
+        done.id, bad.id
+    );
+    assert_eq!(files.size(&filtered).await.expect("size"), None);
 
     // EXCLUDE drops the matching item; INCLUDE keeps the one whose condition failed.
     assert_eq!(

@@ -2,12 +2,15 @@
 //! task run may read them, read line by line with a bound on a line, and outputs
 //! streamed into the storage through a bounded pipe.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use kite_core::plugin::storage::files::{line_content, MAX_FILE_BYTES, MAX_LINE_BYTES};
 use kite_core::plugin::storage::{readable, StorageError};
 use kite_engine::ports::{ByteStream, FileStorage, StorageError as PortError};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadBuf};
 use tokio::task::JoinHandle;
 
 /// The storage's error in the task's words.
@@ -86,12 +89,46 @@ impl Lines {
 pub struct Sink {
     writer: Option<DuplexStream>,
     put: Option<JoinHandle<Result<u64, PortError>>>,
+    /// Set by [`Sink::finish`]: the end of the pipe is then the end of the file.
+    complete: Arc<AtomicBool>,
     uri: String,
+}
+
+/// The storage's end of a [`Sink`]'s pipe: an end that [`Sink::finish`] did not announce
+/// (the task failed or was stopped) is an error, so the storage keeps no partial file.
+struct Guarded {
+    reader: DuplexStream,
+    complete: Arc<AtomicBool>,
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.reader).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            if buf.filled().len() == before && !self.complete.load(Ordering::Acquire) {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file was not finished",
+                )));
+            }
+        }
+        polled
+    }
 }
 
 impl Sink {
     pub fn open(files: &Arc<dyn FileStorage>, uri: String) -> Sink {
         let (writer, reader) = tokio::io::duplex(64 * 1024);
+        let complete = Arc::new(AtomicBool::new(false));
+        let reader = Guarded {
+            reader,
+            complete: complete.clone(),
+        };
         let put = {
             let (files, uri) = (files.clone(), uri.clone());
             tokio::spawn(async move { files.put(&uri, Box::pin(reader), MAX_FILE_BYTES).await })
@@ -99,6 +136,7 @@ impl Sink {
         Sink {
             writer: Some(writer),
             put: Some(put),
+            complete,
             uri,
         }
     }
@@ -145,6 +183,7 @@ impl Sink {
 
     /// Ends the file; its URI once stored.
     pub async fn finish(mut self) -> Result<String, StorageError> {
+        self.complete.store(true, Ordering::Release);
         if let Some(mut writer) = self.writer.take() {
             let _ = writer.shutdown().await;
         }
@@ -164,6 +203,7 @@ impl Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
+        // Not needed for correctness (the pipe's end is an error), only to stop early.
         if let Some(put) = self.put.take() {
             put.abort();
         }
