@@ -6,9 +6,11 @@
 //!
 //! - [`http`]: HTTP requests
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
+//! - [`storage`]: internal storage files, through the engine's file storage port
 
 pub mod http;
 pub mod kv;
+pub mod storage;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -44,6 +46,16 @@ impl TaskWorker for InProcessWorker {
                 IoAnswer::Http(self.http.send(call, &context.files, &prefix).await)
             }
             IoCall::Kv(call) => IoAnswer::Kv(kv::run(context.kv.as_ref(), call, context.clock.now()).await),
+            IoCall::Storage(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = storage::Scope {
+                    files: &context.files,
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                    now: context.clock.now(),
+                };
+                IoAnswer::Storage(storage::run(&scope, call).await)
+            }
         };
         job.finish(answer, context.clock.now())
     }

@@ -5,6 +5,8 @@
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
 //! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
+//! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
+//!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
@@ -13,6 +15,7 @@
 pub mod http;
 pub mod kv;
 pub mod notifications;
+pub mod storage;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -23,7 +26,7 @@ use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
 /// Every task type that does I/O, by module.
-const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS, kv::TASKS];
+const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS, kv::TASKS, storage::TASKS];
 
 /// Every task type that does I/O.
 pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
@@ -43,6 +46,14 @@ pub enum IoKind {
     KvGet,
     KvGetKeys,
     KvDelete,
+    StorageWrite,
+    StorageConcat,
+    StorageSplit,
+    StorageSize,
+    StorageDelete,
+    StorageReverse,
+    StorageFilterItems,
+    StorageDeduplicateItems,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -108,6 +119,7 @@ pub fn by_name(name: &str) -> Option<&'static IoTaskSpec> {
 pub enum IoCall {
     Http(http::HttpCall),
     Kv(kv::KvCall),
+    Storage(storage::StorageCall),
 }
 
 /// What the worker got for an [`IoCall`] of the same variant.
@@ -115,6 +127,7 @@ pub enum IoCall {
 pub enum IoAnswer {
     Http(Result<http::HttpResponse, http::HttpError>),
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
+    Storage(Result<storage::StorageAnswer, storage::StorageError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.
@@ -125,6 +138,8 @@ pub struct IoJob {
     pub task_run: TaskRunContext,
     /// The task's `timeout`, if any (the worker stops the I/O then).
     pub timeout: Option<std::time::Duration>,
+    /// The `kestra:///` prefixes whose files the task run may read (those `read()` may).
+    pub readable_prefixes: Vec<String>,
 }
 
 impl IoJob {

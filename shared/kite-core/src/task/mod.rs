@@ -41,8 +41,12 @@ pub fn prepare_io(
 ) -> Result<IoJob, TaskResult> {
     let (task_run, task) = task_of(flow, execution, task_run_id, env)?;
     let context = TaskRunContext::new(execution, task_run, task.log_level);
-    with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
+    let job = with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
         prepare_call(task, context, render, env.now)
+    })?;
+    Ok(IoJob {
+        readable_prefixes: readable_prefixes(execution),
+        ..job
     })
 }
 
@@ -74,6 +78,7 @@ fn prepare_call(
             call,
             task_run: context,
             timeout,
+            readable_prefixes: Vec::new(),
         }),
         Err(message) => Err(context.failed(message, now)),
     }
