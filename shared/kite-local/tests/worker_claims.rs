@@ -58,7 +58,7 @@ fn engine(takes: Duration) -> (tempfile::TempDir, Engine, Arc<CountingWorker>) {
 
 /// Processes queued items until the execution's task run is on the worker; returns its item.
 async fn run_item(engine: &Engine, execution_id: &str) -> WorkItem {
-    for _ in 0..50 {
+    for _ in 0..100 {
         let items = engine
             .ports()
             .queue
@@ -71,6 +71,7 @@ async fn run_item(engine: &Engine, execution_id: &str) -> WorkItem {
             }
             engine.process(item).await.unwrap();
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no task run reached the worker");
 }
@@ -140,7 +141,7 @@ async fn a_job_started_late_in_its_window_runs_again_in_the_next() {
         StateType::Running,
         "not failed"
     );
-    // The next window: the item comes back and the job runs to its end.
+    // The next window: the item comes back after the claim, and the job runs to its end.
     engine.set_run_window(None);
     *worker.takes.lock().unwrap() = Duration::ZERO;
     let again = run_item(&engine, &execution.id).await;

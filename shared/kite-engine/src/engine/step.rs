@@ -150,8 +150,9 @@ impl Engine {
                             worker_event = Some(done.clone());
                             done
                         }
-                        WorkerRun::Elsewhere(back_at) => {
-                            ports.queue.reschedule(&item.id, back_at).await?;
+                        WorkerRun::ClaimedElsewhere => return Ok(()),
+                        WorkerRun::Again(at) => {
+                            ports.queue.reschedule(&item.id, at).await?;
                             return Ok(());
                         }
                     }

@@ -16,9 +16,13 @@ pub(super) enum WorkerRun {
     /// The event it ends with: its result, or `None` when there is nothing to report (it
     /// had ended, or the execution was killed while it ran).
     Done(Option<Event>),
-    /// Not run here: the item comes back at that date (another delivery holds the claim,
-    /// or the invocation ended first).
-    Elsewhere(DateTime<Utc>),
+    /// Another delivery holds the claim: the item is left as it is (not acked), so it
+    /// comes back after its lease or the outbox's resend, to find the result committed or
+    /// the claim lapsed with a dead holder.
+    ClaimedElsewhere,
+    /// Cut off by the end of the host's invocation: the item comes back at that date,
+    /// after the claim.
+    Again(DateTime<Utc>),
 }
 
 /// The time a host gives one invocation of its work (a Lambda invocation).
@@ -89,11 +93,8 @@ impl Engine {
             .and_then(|b| chrono::Duration::from_std(b).ok())
             .map_or_else(never, |b| now + b);
         if !ports.queue.claim_run(item_id, now, until).await? {
-            // Back when the other delivery's claim ends at the latest, or after a lease
-            // (then the result is committed, or the claim has lapsed with its holder).
-            let lease = chrono::Duration::from_std(self.inner.config.lease).unwrap_or_default();
             debug!(task_run = %task_run_id, "task run's I/O claimed by another delivery");
-            return Ok(WorkerRun::Elsewhere(until.min(now + lease)));
+            return Ok(WorkerRun::ClaimedElsewhere);
         }
         let context = WorkerContext {
             logs: ports.logs.clone(),
@@ -133,7 +134,7 @@ impl Engine {
                 } else {
                     // Started late in the invocation: a new one gives it the whole time.
                     warn!(task_run = %task_run_id, "task run's I/O cut off by the invocation's end; run again");
-                    WorkerRun::Elsewhere(self.now())
+                    WorkerRun::Again(until + chrono::Duration::seconds(1))
                 }
             }
         })
