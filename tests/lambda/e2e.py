@@ -358,6 +358,8 @@ def main(target, binaries):
             "KITE_SCHEDULE_DLQ_ARN": schedule_dlq,
             "SCHEDULER_FUNCTION_ARN": SCHEDULER_ARN,
             "KITE_SECRETS_ARN": secret_arn,
+            # Flow secrets (`secret('NAME')`) live under this prefix in Secrets Manager.
+            "KITE_SECRET_PREFIX": f"{group}/",
             "KITE_LOG": "info",
         }
     )
@@ -390,6 +392,128 @@ def execution_item(ddb, table, execution_id):
 def stored_state(ddb, table, execution_id):
     item = execution_item(ddb, table, execution_id)
     return item["state"]["S"] if item else None
+
+
+class Upstream:
+    """The outside world of the flows' I/O tasks: an HTTP server on 127.0.0.1 that counts
+    the requests it gets by path and keeps their Authorization headers."""
+
+    FILE = b"id,amount\n1,10\n2,32\n"
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.hits, self.auth = {}, []
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                upstream.hits[self.path] = upstream.hits.get(self.path, 0) + 1
+                upstream.auth.append(self.headers.get("Authorization"))
+                body, kind = (upstream.FILE, "text/csv") if self.path == "/report.csv" else (b'{"ok": true}', "application/json")
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def io_tasks(api, ddb, table, sources, secret_prefix):
+    """A flow whose tasks do I/O, run by the worker function with every SQS batch delivered
+    to two instances at once: each side effect happens once per task run attempt."""
+    print("== tasks that do I/O on the worker function: HTTP, Download to S3, a secret, the KV store")
+    upstream = Upstream()
+    token = "tok-" + uuid.uuid4().hex[:8]
+    boto3.client("secretsmanager").create_secret(Name=f"{secret_prefix}API_TOKEN", SecretString=token)
+    base = f"http://127.0.0.1:{upstream.port}"
+    source = f"""id: io-tasks
+namespace: e2e
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.http.Request
+    uri: {base}/status
+    headers:
+      Authorization: "Bearer {{{{ secret('API_TOKEN') }}}}"
+  - id: download
+    type: io.kestra.plugin.core.http.Download
+    uri: {base}/report.csv
+  - id: remember
+    type: io.kestra.plugin.core.kv.Set
+    key: last_status
+    value: "{{{{ outputs.call.code }}}}"
+  - id: size
+    type: io.kestra.plugin.core.storage.Size
+    uri: "{{{{ outputs.download.uri }}}}"
+  - id: told
+    type: io.kestra.plugin.core.log.Log
+    message: "token {{{{ secret('API_TOKEN') }}}} status {{{{ outputs.call.code }}}}"
+"""
+    try:
+        status, body = http(api, "POST", "/api/v1/flows", source, headers={"content-type": "application/x-yaml"})
+        check(status == 200, f"flow e2e.io-tasks created ({status} {body if status != 200 else ''})")
+        status, execution = http(api, "POST", "/api/v1/executions/e2e/io-tasks")
+        io_id = execution["id"]
+        check(sources.until(lambda: stored_state(ddb, table, io_id) in ("SUCCESS", "FAILED", "KILLED")),
+              "the I/O flow ended")
+        status, execution = http(api, "GET", f"/api/v1/executions/{io_id}")
+        runs = {r["taskId"]: r for r in execution["taskRunList"]}
+        check(execution["state"]["current"] == "SUCCESS", f"SUCCESS ({execution['state']['current']})")
+        check(all(len(r.get("attempts") or []) == 1 for r in runs.values()), "each task run has one attempt")
+        check(upstream.hits == {"/status": 1, "/report.csv": 1},
+              f"each request reached the server once although every batch was delivered twice: {upstream.hits}")
+        check(upstream.auth[0] == f"Bearer {token}", "the request carried the secret from Secrets Manager")
+        check(runs["call"]["outputs"]["code"] == 200, "http.Request outputs the status code")
+        uri = runs["download"]["outputs"]["uri"]
+        check(uri.startswith("kestra:///e2e/io-tasks/executions/") and runs["download"]["outputs"].get("length") == len(upstream.FILE),
+              f"Download stored {runs['download']['outputs'].get('length')} bytes at {uri}")
+        check(runs["size"]["outputs"]["size"] == len(upstream.FILE), "storage.Size read the downloaded file back from S3")
+        status, value = http(api, "GET", "/api/v1/namespaces/e2e/kv/last_status")
+        check(status == 200 and str(value.get("value")) == "200", f"KV pair set in DynamoDB: {status} {value}")
+        status, logs = http(api, "GET", f"/api/v1/logs/{io_id}")
+        told = [l["message"] for l in logs if l["message"].startswith("token ")]
+        check(told == ["token ****** status 200"], f"the secret is masked in the log: {told}")
+        check(token not in json.dumps(logs) + json.dumps(execution), "the secret appears nowhere in the API's answers")
+        worker_calls_of_one_request(api, ddb, table, sources, base)
+    finally:
+        upstream.stop()
+
+
+def worker_calls_of_one_request(api, ddb, table, sources, base):
+    """The AWS calls the worker function makes for an execution of one http.Request task
+    (its start, the task run on the worker, its end), delivered once, by one instance."""
+    source = f"id: one-request\nnamespace: e2e\ntasks:\n  - id: call\n    type: io.kestra.plugin.core.http.Request\n    uri: {base}/status\n"
+    status, _ = http(api, "POST", "/api/v1/flows", source, headers={"content-type": "application/x-yaml"})
+    check(status == 200, "flow e2e.one-request created")
+    worker = sources.workers[0]
+    with sources.paused():
+        status, execution = http(api, "POST", "/api/v1/executions/e2e/one-request")
+        done_before = len([l for l in worker.log_lines() if l.get("message") == "invocation done"])
+        end = time.monotonic() + 30
+        while stored_state(ddb, table, execution["id"]) != "SUCCESS" and time.monotonic() < end:
+            out = sources.sqs.receive_message(QueueUrl=sources.queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"])
+            messages = out.get("Messages", [])
+            if messages:
+                answer = worker.invoke(sqs_event(messages))
+                failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+                for m in messages:
+                    if m["MessageId"] not in failed:
+                        sources.sqs.delete_message(QueueUrl=sources.queue, ReceiptHandle=m["ReceiptHandle"])
+        check(stored_state(ddb, table, execution["id"]) == "SUCCESS", "one http.Request: SUCCESS, run by one worker instance")
+        done = [l for l in worker.log_lines() if l.get("message") == "invocation done"][done_before:]
+        total = sum(int(l.get("aws_calls", 0)) for l in done)
+        print(f"  worker function, one execution of one http.Request task: {total} AWS calls in {len(done)} invocations "
+              f"{[l.get('calls') for l in done]}")
+        check(0 < total <= 12, f"an HTTP task run's execution costs the worker function {total} AWS calls (at most 12)")
 
 
 def check_template():
@@ -624,6 +748,8 @@ def run(fns, ddb, sqs, table, queue, stream_arn, group):
     check(all(len(r.get("attempts") or []) == 1 for r in runs), "each task run has one attempt")
     status, slogs = http(api, "GET", f"/api/v1/logs/{sleepy_id}")
     check([l["message"] for l in slogs].count("awake") == 1, "the Log task after the Sleep logged once")
+
+    io_tasks(api, ddb, table, sources, secret_prefix=f"{group}/")
 
     print("== wait=true across functions: the api instance sees the worker's progress")
     started = time.monotonic()

@@ -49,7 +49,7 @@ async fn setup() -> Result<State, FnError> {
     let (_, (engine, adapters)) =
         config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
     // Scheduled executions start (and run their light tasks) in this invocation.
-    let in_flight = InProcess::install(&engine);
+    let in_flight = InProcess::install(&engine, false);
     Ok(State {
         sweep: Sweep {
             store: adapters.store.clone(),

@@ -36,7 +36,7 @@ async fn setup() -> Result<State, FnError> {
     let (_, (engine, adapters)) =
         config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
     // Triggered executions start (and run their light tasks) in this invocation.
-    let in_flight = InProcess::install(&engine);
+    let in_flight = InProcess::install(&engine, false);
     Ok(State {
         engine,
         images: Images(adapters.store.clone()),

@@ -274,6 +274,16 @@ impl Engine {
         self.inner.dispatcher.read().map(|d| d.is_some()).unwrap_or(false)
     }
 
+    /// Whether this process's dispatcher runs `work` itself (it is then claimed on commit).
+    fn dispatches(&self, work: &Work) -> bool {
+        self.inner
+            .dispatcher
+            .read()
+            .ok()
+            .and_then(|d| d.as_ref().map(|d| d.runs(work)))
+            .unwrap_or(false)
+    }
+
     pub fn ports(&self) -> &Ports {
         &self.inner.ports
     }

@@ -47,7 +47,7 @@ pub struct Api {
 impl Api {
     /// Installs the in-process dispatcher on `engine` and builds the router.
     pub fn new(engine: Engine, auth: AuthConfig, base_url: String) -> Api {
-        let in_flight = InProcess::install(&engine);
+        let in_flight = InProcess::install(&engine, false);
         let max_upload = engine.config().max_file_size;
         let router = router(ApiState {
             engine: engine.clone(),

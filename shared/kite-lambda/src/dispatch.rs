@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{Dispatcher, WorkItem};
+use kite_engine::ports::{Dispatcher, Work, WorkItem};
 use kite_engine::{Engine, EngineError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -74,21 +74,29 @@ impl InFlight {
 pub struct InProcess {
     engine: Engine,
     in_flight: Arc<InFlight>,
+    runs_task_io: bool,
 }
 
 impl InProcess {
     /// Installs the dispatcher on `engine`; the returned counter tells when the work is done.
-    pub fn install(engine: &Engine) -> Arc<InFlight> {
+    /// Only the worker function makes task runs' I/O (`runs_task_io`): the others hand it
+    /// to the worker through the queue and run light work only.
+    pub fn install(engine: &Engine, runs_task_io: bool) -> Arc<InFlight> {
         let in_flight = Arc::new(InFlight::default());
         engine.set_dispatcher(Arc::new(InProcess {
             engine: engine.clone(),
             in_flight: in_flight.clone(),
+            runs_task_io,
         }));
         in_flight
     }
 }
 
 impl Dispatcher for InProcess {
+    fn runs(&self, work: &Work) -> bool {
+        self.runs_task_io || !matches!(work, Work::RunTask { .. })
+    }
+
     fn dispatch(&self, items: Vec<WorkItem>) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             // No runtime: the claim lapses and the queue redelivers the items.

@@ -47,7 +47,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(engine: Engine, requeue: Arc<dyn Requeue>) -> Worker {
-        let in_flight = InProcess::install(&engine);
+        let in_flight = InProcess::install(&engine, true);
         Worker {
             engine,
             requeue,

@@ -563,7 +563,7 @@ impl Engine {
             claimed: pass
                 .push
                 .iter()
-                .filter(|i| i.due <= now && self.has_dispatcher())
+                .filter(|i| i.due <= now && self.dispatches(&i.work))
                 .map(|i| i.id.clone())
                 .collect(),
             claim_until: Some(self.claim_deadline(now)),
@@ -601,7 +601,10 @@ impl Engine {
     pub(super) fn after_commit(&self, execution: &Execution, pushed: Vec<WorkItem>, now: DateTime<Utc>) {
         let dispatcher = self.inner.dispatcher.read().ok().and_then(|d| d.clone());
         if let Some(d) = dispatcher {
-            let (due, later): (Vec<WorkItem>, Vec<WorkItem>) = pushed.into_iter().partition(|i| i.due <= now);
+            let (due, later): (Vec<WorkItem>, Vec<WorkItem>) = pushed
+                .into_iter()
+                .filter(|i| d.runs(&i.work))
+                .partition(|i| i.due <= now);
             if let Some(first) = later.iter().map(|i| i.due).min() {
                 d.wake_at(first);
             }

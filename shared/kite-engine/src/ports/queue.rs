@@ -206,8 +206,13 @@ pub trait TaskQueue: Send + Sync {
 }
 
 /// Runs work in this process right away (the fast path after a durable write).
-/// Hosts without workers (an API Lambda) have none and rely on the queue alone.
 pub trait Dispatcher: Send + Sync {
+    /// Whether this process runs `work` itself; what it does not run goes through the
+    /// queue at once (on AWS: a task run's I/O goes to the worker function).
+    fn runs(&self, work: &Work) -> bool {
+        let _ = work;
+        true
+    }
     /// Items already durably queued and claimed, due now.
     fn dispatch(&self, items: Vec<WorkItem>);
     /// A timer was queued for `due`: wake the timer loop if it sleeps past it.
