@@ -41,9 +41,20 @@ pub fn prepare_io(
 ) -> Result<IoJob, TaskResult> {
     let (task_run, task) = task_of(flow, execution, task_run_id, env)?;
     let context = TaskRunContext::new(execution, task_run, task.log_level);
-    with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
+    let job = with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
         prepare_call(task, context, render, env.now)
-    })
+    })?;
+    // The files a task sends are held to the rule of `read()`.
+    let prefixes = readable_prefixes(execution);
+    if let Some(file) = job
+        .call
+        .files_read()
+        .into_iter()
+        .find(|f| !run_variables::may_read(f, &prefixes))
+    {
+        return Err(job.task_run.failed(run_variables::unreadable_message(file), env.now));
+    }
+    Ok(job)
 }
 
 /// The job of a task that does I/O, its properties rendered with `render`.
