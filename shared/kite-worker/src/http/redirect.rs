@@ -83,3 +83,48 @@ pub fn location(from: &str, response: &hyper::Response<Incoming>) -> Result<Opti
     }
     Ok(Some(to))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(method: &str) -> Hop {
+        Hop {
+            method: method.into(),
+            uri: "http://127.0.0.1:8080/a".into(),
+            headers: vec![
+                ("Authorization".into(), "Basic x".into()),
+                ("Content-Type".into(), "text/plain".into()),
+                ("X-Keep".into(), "1".into()),
+            ],
+            body: Bytes::from_static(b"payload"),
+        }
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_post_redirected_by_303_or_302_becomes_a_get_without_body() {
+        for status in [302, 303] {
+            let next = hop("POST").follow(status, url("http://127.0.0.1:8080/b"));
+            assert_eq!((next.method.as_str(), next.body.len()), ("GET", 0));
+            assert_eq!(next.uri, "http://127.0.0.1:8080/b");
+            let names: Vec<&str> = next.headers.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["Authorization", "X-Keep"]);
+        }
+    }
+
+    #[test]
+    fn a_307_repeats_the_request_and_credentials_stay_on_their_origin() {
+        let next = hop("PUT").follow(307, url("http://127.0.0.1:8080/b"));
+        assert_eq!((next.method.as_str(), &next.body[..]), ("PUT", &b"payload"[..]));
+        assert_eq!(next.headers.len(), 3);
+        let elsewhere = hop("GET").follow(308, url("http://127.0.0.1:9090/b"));
+        assert!(elsewhere
+            .headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case("authorization")));
+    }
+}
