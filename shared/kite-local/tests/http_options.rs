@@ -21,7 +21,10 @@ async fn basic_auth_opens_a_protected_route_and_its_absence_fails() {
     let uri = format!("http://{addr}/basic");
     let (done, logs) = run(&flow("no-auth", &uri, "")).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    failure(&logs, "Failed http request with response code '401' and body:\nwho are you");
+    failure(
+        &logs,
+        "Failed http request with response code '401' and body:\nwho are you",
+    );
 
     let auth = "    options:\n      auth:\n        type: BASIC\n        username: \"{{ flow.namespace | replace({'dev': 'alice'}) }}\"\n        password: s3cret";
     let (done, logs) = run(&flow("basic", &uri, auth)).await;
@@ -32,7 +35,8 @@ async fn basic_auth_opens_a_protected_route_and_its_absence_fails() {
     let (done, logs) = run(&flow("legacy-basic", &uri, legacy)).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
 
-    let wrong = "    options:\n      auth:\n        type: BASIC\n        username: alice\n        password: guess";
+    let wrong =
+        "    options:\n      auth:\n        type: BASIC\n        username: alice\n        password: guess";
     let (done, _) = run(&flow("wrong-basic", &uri, wrong)).await;
     assert_eq!(done.state.current, StateType::Failed);
     assert_eq!(BASIC, "Basic YWxpY2U6czNjcmV0");
@@ -59,7 +63,12 @@ async fn redirects_are_followed_unless_follow_redirects_is_false() {
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.contains(&"200 hi yes".to_string()), "{logs:?}");
 
-    let (done, logs) = run(&flow("no-redirect", &uri, "    options:\n      followRedirects: false")).await;
+    let (done, logs) = run(&flow(
+        "no-redirect",
+        &uri,
+        "    options:\n      followRedirects: false",
+    ))
+    .await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.contains(&"302  yes".to_string()), "{logs:?}");
 
@@ -67,11 +76,17 @@ async fn redirects_are_followed_unless_follow_redirects_is_false() {
     let post = "    method: POST\n    body: \"see-other-body\"";
     let (done, logs) = run(&flow("see-other", &format!("http://{addr}/see-other"), post)).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert!(logs.contains(&"200 GET /echo HTTP/1.1 |  |  yes".to_string()), "{logs:?}");
+    assert!(
+        logs.contains(&"200 GET /echo HTTP/1.1 |  |  yes".to_string()),
+        "{logs:?}"
+    );
 
     let (done, logs) = run(&flow("loop", &format!("http://{addr}/loop"), "")).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    failure(&logs, &format!("Request to `http://{addr}/loop` failed: more than 50 redirects"));
+    failure(
+        &logs,
+        &format!("Request to `http://{addr}/loop` failed: more than 50 redirects"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,7 +128,10 @@ async fn a_response_over_the_limit_fails_naming_the_limit() {
     let uri = format!("http://{addr}/large/{}", 10 * 1024 * 1024 + 1);
     let (done, logs) = run(&flow("over-default", &uri, "")).await;
     assert_eq!(done.state.current, StateType::Failed);
-    failure(&logs, &format!("The response of `{uri}` is larger than 10485760 bytes"));
+    failure(
+        &logs,
+        &format!("The response of `{uri}` is larger than 10485760 bytes"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +140,10 @@ async fn accepted_codes_follow_allowed_response_codes_and_allow_failed() {
     let boom = format!("http://{addr}/boom");
     let (done, logs) = run(&flow("boom", &boom, "")).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    failure(&logs, "Failed http request with response code '500' and body:\nboom");
+    failure(
+        &logs,
+        "Failed http request with response code '500' and body:\nboom",
+    );
     let allowed = "    options:\n      allowedResponseCodes: [500]";
     let (done, logs) = run(&flow("boom-allowed", &boom, allowed)).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
@@ -179,7 +200,9 @@ tasks:
         .find(|r| r.contains("multipart-alice"))
         .cloned()
         .expect("the form reached the server");
-    let (head, body) = request.split_once(" | multipart/form-data; boundary=").expect("multipart");
+    let (head, body) = request
+        .split_once(" | multipart/form-data; boundary=")
+        .expect("multipart");
     assert_eq!(head, "POST /echo HTTP/1.1");
     let (boundary, body) = body.split_once(" | ").expect("body");
     let parts: Vec<&str> = body
@@ -202,14 +225,20 @@ tasks:
 async fn a_file_of_another_execution_is_not_sent() {
     let addr = serve().await;
     let other = "kestra:///dev/other/executions/someone-else/tasks/t/tr/secret.txt";
-    let form = format!("    method: POST\n    contentType: multipart/form-data\n    formData:\n      doc: \"{other}\"");
+    let form = format!(
+        "    method: POST\n    contentType: multipart/form-data\n    formData:\n      doc: \"{other}\""
+    );
     let (done, logs) = run(&flow("steal", &format!("http://{addr}/echo"), &form)).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     failure(
         &logs,
         &format!("Unable to read the file '{other}' as it didn't belong to the current execution"),
     );
-    assert!(!received().lock().expect("lock").iter().any(|r| r.contains("someone-else")));
+    assert!(!received()
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|r| r.contains("someone-else")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,8 +259,16 @@ tasks:
     );
     let (done, logs) = run(&source).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    let call = done.task_runs().iter().find(|t| t.task_id == "call").expect("call ran");
-    assert_eq!(call.state.current, StateType::Success, "the body is a string output");
+    let call = done
+        .task_runs()
+        .iter()
+        .find(|t| t.task_id == "call")
+        .expect("call ran");
+    assert_eq!(
+        call.state.current,
+        StateType::Success,
+        "the body is a string output"
+    );
     assert!(logs.iter().any(|l| l.contains("Invalid JSON")), "{logs:?}");
 }
 
@@ -239,8 +276,20 @@ tasks:
 async fn bad_options_fail_the_task_run_before_any_request() {
     let addr = serve().await;
     let bad = "    options:\n      timeout:\n        readIdleTimeout: soon";
-    let (done, logs) = run(&flow("bad-options", &format!("http://{addr}/hello?bad-options"), bad)).await;
+    let (done, logs) = run(&flow(
+        "bad-options",
+        &format!("http://{addr}/hello?bad-options"),
+        bad,
+    ))
+    .await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    failure(&logs, "Invalid `options.timeout.readIdleTimeout`: 'soon' is not a positive ISO-8601 duration");
-    assert!(!received().lock().expect("lock").iter().any(|r| r.contains("bad-options")));
+    failure(
+        &logs,
+        "Invalid `options.timeout.readIdleTimeout`: 'soon' is not a positive ISO-8601 duration",
+    );
+    assert!(!received()
+        .lock()
+        .expect("lock")
+        .iter()
+        .any(|r| r.contains("bad-options")));
 }

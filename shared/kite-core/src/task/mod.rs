@@ -52,7 +52,9 @@ pub fn prepare_io(
         .into_iter()
         .find(|f| !run_variables::may_read(f, &prefixes))
     {
-        return Err(job.task_run.failed(run_variables::unreadable_message(file), env.now));
+        return Err(job
+            .task_run
+            .failed(run_variables::unreadable_message(file), env.now));
     }
     Ok(job)
 }

@@ -14,7 +14,10 @@ pub const MAX_FORM_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The body to send, and the `Content-Type` it needs (a multipart form's, with its
 /// boundary) unless the task's headers name one.
-pub async fn body(call: &HttpCall, files: &Arc<dyn FileStorage>) -> Result<(Bytes, Option<String>), HttpError> {
+pub async fn body(
+    call: &HttpCall,
+    files: &Arc<dyn FileStorage>,
+) -> Result<(Bytes, Option<String>), HttpError> {
     if call.form.is_empty() {
         return Ok((Bytes::from(call.body.clone().unwrap_or_default()), None));
     }

@@ -109,7 +109,10 @@ impl HttpClient {
                 status,
                 headers,
                 body: Vec::new(),
-                stored: Some(StoredBody { uri: stored_as, length }),
+                stored: Some(StoredBody {
+                    uri: stored_as,
+                    length,
+                }),
             });
         }
         let limit = call.options.max_content_length;

@@ -20,7 +20,10 @@ impl Hop {
     pub fn first(call: &HttpCall, (body, content_type): (Bytes, Option<String>)) -> Hop {
         let mut headers = call.headers.clone();
         if let Some(content_type) = content_type {
-            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
                 headers.push(("Content-Type".into(), content_type));
             }
         }
@@ -44,11 +47,15 @@ impl Hop {
         if to_get {
             method = "GET".into();
             body = Bytes::new();
-            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type") && !n.eq_ignore_ascii_case("content-length"));
+            headers.retain(|(n, _)| {
+                !n.eq_ignore_ascii_case("content-type") && !n.eq_ignore_ascii_case("content-length")
+            });
         }
         let same_origin = Url::parse(&uri).is_ok_and(|from| from.origin() == to.origin());
         if !same_origin {
-            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie"));
+            headers.retain(|(n, _)| {
+                !n.eq_ignore_ascii_case("authorization") && !n.eq_ignore_ascii_case("cookie")
+            });
         }
         Hop {
             method,
@@ -79,7 +86,9 @@ pub fn location(from: &str, response: &hyper::Response<Incoming>) -> Result<Opti
         .join(location)
         .map_err(|e| invalid(format!("the redirect's Location '{location}' is invalid: {e}")))?;
     if !matches!(to.scheme(), "http" | "https") {
-        return Err(invalid(format!("the redirect leads to '{to}', which is not http(s)")));
+        return Err(invalid(format!(
+            "the redirect leads to '{to}', which is not http(s)"
+        )));
     }
     Ok(Some(to))
 }

@@ -20,7 +20,10 @@ pub struct FormPart {
 pub enum PartContent {
     Text(String),
     /// A file of the internal storage, sent under `filename`.
-    File { uri: String, filename: String },
+    File {
+        uri: String,
+        filename: String,
+    },
 }
 
 /// Every string in `value` rendered, the rest kept.
@@ -51,7 +54,11 @@ fn as_text(value: Value) -> String {
 }
 
 /// The fields of a URL-encoded form, rendered.
-pub fn url_encoded(fields: &Map<String, Value>, render: &Render, charset: Charset) -> Result<Vec<u8>, HttpError> {
+pub fn url_encoded(
+    fields: &Map<String, Value>,
+    render: &Render,
+    charset: Charset,
+) -> Result<Vec<u8>, HttpError> {
     fn latin1(s: &str) -> Cow<'_, [u8]> {
         Cow::Owned(Charset::Latin1.encode(s))
     }

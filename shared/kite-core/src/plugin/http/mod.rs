@@ -295,7 +295,9 @@ pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpC
     let charset = options.charset;
     let mut form = Vec::new();
     let body = match (get("formData"), get("body")) {
-        (Some(Value::Object(fields)), _) if content_type.trim().eq_ignore_ascii_case("multipart/form-data") => {
+        (Some(Value::Object(fields)), _)
+            if content_type.trim().eq_ignore_ascii_case("multipart/form-data") =>
+        {
             // The worker sets the `Content-Type` (it holds the boundary).
             form = form::multipart(fields, render)?;
             None

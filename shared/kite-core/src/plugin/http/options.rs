@@ -142,7 +142,12 @@ impl Charset {
             Charset::Ascii => 0x7F,
         };
         text.chars()
-            .map(|c| u8::try_from(u32::from(c)).ok().filter(|b| u32::from(*b) <= max).unwrap_or(b'?'))
+            .map(|c| {
+                u8::try_from(u32::from(c))
+                    .ok()
+                    .filter(|b| u32::from(*b) <= max)
+                    .unwrap_or(b'?')
+            })
             .collect()
     }
 }
@@ -197,7 +202,10 @@ pub fn parse(
             "defaultCharset" => {
                 let name = this.text()?;
                 out.charset = Charset::parse(&name).ok_or_else(|| {
-                    invalid(key, &format!("'{name}' is not a supported charset (UTF-8, ISO-8859-1, US-ASCII)"))
+                    invalid(
+                        key,
+                        &format!("'{name}' is not a supported charset (UTF-8, ISO-8859-1, US-ASCII)"),
+                    )
                 })?;
             }
             ignored if IGNORED.contains(&ignored) => {}
@@ -207,7 +215,8 @@ pub fn parse(
     let legacy_user = options.get("basicAuthUser").filter(|v| !v.is_null());
     let legacy_password = options.get("basicAuthPassword").filter(|v| !v.is_null());
     if out.auth.is_none() && (legacy_user.is_some() || legacy_password.is_some()) {
-        let text = |name: &str, v: Option<&Value>| v.map_or(Ok(String::new()), |v| field(name, v, render).text());
+        let text =
+            |name: &str, v: Option<&Value>| v.map_or(Ok(String::new()), |v| field(name, v, render).text());
         out.auth = Some(Auth::Basic {
             username: text("basicAuthUser", legacy_user)?,
             password: text("basicAuthPassword", legacy_password)?,
@@ -310,7 +319,9 @@ impl Field<'_, '_> {
     }
 
     fn map(&self) -> Result<&Map<String, Value>, HttpError> {
-        self.value.as_object().ok_or_else(|| self.fail("must be a map".into()))
+        self.value
+            .as_object()
+            .ok_or_else(|| self.fail("must be a map".into()))
     }
 
     fn boolean(&self) -> Result<bool, HttpError> {
@@ -327,7 +338,11 @@ impl Field<'_, '_> {
         crate::input::parse_iso_duration(&text)
             .and_then(|d| d.to_std().ok())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| self.fail(format!("'{text}' is not a positive ISO-8601 duration (like PT30S)")))
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "'{text}' is not a positive ISO-8601 duration (like PT30S)"
+                ))
+            })
     }
 
     fn size(&self) -> Result<usize, HttpError> {
@@ -337,7 +352,12 @@ impl Field<'_, '_> {
             .ok()
             .filter(|n| (1..=i32::MAX as u32).contains(n))
             .map(|n| n as usize)
-            .ok_or_else(|| self.fail(format!("'{text}' is not a number of bytes from 1 to {}", i32::MAX)))
+            .ok_or_else(|| {
+                self.fail(format!(
+                    "'{text}' is not a number of bytes from 1 to {}",
+                    i32::MAX
+                ))
+            })
     }
 
     /// A list of status codes: a YAML list, or an expression rendering to a JSON list.

@@ -188,7 +188,10 @@ fn options_default_to_kestras() {
     let call = prepare(&task(json!({"uri": "http://h/"})), &literal).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(call.options, HttpOptions::default());
     assert!(call.options.follow_redirects);
-    assert_eq!(call.options.read_idle_timeout, std::time::Duration::from_secs(300));
+    assert_eq!(
+        call.options.read_idle_timeout,
+        std::time::Duration::from_secs(300)
+    );
     assert_eq!(call.options.max_content_length, 10 * 1024 * 1024);
     assert_eq!(call.options.connect_timeout, None);
 }
@@ -239,7 +242,8 @@ fn timeouts_redirects_and_codes_are_rendered() {
     assert_eq!(o.allowed_response_codes, [200, 404]);
     assert_eq!(o.max_content_length, 1024);
     assert!(o.accepts(404) && o.accepts(200) && !o.accepts(201));
-    let legacy = options(json!({"connectTimeout": "PT3S", "readTimeout": "PT4S"})).unwrap_or_else(|e| panic!("{e}"));
+    let legacy =
+        options(json!({"connectTimeout": "PT3S", "readTimeout": "PT4S"})).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(legacy.connect_timeout, Some(std::time::Duration::from_secs(3)));
     assert_eq!(legacy.read_idle_timeout, std::time::Duration::from_secs(4));
     let listed = options(json!({"allowedResponseCodes": "[201, 202]"})).map(|o| o.allowed_response_codes);
@@ -277,7 +281,10 @@ fn bad_options_fail_saying_which_and_why() {
         message(json!({"defaultCharset": "EBCDIC"})).as_deref(),
         Some("Invalid `options.defaultCharset`: 'EBCDIC' is not a supported charset (UTF-8, ISO-8859-1, US-ASCII)")
     );
-    assert_eq!(message(json!("x")).as_deref(), Some("Invalid `options`: must be a map"));
+    assert_eq!(
+        message(json!("x")).as_deref(),
+        Some("Invalid `options`: must be a map")
+    );
     // An expression that does not render fails as any property does.
     assert!(matches!(
         options(json!({"followRedirects": "{{ nope }}"})),
@@ -288,8 +295,10 @@ fn bad_options_fail_saying_which_and_why() {
 #[test]
 fn the_default_charset_encodes_the_body_and_names_itself() {
     let call = prepare(
-        &task(json!({"uri": "u", "method": "POST", "contentType": "text/plain", "body": "café ☕",
-                     "options": {"defaultCharset": "ISO-8859-1"}})),
+        &task(
+            json!({"uri": "u", "method": "POST", "contentType": "text/plain", "body": "café ☕",
+                     "options": {"defaultCharset": "ISO-8859-1"}}),
+        ),
         &literal,
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -304,11 +313,13 @@ fn the_default_charset_encodes_the_body_and_names_itself() {
 fn multipart_form_data_sends_storage_uris_as_files() {
     let file = "kestra:///dev/f/executions/e/tasks/t/tr/orders.csv";
     let call = prepare(
-        &task(json!({"uri": "u", "method": "POST", "contentType": "multipart/form-data",
+        &task(
+            json!({"uri": "u", "method": "POST", "contentType": "multipart/form-data",
                      "body": "ignored: formData wins",
                      "formData": {"user": "{{ user }}", "data": file,
                                   "named": {"name": "my-{{ user }}.txt", "content": file},
-                                  "n": 5, "meta": {"a": 1}}})),
+                                  "n": 5, "meta": {"a": 1}}}),
+        ),
         &vars,
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -318,7 +329,11 @@ fn multipart_form_data_sends_storage_uris_as_files() {
         uri: file.into(),
         filename: filename.into(),
     };
-    let parts: Vec<(String, PartContent)> = call.form.iter().map(|p| (p.name.clone(), p.content.clone())).collect();
+    let parts: Vec<(String, PartContent)> = call
+        .form
+        .iter()
+        .map(|p| (p.name.clone(), p.content.clone()))
+        .collect();
     assert_eq!(
         parts,
         vec![
@@ -356,7 +371,8 @@ fn a_multipart_body_has_one_part_per_field_and_a_boundary_found_in_none() {
             },
         },
     ];
-    let (content_type, body) = form::encode_multipart(&parts, &[b"alice".to_vec(), b"1,2\n".to_vec()], Charset::Utf8);
+    let (content_type, body) =
+        form::encode_multipart(&parts, &[b"alice".to_vec(), b"1,2\n".to_vec()], Charset::Utf8);
     let boundary = content_type
         .strip_prefix("multipart/form-data; boundary=")
         .unwrap_or_else(|| panic!("{content_type}"));
@@ -375,7 +391,10 @@ fn a_multipart_body_has_one_part_per_field_and_a_boundary_found_in_none() {
 #[test]
 fn allow_failed_lets_an_empty_download_succeed_as_in_kestra() {
     let spec = &TASKS[1];
-    let call = match (spec.prepare)(&task(json!({"uri": "http://h/f", "options": {"allowFailed": true}})), &literal) {
+    let call = match (spec.prepare)(
+        &task(json!({"uri": "http://h/f", "options": {"allowFailed": true}})),
+        &literal,
+    ) {
         Ok(IoCall::Http(call)) => call,
         other => panic!("{other:?}"),
     };
