@@ -144,6 +144,8 @@ async fn accepted_codes_follow_allowed_response_codes_and_allow_failed() {
         &logs,
         "Failed http request with response code '500' and body:\nboom",
     );
+    // Kestra's message does not say which request: the line before it does.
+    failure(&logs, &format!("GET {boom} answered 500"));
     let allowed = "    options:\n      allowedResponseCodes: [500]";
     let (done, logs) = run(&flow("boom-allowed", &boom, allowed)).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");

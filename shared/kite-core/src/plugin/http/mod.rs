@@ -136,9 +136,9 @@ pub fn finish_download(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match answered(call, response) {
+    let response = match checked(call, task_run, response, now) {
         Ok(r) => r,
-        Err(message) => return task_run.failed(message, now),
+        Err(failed) => return failed,
     };
     let Some(stored) = &response.stored else {
         return task_run.failed("The worker did not store the downloaded body", now);
@@ -350,6 +350,25 @@ pub fn answered(call: &HttpCall, response: Result<HttpResponse, HttpError>) -> R
     Ok(response)
 }
 
+/// The response, or the FAILED task run: Kestra's message, after a line that says
+/// which request got the refused code (Kestra's message does not name it).
+fn checked(
+    call: &HttpCall,
+    task_run: &TaskRunContext,
+    response: Result<HttpResponse, HttpError>,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, TaskResult> {
+    let status = response.as_ref().ok().map(|r| r.status);
+    answered(call, response).map_err(|message| {
+        let mut failed = task_run.failed(message, now);
+        if let Some(status) = status {
+            let line = format!("{} {} answered {status}", call.method, call.uri);
+            failed.logs.splice(0..0, task_run.log(LogLevel::Warn, line, now));
+        }
+        failed
+    })
+}
+
 /// The task run's result: SUCCESS with the response as outputs, FAILED when the
 /// request could not be made (`error`) or the server answered 4xx/5xx without `allowFailed`.
 pub fn finish(
@@ -358,9 +377,9 @@ pub fn finish(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match answered(call, response) {
+    let response = match checked(call, task_run, response, now) {
         Ok(r) => r,
-        Err(message) => return task_run.failed(message, now),
+        Err(failed) => return failed,
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
     let mut outputs = IndexMap::new();

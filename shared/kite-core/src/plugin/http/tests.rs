@@ -142,7 +142,10 @@ fn responses_become_outputs_and_errors_fail_with_kestras_message() {
     assert_eq!(failed.state, StateType::Failed);
     assert_eq!(
         failed.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
-        ["Failed http request with response code '404' and body:\nno such thing"]
+        [
+            "GET http://h/x answered 404",
+            "Failed http request with response code '404' and body:\nno such thing"
+        ]
     );
     let allowed = HttpCall {
         options: HttpOptions {
