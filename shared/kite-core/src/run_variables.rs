@@ -35,6 +35,18 @@ pub(crate) fn readable_prefixes(exec: &Execution) -> Vec<String> {
     out
 }
 
+/// Whether an execution that may read `prefixes` may read the file `path`.
+pub(crate) fn may_read(path: &str, prefixes: &[String]) -> bool {
+    path.starts_with("kestra:///")
+        && !path.split('/').any(|segment| segment == "..")
+        && prefixes.iter().any(|p| path.starts_with(p.as_str()))
+}
+
+/// Kestra's message for a file outside the execution's reach.
+pub(crate) fn unreadable_message(path: &str) -> String {
+    format!("Unable to read the file '{path}' as it didn't belong to the current execution")
+}
+
 /// What configuration adds to every render.
 #[derive(Clone, Copy, Default)]
 pub struct Extras<'a> {

@@ -1,158 +1,18 @@
 //! Tasks that do I/O, through the engine's worker port on the local store: an HTTP
-//! server on 127.0.0.1 answers the flows' `http.Request` tasks.
+//! server on 127.0.0.1 (`http_server`) answers the flows' `http.Request` tasks; their
+//! `options` and forms are tested in `http_options.rs`.
 
-use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use kite_core::execution::{Execution, StateType};
+use kite_core::execution::StateType;
 use kite_engine::EngineConfig;
 use kite_local::{open_engine, Runtime};
 
 mod common;
+mod http_server;
 use common::{create, messages};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
-
-/// A small HTTP/1.1 server: `/hello` 200, `/echo` echoes the request, `/missing` 404,
-/// `/slow` never answers. One request per connection.
-async fn serve() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(answer(stream));
-        }
-    });
-    addr
-}
-
-async fn answer(mut stream: TcpStream) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        request.extend_from_slice(&buf[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().to_string())
-        })
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    while request.len() < head_end + length {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
-    let body = String::from_utf8_lossy(&request[head_end..]).to_string();
-    let first = head.lines().next().unwrap_or_default().to_string();
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type:")
-                .map(|v| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    received()
-        .lock()
-        .expect("lock")
-        .push(format!("{first} | {content_type} | {body}"));
-    let (status, text) = if first.contains(" /hello ") {
-        ("200 OK", "hi".to_string())
-    } else if first.contains(" /echo ") {
-        ("200 OK", format!("{first} | {content_type} | {body}"))
-    } else if first.contains(" /big.txt ") {
-        ("200 OK", "k".repeat(300 * 1024))
-    } else if first.contains(" /empty ") {
-        ("200 OK", String::new())
-    } else if first.contains(" /missing ") {
-        ("404 Not Found", "nope".to_string())
-    } else if first.contains(" /slow ") {
-        // Never answers; says when the request arrived and when the client gives up (its
-        // end of the connection closes).
-        slow_request_received().notify_one();
-        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
-        slow_request_dropped().notify_one();
-        return;
-    } else {
-        ("400 Bad Request", String::new())
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nX-Test: yes\r\nConnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-}
-
-/// Every request the server read: `{request line} | {content type} | {body}`.
-fn received() -> &'static std::sync::Mutex<Vec<String>> {
-    static RECEIVED: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
-    RECEIVED.get_or_init(Default::default)
-}
-
-fn slow_request_received() -> &'static Notify {
-    static RECEIVED: OnceLock<Notify> = OnceLock::new();
-    RECEIVED.get_or_init(Notify::new)
-}
-
-fn slow_request_dropped() -> &'static Notify {
-    static DROPPED: OnceLock<Notify> = OnceLock::new();
-    DROPPED.get_or_init(Notify::new)
-}
-
-fn flow(id: &str, uri: &str, extra: &str) -> String {
-    format!(
-        r#"
-id: {id}
-namespace: dev
-tasks:
-  - id: call
-    type: io.kestra.plugin.core.http.Request
-    uri: "{uri}"
-{extra}
-  - id: after
-    type: io.kestra.plugin.core.log.Log
-    message: "{{{{ outputs.call.code }}}} {{{{ outputs.call.body }}}} {{{{ outputs.call.headers['x-test'][0] }}}}"
-"#
-    )
-}
-
-async fn run(source: &str) -> (Execution, Vec<String>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
-    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let flow = engine.create_flow(source).await.expect("flow");
-    let created = engine
-        .create_execution(create(&flow.flow.id))
-        .await
-        .expect("create");
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(60))
-        .await
-        .expect("terminal");
-    let logs = messages(&engine, &done.id).await;
-    runtime.shutdown().await;
-    (done, logs)
-}
+use http_server::{flow, received, run, serve, slow_request_dropped, slow_request_received};
+use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_runs_on_the_worker_and_its_outputs_feed_the_next_task() {
@@ -169,7 +29,7 @@ async fn a_post_sends_its_rendered_body_and_content_type() {
     let (done, logs) = run(&flow("post", &format!("http://{addr}/echo"), extra)).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(
-        logs.contains(&"200 POST /echo HTTP/1.1 | text/plain | post says hi yes".to_string()),
+        logs.contains(&"200 POST /echo HTTP/1.1 | text/plain; charset=UTF-8 | post says hi yes".to_string()),
         "{logs:?}"
     );
 }

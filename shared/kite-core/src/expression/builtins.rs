@@ -480,15 +480,8 @@ pub(super) fn register(tera: &mut Tera) {
             .map(text)
             .ok_or_else(|| Error::msg("read needs a path"))?;
         with_current(|c| {
-            let allowed = path.starts_with("kestra:///")
-                && c.ctx
-                    .readable_prefixes
-                    .iter()
-                    .any(|p| path.starts_with(p.as_str()));
-            if !allowed || path.contains("/../") {
-                return Err(Error::msg(format!(
-                    "Unable to read the file '{path}' as it didn't belong to the current execution"
-                )));
+            if !crate::run_variables::may_read(&path, c.ctx.readable_prefixes) {
+                return Err(Error::msg(crate::run_variables::unreadable_message(&path)));
             }
             let files = c
                 .ctx

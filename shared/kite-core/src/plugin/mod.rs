@@ -122,6 +122,17 @@ pub enum IoCall {
     Storage(storage::StorageCall),
 }
 
+impl IoCall {
+    /// The internal storage files the call reads: the execution must be allowed to read
+    /// them as `read()` is.
+    pub fn files_read(&self) -> Vec<&str> {
+        match self {
+            IoCall::Http(call) => call.files_read(),
+            IoCall::Kv(_) => Vec::new(),
+        }
+    }
+}
+
 /// What the worker got for an [`IoCall`] of the same variant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IoAnswer {

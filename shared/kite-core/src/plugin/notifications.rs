@@ -57,12 +57,9 @@ fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, S
         None => None,
     };
     Ok(IoCall::Http(HttpCall {
-        method: "POST".into(),
-        uri: url,
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: payload.map(String::into_bytes),
-        allow_failed: false,
-        download: None,
+        ..HttpCall::new("POST", url)
     }))
 }
 

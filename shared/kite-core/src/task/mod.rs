@@ -44,8 +44,20 @@ pub fn prepare_io(
     let job = with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
         prepare_call(task, context, render, env.now)
     })?;
+    // The files a task sends are held to the rule of `read()`.
+    let prefixes = readable_prefixes(execution);
+    if let Some(file) = job
+        .call
+        .files_read()
+        .into_iter()
+        .find(|f| !run_variables::may_read(f, &prefixes))
+    {
+        return Err(job
+            .task_run
+            .failed(run_variables::unreadable_message(file), env.now));
+    }
     Ok(IoJob {
-        readable_prefixes: readable_prefixes(execution),
+        readable_prefixes: prefixes,
         ..job
     })
 }

@@ -51,9 +51,7 @@ pub enum StorageError {
 /// Checks that `uri` is a `kestra:///` file under one of the `prefixes` the task run may
 /// read (as `read()` does).
 pub fn readable(uri: &str, prefixes: &[String]) -> Result<(), StorageError> {
-    let inside = uri.starts_with("kestra:///") && prefixes.iter().any(|p| uri.starts_with(p.as_str()));
-    let escapes = uri.split('/').any(|segment| segment == "..");
-    if inside && !escapes {
+    if crate::run_variables::may_read(uri, prefixes) {
         Ok(())
     } else {
         Err(StorageError::NotReadable(uri.to_string()))

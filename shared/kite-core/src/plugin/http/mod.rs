@@ -2,6 +2,12 @@
 //! task's properties, and the task run's result from the response (Request: outputs
 //! `code`, `headers`, `body`, `uri`; Download: the body stored as a file of the task run,
 //! outputs `uri`, `code`, `length`, `headers`). The worker sends it.
+//!
+//! - `options`: the task's `options` (auth, timeouts, redirects, size limit, charset)
+//! - `form`: `formData`, URL-encoded or multipart with files of the internal storage
+
+pub mod form;
+pub mod options;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -11,6 +17,8 @@ use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskR
 use crate::execution::TaskResult;
 use crate::execution::{LogLevel, StateType};
 use crate::expression::ExpressionError;
+pub use form::{FormPart, PartContent};
+pub use options::{Auth, Charset, HttpOptions};
 
 /// `io.kestra.plugin.core.http.Request`.
 pub const TASKS: &[IoTaskSpec] = &[
@@ -25,10 +33,10 @@ pub const TASKS: &[IoTaskSpec] = &[
             Property::new("formData", Check::Any),
             Property::new("contentType", Check::Any),
             Property::new("headers", Check::Map),
-            // Accepted, not used yet (docs/compatibility.md).
             Property::new("options", Check::Any),
-            Property::new("sslOptions", Check::Any),
             Property::new("allowFailed", Check::Boolean),
+            // Accepted, not used (docs/compatibility.md).
+            Property::new("sslOptions", Check::Any),
             Property::new("encryptBody", Check::Any),
         ],
         prepare: |properties, render| {
@@ -55,8 +63,9 @@ pub const TASKS: &[IoTaskSpec] = &[
             Property::new("contentType", Check::Any),
             Property::new("headers", Check::Map),
             Property::new("failOnEmptyResponse", Check::Boolean),
-            // Accepted, not used yet (docs/compatibility.md).
             Property::new("options", Check::Any),
+            Property::new("allowFailed", Check::Boolean),
+            // Accepted, not used (docs/compatibility.md).
             Property::new("sslOptions", Check::Any),
         ],
         prepare: |properties, render| {
@@ -68,7 +77,6 @@ pub const TASKS: &[IoTaskSpec] = &[
                 .map(|call| {
                     IoCall::Http(HttpCall {
                         download: Some(Download { fail_on_empty }),
-                        allow_failed: false,
                         ..call
                     })
                 })
@@ -128,14 +136,14 @@ pub fn finish_download(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match answered(call, response) {
+    let response = match checked(call, task_run, response, now) {
         Ok(r) => r,
-        Err(message) => return task_run.failed(message, now),
+        Err(failed) => return failed,
     };
     let Some(stored) = &response.stored else {
         return task_run.failed("The worker did not store the downloaded body", now);
     };
-    if stored.length == 0 && call.download.is_some_and(|d| d.fail_on_empty) {
+    if stored.length == 0 && call.download.is_some_and(|d| d.fail_on_empty) && !call.options.allow_failed {
         return task_run.failed("No response from server", now);
     }
     let mut outputs = IndexMap::new();
@@ -173,10 +181,38 @@ pub struct HttpCall {
     pub uri: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
-    /// `allowFailed`: a 4xx/5xx answer is a result, not a failure.
-    pub allow_failed: bool,
+    /// A multipart form (`formData` with `contentType: multipart/form-data`): the worker
+    /// reads its files and encodes it as the body.
+    pub form: Vec<FormPart>,
+    pub options: HttpOptions,
     /// Set for `Download`: the worker stores the body as a file of the task run.
     pub download: Option<Download>,
+}
+
+impl HttpCall {
+    /// A request with Kestra's default options and no body.
+    pub fn new(method: impl Into<String>, uri: impl Into<String>) -> HttpCall {
+        HttpCall {
+            method: method.into(),
+            uri: uri.into(),
+            headers: Vec::new(),
+            body: None,
+            form: Vec::new(),
+            options: HttpOptions::default(),
+            download: None,
+        }
+    }
+
+    /// The internal storage files the request sends (the parts of a multipart form).
+    pub fn files_read(&self) -> Vec<&str> {
+        self.form
+            .iter()
+            .filter_map(|p| match &p.content {
+                PartContent::File { uri, .. } => Some(uri.as_str()),
+                PartContent::Text(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// Why a request was not made or got no response; the task run's ERROR line.
@@ -186,6 +222,10 @@ pub enum HttpError {
     Render(#[from] ExpressionError),
     #[error("`formData` must be a map of field names to values")]
     FormDataNotAMap,
+    #[error("Invalid `{name}`: {reason}")]
+    InvalidOption { name: String, reason: String },
+    #[error("Invalid `{name}`: {reason}")]
+    InvalidProperty { name: String, reason: String },
     #[error("Invalid request to `{uri}`: {reason}")]
     InvalidRequest { uri: String, reason: String },
     #[error("Request to `{uri}` failed: {reason}")]
@@ -196,6 +236,19 @@ pub enum HttpError {
         reason: String,
         limit: usize,
     },
+    #[error(
+        "The response of `{uri}` is larger than {limit} bytes (`options.maxContentLength`); \
+         the Download task stores large responses as files"
+    )]
+    TooLarge { uri: String, limit: usize },
+    #[error("Request to `{uri}` timed out: no connection within {limit} (`options.timeout.connectTimeout`)")]
+    ConnectTimeout { uri: String, limit: String },
+    #[error("Request to `{uri}` timed out: no data for {limit} (`options.timeout.readIdleTimeout`)")]
+    ReadTimeout { uri: String, limit: String },
+    #[error("Request to `{uri}` failed: more than {max} redirects")]
+    TooManyRedirects { uri: String, max: usize },
+    #[error("Reading `{file}` for `formData` failed: {reason}")]
+    FormFile { file: String, reason: String },
 }
 
 /// What the server answered.
@@ -210,10 +263,14 @@ pub struct HttpResponse {
     pub stored: Option<StoredBody>,
 }
 
-/// Renders the task's properties (as the parser checked them).
+/// Renders the task's properties (as the parser checked them). As in Kestra, `formData`
+/// wins over `body`; `contentType` (default `application/json`) and the charset of
+/// `options.defaultCharset` describe a `body`; a header given in `headers` wins.
 pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpCall, HttpError> {
     let get = |name: &str| properties.get(name).filter(|v| !v.is_null());
-    let uri = render(get("uri").unwrap_or(&Value::Null))?;
+    let options = options::parse(get("options"), get("allowFailed"), render)?;
+    // Kestra encodes spaces, the one character a hand-written URL commonly has.
+    let uri = render(get("uri").unwrap_or(&Value::Null))?.replace(' ', "%20");
     let method = match get("method") {
         Some(method) => render(method)?.to_ascii_uppercase(),
         None => "GET".to_string(),
@@ -224,30 +281,46 @@ pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpC
             headers.push((name.clone(), render(value)?));
         }
     }
+    if let Some(auth) = &options.auth {
+        // Kestra's auth replaces an `Authorization` header.
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        headers.push(("Authorization".into(), auth.header()));
+    }
     let has_header =
         |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let body = match (get("body"), get("formData")) {
-        (Some(body), _) => {
+    let content_type = match get("contentType") {
+        Some(ct) => render(ct)?,
+        None => "application/json".to_string(),
+    };
+    let charset = options.charset;
+    let mut form = Vec::new();
+    let body = match (get("formData"), get("body")) {
+        (Some(Value::Object(fields)), _)
+            if content_type.trim().eq_ignore_ascii_case("multipart/form-data") =>
+        {
+            // The worker sets the `Content-Type` (it holds the boundary).
+            form = form::multipart(fields, render)?;
+            None
+        }
+        (Some(Value::Object(fields)), _) => {
             if !has_header(&headers, "content-type") {
-                let content_type = match get("contentType") {
-                    Some(ct) => render(ct)?,
-                    None => "application/json".to_string(),
+                let value = format!("application/x-www-form-urlencoded; charset={}", charset.name());
+                headers.push(("Content-Type".into(), value));
+            }
+            Some(form::url_encoded(fields, render, charset)?)
+        }
+        (Some(_), _) => return Err(HttpError::FormDataNotAMap),
+        (None, Some(body)) => {
+            if !has_header(&headers, "content-type") {
+                let value = if content_type.to_ascii_lowercase().contains("charset=") {
+                    content_type
+                } else {
+                    format!("{content_type}; charset={}", charset.name())
                 };
-                headers.push(("Content-Type".into(), content_type));
+                headers.push(("Content-Type".into(), value));
             }
-            Some(render(body)?.into_bytes())
+            Some(charset.encode(&render(body)?))
         }
-        (None, Some(Value::Object(fields))) => {
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            for (name, value) in fields {
-                form.append_pair(name, &render(value)?);
-            }
-            if !has_header(&headers, "content-type") {
-                headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
-            }
-            Some(form.finish().into_bytes())
-        }
-        (None, Some(_)) => return Err(HttpError::FormDataNotAMap),
         (None, None) => None,
     };
     Ok(HttpCall {
@@ -255,16 +328,18 @@ pub fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<HttpC
         uri,
         headers,
         body,
-        allow_failed: get("allowFailed").and_then(Value::as_bool).unwrap_or(false),
+        form,
+        options,
         download: None,
     })
 }
 
 /// The response, or the FAILED task run's message: the request could not be made, or the
-/// server answered 4xx/5xx without `allowFailed` (Kestra's message).
+/// server's code is not accepted (`options.allowFailed`, `options.allowedResponseCodes`;
+/// Kestra's message).
 pub fn answered(call: &HttpCall, response: Result<HttpResponse, HttpError>) -> Result<HttpResponse, String> {
     let response = response.map_err(|e| e.to_string())?;
-    if response.status >= 400 && !call.allow_failed {
+    if !call.options.accepts(response.status) {
         let mut message = format!("Failed http request with response code '{}'", response.status);
         if !response.body.is_empty() {
             message.push_str(" and body:\n");
@@ -275,6 +350,25 @@ pub fn answered(call: &HttpCall, response: Result<HttpResponse, HttpError>) -> R
     Ok(response)
 }
 
+/// The response, or the FAILED task run: Kestra's message, after a line that says
+/// which request got the refused code (Kestra's message does not name it).
+fn checked(
+    call: &HttpCall,
+    task_run: &TaskRunContext,
+    response: Result<HttpResponse, HttpError>,
+    now: DateTime<Utc>,
+) -> Result<HttpResponse, TaskResult> {
+    let status = response.as_ref().ok().map(|r| r.status);
+    answered(call, response).map_err(|message| {
+        let mut failed = task_run.failed(message, now);
+        if let Some(status) = status {
+            let line = format!("{} {} answered {status}", call.method, call.uri);
+            failed.logs.splice(0..0, task_run.log(LogLevel::Warn, line, now));
+        }
+        failed
+    })
+}
+
 /// The task run's result: SUCCESS with the response as outputs, FAILED when the
 /// request could not be made (`error`) or the server answered 4xx/5xx without `allowFailed`.
 pub fn finish(
@@ -283,9 +377,9 @@ pub fn finish(
     response: Result<HttpResponse, HttpError>,
     now: DateTime<Utc>,
 ) -> TaskResult {
-    let response = match answered(call, response) {
+    let response = match checked(call, task_run, response, now) {
         Ok(r) => r,
-        Err(message) => return task_run.failed(message, now),
+        Err(failed) => return failed,
     };
     let body = String::from_utf8_lossy(&response.body).into_owned();
     let mut outputs = IndexMap::new();
@@ -303,173 +397,4 @@ pub fn finish(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn task(yaml: serde_json::Value) -> Map<String, Value> {
-        yaml.as_object().cloned().unwrap_or_default()
-    }
-
-    fn literal(v: &Value) -> Result<String, ExpressionError> {
-        match v {
-            Value::String(s) if s.contains("{{") => Err(ExpressionError::new(format!("cannot render {s}"))),
-            Value::String(s) => Ok(s.clone()),
-            other => Ok(other.to_string()),
-        }
-    }
-
-    fn context() -> TaskRunContext {
-        TaskRunContext {
-            namespace: "dev".into(),
-            flow_id: "f".into(),
-            execution_id: "e".into(),
-            task_id: "call".into(),
-            task_run_id: "tr".into(),
-            attempt_number: 1,
-            log_level: None,
-        }
-    }
-
-    #[test]
-    fn a_body_gets_json_as_content_type_unless_one_is_given() {
-        let call = prepare(
-            &task(json!({"uri": "http://h/x", "method": "post", "body": "{}"})),
-            &literal,
-        );
-        assert_eq!(
-            call,
-            Ok(HttpCall {
-                method: "POST".into(),
-                uri: "http://h/x".into(),
-                headers: vec![("Content-Type".into(), "application/json".into())],
-                body: Some(b"{}".to_vec()),
-                allow_failed: false,
-                download: None,
-            })
-        );
-        let call = prepare(
-            &task(json!({"uri": "u", "body": "a", "headers": {"content-type": "text/plain"}})),
-            &literal,
-        );
-        assert_eq!(
-            call.map(|c| c.headers),
-            Ok(vec![("content-type".into(), "text/plain".into())])
-        );
-    }
-
-    #[test]
-    fn form_data_is_url_encoded_and_render_errors_say_why() {
-        let call = prepare(
-            &task(json!({"uri": "u", "formData": {"a": "x y", "b": "&"}})),
-            &literal,
-        );
-        assert_eq!(call.clone().map(|c| c.body), Ok(Some(b"a=x+y&b=%26".to_vec())));
-        assert_eq!(
-            call.map(|c| c.headers),
-            Ok(vec![(
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into()
-            )])
-        );
-        assert_eq!(
-            prepare(&task(json!({"uri": "{{ nope }}"})), &literal),
-            Err(HttpError::Render(ExpressionError::new(
-                "cannot render {{ nope }}"
-            )))
-        );
-    }
-
-    #[test]
-    fn downloads_name_their_file_after_the_url_and_fail_on_an_empty_body() {
-        assert_eq!(download_file_name("https://h/a/report.csv?x=1"), "report.csv");
-        assert_eq!(download_file_name("http://h/"), "download");
-        assert_eq!(download_file_name("http://h"), "download");
-        assert_eq!(download_file_name("http://h/a/..%2F..%2Fetc"), "2F..2Fetc");
-        let spec = &TASKS[1];
-        let call = match (spec.prepare)(&task(json!({"uri": "http://h/f.txt"})), &literal) {
-            Ok(IoCall::Http(call)) => call,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(call.download, Some(Download { fail_on_empty: true }));
-        let now = DateTime::<Utc>::UNIX_EPOCH;
-        let stored = |length| HttpResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: vec![],
-            stored: Some(StoredBody {
-                uri: "kestra:///dev/f/executions/e/tasks/call/tr/f.txt".into(),
-                length,
-            }),
-        };
-        let ok = finish_download(&call, &context(), Ok(stored(5)), now);
-        assert_eq!(ok.state, StateType::Success);
-        assert_eq!(
-            Value::Object(ok.outputs.into_iter().collect()),
-            json!({"uri": "kestra:///dev/f/executions/e/tasks/call/tr/f.txt", "code": 200, "length": 5,
-                   "headers": {"content-type": ["text/plain"]}})
-        );
-        let empty = finish_download(&call, &context(), Ok(stored(0)), now);
-        assert_eq!(empty.state, StateType::Failed);
-        assert_eq!(empty.logs[0].message, "No response from server");
-        let lenient = HttpCall {
-            download: Some(Download { fail_on_empty: false }),
-            ..call.clone()
-        };
-        assert_eq!(
-            finish_download(&lenient, &context(), Ok(stored(0)), now).state,
-            StateType::Success
-        );
-    }
-
-    #[test]
-    fn responses_become_outputs_and_errors_fail_with_kestras_message() {
-        let call = prepare(&task(json!({"uri": "http://h/x"})), &literal).unwrap_or_else(|e| panic!("{e}"));
-        let now = DateTime::<Utc>::UNIX_EPOCH;
-        let ok = finish(
-            &call,
-            &context(),
-            Ok(HttpResponse {
-                status: 200,
-                headers: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
-                body: b"hello".to_vec(),
-                stored: None,
-            }),
-            now,
-        );
-        assert_eq!(ok.state, StateType::Success);
-        assert_eq!(
-            Value::Object(ok.outputs.into_iter().collect()),
-            json!({"uri": "http://h/x", "code": 200, "headers": {"a": ["1", "2"]}, "body": "hello"})
-        );
-        let not_found = HttpResponse {
-            status: 404,
-            headers: vec![],
-            body: b"no such thing".to_vec(),
-            stored: None,
-        };
-        let failed = finish(&call, &context(), Ok(not_found.clone()), now);
-        assert_eq!(failed.state, StateType::Failed);
-        assert_eq!(
-            failed.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
-            ["Failed http request with response code '404' and body:\nno such thing"]
-        );
-        let allowed = HttpCall {
-            allow_failed: true,
-            ..call.clone()
-        };
-        assert_eq!(
-            finish(&allowed, &context(), Ok(not_found), now).state,
-            StateType::Success
-        );
-        let refused = HttpError::Failed {
-            uri: call.uri.clone(),
-            reason: "Connection refused".into(),
-        };
-        let unreachable = finish(&call, &context(), Err(refused), now);
-        assert_eq!(unreachable.state, StateType::Failed);
-        assert_eq!(
-            unreachable.logs[0].message,
-            "Request to `http://h/x` failed: Connection refused"
-        );
-    }
-}
+mod tests;
