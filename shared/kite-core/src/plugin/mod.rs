@@ -5,6 +5,8 @@
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
 //! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
+//! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
+//!   `DownloadFiles`, `DeleteFiles`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
@@ -12,6 +14,7 @@
 
 pub mod http;
 pub mod kv;
+pub mod namespace_files;
 pub mod notifications;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +26,12 @@ use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
 /// Every task type that does I/O, by module.
-const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS, kv::TASKS];
+const IO_TASKS: &[&[IoTaskSpec]] = &[
+    http::TASKS,
+    notifications::TASKS,
+    kv::TASKS,
+    namespace_files::TASKS,
+];
 
 /// Every task type that does I/O.
 pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
@@ -43,6 +51,9 @@ pub enum IoKind {
     KvGet,
     KvGetKeys,
     KvDelete,
+    NamespaceUploadFiles,
+    NamespaceDownloadFiles,
+    NamespaceDeleteFiles,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -108,6 +119,7 @@ pub fn by_name(name: &str) -> Option<&'static IoTaskSpec> {
 pub enum IoCall {
     Http(http::HttpCall),
     Kv(kv::KvCall),
+    NamespaceFiles(namespace_files::NamespaceFilesCall),
 }
 
 /// What the worker got for an [`IoCall`] of the same variant.
@@ -115,6 +127,7 @@ pub enum IoCall {
 pub enum IoAnswer {
     Http(Result<http::HttpResponse, http::HttpError>),
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
+    NamespaceFiles(namespace_files::NamespaceFilesResult),
 }
 
 /// A task run for a worker: what to do, and for which task run.
