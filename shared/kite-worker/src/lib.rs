@@ -6,9 +6,11 @@
 //!
 //! - [`http`]: HTTP requests
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
+//! - [`namespace_files`]: namespace files, over the file storage
 
 pub mod http;
 pub mod kv;
+pub mod namespace_files;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -44,6 +46,9 @@ impl TaskWorker for InProcessWorker {
                 IoAnswer::Http(self.http.send(call, &context.files, &prefix).await)
             }
             IoCall::Kv(call) => IoAnswer::Kv(kv::run(context.kv.as_ref(), call, context.clock.now()).await),
+            IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
+                namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
+            ),
         };
         job.finish(answer, context.clock.now())
     }
