@@ -143,7 +143,11 @@ pub async fn content(State(s): State<Shared>, Path(p): Path<NamespacePath>, uri:
 
 /// `GET …/files/stats?path=`: the `FileAttributes` of a file or folder (the root always
 /// exists).
-pub async fn stats(State(s): State<Shared>, Path(p): Path<NamespacePath>, uri: Uri) -> ApiResult<Json<Value>> {
+pub async fn stats(
+    State(s): State<Shared>,
+    Path(p): Path<NamespacePath>,
+    uri: Uri,
+) -> ApiResult<Json<Value>> {
     let q = Query::from_uri(&uri)?;
     let path = path_arg(&q, "path", false)?;
     let name = name_of(&path);
@@ -212,9 +216,9 @@ pub async fn create(
         return Err(NamespaceFileError::InvalidPath(path).into());
     }
     let target = file_uri(&p.namespace, &path)?;
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
-        ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
-    })?;
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text())))?;
     loop {
         let field = multipart
             .next_field()
@@ -228,9 +232,14 @@ pub async fn create(
         if field.name() != Some("fileContent") {
             continue;
         }
-        crate::executions::store_stream(&s, field, &target, |e: axum::extract::multipart::MultipartError| {
-            ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
-        })
+        crate::executions::store_stream(
+            &s,
+            field,
+            &target,
+            |e: axum::extract::multipart::MultipartError| {
+                ApiError::bad_request(&format!("Malformed multipart body: {}", e.body_text()))
+            },
+        )
         .await?;
         return Ok(StatusCode::OK);
     }
@@ -281,7 +290,11 @@ pub async fn move_entry(
 
 /// `DELETE …/files?path=`: deletes a file or a folder with everything under it (nothing
 /// there is no error, as in Kestra). The root is refused.
-pub async fn delete(State(s): State<Shared>, Path(p): Path<NamespacePath>, uri: Uri) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(s): State<Shared>,
+    Path(p): Path<NamespacePath>,
+    uri: Uri,
+) -> ApiResult<StatusCode> {
     let q = Query::from_uri(&uri)?;
     let path = path_arg(&q, "path", true)?;
     if path == "/" {

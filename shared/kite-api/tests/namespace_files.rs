@@ -50,8 +50,14 @@ impl Kite {
     }
 
     async fn call(&self, method: Method, uri: &str) -> (StatusCode, Value) {
-        self.send(Request::builder().method(method).uri(uri).body(Body::empty()).unwrap())
-            .await
+        self.send(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     async fn upload(&self, uri: &str, content: &str) -> (StatusCode, Value) {
@@ -109,7 +115,9 @@ async fn files_are_stored_read_listed_and_described() {
     }
     // Content, under both route trees.
     for base in [FILES, "/api/v1/main/namespaces/company.team/files"] {
-        let (status, body) = k.call(Method::GET, &format!("{base}?path=/scripts/main.py")).await;
+        let (status, body) = k
+            .call(Method::GET, &format!("{base}?path=/scripts/main.py"))
+            .await;
         assert_eq!((status, body), (StatusCode::OK, Value::from("print('hi')")));
     }
     // Replaced by a second upload.
@@ -117,7 +125,9 @@ async fn files_are_stored_read_listed_and_described() {
     let (_, body) = k.call(Method::GET, &format!("{FILES}?path=hello.txt")).await;
     assert_eq!(body, "hello again");
 
-    let (status, stats) = k.call(Method::GET, &format!("{FILES}/stats?path=/hello.txt")).await;
+    let (status, stats) = k
+        .call(Method::GET, &format!("{FILES}/stats?path=/hello.txt"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stats["fileName"], "hello.txt");
     assert_eq!(stats["type"], "File");
@@ -127,17 +137,28 @@ async fn files_are_stored_read_listed_and_described() {
     assert!((now - modified).abs() < 60_000, "{stats}");
     assert!(stats["creationTime"].as_i64().is_some(), "{stats}");
     let (_, stats) = k.call(Method::GET, &format!("{FILES}/stats?path=/scripts")).await;
-    assert_eq!((stats["fileName"].as_str(), stats["type"].as_str()), (Some("scripts"), Some("Directory")));
+    assert_eq!(
+        (stats["fileName"].as_str(), stats["type"].as_str()),
+        (Some("scripts"), Some("Directory"))
+    );
 
     let (_, root) = k.call(Method::GET, &format!("{FILES}/directory")).await;
     assert_eq!(
         names(&root),
-        [("hello.txt".into(), "File".into()), ("scripts".into(), "Directory".into())]
+        [
+            ("hello.txt".into(), "File".into()),
+            ("scripts".into(), "Directory".into())
+        ]
     );
-    let (_, scripts) = k.call(Method::GET, &format!("{FILES}/directory?path=/scripts")).await;
+    let (_, scripts) = k
+        .call(Method::GET, &format!("{FILES}/directory?path=/scripts"))
+        .await;
     assert_eq!(
         names(&scripts),
-        [("lib".into(), "Directory".into()), ("main.py".into(), "File".into())]
+        [
+            ("lib".into(), "Directory".into()),
+            ("main.py".into(), "File".into())
+        ]
     );
     assert_eq!(scripts[1]["size"], 11);
     // Another namespace sees none of them.
@@ -160,7 +181,9 @@ async fn missing_files_bad_paths_and_refusals() {
     assert!(e["_links"]["self"]["href"].is_string(), "{e}");
     let (status, _) = k.call(Method::GET, &format!("{FILES}/stats?path=/none")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, e) = k.call(Method::GET, &format!("{FILES}/directory?path=/none")).await;
+    let (status, e) = k
+        .call(Method::GET, &format!("{FILES}/directory?path=/none"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{e}");
     for uri in [
         format!("{FILES}?path=../../dev/hello-world/x"),
@@ -200,16 +223,24 @@ async fn files_and_folders_move_and_are_deleted() {
     }
     // A file.
     let (status, e) = k
-        .call(Method::PUT, &format!("{FILES}?from=/other.txt&to=/moved/other.txt"))
+        .call(
+            Method::PUT,
+            &format!("{FILES}?from=/other.txt&to=/moved/other.txt"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{e}");
     let (status, _) = k.call(Method::GET, &format!("{FILES}?path=/other.txt")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, body) = k.call(Method::GET, &format!("{FILES}?path=/moved/other.txt")).await;
+    let (_, body) = k
+        .call(Method::GET, &format!("{FILES}?path=/moved/other.txt"))
+        .await;
     assert_eq!(body, "/other.txt");
     // Onto something that exists: refused, nothing moved.
     let (status, e) = k
-        .call(Method::PUT, &format!("{FILES}?from=/src/a.sql&to=/moved/other.txt"))
+        .call(
+            Method::PUT,
+            &format!("{FILES}?from=/src/a.sql&to=/moved/other.txt"),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     assert_eq!(
@@ -217,7 +248,9 @@ async fn files_and_folders_move_and_are_deleted() {
         "Illegal state: File '/moved/other.txt' already exists in namespace 'company.team'."
     );
     // A folder with everything under it; not into itself.
-    let (status, _) = k.call(Method::PUT, &format!("{FILES}?from=/src&to=/src/inner")).await;
+    let (status, _) = k
+        .call(Method::PUT, &format!("{FILES}?from=/src&to=/src/inner"))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = k.call(Method::PUT, &format!("{FILES}?from=/src&to=/lib")).await;
     assert_eq!(status, StatusCode::OK);
@@ -244,7 +277,8 @@ async fn files_and_folders_move_and_are_deleted() {
 #[tokio::test]
 async fn a_flow_reads_its_namespace_files_by_path() {
     let k = kite().await;
-    k.upload(&format!("{FILES}?path=/queries/q.sql"), "SELECT 42").await;
+    k.upload(&format!("{FILES}?path=/queries/q.sql"), "SELECT 42")
+        .await;
     let flow = "id: reader\nnamespace: company.team\ntasks:\n  - id: query\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ read('queries/q.sql') }}\"\n";
     let (status, e) = k
         .send(

@@ -251,7 +251,9 @@ fn read_of_a_path_opens_the_flows_namespace_files() {
         engine.render("{{ read('none.txt') }}", &ctx).unwrap_err().message,
         "File '/none.txt' was not found in namespace 'company.team'."
     );
-    let err = engine.render("{{ read('../x/_files/a.txt') }}", &ctx).unwrap_err();
+    let err = engine
+        .render("{{ read('../x/_files/a.txt') }}", &ctx)
+        .unwrap_err();
     assert!(err.message.contains("without '..'"), "{}", err.message);
 }
 

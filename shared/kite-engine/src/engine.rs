@@ -35,8 +35,8 @@ mod webhook;
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
     FlowRepository, IdSource, KvStore, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, Slot,
-    StorageError, StoreError, StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work,
-    WorkItem,
+    StorageError, StoreError, StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository,
+    VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
 

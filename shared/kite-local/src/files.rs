@@ -194,7 +194,9 @@ fn collect_files(root: &Path, path: &Path, found: &mut Vec<StoredFile>) -> Resul
             collect_files(root, &entry.map_err(io)?.path(), found)?;
         }
     } else if meta.is_file() {
-        let relative = path.strip_prefix(root).map_err(|e| StorageError::Io(e.to_string()))?;
+        let relative = path
+            .strip_prefix(root)
+            .map_err(|e| StorageError::Io(e.to_string()))?;
         let segments: Vec<_> = relative.iter().map(|s| s.to_string_lossy()).collect();
         let last_modified = meta.modified().map_err(io)?.into();
         found.push(StoredFile {

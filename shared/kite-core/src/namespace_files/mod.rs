@@ -124,7 +124,10 @@ mod tests {
             path_of_uri("company.team", "kestra:///company/team/_files/a/b.txt").as_deref(),
             Some("/a/b.txt")
         );
-        assert_eq!(path_of_uri("company.team", "kestra:///company/teamX/_files/a"), None);
+        assert_eq!(
+            path_of_uri("company.team", "kestra:///company/teamX/_files/a"),
+            None
+        );
         for bad in ["", "a..b", ".a", "a/b", "a b"] {
             assert!(files_prefix(bad).is_err(), "{bad}");
         }

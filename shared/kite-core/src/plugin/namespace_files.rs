@@ -163,9 +163,8 @@ fn prepare_upload(properties: &Map<String, Value>, render: &Render) -> Result<Io
     let conflict = match properties.get("conflict") {
         Some(v) if !v.is_null() => {
             let text = render_text(render, v)?;
-            Conflict::parse(&text).ok_or_else(|| {
-                format!("Invalid conflict '{text}': expected one of OVERWRITE, ERROR, SKIP")
-            })?
+            Conflict::parse(&text)
+                .ok_or_else(|| format!("Invalid conflict '{text}': expected one of OVERWRITE, ERROR, SKIP"))?
         }
         _ => Conflict::Overwrite,
     };

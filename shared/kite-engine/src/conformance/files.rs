@@ -140,7 +140,10 @@ pub async fn file_storage_lists_a_folder(files: &dyn FileStorage) {
     assert_eq!(sub.len(), 2);
     let one = files.list(&format!("{root}/b.txt")).await.unwrap();
     assert_eq!(one.len(), 1);
-    assert_eq!((one[0].uri.as_str(), one[0].size), ("kestra:///company/team/_files/b.txt", 2));
+    assert_eq!(
+        (one[0].uri.as_str(), one[0].size),
+        ("kestra:///company/team/_files/b.txt", 2)
+    );
     assert!(files.list(&format!("{root}/none/")).await.unwrap().is_empty());
     assert!(files.list(&format!("{root}/b.t")).await.unwrap().is_empty());
     assert!(matches!(
