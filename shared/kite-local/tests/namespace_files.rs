@@ -162,3 +162,24 @@ async fn refused_sources_and_patterns_fail_the_task() {
     );
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_flow_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
+    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
+    let source = include_str!("../../../flows/dev/namespace-files.yaml");
+    let (done, logs) = run(&engine, source, "print('from the example')").await;
+    runtime.shutdown().await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(
+        logs.contains(&"print('from the example')".to_string()),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("{\"/scripts/main.py\":\"kestra:///dev/namespace-files/executions/")),
+        "{logs:?}"
+    );
+    assert!(exists(&engine, "dev", "/scripts/main.py").await);
+}
