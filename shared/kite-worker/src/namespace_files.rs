@@ -90,9 +90,7 @@ async fn upload(
     let (mut written, mut skipped, mut missing) = (Vec::new(), Vec::new(), Vec::new());
     for (path, source) in sources {
         if !readable.iter().any(|p| source.starts_with(p.as_str())) {
-            return Err(NamespaceFileError::Storage(format!(
-                "Unable to read the file '{source}' as it didn't belong to the current execution"
-            )));
+            return Err(NamespaceFileError::NotReadable(source.clone()));
         }
         let target = file_uri(namespace, path)?;
         if files.size(source).await.map_err(storage)?.is_none() {

@@ -10,9 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use serde_json::{Map, Value};
 use tera::{Error, Result, Tera};
 
-use super::{
-    count_iteration, dates, jq, larger_than, with_current, write_pebble, FileReadError, MAX_RENDER_OUTPUT,
-};
+use super::{count_iteration, dates, jq, larger_than, read, with_current, write_pebble, MAX_RENDER_OUTPUT};
 
 type Args = HashMap<String, Value>;
 
@@ -481,27 +479,7 @@ pub(super) fn register(tera: &mut Tera) {
             .get("path")
             .map(text)
             .ok_or_else(|| Error::msg("read needs a path"))?;
-        if !path.starts_with("kestra://") {
-            return read_namespace_file(&path, arg_str(args, "namespace"));
-        }
-        with_current(|c| {
-            let allowed = path.starts_with("kestra:///")
-                && c.ctx
-                    .readable_prefixes
-                    .iter()
-                    .any(|p| path.starts_with(p.as_str()));
-            if !allowed || path.contains("/../") {
-                return Err(Error::msg(format!(
-                    "Unable to read the file '{path}' as it didn't belong to the current execution"
-                )));
-            }
-            let files = c
-                .ctx
-                .files
-                .ok_or_else(|| Error::msg("No file storage is available"))?;
-            let bytes = files.read_file(&path).map_err(Error::msg)?;
-            Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        })?
+        read::read(&path, arg_str(args, "namespace"))
     });
     tera.register_function("secret", |args: &Args| {
         let key = match args.get("key") {
@@ -643,42 +621,6 @@ pub(super) fn register(tera: &mut Tera) {
         }
         Ok(Value::Array(out))
     });
-}
-
-/// `read('path/file.txt')`: a namespace file of the flow's namespace (or of `namespace`),
-/// as Kestra reads a path without `kestra://` (`nsfile:///path` too).
-fn read_namespace_file(path: &str, namespace: Option<&str>) -> Result<Value> {
-    use crate::namespace_files::{file_uri, normalize_path};
-    let path = path.strip_prefix("nsfile://").unwrap_or(path);
-    with_current(|c| {
-        let namespace = match namespace {
-            Some(ns) => ns.to_string(),
-            None => c
-                .ctx
-                .variables
-                .pointer("/flow/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        };
-        let normalized = normalize_path(path).map_err(|e| Error::msg(e.to_string()))?;
-        let uri = file_uri(&namespace, &normalized).map_err(|e| Error::msg(e.to_string()))?;
-        let files = c
-            .ctx
-            .files
-            .ok_or_else(|| Error::msg("No file storage is available"))?;
-        match files.read_file(&uri) {
-            Ok(bytes) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
-            Err(FileReadError::NotFound(_)) => Err(Error::msg(
-                crate::namespace_files::NamespaceFileError::NotFound {
-                    namespace,
-                    path: normalized,
-                }
-                .to_string(),
-            )),
-            Err(e) => Err(Error::msg(e.to_string())),
-        }
-    })?
 }
 
 fn render_value(value: Option<&Value>, recursive: bool) -> Result<Value> {

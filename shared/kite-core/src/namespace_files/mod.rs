@@ -26,6 +26,9 @@ pub enum NamespaceFileError {
     Conflict { namespace: String, path: String },
     #[error("File '{path}' already exists in namespace '{namespace}'.")]
     AlreadyExists { namespace: String, path: String },
+    /// A task may copy its own execution's files only (as `read()` opens them).
+    #[error("Unable to read the file '{0}' as it didn't belong to the current execution")]
+    NotReadable(String),
     /// The storage failed, in its own words.
     #[error("{0}")]
     Storage(String),

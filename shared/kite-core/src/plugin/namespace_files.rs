@@ -67,6 +67,9 @@ pub enum NamespaceFilesAnswer {
     Deleted(Vec<String>),
 }
 
+/// What the worker answers to a [`NamespaceFilesCall`].
+pub type NamespaceFilesResult = Result<NamespaceFilesAnswer, NamespaceFileError>;
+
 const UPLOAD: &[Property] = &[
     Property::new("namespace", Check::Any),
     Property::new("files", Check::Any),
@@ -305,6 +308,3 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
     result.logs = logs;
     result
 }
-
-/// The error of a namespace file operation, for the worker.
-pub type NamespaceFilesResult = Result<NamespaceFilesAnswer, NamespaceFileError>;
