@@ -22,6 +22,7 @@ pub mod error;
 mod executions;
 mod flows;
 mod kv;
+mod namespace_files;
 mod openapi;
 mod params;
 mod triggers;
@@ -181,6 +182,19 @@ fn api(shared: &Shared) -> Router<Shared> {
         .route(
             "/namespaces/{namespace}/kv/{key}",
             get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .route(
+            "/namespaces/{namespace}/files",
+            post(namespace_files::create)
+                .layer(DefaultBodyLimit::disable())
+                .get(namespace_files::content)
+                .put(namespace_files::move_entry)
+                .delete(namespace_files::delete),
+        )
+        .route("/namespaces/{namespace}/files/stats", get(namespace_files::stats))
+        .route(
+            "/namespaces/{namespace}/files/directory",
+            get(namespace_files::directory),
         )
         .route("/logs/{execution_id}", get(executions::logs))
         .route("/logs/{execution_id}/download", get(executions::logs_download))

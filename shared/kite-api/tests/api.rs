@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use kite_api::{router, ApiState, AuthConfig};
-use kite_engine::ports::{ByteStream, FileStorage, StorageError};
+use kite_engine::ports::{ByteStream, FileStorage, StorageError, StoredFile};
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{local_ports, Runtime};
 use serde_json::Value;
@@ -1449,6 +1449,9 @@ impl FileStorage for Presigning {
     }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         self.0.delete_prefix(prefix).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredFile>, StorageError> {
+        self.0.list(prefix).await
     }
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError> {
         self.0.read_blocking(uri)

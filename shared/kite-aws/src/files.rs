@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use kite_engine::ports::{ByteStream, FileStorage, StorageError};
+use kite_engine::ports::{ByteStream, FileStorage, StorageError, StoredFile};
 use tokio::io::AsyncReadExt;
 
 const SCHEME: &str = "kestra:///";
@@ -181,6 +181,38 @@ impl S3FileStorage {
     pub(crate) async fn get_internal(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let full = format!("{INTERNAL}/{key}");
         self.get_object_bytes(&full, &full).await
+    }
+
+    /// The object named like `prefix` and every object under it as a folder (not `e10/...`
+    /// for `e1`), over ListObjectsV2's pages.
+    async fn objects_under(&self, prefix: &str) -> Result<Vec<aws_sdk_s3::types::Object>, StorageError> {
+        let key = Self::key_of(prefix)?;
+        let folder = format!("{key}/");
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&key)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(sdk_io)?;
+            let is_truncated = out.is_truncated().unwrap_or(false);
+            let next = out.next_continuation_token().map(str::to_string);
+            for object in out.contents.unwrap_or_default() {
+                if object.key().is_some_and(|k| k == key || k.starts_with(&folder)) {
+                    objects.push(object);
+                }
+            }
+            match next {
+                Some(t) if is_truncated => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(objects)
     }
 
     /// Reads up to `buf.len()` bytes (fewer only at the end of the stream).
@@ -379,33 +411,12 @@ impl FileStorage for S3FileStorage {
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
-        let key = Self::key_of(prefix)?;
-        // The object named like the prefix and everything under it as a folder, not
-        // `e10/...` when deleting `e1`.
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&key)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(sdk_io)?;
-            for object in out.contents() {
-                if let Some(k) = object.key() {
-                    if k == key || k.starts_with(&format!("{key}/")) {
-                        keys.push(k.to_string());
-                    }
-                }
-            }
-            match out.next_continuation_token() {
-                Some(t) if out.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let keys: Vec<String> = self
+            .objects_under(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key.unwrap_or_default())
+            .collect();
         for chunk in keys.chunks(1000) {
             let objects = chunk
                 .iter()
@@ -426,6 +437,28 @@ impl FileStorage for S3FileStorage {
                 .map_err(sdk_io)?;
         }
         Ok(keys.len() as u64)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredFile>, StorageError> {
+        let mut files: Vec<StoredFile> = self
+            .objects_under(prefix)
+            .await?
+            .into_iter()
+            .map(|o| {
+                let last_modified = o
+                    .last_modified
+                    .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
+                    .unwrap_or_default();
+                StoredFile {
+                    uri: format!("{SCHEME}{}", o.key.unwrap_or_default()),
+                    size: o.size.unwrap_or(0).max(0) as u64,
+                    last_modified,
+                    created: None,
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(files)
     }
 
     async fn upload_url(

@@ -412,6 +412,13 @@ async fn s3_files_round_trip_bounds_and_prefix_deletes() {
     suite::file_storage_round_trip_and_bounds(a.files).await;
 }
 
+#[tokio::test]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn s3_files_list_a_folder() {
+    let a = setup("list").await;
+    suite::file_storage_lists_a_folder(a.files.as_ref()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: tests/aws/run.sh"]
 async fn presigned_urls_upload_and_download_without_the_api() {

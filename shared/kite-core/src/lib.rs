@@ -14,6 +14,7 @@
 //! - [`env`] and [`id`]: what the host gives the core (clock, ids and nonces, files).
 //! - [`secret`]: `secret()`'s values, given by the host, and their masking in logs.
 //! - [`kv`]: the KV store's typed values and what `kv()` reads, given by the host.
+//! - [`namespace_files`]: namespace files' paths, storage URIs and file patterns.
 //! - [`runner`]: an in-memory host with a virtual clock, for tests and benchmarks.
 //!
 //! Edges (HTTP, storage, queues, timers) live in other crates and only feed
@@ -28,6 +29,7 @@ pub mod id;
 pub mod input;
 mod input_definition;
 pub mod kv;
+pub mod namespace_files;
 pub mod plugin;
 pub mod run_variables;
 pub mod runner;

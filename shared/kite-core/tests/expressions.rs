@@ -208,6 +208,55 @@ fn read_only_opens_the_executions_files() {
     assert!(engine.render("{{ read('/etc/passwd') }}", &ctx).is_err());
 }
 
+/// Namespace files, of which one exists.
+struct NamespaceFiles;
+impl FileReader for NamespaceFiles {
+    fn read_file(&self, uri: &str) -> Result<Vec<u8>, FileReadError> {
+        match uri {
+            "kestra:///company/team/_files/sql/q.sql" => Ok(b"SELECT 1".to_vec()),
+            "kestra:///other/_files/a.txt" => Ok(b"other's".to_vec()),
+            _ => Err(FileReadError::NotFound(uri.to_string())),
+        }
+    }
+}
+
+#[test]
+fn read_of_a_path_opens_the_flows_namespace_files() {
+    let vars = json!({"flow": {"namespace": "company.team", "id": "f"}});
+    let ctx = RenderContext {
+        variables: &vars,
+        files: Some(&NamespaceFiles),
+        readable_prefixes: &[],
+        error_logs: &[],
+        now: now(),
+        secrets: None,
+        kv: None,
+    };
+    let engine = ExpressionEngine::new();
+    for template in [
+        "{{ read('sql/q.sql') }}",
+        "{{ read('/sql/q.sql') }}",
+        "{{ read('nsfile:///sql/q.sql') }}",
+        "{{ read('./sql//q.sql') }}",
+    ] {
+        assert_eq!(engine.render(template, &ctx).unwrap(), "SELECT 1", "{template}");
+    }
+    assert_eq!(
+        engine
+            .render("{{ read('a.txt', namespace='other') }}", &ctx)
+            .unwrap(),
+        "other's"
+    );
+    assert_eq!(
+        engine.render("{{ read('none.txt') }}", &ctx).unwrap_err().message,
+        "File '/none.txt' was not found in namespace 'company.team'."
+    );
+    let err = engine
+        .render("{{ read('../x/_files/a.txt') }}", &ctx)
+        .unwrap_err();
+    assert!(err.message.contains("without '..'"), "{}", err.message);
+}
+
 #[test]
 fn typed_rendering_and_values() {
     let engine = ExpressionEngine::new();

@@ -38,8 +38,8 @@ pub use worker_run::RunWindow;
 use crate::ports::{
     never, subflow_wait_id, Clock, Dispatcher, ExecutionQuery, ExecutionRepository, FileStorage, FlowQuery,
     FlowRepository, IdSource, KvStore, LogQuery, LogRepository, Page, ScheduleRegistry, SecretStore, Slot,
-    StoreError, StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository, VersionedExecution, Work,
-    WorkItem,
+    StorageError, StoreError, StoredFlow, TaskQueue, TaskWorker, Transition, TriggerRepository,
+    VersionedExecution, Work, WorkItem,
 };
 pub use webhook::WebhookFired;
 
@@ -191,9 +191,11 @@ struct Files<'a>(&'a dyn FileStorage);
 
 impl FileReader for Files<'_> {
     fn read_file(&self, uri: &str) -> Result<Vec<u8>, kite_core::expression::FileReadError> {
-        self.0
-            .read_blocking(uri)
-            .map_err(|e| kite_core::expression::FileReadError::Other(e.to_string()))
+        use kite_core::expression::FileReadError;
+        self.0.read_blocking(uri).map_err(|e| match e {
+            StorageError::NotFound(uri) => FileReadError::NotFound(uri),
+            other => FileReadError::Other(other.to_string()),
+        })
     }
 }
 

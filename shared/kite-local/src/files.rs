@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use kite_engine::ports::{ByteStream, FileStorage, StorageError, RECEIVING_PREFIX};
+use kite_engine::ports::{ByteStream, FileStorage, StorageError, StoredFile, RECEIVING_PREFIX};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SCHEME: &str = "kestra:///";
@@ -154,6 +154,22 @@ impl FileStorage for LocalFileStorage {
             .map_err(|e| StorageError::Io(e.to_string()))?
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredFile>, StorageError> {
+        let path = self.path_of(prefix)?;
+        if path == self.root {
+            return Err(StorageError::InvalidUri(prefix.to_string()));
+        }
+        let root = self.root.clone();
+        let mut found = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            collect_files(&root, &path, &mut found).map(|()| found)
+        })
+        .await
+        .map_err(|e| StorageError::Io(e.to_string()))??;
+        found.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(found)
+    }
+
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError> {
         let path = self.path_of(uri)?;
         match std::fs::read(&path) {
@@ -164,6 +180,34 @@ impl FileStorage for LocalFileStorage {
             Err(e) => Err(io(e)),
         }
     }
+}
+
+/// Every file at or under `path`, with its URI relative to `root`.
+fn collect_files(root: &Path, path: &Path, found: &mut Vec<StoredFile>) -> Result<(), StorageError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(io)? {
+            collect_files(root, &entry.map_err(io)?.path(), found)?;
+        }
+    } else if meta.is_file() {
+        let relative = path
+            .strip_prefix(root)
+            .map_err(|e| StorageError::Io(e.to_string()))?;
+        let segments: Vec<_> = relative.iter().map(|s| s.to_string_lossy()).collect();
+        let last_modified = meta.modified().map_err(io)?.into();
+        found.push(StoredFile {
+            uri: format!("{SCHEME}{}", segments.join("/")),
+            size: meta.len(),
+            last_modified,
+            // Not every file system records it.
+            created: meta.created().ok().map(Into::into),
+        });
+    }
+    Ok(())
 }
 
 fn count_and_remove(path: &Path) -> Result<u64, StorageError> {

@@ -149,6 +149,13 @@ async fn file_storage_round_trip_and_bounds() {
 }
 
 #[tokio::test]
+async fn file_storage_lists_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = LocalFileStorage::new(dir.path().join("storage")).unwrap();
+    suite::file_storage_lists_a_folder(&fs).await;
+}
+
+#[tokio::test]
 async fn file_storage_refuses_paths_outside_its_root() {
     let dir = tempfile::tempdir().unwrap();
     let fs = LocalFileStorage::new(dir.path().join("storage")).unwrap();

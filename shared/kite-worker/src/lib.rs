@@ -7,9 +7,11 @@
 //! - [`http`]: HTTP requests
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
+//! - [`namespace_files`]: namespace files, over the file storage
 
 pub mod http;
 pub mod kv;
+pub mod namespace_files;
 pub mod storage;
 
 use async_trait::async_trait;
@@ -56,6 +58,9 @@ impl TaskWorker for InProcessWorker {
                 };
                 IoAnswer::Storage(storage::run(&scope, call).await)
             }
+            IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
+                namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
+            ),
         };
         job.finish(answer, context.clock.now())
     }

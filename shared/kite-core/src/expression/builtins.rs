@@ -10,7 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 use serde_json::{Map, Value};
 use tera::{Error, Result, Tera};
 
-use super::{count_iteration, dates, jq, larger_than, with_current, write_pebble, MAX_RENDER_OUTPUT};
+use super::{count_iteration, dates, jq, larger_than, read, with_current, write_pebble, MAX_RENDER_OUTPUT};
 
 type Args = HashMap<String, Value>;
 
@@ -479,17 +479,7 @@ pub(super) fn register(tera: &mut Tera) {
             .get("path")
             .map(text)
             .ok_or_else(|| Error::msg("read needs a path"))?;
-        with_current(|c| {
-            if !crate::run_variables::may_read(&path, c.ctx.readable_prefixes) {
-                return Err(Error::msg(crate::run_variables::unreadable_message(&path)));
-            }
-            let files = c
-                .ctx
-                .files
-                .ok_or_else(|| Error::msg("No file storage is available"))?;
-            let bytes = files.read_file(&path).map_err(Error::msg)?;
-            Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        })?
+        read::read(&path, arg_str(args, "namespace"))
     });
     tera.register_function("secret", |args: &Args| {
         let key = match args.get("key") {

@@ -18,6 +18,7 @@ use crate::secret::Secrets;
 mod builtins;
 pub mod dates;
 mod jq;
+mod read;
 mod translate;
 
 use translate::PrintMode;

@@ -7,6 +7,8 @@
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
+//!   `DownloadFiles`, `DeleteFiles`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
@@ -14,6 +16,7 @@
 
 pub mod http;
 pub mod kv;
+pub mod namespace_files;
 pub mod notifications;
 pub mod storage;
 
@@ -26,7 +29,13 @@ use crate::expression::ExpressionError;
 use crate::input::execution_storage_prefix;
 
 /// Every task type that does I/O, by module.
-const IO_TASKS: &[&[IoTaskSpec]] = &[http::TASKS, notifications::TASKS, kv::TASKS, storage::TASKS];
+const IO_TASKS: &[&[IoTaskSpec]] = &[
+    http::TASKS,
+    notifications::TASKS,
+    kv::TASKS,
+    storage::TASKS,
+    namespace_files::TASKS,
+];
 
 /// Every task type that does I/O.
 pub fn io_tasks() -> impl Iterator<Item = &'static IoTaskSpec> {
@@ -54,6 +63,9 @@ pub enum IoKind {
     StorageReverse,
     StorageFilterItems,
     StorageDeduplicateItems,
+    NamespaceUploadFiles,
+    NamespaceDownloadFiles,
+    NamespaceDeleteFiles,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -120,15 +132,17 @@ pub enum IoCall {
     Http(http::HttpCall),
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
+    NamespaceFiles(namespace_files::NamespaceFilesCall),
 }
 
 impl IoCall {
-    /// The internal storage files the call reads: the execution must be allowed to read
-    /// them as `read()` is.
+    /// The internal storage files the call sends away (an HTTP form's files): the
+    /// execution must be allowed to read them as `read()` is. Storage and namespace file
+    /// tasks check what they read themselves, as they read it.
     pub fn files_read(&self) -> Vec<&str> {
         match self {
             IoCall::Http(call) => call.files_read(),
-            IoCall::Kv(_) => Vec::new(),
+            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
         }
     }
 }
@@ -139,6 +153,7 @@ pub enum IoAnswer {
     Http(Result<http::HttpResponse, http::HttpError>),
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
+    NamespaceFiles(namespace_files::NamespaceFilesResult),
 }
 
 /// A task run for a worker: what to do, and for which task run.

@@ -95,3 +95,63 @@ pub async fn file_storage_refuses_paths_outside_its_root(files: &dyn FileStorage
     }
     assert!(files.delete_prefix("kestra:///").await.is_err());
 }
+
+/// Listing a folder: its files at any depth with their sizes and dates, sorted by URI,
+/// a sibling sharing its name's start left out, a file listed by its own URI, nothing
+/// for an absent folder, and the root refused.
+pub async fn file_storage_lists_a_folder(files: &dyn FileStorage) {
+    let before = Utc::now() - chrono::Duration::seconds(60);
+    let root = "kestra:///company/team/_files";
+    for (path, body) in [
+        ("/b.txt", "bb"),
+        ("/a/one.sql", "1"),
+        ("/a/deeper/two.sql", "222"),
+        ("/with space.txt", "s"),
+    ] {
+        files
+            .put(&format!("{root}{path}"), stream(body.as_bytes().to_vec()), 100)
+            .await
+            .unwrap();
+    }
+    files
+        .put("kestra:///company/team/_filesX/c.txt", stream(b"x".to_vec()), 10)
+        .await
+        .unwrap();
+    let listed = files.list(&format!("{root}/")).await.unwrap();
+    let uris: Vec<&str> = listed.iter().map(|f| f.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "kestra:///company/team/_files/a/deeper/two.sql",
+            "kestra:///company/team/_files/a/one.sql",
+            "kestra:///company/team/_files/b.txt",
+            "kestra:///company/team/_files/with space.txt",
+        ]
+    );
+    let sizes: Vec<u64> = listed.iter().map(|f| f.size).collect();
+    assert_eq!(sizes, [3, 1, 2, 1]);
+    let after = Utc::now() + chrono::Duration::seconds(60);
+    for f in &listed {
+        assert!(f.last_modified > before && f.last_modified < after, "{f:?}");
+    }
+    // Without the trailing slash, the same folder.
+    assert_eq!(files.list(root).await.unwrap(), listed);
+    let sub = files.list(&format!("{root}/a")).await.unwrap();
+    assert_eq!(sub.len(), 2);
+    let one = files.list(&format!("{root}/b.txt")).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        (one[0].uri.as_str(), one[0].size),
+        ("kestra:///company/team/_files/b.txt", 2)
+    );
+    assert!(files.list(&format!("{root}/none/")).await.unwrap().is_empty());
+    assert!(files.list(&format!("{root}/b.t")).await.unwrap().is_empty());
+    assert!(matches!(
+        files.list("kestra:///").await,
+        Err(StorageError::InvalidUri(_))
+    ));
+    assert!(matches!(
+        files.list("kestra:///company/../x/").await,
+        Err(StorageError::InvalidUri(_))
+    ));
+}

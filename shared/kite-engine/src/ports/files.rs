@@ -1,6 +1,7 @@
 //! File storage (`kestra:///` URIs).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::io::AsyncRead;
@@ -13,6 +14,17 @@ use super::*;
 /// The local server empties it at start; on S3 a lifecycle rule expires it after a day.
 /// No namespace can start with `.`, so no flow's files live here.
 pub const RECEIVING_PREFIX: &str = "kestra:///.receiving/";
+
+/// One stored file, as [`FileStorage::list`] gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Its `kestra:///` URI.
+    pub uri: String,
+    pub size: u64,
+    pub last_modified: DateTime<Utc>,
+    /// When the storage keeps it (a local file system); S3 does not.
+    pub created: Option<DateTime<Utc>>,
+}
 
 /// A readable byte stream.
 pub type ByteStream = Pin<Box<dyn AsyncRead + Send>>;
@@ -35,6 +47,11 @@ pub trait FileStorage: Send + Sync {
     async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError>;
     /// Deletes every file under `prefix` (a `kestra:///` URI), returning how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError>;
+    /// The files stored under `prefix` as a folder (a `kestra:///` URI, with or without its
+    /// trailing `/`), at any depth, and the file named exactly `prefix` if there is one (as
+    /// [`FileStorage::delete_prefix`] counts them), sorted by URI. Folders are not entries:
+    /// a folder exists while files are under it. Nothing there is an empty list.
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredFile>, StorageError>;
     /// Reads a whole file synchronously (the expression `read()` function runs in
     /// synchronous code); may block the calling thread briefly.
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError>;
