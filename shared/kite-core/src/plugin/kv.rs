@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::props::Props;
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{StateType, TaskResult};
 use crate::input::parse_iso_duration;
@@ -105,40 +106,7 @@ pub const TASKS: &[IoTaskSpec] = &[
     ),
 ];
 
-/// A task's properties and the renderer of their values.
-struct Props<'a> {
-    properties: &'a Map<String, Value>,
-    render: &'a Render<'a>,
-}
-
 impl Props<'_> {
-    fn rendered(&self, name: &str) -> Result<Option<String>, String> {
-        match self.properties.get(name) {
-            Some(value) if !value.is_null() => (self.render)(value).map(Some).map_err(|e| e.to_string()),
-            _ => Ok(None),
-        }
-    }
-
-    /// A boolean property; templates are allowed, so it is checked once rendered.
-    fn flag(&self, name: &str, default: bool) -> Result<bool, String> {
-        Ok(match self.rendered(name)? {
-            None => default,
-            Some(text) => match text.trim() {
-                t if t.eq_ignore_ascii_case("true") => true,
-                t if t.eq_ignore_ascii_case("false") => false,
-                other => return Err(format!("Invalid boolean value '{other}' for property '{name}'")),
-            },
-        })
-    }
-
-    /// `namespace`, by default `{{ flow.namespace }}` as in Kestra.
-    fn namespace(&self) -> Result<String, String> {
-        match self.rendered("namespace")? {
-            Some(ns) => Ok(ns),
-            None => (self.render)(&Value::String("{{ flow.namespace }}".into())).map_err(|e| e.to_string()),
-        }
-    }
-
     /// `key`, checked against Kestra's key rule.
     fn key(&self) -> Result<String, String> {
         let key = self.rendered("key")?.unwrap_or_default();
@@ -148,7 +116,7 @@ impl Props<'_> {
 }
 
 fn prepare_set(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     let kind = match p.rendered("kvType")? {
         None => None,
         Some(name) => Some(KvType::parse(&name).ok_or_else(|| format!("Invalid kvType '{name}'"))?),
@@ -182,7 +150,7 @@ fn prepare_set(properties: &Map<String, Value>, render: &Render) -> Result<IoCal
 }
 
 fn prepare_get(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Kv(KvCall::Get {
         namespace: p.namespace()?,
         key: p.key()?,
@@ -191,7 +159,7 @@ fn prepare_get(properties: &Map<String, Value>, render: &Render) -> Result<IoCal
 }
 
 fn prepare_get_keys(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Kv(KvCall::GetKeys {
         namespace: p.namespace()?,
         prefix: p.rendered("prefix")?,
@@ -199,7 +167,7 @@ fn prepare_get_keys(properties: &Map<String, Value>, render: &Render) -> Result<
 }
 
 fn prepare_delete(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Kv(KvCall::Delete {
         namespace: p.namespace()?,
         key: p.key()?,

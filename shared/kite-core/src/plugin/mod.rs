@@ -18,6 +18,7 @@ pub mod http;
 pub mod kv;
 pub mod namespace_files;
 pub mod notifications;
+mod props;
 pub mod storage;
 
 use chrono::{DateTime, Utc};

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::props::Props;
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{LogLevel, StateType, TaskResult};
 use crate::namespace_files::{normalize_path, validate_namespace, NamespaceFileError, PathPattern};
@@ -133,10 +134,7 @@ fn render_text(render: &Render, value: &Value) -> Result<String, String> {
 
 /// `namespace`, by default the flow's (UploadFiles), checked.
 fn namespace(properties: &Map<String, Value>, render: &Render) -> Result<String, String> {
-    let namespace = match properties.get("namespace") {
-        Some(v) if !v.is_null() => render_text(render, v)?,
-        _ => render_text(render, &Value::String("{{ flow.namespace }}".into()))?,
-    };
+    let namespace = Props::new(properties, render).namespace()?;
     validate_namespace(&namespace).map_err(|e| e.to_string())?;
     Ok(namespace)
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::props::Props;
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{LogLevel, StateType, TaskResult};
 pub use files::{extension_of, readable, StorageError};
@@ -218,25 +219,7 @@ pub const TASKS: &[IoTaskSpec] = &[
     ),
 ];
 
-/// A task's properties and the renderer of their values.
-struct Props<'a> {
-    properties: &'a Map<String, Value>,
-    render: &'a Render<'a>,
-}
-
 impl Props<'_> {
-    fn rendered(&self, name: &str) -> Result<Option<String>, String> {
-        match self.properties.get(name) {
-            Some(value) if !value.is_null() => (self.render)(value).map(Some).map_err(|e| e.to_string()),
-            _ => Ok(None),
-        }
-    }
-
-    fn required(&self, name: &str) -> Result<String, String> {
-        self.rendered(name)?
-            .ok_or_else(|| format!("Missing required property '{name}'"))
-    }
-
     /// A template kept as written: the worker renders it once per item.
     fn template(&self, name: &str) -> Result<String, String> {
         match self.properties.get(name) {
@@ -244,17 +227,6 @@ impl Props<'_> {
             Some(Value::Null) | None => Err(format!("Missing required property '{name}'")),
             Some(_) => Err(format!("`{name}` must be a string (an expression)")),
         }
-    }
-
-    fn flag(&self, name: &str, default: bool) -> Result<bool, String> {
-        Ok(match self.rendered(name)? {
-            None => default,
-            Some(text) => match text.trim() {
-                t if t.eq_ignore_ascii_case("true") => true,
-                t if t.eq_ignore_ascii_case("false") => false,
-                other => return Err(format!("Invalid boolean value '{other}' for property '{name}'")),
-            },
-        })
     }
 
     /// A count of at least 1.
@@ -280,7 +252,7 @@ impl Props<'_> {
 }
 
 fn prepare_write(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Storage(StorageCall::Write {
         content: p.required("content")?,
         extension: p.extension(files::DEFAULT_EXTENSION)?,
@@ -288,7 +260,7 @@ fn prepare_write(properties: &Map<String, Value>, render: &Render) -> Result<IoC
 }
 
 fn prepare_concat(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     let files = match properties.get("files") {
         Some(Value::Array(list)) => list
             .iter()
@@ -326,7 +298,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 fn prepare_split(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     let by = if let Some(pattern) = p.rendered("regexPattern")? {
         regex::Regex::new(&pattern).map_err(|e| format!("Invalid `regexPattern` '{pattern}': {e}"))?;
         SplitBy::Regex(pattern)
@@ -355,14 +327,14 @@ fn prepare_split(properties: &Map<String, Value>, render: &Render) -> Result<IoC
 }
 
 fn prepare_size(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Storage(StorageCall::Size {
         uri: p.required("uri")?,
     }))
 }
 
 fn prepare_delete(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     Ok(IoCall::Storage(StorageCall::Delete {
         uri: p.required("uri")?,
         error_on_missing: p.flag("errorOnMissing", false)?,
@@ -370,7 +342,7 @@ fn prepare_delete(properties: &Map<String, Value>, render: &Render) -> Result<Io
 }
 
 fn prepare_reverse(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     if let Some(charset) = p.rendered("charset")? {
         let name = charset.trim().to_ascii_uppercase().replace('_', "-");
         if name != "UTF-8" && name != "UTF8" {
@@ -386,7 +358,7 @@ fn prepare_reverse(properties: &Map<String, Value>, render: &Render) -> Result<I
 }
 
 fn prepare_filter_items(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     let filter_type = match p.rendered("filterType")? {
         None => FilterType::Include,
         Some(name) => FilterType::parse(&name)
@@ -408,7 +380,7 @@ fn prepare_filter_items(properties: &Map<String, Value>, render: &Render) -> Res
 }
 
 fn prepare_deduplicate_items(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props { properties, render };
+    let p = Props::new(properties, render);
     let expr = p.template("expr")?;
     Ok(IoCall::Storage(StorageCall::DeduplicateItems {
         from: p.required("from")?,
