@@ -149,3 +149,49 @@ async fn a_job_started_late_in_its_window_runs_again_in_the_next() {
     assert_eq!(worker.runs.load(Ordering::SeqCst), 2);
     assert_eq!(state(&engine, &execution.id).await, StateType::Success);
 }
+
+/// Where steps run in other processes (the Lambdas), a kill committed by one of them
+/// stops a job running here: the job reads its execution's state while it runs.
+#[tokio::test]
+async fn a_kill_committed_elsewhere_stops_a_running_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = Arc::new(CountingWorker {
+        runs: AtomicU32::new(0),
+        takes: std::sync::Mutex::new(Duration::from_secs(60)),
+    });
+    let mut ports = local_ports(dir.path()).unwrap();
+    ports.worker = worker.clone();
+    let config = EngineConfig {
+        watch_poll: Some(Duration::from_millis(200)),
+        ..EngineConfig::default()
+    };
+    let here = Engine::new(ports, config.clone());
+    // Another process over the same store: its kill is not seen in this one's memory.
+    let elsewhere = Engine::new(local_ports(dir.path()).unwrap(), config);
+    here.create_flow(CALL).await.unwrap();
+    let execution = here.create_execution(create("call")).await.unwrap();
+    let item = run_item(&here, &execution.id).await;
+    let running = tokio::spawn({
+        let here = here.clone();
+        async move { here.process(item).await }
+    });
+    while worker.runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    elsewhere.kill(&execution.id).await.unwrap();
+    let kill = elsewhere
+        .ports()
+        .queue
+        .lease(elsewhere.now(), 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(kill.len(), 1, "the kill's work item");
+    elsewhere.process(kill[0].clone()).await.unwrap();
+    // Stopped by the poll (every second), long before the job's 60 s.
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the job stopped")
+        .unwrap()
+        .unwrap();
+    assert_eq!(state(&here, &execution.id).await, StateType::Killed);
+}

@@ -32,6 +32,10 @@ pub struct RunWindow {
     pub deadline: Instant,
 }
 
+/// How often a job running where kills are committed by other processes (the Lambdas)
+/// reads its execution's state: a kill stops it within this time.
+const KILL_POLL: Duration = Duration::from_secs(1);
+
 /// Kept from a job's share of the window to commit its result.
 const COMMIT_TIME: Duration = Duration::from_secs(2);
 
@@ -109,6 +113,8 @@ impl Engine {
                 // A kill that came first wins: the job does not start.
                 biased;
                 _ = until_true(&mut killed) => None,
+                // Other processes see the kill first when steps run elsewhere (the Lambdas).
+                _ = self.killed_elsewhere(&execution.id), if self.inner.config.watch_poll.is_some() => None,
                 result = ports.worker.run(job, context) => Some(Ok(result)),
                 _ = sleep_or_never(timeout) => {
                     let limit = timeout.and_then(|t| chrono::Duration::from_std(t).ok()).unwrap_or_default();
@@ -138,6 +144,25 @@ impl Engine {
                 }
             }
         })
+    }
+
+    /// Resolves once the stored execution is killed (or ended): read every
+    /// [`KILL_POLL`] while a job runs, for a kill committed by another process.
+    async fn killed_elsewhere(&self, execution_id: &str) {
+        loop {
+            tokio::time::sleep(KILL_POLL).await;
+            match self.inner.ports.executions.get(execution_id).await {
+                Ok(Some(current)) => {
+                    let state = current.execution.state.current;
+                    if state == StateType::Killing || state.is_terminated() {
+                        return;
+                    }
+                }
+                // Gone (deleted): nothing is left to report to.
+                Ok(None) => return,
+                Err(e) => debug!(error = %e, "cannot read the execution for a kill; polling on"),
+            }
+        }
     }
 
     /// Sets the time this host gives the work it runs (a Lambda invocation, from its
