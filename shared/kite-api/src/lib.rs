@@ -25,6 +25,7 @@ mod kv;
 mod namespace_files;
 mod openapi;
 mod params;
+mod submission;
 mod triggers;
 mod ui;
 mod uploads;

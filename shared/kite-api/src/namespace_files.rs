@@ -232,7 +232,7 @@ pub async fn create(
         if field.name() != Some("fileContent") {
             continue;
         }
-        crate::executions::store_stream(
+        crate::submission::store_stream(
             &s,
             field,
             &target,

@@ -20,8 +20,9 @@ use kite_engine::EngineError;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::executions::{store_stream, PublicBase, Submitted};
+use crate::executions::PublicBase;
 use crate::params::FlowIdPath;
+use crate::submission::{store_stream, Submitted};
 use crate::Shared;
 
 /// How long a handed-out upload URL is valid (the API's own one needs the usual credentials).
