@@ -1,0 +1,91 @@
+//! The HTTP tasks after Kestra's `RequestTest` and `DownloadTest`, against the local
+//! server with the routes of Kestra's test controllers (`server.rs`).
+
+use kite_core::execution::StateType::{Success, Warning};
+use serde_json::{json, Value};
+
+use super::server::{serve, CHUNK, CHUNKS, CSV, HELLO};
+use super::{ensure, same, Check, Env};
+
+/// `RequestTest.run` and `RequestTest.failed` (`allowFailed`: a 417 is an answer).
+pub async fn request(env: &Env) -> Check {
+    let server = format!("http://{}", serve().await);
+    let done = env.run("http-request.yaml", &[("server", &server)], &[]).await?;
+    done.states(Success, &[("run", Success), ("failed", Success)])?;
+    same("run body", done.output("run", "body"), json!(HELLO))?;
+    same(
+        "run encryptedBody",
+        done.output("run", "encryptedBody"),
+        Value::Null,
+    )?;
+    same("run code", done.output("run", "code"), json!(200))?;
+    same("failed body", done.output("failed", "body"), json!(HELLO))?;
+    same("failed code", done.output("failed", "code"), json!(417))
+}
+
+/// `DownloadTest`: a CSV file, an empty answer (refused, then allowed), a 500, a chunked
+/// answer, the file name of `Content-Disposition` (without its folders) and `allowFailed`.
+/// Tasks with `allowFailure` end in WARNING, as in Kestra.
+pub async fn download(env: &Env) -> Check {
+    let server = format!("http://{}", serve().await);
+    let done = env.run("http-download.yaml", &[("server", &server)], &[]).await?;
+    done.states(
+        Warning,
+        &[
+            ("run", Success),
+            ("no_response", Warning),
+            ("allow_no_response", Success),
+            ("error", Warning),
+            ("chunked", Success),
+            ("content_disposition", Success),
+            ("content_disposition_path", Success),
+            ("content_disposition_double_dot", Success),
+            ("failed", Success),
+        ],
+    )?;
+    let run = done.output("run", "uri");
+    same("run content", env.text(&run).await?, CSV.to_string())?;
+    ensure(run.as_str().is_some_and(|u| u.ends_with(".csv")), || {
+        format!("run uri {run}")
+    })?;
+    done.logged("no_response", "No response from server")?;
+    same(
+        "allow_no_response length",
+        done.output("allow_no_response", "length"),
+        json!(0),
+    )?;
+    same(
+        "allow_no_response content",
+        env.text(&done.output("allow_no_response", "uri")).await?,
+        String::new(),
+    )?;
+    done.logged("error", "Failed http request with response code '500'")?;
+    same(
+        "chunked length",
+        env.text(&done.output("chunked", "uri")).await?.len(),
+        CHUNK.len() * CHUNKS,
+    )?;
+    let named = done.output("content_disposition", "uri");
+    ensure(
+        named.as_str().is_some_and(|u| u.ends_with("filename.jpg")),
+        || format!("content_disposition uri {named}"),
+    )?;
+    let path = done.output("content_disposition_path", "uri");
+    ensure(
+        path.as_str()
+            .is_some_and(|u| u.ends_with("filename.jpg") && !u.contains("/secure-path/")),
+        || format!("content_disposition_path uri {path}"),
+    )?;
+    let dots = done.output("content_disposition_double_dot", "uri");
+    ensure(
+        dots.as_str()
+            .is_some_and(|u| u.ends_with("filename..jpg") && !u.contains("/secure-path/")),
+        || format!("content_disposition_double_dot uri {dots}"),
+    )?;
+    same(
+        "failed content-type",
+        done.output("failed", "headers")["content-type"].clone(),
+        json!(["application/json"]),
+    )?;
+    same("failed code", done.output("failed", "code"), json!(417))
+}
