@@ -20,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use kite_core::execution::iso_duration;
-use kite_core::plugin::http::{disposition_file_name, download_file_name, HttpCall, HttpError, HttpResponse, StoredBody};
+use kite_core::plugin::http::{
+    disposition_file_name, download_file_name, HttpCall, HttpError, HttpResponse, StoredBody,
+};
 use kite_engine::ports::FileStorage;
 use tokio::io::AsyncWriteExt;
 

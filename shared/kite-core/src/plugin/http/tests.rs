@@ -84,7 +84,10 @@ fn downloads_name_their_file_after_the_url_and_fail_on_an_empty_body() {
         disposition_file_name("attachment; filename=\"/secure-path/filename..jpg\""),
         Some("filename..jpg".into())
     );
-    assert_eq!(disposition_file_name("attachment; FILENAME=report.csv"), Some("report.csv".into()));
+    assert_eq!(
+        disposition_file_name("attachment; FILENAME=report.csv"),
+        Some("report.csv".into())
+    );
     assert_eq!(disposition_file_name("attachment; filename=\"../..\""), None);
     assert_eq!(disposition_file_name("inline"), None);
     let spec = &TASKS[1];
