@@ -77,17 +77,10 @@ fn cases() -> Vec<Case> {
 /// Kestra tests of these task types that the corpus does not run, and why.
 const SKIPPED: &[(&str, &str)] = &[
     (
-        "RequestTest.head",
-        "calls a file on the internet for its Content-Length",
-    ),
-    (
         "RequestTest.selfSigned",
         "calls a TLS site on the internet with a self-signed certificate",
     ),
-    (
-        "RequestTest (form, multipart, encrypted body, …)",
-        "not yet translated into corpus flows",
-    ),
+    ("RequestTest.encrypted", "encryptBody is not implemented"),
     (
         "UploadFilesTest.shouldPutFileFromRegex",
         "globs a task working directory, which Kite tasks do not have",

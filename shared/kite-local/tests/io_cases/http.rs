@@ -4,14 +4,52 @@
 use kite_core::execution::StateType::{Success, Warning};
 use serde_json::{json, Value};
 
-use super::server::{serve, CHUNK, CHUNKS, CSV, HELLO};
+use super::server::{serve, CHUNK, CHUNKS, CSV, HELLO, SAMPLE_CSV_LENGTH, SAMPLE_CSV_PATH};
 use super::{ensure, same, Check, Env};
 
-/// `RequestTest.run` and `RequestTest.failed` (`allowFailed`: a 417 is an answer).
+/// Kestra's `application-test.yml`, which `RequestTest` posts; any text will do.
+const POSTED_FILE: &str = "kestra:\n  repository:\n    type: memory\n";
+
+/// `RequestTest`: `run`, `failed` (`allowFailed`: a 417 is an answer), `head` (against
+/// the local server rather than a site on the internet), `form`, `multipart` and
+/// `multipartCustomFilename`.
 pub async fn request(env: &Env) -> Check {
     let server = format!("http://{}", serve().await);
-    let done = env.run("http-request.yaml", &[("server", &server)], &[]).await?;
-    done.states(Success, &[("run", Success), ("failed", Success)])?;
+    let file = [("file", "application-test.yml", POSTED_FILE.as_bytes().to_vec())];
+    let done = env
+        .run("http-request.yaml", &[("server", &server)], &file)
+        .await?;
+    done.states(
+        Success,
+        &[
+            ("run", Success),
+            ("failed", Success),
+            ("form", Success),
+            ("multipart", Success),
+            ("multipart_custom_filename", Success),
+        ],
+    )?;
+    same("head state", done.task_state("head")?, Success)?;
+    same(
+        "head uri",
+        done.output("head", "uri"),
+        json!(format!("{server}{SAMPLE_CSV_PATH}")),
+    )?;
+    same(
+        "head content-length",
+        done.output("head", "headers")["content-length"].clone(),
+        json!([SAMPLE_CSV_LENGTH.to_string()]),
+    )?;
+    same("form body", done.output("form", "body"), json!("world > value"))?;
+    same("form code", done.output("form", "code"), json!(200))?;
+    for task in ["multipart", "multipart_custom_filename"] {
+        same(
+            &format!("{task} body"),
+            done.output(task, "body"),
+            json!(format!("world > {POSTED_FILE}")),
+        )?;
+        same(&format!("{task} code"), done.output(task, "code"), json!(200))?;
+    }
     same("run body", done.output("run", "body"), json!(HELLO))?;
     same(
         "run encryptedBody",
