@@ -20,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use kite_core::execution::iso_duration;
-use kite_core::plugin::http::{download_file_name, HttpCall, HttpError, HttpResponse, StoredBody};
+use kite_core::plugin::http::{
+    disposition_file_name, download_file_name, HttpCall, HttpError, HttpResponse, StoredBody,
+};
 use kite_engine::ports::FileStorage;
 use tokio::io::AsyncWriteExt;
 
@@ -103,7 +105,14 @@ impl HttpClient {
             .collect();
         let idle = call.options.read_idle_timeout;
         if call.download.is_some() {
-            let stored_as = format!("{prefix}{}", download_file_name(&call.uri));
+            // Named as the server names it, as Kestra does, else after the URL.
+            let name = response
+                .headers()
+                .get(hyper::header::CONTENT_DISPOSITION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(disposition_file_name)
+                .unwrap_or_else(|| download_file_name(&call.uri));
+            let stored_as = format!("{prefix}{name}");
             let length = store(response.into_body(), files, &stored_as, &uri, idle).await?;
             return Ok(HttpResponse {
                 status,

@@ -116,14 +116,31 @@ pub fn download_file_name(uri: &str) -> String {
         .rsplit('/')
         .next()
         .unwrap_or("");
-    let cleaned: String = last
+    safe_file_name(last).unwrap_or_else(|| "download".to_string())
+}
+
+/// The file name a `Content-Disposition` header gives (`attachment; filename="a.jpg"`),
+/// without the folders it may name (as Kestra keeps only the name) and reduced as
+/// [`download_file_name`] reduces it; `None` when it gives none.
+pub fn disposition_file_name(header: &str) -> Option<String> {
+    let value = header.split(';').find_map(|part| {
+        let (key, value) = part.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("filename")
+            .then(|| value.trim().trim_matches('"'))
+    })?;
+    safe_file_name(value.rsplit(['/', '\\']).next().unwrap_or(""))
+}
+
+fn safe_file_name(name: &str) -> Option<String> {
+    let cleaned: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .take(200)
         .collect();
     match cleaned.trim_matches('.') {
-        "" => "download".to_string(),
-        name => name.to_string(),
+        "" => None,
+        name => Some(name.to_string()),
     }
 }
 

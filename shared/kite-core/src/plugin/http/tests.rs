@@ -76,6 +76,20 @@ fn downloads_name_their_file_after_the_url_and_fail_on_an_empty_body() {
     assert_eq!(download_file_name("http://h/"), "download");
     assert_eq!(download_file_name("http://h"), "download");
     assert_eq!(download_file_name("http://h/a/..%2F..%2Fetc"), "2F..2Fetc");
+    assert_eq!(
+        disposition_file_name("attachment; filename=\"filename.jpg\""),
+        Some("filename.jpg".into())
+    );
+    assert_eq!(
+        disposition_file_name("attachment; filename=\"/secure-path/filename..jpg\""),
+        Some("filename..jpg".into())
+    );
+    assert_eq!(
+        disposition_file_name("attachment; FILENAME=report.csv"),
+        Some("report.csv".into())
+    );
+    assert_eq!(disposition_file_name("attachment; filename=\"../..\""), None);
+    assert_eq!(disposition_file_name("inline"), None);
     let spec = &TASKS[1];
     let call = match (spec.prepare)(&task(json!({"uri": "http://h/f.txt"})), &literal) {
         Ok(IoCall::Http(call)) => call,
