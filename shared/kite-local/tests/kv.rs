@@ -145,3 +145,51 @@ tasks:
     );
     runtime.shutdown().await;
 }
+
+/// The example flow `flows/dev/http-kv.yaml`, its `url` pointed at a server on 127.0.0.1.
+#[tokio::test]
+async fn the_http_kv_example_calls_remembers_and_downloads() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ping", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong")
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(dir.path(), EngineConfig::default()).unwrap();
+    let runtime = Runtime::start(engine.clone(), 2).await.unwrap();
+    let flow = engine
+        .create_flow(include_str!("../../../flows/dev/http-kv.yaml"))
+        .await
+        .expect("flow");
+    let mut request = create(&flow.flow.id);
+    request
+        .inputs
+        .insert("url".into(), kite_core::input::InputValue::Text(url.clone()));
+    let created = engine.create_execution(request).await.expect("create");
+    let done = engine
+        .wait_for_terminal(&created.id, Duration::from_secs(60))
+        .await
+        .expect("terminal");
+    let logs = messages(&engine, &done.id).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    let report = logs
+        .iter()
+        .find(|l| l.contains("last status"))
+        .expect("report line");
+    assert!(
+        report.starts_with(&format!(
+            "{url} answered 200; 4 bytes stored at kestra:///dev/http-kv/executions/"
+        )) && report.ends_with("ping; last status in the KV store: 200"),
+        "{report}"
+    );
+    runtime.shutdown().await;
+}
