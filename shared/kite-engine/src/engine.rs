@@ -250,7 +250,7 @@ impl Engine {
     }
 
     /// Keeps the committed state of a running execution for its next step.
-    fn remember(&self, execution: &Execution, version: i64) {
+    fn remember(&self, execution: Execution, version: i64) {
         const MAX_RECENT: usize = 10_000;
         if let Ok(mut recent) = self.inner.recent.lock() {
             if execution.state.current.is_terminated() {
@@ -260,16 +260,17 @@ impl Engine {
             if recent.len() >= MAX_RECENT {
                 recent.clear();
             }
-            recent.insert(execution.id.clone(), (version, execution.clone()));
+            recent.insert(execution.id.clone(), (version, execution));
         }
     }
 
+    /// Takes the last state this engine committed (no copy: a long execution is large; the
+    /// step that takes it remembers the next one, and a concurrent step reads the store).
     fn recall(&self, id: &str) -> Option<VersionedExecution> {
-        let recent = self.inner.recent.lock().ok()?;
-        recent.get(id).map(|(version, execution)| VersionedExecution {
-            execution: execution.clone(),
-            version: *version,
-        })
+        let mut recent = self.inner.recent.lock().ok()?;
+        recent
+            .remove(id)
+            .map(|(version, execution)| VersionedExecution { execution, version })
     }
 
     fn has_dispatcher(&self) -> bool {

@@ -98,8 +98,7 @@ impl Engine {
             }
             other => other?,
         };
-        self.remember(&execution, version);
-        self.after_commit(&execution, vec![start], now);
+        self.after_commit(execution.clone(), version, vec![start], now);
         Ok(execution)
     }
 

@@ -573,7 +573,6 @@ impl Engine {
             slot: pass.slot,
         };
         let version = self.inner.ports.executions.commit(transition).await?;
-        self.remember(&execution, version);
         if let Some(state) = pass.terminated {
             debug!(state = state.as_str(), "execution terminated");
         }
@@ -585,7 +584,7 @@ impl Engine {
             }
         }
         pushed.retain(|i| i.due != never());
-        self.after_commit(&execution, pushed, now);
+        self.after_commit(execution, version, pushed, now);
         for child in &children {
             self.notify(child);
         }
@@ -597,8 +596,17 @@ impl Engine {
             .unwrap_or_else(|_| chrono::Duration::seconds(60))
     }
 
-    /// Hands due-now items to the dispatcher, arms timers, notifies watchers.
-    pub(super) fn after_commit(&self, execution: &Execution, pushed: Vec<WorkItem>, now: DateTime<Utc>) {
+    /// Notifies watchers, keeps the committed state for the next step (before that step can
+    /// start), then hands due-now items to the dispatcher and arms timers.
+    pub(super) fn after_commit(
+        &self,
+        execution: Execution,
+        version: i64,
+        pushed: Vec<WorkItem>,
+        now: DateTime<Utc>,
+    ) {
+        self.notify(&execution);
+        self.remember(execution, version);
         let dispatcher = self.inner.dispatcher.read().ok().and_then(|d| d.clone());
         if let Some(d) = dispatcher {
             let (due, later): (Vec<WorkItem>, Vec<WorkItem>) = pushed
@@ -612,6 +620,5 @@ impl Engine {
                 d.dispatch(due);
             }
         }
-        self.notify(execution);
     }
 }
