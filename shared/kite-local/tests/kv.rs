@@ -1,29 +1,12 @@
 //! The KV store tasks and `kv()` through the engine on the local store: values set by a
 //! task are read by later tasks and expressions, typed as Kestra types them.
 
-use std::time::Duration;
-
-use kite_core::execution::{Execution, StateType};
-use kite_engine::{CreateExecution, Engine, EngineConfig};
+use kite_core::execution::StateType;
+use kite_engine::EngineConfig;
 use kite_local::{open_engine, Runtime};
 
 mod common;
-use common::{create, messages};
-
-async fn run(engine: &Engine, source: &str) -> (Execution, Vec<String>) {
-    let flow = engine.create_flow(source).await.expect("flow");
-    let request = CreateExecution {
-        namespace: flow.flow.namespace.clone(),
-        ..create(&flow.flow.id)
-    };
-    let created = engine.create_execution(request).await.expect("create");
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(60))
-        .await
-        .expect("terminal");
-    let logs = messages(engine, &done.id).await;
-    (done, logs)
-}
+use common::{create, run_flow, run_to_end};
 
 const ROUND_TRIP: &str = r#"
 id: kv_round_trip
@@ -71,7 +54,7 @@ async fn a_flow_sets_gets_and_deletes_typed_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let (done, logs) = run(&engine, ROUND_TRIP).await;
+    let (done, logs) = run_flow(&engine, ROUND_TRIP).await;
     runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Warning, "{logs:?}");
     assert!(
@@ -106,7 +89,7 @@ tasks:
     key: absent
     errorOnMissing: true
 "#;
-    let (done, logs) = run(&engine, get).await;
+    let (done, logs) = run_flow(&engine, get).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     let expected = "No value found for key 'absent' in namespace 'dev' and `errorOnMissing` is set to true";
     assert!(logs.iter().any(|l| l == expected), "{logs:?}");
@@ -119,7 +102,7 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ kv('absent') }}"
 "#;
-    let (done, logs) = run(&engine, function).await;
+    let (done, logs) = run_flow(&engine, function).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     assert!(
         logs.iter()
@@ -136,7 +119,7 @@ tasks:
     key: "not/valid"
     value: x
 "#;
-    let (done, logs) = run(&engine, bad_key).await;
+    let (done, logs) = run_flow(&engine, bad_key).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     assert!(
         logs.iter()
@@ -174,12 +157,7 @@ async fn the_http_kv_example_calls_remembers_and_downloads() {
     request
         .inputs
         .insert("url".into(), kite_core::input::InputValue::Text(url.clone()));
-    let created = engine.create_execution(request).await.expect("create");
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(60))
-        .await
-        .expect("terminal");
-    let logs = messages(&engine, &done.id).await;
+    let (done, logs) = run_to_end(&engine, request).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     let report = logs
         .iter()

@@ -1,8 +1,6 @@
 //! The namespace tasks (`UploadFiles`, `DownloadFiles`, `DeleteFiles`) and `read('path')`
 //! through the engine on the local store and its file storage.
 
-use std::time::Duration;
-
 use kite_core::execution::{Execution, StateType};
 use kite_core::input::file_input_uri;
 use kite_core::namespace_files::file_uri;
@@ -10,7 +8,7 @@ use kite_engine::{CreateExecution, Engine, EngineConfig};
 use kite_local::{open_engine, Runtime};
 
 mod common;
-use common::{create, messages};
+use common::{create, run_to_end};
 
 /// Runs the flow `source` with the FILE input `script` holding `script`.
 async fn run(engine: &Engine, source: &str, script: &str) -> (Execution, Vec<String>) {
@@ -30,13 +28,7 @@ async fn run(engine: &Engine, source: &str, script: &str) -> (Execution, Vec<Str
         files: [("script".to_string(), uri)].into_iter().collect(),
         ..create(&flow.flow.id)
     };
-    let created = engine.create_execution(request).await.expect("create");
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(60))
-        .await
-        .expect("terminal");
-    let logs = messages(engine, &done.id).await;
-    (done, logs)
+    run_to_end(engine, request).await
 }
 
 async fn exists(engine: &Engine, namespace: &str, path: &str) -> bool {

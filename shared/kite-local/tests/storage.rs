@@ -2,31 +2,14 @@
 //! files and outputs, and the refusals (a missing file, a URI outside the execution, a
 //! condition that does not render) as FAILED task runs that say why.
 
-use std::time::Duration;
-
 use kite_core::execution::{Execution, StateType};
 use kite_engine::ports::FileStorage;
-use kite_engine::{CreateExecution, Engine, EngineConfig};
+use kite_engine::EngineConfig;
 use kite_local::{open_engine, LocalFileStorage, Runtime};
 use serde_json::{json, Value};
 
 mod common;
-use common::{create, messages};
-
-async fn run(engine: &Engine, source: &str) -> (Execution, Vec<String>) {
-    let flow = engine.create_flow(source).await.expect("flow");
-    let request = CreateExecution {
-        namespace: flow.flow.namespace.clone(),
-        ..create(&flow.flow.id)
-    };
-    let created = engine.create_execution(request).await.expect("create");
-    let done = engine
-        .wait_for_terminal(&created.id, Duration::from_secs(60))
-        .await
-        .expect("terminal");
-    let logs = messages(engine, &done.id).await;
-    (done, logs)
-}
+use common::run_flow;
 
 fn output(execution: &Execution, task: &str, name: &str) -> Value {
     let task_run = execution
@@ -72,7 +55,7 @@ async fn the_example_flow_writes_combines_splits_and_filters_files() {
     let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
     let source = include_str!("../../../flows/dev/storage-files.yaml");
-    let (done, logs) = run(&engine, source).await;
+    let (done, logs) = run_flow(&engine, source).await;
     runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     let files = LocalFileStorage::new(dir.path().join("storage")).expect("files");
@@ -199,7 +182,7 @@ async fn bad_inputs_fail_the_task_run_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
     let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let (done, logs) = run(&engine, REFUSALS).await;
+    let (done, logs) = run_flow(&engine, REFUSALS).await;
     runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Warning, "{logs:?}");
     for task in [
@@ -285,7 +268,7 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: not reached
 "#;
-    let (done, logs) = run(&engine, source).await;
+    let (done, logs) = run_flow(&engine, source).await;
     runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     assert_eq!(state(&done, "filter"), StateType::Failed);
