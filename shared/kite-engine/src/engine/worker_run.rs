@@ -131,8 +131,10 @@ impl Engine {
             None => WorkerRun::Done(None),
             Some(Ok(result)) => finished(result),
             Some(Err(())) => {
-                let window = window.expect("only a window ends a job early");
-                let whole = window.deadline.saturating_duration_since(window.started);
+                // Only a window ends a job this way, so both are set.
+                let whole = window.map_or(Duration::ZERO, |w| {
+                    w.deadline.saturating_duration_since(w.started)
+                });
                 let had = remaining.unwrap_or_default();
                 if had.as_secs_f64() >= whole.as_secs_f64() * WHOLE_WINDOW {
                     // It had (nearly) a whole invocation: another would not be enough either.
