@@ -617,3 +617,21 @@ fn base64_filters_encode_and_decode_utf8_text() {
     let e = render("{{ inputs.text | base64decode }}", &vars).unwrap_err();
     assert!(e.contains("is not base64"), "{e}");
 }
+
+#[test]
+fn the_null_literal_is_pebbles_null() {
+    let vars = json!({"a": null, "b": 1, "s": "x", "m": {"field": "v"}});
+    let r = |t: &str| render(t, &vars).unwrap();
+    assert_eq!(r("{{ null }}"), "");
+    assert_eq!(r("{{ a == null }}"), "true");
+    assert_eq!(r("{{ s == null }}"), "false");
+    assert_eq!(r("{{ s != null }}"), "true");
+    assert_eq!(r("{{ missing ?? null }}"), "");
+    assert_eq!(r("{{ m.field ?? null }}"), "v");
+    assert_eq!(r("{{ m.other ?? null }}"), "");
+    assert_eq!(r("{% if a is null %}yes{% endif %}"), "yes");
+    assert_eq!(r("{% set x = null %}[{{ x }}]"), "[]");
+    assert_eq!(r("{{ [1, null] }}"), "[1,null]");
+    // A field named `null` is a field, not the literal.
+    assert_eq!(render("{{ o.null }}", &json!({"o": {"null": 3}})).unwrap(), "3");
+}

@@ -83,6 +83,8 @@ pub(super) fn register(tera: &mut Tera) {
         }
         Ok(value)
     });
+    // Pebble's `null` literal (the translation writes `kite_null()` for it).
+    tera.register_function("kite_null", |_: &Args| Ok(Value::Null));
     tera.register_filter("kite_print", |v: &Value, _: &Args| Ok(Value::String(text(v))));
     tera.register_filter("kite_json", |v: &Value, _: &Args| {
         serde_json::to_string(v)

@@ -21,9 +21,6 @@ pub(crate) enum SyntaxError {
     UnexpectedCharacter(char),
     #[error("unbalanced brackets")]
     UnbalancedBrackets,
-    /// Pebble's `null` literal outside of an `is null` test (tera has none).
-    #[error("the `null` literal is not supported here; use `is null`")]
-    NullLiteral,
     #[error("method calls like `.{0}()` are not supported")]
     MethodCall(String),
     /// Pebble's map form of `replace` with an entry that is not `'from': 'to'`.
@@ -107,9 +104,10 @@ fn rewrite(toks: &[Tok], hoist: &mut Hoist) -> Result<Vec<Tok>, SyntaxError> {
             }
             let is_test_name = matches!(prev, Some(Tok::Ident(k)) if k == "is" || k == "not");
             if name == "null" && !after_dot && !is_test_name {
-                // Pebble's null literal; tera has none. `x == null` is rare enough to
-                // support through the `is null` test instead.
-                return Err(SyntaxError::NullLiteral);
+                // Pebble's null literal; tera has none: a function gives the value.
+                out.extend([Tok::Ident("kite_null".into()), Tok::Op("("), Tok::Op(")")]);
+                i += 1;
+                continue;
             }
             // `if (a == b)`, `x and (y)`: a keyword before a parenthesis is no call.
             let keyword = matches!(
