@@ -253,3 +253,83 @@ pub(crate) fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext,
     };
     finished(call, answer, task_run, now)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::expression::ExpressionError;
+
+    fn call(properties: Value) -> Result<MailCall, String> {
+        let render = |v: &Value| -> Result<String, ExpressionError> {
+            Ok(match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        let Value::Object(map) = properties else { panic!("a map") };
+        match prepare(&map, &render)? {
+            IoCall::Mail(call) => Ok(call),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn kestras_defaults_apply() {
+        let c = call(json!({"host": "smtp.example.com", "from": "a@x.io", "to": "b@x.io", "htmlTextContent": "<p>hi</p>"}))
+            .expect("call");
+        assert_eq!(c.transport, TransportStrategy::Smtps);
+        assert_eq!(c.port, 465);
+        assert_eq!(c.session_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(c.text, DEFAULT_TEXT);
+        assert_eq!(c.html.as_deref(), Some("<p>hi</p>"));
+        assert_eq!(c.subject, None);
+    }
+
+    #[test]
+    fn addresses_split_on_semicolons_and_commas_or_come_as_a_list() {
+        let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io; c@x.io,d@x.io", "cc": ["e@x.io", "f@x.io;g@x.io"]}))
+            .expect("call");
+        assert_eq!(c.to, ["b@x.io", "c@x.io", "d@x.io"]);
+        assert_eq!(c.cc, ["e@x.io", "f@x.io", "g@x.io"]);
+        let e = call(json!({"host": "h", "from": "a@x.io"})).expect_err("no to");
+        assert_eq!(e, "Missing required property 'to'");
+    }
+
+    #[test]
+    fn attachments_come_as_a_list_or_as_json_text() {
+        let listed = json!([{"name": "a.csv", "uri": "kestra:///ns/f/executions/1/a.csv"}]);
+        let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "attachments": listed}))
+            .expect("call");
+        let expected = MailFile {
+            name: "a.csv".into(),
+            uri: "kestra:///ns/f/executions/1/a.csv".into(),
+            content_type: "application/octet-stream".into(),
+        };
+        assert_eq!(c.attachments, [expected.clone()]);
+        assert_eq!(c.files_read(), ["kestra:///ns/f/executions/1/a.csv"]);
+        let text = listed.to_string();
+        let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "embeddedImages": text}))
+            .expect("call");
+        assert_eq!(c.embedded_images, [expected]);
+        let e = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "attachments": 3})).expect_err("a number");
+        assert_eq!(e, "The `attachments` attribute must be a String or a List");
+    }
+
+    #[test]
+    fn a_transport_strategy_sets_the_default_port() {
+        let base = json!({"host": "h", "from": "a@x.io", "to": "b@x.io"});
+        let with = |strategy: &str| {
+            let mut p = base.clone();
+            p["transportStrategy"] = json!(strategy);
+            call(p)
+        };
+        assert_eq!(with("SMTP_TLS").expect("call").port, 587);
+        assert_eq!(with("SMTP").expect("call").port, 25);
+        assert_eq!(
+            with("SMTP_OAUTH2").expect_err("unsupported"),
+            "Invalid transportStrategy 'SMTP_OAUTH2': expected SMTP, SMTPS or SMTP_TLS"
+        );
+    }
+}
