@@ -75,6 +75,7 @@ errors:
   - id: chat
     type: io.kestra.plugin.notifications.google.GoogleChatExecution
     url: "{url}"
+    text: Heads up
 "##
     );
     let dir = tempfile::tempdir().expect("tempdir");
@@ -133,7 +134,7 @@ errors:
         .find(|p| p.as_object().is_some_and(|o| o.len() == 1) && p.get("text").is_some())
         .expect("google chat payload");
     let text = chat["text"].as_str().expect("text");
-    assert!(text.starts_with("*fails-and-tells (dev.notify): RUNNING*\n"), "{text}");
+    assert!(text.starts_with("Heads up\n\n*fails-and-tells (dev.notify): RUNNING*\n"), "{text}");
     assert!(text.contains(&format!("Execution: {}", done.id)), "{text}");
 }
 
@@ -205,11 +206,11 @@ id: alert
 namespace: ops
 tasks:
   - id: slack
-    type: io.kestra.plugin.notifications.slack.SlackExecution
+    type: io.kestra.plugin.slack.SlackExecution
     url: "http://{addr}/hello"
     executionId: "{{{{ trigger.executionId }}}}"
   - id: mail
-    type: io.kestra.plugin.notifications.mail.MailExecution
+    type: io.kestra.plugin.email.MailExecution
     host: 127.0.0.1
     port: {port}
     transportStrategy: SMTP

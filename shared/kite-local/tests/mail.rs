@@ -83,7 +83,12 @@ async fn an_email_carries_its_addresses_subject_bodies_and_attachment() {
 async fn only_html_gets_kestras_plain_text_and_no_attachment_is_needed() {
     let smtp = SmtpServer::start("alice", "s3cret").await;
     let extra = "    to: ops@example.com\n    htmlTextContent: \"<h1>Done</h1>\"";
-    let (done, logs) = run(&mail_flow("html-only", smtp.addr.port(), extra)).await;
+    // Kestra's current name for the task.
+    let source = mail_flow("html-only", smtp.addr.port(), extra).replace(
+        "io.kestra.plugin.notifications.mail.MailSend",
+        "io.kestra.plugin.email.MailSend",
+    );
+    let (done, logs) = run(&source).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     let messages = smtp.messages();
     let data = &messages[0].data;

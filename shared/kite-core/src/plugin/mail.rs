@@ -1,4 +1,5 @@
-//! Kestra's `io.kestra.plugin.notifications.mail.MailSend`: an email over SMTP, with
+//! Kestra's `io.kestra.plugin.email.MailSend` (formerly
+//! `io.kestra.plugin.notifications.mail.MailSend`): an email over SMTP, with
 //! Kestra's properties and defaults (SMTPS, a 10 s session timeout, a plain-text body
 //! asking for a modern client when only HTML is given, `application/octet-stream`
 //! attachments). The worker builds the message and talks SMTP; attachments are internal
@@ -100,8 +101,8 @@ const PROPERTIES: &[Property] = &[
 
 pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
     kind: IoKind::MailSend,
-    name: "io.kestra.plugin.notifications.mail.MailSend",
-    aliases: &[],
+    name: "io.kestra.plugin.email.MailSend",
+    aliases: &["io.kestra.plugin.notifications.mail.MailSend"],
     properties: PROPERTIES,
     prepare,
     finish,

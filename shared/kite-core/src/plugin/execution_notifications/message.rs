@@ -21,7 +21,7 @@ pub struct Summary {
     pub start_date: Option<DateTime<Utc>>,
     /// Human-readable, up to the end (or up to now while it runs).
     pub duration: String,
-    /// The task the execution failed on: as in Kestra, the last FAILED task run.
+    /// The task the execution failed on: as in Kestra, the first FAILED task run.
     pub failed_task: Option<String>,
     /// The execution's page in the UI, when the base URL is known.
     pub link: Option<String>,
@@ -34,7 +34,7 @@ impl Summary {
         let failed_task = execution
             .task_runs()
             .iter()
-            .rfind(|t: &&TaskRun| t.state.current == StateType::Failed)
+            .find(|t: &&TaskRun| t.state.current == StateType::Failed)
             .map(|t| t.task_id.clone());
         Summary {
             namespace: execution.namespace.clone(),
@@ -184,7 +184,13 @@ pub fn build(call: &ExecutionNotificationCall, execution: &Execution, now: DateT
             }
             post(url, payload)
         }
-        Channel::GoogleChat { url } => post(url, google_chat(&summary, &custom, message)),
+        Channel::GoogleChat { url, text } => {
+            let message = match (text.as_deref(), message) {
+                (Some(text), Some(message)) => Some(format!("{text}\n{message}")),
+                (text, message) => text.or(message).map(String::from),
+            };
+            post(url, google_chat(&summary, &custom, message.as_deref()))
+        }
         Channel::Mail(mail) => {
             let mut mail = mail.clone();
             mail.subject = Some(mail.subject.unwrap_or_else(|| summary.title()));

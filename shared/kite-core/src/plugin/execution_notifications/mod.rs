@@ -57,6 +57,8 @@ pub enum Channel {
     },
     GoogleChat {
         url: String,
+        /// Text put before the message.
+        text: Option<String>,
     },
     /// The email's SMTP settings and addresses; its subject (if none is given) and bodies
     /// come from the execution.
@@ -135,8 +137,9 @@ const TEAMS: [Property; 9] = with_execution([
     Property::new("options", Check::Any),
 ]);
 
-const GOOGLE_CHAT: [Property; 6] = with_execution([
+const GOOGLE_CHAT: [Property; 7] = with_execution([
     Property::new("url", Check::Required),
+    Property::new("text", Check::Any),
     Property::new("options", Check::Any),
 ]);
 
@@ -158,13 +161,14 @@ const MAIL: [Property; 16] = with_execution([
 const fn task(
     kind: IoKind,
     name: &'static str,
+    aliases: &'static [&'static str],
     properties: &'static [Property],
     prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
 ) -> IoTaskSpec {
     IoTaskSpec {
         kind,
         name,
-        aliases: &[],
+        aliases,
         properties,
         prepare,
         finish,
@@ -174,31 +178,36 @@ const fn task(
 pub const TASKS: &[IoTaskSpec] = &[
     task(
         IoKind::SlackExecution,
-        "io.kestra.plugin.notifications.slack.SlackExecution",
+        "io.kestra.plugin.slack.SlackExecution",
+        &["io.kestra.plugin.notifications.slack.SlackExecution"],
         &SLACK,
         prepare_slack,
     ),
     task(
         IoKind::DiscordExecution,
         "io.kestra.plugin.notifications.discord.DiscordExecution",
+        &[],
         &DISCORD,
         prepare_discord,
     ),
     task(
         IoKind::TeamsExecution,
-        "io.kestra.plugin.notifications.teams.TeamsExecution",
+        "io.kestra.plugin.microsoft365.teams.TeamsExecution",
+        &["io.kestra.plugin.notifications.teams.TeamsExecution"],
         &TEAMS,
         prepare_teams,
     ),
     task(
         IoKind::GoogleChatExecution,
-        "io.kestra.plugin.notifications.google.GoogleChatExecution",
+        "io.kestra.plugin.googleworkspace.chat.GoogleChatExecution",
+        &["io.kestra.plugin.notifications.google.GoogleChatExecution"],
         &GOOGLE_CHAT,
         prepare_google_chat,
     ),
     task(
         IoKind::MailExecution,
-        "io.kestra.plugin.notifications.mail.MailExecution",
+        "io.kestra.plugin.email.MailExecution",
+        &["io.kestra.plugin.notifications.mail.MailExecution"],
         &MAIL,
         prepare_mail,
     ),
@@ -274,6 +283,7 @@ fn prepare_google_chat(properties: &Map<String, Value>, render: &Render) -> Resu
     let p = Props::new(properties, render);
     let channel = Channel::GoogleChat {
         url: p.required("url")?,
+        text: p.rendered("text")?,
     };
     notification(&p, channel)
 }
