@@ -91,13 +91,25 @@ errors:
     assert_eq!(payloads.len(), 4, "{payloads:#?}");
 
     // The errors branch runs while its execution is still RUNNING.
-    let slack = payloads.iter().find(|p| p.get("blocks").is_some()).expect("slack payload");
+    let slack = payloads
+        .iter()
+        .find(|p| p.get("blocks").is_some())
+        .expect("slack payload");
     assert_eq!(slack["channel"], "#alerts");
-    assert_eq!(slack["blocks"][0]["text"]["text"], "Flow fails-and-tells needs help");
-    let link = format!("http://kite.example/ui/executions/dev.notify/fails-and-tells/{}", done.id);
+    assert_eq!(
+        slack["blocks"][0]["text"]["text"],
+        "Flow fails-and-tells needs help"
+    );
+    let link = format!(
+        "http://kite.example/ui/executions/dev.notify/fails-and-tells/{}",
+        done.id
+    );
     assert_eq!(slack["blocks"][1]["accessory"]["url"], link.as_str());
     let text = slack["text"].as_str().expect("text");
-    assert!(text.starts_with(&format!("*<{link}|fails-and-tells (dev.notify): RUNNING>*\n")), "{text}");
+    assert!(
+        text.starts_with(&format!("*<{link}|fails-and-tells (dev.notify): RUNNING>*\n")),
+        "{text}"
+    );
     assert!(text.contains("Task `boom` failed"), "{text}");
     let fields = &slack["attachments"][0]["fields"];
     let field = |name: &str| {
@@ -115,26 +127,43 @@ errors:
     assert_eq!(field("Failed task"), Some(Value::from("boom")));
     assert_eq!(field("Team"), Some(Value::from("data")));
 
-    let discord = payloads.iter().find(|p| p.get("embeds").is_some()).expect("discord payload");
+    let discord = payloads
+        .iter()
+        .find(|p| p.get("embeds").is_some())
+        .expect("discord payload");
     assert_eq!(discord["username"], "kite");
     assert_eq!(discord["tts"], false);
     let embed = &discord["embeds"][0];
     assert_eq!(embed["title"], "fails-and-tells (dev.notify): RUNNING");
-    assert!(embed["fields"].as_array().expect("fields").iter().any(|f| f["value"] == done.id.as_str()));
+    assert!(embed["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .any(|f| f["value"] == done.id.as_str()));
 
-    let teams = payloads.iter().find(|p| p["@type"] == "MessageCard").expect("teams payload");
+    let teams = payloads
+        .iter()
+        .find(|p| p["@type"] == "MessageCard")
+        .expect("teams payload");
     assert_eq!(teams["themeColor"], "0076D7");
     assert_eq!(teams["sections"][0]["activityTitle"], "Kite");
     let facts = teams["sections"][0]["facts"].as_array().expect("facts");
-    assert!(facts.iter().any(|f| f["name"] == "Execution" && f["value"] == done.id.as_str()));
-    assert!(facts.iter().any(|f| f["name"] == "State" && f["value"] == "RUNNING"));
+    assert!(facts
+        .iter()
+        .any(|f| f["name"] == "Execution" && f["value"] == done.id.as_str()));
+    assert!(facts
+        .iter()
+        .any(|f| f["name"] == "State" && f["value"] == "RUNNING"));
 
     let chat = payloads
         .iter()
         .find(|p| p.as_object().is_some_and(|o| o.len() == 1) && p.get("text").is_some())
         .expect("google chat payload");
     let text = chat["text"].as_str().expect("text");
-    assert!(text.starts_with("Heads up\n\n*fails-and-tells (dev.notify): RUNNING*\n"), "{text}");
+    assert!(
+        text.starts_with("Heads up\n\n*fails-and-tells (dev.notify): RUNNING*\n"),
+        "{text}"
+    );
     assert!(text.contains(&format!("Execution: {}", done.id)), "{text}");
 }
 
@@ -163,7 +192,10 @@ tasks:
         "{logs:?}"
     );
     assert_eq!(task_state(&done, "unknown"), StateType::Failed);
-    assert!(logs.contains(&"Unable to find execution '0000000000nope'".to_string()), "{logs:?}");
+    assert!(
+        logs.contains(&"Unable to find execution '0000000000nope'".to_string()),
+        "{logs:?}"
+    );
 }
 
 async fn terminated(engine: &Engine, namespace: &str, flow: &str) -> Execution {
@@ -247,8 +279,14 @@ triggers:
     assert_eq!(payloads.len(), 1, "{payloads:#?}");
     let text = payloads[0]["text"].as_str().expect("text");
     assert!(text.starts_with("*nightly (prod): FAILED*\n"), "{text}");
-    assert!(text.contains("Ended on the failure of task `load` after "), "{text}");
-    assert!(!text.contains(&done.id), "reports the upstream execution, not its own: {text}");
+    assert!(
+        text.contains("Ended on the failure of task `load` after "),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&done.id),
+        "reports the upstream execution, not its own: {text}"
+    );
 
     let mails = smtp.messages();
     assert_eq!(mails.len(), 1, "{mails:?}");
@@ -256,7 +294,13 @@ triggers:
     assert!(data.contains("Subject: nightly (prod): FAILED"), "{data}");
     assert!(data.contains("multipart/alternative"), "{data}");
     assert!(data.contains("Look at it"), "{data}");
-    assert!(data.contains(&format!("<th align=\"left\">Execution</th><td>{}</td>", failed.id)), "{data}");
+    assert!(
+        data.contains(&format!(
+            "<th align=\"left\">Execution</th><td>{}</td>",
+            failed.id
+        )),
+        "{data}"
+    );
     assert!(data.contains(&format!("Execution: {}", failed.id)), "{data}");
     runtime.shutdown().await;
 }

@@ -67,16 +67,26 @@ async fn an_email_carries_its_addresses_subject_bodies_and_attachment() {
     );
     let data = &mail.data;
     assert_eq!(header(data, "From"), Some("kite@example.com"), "{data}");
-    assert_eq!(header(data, "To"), Some("ops@example.com, dev@example.com"), "{data}");
+    assert_eq!(
+        header(data, "To"),
+        Some("ops@example.com, dev@example.com"),
+        "{data}"
+    );
     assert_eq!(header(data, "Cc"), Some("lead@example.com"), "{data}");
     assert_eq!(header(data, "Subject"), Some("Report of mailing"), "{data}");
     assert!(data.contains("multipart/mixed"), "{data}");
     assert!(data.contains("multipart/alternative"), "{data}");
     assert!(data.contains(&format!("Report of {}", done.id)), "{data}");
-    assert!(data.contains(&format!("<p>Report of <b>{}</b></p>", done.id)), "{data}");
+    assert!(
+        data.contains(&format!("<p>Report of <b>{}</b></p>", done.id)),
+        "{data}"
+    );
     assert!(data.contains("filename=\"report.txt\""), "{data}");
     assert!(data.contains("order 1 shipped"), "{data}");
-    assert!(logs.contains(&"Sent an email to ops@example.com, dev@example.com".to_string()), "{logs:?}");
+    assert!(
+        logs.contains(&"Sent an email to ops@example.com, dev@example.com".to_string()),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +103,10 @@ async fn only_html_gets_kestras_plain_text_and_no_attachment_is_needed() {
     let messages = smtp.messages();
     let data = &messages[0].data;
     assert_eq!(messages[0].user, None);
-    assert!(data.contains("Please view this email in a modern email client"), "{data}");
+    assert!(
+        data.contains("Please view this email in a modern email client"),
+        "{data}"
+    );
     assert!(data.contains("<h1>Done</h1>"), "{data}");
     assert!(!data.contains("multipart/mixed"), "{data}");
 }
@@ -106,8 +119,10 @@ async fn a_refused_login_fails_the_task_with_the_servers_answer() {
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     let port = smtp.addr.port();
     assert!(
-        logs.iter().any(|l| l.starts_with(&format!("Could not send the email through 127.0.0.1:{port}"))
-            && l.contains("Authentication credentials invalid")),
+        logs.iter().any(
+            |l| l.starts_with(&format!("Could not send the email through 127.0.0.1:{port}"))
+                && l.contains("Authentication credentials invalid")
+        ),
         "{logs:?}"
     );
     assert!(smtp.messages().is_empty());
@@ -123,9 +138,10 @@ async fn a_refused_connection_fails_the_task_naming_the_server() {
     let (done, logs) = run(&mail_flow("no-server", port, "    to: ops@example.com")).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     assert!(
-        logs.iter()
-            .any(|l| l.starts_with(&format!("Could not send the email through 127.0.0.1:{port}: "))
-                && l.to_lowercase().contains("connection")),
+        logs.iter().any(
+            |l| l.starts_with(&format!("Could not send the email through 127.0.0.1:{port}: "))
+                && l.to_lowercase().contains("connection")
+        ),
         "{logs:?}"
     );
 }
@@ -133,10 +149,16 @@ async fn a_refused_connection_fails_the_task_naming_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_address_or_an_unreadable_attachment_fails_the_task() {
     let smtp = SmtpServer::start("alice", "s3cret").await;
-    let (done, logs) = run(&mail_flow("bad-address", smtp.addr.port(), "    to: not an address")).await;
+    let (done, logs) = run(&mail_flow(
+        "bad-address",
+        smtp.addr.port(),
+        "    to: not an address",
+    ))
+    .await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
     assert!(
-        logs.iter().any(|l| l.starts_with("Invalid email address 'not an address'")),
+        logs.iter()
+            .any(|l| l.starts_with("Invalid email address 'not an address'")),
         "{logs:?}"
     );
     let extra = r#"    to: ops@example.com
@@ -145,6 +167,10 @@ async fn a_bad_address_or_an_unreadable_attachment_fails_the_task() {
         uri: "kestra:///other/flow/executions/x/secret.txt""#;
     let (done, logs) = run(&mail_flow("other-files", smtp.addr.port(), extra)).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    assert!(logs.iter().any(|l| l.contains("kestra:///other/flow/executions/x/secret.txt")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("kestra:///other/flow/executions/x/secret.txt")),
+        "{logs:?}"
+    );
     assert!(smtp.messages().is_empty());
 }

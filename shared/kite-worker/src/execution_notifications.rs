@@ -36,7 +36,11 @@ pub async fn run(
     Ok(Box::new(Sent { call: sent, answer }))
 }
 
-async fn read(call: &ExecutionNotificationCall, own_id: &str, context: &WorkerContext) -> Result<Execution, String> {
+async fn read(
+    call: &ExecutionNotificationCall,
+    own_id: &str,
+    context: &WorkerContext,
+) -> Result<Execution, String> {
     let not_found = || format!("Unable to find execution '{}'", call.execution_id);
     let started = tokio::time::Instant::now();
     let mut pause = FIRST_POLL;

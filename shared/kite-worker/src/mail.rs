@@ -29,7 +29,14 @@ pub async fn send(call: &MailCall, files: &dyn FileStorage) -> Result<(), MailEr
 }
 
 fn transport(call: &MailCall) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
-    let params = TlsParameters::new(call.host.clone())
+    let trusted = call
+        .trusted_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&call.host));
+    let params = TlsParameters::builder(call.host.clone())
+        .dangerous_accept_invalid_hostnames(!call.verify_server_identity)
+        .dangerous_accept_invalid_certs(trusted)
+        .build_rustls()
         .map_err(|e| MailError(format!("Could not set up TLS for {}: {e}", call.host)))?;
     let tls = match call.transport {
         TransportStrategy::Smtp => Tls::Opportunistic(params),
@@ -99,8 +106,12 @@ async fn message(call: &MailCall, files: &dyn FileStorage) -> Result<Message, Ma
 
 /// A file's bytes and content type.
 async fn file(file: &MailFile, files: &dyn FileStorage) -> Result<(Vec<u8>, ContentType), MailError> {
-    let kind = ContentType::parse(&file.content_type)
-        .map_err(|e| MailError(format!("Invalid contentType '{}' of '{}': {e}", file.content_type, file.name)))?;
+    let kind = ContentType::parse(&file.content_type).map_err(|e| {
+        MailError(format!(
+            "Invalid contentType '{}' of '{}': {e}",
+            file.content_type, file.name
+        ))
+    })?;
     let unreadable = |e: &dyn std::fmt::Display| MailError(format!("Could not read '{}': {e}", file.uri));
     let stream = files.get(&file.uri).await.map_err(|e| unreadable(&e))?;
     let mut bytes = Vec::new();

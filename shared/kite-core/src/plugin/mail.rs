@@ -52,6 +52,10 @@ pub struct MailCall {
     pub password: Option<String>,
     pub transport: TransportStrategy,
     pub session_timeout: std::time::Duration,
+    /// Whether the server's certificate must name `host` (Kestra's `verifyServerIdentity`).
+    pub verify_server_identity: bool,
+    /// Hosts whose certificates are trusted without a check (self-signed ones).
+    pub trusted_hosts: Vec<String>,
     pub from: String,
     pub to: Vec<String>,
     pub cc: Vec<String>,
@@ -89,6 +93,8 @@ const PROPERTIES: &[Property] = &[
     Property::new("password", Check::Any),
     Property::new("transportStrategy", Check::Any),
     Property::new("sessionTimeout", Check::Any),
+    Property::new("verifyServerIdentity", Check::Any),
+    Property::new("trustedHosts", Check::Any),
     Property::new("from", Check::Any),
     Property::new("to", Check::Any),
     Property::new("cc", Check::Any),
@@ -112,7 +118,9 @@ fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, S
     let p = Props::new(properties, render);
     let mut call = smtp_call(&p)?;
     call.html = p.rendered("htmlTextContent")?;
-    call.text = p.rendered("plainTextContent")?.unwrap_or_else(|| DEFAULT_TEXT.into());
+    call.text = p
+        .rendered("plainTextContent")?
+        .unwrap_or_else(|| DEFAULT_TEXT.into());
     Ok(IoCall::Mail(call))
 }
 
@@ -153,6 +161,8 @@ pub(crate) fn smtp_call(p: &Props) -> Result<MailCall, String> {
         password: p.rendered("password")?,
         transport,
         session_timeout: std::time::Duration::from_millis(session_timeout),
+        verify_server_identity: p.flag("verifyServerIdentity", true)?,
+        trusted_hosts: addresses(p, "trustedHosts")?,
         from: p.required("from")?,
         to,
         cc: addresses(p, "cc")?,
@@ -164,7 +174,7 @@ pub(crate) fn smtp_call(p: &Props) -> Result<MailCall, String> {
     })
 }
 
-/// Addresses separated by `;` or `,` (Kestra's one string), or a list of them.
+/// Addresses (or hosts) separated by `;` or `,` (Kestra's one string), or a list of them.
 fn addresses(p: &Props, name: &str) -> Result<Vec<String>, String> {
     let texts = match p.properties.get(name) {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -248,7 +258,12 @@ fn finished(
     }
 }
 
-pub(crate) fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateTime<Utc>) -> TaskResult {
+pub(crate) fn finish(
+    call: &IoCall,
+    answer: IoAnswer,
+    task_run: &TaskRunContext,
+    now: DateTime<Utc>,
+) -> TaskResult {
     let (IoCall::Mail(call), IoAnswer::Mail(answer)) = (call, answer) else {
         return task_run.failed("The worker answered another kind of call", now);
     };
@@ -269,7 +284,9 @@ mod tests {
                 other => other.to_string(),
             })
         };
-        let Value::Object(map) = properties else { panic!("a map") };
+        let Value::Object(map) = properties else {
+            panic!("a map")
+        };
         match prepare(&map, &render)? {
             IoCall::Mail(call) => Ok(call),
             other => panic!("{other:?}"),
@@ -286,6 +303,12 @@ mod tests {
         assert_eq!(c.text, DEFAULT_TEXT);
         assert_eq!(c.html.as_deref(), Some("<p>hi</p>"));
         assert_eq!(c.subject, None);
+        assert!(c.verify_server_identity);
+        assert!(c.trusted_hosts.is_empty());
+        let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "verifyServerIdentity": false, "trustedHosts": ["h", "10.0.0.1"]}))
+            .expect("call");
+        assert!(!c.verify_server_identity);
+        assert_eq!(c.trusted_hosts, ["h", "10.0.0.1"]);
     }
 
     #[test]
@@ -314,7 +337,8 @@ mod tests {
         let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "embeddedImages": text}))
             .expect("call");
         assert_eq!(c.embedded_images, [expected]);
-        let e = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "attachments": 3})).expect_err("a number");
+        let e = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "attachments": 3}))
+            .expect_err("a number");
         assert_eq!(e, "The `attachments` attribute must be a String or a List");
     }
 

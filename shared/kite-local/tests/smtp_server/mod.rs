@@ -126,7 +126,11 @@ async fn session(stream: TcpStream, login: (String, String), received: Arc<Mutex
                 if line == ".\r\n" {
                     break;
                 }
-                data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+                data.push_str(
+                    line.strip_prefix('.')
+                        .filter(|_| line.starts_with(".."))
+                        .unwrap_or(&line),
+                );
             }
             current.data = data;
             received.lock().expect("lock").push(std::mem::take(&mut current));

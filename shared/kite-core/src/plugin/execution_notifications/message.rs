@@ -29,7 +29,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(execution: &Execution, kestra_url: Option<&str>, now: DateTime<Utc>) -> Summary {
-        let start = execution.state.start_date.or(execution.state.histories.first().map(|h| h.date));
+        let start = execution
+            .state
+            .start_date
+            .or(execution.state.histories.first().map(|h| h.date));
         let end = execution.state.end_date.unwrap_or(now);
         let failed_task = execution
             .task_runs()
@@ -77,7 +80,10 @@ impl Summary {
             ("State".to_string(), self.state.as_str().to_string()),
         ];
         if let Some(start) = self.start_date {
-            facts.push(("Started".into(), start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+            facts.push((
+                "Started".into(),
+                start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ));
         }
         facts.push(("Duration".into(), self.duration.clone()));
         if let Some(task) = &self.failed_task {
@@ -160,7 +166,11 @@ pub fn build(call: &ExecutionNotificationCall, execution: &Execution, now: DateT
         } => {
             let mut payload = discord(&summary, &custom);
             let content = content.as_deref().or(message);
-            let extra = [("username", username.as_deref()), ("avatar_url", avatar_url.as_deref()), ("content", content)];
+            let extra = [
+                ("username", username.as_deref()),
+                ("avatar_url", avatar_url.as_deref()),
+                ("content", content),
+            ];
             for (name, value) in extra {
                 if let Some(value) = value {
                     payload[name] = Value::String(value.to_string());
@@ -321,7 +331,10 @@ fn html(summary: &Summary, custom: &Map<String, Value>, message: Option<&str>) -
     }
     out.push_str("</table>\n");
     if let Some(link) = &summary.link {
-        out.push_str(&format!("<p><a href=\"{}\">Open execution</a></p>\n", escape(link)));
+        out.push_str(&format!(
+            "<p><a href=\"{}\">Open execution</a></p>\n",
+            escape(link)
+        ));
     }
     out.push_str("</body></html>\n");
     out

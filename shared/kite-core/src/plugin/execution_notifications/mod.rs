@@ -143,13 +143,15 @@ const GOOGLE_CHAT: [Property; 7] = with_execution([
     Property::new("options", Check::Any),
 ]);
 
-const MAIL: [Property; 16] = with_execution([
+const MAIL: [Property; 18] = with_execution([
     Property::new("host", Check::Any),
     Property::new("port", Check::Any),
     Property::new("username", Check::Any),
     Property::new("password", Check::Any),
     Property::new("transportStrategy", Check::Any),
     Property::new("sessionTimeout", Check::Any),
+    Property::new("verifyServerIdentity", Check::Any),
+    Property::new("trustedHosts", Check::Any),
     Property::new("from", Check::Any),
     Property::new("to", Check::Any),
     Property::new("cc", Check::Any),
@@ -234,14 +236,18 @@ fn notification(p: &Props, channel: Channel) -> Result<IoCall, String> {
         .render_value(&Value::String("{{ trigger.state ?? '' }}".into()))
         .ok()
         .and_then(|s| serde_json::from_value(Value::String(s)).ok());
-    Ok(IoCall::ExecutionNotification(Box::new(ExecutionNotificationCall {
-        execution_id: execution_id.trim().to_string(),
-        wanted_state,
-        custom_message: p.rendered("customMessage")?,
-        custom_fields,
-        kestra_url: p.rendered("kestraUrl")?.map(|u| u.trim_end_matches('/').to_string()),
-        channel,
-    })))
+    Ok(IoCall::ExecutionNotification(Box::new(
+        ExecutionNotificationCall {
+            execution_id: execution_id.trim().to_string(),
+            wanted_state,
+            custom_message: p.rendered("customMessage")?,
+            custom_fields,
+            kestra_url: p
+                .rendered("kestraUrl")?
+                .map(|u| u.trim_end_matches('/').to_string()),
+            channel,
+        },
+    )))
 }
 
 fn prepare_slack(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
