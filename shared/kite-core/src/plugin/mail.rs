@@ -331,7 +331,7 @@ mod tests {
             uri: "kestra:///ns/f/executions/1/a.csv".into(),
             content_type: "application/octet-stream".into(),
         };
-        assert_eq!(c.attachments, [expected.clone()]);
+        assert_eq!(c.attachments, std::slice::from_ref(&expected));
         assert_eq!(c.files_read(), ["kestra:///ns/f/executions/1/a.csv"]);
         let text = listed.to_string();
         let c = call(json!({"host": "h", "from": "a@x.io", "to": "b@x.io", "embeddedImages": text}))
