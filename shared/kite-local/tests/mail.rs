@@ -90,9 +90,11 @@ async fn an_email_carries_its_addresses_subject_bodies_and_attachment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_html_gets_kestras_plain_text_and_no_attachment_is_needed() {
+async fn only_html_gets_kestras_plain_text_and_images_go_inline() {
     let smtp = SmtpServer::start("alice", "s3cret").await;
-    let extra = "    to: ops@example.com\n    htmlTextContent: \"<h1>Done</h1>\"";
+    let extra = r#"    to: ops@example.com
+    htmlTextContent: "<h1>Done</h1><img src=\"cid:logo.png\">"
+    embeddedImages: '[{"name": "logo.png", "uri": "{{ outputs.report.uri }}", "contentType": "image/png"}]'"#;
     // Kestra's current name for the task.
     let source = mail_flow("html-only", smtp.addr.port(), extra).replace(
         "io.kestra.plugin.notifications.mail.MailSend",
@@ -108,6 +110,9 @@ async fn only_html_gets_kestras_plain_text_and_no_attachment_is_needed() {
         "{data}"
     );
     assert!(data.contains("<h1>Done</h1>"), "{data}");
+    assert!(data.contains("multipart/related"), "{data}");
+    assert!(data.contains("Content-ID: <logo.png>"), "{data}");
+    assert!(data.contains("Content-Type: image/png"), "{data}");
     assert!(!data.contains("multipart/mixed"), "{data}");
 }
 

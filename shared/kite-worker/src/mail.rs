@@ -7,7 +7,7 @@ use std::time::Duration;
 use kite_core::plugin::mail::{MailCall, MailError, MailFile, TransportStrategy};
 use kite_engine::ports::FileStorage;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MultiPart, MultiPartBuilder, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -72,36 +72,51 @@ async fn message(call: &MailCall, files: &dyn FileStorage) -> Result<Message, Ma
         builder = builder.subject(subject);
     }
     let text = SinglePart::plain(call.text.clone());
-    if call.html.is_none() && call.attachments.is_empty() && call.embedded_images.is_empty() {
-        return builder
-            .singlepart(text)
-            .map_err(|e| MailError(format!("Could not build the email: {e}")));
-    }
     let mut body = match &call.html {
-        Some(html) => MultiPart::alternative()
-            .singlepart(text)
-            .singlepart(SinglePart::html(html.clone())),
-        None => MultiPart::mixed().singlepart(text),
+        Some(html) => Body::Multi(
+            MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(SinglePart::html(html.clone())),
+        ),
+        None => Body::Single(text),
     };
     if !call.embedded_images.is_empty() {
-        let mut related = MultiPart::related().multipart(body);
+        let mut related = body.inside(MultiPart::related());
         for image in &call.embedded_images {
             let (bytes, kind) = file(image, files).await?;
             related = related.singlepart(Attachment::new_inline(image.name.clone()).body(bytes, kind));
         }
-        body = related;
+        body = Body::Multi(related);
     }
     if !call.attachments.is_empty() {
-        let mut mixed = MultiPart::mixed().multipart(body);
+        let mut mixed = body.inside(MultiPart::mixed());
         for attachment in &call.attachments {
             let (bytes, kind) = file(attachment, files).await?;
             mixed = mixed.singlepart(Attachment::new(attachment.name.clone()).body(bytes, kind));
         }
-        body = mixed;
+        body = Body::Multi(mixed);
     }
-    builder
-        .multipart(body)
-        .map_err(|e| MailError(format!("Could not build the email: {e}")))
+    let built = match body {
+        Body::Single(part) => builder.singlepart(part),
+        Body::Multi(parts) => builder.multipart(parts),
+    };
+    built.map_err(|e| MailError(format!("Could not build the email: {e}")))
+}
+
+/// The message's body so far: its text alone, or parts.
+enum Body {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+impl Body {
+    /// The body as the first part of a new multipart of `kind`.
+    fn inside(self, kind: MultiPartBuilder) -> MultiPart {
+        match self {
+            Body::Single(part) => kind.singlepart(part),
+            Body::Multi(parts) => kind.multipart(parts),
+        }
+    }
 }
 
 /// A file's bytes and content type.
