@@ -38,7 +38,7 @@ impl SmtpServer {
         let login = (user.to_string(), password.to_string());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, login.clone(), received.clone()));
+                tokio::spawn(converse(stream, login.clone(), received.clone()));
             }
         });
         server
@@ -56,7 +56,7 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-async fn session(stream: TcpStream, login: (String, String), received: Arc<Mutex<Vec<Received>>>) {
+async fn converse(stream: TcpStream, login: (String, String), received: Arc<Mutex<Vec<Received>>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let _ = write.write_all(b"220 127.0.0.1 ESMTP test\r\n").await;
