@@ -8,9 +8,13 @@
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
 //! - [`namespace_files`]: namespace files, over the file storage
+//! - [`mail`]: emails over SMTP
+//! - [`execution_notifications`]: messages about an execution, read from the store
 
+pub mod execution_notifications;
 pub mod http;
 pub mod kv;
+pub mod mail;
 pub mod namespace_files;
 pub mod storage;
 
@@ -60,6 +64,10 @@ impl TaskWorker for InProcessWorker {
             }
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
+            ),
+            IoCall::Mail(call) => IoAnswer::Mail(mail::send(call, context.files.as_ref()).await),
+            IoCall::ExecutionNotification(call) => IoAnswer::ExecutionNotification(
+                execution_notifications::run(call, &job, &context, &self.http).await,
             ),
         };
         job.finish(answer, context.clock.now())

@@ -4,6 +4,9 @@
 //!
 //! - [`http`]: HTTP requests (`io.kestra.plugin.core.http.Request`).
 //! - [`notifications`]: Slack, Teams, Discord and Google Chat incoming webhooks.
+//! - [`mail`]: emails over SMTP (`io.kestra.plugin.notifications.mail.MailSend`).
+//! - [`execution_notifications`]: messages about an execution (`SlackExecution`,
+//!   `DiscordExecution`, `TeamsExecution`, `GoogleChatExecution`, `MailExecution`).
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
@@ -14,8 +17,10 @@
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
+pub mod execution_notifications;
 pub mod http;
 pub mod kv;
+pub mod mail;
 pub mod namespace_files;
 pub mod notifications;
 mod props;
@@ -33,6 +38,8 @@ use crate::input::execution_storage_prefix;
 const IO_TASKS: &[&[IoTaskSpec]] = &[
     http::TASKS,
     notifications::TASKS,
+    mail::TASKS,
+    execution_notifications::TASKS,
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
@@ -52,6 +59,12 @@ pub enum IoKind {
     TeamsIncomingWebhook,
     DiscordIncomingWebhook,
     GoogleChatIncomingWebhook,
+    MailSend,
+    SlackExecution,
+    DiscordExecution,
+    TeamsExecution,
+    GoogleChatExecution,
+    MailExecution,
     KvSet,
     KvGet,
     KvGetKeys,
@@ -134,6 +147,9 @@ pub enum IoCall {
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
     NamespaceFiles(namespace_files::NamespaceFilesCall),
+    Mail(mail::MailCall),
+    /// Read the execution, then send the message built from it (an HTTP or mail call).
+    ExecutionNotification(Box<execution_notifications::ExecutionNotificationCall>),
 }
 
 impl IoCall {
@@ -143,6 +159,8 @@ impl IoCall {
     pub fn files_read(&self) -> Vec<&str> {
         match self {
             IoCall::Http(call) => call.files_read(),
+            IoCall::Mail(call) => call.files_read(),
+            IoCall::ExecutionNotification(call) => call.files_read(),
             IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
         }
     }
@@ -155,6 +173,9 @@ pub enum IoAnswer {
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
     NamespaceFiles(namespace_files::NamespaceFilesResult),
+    Mail(Result<(), mail::MailError>),
+    /// The call sent and its answer, or why the execution could not be read.
+    ExecutionNotification(Result<Box<execution_notifications::Sent>, String>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

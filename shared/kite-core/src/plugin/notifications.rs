@@ -63,7 +63,12 @@ fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, S
     }))
 }
 
-fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateTime<Utc>) -> TaskResult {
+pub(crate) fn finish(
+    call: &IoCall,
+    answer: IoAnswer,
+    task_run: &TaskRunContext,
+    now: DateTime<Utc>,
+) -> TaskResult {
     let (IoCall::Http(call), IoAnswer::Http(response)) = (call, answer) else {
         return task_run.failed("The worker answered another kind of call", now);
     };

@@ -105,6 +105,7 @@ impl Engine {
             files: ports.files.clone(),
             clock: ports.clock.clone(),
             kv: ports.kv.clone(),
+            executions: ports.executions.clone(),
         };
         let (timeout, task_run) = (job.timeout, job.task_run.clone());
         let mut killed = self.cancellation(&execution.id);

@@ -18,6 +18,9 @@ pub struct WorkerContext {
     pub clock: Arc<dyn Clock>,
     /// What the `kv` tasks read and write.
     pub kv: Arc<dyn KvStore>,
+    /// Read only: the execution notifications report on an execution (their own or the
+    /// one that fired their Flow trigger).
+    pub executions: Arc<dyn ExecutionRepository>,
 }
 
 /// Runs task runs that do I/O (HTTP requests, ...): one module per task family.
