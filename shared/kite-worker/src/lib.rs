@@ -8,11 +8,15 @@
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
 //! - [`namespace_files`]: namespace files, over the file storage
+//! - [`aws`]: Kestra's AWS tasks, with the AWS SDK's clients (built on first use)
 
+pub mod aws;
 pub mod http;
 pub mod kv;
 pub mod namespace_files;
 pub mod storage;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -23,12 +27,14 @@ use kite_engine::ports::{TaskWorker, WorkerContext};
 #[derive(Clone)]
 pub struct InProcessWorker {
     http: http::HttpClient,
+    aws: Arc<aws::AwsClients>,
 }
 
 impl InProcessWorker {
     pub fn new() -> InProcessWorker {
         InProcessWorker {
             http: http::HttpClient::new(),
+            aws: Arc::new(aws::AwsClients::new()),
         }
     }
 }
@@ -61,6 +67,15 @@ impl TaskWorker for InProcessWorker {
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
             ),
+            IoCall::Aws(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = aws::Scope {
+                    files: context.files.as_ref(),
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                };
+                IoAnswer::Aws(aws::run(&self.aws, call, &scope).await)
+            }
         };
         job.finish(answer, context.clock.now())
     }

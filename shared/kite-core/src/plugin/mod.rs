@@ -9,11 +9,14 @@
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
+//! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
+//!   `lambda.Invoke`, `eventbridge.PutEvents`, `sqs.Publish`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
+pub mod aws;
 pub mod http;
 pub mod kv;
 pub mod namespace_files;
@@ -36,6 +39,9 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
+    aws::s3::TASKS,
+    aws::dynamodb::TASKS,
+    aws::messaging::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -67,6 +73,19 @@ pub enum IoKind {
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
+    AwsS3Upload,
+    AwsS3Download,
+    AwsS3List,
+    AwsS3Delete,
+    AwsS3Copy,
+    AwsDynamoDbPutItem,
+    AwsDynamoDbGetItem,
+    AwsDynamoDbDeleteItem,
+    AwsDynamoDbQuery,
+    AwsDynamoDbScan,
+    AwsLambdaInvoke,
+    AwsEventBridgePutEvents,
+    AwsSqsPublish,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -134,6 +153,7 @@ pub enum IoCall {
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
     NamespaceFiles(namespace_files::NamespaceFilesCall),
+    Aws(aws::AwsCall),
 }
 
 impl IoCall {
@@ -143,6 +163,7 @@ impl IoCall {
     pub fn files_read(&self) -> Vec<&str> {
         match self {
             IoCall::Http(call) => call.files_read(),
+            IoCall::Aws(call) => call.files_read(),
             IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
         }
     }
@@ -155,6 +176,7 @@ pub enum IoAnswer {
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
     NamespaceFiles(namespace_files::NamespaceFilesResult),
+    Aws(Result<aws::AwsOutcome, aws::AwsError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.
