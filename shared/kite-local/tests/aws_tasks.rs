@@ -233,15 +233,32 @@ async fn s3_tasks_upload_list_download_copy_and_delete() {
     // Upload: one file at `key`, several under it by file name.
     assert_eq!(output(&done, "upload", "key"), json!("in/s3.txt"));
     assert!(output(&done, "upload", "etag").is_string());
-    let write_name = output(&done, "write", "uri").as_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let other_name = output(&done, "other", "uri").as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let write_name = output(&done, "write", "uri")
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let other_name = output(&done, "other", "uri")
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     let files = output(&done, "upload_many", "files");
     assert_eq!(files[&write_name]["contentLength"], json!(8), "{files}");
     assert_eq!(files[&other_name]["contentLength"], json!(10), "{files}");
 
     // List: the regexp keeps the .csv only.
     let objects = output(&done, "list", "objects");
-    let keys: Vec<&str> = objects.as_array().unwrap().iter().map(|o| o["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = objects
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
     assert_eq!(keys, vec![format!("many/{other_name}")]);
     assert_eq!(objects[0]["size"], json!(10));
 
@@ -252,11 +269,20 @@ async fn s3_tasks_upload_list_download_copy_and_delete() {
     assert_eq!(output(&done, "download", "contentLength"), json!(8));
     let many = output(&done, "download_many", "files");
     assert_eq!(many.as_object().map(|m| m.len()), Some(2), "{many}");
-    assert_eq!(text(&l.files, &many[format!("many/{other_name}")]["uri"]), "other file");
+    assert_eq!(
+        text(&l.files, &many[format!("many/{other_name}")]["uri"]),
+        "other file"
+    );
 
     // Copy with delete moved the object; Delete removed the .csv.
     assert_eq!(output(&done, "copy", "key"), json!("out/copy of s3.txt"));
-    let copied = s3.get_object().bucket("kite-s3").key("out/copy of s3.txt").send().await.expect("copy");
+    let copied = s3
+        .get_object()
+        .bucket("kite-s3")
+        .key("out/copy of s3.txt")
+        .send()
+        .await
+        .expect("copy");
     let body = copied.body.collect().await.expect("body").into_bytes();
     assert_eq!(&body[..], b"hello s3");
     let remaining: Vec<String> = s3
@@ -269,7 +295,10 @@ async fn s3_tasks_upload_list_download_copy_and_delete() {
         .iter()
         .filter_map(|o| o.key().map(str::to_string))
         .collect();
-    assert_eq!(remaining, vec![format!("many/{write_name}"), "out/copy of s3.txt".to_string()]);
+    assert_eq!(
+        remaining,
+        vec![format!("many/{write_name}"), "out/copy of s3.txt".to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +310,11 @@ async fn s3_errors_fail_the_task_run_and_say_what_and_where() {
             .force_path_style(true)
             .build(),
     );
-    s3.create_bucket().bucket("kite-errors").send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket("kite-errors")
+        .send()
+        .await
+        .expect("bucket");
     let l = local().await;
     let missing_key = flow(
         "missing-key",
@@ -308,7 +341,10 @@ async fn s3_errors_fail_the_task_run_and_say_what_and_where() {
         "{logs:?}"
     );
     // Nothing listens on the port of a listener just closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let unreachable = flow(
         "unreachable",
         &format!("http://{closed}"),
@@ -317,7 +353,8 @@ async fn s3_errors_fail_the_task_run_and_say_what_and_where() {
     let (done, logs) = run_flow(&l.engine, &unreachable).await;
     assert_eq!(done.state.current, StateType::Failed);
     assert!(
-        logs.iter().any(|l| l.contains("S3 DeleteObject failed on s3://b/k: dispatch failure")),
+        logs.iter()
+            .any(|l| l.contains("S3 DeleteObject failed on s3://b/k: dispatch failure")),
         "{logs:?}"
     );
     let role = flow(
@@ -412,20 +449,33 @@ async fn dynamodb_tasks_put_get_query_scan_and_delete() {
     let (done, logs) = run_flow(&l.engine, &source).await;
     l.runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    assert_eq!(task_run(&done, "delete").state.current, StateType::Success, "{logs:?}");
+    assert_eq!(
+        task_run(&done, "delete").state.current,
+        StateType::Success,
+        "{logs:?}"
+    );
 
     // Kestra's mapping: numbers are written as strings, lists as string sets.
     assert_eq!(
         output(&done, "get", "row"),
         json!({"admin": true, "age": "42", "id": "1", "who": "dynamodb", "tags": ["a", "b"]})
     );
-    assert_eq!(output(&done, "query", "rows"), json!([{"id": "2", "who": "json"}]));
+    assert_eq!(
+        output(&done, "query", "rows"),
+        json!([{"id": "2", "who": "json"}])
+    );
     assert_eq!(output(&done, "query", "size"), json!(1));
     assert_eq!(output(&done, "scan", "size"), json!(2));
     let stored = text(&l.files, &output(&done, "scan", "uri"));
     assert_eq!(stored.lines().count(), 2, "{stored}");
-    assert!(stored.lines().any(|l| l == r#"{"id":"2","who":"json"}"#), "{stored}");
-    assert_eq!(output(&done, "scan_one", "row"), json!({"id": "2", "who": "json"}));
+    assert!(
+        stored.lines().any(|l| l == r#"{"id":"2","who":"json"}"#),
+        "{stored}"
+    );
+    assert_eq!(
+        output(&done, "scan_one", "row"),
+        json!({"id": "2", "who": "json"})
+    );
 
     // The real items: 2 deleted, 1 as written.
     let item = |id: &str| {
@@ -442,7 +492,8 @@ async fn dynamodb_tasks_put_get_query_scan_and_delete() {
 
     assert_eq!(task_run(&done, "missing_table").state.current, StateType::Failed);
     assert!(
-        logs.iter().any(|l| l.contains("DynamoDB GetItem failed on table 'nobody': ResourceNotFoundException")),
+        logs.iter()
+            .any(|l| l.contains("DynamoDB GetItem failed on table 'nobody': ResourceNotFoundException")),
         "{logs:?}"
     );
 }
@@ -453,9 +504,19 @@ async fn sqs_publish_and_eventbridge_put_events_deliver() {
     let moto = start_moto();
     let config = sdk(&moto.endpoint);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue = sqs.create_queue().queue_name("kite-tasks").send().await.expect("queue");
+    let queue = sqs
+        .create_queue()
+        .queue_name("kite-tasks")
+        .send()
+        .await
+        .expect("queue");
     let queue_url = queue.queue_url().expect("url").to_string();
-    let events = sqs.create_queue().queue_name("kite-events").send().await.expect("queue");
+    let events = sqs
+        .create_queue()
+        .queue_name("kite-events")
+        .send()
+        .await
+        .expect("queue");
     let events_url = events.queue_url().expect("url").to_string();
     let eventbridge = aws_sdk_eventbridge::Client::new(&config);
     eventbridge
@@ -532,11 +593,19 @@ async fn sqs_publish_and_eventbridge_put_events_deliver() {
         if received.messages().is_empty() {
             break;
         }
-        bodies.extend(received.messages().iter().filter_map(|m| m.body().map(str::to_string)));
+        bodies.extend(
+            received
+                .messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_string)),
+        );
     }
     bodies.sort();
     assert_eq!(bodies.len(), 13, "{bodies:?}");
-    assert!(bodies.contains(&r#"{"hello":"messages"}"#.to_string()), "{bodies:?}");
+    assert!(
+        bodies.contains(&r#"{"hello":"messages"}"#.to_string()),
+        "{bodies:?}"
+    );
     assert!(bodies.contains(&"from a file".to_string()), "{bodies:?}");
     assert!(bodies.contains(&"message 10".to_string()), "{bodies:?}");
 
@@ -570,7 +639,9 @@ async fn lambda_server() -> String {
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -588,7 +659,8 @@ async fn lambda_server() -> String {
                     .lines()
                     .find_map(|l| {
                         let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
                     })
                     .unwrap_or(0usize);
                 while request.len() < body_start + length {
@@ -642,7 +714,11 @@ async fn lambda_invoke_stores_the_answer_and_fails_on_a_function_error() {
     let l = local().await;
     let (done, logs) = run_flow(&l.engine, &source).await;
     l.runtime.shutdown().await;
-    assert_eq!(task_run(&done, "invoke").state.current, StateType::Success, "{logs:?}");
+    assert_eq!(
+        task_run(&done, "invoke").state.current,
+        StateType::Success,
+        "{logs:?}"
+    );
     let answer: Value = serde_json::from_str(&text(&l.files, &output(&done, "invoke", "uri"))).expect("json");
     assert_eq!(answer, json!({"id": "lambda", "n": 1}));
     assert_eq!(output(&done, "invoke", "contentType"), json!("application/json"));
@@ -668,5 +744,9 @@ async fn an_upload_of_a_file_of_another_execution_is_refused() {
     let (done, logs) = run_flow(&l.engine, &source).await;
     l.runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Failed);
-    assert!(logs.iter().any(|l| l.contains("kestra:///other/flow/executions/x/secret.txt")), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("kestra:///other/flow/executions/x/secret.txt")),
+        "{logs:?}"
+    );
 }

@@ -36,9 +36,13 @@ fn from_sdk(value: AttributeValue) -> Attribute {
         AttributeValue::Ss(items) => Attribute::Ss(items),
         AttributeValue::Ns(items) => Attribute::Ns(items),
         AttributeValue::L(items) => Attribute::L(items.into_iter().map(from_sdk).collect()),
-        AttributeValue::M(fields) => Attribute::M(fields.into_iter().map(|(k, v)| (k, from_sdk(v))).collect()),
+        AttributeValue::M(fields) => {
+            Attribute::M(fields.into_iter().map(|(k, v)| (k, from_sdk(v))).collect())
+        }
         AttributeValue::B(blob) => Attribute::B(blob.into_inner()),
-        AttributeValue::Bs(items) => Attribute::L(items.into_iter().map(|b| Attribute::B(b.into_inner())).collect()),
+        AttributeValue::Bs(items) => {
+            Attribute::L(items.into_iter().map(|b| Attribute::B(b.into_inner())).collect())
+        }
         // `Null`, and variants newer than this code.
         _ => Attribute::Null,
     }
@@ -66,7 +70,10 @@ fn table(name: &str) -> String {
 pub(super) async fn run(client: &Client, op: &DynamoDbOp, scope: &Scope<'_>) -> Result<AwsOutcome, AwsError> {
     let mut outputs = IndexMap::new();
     let rows = match op {
-        DynamoDbOp::PutItem { table: name, item: fields } => {
+        DynamoDbOp::PutItem {
+            table: name,
+            item: fields,
+        } => {
             client
                 .put_item()
                 .table_name(name)

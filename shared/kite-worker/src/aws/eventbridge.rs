@@ -9,7 +9,11 @@ use serde_json::{json, Value};
 
 use super::{sdk_error, Scope};
 
-pub(super) async fn run(client: &Client, op: &PutEventsOp, scope: &Scope<'_>) -> Result<AwsOutcome, AwsError> {
+pub(super) async fn run(
+    client: &Client,
+    op: &PutEventsOp,
+    scope: &Scope<'_>,
+) -> Result<AwsOutcome, AwsError> {
     let entries: Vec<EventEntry> = match &op.entries {
         Source::Items(items) => items.clone(),
         Source::File(uri) => scope
@@ -41,7 +45,14 @@ pub(super) async fn run(client: &Client, op: &PutEventsOp, scope: &Scope<'_>) ->
         .set_entries(Some(request))
         .send()
         .await
-        .map_err(|e| sdk_error("EventBridge", "PutEvents", format!("event bus '{}'", buses.join("', '")), e))?;
+        .map_err(|e| {
+            sdk_error(
+                "EventBridge",
+                "PutEvents",
+                format!("event bus '{}'", buses.join("', '")),
+                e,
+            )
+        })?;
     let failed = response.failed_entry_count();
     let results: Vec<Value> = response
         .entries()

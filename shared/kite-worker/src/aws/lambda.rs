@@ -32,7 +32,11 @@ impl Intercept for ContentType {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let value = context.response().headers().get("content-type").map(str::to_string);
+        let value = context
+            .response()
+            .headers()
+            .get("content-type")
+            .map(str::to_string);
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = value;
         Ok(())
     }
@@ -59,10 +63,16 @@ pub(super) async fn run(client: &Client, op: &InvokeOp, scope: &Scope<'_>) -> Re
     let content_type = lambda_content_type(header.as_deref());
     let payload = response.payload.map(Blob::into_inner).unwrap_or_default();
     if response.function_error.is_some() {
-        return Err(AwsError::Task(lambda_error(&op.function_arn, &content_type, &payload)));
+        return Err(AwsError::Task(lambda_error(
+            &op.function_arn,
+            &content_type,
+            &payload,
+        )));
     }
     let size = payload.len();
-    let uri = scope.write(&format!("response{DEFAULT_EXTENSION}"), payload).await?;
+    let uri = scope
+        .write(&format!("response{DEFAULT_EXTENSION}"), payload)
+        .await?;
     let mut outputs = IndexMap::new();
     outputs.insert("uri".to_string(), Value::from(uri));
     outputs.insert("contentLength".to_string(), Value::from(size));

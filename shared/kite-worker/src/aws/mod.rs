@@ -116,7 +116,10 @@ impl Clients {
         if let Some(credentials) = credentials {
             config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
         }
-        let endpoint = connection.endpoint_override.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        let endpoint = connection
+            .endpoint_override
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL"));
         let path_style = connection.force_path_style || endpoint.is_some();
         if let Some(endpoint) = endpoint {
             config = config.endpoint_url(endpoint);
@@ -143,7 +146,8 @@ impl Clients {
     }
 
     fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        self.dynamodb.get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+        self.dynamodb
+            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
     }
 
     fn sqs(&self) -> &aws_sdk_sqs::Client {
@@ -151,11 +155,13 @@ impl Clients {
     }
 
     fn lambda(&self) -> &aws_sdk_lambda::Client {
-        self.lambda.get_or_init(|| aws_sdk_lambda::Client::new(&self.config))
+        self.lambda
+            .get_or_init(|| aws_sdk_lambda::Client::new(&self.config))
     }
 
     fn eventbridge(&self) -> &aws_sdk_eventbridge::Client {
-        self.eventbridge.get_or_init(|| aws_sdk_eventbridge::Client::new(&self.config))
+        self.eventbridge
+            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.config))
     }
 }
 
@@ -218,7 +224,12 @@ impl Scope<'_> {
 
 /// An SDK error in the task's words: the service, the operation, the resource, and
 /// the service's error code and message (or why no answer came).
-fn sdk_error<E, R>(service: &'static str, operation: &'static str, target: impl Into<String>, err: SdkError<E, R>) -> AwsError
+fn sdk_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    target: impl Into<String>,
+    err: SdkError<E, R>,
+) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug,

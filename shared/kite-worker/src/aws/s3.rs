@@ -39,7 +39,17 @@ pub(super) async fn run(client: &Client, op: &S3Op, scope: &Scope<'_>) -> Result
             target,
             version_id,
             request_payer,
-        } => download(client, bucket, target, version_id.as_deref(), request_payer.as_deref(), scope).await,
+        } => {
+            download(
+                client,
+                bucket,
+                target,
+                version_id.as_deref(),
+                request_payer.as_deref(),
+                scope,
+            )
+            .await
+        }
         S3Op::List(spec) => {
             let (objects, warnings) = list(client, spec).await?;
             let mut outputs = IndexMap::new();
@@ -69,7 +79,11 @@ pub(super) async fn run(client: &Client, op: &S3Op, scope: &Scope<'_>) -> Result
                 .map_err(|e| sdk_error(S3, "DeleteObject", object(bucket, key), e))?;
             let mut outputs = IndexMap::new();
             put(&mut outputs, "versionId", response.version_id().map(Value::from));
-            put(&mut outputs, "deleteMarker", response.delete_marker().map(Value::from));
+            put(
+                &mut outputs,
+                "deleteMarker",
+                response.delete_marker().map(Value::from),
+            );
             put(
                 &mut outputs,
                 "requestCharged",
@@ -105,7 +119,11 @@ pub(super) async fn run(client: &Client, op: &S3Op, scope: &Scope<'_>) -> Result
                     sdk_error(
                         S3,
                         "CopyObject",
-                        format!("{} to {}", object(&from.bucket, &from.key), object(&to.bucket, &to.key)),
+                        format!(
+                            "{} to {}",
+                            object(&from.bucket, &from.key),
+                            object(&to.bucket, &to.key)
+                        ),
                         e,
                     )
                 })?;
@@ -124,7 +142,10 @@ pub(super) async fn run(client: &Client, op: &S3Op, scope: &Scope<'_>) -> Result
             put(
                 &mut outputs,
                 "etag",
-                response.copy_object_result().and_then(|r| r.e_tag()).map(Value::from),
+                response
+                    .copy_object_result()
+                    .and_then(|r| r.e_tag())
+                    .map(Value::from),
             );
             Ok(AwsOutcome {
                 outputs,
@@ -172,9 +193,7 @@ async fn upload(
             .bucket(bucket)
             .key(&target)
             .body(S3Body::from(bytes))
-            .set_metadata(
-                (!options.metadata.is_empty()).then(|| options.metadata.iter().cloned().collect()),
-            )
+            .set_metadata((!options.metadata.is_empty()).then(|| options.metadata.iter().cloned().collect()))
             .set_cache_control(options.cache_control.clone())
             .set_content_type(options.content_type.clone())
             .set_content_encoding(options.content_encoding.clone())
@@ -233,12 +252,18 @@ async fn get(
     let mut info = IndexMap::new();
     info.insert("uri".to_string(), Value::from(uri.as_str()));
     put(&mut info, "etag", response.e_tag().map(Value::from));
-    put(&mut info, "contentLength", response.content_length().map(Value::from));
+    put(
+        &mut info,
+        "contentLength",
+        response.content_length().map(Value::from),
+    );
     put(&mut info, "contentType", response.content_type().map(Value::from));
     put(
         &mut info,
         "metadata",
-        response.metadata().map(|m| json!(m.iter().collect::<std::collections::BTreeMap<_, _>>())),
+        response
+            .metadata()
+            .map(|m| json!(m.iter().collect::<std::collections::BTreeMap<_, _>>())),
     );
     put(&mut info, "versionId", response.version_id().map(Value::from));
     let body = Box::pin(response.body.into_async_read());
@@ -260,7 +285,16 @@ async fn download(
 ) -> Result<AwsOutcome, AwsError> {
     match target {
         DownloadTarget::Key(key) => {
-            let outputs = get(client, bucket, key, &file_name(key), version_id, request_payer, scope).await?;
+            let outputs = get(
+                client,
+                bucket,
+                key,
+                &file_name(key),
+                version_id,
+                request_payer,
+                scope,
+            )
+            .await?;
             Ok(AwsOutcome {
                 outputs,
                 ..AwsOutcome::default()
@@ -332,7 +366,9 @@ async fn list(client: &Client, spec: &ListSpec) -> Result<(Vec<Value>, Vec<Strin
             put(
                 &mut item,
                 "lastModified",
-                o.last_modified().and_then(|d| d.fmt(Format::DateTime).ok()).map(Value::from),
+                o.last_modified()
+                    .and_then(|d| d.fmt(Format::DateTime).ok())
+                    .map(Value::from),
             );
             if let Some(owner) = o.owner() {
                 let mut who = IndexMap::new();

@@ -50,7 +50,14 @@ pub(super) async fn run(client: &Client, op: &PublishOp, scope: &Scope<'_>) -> R
             let details: Vec<String> = result
                 .failed()
                 .iter()
-                .map(|f| format!("entry[{}] code={} message={}", f.id(), f.code(), f.message().unwrap_or("null")))
+                .map(|f| {
+                    format!(
+                        "entry[{}] code={} message={}",
+                        f.id(),
+                        f.code(),
+                        f.message().unwrap_or("null")
+                    )
+                })
                 .collect();
             return Err(AwsError::Task(format!(
                 "SQS batch {} had {} failure(s): [{}]",

@@ -99,7 +99,11 @@ impl Attribute {
                     })
                     .collect(),
             ),
-            Value::Object(map) => Attribute::M(map.iter().map(|(k, v)| (k.clone(), Attribute::from_value(v))).collect()),
+            Value::Object(map) => Attribute::M(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Attribute::from_value(v)))
+                    .collect(),
+            ),
             Value::Number(n) => Attribute::S(n.to_string()),
         }
     }
@@ -116,7 +120,9 @@ impl Attribute {
             Attribute::Ss(items) => Value::from(items),
             Attribute::Ns(items) => Value::Array(items.iter().map(|n| number(n)).collect()),
             Attribute::L(items) => Value::Array(items.into_iter().map(Attribute::into_value).collect()),
-            Attribute::M(fields) => Value::Object(fields.into_iter().map(|(k, v)| (k, v.into_value())).collect()),
+            Attribute::M(fields) => {
+                Value::Object(fields.into_iter().map(|(k, v)| (k, v.into_value())).collect())
+            }
             Attribute::B(bytes) => {
                 use base64::Engine;
                 Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
@@ -142,7 +148,10 @@ pub fn fetch_outputs(fetch_type: FetchType, rows: Vec<Map<String, Value>>) -> In
     match fetch_type {
         FetchType::Fetch => {
             let size = rows.len();
-            outputs.insert("rows".into(), Value::Array(rows.into_iter().map(Value::Object).collect()));
+            outputs.insert(
+                "rows".into(),
+                Value::Array(rows.into_iter().map(Value::Object).collect()),
+            );
             outputs.insert("size".into(), Value::from(size));
         }
         FetchType::FetchOne => {
@@ -201,16 +210,36 @@ const fn task(
 }
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(IoKind::AwsDynamoDbPutItem, "io.kestra.plugin.aws.dynamodb.PutItem", PUT_ITEM, prepare_put),
-    task(IoKind::AwsDynamoDbGetItem, "io.kestra.plugin.aws.dynamodb.GetItem", KEYED, prepare_get),
+    task(
+        IoKind::AwsDynamoDbPutItem,
+        "io.kestra.plugin.aws.dynamodb.PutItem",
+        PUT_ITEM,
+        prepare_put,
+    ),
+    task(
+        IoKind::AwsDynamoDbGetItem,
+        "io.kestra.plugin.aws.dynamodb.GetItem",
+        KEYED,
+        prepare_get,
+    ),
     task(
         IoKind::AwsDynamoDbDeleteItem,
         "io.kestra.plugin.aws.dynamodb.DeleteItem",
         KEYED,
         prepare_delete,
     ),
-    task(IoKind::AwsDynamoDbQuery, "io.kestra.plugin.aws.dynamodb.Query", QUERY, prepare_query),
-    task(IoKind::AwsDynamoDbScan, "io.kestra.plugin.aws.dynamodb.Scan", SCAN, prepare_scan),
+    task(
+        IoKind::AwsDynamoDbQuery,
+        "io.kestra.plugin.aws.dynamodb.Query",
+        QUERY,
+        prepare_query,
+    ),
+    task(
+        IoKind::AwsDynamoDbScan,
+        "io.kestra.plugin.aws.dynamodb.Scan",
+        SCAN,
+        prepare_scan,
+    ),
 ];
 
 fn call(p: &Props, op: DynamoDbOp) -> Result<IoCall, String> {
@@ -239,7 +268,9 @@ impl Props<'_> {
         match self.integer("limit")? {
             None => Ok(None),
             Some(n) if n > 0 && n <= i64::from(i32::MAX) => Ok(Some(n as i32)),
-            Some(n) => Err(format!("Invalid value '{n}' for property 'limit': expected a positive integer")),
+            Some(n) => Err(format!(
+                "Invalid value '{n}' for property 'limit': expected a positive integer"
+            )),
         }
     }
 }

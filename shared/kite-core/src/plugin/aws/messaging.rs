@@ -55,7 +55,11 @@ impl EventEntry {
         let Value::Object(map) = value else {
             return Err(format!("Invalid entry {value}: expected a map"));
         };
-        let get = |camel: &str, pascal: &str| map.get(camel).or_else(|| map.get(pascal)).filter(|v| !v.is_null());
+        let get = |camel: &str, pascal: &str| {
+            map.get(camel)
+                .or_else(|| map.get(pascal))
+                .filter(|v| !v.is_null())
+        };
         let text = |camel: &str, pascal: &str| {
             get(camel, pascal).map(|v| match v {
                 Value::String(s) => s.clone(),
@@ -164,7 +168,10 @@ pub fn lambda_content_type(header: Option<&str>) -> String {
         return "application/octet-stream".into();
     }
     match parts.find_map(|p| p.strip_prefix("charset=")) {
-        Some(charset) => format!("{mime}; charset={}", charset.trim_matches('"').to_ascii_uppercase()),
+        Some(charset) => format!(
+            "{mime}; charset={}",
+            charset.trim_matches('"').to_ascii_uppercase()
+        ),
         None => mime,
     }
 }
@@ -213,14 +220,24 @@ const fn task(
 }
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(IoKind::AwsLambdaInvoke, "io.kestra.plugin.aws.lambda.Invoke", INVOKE, prepare_invoke),
+    task(
+        IoKind::AwsLambdaInvoke,
+        "io.kestra.plugin.aws.lambda.Invoke",
+        INVOKE,
+        prepare_invoke,
+    ),
     task(
         IoKind::AwsEventBridgePutEvents,
         "io.kestra.plugin.aws.eventbridge.PutEvents",
         PUT_EVENTS,
         prepare_put_events,
     ),
-    task(IoKind::AwsSqsPublish, "io.kestra.plugin.aws.sqs.Publish", PUBLISH, prepare_publish),
+    task(
+        IoKind::AwsSqsPublish,
+        "io.kestra.plugin.aws.sqs.Publish",
+        PUBLISH,
+        prepare_publish,
+    ),
 ];
 
 fn call(p: &Props, op: AwsOp) -> Result<IoCall, String> {
@@ -244,7 +261,12 @@ fn prepare_invoke(properties: &Map<String, Value>, render: &Render) -> Result<Io
 }
 
 /// A `kestra:///` URI, or the list (or single map) of items.
-fn source<T>(p: &Props, name: &str, item: fn(&Value) -> Result<T, String>, single: bool) -> Result<Source<T>, String> {
+fn source<T>(
+    p: &Props,
+    name: &str,
+    item: fn(&Value) -> Result<T, String>,
+    single: bool,
+) -> Result<Source<T>, String> {
     match p.rendered_deep(name)? {
         Some(Value::String(text)) => {
             let text = text.trim();
@@ -252,7 +274,9 @@ fn source<T>(p: &Props, name: &str, item: fn(&Value) -> Result<T, String>, singl
                 return Ok(Source::File(text.to_string()));
             }
             match serde_json::from_str::<Value>(text) {
-                Ok(Value::Array(items)) => Ok(Source::Items(items.iter().map(item).collect::<Result<_, _>>()?)),
+                Ok(Value::Array(items)) => {
+                    Ok(Source::Items(items.iter().map(item).collect::<Result<_, _>>()?))
+                }
                 Ok(value @ Value::Object(_)) if single => Ok(Source::Items(vec![item(&value)?])),
                 _ => Err(format!(
                     "Invalid {name} parameter, must be a Kestra internal storage URI, or a list of {name}."

@@ -133,7 +133,12 @@ pub enum AwsError {
 }
 
 /// The result of an AWS task run from the worker's answer.
-pub(crate) fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateTime<Utc>) -> TaskResult {
+pub(crate) fn finish(
+    call: &IoCall,
+    answer: IoAnswer,
+    task_run: &TaskRunContext,
+    now: DateTime<Utc>,
+) -> TaskResult {
     let (IoCall::Aws(_), IoAnswer::Aws(answer)) = (call, answer) else {
         return task_run.failed("The worker answered another kind of call", now);
     };
@@ -164,7 +169,10 @@ impl Props<'_> {
             ));
         }
         let text = |name: &str| -> Result<Option<String>, String> {
-            Ok(self.rendered(name)?.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+            Ok(self
+                .rendered(name)?
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()))
         };
         let endpoint_override = text("endpointOverride")?;
         if let Some(endpoint) = &endpoint_override {
@@ -199,7 +207,12 @@ impl Props<'_> {
     pub(crate) fn render_deep(&self, value: &Value) -> Result<Value, String> {
         Ok(match value {
             Value::String(_) => Value::String(self.render_value(value)?),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.render_deep(v)).collect::<Result<_, _>>()?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_deep(v))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.render_deep(v)?)))
@@ -217,7 +230,9 @@ impl Props<'_> {
             Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
             Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(map)) => Ok(Some(map)),
-                _ => Err(format!("Invalid property '{name}': expected a map or a JSON object, got '{text}'")),
+                _ => Err(format!(
+                    "Invalid property '{name}': expected a map or a JSON object, got '{text}'"
+                )),
             },
             Some(other) => Err(format!("Invalid property '{name}': expected a map, got {other}")),
         }

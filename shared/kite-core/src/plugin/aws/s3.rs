@@ -114,7 +114,9 @@ impl ListSpec {
     pub fn compiled_regexp(&self) -> Result<Option<regex::Regex>, String> {
         self.regexp
             .as_deref()
-            .map(|re| regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("Invalid regexp '{re}': {e}")))
+            .map(|re| {
+                regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("Invalid regexp '{re}': {e}"))
+            })
             .transpose()
     }
 }
@@ -193,11 +195,36 @@ const fn task(
 }
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(IoKind::AwsS3Upload, "io.kestra.plugin.aws.s3.Upload", UPLOAD, prepare_upload),
-    task(IoKind::AwsS3Download, "io.kestra.plugin.aws.s3.Download", DOWNLOAD, prepare_download),
-    task(IoKind::AwsS3List, "io.kestra.plugin.aws.s3.List", LIST_PROPERTIES, prepare_list),
-    task(IoKind::AwsS3Delete, "io.kestra.plugin.aws.s3.Delete", DELETE, prepare_delete),
-    task(IoKind::AwsS3Copy, "io.kestra.plugin.aws.s3.Copy", COPY, prepare_copy),
+    task(
+        IoKind::AwsS3Upload,
+        "io.kestra.plugin.aws.s3.Upload",
+        UPLOAD,
+        prepare_upload,
+    ),
+    task(
+        IoKind::AwsS3Download,
+        "io.kestra.plugin.aws.s3.Download",
+        DOWNLOAD,
+        prepare_download,
+    ),
+    task(
+        IoKind::AwsS3List,
+        "io.kestra.plugin.aws.s3.List",
+        LIST_PROPERTIES,
+        prepare_list,
+    ),
+    task(
+        IoKind::AwsS3Delete,
+        "io.kestra.plugin.aws.s3.Delete",
+        DELETE,
+        prepare_delete,
+    ),
+    task(
+        IoKind::AwsS3Copy,
+        "io.kestra.plugin.aws.s3.Copy",
+        COPY,
+        prepare_copy,
+    ),
 ];
 
 fn call(p: &Props, op: S3Op) -> Result<IoCall, String> {
@@ -220,7 +247,8 @@ fn upload_files(p: &Props) -> Result<Vec<(String, String)>, String> {
         Value::String(text) => {
             let trimmed = text.trim();
             if trimmed.starts_with('[') || trimmed.starts_with('{') {
-                serde_json::from_str(trimmed).map_err(|e| format!("Invalid 'from' property '{trimmed}': {e}"))?
+                serde_json::from_str(trimmed)
+                    .map_err(|e| format!("Invalid 'from' property '{trimmed}': {e}"))?
             } else {
                 Value::String(trimmed.to_string())
             }
@@ -295,7 +323,9 @@ fn list_spec(p: &Props, filter: Option<ListFilter>) -> Result<ListSpec, String> 
         match p.integer(name)? {
             None => Ok(default),
             Some(n) if n > 0 => Ok(n as usize),
-            Some(n) => Err(format!("Invalid value '{n}' for property '{name}': expected a positive integer")),
+            Some(n) => Err(format!(
+                "Invalid value '{n}' for property '{name}': expected a positive integer"
+            )),
         }
     };
     let spec = ListSpec {
@@ -330,9 +360,11 @@ fn prepare_download(properties: &Map<String, Value>, render: &Render) -> Result<
         Some(key) if !listing => DownloadTarget::Key(key),
         _ if listing => DownloadTarget::Listing(list_spec(&p, Some(ListFilter::Files))?),
         _ => {
-            return Err("Invalid configuration: either specify 'key' for single file download or at least one \
+            return Err(
+                "Invalid configuration: either specify 'key' for single file download or at least one \
                         filtering parameter (prefix, delimiter, regexp) for multiple files download"
-                .into())
+                    .into(),
+            )
         }
     };
     let op = S3Op::Download {
