@@ -750,3 +750,100 @@ async fn an_upload_of_a_file_of_another_execution_is_refused() {
         "{logs:?}"
     );
 }
+
+/// The example flow `flows/dev/aws-tasks.yaml`, its `endpoint` input pointed at moto
+/// (the connection comes from its `pluginDefaults`, the keys from the environment or,
+/// here, from a default added for the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: tests/aws/run.sh"]
+async fn the_example_flow_runs_against_moto() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
+    use aws_sdk_dynamodb::types::{AttributeValue, ScalarAttributeType};
+    use kite_core::input::InputValue;
+    let moto = start_moto();
+    let config = sdk(&moto.endpoint);
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("reports").send().await.expect("bucket");
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    dynamodb
+        .create_table()
+        .table_name("reports")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("table");
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("reports")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_string();
+
+    let source = include_str!("../../../flows/dev/aws-tasks.yaml").replace(
+        "      endpointOverride: \"{{ inputs.endpoint ?? '' }}\"\n",
+        "      endpointOverride: \"{{ inputs.endpoint ?? '' }}\"\n      region: us-east-1\n      accessKeyId: test\n      secretKeyId: test\n",
+    );
+    let l = local().await;
+    l.engine.create_flow(&source).await.expect("flow");
+    let mut request = common::create("aws-tasks");
+    for (name, value) in [
+        ("bucket", "reports"),
+        ("table", "reports"),
+        ("queueUrl", queue_url.as_str()),
+        ("endpoint", moto.endpoint.as_str()),
+    ] {
+        request.inputs.insert(name.into(), InputValue::Text(value.into()));
+    }
+    let (done, logs) = common::run_to_end(&l.engine, request).await;
+    l.runtime.shutdown().await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    let key = format!("reports/{}.csv", done.id);
+    assert_eq!(output(&done, "upload", "key"), json!(key));
+    let downloaded = text(&l.files, &output(&done, "download", "uri"));
+    assert!(downloaded.starts_with("day,orders\n"), "{downloaded}");
+    let item = dynamodb
+        .get_item()
+        .table_name("reports")
+        .key("id", AttributeValue::S(done.id.clone()))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the recorded item");
+    assert_eq!(item.get("key"), Some(&AttributeValue::S(key.clone())));
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .expect("receive");
+    let body: Value = serde_json::from_str(received.messages()[0].body().expect("body")).expect("json");
+    assert_eq!(body["report"], json!(format!("s3://reports/{key}")));
+    assert!(
+        logs.iter()
+            .any(|l| l == "1 report(s) in the bucket; announced 1 message"),
+        "{logs:?}"
+    );
+}
