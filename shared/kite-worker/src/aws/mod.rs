@@ -35,7 +35,11 @@ use crate::storage::port_error;
 /// file of messages or events).
 pub const MAX_READ_BYTES: u64 = 256 * 1024 * 1024;
 
-/// The SDK clients of every connection used so far.
+/// The most connections whose clients are kept: past it the cache starts again (keys
+/// that change per execution, such as session tokens, must not grow it forever).
+const MAX_CONNECTIONS: usize = 64;
+
+/// The SDK clients of the connections used so far.
 #[derive(Default)]
 pub struct AwsClients {
     http: OnceLock<SharedHttpClient>,
@@ -76,6 +80,9 @@ impl AwsClients {
             })
             .clone();
         let clients = Arc::new(Clients::new(connection, http));
+        if cache.len() >= MAX_CONNECTIONS {
+            cache.clear();
+        }
         cache.insert(connection.clone(), clients.clone());
         clients
     }
@@ -277,5 +284,48 @@ pub async fn run(clients: &AwsClients, call: &AwsCall, scope: &Scope<'_>) -> Res
         AwsOp::Lambda(op) => lambda::run(clients.lambda(), op, scope).await,
         AwsOp::EventBridge(op) => eventbridge::run(clients.eventbridge(), op, scope).await,
         AwsOp::Sqs(op) => sqs::run(clients.sqs(), op, scope).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(region: &str) -> AwsConnection {
+        AwsConnection {
+            region: Some(region.into()),
+            endpoint_override: Some("http://127.0.0.1:1".into()),
+            force_path_style: true,
+            ..AwsConnection::default()
+        }
+    }
+
+    #[test]
+    fn clients_are_kept_per_connection_and_built_when_first_needed() {
+        let cache = AwsClients::new();
+        assert!(
+            cache.http.get().is_none(),
+            "nothing is built before a task needs it"
+        );
+        let a = cache.clients(&connection("eu-west-1"));
+        assert!(a.s3.get().is_none() && a.dynamodb.get().is_none());
+        a.s3();
+        assert!(a.s3.get().is_some() && a.sqs.get().is_none());
+        assert!(Arc::ptr_eq(&a, &cache.clients(&connection("eu-west-1"))));
+        assert!(!Arc::ptr_eq(&a, &cache.clients(&connection("us-east-1"))));
+        for i in 0..MAX_CONNECTIONS {
+            cache.clients(&connection(&format!("region-{i}")));
+        }
+        let kept = cache.by_connection.lock().unwrap().len();
+        assert!(kept <= MAX_CONNECTIONS, "{kept}");
+    }
+
+    #[test]
+    fn file_names_keep_safe_characters() {
+        assert_eq!(
+            file_name("reports/2024 q1/sales (final).csv"),
+            "sales__final_.csv"
+        );
+        assert_eq!(file_name("folder/"), "object");
     }
 }
