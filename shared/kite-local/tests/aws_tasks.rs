@@ -481,7 +481,20 @@ async fn lambda_invoke_stores_the_answer_and_fails_on_a_function_error() {
     );
     let l = local().await;
     let (done, logs) = run_flow(&l.engine, &source).await;
+    let missing = flow(
+        "lambda-missing",
+        &endpoint,
+        "  - id: missing\n    type: io.kestra.plugin.aws.lambda.Invoke\n    functionArn: missing",
+    );
+    let (missing, missing_logs) = run_flow(&l.engine, &missing).await;
     l.runtime.shutdown().await;
+    assert_eq!(missing.state.current, StateType::Failed);
+    assert!(
+        missing_logs.iter().any(|l| l.contains(
+            "Lambda Invoke task execution failed for function: missing: ResourceNotFoundException: Function not found: missing"
+        )),
+        "{missing_logs:?}"
+    );
     assert_eq!(
         task_run(&done, "invoke").state.current,
         StateType::Success,

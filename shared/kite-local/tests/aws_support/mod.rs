@@ -160,7 +160,7 @@ pub fn flow(id: &str, endpoint: &str, tasks: &str) -> String {
     format!("id: {id}\nnamespace: dev\ntasks:\n{tasks}")
 }
 /// A server speaking Lambda's Invoke API: answers the payload back, or a function
-/// error for the function named `failing`. Returns its endpoint.
+/// error for the function named `failing`, or ResourceNotFoundException for `missing`. Returns its endpoint.
 pub async fn lambda_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
@@ -199,18 +199,25 @@ pub async fn lambda_server() -> String {
                 }
                 let body = request[body_start..].to_vec();
                 let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                let (extra, answer) = if path == "/2015-03-31/functions/failing/invocations" {
+                let (status, extra, answer) = if path == "/2015-03-31/functions/failing/invocations" {
                     (
+                        "200 OK",
                         "X-Amz-Function-Error: Unhandled\r\n",
                         br#"{"errorMessage": "boom", "errorType": "Exception"}"#.to_vec(),
                     )
+                } else if path == "/2015-03-31/functions/missing/invocations" {
+                    (
+                        "404 Not Found",
+                        "X-Amzn-ErrorType: ResourceNotFoundException\r\n",
+                        br#"{"Type": "User", "message": "Function not found: missing"}"#.to_vec(),
+                    )
                 } else if path.starts_with("/2015-03-31/functions/") && path.ends_with("/invocations") {
-                    ("", body)
+                    ("200 OK", "", body)
                 } else {
-                    ("", b"{}".to_vec())
+                    ("404 Not Found", "", b"{}".to_vec())
                 };
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     answer.len()
                 );
                 let _ = socket.write_all(head.as_bytes()).await;

@@ -52,13 +52,16 @@ pub(super) async fn run(client: &Client, op: &InvokeOp, scope: &Scope<'_>) -> Re
         .interceptor(header.clone())
         .send()
         .await
-        .map_err(|e| {
-            let e = sdk_error("Lambda", "Invoke", format!("function '{}'", op.function_arn), e);
-            AwsError::Task(format!(
-                "Lambda Invoke task execution failed for function: {}: {e}",
-                op.function_arn
-            ))
-        })?;
+        .map_err(
+            |e| match sdk_error("Lambda", "Invoke", op.function_arn.as_str(), e) {
+                // Kestra's message, then the service's code and message.
+                AwsError::Service { reason, .. } => AwsError::Task(format!(
+                    "Lambda Invoke task execution failed for function: {}: {reason}",
+                    op.function_arn
+                )),
+                other => other,
+            },
+        )?;
     let header = header.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let content_type = lambda_content_type(header.as_deref());
     let payload = response.payload.map(Blob::into_inner).unwrap_or_default();
