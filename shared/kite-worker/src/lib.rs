@@ -10,13 +10,17 @@
 //! - [`namespace_files`]: namespace files, over the file storage
 //! - [`mail`]: emails over SMTP
 //! - [`execution_notifications`]: messages about an execution, read from the store
+//! - [`aws`]: Kestra's AWS tasks, with the AWS SDK's clients (built on first use)
 
+pub mod aws;
 pub mod execution_notifications;
 pub mod http;
 pub mod kv;
 pub mod mail;
 pub mod namespace_files;
 pub mod storage;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -27,12 +31,14 @@ use kite_engine::ports::{TaskWorker, WorkerContext};
 #[derive(Clone)]
 pub struct InProcessWorker {
     http: http::HttpClient,
+    aws: Arc<aws::AwsClients>,
 }
 
 impl InProcessWorker {
     pub fn new() -> InProcessWorker {
         InProcessWorker {
             http: http::HttpClient::new(),
+            aws: Arc::new(aws::AwsClients::new()),
         }
     }
 }
@@ -69,6 +75,15 @@ impl TaskWorker for InProcessWorker {
             IoCall::ExecutionNotification(call) => IoAnswer::ExecutionNotification(
                 execution_notifications::run(call, &job, &context, &self.http).await,
             ),
+            IoCall::Aws(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = aws::Scope {
+                    files: context.files.as_ref(),
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                };
+                IoAnswer::Aws(aws::run(&self.aws, call, &scope).await)
+            }
         };
         job.finish(answer, context.clock.now())
     }

@@ -12,11 +12,14 @@
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
+//! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
+//!   `lambda.Invoke`, `eventbridge.PutEvents`, `sqs.Publish`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
+pub mod aws;
 pub mod execution_notifications;
 pub mod http;
 pub mod kv;
@@ -43,6 +46,9 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
+    aws::s3::TASKS,
+    aws::dynamodb::TASKS,
+    aws::messaging::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -80,6 +86,19 @@ pub enum IoKind {
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
+    AwsS3Upload,
+    AwsS3Download,
+    AwsS3List,
+    AwsS3Delete,
+    AwsS3Copy,
+    AwsDynamoDbPutItem,
+    AwsDynamoDbGetItem,
+    AwsDynamoDbDeleteItem,
+    AwsDynamoDbQuery,
+    AwsDynamoDbScan,
+    AwsLambdaInvoke,
+    AwsEventBridgePutEvents,
+    AwsSqsPublish,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -150,6 +169,7 @@ pub enum IoCall {
     Mail(mail::MailCall),
     /// Read the execution, then send the message built from it (an HTTP or mail call).
     ExecutionNotification(Box<execution_notifications::ExecutionNotificationCall>),
+    Aws(aws::AwsCall),
 }
 
 impl IoCall {
@@ -161,6 +181,7 @@ impl IoCall {
             IoCall::Http(call) => call.files_read(),
             IoCall::Mail(call) => call.files_read(),
             IoCall::ExecutionNotification(call) => call.files_read(),
+            IoCall::Aws(call) => call.files_read(),
             IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
         }
     }
@@ -176,6 +197,7 @@ pub enum IoAnswer {
     Mail(Result<(), mail::MailError>),
     /// The call sent and its answer, or why the execution could not be read.
     ExecutionNotification(Result<Box<execution_notifications::Sent>, String>),
+    Aws(Result<aws::AwsOutcome, aws::AwsError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

@@ -19,7 +19,8 @@ use kite_core::plugin::storage::{readable, SplitBy, StorageAnswer, StorageCall, 
 use kite_engine::ports::FileStorage;
 use tokio::io::AsyncReadExt;
 
-use io::{open, port_error, Lines, Sink};
+pub(crate) use io::port_error;
+use io::{open, Lines, Sink};
 
 /// Items files are written as Kestra writes them: `.ion`.
 const ITEMS_EXTENSION: &str = ".ion";
