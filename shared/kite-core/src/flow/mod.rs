@@ -52,6 +52,7 @@ pub use limits::FlowLimits;
 pub use parse::{parse_flow, parse_flow_within, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{condition_kind, TaskType, TriggerType, CONDITION_KINDS};
+pub use tasks::EXIT_STATES;
 pub use triggers::{parse_cron, CronParseError};
 
 // How flow sources turn YAML into JSON (defined with the YAML input type).
@@ -147,6 +148,20 @@ pub enum TaskKind {
     Labels {
         labels: Value,
     },
+    /// `execution.Exit`: ends the execution at once in `state` (SUCCESS by default).
+    Exit {
+        state: Value,
+    },
+    /// `execution.SetVariables`: merges `variables` into the execution's `vars`.
+    SetVariables {
+        variables: Value,
+        overwrite: Value,
+    },
+    /// `execution.UnsetVariables`: removes names (dotted paths) from the execution's `vars`.
+    UnsetVariables {
+        variables: Value,
+        ignore_missing: Value,
+    },
     /// `flow.Sleep`.
     Sleep {
         duration: Value,
@@ -241,6 +256,9 @@ impl TaskKind {
             TaskKind::OutputValues { .. } => TaskType::OutputValues,
             TaskKind::Fail { .. } => TaskType::Fail,
             TaskKind::Labels { .. } => TaskType::Labels,
+            TaskKind::Exit { .. } => TaskType::Exit,
+            TaskKind::SetVariables { .. } => TaskType::SetVariables,
+            TaskKind::UnsetVariables { .. } => TaskType::UnsetVariables,
             TaskKind::Sleep { .. } => TaskType::Sleep,
             TaskKind::Sequential(_) => TaskType::Sequential,
             TaskKind::Parallel { .. } => TaskType::Parallel,

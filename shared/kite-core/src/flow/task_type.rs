@@ -14,6 +14,9 @@ pub enum TaskType {
     OutputValues,
     Fail,
     Labels,
+    Exit,
+    SetVariables,
+    UnsetVariables,
     Sleep,
     Sequential,
     Parallel,
@@ -59,6 +62,17 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         TaskType::Labels,
         "io.kestra.plugin.core.execution.Labels",
         &["io.kestra.core.tasks.executions.Labels"],
+    ),
+    (TaskType::Exit, "io.kestra.plugin.core.execution.Exit", &[]),
+    (
+        TaskType::SetVariables,
+        "io.kestra.plugin.core.execution.SetVariables",
+        &[],
+    ),
+    (
+        TaskType::UnsetVariables,
+        "io.kestra.plugin.core.execution.UnsetVariables",
+        &[],
     ),
     (TaskType::Sleep, "io.kestra.plugin.core.flow.Sleep", &[]),
     (

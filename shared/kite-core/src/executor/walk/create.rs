@@ -123,6 +123,10 @@ impl<'a> Machine<'a> {
                     Err(e) => Status::Done(self.fail(exec, i, task, e.message)),
                 }
             }
+            TaskKind::Exit { .. } | TaskKind::SetVariables { .. } | TaskKind::UnsetVariables { .. } => {
+                self.start_attempt(exec, i);
+                self.update_execution(exec, i, task)
+            }
             TaskKind::Subflow(sub) => {
                 self.start_attempt(exec, i);
                 match self.subflow_request(exec, i, task, sub) {
