@@ -8,9 +8,11 @@
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
 //! - [`namespace_files`]: namespace files, over the file storage
+//! - [`logs`]: an execution's log lines (`log.Fetch`), through the engine's log repository
 
 pub mod http;
 pub mod kv;
+pub mod logs;
 pub mod namespace_files;
 pub mod storage;
 
@@ -61,6 +63,10 @@ impl TaskWorker for InProcessWorker {
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
             ),
+            IoCall::Logs(call) => {
+                let prefix = job.task_run.storage_prefix();
+                IoAnswer::Logs(logs::run(context.logs.as_ref(), context.files.as_ref(), call, &prefix).await)
+            }
         };
         job.finish(answer, context.clock.now())
     }

@@ -7,6 +7,7 @@
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
 //!
@@ -16,6 +17,7 @@
 
 pub mod http;
 pub mod kv;
+pub mod log;
 pub mod namespace_files;
 pub mod notifications;
 mod props;
@@ -36,6 +38,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
+    log::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -67,6 +70,7 @@ pub enum IoKind {
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
+    LogFetch,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -134,6 +138,7 @@ pub enum IoCall {
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
     NamespaceFiles(namespace_files::NamespaceFilesCall),
+    Logs(log::LogFetchCall),
 }
 
 impl IoCall {
@@ -143,7 +148,7 @@ impl IoCall {
     pub fn files_read(&self) -> Vec<&str> {
         match self {
             IoCall::Http(call) => call.files_read(),
-            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
+            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) | IoCall::Logs(_) => Vec::new(),
         }
     }
 }
@@ -155,6 +160,7 @@ pub enum IoAnswer {
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
     NamespaceFiles(namespace_files::NamespaceFilesResult),
+    Logs(Result<log::LogFetchAnswer, log::LogFetchError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

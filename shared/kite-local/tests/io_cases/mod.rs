@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod kv;
+pub mod logs;
 pub mod namespace;
 pub mod server;
 pub mod storage;
