@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 mod io_cases;
-use io_cases::{http, kv, logs, namespace, storage, Case, Env};
+use io_cases::{foreach_item, http, kv, logs, namespace, storage, Case, Env};
 
 fn case(name: &'static str, file: &'static str, run: io_cases::CaseFn) -> Case {
     Case {
@@ -65,6 +65,15 @@ fn cases() -> Vec<Case> {
         }),
         case("http-download", "http-download.yaml", |e| {
             Box::pin(http::download(e))
+        }),
+        case("for-each-item", "for-each-item.yaml", |e| {
+            Box::pin(foreach_item::for_each_item(e))
+        }),
+        case("for-each-item[empty]", "for-each-item.yaml", |e| {
+            Box::pin(foreach_item::empty_items(e))
+        }),
+        case("for-each-item-subflow", "for-each-item-subflow.yaml", |e| {
+            Box::pin(foreach_item::subflow(e))
         }),
         Case {
             known: Some(EXECUTION_LINE),

@@ -33,6 +33,7 @@ use crate::plugin::IoKind;
 
 mod defaults;
 mod error;
+mod foreach_item;
 mod ids;
 mod inputs;
 mod limits;
@@ -203,6 +204,11 @@ pub enum TaskKind {
         body: Flowable,
     },
     Subflow(SubflowTask),
+    /// `flow.ForEachItem`: its three steps (`{id}_split`, `{id}_items`, `{id}_merge`) are
+    /// the tasks of `body`, built by the parser from its properties.
+    ForEachItem(Flowable),
+    /// `{id}_items` of a ForEachItem: one subflow execution per batch the split made.
+    ForEachItemExecutable(SubflowTask),
     Pause(PauseTask),
     /// A task that does I/O, run by a worker.
     Io(IoTask),
@@ -268,6 +274,8 @@ impl TaskKind {
             TaskKind::EachSequential { .. } => TaskType::EachSequential,
             TaskKind::EachParallel { .. } => TaskType::EachParallel,
             TaskKind::Subflow(_) => TaskType::Subflow,
+            TaskKind::ForEachItem(_) => TaskType::ForEachItem,
+            TaskKind::ForEachItemExecutable(_) => TaskType::ForEachItemExecutable,
             TaskKind::Pause(_) => TaskType::Pause,
             TaskKind::Io(t) => TaskType::Io(t.kind),
         }
@@ -283,7 +291,7 @@ impl TaskKind {
             vec![&f.tasks, &f.errors, &f.finally]
         }
         match self {
-            TaskKind::Sequential(f) => flowable(f),
+            TaskKind::Sequential(f) | TaskKind::ForEachItem(f) => flowable(f),
             TaskKind::Parallel { body, .. }
             | TaskKind::ForEach { body, .. }
             | TaskKind::EachSequential { body, .. }

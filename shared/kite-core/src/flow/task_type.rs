@@ -26,6 +26,8 @@ pub enum TaskType {
     EachSequential,
     EachParallel,
     Subflow,
+    ForEachItem,
+    ForEachItemExecutable,
     Pause,
     /// A task that does I/O (its names are in [`crate::plugin::io_tasks`]).
     Io(IoKind),
@@ -115,6 +117,16 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         ],
     ),
     (
+        TaskType::ForEachItem,
+        "io.kestra.plugin.core.flow.ForEachItem",
+        &["io.kestra.core.tasks.flows.ForEachItem"],
+    ),
+    (
+        TaskType::ForEachItemExecutable,
+        plugin::foreach_item::ITEMS_TYPE,
+        &[],
+    ),
+    (
         TaskType::Pause,
         "io.kestra.plugin.core.flow.Pause",
         &["io.kestra.core.tasks.flows.Pause"],
@@ -166,6 +178,7 @@ impl TaskType {
                 | TaskType::ForEach
                 | TaskType::EachSequential
                 | TaskType::EachParallel
+                | TaskType::ForEachItem
                 | TaskType::Pause
         )
     }

@@ -63,6 +63,33 @@ fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
             "scheduleDate",
             "scheduleOn",
         ],
+        TaskType::ForEachItem => &[
+            "items",
+            "batch",
+            "namespace",
+            "flowId",
+            "revision",
+            "inputs",
+            "labels",
+            "wait",
+            "transmitFailed",
+            "inheritLabels",
+            "scheduleDate",
+            "restartBehavior",
+            "errors",
+            "finally",
+        ],
+        TaskType::ForEachItemExecutable => &[
+            "namespace",
+            "flowId",
+            "revision",
+            "inputs",
+            "labels",
+            "wait",
+            "transmitFailed",
+            "inheritLabels",
+            "scheduleDate",
+        ],
         TaskType::Pause => &[
             "delay",
             "timeout",
@@ -409,6 +436,11 @@ impl Parser {
                 }
             }
             TaskType::Subflow => self.subflow(obj, path)?,
+            TaskType::ForEachItem => self.for_each_item(obj, path)?,
+            TaskType::ForEachItemExecutable => match self.subflow(obj, path)? {
+                TaskKind::Subflow(sub) => TaskKind::ForEachItemExecutable(sub),
+                other => other,
+            },
             TaskType::Pause => {
                 let on_resume_path = join_path(path, "onResume");
                 let on_resume = self.inputs(obj.get("onResume"), &on_resume_path);
@@ -470,7 +502,7 @@ impl Parser {
         complete.then_some(IoTask { kind, properties })
     }
 
-    fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
+    pub(super) fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
         let namespace = self.required(obj, path, "namespace");
         let flow_id = self.required(obj, path, "flowId");
         if let (Some(Value::String(ns)), Some(Value::String(id)), Some(own_ns), Some(own_id)) =

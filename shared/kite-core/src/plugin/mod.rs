@@ -7,6 +7,7 @@
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//! - [`foreach_item`]: the split and merge steps of `io.kestra.plugin.core.flow.ForEachItem`.
 //! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
@@ -15,6 +16,7 @@
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
 //! the worker's module that makes that call (`kite-worker`).
 
+pub mod foreach_item;
 pub mod http;
 pub mod kv;
 pub mod log;
@@ -39,6 +41,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     storage::TASKS,
     namespace_files::TASKS,
     log::TASKS,
+    foreach_item::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -71,6 +74,8 @@ pub enum IoKind {
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
     LogFetch,
+    ForEachItemSplit,
+    ForEachItemMerge,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.

@@ -217,8 +217,10 @@ impl<'a> Machine<'a> {
         let Some(task) = self.flow.find_task(&runs(exec)[i].task_id) else {
             return;
         };
-        let TaskKind::Subflow(sub) = &task.kind else {
-            return;
+        let sub = match &task.kind {
+            TaskKind::Subflow(sub) => sub,
+            TaskKind::ForEachItemExecutable(sub) => return self.batch_ended(exec, i, sub, child),
+            _ => return,
         };
         let mut outputs = IndexMap::new();
         outputs.insert("executionId".to_string(), Value::String(child.id.clone()));

@@ -14,6 +14,7 @@ mod attempts;
 mod children;
 mod create;
 mod events;
+mod foreach_item;
 mod render;
 mod updates;
 
@@ -51,6 +52,8 @@ pub(super) struct Machine<'a> {
     logs: Vec<LogEntry>,
     /// An Exit task ran in this walk: the execution ends in this state once the walk returns.
     exit: Option<Exit>,
+    /// While a ForEachItem's subflow request renders: `taskrun.items` and `taskrun.iteration`.
+    batch: Option<(String, u32)>,
 }
 
 /// What an Exit task asked for: its task run and the execution's final state.
@@ -91,6 +94,7 @@ impl<'a> Machine<'a> {
             commands: Vec::new(),
             logs: Vec::new(),
             exit: None,
+            batch: None,
         }
     }
 
