@@ -210,3 +210,33 @@ tasks:
         out.logs
     );
 }
+
+#[test]
+fn a_restart_runs_a_failed_set_variables_again() {
+    let source = r#"
+id: restart-vars
+namespace: t
+inputs:
+  - id: overwrite
+    type: BOOLEAN
+    defaults: false
+variables:
+  name: flow
+tasks:
+  - id: set
+    type: io.kestra.plugin.core.execution.SetVariables
+    overwrite: "{{ taskrun.attemptsCount > 1 or inputs.overwrite }}"
+    variables:
+      name: set
+"#;
+    let flow = parse_flow(source).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut runner = Runner::new();
+    runner.add_flow(flow);
+    let out = runner
+        .execute("t", "restart-vars", IndexMap::new())
+        .expect("execute");
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    let out = runner.restart(&out.execution.id).expect("restart");
+    assert_eq!(out.execution.state.current, StateType::Success, "{:?}", out.logs);
+    assert_eq!(json!(out.execution.variables), json!({"name": "set"}));
+}

@@ -246,3 +246,35 @@ fn items_that_are_not_an_internal_storage_uri_fail_the_split() {
         "Unable to split the items from /etc/passwd, this is not an internal storage URI!"
     );
 }
+
+#[test]
+fn a_restart_runs_every_batch_again() {
+    let mut run = split_then_batches(true);
+    run.child_ended(0, StateType::Failed, json!({}));
+    run.child_ended(1, StateType::Success, json!({}));
+    assert_eq!(
+        run.execution.state.current,
+        StateType::Failed,
+        "{:?}",
+        run.states()
+    );
+    run.send(Event::Restart);
+    assert_eq!(run.subflows.len(), 4);
+    assert_eq!(
+        run.outputs("each_items"),
+        json!({"numberOfBatches": 2, "iterations": {"CREATED": 2, "RUNNING": 0}})
+    );
+    run.child_ended(2, StateType::Success, json!({}));
+    run.child_ended(3, StateType::Success, json!({}));
+    run.worker_done("each_merge", json!({}));
+    let items = run
+        .execution
+        .task_runs()
+        .iter()
+        .find(|t| t.task_id == "each_items")
+        .cloned();
+    assert_eq!(
+        items.map(|t| (t.state.current, t.attempts.len())),
+        Some((StateType::Success, 2))
+    );
+}

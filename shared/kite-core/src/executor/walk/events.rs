@@ -140,6 +140,24 @@ impl<'a> Machine<'a> {
                     log_file: None,
                 });
                 let id = tr.id.clone();
+                // Tasks the executor decides run again here, not on a worker.
+                match task.map(|t| (t, &t.kind)) {
+                    Some((
+                        t,
+                        TaskKind::Exit { .. }
+                        | TaskKind::SetVariables { .. }
+                        | TaskKind::UnsetVariables { .. },
+                    )) => {
+                        self.update_execution(exec, i, t);
+                        continue;
+                    }
+                    Some((t, TaskKind::ForEachItemExecutable(sub))) => {
+                        runs_mut(exec)[i].iteration_values = None;
+                        self.start_batches(exec, i, t, sub);
+                        continue;
+                    }
+                    _ => {}
+                }
                 let timeout = task.map(|t| self.schedule_task_timeout(exec, i, t));
                 match (task, timeout) {
                     (Some(t), Some(Err(message))) => {
