@@ -138,10 +138,10 @@ fn base(flow: &Flow, execution: &Execution, extras: Extras) -> Map<String, Value
             );
         }
     }
-    if let Some(v) = &execution.variables {
-        for (k, v) in v {
-            vars.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+    // Kestra's legacy `{{ schedule.* }}` of executions a Schedule trigger created.
+    if let Some(v) = execution.variables.as_ref().and_then(|v| v.get(LEGACY_SCHEDULE)) {
+        vars.entry(LEGACY_SCHEDULE.to_string())
+            .or_insert_with(|| v.clone());
     }
     let mut labels = Map::new();
     let mut system = Map::new();
@@ -159,10 +159,15 @@ fn base(flow: &Flow, execution: &Execution, extras: Extras) -> Map<String, Value
         labels.insert("system".into(), Value::Object(system));
     }
     vars.insert("labels".into(), Value::Object(labels));
+    // As Kestra: the execution's variables (the flow's, copied when it was created, as
+    // SetVariables/UnsetVariables left them), the flow's for executions stored without.
     vars.insert(
         "vars".into(),
         Value::Object(
-            flow.variables
+            execution
+                .variables
+                .as_ref()
+                .unwrap_or(&flow.variables)
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
@@ -170,6 +175,9 @@ fn base(flow: &Flow, execution: &Execution, extras: Extras) -> Map<String, Value
     );
     vars
 }
+
+/// The execution variable a Schedule trigger sets for the legacy `{{ schedule.date }}`.
+pub const LEGACY_SCHEDULE: &str = "schedule";
 
 fn parent_of<'e>(execution: &'e Execution, tr: &TaskRun) -> Option<&'e TaskRun> {
     execution.find_task_run(tr.parent_task_run_id.as_deref()?)

@@ -25,7 +25,7 @@ use kite_core::input::InputValue;
 use kite_core::runner::{ExecuteRequest, Outcome, Runner};
 use serde_json::{json, Value};
 
-use StateType::{Created, Failed, Killed, Paused, Restarted, Running, Skipped, Success};
+use StateType::{Cancelled, Created, Failed, Killed, Paused, Restarted, Running, Skipped, Success, Warning};
 
 const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kestra-flows");
 const BENCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bench");
@@ -1974,6 +1974,79 @@ fn cases() -> Vec<Case> {
             expect_value(&o.execution, "only", "It works")
         }
     );
+
+    // --- execution updates: Exit, SetVariables, UnsetVariables ------------------------
+    for (flow, state) in [("exit", Warning), ("exit-canceled", Cancelled)] {
+        let file: &'static str = if flow == "exit" {
+            "exit.yaml"
+        } else {
+            "exit-canceled.yaml"
+        };
+        case!(flow, file, move |r: &mut Runner| {
+            let o = run(r, flow, none())?;
+            let e = &o.execution;
+            expect(e, state, 2)?;
+            expect_runs(e, &[("if", state), ("exit", state)])
+        });
+    }
+    case!("exit-killed", "exit-killed.yaml", |r: &mut Runner| {
+        let o = run(r, "exit-killed", none())?;
+        let e = &o.execution;
+        expect(e, Killed, 2)?;
+        expect_runs(e, &[("if", Killed), ("exit", Killed)])
+    });
+    case!("exit-nested", "exit-nested.yaml", |r: &mut Runner| {
+        let o = run(r, "exit-nested", none())?;
+        let e = &o.execution;
+        expect(e, Failed, 4)?;
+        expect_runs(
+            e,
+            &[
+                ("if_some_bool", Failed),
+                ("was_true", Success),
+                ("nested_bool_check", Failed),
+                ("nested_was_false", Failed),
+            ],
+        )
+    });
+    case!("set-variables", "set-variables.yaml", |r: &mut Runner| {
+        let o = run(r, "set-variables", none())?;
+        let e = &o.execution;
+        expect(e, Success, 2)?;
+        let values = output(one(e, "output")?, "values")?;
+        expect_eq("values.message", &values["message"], &json!("Hello Loïc"))?;
+        // persisted with the execution, as Kestra's `variables`
+        expect_eq(
+            "execution variables",
+            json!(e.variables),
+            json!({"name": "Loïc", "message": "Hello"}),
+        )
+    });
+    case!(
+        "set-variables-duplicate",
+        "set-variables-duplicate.yaml",
+        |r: &mut Runner| {
+            let o = run(r, "set-variables-duplicate", none())?;
+            let e = &o.execution;
+            expect(e, Failed, 1)?;
+            expect_run_state(e, "set-vars", Failed)?;
+            expect_logs(
+                &o,
+                "set-vars",
+                &[(
+                    "ERROR",
+                    "`overwrite` is set to false and the following variables already exist: name",
+                )],
+            )
+        }
+    );
+    case!("unset-variables", "unset-variables.yaml", |r: &mut Runner| {
+        let o = run(r, "unset-variables", none())?;
+        let e = &o.execution;
+        expect(e, Success, 3)?;
+        let values = output(one(e, "output")?, "values")?;
+        expect_eq("values.message", &values["message"], &json!("default"))
+    });
 
     // --- benchmark01 ---------------------------------------------------------------
     case!("benchmark01", "benchmark01.yaml", |r: &mut Runner| {

@@ -71,7 +71,7 @@ fn every_corpus_flow_parses() {
             Err(errors) => failures.push(format!("{name}: {errors:?}")),
         }
     }
-    assert_eq!(count, 80);
+    assert_eq!(count, 87);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let bench = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

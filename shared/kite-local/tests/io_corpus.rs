@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 mod io_cases;
-use io_cases::{http, kv, namespace, storage, Case, Env};
+use io_cases::{foreach_item, http, kv, logs, namespace, storage, Case, Env};
 
 fn case(name: &'static str, file: &'static str, run: io_cases::CaseFn) -> Case {
     Case {
@@ -66,8 +66,38 @@ fn cases() -> Vec<Case> {
         case("http-download", "http-download.yaml", |e| {
             Box::pin(http::download(e))
         }),
+        case("for-each-item", "for-each-item.yaml", |e| {
+            Box::pin(foreach_item::for_each_item(e))
+        }),
+        case("for-each-item[empty]", "for-each-item.yaml", |e| {
+            Box::pin(foreach_item::empty_items(e))
+        }),
+        case("for-each-item-subflow", "for-each-item-subflow.yaml", |e| {
+            Box::pin(foreach_item::subflow(e))
+        }),
+        Case {
+            known: Some(EXECUTION_LINE),
+            ..case("get-log", "get-log.yaml", |e| Box::pin(logs::fetch(e)))
+        },
+        case("get-log[lines]", "get-log.yaml", |e| {
+            Box::pin(logs::fetch_lines(e))
+        }),
+        case("get-log-taskid", "get-log-taskid.yaml", |e| {
+            Box::pin(logs::fetch_task_id(e))
+        }),
+        Case {
+            known: Some(EXECUTION_LINE),
+            ..case("get-log-executionid", "get-log-executionid.yaml", |e| {
+                Box::pin(logs::fetch_execution_id(e))
+            })
+        },
     ]
 }
+
+/// Kestra's `FetchTest` counts a third line of the execution besides its two tasks' lines;
+/// Kite writes no line for the execution itself there.
+const EXECUTION_LINE: &str =
+    "Kestra fetches one more line than the two tasks log (a line of the execution itself)";
 
 /// Kestra tests of these task types that the corpus does not run, and why.
 const SKIPPED: &[(&str, &str)] = &[

@@ -11,11 +11,13 @@
 //! - [`mail`]: emails over SMTP
 //! - [`execution_notifications`]: messages about an execution, read from the store
 //! - [`aws`]: Kestra's AWS tasks, with the AWS SDK's clients (built on first use)
+//! - [`logs`]: an execution's log lines (`log.Fetch`), through the engine's log repository
 
 pub mod aws;
 pub mod execution_notifications;
 pub mod http;
 pub mod kv;
+pub mod logs;
 pub mod mail;
 pub mod namespace_files;
 pub mod storage;
@@ -83,6 +85,10 @@ impl TaskWorker for InProcessWorker {
                     readable: &job.readable_prefixes,
                 };
                 IoAnswer::Aws(aws::run(&self.aws, call, &scope).await)
+            }
+            IoCall::Logs(call) => {
+                let prefix = job.task_run.storage_prefix();
+                IoAnswer::Logs(logs::run(context.logs.as_ref(), context.files.as_ref(), call, &prefix).await)
             }
         };
         job.finish(answer, context.clock.now())

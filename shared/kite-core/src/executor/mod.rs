@@ -212,7 +212,9 @@ pub fn new_execution(flow: &Flow, request: NewExecution, now: DateTime<Utc>) -> 
         inputs: request.inputs,
         outputs: IndexMap::new(),
         labels,
-        variables: None,
+        // As Kestra, an execution starts with the flow's variables, which
+        // SetVariables/UnsetVariables then change.
+        variables: (!flow.variables.is_empty()).then(|| flow.variables.clone()),
         state: State::new(StateType::Created, now),
         parent_id: request.parent,
         original_id: Some(request.id),

@@ -33,6 +33,7 @@ use crate::plugin::IoKind;
 
 mod defaults;
 mod error;
+mod foreach_item;
 mod ids;
 mod inputs;
 mod limits;
@@ -52,6 +53,7 @@ pub use limits::FlowLimits;
 pub use parse::{parse_flow, parse_flow_within, parse_flows, relocations};
 pub use source::{flow_documents_to_json, flow_source_to_json};
 pub use task_type::{condition_kind, TaskType, TriggerType, CONDITION_KINDS};
+pub use tasks::EXIT_STATES;
 pub use triggers::{parse_cron, CronParseError};
 
 // How flow sources turn YAML into JSON (defined with the YAML input type).
@@ -147,6 +149,20 @@ pub enum TaskKind {
     Labels {
         labels: Value,
     },
+    /// `execution.Exit`: ends the execution at once in `state` (SUCCESS by default).
+    Exit {
+        state: Value,
+    },
+    /// `execution.SetVariables`: merges `variables` into the execution's `vars`.
+    SetVariables {
+        variables: Value,
+        overwrite: Value,
+    },
+    /// `execution.UnsetVariables`: removes names (dotted paths) from the execution's `vars`.
+    UnsetVariables {
+        variables: Value,
+        ignore_missing: Value,
+    },
     /// `flow.Sleep`.
     Sleep {
         duration: Value,
@@ -188,6 +204,11 @@ pub enum TaskKind {
         body: Flowable,
     },
     Subflow(SubflowTask),
+    /// `flow.ForEachItem`: its three steps (`{id}_split`, `{id}_items`, `{id}_merge`) are
+    /// the tasks of `body`, built by the parser from its properties.
+    ForEachItem(Flowable),
+    /// `{id}_items` of a ForEachItem: one subflow execution per batch the split made.
+    ForEachItemExecutable(SubflowTask),
     Pause(PauseTask),
     /// A task that does I/O, run by a worker.
     Io(IoTask),
@@ -241,6 +262,9 @@ impl TaskKind {
             TaskKind::OutputValues { .. } => TaskType::OutputValues,
             TaskKind::Fail { .. } => TaskType::Fail,
             TaskKind::Labels { .. } => TaskType::Labels,
+            TaskKind::Exit { .. } => TaskType::Exit,
+            TaskKind::SetVariables { .. } => TaskType::SetVariables,
+            TaskKind::UnsetVariables { .. } => TaskType::UnsetVariables,
             TaskKind::Sleep { .. } => TaskType::Sleep,
             TaskKind::Sequential(_) => TaskType::Sequential,
             TaskKind::Parallel { .. } => TaskType::Parallel,
@@ -250,6 +274,8 @@ impl TaskKind {
             TaskKind::EachSequential { .. } => TaskType::EachSequential,
             TaskKind::EachParallel { .. } => TaskType::EachParallel,
             TaskKind::Subflow(_) => TaskType::Subflow,
+            TaskKind::ForEachItem(_) => TaskType::ForEachItem,
+            TaskKind::ForEachItemExecutable(_) => TaskType::ForEachItemExecutable,
             TaskKind::Pause(_) => TaskType::Pause,
             TaskKind::Io(t) => TaskType::Io(t.kind),
         }
@@ -265,7 +291,7 @@ impl TaskKind {
             vec![&f.tasks, &f.errors, &f.finally]
         }
         match self {
-            TaskKind::Sequential(f) => flowable(f),
+            TaskKind::Sequential(f) | TaskKind::ForEachItem(f) => flowable(f),
             TaskKind::Parallel { body, .. }
             | TaskKind::ForEach { body, .. }
             | TaskKind::EachSequential { body, .. }

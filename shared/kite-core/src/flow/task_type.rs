@@ -14,6 +14,9 @@ pub enum TaskType {
     OutputValues,
     Fail,
     Labels,
+    Exit,
+    SetVariables,
+    UnsetVariables,
     Sleep,
     Sequential,
     Parallel,
@@ -23,6 +26,8 @@ pub enum TaskType {
     EachSequential,
     EachParallel,
     Subflow,
+    ForEachItem,
+    ForEachItemExecutable,
     Pause,
     /// A task that does I/O (its names are in [`crate::plugin::io_tasks`]).
     Io(IoKind),
@@ -59,6 +64,17 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         TaskType::Labels,
         "io.kestra.plugin.core.execution.Labels",
         &["io.kestra.core.tasks.executions.Labels"],
+    ),
+    (TaskType::Exit, "io.kestra.plugin.core.execution.Exit", &[]),
+    (
+        TaskType::SetVariables,
+        "io.kestra.plugin.core.execution.SetVariables",
+        &[],
+    ),
+    (
+        TaskType::UnsetVariables,
+        "io.kestra.plugin.core.execution.UnsetVariables",
+        &[],
     ),
     (TaskType::Sleep, "io.kestra.plugin.core.flow.Sleep", &[]),
     (
@@ -99,6 +115,16 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
             "io.kestra.core.tasks.flows.Subflow",
             "io.kestra.core.tasks.flows.Flow",
         ],
+    ),
+    (
+        TaskType::ForEachItem,
+        "io.kestra.plugin.core.flow.ForEachItem",
+        &["io.kestra.core.tasks.flows.ForEachItem"],
+    ),
+    (
+        TaskType::ForEachItemExecutable,
+        plugin::foreach_item::ITEMS_TYPE,
+        &[],
     ),
     (
         TaskType::Pause,
@@ -152,6 +178,7 @@ impl TaskType {
                 | TaskType::ForEach
                 | TaskType::EachSequential
                 | TaskType::EachParallel
+                | TaskType::ForEachItem
                 | TaskType::Pause
         )
     }

@@ -13,6 +13,9 @@ use super::{Flowable, IoTask, LogLevel, PauseTask, SubflowTask, Task, TaskKind, 
 use crate::expression::write_pebble;
 use crate::plugin::{Check, IoKind};
 
+/// The states `execution.Exit` ends an execution in (Kestra's `ExitState`).
+pub const EXIT_STATES: &[&str] = &["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"];
+
 const TASK_FIELDS: &[&str] = &[
     "id",
     "type",
@@ -36,6 +39,9 @@ fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
         TaskType::OutputValues => &["values"],
         TaskType::Fail => &["condition", "errorMessage"],
         TaskType::Labels => &["labels"],
+        TaskType::Exit => &["state"],
+        TaskType::SetVariables => &["variables", "overwrite"],
+        TaskType::UnsetVariables => &["variables", "ignoreMissing"],
         TaskType::Sleep => &["duration"],
         TaskType::Sequential => &["tasks", "errors", "finally"],
         TaskType::Parallel => &["tasks", "concurrent", "errors", "finally"],
@@ -56,6 +62,33 @@ fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
             "outputs",
             "scheduleDate",
             "scheduleOn",
+        ],
+        TaskType::ForEachItem => &[
+            "items",
+            "batch",
+            "namespace",
+            "flowId",
+            "revision",
+            "inputs",
+            "labels",
+            "wait",
+            "transmitFailed",
+            "inheritLabels",
+            "scheduleDate",
+            "restartBehavior",
+            "errors",
+            "finally",
+        ],
+        TaskType::ForEachItemExecutable => &[
+            "namespace",
+            "flowId",
+            "revision",
+            "inputs",
+            "labels",
+            "wait",
+            "transmitFailed",
+            "inheritLabels",
+            "scheduleDate",
         ],
         TaskType::Pause => &[
             "delay",
@@ -275,6 +308,42 @@ impl Parser {
                 }
                 TaskKind::Labels { labels }
             }
+            TaskType::Exit => TaskKind::Exit {
+                state: self.exit_state(obj, path),
+            },
+            TaskType::SetVariables => {
+                let variables = self.required(obj, path, "variables")?;
+                if !matches!(variables, Value::Object(_) | Value::String(_)) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "variables"),
+                        format!("`variables` must be a map, not {}", describe(&variables)),
+                    );
+                    return None;
+                }
+                TaskKind::SetVariables {
+                    variables,
+                    overwrite: get("overwrite").unwrap_or(Value::Bool(true)),
+                }
+            }
+            TaskType::UnsetVariables => {
+                let variables = self.required(obj, path, "variables")?;
+                if !matches!(variables, Value::Array(_) | Value::String(_)) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "variables"),
+                        format!(
+                            "`variables` must be a list of names, not {}",
+                            describe(&variables)
+                        ),
+                    );
+                    return None;
+                }
+                TaskKind::UnsetVariables {
+                    variables,
+                    ignore_missing: get("ignoreMissing").unwrap_or(Value::Bool(false)),
+                }
+            }
             TaskType::Sleep => TaskKind::Sleep {
                 duration: {
                     self.duration(obj, path, "duration");
@@ -367,6 +436,11 @@ impl Parser {
                 }
             }
             TaskType::Subflow => self.subflow(obj, path)?,
+            TaskType::ForEachItem => self.for_each_item(obj, path)?,
+            TaskType::ForEachItemExecutable => match self.subflow(obj, path)? {
+                TaskKind::Subflow(sub) => TaskKind::ForEachItemExecutable(sub),
+                other => other,
+            },
             TaskType::Pause => {
                 let on_resume_path = join_path(path, "onResume");
                 let on_resume = self.inputs(obj.get("onResume"), &on_resume_path);
@@ -383,6 +457,25 @@ impl Parser {
             }
             TaskType::Io(kind) => TaskKind::Io(self.io_task(kind, obj, path)?),
         })
+    }
+
+    /// Exit's `state`: one of Kestra's exit states, checked here when it is not an expression.
+    fn exit_state(&mut self, obj: &Map<String, Value>, path: &str) -> Value {
+        match present(obj, "state") {
+            None => Value::String("SUCCESS".into()),
+            Some(Value::String(s)) if s.contains("{{") => Value::String(s.clone()),
+            Some(v) => {
+                let text = write_pebble(v);
+                if !EXIT_STATES.contains(&text.as_str()) {
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "state"),
+                        format!("Invalid state `{text}`: use one of {}", EXIT_STATES.join(", ")),
+                    );
+                }
+                Value::String(text)
+            }
+        }
     }
 
     /// A task that does I/O: its properties checked as its type declares them.
@@ -409,7 +502,7 @@ impl Parser {
         complete.then_some(IoTask { kind, properties })
     }
 
-    fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
+    pub(super) fn subflow(&mut self, obj: &Map<String, Value>, path: &str) -> Option<TaskKind> {
         let namespace = self.required(obj, path, "namespace");
         let flow_id = self.required(obj, path, "flowId");
         if let (Some(Value::String(ns)), Some(Value::String(id)), Some(own_ns), Some(own_id)) =

@@ -10,6 +10,8 @@
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//! - [`foreach_item`]: the split and merge steps of `io.kestra.plugin.core.flow.ForEachItem`.
+//! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
@@ -21,8 +23,10 @@
 
 pub mod aws;
 pub mod execution_notifications;
+pub mod foreach_item;
 pub mod http;
 pub mod kv;
+pub mod log;
 pub mod mail;
 pub mod namespace_files;
 pub mod notifications;
@@ -49,6 +53,8 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     aws::s3::TASKS,
     aws::dynamodb::TASKS,
     aws::messaging::TASKS,
+    log::TASKS,
+    foreach_item::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -99,6 +105,9 @@ pub enum IoKind {
     AwsLambdaInvoke,
     AwsEventBridgePutEvents,
     AwsSqsPublish,
+    LogFetch,
+    ForEachItemSplit,
+    ForEachItemMerge,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -170,6 +179,7 @@ pub enum IoCall {
     /// Read the execution, then send the message built from it (an HTTP or mail call).
     ExecutionNotification(Box<execution_notifications::ExecutionNotificationCall>),
     Aws(aws::AwsCall),
+    Logs(log::LogFetchCall),
 }
 
 impl IoCall {
@@ -182,7 +192,7 @@ impl IoCall {
             IoCall::Mail(call) => call.files_read(),
             IoCall::ExecutionNotification(call) => call.files_read(),
             IoCall::Aws(call) => call.files_read(),
-            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
+            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) | IoCall::Logs(_) => Vec::new(),
         }
     }
 }
@@ -198,6 +208,7 @@ pub enum IoAnswer {
     /// The call sent and its answer, or why the execution could not be read.
     ExecutionNotification(Result<Box<execution_notifications::Sent>, String>),
     Aws(Result<aws::AwsOutcome, aws::AwsError>),
+    Logs(Result<log::LogFetchAnswer, log::LogFetchError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

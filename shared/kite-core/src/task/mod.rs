@@ -16,8 +16,10 @@ use crate::env::Env;
 use crate::execution::TaskResult;
 use crate::execution::{Execution, StateType, TaskRun};
 use crate::expression::{write_pebble, ExpressionError, RenderContext};
+use crate::flow::IoTask;
 use crate::flow::{Flow, Task, TaskKind};
-use crate::plugin::{IoJob, TaskRunContext};
+use crate::plugin::foreach_item::merge_properties;
+use crate::plugin::{IoJob, IoKind, TaskRunContext};
 use crate::run_variables;
 use crate::run_variables::readable_prefixes;
 
@@ -41,6 +43,8 @@ pub fn prepare_io(
 ) -> Result<IoJob, TaskResult> {
     let (task_run, task) = task_of(flow, execution, task_run_id, env)?;
     let context = TaskRunContext::new(execution, task_run, task.log_level);
+    let merge = merge_step(execution, task_run, task);
+    let task = merge.as_ref().unwrap_or(task);
     let job = with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
         prepare_call(task, context, render, env.now)
     })?;
@@ -60,6 +64,32 @@ pub fn prepare_io(
         readable_prefixes: prefixes,
         ..job
     })
+}
+
+/// A ForEachItem's `{id}_merge` step with what it writes: the subflow outputs its
+/// `{id}_items` sibling gathered.
+fn merge_step(execution: &Execution, task_run: &TaskRun, task: &Task) -> Option<Task> {
+    let TaskKind::Io(io) = &task.kind else {
+        return None;
+    };
+    if io.kind != IoKind::ForEachItemMerge {
+        return None;
+    }
+    let base = task.id.strip_suffix("_merge").unwrap_or(&task.id);
+    let items = execution
+        .find_child(
+            task_run.parent_task_run_id.as_deref(),
+            &format!("{base}_items"),
+            task_run.value.as_deref(),
+        )
+        .and_then(|k| execution.task_runs().get(k))?;
+    let values = items.iteration_values.as_deref().unwrap_or(&[]);
+    let mut merge = task.clone();
+    merge.kind = TaskKind::Io(IoTask {
+        kind: io.kind,
+        properties: merge_properties(values),
+    });
+    Some(merge)
 }
 
 /// The job of a task that does I/O, its properties rendered with `render`.

@@ -2,8 +2,10 @@
 //! running a flow of `tests/kestra-flows/io/` with inputs and FILE inputs, and reading
 //! back task runs, outputs, logs and stored files.
 
+pub mod foreach_item;
 pub mod http;
 pub mod kv;
+pub mod logs;
 pub mod namespace;
 pub mod server;
 pub mod storage;

@@ -156,7 +156,9 @@ impl<'a> Machine<'a> {
         let value = tr.value.clone();
         let (p, v) = (Some(id.as_str()), value.as_deref());
         let status = match &task.kind {
-            TaskKind::Sequential(f) => self.flowable(exec, f, p, v, Mode::Sequential),
+            TaskKind::Sequential(f) | TaskKind::ForEachItem(f) => {
+                self.flowable(exec, f, p, v, Mode::Sequential)
+            }
             TaskKind::Parallel { body, concurrent } => {
                 self.flowable(exec, body, p, v, Mode::Parallel(*concurrent))
             }

@@ -49,7 +49,8 @@ impl<'a> Machine<'a> {
             | TaskKind::Switch { .. }
             | TaskKind::ForEach { .. }
             | TaskKind::EachSequential { .. }
-            | TaskKind::EachParallel { .. } => {
+            | TaskKind::EachParallel { .. }
+            | TaskKind::ForEachItem(_) => {
                 runs_mut(exec)[i].state.set(StateType::Running, now);
                 if let Err(message) = self.decide(exec, i, task) {
                     return Status::Done(self.fail(exec, i, task, message));
@@ -122,6 +123,14 @@ impl<'a> Machine<'a> {
                     }
                     Err(e) => Status::Done(self.fail(exec, i, task, e.message)),
                 }
+            }
+            TaskKind::Exit { .. } | TaskKind::SetVariables { .. } | TaskKind::UnsetVariables { .. } => {
+                self.start_attempt(exec, i);
+                self.update_execution(exec, i, task)
+            }
+            TaskKind::ForEachItemExecutable(sub) => {
+                self.start_attempt(exec, i);
+                self.start_batches(exec, i, task, sub)
             }
             TaskKind::Subflow(sub) => {
                 self.start_attempt(exec, i);

@@ -140,6 +140,24 @@ impl<'a> Machine<'a> {
                     log_file: None,
                 });
                 let id = tr.id.clone();
+                // Tasks the executor decides run again here, not on a worker.
+                match task.map(|t| (t, &t.kind)) {
+                    Some((
+                        t,
+                        TaskKind::Exit { .. }
+                        | TaskKind::SetVariables { .. }
+                        | TaskKind::UnsetVariables { .. },
+                    )) => {
+                        self.update_execution(exec, i, t);
+                        continue;
+                    }
+                    Some((t, TaskKind::ForEachItemExecutable(sub))) => {
+                        runs_mut(exec)[i].iteration_values = None;
+                        self.start_batches(exec, i, t, sub);
+                        continue;
+                    }
+                    _ => {}
+                }
                 let timeout = task.map(|t| self.schedule_task_timeout(exec, i, t));
                 match (task, timeout) {
                     (Some(t), Some(Err(message))) => {
@@ -217,8 +235,10 @@ impl<'a> Machine<'a> {
         let Some(task) = self.flow.find_task(&runs(exec)[i].task_id) else {
             return;
         };
-        let TaskKind::Subflow(sub) = &task.kind else {
-            return;
+        let sub = match &task.kind {
+            TaskKind::Subflow(sub) => sub,
+            TaskKind::ForEachItemExecutable(sub) => return self.batch_ended(exec, i, sub, child),
+            _ => return,
         };
         let mut outputs = IndexMap::new();
         outputs.insert("executionId".to_string(), Value::String(child.id.clone()));

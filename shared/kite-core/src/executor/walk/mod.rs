@@ -14,7 +14,9 @@ mod attempts;
 mod children;
 mod create;
 mod events;
+mod foreach_item;
 mod render;
+mod updates;
 
 use chrono::Duration;
 use indexmap::IndexMap;
@@ -48,6 +50,16 @@ pub(super) struct Machine<'a> {
     has_pause: bool,
     commands: Vec<Command>,
     logs: Vec<LogEntry>,
+    /// An Exit task ran in this walk: the execution ends in this state once the walk returns.
+    exit: Option<Exit>,
+    /// While a ForEachItem's subflow request renders: `taskrun.items` and `taskrun.iteration`.
+    batch: Option<(String, u32)>,
+}
+
+/// What an Exit task asked for: its task run and the execution's final state.
+struct Exit {
+    task_run: usize,
+    state: StateType,
 }
 
 fn worse(a: StateType, b: StateType) -> StateType {
@@ -81,6 +93,8 @@ impl<'a> Machine<'a> {
             has_pause: flow.has_pause(),
             commands: Vec::new(),
             logs: Vec::new(),
+            exit: None,
+            batch: None,
         }
     }
 
@@ -202,12 +216,15 @@ impl<'a> Machine<'a> {
                     Mode::Sequential,
                     None,
                 );
-                if let Status::Done(state) = status {
+                if let Some(exit) = self.exit.take() {
+                    self.exit(exec, exit);
+                } else if let Status::Done(state) = status {
                     self.terminate(exec, state);
                 }
             }
             s if s.is_terminated() && !flow.after_execution.is_empty() => {
                 self.list(exec, &flow.after_execution, None, None, None, Mode::Sequential);
+                self.after_execution_exit(exec);
             }
             _ => {}
         }
@@ -236,6 +253,20 @@ impl<'a> Machine<'a> {
                 None,
                 Mode::Sequential,
             );
+            self.after_execution_exit(exec);
+        }
+    }
+
+    /// An Exit among `afterExecution` tasks (the execution has ended) only ends its own
+    /// task run and the tasks after it.
+    fn after_execution_exit(&mut self, exec: &mut Execution) {
+        if let Some(exit) = self.exit.take() {
+            let now = self.now();
+            let tr = &mut runs_mut(exec)[exit.task_run];
+            if let Some(a) = tr.attempts.last_mut() {
+                a.state.set(exit.state, now);
+            }
+            tr.state.set(exit.state, now);
         }
     }
 

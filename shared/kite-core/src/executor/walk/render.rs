@@ -34,7 +34,13 @@ impl<'a> Machine<'a> {
         task: &Task,
         f: impl FnOnce(&RenderContext) -> R,
     ) -> R {
-        let vars = run_variables::for_task_run(self.flow, exec, &runs(exec)[i], task, self.env.into());
+        let mut vars = run_variables::for_task_run(self.flow, exec, &runs(exec)[i], task, self.env.into());
+        if let (Some((items, iteration)), Some(Value::Object(taskrun))) =
+            (&self.batch, vars.get_mut("taskrun"))
+        {
+            taskrun.insert("items".into(), Value::String(items.clone()));
+            taskrun.insert("iteration".into(), Value::from(*iteration));
+        }
         let prefixes = self.readable_prefixes(exec);
         let ctx = self.render_context(&vars, &prefixes, &[]);
         f(&ctx)

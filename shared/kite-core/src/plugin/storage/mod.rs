@@ -297,7 +297,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn prepare_split(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
+pub(crate) fn prepare_split(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
     let by = if let Some(pattern) = p.rendered("regexPattern")? {
         regex::Regex::new(&pattern).map_err(|e| format!("Invalid `regexPattern` '{pattern}': {e}"))?;

@@ -261,7 +261,12 @@ impl Engine {
             },
             self.now(),
         );
-        execution.variables = variables;
+        if let Some(variables) = variables {
+            execution
+                .variables
+                .get_or_insert_with(Default::default)
+                .extend(variables);
+        }
         if let Some(error) = invalid {
             return self
                 .insert_failed(flow, execution, &trigger_input_error(&error))
