@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -488,15 +489,106 @@ tasks:
         upstream.stop()
 
 
-def worker_calls_of_one_request(api, ddb, table, sources, base):
-    """The AWS calls the worker function makes for an execution of one http.Request task
-    (its start, the task run on the worker, its end), delivered once, by one instance."""
-    source = f"id: one-request\nnamespace: e2e\ntasks:\n  - id: call\n    type: io.kestra.plugin.core.http.Request\n    uri: {base}/status\n"
+def script_to_aws(api, ddb, table, sources):
+    """A shell script run by the worker function whose output file goes to S3 and whose
+    outputs go into a DynamoDB item, every batch delivered to two instances at once: the
+    script runs, the object is written and the item is put once per task run attempt."""
+    print("== a shell script on the worker function, its file uploaded to S3, an item put in DynamoDB")
+    s3 = boto3.client("s3")
+    suffix = uuid.uuid4().hex[:8]
+    bucket, items = f"e2e-reports-{suffix}", f"e2e-reports-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    # Versions and the item table's stream count the writes: a duplicate cannot hide.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    stream_arn = ddb.create_table(
+        TableName=items,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    runs_file = os.path.join(tempfile.mkdtemp(prefix="kite-e2e-script-"), "runs")
+    source = f"""id: script-to-aws
+namespace: e2e
+tasks:
+  - id: report
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - echo run >> {runs_file}
+      - printf 'id,amount\\n1,10\\n2,32\\n' > report.csv
+      - echo '::{{"outputs":{{"rows":2}}}}::'
+    outputFiles:
+      - report.csv
+  - id: upload
+    type: io.kestra.plugin.aws.s3.Upload
+    from: "{{{{ outputs.report.outputFiles['report.csv'] }}}}"
+    bucket: {bucket}
+    key: "reports/{{{{ execution.id }}}}.csv"
+  - id: record
+    type: io.kestra.plugin.aws.dynamodb.PutItem
+    tableName: {items}
+    item:
+      id: "{{{{ execution.id }}}}"
+      rows: "{{{{ outputs.report.vars.rows }}}}"
+      key: "{{{{ outputs.upload.key }}}}"
+      at: "{{{{ now() }}}}"
+"""
+    status, body = http(api, "POST", "/api/v1/flows", source, headers={"content-type": "application/x-yaml"})
+    check(status == 200, f"flow e2e.script-to-aws created ({status} {body if status != 200 else ''})")
+    status, execution = http(api, "POST", "/api/v1/executions/e2e/script-to-aws")
+    run_id = execution["id"]
+    check(sources.until(lambda: stored_state(ddb, table, run_id) in ("SUCCESS", "FAILED", "KILLED")), "the script flow ended")
+    status, execution = http(api, "GET", f"/api/v1/executions/{run_id}")
+    runs = {r["taskId"]: r for r in execution["taskRunList"]}
+    check(execution["state"]["current"] == "SUCCESS", f"SUCCESS ({execution['state']['current']})")
+    check(all(len(r.get("attempts") or []) == 1 for r in runs.values()), "each task run has one attempt")
+    check(open(runs_file).read() == "run\n", f"the script ran once: {open(runs_file).read()!r}")
+    check(runs["report"]["outputs"].get("exitCode") == 0 and runs["report"]["outputs"]["vars"] == {"rows": 2},
+          f"the script's outputs: {runs['report']['outputs']}")
+    key = f"reports/{run_id}.csv"
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", [])
+    check(len(versions) == 1, f"one S3 write of {key} although every batch was delivered twice: {len(versions)}")
+    check(s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"id,amount\n1,10\n2,32\n", "the object holds the script's file")
+    item = ddb.get_item(TableName=items, Key={"id": {"S": run_id}}, ConsistentRead=True).get("Item")
+    check(item is not None and item["rows"] == {"S": "2"} and item["key"] == {"S": key}, f"the item: {item}")
+    streams = boto3.client("dynamodbstreams")
+    shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    writes = 0
+    for shard in shards:
+        it = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        writes += len(streams.get_records(ShardIterator=it)["Records"])
+    check(writes == 1, f"one PutItem reached the table: {writes} stream records")
+    upload = f"""id: one-upload
+namespace: e2e
+tasks:
+  - id: write
+    type: io.kestra.plugin.core.storage.Write
+    content: "id,amount\\n1,10\\n"
+    extension: .csv
+  - id: upload
+    type: io.kestra.plugin.aws.s3.Upload
+    from: "{{{{ outputs.write.uri }}}}"
+    bucket: {bucket}
+    key: one-upload.csv
+"""
+    total, calls = worker_calls(api, ddb, table, sources, "one-upload", upload)
+    print(f"  worker function, one execution of storage.Write then s3.Upload: {total} AWS calls in {len(calls)} invocations {calls}")
+    uploads = sum((json.loads(c) if isinstance(c, str) else c or {}).get("S3.PutObject", 0) for c in calls)
+    check(uploads >= 2, f"the task's own PutObject is counted with the adapters' calls ({uploads} S3.PutObject)")
+    check(0 < total <= 24, f"a Write and an S3 Upload cost the worker function {total} AWS calls (at most 24)")
+
+
+def worker_calls(api, ddb, table, sources, flow_id, source):
+    """The AWS calls the worker function makes for one execution of `source` (its start,
+    its task runs on the worker, its end), every item delivered once, to one instance:
+    (total, the calls of each invocation by `Service.Operation`)."""
     status, _ = http(api, "POST", "/api/v1/flows", source, headers={"content-type": "application/x-yaml"})
-    check(status == 200, "flow e2e.one-request created")
+    check(status == 200, f"flow e2e.{flow_id} created")
     worker = sources.workers[0]
     with sources.paused():
-        status, execution = http(api, "POST", "/api/v1/executions/e2e/one-request")
+        status, execution = http(api, "POST", f"/api/v1/executions/e2e/{flow_id}")
         done_before = len([l for l in worker.log_lines() if l.get("message") == "invocation done"])
         end = time.monotonic() + 30
         while stored_state(ddb, table, execution["id"]) != "SUCCESS" and time.monotonic() < end:
@@ -508,12 +600,17 @@ def worker_calls_of_one_request(api, ddb, table, sources, base):
                 for m in messages:
                     if m["MessageId"] not in failed:
                         sources.sqs.delete_message(QueueUrl=sources.queue, ReceiptHandle=m["ReceiptHandle"])
-        check(stored_state(ddb, table, execution["id"]) == "SUCCESS", "one http.Request: SUCCESS, run by one worker instance")
+        check(stored_state(ddb, table, execution["id"]) == "SUCCESS", f"e2e.{flow_id}: SUCCESS, run by one worker instance")
         done = [l for l in worker.log_lines() if l.get("message") == "invocation done"][done_before:]
-        total = sum(int(l.get("aws_calls", 0)) for l in done)
-        print(f"  worker function, one execution of one http.Request task: {total} AWS calls in {len(done)} invocations "
-              f"{[l.get('calls') for l in done]}")
-        check(0 < total <= 12, f"an HTTP task run's execution costs the worker function {total} AWS calls (at most 12)")
+        return sum(int(l.get("aws_calls", 0)) for l in done), [l.get("calls") for l in done]
+
+
+def worker_calls_of_one_request(api, ddb, table, sources, base):
+    """An execution of one http.Request task costs the worker function a few AWS calls."""
+    source = f"id: one-request\nnamespace: e2e\ntasks:\n  - id: call\n    type: io.kestra.plugin.core.http.Request\n    uri: {base}/status\n"
+    total, calls = worker_calls(api, ddb, table, sources, "one-request", source)
+    print(f"  worker function, one execution of one http.Request task: {total} AWS calls in {len(calls)} invocations {calls}")
+    check(0 < total <= 12, f"an HTTP task run's execution costs the worker function {total} AWS calls (at most 12)")
 
 
 def check_template():
@@ -750,6 +847,7 @@ def run(fns, ddb, sqs, table, queue, stream_arn, group):
     check([l["message"] for l in slogs].count("awake") == 1, "the Log task after the Sleep logged once")
 
     io_tasks(api, ddb, table, sources, secret_prefix=f"{group}/")
+    script_to_aws(api, ddb, table, sources)
 
     print("== wait=true across functions: the api instance sees the worker's progress")
     started = time.monotonic()

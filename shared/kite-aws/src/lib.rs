@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use kite_engine::ports::{RandomIds, SystemClock};
 use kite_engine::{Engine, EngineConfig, Ports};
 
@@ -39,6 +40,8 @@ pub struct AwsAdapters {
     pub schedules: Arc<SchedulerSchedules>,
     /// What `secret()` reads: Secrets Manager under the configured prefix.
     pub secrets: Arc<SecretsManagerSecrets>,
+    /// Makes the task runs' I/O; its AWS tasks' calls are counted with the adapters'.
+    pub worker: Arc<kite_worker::InProcessWorker>,
 }
 
 /// What every function starts with: the adapters of [`AwsConfig::from_env`] and an
@@ -62,7 +65,7 @@ pub async fn aws_adapters(config: &AwsConfig) -> AwsAdapters {
 
 /// Like [`aws_adapters`], counting calls in `counter` (a benchmark of one execution).
 pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> AwsAdapters {
-    let clients = config::Clients::load(config, counter).await;
+    let clients = config::Clients::load(config, counter.clone()).await;
     let files = Arc::new(S3FileStorage::new(clients.s3.clone(), config.bucket_name.clone()));
     let store = Arc::new(AwsStore::new(
         clients.dynamodb.clone(),
@@ -82,11 +85,13 @@ pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> A
         config.secret_prefix.clone(),
         config.secret_ttl,
     ));
+    let worker = kite_worker::InProcessWorker::with_aws_interceptor(SharedInterceptor::new(counter));
     AwsAdapters {
         store,
         files,
         schedules,
         secrets,
+        worker: Arc::new(worker),
     }
 }
 
@@ -109,7 +114,7 @@ impl AwsAdapters {
             triggers: self.store.clone(),
             kv: self.store.clone(),
             schedules: self.schedules.clone(),
-            worker: Arc::new(kite_worker::InProcessWorker::new()),
+            worker: self.worker.clone(),
             secrets: self.secrets.clone(),
         }
     }

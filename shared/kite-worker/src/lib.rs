@@ -43,6 +43,17 @@ impl InProcessWorker {
             aws: Arc::new(aws::AwsClients::new()),
         }
     }
+
+    /// A worker whose AWS tasks' calls also go through `interceptor` (the AWS host counts
+    /// every call an invocation makes, its adapters' and its tasks' alike).
+    pub fn with_aws_interceptor(
+        interceptor: aws_smithy_runtime_api::client::interceptors::SharedInterceptor,
+    ) -> InProcessWorker {
+        InProcessWorker {
+            http: http::HttpClient::new(),
+            aws: Arc::new(aws::AwsClients::with_interceptor(interceptor)),
+        }
+    }
 }
 
 impl Default for InProcessWorker {

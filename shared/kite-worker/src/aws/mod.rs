@@ -18,6 +18,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -44,12 +45,15 @@ const MAX_CONNECTIONS: usize = 64;
 pub struct AwsClients {
     http: OnceLock<SharedHttpClient>,
     by_connection: Mutex<HashMap<AwsConnection, Arc<Clients>>>,
+    /// Sees every call the clients make (the AWS host's count of calls per invocation).
+    interceptor: Option<SharedInterceptor>,
 }
 
 /// The clients of one connection, each built when a task first needs it.
 struct Clients {
     config: SdkConfig,
     path_style: bool,
+    interceptor: Option<SharedInterceptor>,
     s3: OnceLock<aws_sdk_s3::Client>,
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
@@ -66,6 +70,14 @@ impl AwsClients {
         AwsClients::default()
     }
 
+    /// Clients whose every call also goes through `interceptor`.
+    pub fn with_interceptor(interceptor: SharedInterceptor) -> AwsClients {
+        AwsClients {
+            interceptor: Some(interceptor),
+            ..AwsClients::default()
+        }
+    }
+
     fn clients(&self, connection: &AwsConnection) -> Arc<Clients> {
         let mut cache = self.by_connection.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(clients) = cache.get(connection) {
@@ -79,7 +91,7 @@ impl AwsClients {
                     .build_https()
             })
             .clone();
-        let clients = Arc::new(Clients::new(connection, http));
+        let clients = Arc::new(Clients::new(connection, http, self.interceptor.clone()));
         if cache.len() >= MAX_CONNECTIONS {
             cache.clear();
         }
@@ -91,7 +103,11 @@ impl AwsClients {
 impl Clients {
     /// The task's connection over the SDK's defaults from the environment (as Lambda
     /// sets it: `AWS_REGION`, the role's keys, and `AWS_ENDPOINT_URL` for emulators).
-    fn new(connection: &AwsConnection, http: SharedHttpClient) -> Clients {
+    fn new(
+        connection: &AwsConnection,
+        http: SharedHttpClient,
+        interceptor: Option<SharedInterceptor>,
+    ) -> Clients {
         let region = connection
             .region
             .clone()
@@ -134,6 +150,7 @@ impl Clients {
         Clients {
             config: config.build(),
             path_style,
+            interceptor,
             s3: OnceLock::new(),
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
@@ -144,31 +161,42 @@ impl Clients {
 
     fn s3(&self) -> &aws_sdk_s3::Client {
         self.s3.get_or_init(|| {
-            aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&self.config)
-                    .force_path_style(self.path_style)
-                    .build(),
-            )
+            let mut config = aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.path_style);
+            config.set_interceptors(self.interceptor.clone());
+            aws_sdk_s3::Client::from_conf(config.build())
         })
     }
 
     fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
-        self.dynamodb
-            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+        self.dynamodb.get_or_init(|| {
+            let mut config = aws_sdk_dynamodb::config::Builder::from(&self.config);
+            config.set_interceptors(self.interceptor.clone());
+            aws_sdk_dynamodb::Client::from_conf(config.build())
+        })
     }
 
     fn sqs(&self) -> &aws_sdk_sqs::Client {
-        self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.config))
+        self.sqs.get_or_init(|| {
+            let mut config = aws_sdk_sqs::config::Builder::from(&self.config);
+            config.set_interceptors(self.interceptor.clone());
+            aws_sdk_sqs::Client::from_conf(config.build())
+        })
     }
 
     fn lambda(&self) -> &aws_sdk_lambda::Client {
-        self.lambda
-            .get_or_init(|| aws_sdk_lambda::Client::new(&self.config))
+        self.lambda.get_or_init(|| {
+            let mut config = aws_sdk_lambda::config::Builder::from(&self.config);
+            config.set_interceptors(self.interceptor.clone());
+            aws_sdk_lambda::Client::from_conf(config.build())
+        })
     }
 
     fn eventbridge(&self) -> &aws_sdk_eventbridge::Client {
-        self.eventbridge
-            .get_or_init(|| aws_sdk_eventbridge::Client::new(&self.config))
+        self.eventbridge.get_or_init(|| {
+            let mut config = aws_sdk_eventbridge::config::Builder::from(&self.config);
+            config.set_interceptors(self.interceptor.clone());
+            aws_sdk_eventbridge::Client::from_conf(config.build())
+        })
     }
 }
 
