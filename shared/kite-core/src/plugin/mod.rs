@@ -9,6 +9,8 @@
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
+//! - [`scripts`]: script tasks run as processes (`io.kestra.plugin.scripts.shell.*`,
+//!   `python.*`, `node.*`, the legacy `io.kestra.core.tasks.scripts.Bash` and `Python`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
@@ -19,6 +21,7 @@ pub mod kv;
 pub mod namespace_files;
 pub mod notifications;
 mod props;
+pub mod scripts;
 pub mod storage;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +39,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
+    scripts::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -67,6 +71,14 @@ pub enum IoKind {
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
+    ShellCommands,
+    ShellScript,
+    PythonCommands,
+    PythonScript,
+    NodeCommands,
+    NodeScript,
+    LegacyBash,
+    LegacyPython,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -106,6 +118,8 @@ pub enum Check {
     Map,
     /// A boolean (YAML 1.1 spellings too), kept as a JSON boolean.
     Boolean,
+    /// A list, or an expression that renders to one, kept as written.
+    List,
 }
 
 impl Property {
@@ -122,6 +136,22 @@ impl IoKind {
     }
 }
 
+/// The variables a task type's properties see besides the task run's (a script task's
+/// `workingDir`…).
+pub fn task_variables(kind: IoKind, properties: &Map<String, Value>) -> Map<String, Value> {
+    match kind {
+        IoKind::ShellCommands
+        | IoKind::ShellScript
+        | IoKind::PythonCommands
+        | IoKind::PythonScript
+        | IoKind::NodeCommands
+        | IoKind::NodeScript
+        | IoKind::LegacyBash
+        | IoKind::LegacyPython => scripts::variables(kind, properties),
+        _ => Map::new(),
+    }
+}
+
 /// The task type of `name`, current or legacy.
 pub fn by_name(name: &str) -> Option<&'static IoTaskSpec> {
     io_tasks().find(|s| s.name == name || s.aliases.contains(&name))
@@ -134,6 +164,7 @@ pub enum IoCall {
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
     NamespaceFiles(namespace_files::NamespaceFilesCall),
+    Script(scripts::ScriptCall),
 }
 
 impl IoCall {
@@ -144,6 +175,8 @@ impl IoCall {
         match self {
             IoCall::Http(call) => call.files_read(),
             IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
+            // Input files are checked by the worker against the job's readable prefixes.
+            IoCall::Script(_) => Vec::new(),
         }
     }
 }
@@ -155,6 +188,7 @@ pub enum IoAnswer {
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
     NamespaceFiles(namespace_files::NamespaceFilesResult),
+    Script(Result<scripts::ScriptRun, scripts::ScriptError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.
