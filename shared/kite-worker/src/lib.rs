@@ -8,11 +8,15 @@
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
 //! - [`namespace_files`]: namespace files, over the file storage
+//! - [`script`]: script tasks, run as processes on this host
 
 pub mod http;
 pub mod kv;
 pub mod namespace_files;
+pub mod script;
 pub mod storage;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kite_core::executor::TaskResult;
@@ -23,12 +27,22 @@ use kite_engine::ports::{TaskWorker, WorkerContext};
 #[derive(Clone)]
 pub struct InProcessWorker {
     http: http::HttpClient,
+    scripts: Arc<script::ScriptConfig>,
 }
 
 impl InProcessWorker {
     pub fn new() -> InProcessWorker {
         InProcessWorker {
             http: http::HttpClient::new(),
+            scripts: Arc::default(),
+        }
+    }
+
+    /// The same worker with these settings for script tasks.
+    pub fn with_scripts(self, config: script::ScriptConfig) -> InProcessWorker {
+        InProcessWorker {
+            scripts: Arc::new(config),
+            ..self
         }
     }
 }
@@ -61,6 +75,7 @@ impl TaskWorker for InProcessWorker {
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
             ),
+            IoCall::Script(call) => IoAnswer::Script(script::run(call, &job, &context, &self.scripts).await),
         };
         job.finish(answer, context.clock.now())
     }
