@@ -21,6 +21,9 @@ use kite_core::plugin::IoJob;
 use kite_engine::ports::WorkerContext;
 use tracing::warn;
 
+/// The `kestra` module of Python script tasks.
+const KESTRA_PY: &str = include_str!("kestra.py");
+
 /// What to do with a task that asks for a container (`taskRunner` Docker, `containerImage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContainerTasks {
@@ -172,6 +175,20 @@ async fn run_in_folder(
             program: program.candidates()[0].to_string(),
         })?;
         if program == Program::Python {
+            // `from kestra import Kestra` works without Kestra's package installed.
+            let modules = root.path().join("python");
+            std::fs::create_dir(&modules).map_err(local)?;
+            std::fs::write(modules.join("kestra.py"), KESTRA_PY).map_err(local)?;
+            let mut python_path = modules.to_string_lossy().into_owned();
+            let given = env.iter().position(|(k, _)| k == "PYTHONPATH");
+            let rest = match given {
+                Some(at) => Some(env.remove(at).1),
+                None => std::env::var("PYTHONPATH").ok(),
+            };
+            if let Some(rest) = rest.filter(|p| !p.is_empty()) {
+                python_path = format!("{python_path}:{rest}");
+            }
+            env.push(("PYTHONPATH".into(), python_path));
             // Kestra's commands say `python`; many hosts only have `python3`.
             if find_program(&["python"]).is_none() {
                 let shims = root.path().join("bin");
