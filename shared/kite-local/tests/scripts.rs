@@ -614,3 +614,19 @@ async fn python_dependencies_go_into_a_cached_virtual_environment() {
     assert_eq!(std::fs::read_dir(cache.path().join("venvs")).expect("cache").count(), 1);
     local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_flows_run() {
+    let local = start().await;
+    let (done, logs) = local.run(include_str!("../../../flows/dev/shell-script.yaml")).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(logs.iter().any(|l| l == "12 bytes: HELLO, KITE!"), "{logs:?}");
+    let (done, logs) = local.run(include_str!("../../../flows/dev/python-outputs.yaml")).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(logs.iter().any(|l| l == "wrote 5 rows"), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.starts_with("5 rows, total 55; file kestra:///dev/python-outputs/")),
+        "{logs:?}"
+    );
+    local.stop().await;
+}
