@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 mod io_cases;
-use io_cases::{http, kv, namespace, storage, Case, Env};
+use io_cases::{http, kv, namespace, scripts, storage, Case, Env};
 
 fn case(name: &'static str, file: &'static str, run: io_cases::CaseFn) -> Case {
     Case {
@@ -65,6 +65,12 @@ fn cases() -> Vec<Case> {
         }),
         case("http-download", "http-download.yaml", |e| {
             Box::pin(http::download(e))
+        }),
+        case("scripts-shell", "scripts-shell.yaml", |e| {
+            Box::pin(scripts::shell(e))
+        }),
+        case("scripts-bash", "scripts-bash.yaml", |e| {
+            Box::pin(scripts::bash(e))
         }),
     ]
 }

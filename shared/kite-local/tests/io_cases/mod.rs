@@ -5,6 +5,7 @@
 pub mod http;
 pub mod kv;
 pub mod namespace;
+pub mod scripts;
 pub mod server;
 pub mod storage;
 
