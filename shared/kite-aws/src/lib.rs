@@ -109,7 +109,10 @@ impl AwsAdapters {
             triggers: self.store.clone(),
             kv: self.store.clone(),
             schedules: self.schedules.clone(),
-            worker: Arc::new(kite_worker::InProcessWorker::new().with_scripts(kite_worker::script::ScriptConfig::from_env())),
+            worker: Arc::new(
+                kite_worker::InProcessWorker::new()
+                    .with_scripts(kite_worker::script::ScriptConfig::from_env()),
+            ),
             secrets: self.secrets.clone(),
         }
     }

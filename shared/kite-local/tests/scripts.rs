@@ -83,7 +83,10 @@ fn flow(id: &str, tasks: &str) -> String {
 }
 
 fn has_node() -> bool {
-    let found = std::process::Command::new("node").arg("--version").output().is_ok();
+    let found = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok();
     if !found {
         println!("skipped: `node` is not installed here (CI installs nodejs)");
     }
@@ -112,17 +115,26 @@ async fn a_later_task_uses_a_shell_script_s_outputs_and_files() {
     let (done, logs) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert_eq!(output(&done, "sh", "exitCode"), json!(0));
-    assert_eq!(output(&done, "sh", "vars"), json!({"greeting": "hello", "count": 2}));
+    assert_eq!(
+        output(&done, "sh", "vars"),
+        json!({"greeting": "hello", "count": 2})
+    );
     assert_eq!(output(&done, "use", "value"), json!("hello x2: hello file"));
     let uri = output(&done, "sh", "outputFiles")["greeting.txt"].clone();
     let prefix = format!("kestra:///dev/chain/executions/{}/tasks/sh/", done.id);
     assert!(uri.as_str().is_some_and(|u| u.starts_with(&prefix)), "{uri}");
     // `{{ workingDir }}` rendered to the attempt's folder, which is gone afterwards.
-    let line = logs.iter().find(|l| l.starts_with("in /")).expect("workingDir line");
+    let line = logs
+        .iter()
+        .find(|l| l.starts_with("in /"))
+        .expect("workingDir line");
     let folder = line.trim_start_matches("in ");
     assert!(!Path::new(folder).exists(), "{folder} left behind");
     let levels = local.levels(&done.id).await;
-    assert!(levels.contains(&(LogLevel::Info, "to stdout".into())), "{levels:?}");
+    assert!(
+        levels.contains(&(LogLevel::Info, "to stdout".into())),
+        "{levels:?}"
+    );
     local.stop().await;
 }
 
@@ -144,8 +156,14 @@ async fn a_non_zero_exit_fails_with_kestra_s_message_and_stderr_in_the_log() {
     let (done, _) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Failed);
     let levels = local.levels(&done.id).await;
-    assert!(levels.contains(&(LogLevel::Error, "something broke".into())), "{levels:?}");
-    assert!(levels.contains(&(LogLevel::Error, "Command failed with code 3".into())), "{levels:?}");
+    assert!(
+        levels.contains(&(LogLevel::Error, "something broke".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&(LogLevel::Error, "Command failed with code 3".into())),
+        "{levels:?}"
+    );
     assert!(!levels.iter().any(|(_, m)| m == "never"));
     local.stop().await;
 }
@@ -173,7 +191,10 @@ async fn fail_fast_stops_at_the_first_failure_unless_disabled() {
     // `allowFailure` turns the FAILED task run into a WARNING one.
     assert_eq!(task_run(&done, "fast").state.current, StateType::Warning);
     let levels = local.levels(&done.id).await;
-    assert!(levels.contains(&(LogLevel::Error, "Command failed with code 1".into())), "{levels:?}");
+    assert!(
+        levels.contains(&(LogLevel::Error, "Command failed with code 1".into())),
+        "{levels:?}"
+    );
     assert_eq!(task_run(&done, "slow").state.current, StateType::Success);
     assert!(!logs.iter().any(|l| l == "after-fast"), "{logs:?}");
     assert!(logs.iter().any(|l| l == "after-slow"), "{logs:?}");
@@ -202,8 +223,14 @@ async fn stderr_makes_a_warning_unless_told_otherwise_and_logs_lines_carry_level
     assert_eq!(task_run(&done, "quiet").state.current, StateType::Success);
     assert_eq!(done.state.current, StateType::Warning);
     let levels = local.levels(&done.id).await;
-    assert!(levels.contains(&(LogLevel::Error, "careful".into())), "{levels:?}");
-    assert!(levels.contains(&(LogLevel::Warn, "from the protocol".into())), "{levels:?}");
+    assert!(
+        levels.contains(&(LogLevel::Error, "careful".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&(LogLevel::Warn, "from the protocol".into())),
+        "{levels:?}"
+    );
     assert!(levels.contains(&(LogLevel::Debug, "detail".into())), "{levels:?}");
     local.stop().await;
 }
@@ -273,8 +300,15 @@ async fn a_background_process_does_not_outlive_a_finished_task() {
     let started = Instant::now();
     let (done, logs) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert!(started.elapsed() < Duration::from_secs(20), "waited for the background sleep");
-    let pid: u32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("pid");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited for the background sleep"
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
     let deadline = Instant::now() + Duration::from_secs(5);
     while alive(pid) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -334,7 +368,11 @@ async fn an_input_file_of_another_execution_is_refused() {
     );
     let (done, logs) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Failed);
-    assert!(logs.iter().any(|l| l.contains("Unable to read") && l.contains(other)), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("Unable to read") && l.contains(other)),
+        "{logs:?}"
+    );
     assert!(!logs.iter().any(|l| l == "private"));
     local.stop().await;
 }
@@ -363,8 +401,14 @@ async fn python_script_outputs_and_files() {
         json!({"total": 3.5, "ok": true, "items": [1, 2]})
     );
     let uri = output(&done, "py", "outputFiles")["result.json"].clone();
-    let bytes = local.files().read_blocking(uri.as_str().expect("uri")).expect("stored");
-    assert_eq!(serde_json::from_slice::<Value>(&bytes).expect("json"), json!({"cwd": true}));
+    let bytes = local
+        .files()
+        .read_blocking(uri.as_str().expect("uri"))
+        .expect("stored");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).expect("json"),
+        json!({"cwd": true})
+    );
     assert!(logs.iter().any(|l| l == "done"), "{logs:?}");
     local.stop().await;
 }
@@ -498,7 +542,8 @@ async fn a_missing_interpreter_is_named() {
     let (done, logs) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Failed);
     assert!(
-        logs.iter().any(|l| l.contains("`/nonexistent/zsh` is not installed")),
+        logs.iter()
+            .any(|l| l.contains("`/nonexistent/zsh` is not installed")),
         "{logs:?}"
     );
     local.stop().await;
@@ -524,7 +569,10 @@ async fn legacy_bash_output_files_and_outputs() {
     assert_eq!(output(&done, "bash", "stdOutLineCount"), json!(1));
     let uri = output(&done, "bash", "outputFiles")["first"].clone();
     assert_eq!(output(&done, "bash", "files")["first"], uri);
-    let bytes = local.files().read_blocking(uri.as_str().expect("uri")).expect("stored");
+    let bytes = local
+        .files()
+        .read_blocking(uri.as_str().expect("uri"))
+        .expect("stored");
     assert_eq!(bytes, b"1\n");
     local.stop().await;
 }
@@ -544,9 +592,15 @@ async fn the_kestra_module_sends_outputs_and_logs() {
     );
     let (done, logs) = local.run(&source).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert_eq!(output(&done, "py", "vars"), json!({"status": 200, "name": "kite"}));
+    assert_eq!(
+        output(&done, "py", "vars"),
+        json!({"status": 200, "name": "kite"})
+    );
     let levels = local.levels(&done.id).await;
-    assert!(levels.contains(&(LogLevel::Warn, "from the logger".into())), "{levels:?}");
+    assert!(
+        levels.contains(&(LogLevel::Warn, "from the logger".into())),
+        "{levels:?}"
+    );
     local.stop().await;
 }
 
@@ -604,28 +658,47 @@ async fn python_dependencies_go_into_a_cached_virtual_environment() {
         .collect();
     assert_eq!(envs.len(), 1);
     let env_dir = envs[0].as_ref().expect("entry").path();
-    assert!(logs.iter().any(|l| Path::new(l) == env_dir), "{logs:?} {env_dir:?}");
+    assert!(
+        logs.iter().any(|l| Path::new(l) == env_dir),
+        "{logs:?} {env_dir:?}"
+    );
     // Same requirements: the environment is reused, not made again.
-    let made = std::fs::metadata(env_dir.join(".kite-ready")).expect("ready").modified().expect("time");
+    let made = std::fs::metadata(env_dir.join(".kite-ready"))
+        .expect("ready")
+        .modified()
+        .expect("time");
     let (second, logs) = local.run(&source("deps-2")).await;
     assert_eq!(second.state.current, StateType::Success, "{logs:?}");
-    let again = std::fs::metadata(env_dir.join(".kite-ready")).expect("ready").modified().expect("time");
+    let again = std::fs::metadata(env_dir.join(".kite-ready"))
+        .expect("ready")
+        .modified()
+        .expect("time");
     assert_eq!(made, again);
-    assert_eq!(std::fs::read_dir(cache.path().join("venvs")).expect("cache").count(), 1);
+    assert_eq!(
+        std::fs::read_dir(cache.path().join("venvs"))
+            .expect("cache")
+            .count(),
+        1
+    );
     local.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_flows_run() {
     let local = start().await;
-    let (done, logs) = local.run(include_str!("../../../flows/dev/shell-script.yaml")).await;
+    let (done, logs) = local
+        .run(include_str!("../../../flows/dev/shell-script.yaml"))
+        .await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.iter().any(|l| l == "12 bytes: HELLO, KITE!"), "{logs:?}");
-    let (done, logs) = local.run(include_str!("../../../flows/dev/python-outputs.yaml")).await;
+    let (done, logs) = local
+        .run(include_str!("../../../flows/dev/python-outputs.yaml"))
+        .await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.iter().any(|l| l == "wrote 5 rows"), "{logs:?}");
     assert!(
-        logs.iter().any(|l| l.starts_with("5 rows, total 55; file kestra:///dev/python-outputs/")),
+        logs.iter()
+            .any(|l| l.starts_with("5 rows, total 55; file kestra:///dev/python-outputs/")),
         "{logs:?}"
     );
     local.stop().await;

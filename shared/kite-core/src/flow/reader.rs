@@ -244,7 +244,12 @@ impl Parser {
     }
 
     /// A list, or a string expression that renders to one (checked when it renders).
-    pub(super) fn list_or_expression(&mut self, obj: &Map<String, Value>, path: &str, key: &str) -> Option<Value> {
+    pub(super) fn list_or_expression(
+        &mut self,
+        obj: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Value> {
         match obj.get(key) {
             None | Some(Value::Null) => None,
             Some(value @ Value::Array(_)) => Some(value.clone()),

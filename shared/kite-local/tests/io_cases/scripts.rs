@@ -20,15 +20,25 @@ pub async fn shell(env: &Env) -> Check {
     done.states(Success, &states)?;
     for task in tasks {
         let file = &done.output(task, "outputFiles")["hello.txt"];
-        same(&format!("{task}'s hello.txt"), env.text(file).await?, "Hello Kestra!\n".to_string())?;
+        same(
+            &format!("{task}'s hello.txt"),
+            env.text(file).await?,
+            "Hello Kestra!\n".to_string(),
+        )?;
         let id = &done.execution.id;
         ensure(
-            done.task_logs(task).iter().any(|l| l.starts_with(&format!("{id} - Test with"))),
+            done.task_logs(task)
+                .iter()
+                .any(|l| l.starts_with(&format!("{id} - Test with"))),
             || format!("{task}: no line with the execution id: {}", done.summary()),
         )?;
     }
     ensure(
-        done.task_logs("log_files").iter().filter(|l| l.trim() == "Hello Kestra!").count() == 4,
+        done.task_logs("log_files")
+            .iter()
+            .filter(|l| l.trim() == "Hello Kestra!")
+            .count()
+            == 4,
         || format!("log_files: {}", done.summary()),
     )
 }
@@ -45,7 +55,10 @@ pub async fn bash(env: &Env) -> Check {
         ],
     )?;
     let id = &done.execution.id;
-    done.logged("bash_simple_command", &format!("Hello Kestra - execution id: {id}"))?;
+    done.logged(
+        "bash_simple_command",
+        &format!("Hello Kestra - execution id: {id}"),
+    )?;
     let file = &done.output("bash_with_outputs", "outputFiles")["hello"];
     same("hello", env.text(file).await?, "Hello Kestra\n".to_string())?;
     done.logged("bash_with_input", "Hello Kestra! from script.sh")

@@ -118,7 +118,12 @@ fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// Uploads `path` as `name` under the task run's `prefix`; returns its URI.
-async fn upload(files: &dyn FileStorage, prefix: &str, name: &str, path: &Path) -> Result<String, ScriptError> {
+async fn upload(
+    files: &dyn FileStorage,
+    prefix: &str,
+    name: &str,
+    path: &Path,
+) -> Result<String, ScriptError> {
     let uri = format!("{prefix}{name}");
     let file = tokio::fs::File::open(path).await.map_err(local)?;
     files.put(&uri, Box::pin(file), u64::MAX).await.map_err(storage)?;

@@ -11,8 +11,8 @@ mod python;
 
 use std::path::{Path, PathBuf};
 
-use kite_core::execution::LogLevel;
 use kite_core::execution::LogEntry;
+use kite_core::execution::LogLevel;
 use kite_core::plugin::scripts::protocol::{read_line, Line};
 use kite_core::plugin::scripts::{
     Program, ScriptCall, ScriptError, ScriptRun, OUTPUT_DIR_MARK, SCRIPT_FILE_MARK, WORKING_DIR_MARK,
@@ -198,7 +198,10 @@ async fn run_in_folder(
             }
             if !call.dependencies.is_empty() {
                 let bin = python::environment(&config.python_venv_cache, &found, &call.dependencies).await?;
-                env.push(("VIRTUAL_ENV".into(), bin.parent().unwrap_or(&bin).to_string_lossy().into()));
+                env.push((
+                    "VIRTUAL_ENV".into(),
+                    bin.parent().unwrap_or(&bin).to_string_lossy().into(),
+                ));
                 path_front.insert(0, bin);
             }
         }

@@ -16,7 +16,8 @@ const READY: &str = ".kite-ready";
 
 /// One lock per environment: two task runs with the same requirements wait for one
 /// installation.
-static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
 
 fn failed(e: impl std::fmt::Display) -> ScriptError {
     ScriptError::Dependencies(e.to_string())
@@ -33,7 +34,12 @@ fn folder(cache: &Path, python: &Path, dependencies: &[String]) -> PathBuf {
         digest.update(b"\n");
         digest.update(dependency.as_bytes());
     }
-    let hex: String = digest.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    let hex: String = digest
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     cache.join(hex)
 }
 
@@ -62,7 +68,11 @@ async fn run(program: &Path, args: &[&str]) -> Result<(), ScriptError> {
 }
 
 /// The `bin` folder of an environment with `dependencies` installed, made if needed.
-pub(super) async fn environment(cache: &Path, python: &Path, dependencies: &[String]) -> Result<PathBuf, ScriptError> {
+pub(super) async fn environment(
+    cache: &Path,
+    python: &Path,
+    dependencies: &[String],
+) -> Result<PathBuf, ScriptError> {
     let dir = folder(cache, python, dependencies);
     let lock = LOCKS
         .lock()
@@ -80,7 +90,9 @@ pub(super) async fn environment(cache: &Path, python: &Path, dependencies: &[Str
         tokio::fs::remove_dir_all(&dir).await.map_err(failed)?;
     }
     tokio::fs::create_dir_all(cache).await.map_err(failed)?;
-    let target = dir.to_str().ok_or_else(|| failed("the cache folder is not UTF-8"))?;
+    let target = dir
+        .to_str()
+        .ok_or_else(|| failed("the cache folder is not UTF-8"))?;
     run(python, &["-m", "venv", "--system-site-packages", target]).await?;
     let mut args = vec!["-m", "pip", "install", "--quiet"];
     args.extend(dependencies.iter().map(String::as_str));

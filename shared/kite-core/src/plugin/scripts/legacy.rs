@@ -59,7 +59,9 @@ pub(super) fn output_keys(properties: &Map<String, Value>) -> Vec<String> {
 /// The legacy `commands`: a list, or one string.
 fn commands(p: &Props) -> Result<Option<Vec<String>>, String> {
     match p.properties.get("commands") {
-        Some(Value::String(s)) if !s.contains("{{") => Ok(Some(vec![p.render_value(&Value::String(s.clone()))?])),
+        Some(Value::String(s)) if !s.contains("{{") => {
+            Ok(Some(vec![p.render_value(&Value::String(s.clone()))?]))
+        }
         _ => p.list("commands"),
     }
 }
@@ -145,7 +147,10 @@ pub(super) fn python(properties: &Map<String, Value>, render: &Render) -> Result
         ));
         let requirements = p.list("requirements")?.unwrap_or_default();
         if !requirements.is_empty() {
-            lines.push(format!("./bin/pip install {} > /dev/null", requirements.join(" ")));
+            lines.push(format!(
+                "./bin/pip install {} > /dev/null",
+                requirements.join(" ")
+            ));
         }
     }
     let args = p.list("args")?.unwrap_or_default();

@@ -172,8 +172,21 @@ macro_rules! script_properties {
 
 const COMMANDS: &[Property] = script_properties!["commands" => List];
 const SCRIPT: &[Property] = script_properties!["script" => Required];
-const PYTHON_COMMANDS: &[Property] = script_properties!["commands" => List, "dependencies" => List];
-const PYTHON_SCRIPT: &[Property] = script_properties!["script" => Required, "dependencies" => List];
+// `packageManager`, `pythonVersion` and `dependencyCacheEnabled` are accepted and not read.
+const PYTHON_COMMANDS: &[Property] = script_properties![
+    "commands" => List,
+    "dependencies" => List,
+    "packageManager" => Any,
+    "pythonVersion" => Any,
+    "dependencyCacheEnabled" => Any,
+];
+const PYTHON_SCRIPT: &[Property] = script_properties![
+    "script" => Required,
+    "dependencies" => List,
+    "packageManager" => Any,
+    "pythonVersion" => Any,
+    "dependencyCacheEnabled" => Any,
+];
 
 const fn task(
     kind: IoKind,

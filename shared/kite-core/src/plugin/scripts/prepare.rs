@@ -6,9 +6,7 @@ use serde_json::{Map, Value};
 
 use super::super::props::Props;
 use super::super::IoCall;
-use super::{
-    InputFile, NamespaceFilesFilter, Program, ScriptCall, ScriptFile, Render, SCRIPT_FILE_MARK,
-};
+use super::{InputFile, NamespaceFilesFilter, Program, Render, ScriptCall, ScriptFile, SCRIPT_FILE_MARK};
 use crate::namespace_files::PathPattern;
 
 /// Kestra's native task runner (current and older names).
@@ -41,7 +39,9 @@ impl Props<'_> {
                             })
                             .collect(),
                     )),
-                    Err(_) => Err(format!("Invalid value for property '{name}': expected a list, got '{text}'")),
+                    Err(_) => Err(format!(
+                        "Invalid value for property '{name}': expected a list, got '{text}'"
+                    )),
                 }
             }
         }
@@ -54,12 +54,18 @@ impl Props<'_> {
             Some(Value::Object(map)) => map
                 .iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| Ok((self.render_value(&Value::String(k.clone()))?, self.render_value(v)?)))
+                .map(|(k, v)| {
+                    Ok((
+                        self.render_value(&Value::String(k.clone()))?,
+                        self.render_value(v)?,
+                    ))
+                })
                 .collect(),
             Some(other) => {
                 let text = self.render_value(other)?;
-                let map: Map<String, Value> = serde_json::from_str(&text)
-                    .map_err(|_| format!("Invalid value for property '{name}': expected a map, got '{text}'"))?;
+                let map: Map<String, Value> = serde_json::from_str(&text).map_err(|_| {
+                    format!("Invalid value for property '{name}': expected a map, got '{text}'")
+                })?;
                 Ok(map
                     .into_iter()
                     .filter(|(_, v)| !v.is_null())
@@ -157,7 +163,10 @@ pub(super) fn container_image(p: &Props, default_image: &str) -> Result<Option<S
     let docker_runner = p
         .rendered("runner")?
         .is_some_and(|r| r.eq_ignore_ascii_case("DOCKER"));
-    if docker_runner || p.properties.get("containerImage").is_some_and(|v| !v.is_null()) || p.properties.contains_key("docker") {
+    if docker_runner
+        || p.properties.get("containerImage").is_some_and(|v| !v.is_null())
+        || p.properties.contains_key("docker")
+    {
         return image().map(Some);
     }
     Ok(None)
@@ -168,7 +177,9 @@ pub(super) fn check_target_os(p: &Props) -> Result<(), String> {
     match p.rendered("targetOS")?.as_deref().map(str::trim) {
         None | Some("AUTO") | Some("LINUX") => Ok(()),
         Some("WINDOWS") => Err("targetOS WINDOWS is not supported: Kite runs scripts on Linux hosts".into()),
-        Some(other) => Err(format!("Invalid targetOS '{other}': expected one of LINUX, WINDOWS, AUTO")),
+        Some(other) => Err(format!(
+            "Invalid targetOS '{other}': expected one of LINUX, WINDOWS, AUTO"
+        )),
     }
 }
 
@@ -266,12 +277,24 @@ pub(super) fn shell_script(properties: &Map<String, Value>, render: &Render) -> 
 }
 
 pub(super) fn python_commands(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    call(properties, render, Some(Program::Python), PYTHON_IMAGE, commands_of)
+    call(
+        properties,
+        render,
+        Some(Program::Python),
+        PYTHON_IMAGE,
+        commands_of,
+    )
 }
 
 pub(super) fn python_script(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let runner = Some(Program::Python.command());
-    call(properties, render, Some(Program::Python), PYTHON_IMAGE, script_of(runner, "py"))
+    call(
+        properties,
+        render,
+        Some(Program::Python),
+        PYTHON_IMAGE,
+        script_of(runner, "py"),
+    )
 }
 
 pub(super) fn node_commands(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
@@ -280,5 +303,11 @@ pub(super) fn node_commands(properties: &Map<String, Value>, render: &Render) ->
 
 pub(super) fn node_script(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let runner = Some(Program::Node.command());
-    call(properties, render, Some(Program::Node), NODE_IMAGE, script_of(runner, "js"))
+    call(
+        properties,
+        render,
+        Some(Program::Node),
+        NODE_IMAGE,
+        script_of(runner, "js"),
+    )
 }

@@ -16,7 +16,9 @@ fn plain(value: &Value) -> Result<String, ExpressionError> {
 }
 
 fn prepare(kind: IoKind, properties: Value) -> Result<ScriptCall, String> {
-    let Value::Object(properties) = properties else { panic!("a map") };
+    let Value::Object(properties) = properties else {
+        panic!("a map")
+    };
     match (kind.spec().prepare)(&properties, &plain)? {
         IoCall::Script(call) => Ok(call),
         other => panic!("not a script call: {other:?}"),
@@ -30,7 +32,10 @@ fn commands_are_joined_after_set_e_and_before_commands() {
         json!({"commands": ["echo a", "echo b"], "beforeCommands": ["cd /"]}),
     )
     .unwrap();
-    assert_eq!(call.command, vec!["/bin/sh", "-c", "set -e\ncd /\necho a\necho b"]);
+    assert_eq!(
+        call.command,
+        vec!["/bin/sh", "-c", "set -e\ncd /\necho a\necho b"]
+    );
     assert!(call.warning_on_std_err);
     assert_eq!(call.program, None);
     assert_eq!(call.container_image, None);
@@ -103,13 +108,19 @@ fn input_files_map_or_json_string() {
         json!({"commands": ["ls"], "inputFiles": "{\"c.txt\": \"x\"}"}),
     )
     .unwrap();
-    assert_eq!(call.input_files, vec![("c.txt".into(), InputFile::Content("x".into()))]);
+    assert_eq!(
+        call.input_files,
+        vec![("c.txt".into(), InputFile::Content("x".into()))]
+    );
     let bad = prepare(
         IoKind::ShellCommands,
         json!({"commands": ["ls"], "inputFiles": {"../up.txt": "x"}}),
     )
     .unwrap_err();
-    assert_eq!(bad, "Invalid outputFile (only relative path is supported) for path '../up.txt'");
+    assert_eq!(
+        bad,
+        "Invalid outputFile (only relative path is supported) for path '../up.txt'"
+    );
 }
 
 #[test]
@@ -119,7 +130,10 @@ fn container_settings_name_the_image_unless_the_runner_is_process() {
         json!({"script": "x", "taskRunner": {"type": "io.kestra.plugin.scripts.runner.docker.Docker"}}),
     )
     .unwrap();
-    assert_eq!(docker.container_image.as_deref(), Some("ghcr.io/kestra-io/kestrapy:latest"));
+    assert_eq!(
+        docker.container_image.as_deref(),
+        Some("ghcr.io/kestra-io/kestrapy:latest")
+    );
     let image = prepare(
         IoKind::ShellCommands,
         json!({"commands": ["x"], "containerImage": "alpine:3"}),
@@ -137,7 +151,11 @@ fn container_settings_name_the_image_unless_the_runner_is_process() {
 
 #[test]
 fn target_os_windows_is_refused() {
-    let err = prepare(IoKind::ShellCommands, json!({"commands": ["x"], "targetOS": "WINDOWS"})).unwrap_err();
+    let err = prepare(
+        IoKind::ShellCommands,
+        json!({"commands": ["x"], "targetOS": "WINDOWS"}),
+    )
+    .unwrap_err();
     assert!(err.contains("Linux"), "{err}");
 }
 
@@ -149,11 +167,20 @@ fn legacy_bash_keys_and_errexit() {
                "interpreter": "/bin/bash", "interpreterArgs": ["-c"]}),
     )
     .unwrap();
-    assert_eq!(call.command, vec!["/bin/bash", "-c", "set -o errexit\necho 1 >> x"]);
+    assert_eq!(
+        call.command,
+        vec!["/bin/bash", "-c", "set -o errexit\necho 1 >> x"]
+    );
     assert_eq!(call.legacy_output_files, vec!["first", "second"]);
     assert!(call.legacy_outputs);
-    let vars = variables(IoKind::LegacyBash, &json!({"outputFiles": ["first"]}).as_object().unwrap().clone());
-    assert_eq!(vars["outputFiles"]["first"], json!(format!("{WORKING_DIR_MARK}/first")));
+    let vars = variables(
+        IoKind::LegacyBash,
+        &json!({"outputFiles": ["first"]}).as_object().unwrap().clone(),
+    );
+    assert_eq!(
+        vars["outputFiles"]["first"],
+        json!(format!("{WORKING_DIR_MARK}/first"))
+    );
 }
 
 #[test]
@@ -166,7 +193,10 @@ fn legacy_python_needs_main_py_and_makes_a_virtual_environment() {
     )
     .unwrap();
     let script = &call.command[2];
-    assert!(script.contains("python -m venv --system-site-packages"), "{script}");
+    assert!(
+        script.contains("python -m venv --system-site-packages"),
+        "{script}"
+    );
     assert!(script.contains("./bin/pip install six > /dev/null"), "{script}");
     assert!(script.ends_with("./bin/python main.py a"), "{script}");
 }
@@ -185,7 +215,10 @@ fn protocol_lines() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(read_line("hello", false), Line::Log(LogLevel::Info, "hello".into()));
+    assert_eq!(
+        read_line("hello", false),
+        Line::Log(LogLevel::Info, "hello".into())
+    );
     assert_eq!(read_line("oops", true), Line::Log(LogLevel::Error, "oops".into()));
     assert!(matches!(read_line("::{not json}::", false), Line::Invalid(_)));
     // Only a whole line is data.
@@ -210,16 +243,17 @@ fn context() -> TaskRunContext {
 #[test]
 fn finish_outputs_state_and_failure_message() {
     let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-    let call = IoCall::Script(
-        prepare(IoKind::ShellCommands, json!({"commands": ["x"]})).unwrap(),
-    );
+    let call = IoCall::Script(prepare(IoKind::ShellCommands, json!({"commands": ["x"]})).unwrap());
     let mut run = ScriptRun {
         exit_code: 0,
         std_err_lines: 1,
         ..ScriptRun::default()
     };
     run.vars.insert("a".into(), json!(1));
-    run.output_files.insert("out.txt".into(), "kestra:///dev/f/executions/e/tasks/t/tr/out.txt".into());
+    run.output_files.insert(
+        "out.txt".into(),
+        "kestra:///dev/f/executions/e/tasks/t/tr/out.txt".into(),
+    );
     let result = finish(&call, IoAnswer::Script(Ok(run.clone())), &context(), now);
     assert_eq!(result.state, StateType::Warning);
     assert_eq!(result.outputs["exitCode"], json!(0));
@@ -247,10 +281,20 @@ fn finish_outputs_state_and_failure_message() {
 fn bad_property_types_are_flow_errors_with_line_and_column() {
     let source = "id: f\nnamespace: dev\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands: echo hi\n    env: [1]\n";
     let errors = parse_flow(source).unwrap_err();
-    let commands = errors.iter().find(|e| e.path.ends_with("commands")).expect("commands error");
+    let commands = errors
+        .iter()
+        .find(|e| e.path.ends_with("commands"))
+        .expect("commands error");
     assert_eq!((commands.line, commands.column), (Some(6), Some(5)));
-    assert!(commands.message.contains("must be a list"), "{}", commands.message);
-    let env = errors.iter().find(|e| e.path.ends_with("env")).expect("env error");
+    assert!(
+        commands.message.contains("must be a list"),
+        "{}",
+        commands.message
+    );
+    let env = errors
+        .iter()
+        .find(|e| e.path.ends_with("env"))
+        .expect("env error");
     assert_eq!(env.line, Some(7));
     assert!(env.message.contains("must be a map"), "{}", env.message);
     // An expression that renders to a list is fine.
