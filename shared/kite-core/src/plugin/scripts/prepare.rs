@@ -183,13 +183,16 @@ pub(super) fn check_target_os(p: &Props) -> Result<(), String> {
     }
 }
 
+/// A task's own command lines (and script file), from its properties and interpreter.
+type Lines = Result<(Vec<String>, Option<ScriptFile>), String>;
+
 /// What every current script task reads, and its command from `commands`.
 fn call(
     properties: &Map<String, Value>,
     render: &Render,
     program: Option<Program>,
     default_image: &str,
-    commands: impl FnOnce(&Props, &[String]) -> Result<(Vec<String>, Option<ScriptFile>), String>,
+    commands: impl FnOnce(&Props, &[String]) -> Lines,
 ) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
     check_target_os(&p)?;
@@ -240,7 +243,7 @@ fn call(
     }))
 }
 
-fn commands_of(p: &Props, _: &[String]) -> Result<(Vec<String>, Option<ScriptFile>), String> {
+fn commands_of(p: &Props, _: &[String]) -> Lines {
     let commands = p
         .list("commands")?
         .ok_or_else(|| "Missing required property 'commands'".to_string())?;
@@ -255,7 +258,7 @@ fn commands_of(p: &Props, _: &[String]) -> Result<(Vec<String>, Option<ScriptFil
 fn script_of(
     runner: Option<&'static str>,
     extension: &'static str,
-) -> impl Fn(&Props, &[String]) -> Result<(Vec<String>, Option<ScriptFile>), String> {
+) -> impl Fn(&Props, &[String]) -> Lines {
     move |p, interpreter| {
         let content = p.required("script")?;
         let program = runner.unwrap_or(interpreter[0].as_str());
