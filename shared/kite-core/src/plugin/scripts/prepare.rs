@@ -255,10 +255,7 @@ fn commands_of(p: &Props, _: &[String]) -> Lines {
 
 /// A `Script` task: its script in a file, run by `runner` (`None`: the interpreter's
 /// program, a shell).
-fn script_of(
-    runner: Option<&'static str>,
-    extension: &'static str,
-) -> impl Fn(&Props, &[String]) -> Lines {
+fn script_of(runner: Option<&'static str>, extension: &'static str) -> impl Fn(&Props, &[String]) -> Lines {
     move |p, interpreter| {
         let content = p.required("script")?;
         let program = runner.unwrap_or(interpreter[0].as_str());

@@ -1,97 +1,14 @@
-//! Script tasks on the local engine with real processes: `sh`, `python3` and `node` (the
-//! node tests say why they skip when it is missing). Outputs from `::{…}::` lines, output
-//! and input files, failures with Kestra's message, WARNING on stderr, a timeout that
-//! kills the whole process group, container settings, namespace files and the legacy
-//! `Bash` task; and a flow whose later task uses a script's outputs.
+//! Shell tasks: outputs, failures, warnings, timeouts, files, containers, the legacy Bash.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kite_core::execution::{Execution, LogLevel, StateType};
-use kite_engine::ports::{FileStorage, LogQuery};
-use kite_engine::{Engine, EngineConfig};
-use kite_local::{local_ports, LocalFileStorage, Runtime};
+use kite_core::execution::{LogLevel, StateType};
+use kite_engine::ports::FileStorage;
 use kite_worker::script::{ContainerTasks, ScriptConfig};
-use kite_worker::InProcessWorker;
-use serde_json::{json, Value};
+use serde_json::json;
 
-mod common;
-use common::run_flow;
-
-struct Local {
-    dir: tempfile::TempDir,
-    engine: Engine,
-    runtime: Runtime,
-}
-
-async fn start_with(config: ScriptConfig) -> Local {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut ports = local_ports(dir.path()).expect("ports");
-    ports.worker = Arc::new(InProcessWorker::new().with_scripts(config));
-    let engine = Engine::new(ports, EngineConfig::default());
-    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    Local { dir, engine, runtime }
-}
-
-async fn start() -> Local {
-    start_with(ScriptConfig::default()).await
-}
-
-impl Local {
-    async fn run(&self, source: &str) -> (Execution, Vec<String>) {
-        run_flow(&self.engine, source).await
-    }
-
-    async fn levels(&self, id: &str) -> Vec<(LogLevel, String)> {
-        let query = LogQuery {
-            execution_id: id.into(),
-            ..Default::default()
-        };
-        let logs = self.engine.logs(&query).await.expect("logs");
-        logs.into_iter().map(|l| (l.level, l.message)).collect()
-    }
-
-    fn files(&self) -> LocalFileStorage {
-        LocalFileStorage::new(self.dir.path().join("storage")).expect("files")
-    }
-
-    async fn stop(self) {
-        self.runtime.shutdown().await;
-    }
-}
-
-fn task_run<'a>(execution: &'a Execution, task: &str) -> &'a kite_core::execution::TaskRun {
-    execution
-        .task_runs()
-        .iter()
-        .find(|tr| tr.task_id == task)
-        .unwrap_or_else(|| panic!("no task run of {task}"))
-}
-
-fn output(execution: &Execution, task: &str, name: &str) -> Value {
-    task_run(execution, task)
-        .outputs
-        .as_ref()
-        .and_then(|o| o.get(name))
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn flow(id: &str, tasks: &str) -> String {
-    format!("id: {id}\nnamespace: dev\ntasks:\n{tasks}")
-}
-
-fn has_node() -> bool {
-    let found = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok();
-    if !found {
-        println!("skipped: `node` is not installed here (CI installs nodejs)");
-    }
-    found
-}
+use crate::{flow, output, start, start_with, task_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_task_uses_a_shell_script_s_outputs_and_files() {
@@ -378,84 +295,6 @@ async fn an_input_file_of_another_execution_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_script_outputs_and_files() {
-    let local = start().await;
-    let source = flow(
-        "py",
-        r#"  - id: py
-    type: io.kestra.plugin.scripts.python.Script
-    outputFiles:
-      - result.json
-    script: |
-      import json, os
-      print("::" + json.dumps({"outputs": {"total": 3.5, "ok": True, "items": [1, 2]}}) + "::")
-      with open("result.json", "w") as f:
-          json.dump({"cwd": os.getcwd() == os.environ["WORKING_DIR"]}, f)
-      print("done")
-"#,
-    );
-    let (done, logs) = local.run(&source).await;
-    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert_eq!(
-        output(&done, "py", "vars"),
-        json!({"total": 3.5, "ok": true, "items": [1, 2]})
-    );
-    let uri = output(&done, "py", "outputFiles")["result.json"].clone();
-    let bytes = local
-        .files()
-        .read_blocking(uri.as_str().expect("uri"))
-        .expect("stored");
-    assert_eq!(
-        serde_json::from_slice::<Value>(&bytes).expect("json"),
-        json!({"cwd": true})
-    );
-    assert!(logs.iter().any(|l| l == "done"), "{logs:?}");
-    local.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_commands_may_say_python() {
-    let local = start().await;
-    let source = flow(
-        "pycmd",
-        r#"  - id: py
-    type: io.kestra.plugin.scripts.python.Commands
-    inputFiles:
-      main.py: |
-        import sys
-        print("args", sys.argv[1])
-    commands:
-      - python main.py first
-"#,
-    );
-    let (done, logs) = local.run(&source).await;
-    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert!(logs.iter().any(|l| l == "args first"), "{logs:?}");
-    local.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_script_outputs() {
-    if !has_node() {
-        return;
-    }
-    let local = start().await;
-    let source = flow(
-        "js",
-        r#"  - id: js
-    type: io.kestra.plugin.scripts.node.Script
-    script: |
-      console.log("::" + JSON.stringify({outputs: {sum: 1 + 2}}) + "::");
-      console.error("a warning");
-"#,
-    );
-    let (done, logs) = local.run(&source).await;
-    assert_eq!(done.state.current, StateType::Warning, "{logs:?}");
-    assert_eq!(output(&done, "js", "vars"), json!({"sum": 3}));
-    local.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_files_are_copied_in_as_filtered() {
     let local = start().await;
     let files = local.files();
@@ -578,121 +417,15 @@ async fn legacy_bash_output_files_and_outputs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kestra_module_sends_outputs_and_logs() {
-    let local = start().await;
-    let source = flow(
-        "kestra-py",
-        r#"  - id: py
-    type: io.kestra.plugin.scripts.python.Script
-    script: |
-      from kestra import Kestra
-      Kestra.outputs({"status": 200, "name": "kite"})
-      Kestra.logger().warning("from the logger")
-"#,
-    );
-    let (done, logs) = local.run(&source).await;
-    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
-    assert_eq!(
-        output(&done, "py", "vars"),
-        json!({"status": 200, "name": "kite"})
-    );
-    let levels = local.levels(&done.id).await;
-    assert!(
-        levels.contains(&(LogLevel::Warn, "from the logger".into())),
-        "{levels:?}"
-    );
-    local.stop().await;
-}
-
-/// A wheel of one module, `kitedemo` (`VALUE = 42`), that pip installs offline.
-fn demo_wheel(dir: &Path) -> std::path::PathBuf {
-    let wheel = dir.join("kitedemo-0.1-py3-none-any.whl");
-    let script = r#"
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1], "w") as z:
-    z.writestr("kitedemo.py", "VALUE = 42\n")
-    z.writestr("kitedemo-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: kitedemo\nVersion: 0.1\n")
-    z.writestr("kitedemo-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-    z.writestr("kitedemo-0.1.dist-info/RECORD", "kitedemo.py,,\nkitedemo-0.1.dist-info/METADATA,,\nkitedemo-0.1.dist-info/WHEEL,,\nkitedemo-0.1.dist-info/RECORD,,\n")
-"#;
-    let status = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&wheel)
-        .status()
-        .expect("python3");
-    assert!(status.success());
-    wheel
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_dependencies_go_into_a_cached_virtual_environment() {
-    let cache = tempfile::tempdir().expect("tempdir");
-    let local = start_with(ScriptConfig {
-        python_venv_cache: cache.path().join("venvs"),
-        ..ScriptConfig::default()
-    })
-    .await;
-    let wheel = demo_wheel(cache.path());
-    let source = |id: &str| {
-        flow(
-            id,
-            &format!(
-                r#"  - id: py
-    type: io.kestra.plugin.scripts.python.Script
-    dependencies:
-      - {}
-    script: |
-      import kitedemo, sys
-      print("::{{\"outputs\":{{\"value\":%d}}}}::" % kitedemo.VALUE)
-      print(sys.prefix)
-"#,
-                wheel.display()
-            ),
-        )
-    };
-    let (first, logs) = local.run(&source("deps-1")).await;
-    assert_eq!(first.state.current, StateType::Success, "{logs:?}");
-    assert_eq!(output(&first, "py", "vars"), json!({"value": 42}));
-    let envs: Vec<_> = std::fs::read_dir(cache.path().join("venvs"))
-        .expect("cache")
-        .collect();
-    assert_eq!(envs.len(), 1);
-    let env_dir = envs[0].as_ref().expect("entry").path();
-    assert!(
-        logs.iter().any(|l| Path::new(l) == env_dir),
-        "{logs:?} {env_dir:?}"
-    );
-    // Same requirements: the environment is reused, not made again.
-    let made = std::fs::metadata(env_dir.join(".kite-ready"))
-        .expect("ready")
-        .modified()
-        .expect("time");
-    let (second, logs) = local.run(&source("deps-2")).await;
-    assert_eq!(second.state.current, StateType::Success, "{logs:?}");
-    let again = std::fs::metadata(env_dir.join(".kite-ready"))
-        .expect("ready")
-        .modified()
-        .expect("time");
-    assert_eq!(made, again);
-    assert_eq!(
-        std::fs::read_dir(cache.path().join("venvs"))
-            .expect("cache")
-            .count(),
-        1
-    );
-    local.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_flows_run() {
     let local = start().await;
     let (done, logs) = local
-        .run(include_str!("../../../flows/dev/shell-script.yaml"))
+        .run(include_str!("../../../../flows/dev/shell-script.yaml"))
         .await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.iter().any(|l| l == "12 bytes: HELLO, KITE!"), "{logs:?}");
     let (done, logs) = local
-        .run(include_str!("../../../flows/dev/python-outputs.yaml"))
+        .run(include_str!("../../../../flows/dev/python-outputs.yaml"))
         .await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     assert!(logs.iter().any(|l| l == "wrote 5 rows"), "{logs:?}");
