@@ -192,3 +192,31 @@ async fn python_dependencies_go_into_a_cached_virtual_environment() {
     );
     local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_python_runs_main_py_in_its_virtual_environment() {
+    let local = start().await;
+    let source = flow(
+        "legacy-py",
+        r#"  - id: py
+    type: io.kestra.core.tasks.scripts.Python
+    args:
+      - data.json
+    inputFiles:
+      data.json: '{"status": "OK"}'
+      main.py: |
+        import json, sys
+        from kestra import Kestra
+        status = json.loads(open(sys.argv[1]).read())["status"]
+        print(f"python script {status}")
+        print("in venv", sys.prefix != sys.base_prefix)
+        Kestra.outputs({"status": status})
+"#,
+    );
+    let (done, logs) = local.run(&source).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    assert!(logs.iter().any(|l| l == "python script OK"), "{logs:?}");
+    assert!(logs.iter().any(|l| l == "in venv True"), "{logs:?}");
+    assert_eq!(output(&done, "py", "vars"), json!({"status": "OK"}));
+    local.stop().await;
+}
