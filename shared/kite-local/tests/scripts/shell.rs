@@ -436,3 +436,28 @@ async fn the_example_flows_run() {
     );
     local.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_uris_in_commands_become_local_copies() {
+    let local = start().await;
+    let source = flow(
+        "uris",
+        r#"  - id: make
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputFiles:
+      - rows.csv
+    commands:
+      - printf 'x\ny\n' > rows.csv
+  - id: use
+    type: io.kestra.plugin.scripts.shell.Commands
+    commands:
+      - cat {{ outputs.make.outputFiles['rows.csv'] }}
+      - test -f {{ outputs.make.outputFiles['rows.csv'] }} && echo local
+"#,
+    );
+    let (done, logs) = local.run(&source).await;
+    assert_eq!(done.state.current, StateType::Success, "{logs:?}");
+    let lines: Vec<&str> = logs.iter().map(String::as_str).collect();
+    assert!(lines.windows(3).any(|w| w == ["x", "y", "local"]), "{logs:?}");
+    local.stop().await;
+}

@@ -2,7 +2,9 @@
 //! it starts (input files, the namespace's files, the script) and what is uploaded to the
 //! task run's storage prefix afterwards (`outputFiles`, the output directory).
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::LazyLock;
 
 use indexmap::IndexMap;
 use kite_core::namespace_files::glob::any_matches;
@@ -10,6 +12,7 @@ use kite_core::namespace_files::{files_prefix, path_of_uri, PathPattern};
 use kite_core::plugin::scripts::{InputFile, NamespaceFilesFilter, ScriptError};
 use kite_core::plugin::storage::readable;
 use kite_engine::ports::FileStorage;
+use regex::Regex;
 use tokio::io::AsyncWriteExt;
 
 fn storage(e: impl std::fmt::Display) -> ScriptError {
@@ -166,4 +169,52 @@ pub(super) async fn upload_outputs(
         uploaded.insert(name, uri);
     }
     Ok(uploaded)
+}
+
+/// Kestra's pattern of an internal storage URI written in a command or a script.
+static STORAGE_URI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"kestra://[-\w.+~#=/]*").expect("a valid pattern"));
+
+/// Replaces the `kestra:///` URIs written in commands and scripts with local copies in the
+/// working directory, as Kestra's runners do (each file copied once).
+pub(super) struct LocalCopies<'a> {
+    pub files: &'a dyn FileStorage,
+    pub dir: &'a Path,
+    pub readable: &'a [String],
+    pub copied: HashMap<String, String>,
+}
+
+impl LocalCopies<'_> {
+    pub async fn replace(&mut self, text: String) -> Result<String, ScriptError> {
+        let uris: Vec<String> = STORAGE_URI
+            .find_iter(&text)
+            .map(|m| m.as_str().to_string())
+            .filter(|uri| !self.copied.contains_key(uri))
+            .collect();
+        for uri in uris {
+            if self.copied.contains_key(&uri) {
+                continue;
+            }
+            readable(&uri, self.readable).map_err(|_| ScriptError::NotReadable(uri.clone()))?;
+            let name = uri.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("file");
+            let path = self
+                .dir
+                .join(".kestra-files")
+                .join(self.copied.len().to_string())
+                .join(name);
+            download(self.files, &uri, &path).await?;
+            self.copied.insert(uri, path.to_string_lossy().into_owned());
+        }
+        if self.copied.is_empty() {
+            return Ok(text);
+        }
+        Ok(STORAGE_URI
+            .replace_all(&text, |m: &regex::Captures| {
+                self.copied
+                    .get(&m[0])
+                    .cloned()
+                    .unwrap_or_else(|| m[0].to_string())
+            })
+            .into_owned())
+    }
 }

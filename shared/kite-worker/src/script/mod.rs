@@ -227,24 +227,28 @@ async fn run_in_folder(
     for key in &call.legacy_output_files {
         files::write(&work, key, b"").await?;
     }
+    let mut copies = files::LocalCopies {
+        files: context.files.as_ref(),
+        dir: &work,
+        readable: &job.readable_prefixes,
+        copied: Default::default(),
+    };
     let script_path = match &call.script {
         Some(script) => {
             let name = format!("script_{}.{}", job.task_run.task_run_id, script.extension);
-            Some(files::write(&work, &name, replace(&script.content).as_bytes()).await?)
+            let content = copies.replace(replace(&script.content)).await?;
+            Some(files::write(&work, &name, content.as_bytes()).await?)
         }
         None => None,
     };
-    let command: Vec<String> = call
-        .command
-        .iter()
-        .map(|arg| {
-            let arg = replace(arg);
-            match &script_path {
-                Some(path) => arg.replace(SCRIPT_FILE_MARK, &path.to_string_lossy()),
-                None => arg,
-            }
-        })
-        .collect();
+    let mut command = Vec::with_capacity(call.command.len());
+    for arg in &call.command {
+        let mut arg = copies.replace(replace(arg)).await?;
+        if let Some(path) = &script_path {
+            arg = arg.replace(SCRIPT_FILE_MARK, &path.to_string_lossy());
+        }
+        command.push(arg);
+    }
 
     let mut run = execute(&command, &work, &env, sink).await?;
     if run.exit_code == 0 {
