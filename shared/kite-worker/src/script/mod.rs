@@ -21,9 +21,6 @@ use kite_core::plugin::IoJob;
 use kite_engine::ports::WorkerContext;
 use tracing::warn;
 
-/// The `kestra` module of Python script tasks.
-const KESTRA_PY: &str = include_str!("kestra.py");
-
 /// What to do with a task that asks for a container (`taskRunner` Docker, `containerImage`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContainerTasks {
@@ -74,7 +71,7 @@ impl ScriptConfig {
 }
 
 /// The first of `names` that is an executable file in the `PATH`.
-fn find_program(names: &[&str]) -> Option<PathBuf> {
+pub(super) fn find_program(names: &[&str]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     names.iter().find_map(|name| {
@@ -169,41 +166,13 @@ async fn run_in_folder(
     let mut env: Vec<(String, String)> = call.env.iter().map(|(k, v)| (k.clone(), replace(v))).collect();
     env.push(("WORKING_DIR".into(), work_text.to_string()));
     env.push(("OUTPUT_DIR".into(), output_text.to_string()));
-    let mut path_front = Vec::new();
+    let mut path_front: Vec<PathBuf> = Vec::new();
     if let Some(program) = call.program {
         let found = find_program(program.candidates()).ok_or_else(|| ScriptError::MissingProgram {
             program: program.candidates()[0].to_string(),
         })?;
         if program == Program::Python {
-            // `from kestra import Kestra` works without Kestra's package installed.
-            let modules = root.path().join("python");
-            std::fs::create_dir(&modules).map_err(local)?;
-            std::fs::write(modules.join("kestra.py"), KESTRA_PY).map_err(local)?;
-            let mut python_path = modules.to_string_lossy().into_owned();
-            let given = env.iter().position(|(k, _)| k == "PYTHONPATH");
-            let rest = match given {
-                Some(at) => Some(env.remove(at).1),
-                None => std::env::var("PYTHONPATH").ok(),
-            };
-            if let Some(rest) = rest.filter(|p| !p.is_empty()) {
-                python_path = format!("{python_path}:{rest}");
-            }
-            env.push(("PYTHONPATH".into(), python_path));
-            // Kestra's commands say `python`; many hosts only have `python3`.
-            if find_program(&["python"]).is_none() {
-                let shims = root.path().join("bin");
-                std::fs::create_dir(&shims).map_err(local)?;
-                std::os::unix::fs::symlink(&found, shims.join("python")).map_err(local)?;
-                path_front.push(shims);
-            }
-            if !call.dependencies.is_empty() {
-                let bin = python::environment(&config.python_venv_cache, &found, &call.dependencies).await?;
-                env.push((
-                    "VIRTUAL_ENV".into(),
-                    bin.parent().unwrap_or(&bin).to_string_lossy().into(),
-                ));
-                path_front.insert(0, bin);
-            }
+            path_front = python::setup(root.path(), &found, &call.dependencies, config, &mut env).await?;
         }
     }
     if !path_front.is_empty() {

@@ -11,6 +11,9 @@ use kite_core::plugin::scripts::ScriptError;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
 
+/// The `kestra` module of Python script tasks.
+const KESTRA_PY: &str = include_str!("kestra.py");
+
 /// Marks an environment whose installation ended well.
 const READY: &str = ".kite-ready";
 
@@ -68,11 +71,7 @@ async fn run(program: &Path, args: &[&str]) -> Result<(), ScriptError> {
 }
 
 /// The `bin` folder of an environment with `dependencies` installed, made if needed.
-pub(super) async fn environment(
-    cache: &Path,
-    python: &Path,
-    dependencies: &[String],
-) -> Result<PathBuf, ScriptError> {
+async fn environment(cache: &Path, python: &Path, dependencies: &[String]) -> Result<PathBuf, ScriptError> {
     let dir = folder(cache, python, dependencies);
     let lock = LOCKS
         .lock()
@@ -101,4 +100,45 @@ pub(super) async fn environment(
         .await
         .map_err(failed)?;
     Ok(bin)
+}
+
+/// A Python task's environment in the attempt's folder `root`: the `kestra` module on the
+/// `PYTHONPATH`, `python` on the `PATH` when the host only has `python3`, and the
+/// `dependencies` environment first on it. Returns the folders to put first on the `PATH`.
+pub(super) async fn setup(
+    root: &Path,
+    python: &Path,
+    dependencies: &[String],
+    config: &super::ScriptConfig,
+    env: &mut Vec<(String, String)>,
+) -> Result<Vec<PathBuf>, ScriptError> {
+    let local = |e: std::io::Error| ScriptError::WorkingDirectory(e.to_string());
+    let mut path_front = Vec::new();
+    // `from kestra import Kestra` works without Kestra's package installed.
+    let modules = root.join("python");
+    std::fs::create_dir(&modules).map_err(local)?;
+    std::fs::write(modules.join("kestra.py"), KESTRA_PY).map_err(local)?;
+    let mut python_path = modules.to_string_lossy().into_owned();
+    let rest = match env.iter().position(|(k, _)| k == "PYTHONPATH") {
+        Some(at) => Some(env.remove(at).1),
+        None => std::env::var("PYTHONPATH").ok(),
+    };
+    if let Some(rest) = rest.filter(|p| !p.is_empty()) {
+        python_path = format!("{python_path}:{rest}");
+    }
+    env.push(("PYTHONPATH".into(), python_path));
+    // Kestra's commands say `python`; many hosts only have `python3`.
+    if super::find_program(&["python"]).is_none() {
+        let shims = root.join("bin");
+        std::fs::create_dir(&shims).map_err(local)?;
+        std::os::unix::fs::symlink(python, shims.join("python")).map_err(local)?;
+        path_front.push(shims);
+    }
+    if !dependencies.is_empty() {
+        let bin = environment(&config.python_venv_cache, python, dependencies).await?;
+        let venv = bin.parent().unwrap_or(&bin).to_string_lossy().into_owned();
+        env.push(("VIRTUAL_ENV".into(), venv));
+        path_front.insert(0, bin);
+    }
+    Ok(path_front)
 }
