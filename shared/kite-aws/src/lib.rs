@@ -85,7 +85,9 @@ pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> A
         config.secret_prefix.clone(),
         config.secret_ttl,
     ));
-    let worker = kite_worker::InProcessWorker::with_aws_interceptor(SharedInterceptor::new(counter));
+    let worker = kite_worker::InProcessWorker::new()
+        .with_aws_interceptor(SharedInterceptor::new(counter))
+        .with_scripts(kite_worker::script::ScriptConfig::from_env());
     AwsAdapters {
         store,
         files,

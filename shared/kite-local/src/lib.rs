@@ -47,7 +47,9 @@ pub fn local_ports(data_dir: &Path) -> Result<Ports, OpenError> {
         triggers: store.clone(),
         kv: store,
         schedules: Arc::new(NoScheduleRegistry),
-        worker: Arc::new(kite_worker::InProcessWorker::new()),
+        worker: Arc::new(
+            kite_worker::InProcessWorker::new().with_scripts(kite_worker::script::ScriptConfig::from_env()),
+        ),
         secrets: environment_secrets(),
     })
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 mod io_cases;
-use io_cases::{foreach_item, http, kv, logs, namespace, storage, Case, Env};
+use io_cases::{foreach_item, http, kv, logs, namespace, scripts, storage, Case, Env};
 
 fn case(name: &'static str, file: &'static str, run: io_cases::CaseFn) -> Case {
     Case {
@@ -91,6 +91,12 @@ fn cases() -> Vec<Case> {
                 Box::pin(logs::fetch_execution_id(e))
             })
         },
+        case("scripts-shell", "scripts-shell.yaml", |e| {
+            Box::pin(scripts::shell(e))
+        }),
+        case("scripts-bash", "scripts-bash.yaml", |e| {
+            Box::pin(scripts::bash(e))
+        }),
     ]
 }
 

@@ -12,6 +12,7 @@
 //! - [`execution_notifications`]: messages about an execution, read from the store
 //! - [`aws`]: Kestra's AWS tasks, with the AWS SDK's clients (built on first use)
 //! - [`logs`]: an execution's log lines (`log.Fetch`), through the engine's log repository
+//! - [`script`]: script tasks, run as processes on this host
 
 pub mod aws;
 pub mod execution_notifications;
@@ -20,6 +21,7 @@ pub mod kv;
 pub mod logs;
 pub mod mail;
 pub mod namespace_files;
+pub mod script;
 pub mod storage;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ use kite_engine::ports::{TaskWorker, WorkerContext};
 pub struct InProcessWorker {
     http: http::HttpClient,
     aws: Arc<aws::AwsClients>,
+    scripts: Arc<script::ScriptConfig>,
 }
 
 impl InProcessWorker {
@@ -41,17 +44,27 @@ impl InProcessWorker {
         InProcessWorker {
             http: http::HttpClient::new(),
             aws: Arc::new(aws::AwsClients::new()),
+            scripts: Arc::default(),
         }
     }
 
-    /// A worker whose AWS tasks' calls also go through `interceptor` (the AWS host counts
-    /// every call an invocation makes, its adapters' and its tasks' alike).
+    /// The same worker with its AWS tasks' calls also going through `interceptor` (the
+    /// AWS host counts every call an invocation makes, its adapters' and its tasks').
     pub fn with_aws_interceptor(
+        self,
         interceptor: aws_smithy_runtime_api::client::interceptors::SharedInterceptor,
     ) -> InProcessWorker {
         InProcessWorker {
-            http: http::HttpClient::new(),
             aws: Arc::new(aws::AwsClients::with_interceptor(interceptor)),
+            ..self
+        }
+    }
+
+    /// The same worker with these settings for script tasks.
+    pub fn with_scripts(self, config: script::ScriptConfig) -> InProcessWorker {
+        InProcessWorker {
+            scripts: Arc::new(config),
+            ..self
         }
     }
 }
@@ -101,6 +114,7 @@ impl TaskWorker for InProcessWorker {
                 let prefix = job.task_run.storage_prefix();
                 IoAnswer::Logs(logs::run(context.logs.as_ref(), context.files.as_ref(), call, &prefix).await)
             }
+            IoCall::Script(call) => IoAnswer::Script(script::run(call, &job, &context, &self.scripts).await),
         };
         job.finish(answer, context.clock.now())
     }

@@ -243,6 +243,28 @@ impl Parser {
         }
     }
 
+    /// A list, or a string expression that renders to one (checked when it renders).
+    pub(super) fn list_or_expression(
+        &mut self,
+        obj: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Value> {
+        match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(value @ Value::Array(_)) => Some(value.clone()),
+            Some(value @ Value::String(s)) if s.contains("{{") => Some(value.clone()),
+            Some(other) => {
+                self.err(
+                    FlowErrorKind::InvalidProperty,
+                    &join_path(path, key),
+                    format!("`{key}` must be a list, not {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn map_of(
         &mut self,
         obj: &Map<String, Value>,

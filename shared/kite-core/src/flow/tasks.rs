@@ -496,6 +496,7 @@ impl Parser {
                 Check::Boolean => {
                     present(obj, name).map(|_| Value::Bool(self.boolean(obj, path, name, false)))
                 }
+                Check::List => self.list_or_expression(obj, path, name),
             };
             properties.extend(value.map(|v| (name.to_string(), v)));
         }

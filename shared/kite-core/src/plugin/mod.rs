@@ -16,6 +16,8 @@
 //!   `DownloadFiles`, `DeleteFiles`).
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
 //!   `lambda.Invoke`, `eventbridge.PutEvents`, `sqs.Publish`).
+//! - [`scripts`]: script tasks run as processes (`io.kestra.plugin.scripts.shell.*`,
+//!   `python.*`, `node.*`, the legacy `io.kestra.core.tasks.scripts.Bash` and `Python`).
 //!
 //! Adding a task type that does I/O: its module here (its `TASKS`), its line in `IO_TASKS`
 //! and an [`IoKind`] each. Only a new kind of I/O also adds an [`IoCall`]/[`IoAnswer`] variant and
@@ -31,6 +33,7 @@ pub mod mail;
 pub mod namespace_files;
 pub mod notifications;
 mod props;
+pub mod scripts;
 pub mod storage;
 
 use chrono::{DateTime, Utc};
@@ -55,6 +58,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     aws::messaging::TASKS,
     log::TASKS,
     foreach_item::TASKS,
+    scripts::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -108,6 +112,14 @@ pub enum IoKind {
     LogFetch,
     ForEachItemSplit,
     ForEachItemMerge,
+    ShellCommands,
+    ShellScript,
+    PythonCommands,
+    PythonScript,
+    NodeCommands,
+    NodeScript,
+    LegacyBash,
+    LegacyPython,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -147,6 +159,8 @@ pub enum Check {
     Map,
     /// A boolean (YAML 1.1 spellings too), kept as a JSON boolean.
     Boolean,
+    /// A list, or an expression that renders to one, kept as written.
+    List,
 }
 
 impl Property {
@@ -160,6 +174,22 @@ impl IoKind {
         io_tasks()
             .find(|s| s.kind == self)
             .expect("every kind is registered")
+    }
+}
+
+/// The variables a task type's properties see besides the task run's (a script task's
+/// `workingDir`…).
+pub fn task_variables(kind: IoKind, properties: &Map<String, Value>) -> Map<String, Value> {
+    match kind {
+        IoKind::ShellCommands
+        | IoKind::ShellScript
+        | IoKind::PythonCommands
+        | IoKind::PythonScript
+        | IoKind::NodeCommands
+        | IoKind::NodeScript
+        | IoKind::LegacyBash
+        | IoKind::LegacyPython => scripts::variables(kind, properties),
+        _ => Map::new(),
     }
 }
 
@@ -180,6 +210,7 @@ pub enum IoCall {
     ExecutionNotification(Box<execution_notifications::ExecutionNotificationCall>),
     Aws(aws::AwsCall),
     Logs(log::LogFetchCall),
+    Script(scripts::ScriptCall),
 }
 
 impl IoCall {
@@ -193,6 +224,8 @@ impl IoCall {
             IoCall::ExecutionNotification(call) => call.files_read(),
             IoCall::Aws(call) => call.files_read(),
             IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) | IoCall::Logs(_) => Vec::new(),
+            // Input files are checked by the worker against the job's readable prefixes.
+            IoCall::Script(_) => Vec::new(),
         }
     }
 }
@@ -209,6 +242,7 @@ pub enum IoAnswer {
     ExecutionNotification(Result<Box<execution_notifications::Sent>, String>),
     Aws(Result<aws::AwsOutcome, aws::AwsError>),
     Logs(Result<log::LogFetchAnswer, log::LogFetchError>),
+    Script(Result<scripts::ScriptRun, scripts::ScriptError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

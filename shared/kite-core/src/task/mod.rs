@@ -137,7 +137,11 @@ fn with_renderer<R>(
     error_logs: &[Value],
     f: impl FnOnce(&RenderContext, &dyn Fn(&Value) -> Result<String, ExpressionError>) -> R,
 ) -> R {
-    let vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
+    let mut vars = run_variables::for_task_run(flow, execution, task_run, task, env.into());
+    if let (TaskKind::Io(io), Value::Object(map)) = (&task.kind, &mut vars) {
+        // A task type's own variables (a script task's `workingDir`…).
+        map.extend(crate::plugin::task_variables(io.kind, &io.properties));
+    }
     let prefixes = readable_prefixes(execution);
     let ctx = RenderContext {
         variables: &vars,

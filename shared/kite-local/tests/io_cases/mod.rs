@@ -7,6 +7,7 @@ pub mod http;
 pub mod kv;
 pub mod logs;
 pub mod namespace;
+pub mod scripts;
 pub mod server;
 pub mod storage;
 

@@ -161,7 +161,8 @@ impl Clients {
 
     fn s3(&self) -> &aws_sdk_s3::Client {
         self.s3.get_or_init(|| {
-            let mut config = aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.path_style);
+            let mut config =
+                aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.path_style);
             config.set_interceptors(self.interceptor.clone());
             aws_sdk_s3::Client::from_conf(config.build())
         })
