@@ -7,6 +7,8 @@
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//! - [`serdes`]: file conversions (`io.kestra.plugin.serdes.csv.CsvToIon`, `IonToCsv`,
+//!   `io.kestra.plugin.serdes.json.JsonToIon`, `IonToJson`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
 //!
@@ -19,6 +21,7 @@ pub mod kv;
 pub mod namespace_files;
 pub mod notifications;
 mod props;
+pub mod serdes;
 pub mod storage;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +39,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     kv::TASKS,
     storage::TASKS,
     namespace_files::TASKS,
+    serdes::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -67,6 +71,10 @@ pub enum IoKind {
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,
+    SerdesCsvToIon,
+    SerdesIonToCsv,
+    SerdesJsonToIon,
+    SerdesIonToJson,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -134,6 +142,7 @@ pub enum IoCall {
     Kv(kv::KvCall),
     Storage(storage::StorageCall),
     NamespaceFiles(namespace_files::NamespaceFilesCall),
+    Serdes(serdes::SerdesCall),
 }
 
 impl IoCall {
@@ -143,7 +152,7 @@ impl IoCall {
     pub fn files_read(&self) -> Vec<&str> {
         match self {
             IoCall::Http(call) => call.files_read(),
-            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) => Vec::new(),
+            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) | IoCall::Serdes(_) => Vec::new(),
         }
     }
 }
@@ -155,6 +164,7 @@ pub enum IoAnswer {
     Kv(Result<kv::KvAnswer, crate::kv::KvError>),
     Storage(Result<storage::StorageAnswer, storage::StorageError>),
     NamespaceFiles(namespace_files::NamespaceFilesResult),
+    Serdes(Result<serdes::SerdesAnswer, serdes::SerdesError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.
