@@ -8,10 +8,12 @@
 //! - [`kv`]: the KV store, through the engine's port (given in the [`WorkerContext`])
 //! - [`storage`]: internal storage files, through the engine's file storage port
 //! - [`namespace_files`]: namespace files, over the file storage
+//! - [`serdes`]: file conversions (CSV, JSON, Ion), streamed through the file storage
 
 pub mod http;
 pub mod kv;
 pub mod namespace_files;
+pub mod serdes;
 pub mod storage;
 
 use async_trait::async_trait;
@@ -57,6 +59,16 @@ impl TaskWorker for InProcessWorker {
                     now: context.clock.now(),
                 };
                 IoAnswer::Storage(storage::run(&scope, call).await)
+            }
+            IoCall::Serdes(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = storage::Scope {
+                    files: &context.files,
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                    now: context.clock.now(),
+                };
+                IoAnswer::Serdes(serdes::run(&scope, call).await)
             }
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
