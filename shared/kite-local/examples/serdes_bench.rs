@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_core::ion::IonValue;
-use kite_core::plugin::serdes::{JavaPattern, SerdesCall, TextFormats};
 use kite_core::plugin::serdes::{CsvReading, CsvWriting, OnBadLines, QuoteMode};
+use kite_core::plugin::serdes::{JavaPattern, SerdesCall, TextFormats};
 use kite_engine::ports::FileStorage;
 use kite_local::LocalFileStorage;
 use kite_worker::serdes::run;
@@ -37,7 +37,10 @@ fn row(i: u64) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let megabytes: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let megabytes: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
     let dir = tempfile::tempdir().expect("tempdir");
     let files: Arc<dyn FileStorage> = Arc::new(LocalFileStorage::new(dir.path()).expect("files"));
 

@@ -124,7 +124,9 @@ async fn csv_options_change_what_is_read() {
         "[\"# export\"]\n[\"id\",\"name\"]\n[\"1\",\"a|b\"]\n[\"2\",null]\n[\"3\",\"it's\"]\n"
     );
     let csv = folder.put("b.csv", "id,name\n0,zero\n1,one\n").await;
-    let ion = folder.text("csv.CsvToIon", json!({"from": csv, "skipRows": 1})).await;
+    let ion = folder
+        .text("csv.CsvToIon", json!({"from": csv, "skipRows": 1}))
+        .await;
     assert_eq!(ion, "{id:\"1\",name:\"one\"}\n");
 }
 
@@ -150,14 +152,23 @@ async fn bad_input_fails_with_its_line() {
     );
 
     let ion = folder.put("bad.ion", "{a:1}\n{a:2\n,b:}\n").await;
-    let error = folder.convert("json.IonToJson", json!({"from": ion})).await.unwrap_err();
+    let error = folder
+        .convert("json.IonToJson", json!({"from": ion}))
+        .await
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "Line 3: invalid Ion at column 4: unexpected '}'"
     );
     let json = folder.put("bad.jsonl", "{\"a\":1}\n{\"a\":\n").await;
-    let error = folder.convert("json.JsonToIon", json!({"from": json})).await.unwrap_err();
-    assert!(matches!(&error, SerdesError::Record { line: 2, message } if message.starts_with("invalid JSON")), "{error:?}");
+    let error = folder
+        .convert("json.JsonToIon", json!({"from": json}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, SerdesError::Record { line: 2, message } if message.starts_with("invalid JSON")),
+        "{error:?}"
+    );
 
     let list = folder.put("list.ion", "[1,2]\n").await;
     assert_eq!(
@@ -178,10 +189,16 @@ async fn bad_input_fails_with_its_line() {
 async fn json_and_ion_convert_both_ways() {
     let folder = Folder::new();
     let jsonl = folder
-        .put("a.jsonl", "{\"id\":1,\"score\":2.5,\"tags\":[\"x\"],\"at\":null}\n\n{\"id\":2,\"first name\":\"Zoé\"}\n")
+        .put(
+            "a.jsonl",
+            "{\"id\":1,\"score\":2.5,\"tags\":[\"x\"],\"at\":null}\n\n{\"id\":2,\"first name\":\"Zoé\"}\n",
+        )
         .await;
     let ion = folder.text("json.JsonToIon", json!({"from": jsonl})).await;
-    assert_eq!(ion, "{id:1,score:2.5e0,tags:[\"x\"],at:null}\n{id:2,'first name':\"Zoé\"}\n");
+    assert_eq!(
+        ion,
+        "{id:1,score:2.5e0,tags:[\"x\"],at:null}\n{id:2,'first name':\"Zoé\"}\n"
+    );
 
     let array = folder.put("a.json", "[{\"id\": 1}, {\"id\": 2}]").await;
     let ion = folder
@@ -195,13 +212,18 @@ async fn json_and_ion_convert_both_ways() {
             "{d:1.50,t:2023-01-01T10:00:00.000Z,z:2023-01-01T10:00:00+02:00,day:2023-06-01,n:null.int}\n// a comment\n{d:2d0}\n",
         )
         .await;
-    let lines = folder.text("json.IonToJson", json!({"from": typed.clone()})).await;
+    let lines = folder
+        .text("json.IonToJson", json!({"from": typed.clone()}))
+        .await;
     assert_eq!(
         lines,
         "{\"d\":1.50,\"t\":\"2023-01-01T10:00:00Z\",\"z\":\"2023-01-01T08:00:00Z\",\"day\":\"2023-06-01\",\"n\":null}\n{\"d\":2}\n"
     );
     let answer = folder
-        .convert("json.IonToJson", json!({"from": typed.clone(), "newLine": false, "timeZoneId": "Europe/Paris"}))
+        .convert(
+            "json.IonToJson",
+            json!({"from": typed.clone(), "newLine": false, "timeZoneId": "Europe/Paris"}),
+        )
         .await
         .expect("converted");
     assert!(answer.uri.ends_with(".json"));

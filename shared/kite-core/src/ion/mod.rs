@@ -29,10 +29,10 @@
 
 mod number;
 mod read;
-mod time;
-mod write;
 #[cfg(test)]
 mod tests;
+mod time;
+mod write;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -199,9 +199,7 @@ impl IonValue {
                 .unwrap_or(Value::Null),
             IonValue::Timestamp(t) => Value::String(t.to_iso()),
             IonValue::String(s) | IonValue::Symbol(s) => Value::String(s.clone()),
-            IonValue::Blob(bytes) => {
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
-            }
+            IonValue::Blob(bytes) => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
             IonValue::Clob(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
             IonValue::List(items) | IonValue::Sexp(items) => {
                 Value::Array(items.iter().map(IonValue::to_json).collect())

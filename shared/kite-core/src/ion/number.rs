@@ -29,11 +29,20 @@ pub fn java_double(value: f64) -> String {
     if (1e-3..1e7).contains(&abs) {
         let point = exponent + 1;
         let (int, frac) = if point <= 0 {
-            ("0".to_string(), format!("{}{}", "0".repeat((-point) as usize), digits))
+            (
+                "0".to_string(),
+                format!("{}{}", "0".repeat((-point) as usize), digits),
+            )
         } else if point as usize >= digits.len() {
-            (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
         } else {
-            (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+            (
+                digits[..point as usize].to_string(),
+                digits[point as usize..].to_string(),
+            )
         };
         let frac = if frac.is_empty() { "0".to_string() } else { frac };
         format!("{sign}{int}.{frac}")

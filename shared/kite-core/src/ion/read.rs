@@ -26,7 +26,20 @@ fn invalid<T>(pos: usize, message: impl Into<String>) -> Parsed<T> {
 fn is_delimiter(b: u8) -> bool {
     matches!(
         b,
-        b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b',' | b']' | b')' | b'}' | b'{' | b'[' | b'(' | b'"' | b'\''
+        b' ' | b'\t'
+            | b'\n'
+            | b'\r'
+            | 0x0b
+            | 0x0c
+            | b','
+            | b']'
+            | b')'
+            | b'}'
+            | b'{'
+            | b'['
+            | b'('
+            | b'"'
+            | b'\''
     )
 }
 
@@ -68,12 +81,10 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                     }
                 }
-                Some(b'/') if self.peek_at(1) == Some(b'*') => {
-                    match self.text[self.pos + 2..].find("*/") {
-                        Some(end) => self.pos += 2 + end + 2,
-                        None => return Err(Stop::Incomplete),
-                    }
-                }
+                Some(b'/') if self.peek_at(1) == Some(b'*') => match self.text[self.pos + 2..].find("*/") {
+                    Some(end) => self.pos += 2 + end + 2,
+                    None => return Err(Stop::Incomplete),
+                },
                 _ => return Ok(()),
             }
         }
@@ -190,7 +201,8 @@ impl<'a> Parser<'a> {
             let Some(digits) = p.text.get(p.pos..p.pos + n) else {
                 return Err(Stop::Incomplete);
             };
-            let code = u32::from_str_radix(digits, 16).map_err(|_| Stop::Invalid(at, "invalid escape".into()))?;
+            let code =
+                u32::from_str_radix(digits, 16).map_err(|_| Stop::Invalid(at, "invalid escape".into()))?;
             p.pos += n;
             char::from_u32(code)
                 .map(Some)
@@ -452,7 +464,11 @@ fn decimal(negative: bool, text: &str) -> Option<Decimal> {
     let all = format!("{int}{frac}");
     let digits = all.trim_start_matches('0');
     Some(Decimal {
-        digits: if digits.is_empty() { "0".into() } else { digits.into() },
+        digits: if digits.is_empty() {
+            "0".into()
+        } else {
+            digits.into()
+        },
         negative,
         exponent: exponent - frac.len() as i64,
     })
@@ -462,7 +478,11 @@ fn error_at(text: &str, pos: usize, first_line: u64, message: String) -> IonErro
     let before = &text[..pos.min(text.len())];
     let line = first_line + before.matches('\n').count() as u64;
     let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
-    IonError::Invalid { line, column, message }
+    IonError::Invalid {
+        line,
+        column,
+        message,
+    }
 }
 
 /// The one Ion value of `text` (comments and whitespace around it allowed).

@@ -30,16 +30,25 @@ fn writes_each_type_as_kestra_does() {
         (dec("1", false, 0), "1."),
         (dec("1", false, -3), "0.001"),
         (dec("1", false, 2), "1d2"),
-        (IonValue::String("a \"q\" \\ é\n\t\u{1}".into()), r#""a \"q\" \\ é\n\t\x01""#),
+        (
+            IonValue::String("a \"q\" \\ é\n\t\u{1}".into()),
+            r#""a \"q\" \\ é\n\t\x01""#,
+        ),
         (IonValue::Symbol("sym".into()), "sym"),
         (IonValue::Symbol("two words".into()), "'two words'"),
         (IonValue::Symbol("null".into()), "'null'"),
         (IonValue::Symbol("$12".into()), "'$12'"),
         (IonValue::Blob(b"hello".to_vec()), "{{aGVsbG8=}}"),
         (IonValue::Clob(b"hi\"".to_vec()), r#"{{"hi\""}}"#),
-        (IonValue::Sexp(vec![IonValue::Symbol("+".into()), IonValue::Int(1)]), "('+' 1)"),
         (
-            IonValue::Annotated(vec!["LocalTime".into()], Box::new(IonValue::String("10:00".into()))),
+            IonValue::Sexp(vec![IonValue::Symbol("+".into()), IonValue::Int(1)]),
+            "('+' 1)",
+        ),
+        (
+            IonValue::Annotated(
+                vec!["LocalTime".into()],
+                Box::new(IonValue::String("10:00".into())),
+            ),
             r#"LocalTime::"10:00""#,
         ),
         (
@@ -58,7 +67,8 @@ fn writes_each_type_as_kestra_does() {
 
 #[test]
 fn writes_json_values_compactly_with_bare_field_names() {
-    let value = json!({"id": 1, "first name": "Ruth", "score": 2.5, "tags": ["a", null], "ok": true, "n": {}});
+    let value =
+        json!({"id": 1, "first name": "Ruth", "score": 2.5, "tags": ["a", null], "ok": true, "n": {}});
     assert_eq!(
         to_line(&value),
         r#"{id:1,'first name':"Ruth",score:2.5e0,tags:["a",null],ok:true,n:{}}"#
@@ -83,18 +93,31 @@ fn reads_every_construct() {
         ("0.000", dec("0", false, -3)),
         ("-1.", dec("1", true, 0)),
         ("\"a\\nb\\u00e9\\x41\"", IonValue::String("a\nbéA".into())),
-        ("'''one ''' /* joined */ '''two'''", IonValue::String("one two".into())),
+        (
+            "'''one ''' /* joined */ '''two'''",
+            IonValue::String("one two".into()),
+        ),
         ("'''it's'''", IonValue::String("it's".into())),
         ("abc", IonValue::Symbol("abc".into())),
         ("'a b'", IonValue::Symbol("a b".into())),
         ("{{ aGVs bG8= }}", IonValue::Blob(b"hello".to_vec())),
         ("{{\"hi\"}}", IonValue::Clob(b"hi".to_vec())),
-        ("(+ 1 a)", IonValue::Sexp(vec![IonValue::Symbol("+".into()), IonValue::Int(1), IonValue::Symbol("a".into())])),
+        (
+            "(+ 1 a)",
+            IonValue::Sexp(vec![
+                IonValue::Symbol("+".into()),
+                IonValue::Int(1),
+                IonValue::Symbol("a".into()),
+            ]),
+        ),
         (
             "{a:1, 'b c' : [1, 2.5e0], \"d\":null} // trailing",
             IonValue::Struct(vec![
                 ("a".into(), IonValue::Int(1)),
-                ("b c".into(), IonValue::List(vec![IonValue::Int(1), IonValue::Float(2.5)])),
+                (
+                    "b c".into(),
+                    IonValue::List(vec![IonValue::Int(1), IonValue::Float(2.5)]),
+                ),
                 ("d".into(), IonValue::Null(IonType::Null)),
             ]),
         ),
@@ -118,11 +141,23 @@ fn reads_timestamps_as_kestra_does() {
         java("2023-01-01T10:00:00.000Z"),
         JavaTime::Instant(Utc.with_ymd_and_hms(2023, 1, 1, 10, 0, 0).unwrap())
     );
-    assert_eq!(java("2023-01-01T00:00:00Z"), JavaTime::LocalDate(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap()));
-    assert_eq!(java("2023-01-01"), JavaTime::LocalDate(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap()));
+    assert_eq!(
+        java("2023-01-01T00:00:00Z"),
+        JavaTime::LocalDate(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap())
+    );
+    assert_eq!(
+        java("2023-01-01"),
+        JavaTime::LocalDate(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap())
+    );
     assert_eq!(java("2023-01T").to_iso(), "2023-01-01");
-    assert_eq!(java("2023-01-01T10:00+02:00").to_iso(), "2023-01-01T10:00:00+02:00");
-    assert_eq!(java("2023-01-01T10:00:00.5-00:00").to_iso(), "2023-01-01T10:00:00.500Z");
+    assert_eq!(
+        java("2023-01-01T10:00+02:00").to_iso(),
+        "2023-01-01T10:00:00+02:00"
+    );
+    assert_eq!(
+        java("2023-01-01T10:00:00.5-00:00").to_iso(),
+        "2023-01-01T10:00:00.500Z"
+    );
     assert!(from_line("2023-13-01").is_err());
 }
 
@@ -136,9 +171,30 @@ fn converts_to_json_as_kestra_reads_the_values() {
         value.to_json(),
         json!({"d": 1.50, "f": 1.0, "t": "2023-01-01T10:00:00Z", "s": "sym", "b": "aGk=", "n": null, "o": "2023-01-01T10:00:00+02:00"})
     );
-    assert_eq!(java_decimal(&Decimal { digits: "150".into(), negative: false, exponent: -2 }), "1.50");
-    assert_eq!(java_decimal(&Decimal { digits: "1".into(), negative: false, exponent: 2 }), "1E+2");
-    assert_eq!(java_decimal(&Decimal { digits: "12".into(), negative: true, exponent: -9 }), "-1.2E-8");
+    assert_eq!(
+        java_decimal(&Decimal {
+            digits: "150".into(),
+            negative: false,
+            exponent: -2
+        }),
+        "1.50"
+    );
+    assert_eq!(
+        java_decimal(&Decimal {
+            digits: "1".into(),
+            negative: false,
+            exponent: 2
+        }),
+        "1E+2"
+    );
+    assert_eq!(
+        java_decimal(&Decimal {
+            digits: "12".into(),
+            negative: true,
+            exponent: -9
+        }),
+        "-1.2E-8"
+    );
     assert_eq!(java_double(0.001), "0.001");
     assert_eq!(java_double(1.0e7), "1.0E7");
     assert_eq!(java_double(-3.0), "-3.0");
@@ -147,30 +203,52 @@ fn converts_to_json_as_kestra_reads_the_values() {
 #[test]
 fn bad_text_is_an_error_with_its_position() {
     match from_line("{a:1,b:}") {
-        Err(IonError::Invalid { line: 1, column: 8, .. }) => {}
+        Err(IonError::Invalid {
+            line: 1, column: 8, ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(from_line("{a:1"), Err(IonError::Incomplete));
-    assert!(matches!(from_line("1 2"), Err(IonError::Invalid { column: 3, .. })));
-    assert!(matches!(from_line("12ab"), Err(IonError::Invalid { column: 1, .. })));
+    assert!(matches!(
+        from_line("1 2"),
+        Err(IonError::Invalid { column: 3, .. })
+    ));
+    assert!(matches!(
+        from_line("12ab"),
+        Err(IonError::Invalid { column: 1, .. })
+    ));
 }
 
 #[test]
 fn a_line_reader_follows_values_across_lines() {
     let mut reader = LineReader::new(1024);
-    assert_eq!(reader.push_line("1 2").unwrap(), vec![(1, IonValue::Int(1)), (1, IonValue::Int(2))]);
+    assert_eq!(
+        reader.push_line("1 2").unwrap(),
+        vec![(1, IonValue::Int(1)), (1, IonValue::Int(2))]
+    );
     assert_eq!(reader.push_line("{a:'''first").unwrap(), vec![]);
-    assert_eq!(reader.push_line("second'''}").unwrap(), vec![(2, IonValue::Struct(vec![("a".into(), IonValue::String("first\nsecond".into()))]))]);
+    assert_eq!(
+        reader.push_line("second'''}").unwrap(),
+        vec![(
+            2,
+            IonValue::Struct(vec![("a".into(), IonValue::String("first\nsecond".into()))])
+        )]
+    );
     assert_eq!(reader.push_line("").unwrap(), vec![]);
     match reader.push_line("[1,,2]") {
-        Err(IonError::Invalid { line: 5, column: 4, .. }) => {}
+        Err(IonError::Invalid {
+            line: 5, column: 4, ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     let mut open = LineReader::new(1024);
     open.push_line("[1,").unwrap();
     assert!(open.finish().is_err());
     let mut small = LineReader::new(8);
-    assert_eq!(small.push_line("[0123456789,"), Err(IonError::TooLong { limit: 8 }));
+    assert_eq!(
+        small.push_line("[0123456789,"),
+        Err(IonError::TooLong { limit: 8 })
+    );
 }
 
 #[test]
@@ -190,7 +268,13 @@ fn kestra_samples_round_trip() {
         reader.finish().unwrap();
         assert_eq!(written, sample);
     }
-    let first = from_line(include_str!("../../tests/fixtures/ion/insurance_sample.ion").lines().next().unwrap()).unwrap();
+    let first = from_line(
+        include_str!("../../tests/fixtures/ion/insurance_sample.ion")
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first.to_json()["county"], json!("CLAY COUNTY"));
     assert_eq!(first.to_json()["tiv_2012"], json!("792148.9"));
 }

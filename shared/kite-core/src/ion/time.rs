@@ -1,6 +1,8 @@
 //! Ion timestamps, and the Java time values Kestra reads them as.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc,
+};
 
 use super::IonValue;
 
@@ -143,12 +145,12 @@ impl Timestamp {
         let time = self.time.unwrap_or(NaiveTime::MIN);
         let local = self.date.and_time(time);
         match self.offset {
-            Some(minutes) if minutes != 0 => match FixedOffset::east_opt(minutes * 60)
-                .and_then(|o| local.and_local_timezone(o).single())
-            {
-                Some(zoned) => JavaTime::Zoned(zoned),
-                None => JavaTime::Instant(local.and_utc()),
-            },
+            Some(minutes) if minutes != 0 => {
+                match FixedOffset::east_opt(minutes * 60).and_then(|o| local.and_local_timezone(o).single()) {
+                    Some(zoned) => JavaTime::Zoned(zoned),
+                    None => JavaTime::Instant(local.and_utc()),
+                }
+            }
             _ if time == NaiveTime::MIN => JavaTime::LocalDate(self.date),
             _ => JavaTime::Instant(local.and_utc()),
         }
@@ -206,8 +208,12 @@ impl JavaTime {
 
     fn parse_annotated(class: &str, text: &str) -> Option<JavaTime> {
         match class {
-            "Instant" => DateTime::parse_from_rfc3339(text).ok().map(|d| JavaTime::Instant(d.to_utc())),
-            "LocalDate" => NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(JavaTime::LocalDate),
+            "Instant" => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|d| JavaTime::Instant(d.to_utc())),
+            "LocalDate" => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .map(JavaTime::LocalDate),
             "OffsetDateTime" | "ZonedDateTime" => {
                 // ZonedDateTime's ISO text may end with a region in brackets.
                 let text = text.split('[').next().unwrap_or(text);

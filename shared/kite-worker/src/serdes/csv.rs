@@ -15,7 +15,11 @@ use crate::storage::Scope;
 
 const CHUNK: usize = 64 * 1024;
 
-pub(super) async fn csv_to_ion(scope: &Scope<'_>, from: &str, reading: &CsvReading) -> Result<SerdesAnswer, SerdesError> {
+pub(super) async fn csv_to_ion(
+    scope: &Scope<'_>,
+    from: &str,
+    reading: &CsvReading,
+) -> Result<SerdesAnswer, SerdesError> {
     let mut source = open(scope.files.as_ref(), from, scope.readable).await?;
     let mut parser = ReaderBuilder::new()
         .delimiter(reading.field_separator)
@@ -117,7 +121,11 @@ pub(super) async fn csv_to_ion(scope: &Scope<'_>, from: &str, reading: &CsvReadi
     })
 }
 
-pub(super) async fn ion_to_csv(scope: &Scope<'_>, from: &str, csv: &CsvWriting) -> Result<SerdesAnswer, SerdesError> {
+pub(super) async fn ion_to_csv(
+    scope: &Scope<'_>,
+    from: &str,
+    csv: &CsvWriting,
+) -> Result<SerdesAnswer, SerdesError> {
     let mut values = IonValues::open(scope, from).await?;
     let mut out = Output::open(scope, ".csv");
     let mut records = 0u64;
@@ -137,7 +145,10 @@ pub(super) async fn ion_to_csv(scope: &Scope<'_>, from: &str, csv: &CsvWriting) 
                         message: "Invalid data of type List with header".into(),
                     });
                 }
-                let fields = items.iter().map(|v| field(v, line)).collect::<Result<Vec<_>, _>>()?;
+                let fields = items
+                    .iter()
+                    .map(|v| field(v, line))
+                    .collect::<Result<Vec<_>, _>>()?;
                 write_csv_record(&mut row, &fields, csv);
             }
             IonValue::Struct(pairs) => {
@@ -148,7 +159,10 @@ pub(super) async fn ion_to_csv(scope: &Scope<'_>, from: &str, csv: &CsvWriting) 
                         write_csv_record(&mut row, &names, csv);
                     }
                 }
-                let fields = pairs.iter().map(|(_, v)| field(v, line)).collect::<Result<Vec<_>, _>>()?;
+                let fields = pairs
+                    .iter()
+                    .map(|(_, v)| field(v, line))
+                    .collect::<Result<Vec<_>, _>>()?;
                 write_csv_record(&mut row, &fields, csv);
             }
             // Kestra writes rows of lists and maps only.

@@ -57,7 +57,11 @@ impl Output {
 /// An Ion reading error as the task's: the line and what is wrong there.
 fn ion_error(error: IonError, line: u64) -> SerdesError {
     match error {
-        IonError::Invalid { line, column, message } => SerdesError::Record {
+        IonError::Invalid {
+            line,
+            column,
+            message,
+        } => SerdesError::Record {
             line,
             message: format!("invalid Ion at column {column}: {message}"),
         },
@@ -183,10 +187,11 @@ async fn json_to_ion(scope: &Scope<'_>, from: &str, new_line: bool) -> Result<Se
             }
             .into());
         }
-        let document: serde_json::Value = serde_json::from_slice(&content).map_err(|e| SerdesError::Record {
-            line: e.line() as u64,
-            message: format!("invalid JSON: {e}"),
-        })?;
+        let document: serde_json::Value =
+            serde_json::from_slice(&content).map_err(|e| SerdesError::Record {
+                line: e.line() as u64,
+                message: format!("invalid JSON: {e}"),
+            })?;
         drop(content);
         match &document {
             serde_json::Value::Array(items) => {

@@ -5,9 +5,9 @@
 //! Java values print, over the Ion mapping of [`crate::ion`].
 
 pub mod pattern;
-pub mod text;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -23,11 +23,20 @@ pub use text::{CsvWriting, QuoteMode, TextFormats};
 /// A conversion, rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SerdesCall {
-    CsvToIon { from: String, csv: CsvReading },
-    IonToCsv { from: String, csv: CsvWriting },
+    CsvToIon {
+        from: String,
+        csv: CsvReading,
+    },
+    IonToCsv {
+        from: String,
+        csv: CsvWriting,
+    },
     /// `new_line`: one JSON value per line; else one JSON document (an array's items are
     /// the records).
-    JsonToIon { from: String, new_line: bool },
+    JsonToIon {
+        from: String,
+        new_line: bool,
+    },
     /// `new_line`: JSON lines (`.jsonl`); else one JSON array (`.json`).
     IonToJson {
         from: String,
@@ -179,9 +188,7 @@ impl Props<'_> {
         };
         match text.as_bytes() {
             [c] if c.is_ascii() => Ok(*c),
-            _ => Err(format!(
-                "Invalid `{name}` '{text}': expected one ASCII character"
-            )),
+            _ => Err(format!("Invalid `{name}` '{text}': expected one ASCII character")),
         }
     }
 
@@ -329,8 +336,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
     for warning in answer.warnings {
         result.logs.extend(task_run.log(LogLevel::Warn, warning, now));
     }
-    result
-        .logs
-        .extend(task_run.log(LogLevel::Debug, format!("{} records converted", answer.records), now));
+    result.logs.extend(task_run.log(
+        LogLevel::Debug,
+        format!("{} records converted", answer.records),
+        now,
+    ));
     result
 }

@@ -61,10 +61,7 @@ impl JavaPattern {
                         return Err(format!("Invalid pattern '{text}': ']' without '['"));
                     }
                     let section = stack.pop().expect("checked");
-                    stack
-                        .last_mut()
-                        .expect("checked")
-                        .push(Token::Optional(section));
+                    stack.last_mut().expect("checked").push(Token::Optional(section));
                     i += 1;
                 }
                 c if c.is_ascii_alphabetic() => {
@@ -119,10 +116,28 @@ struct Fields {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 fn pad(value: i64, width: usize) -> String {
     if value < 0 {
@@ -199,12 +214,18 @@ fn field(c: char, n: usize, f: &Fields) -> Result<String, &'static str> {
         }
         'a' => if time()?.hour() < 12 { "AM" } else { "PM" }.to_string(),
         'H' => pad(i64::from(time()?.hour()), n),
-        'k' => pad(i64::from(if time()?.hour() == 0 { 24 } else { time()?.hour() }), n),
+        'k' => pad(
+            i64::from(if time()?.hour() == 0 { 24 } else { time()?.hour() }),
+            n,
+        ),
         'K' => pad(i64::from(time()?.hour() % 12), n),
-        'h' => pad(i64::from(match time()?.hour() % 12 {
-            0 => 12,
-            h => h,
-        }), n),
+        'h' => pad(
+            i64::from(match time()?.hour() % 12 {
+                0 => 12,
+                h => h,
+            }),
+            n,
+        ),
         'm' => pad(i64::from(time()?.minute()), n),
         's' => pad(i64::from(time()?.second()), n),
         'S' => {
@@ -247,13 +268,22 @@ mod tests {
         let p = |s: &str| JavaPattern::parse(s).unwrap();
         let dt = p("yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]");
         assert_eq!(dt.format(date, time, utc).unwrap(), "2023-03-07T09:05:03.042Z");
-        assert_eq!(dt.format(date, time, plus2).unwrap(), "2023-03-07T09:05:03.042+02:00");
+        assert_eq!(
+            dt.format(date, time, plus2).unwrap(),
+            "2023-03-07T09:05:03.042+02:00"
+        );
         assert_eq!(dt.format(date, time, None).unwrap(), "2023-03-07T09:05:03.042");
         assert_eq!(p("yyyy-MM-dd").format(date, None, None).unwrap(), "2023-03-07");
         assert_eq!(p("HH:mm:ss[XXX]").format(None, time, None).unwrap(), "09:05:03");
-        assert_eq!(p("dd/MM/yy h a, EEE MMM").format(date, time, None).unwrap(), "07/03/23 9 AM, Tue Mar");
+        assert_eq!(
+            p("dd/MM/yy h a, EEE MMM").format(date, time, None).unwrap(),
+            "07/03/23 9 AM, Tue Mar"
+        );
         assert_eq!(p("''yyyy''").format(date, None, None).unwrap(), "'2023'");
-        assert!(p("HH:mm").format(date, None, None).unwrap_err().contains("no time"));
+        assert!(p("HH:mm")
+            .format(date, None, None)
+            .unwrap_err()
+            .contains("no time"));
         assert!(JavaPattern::parse("yyyy zzz").unwrap_err().contains("'z'"));
         assert!(JavaPattern::parse("[yyyy").is_err());
     }

@@ -52,12 +52,14 @@ impl TextFormats {
         match time {
             JavaTime::Instant(at) => {
                 let at = at.with_timezone(&FixedOffset::east_opt(0).expect("UTC"));
-                self.date_time.format(Some(at.date_naive()), Some(at.time()), Some(*at.offset()))
+                self.date_time
+                    .format(Some(at.date_naive()), Some(at.time()), Some(*at.offset()))
             }
             JavaTime::LocalDateTime(at) => self.date_time.format(Some(at.date()), Some(at.time()), None),
             JavaTime::Zoned(at) => {
                 let at = offset_in(self.zone, *at);
-                self.date_time.format(Some(at.date_naive()), Some(at.time()), Some(*at.offset()))
+                self.date_time
+                    .format(Some(at.date_naive()), Some(at.time()), Some(*at.offset()))
             }
             JavaTime::LocalDate(date) => self.date.format(Some(*date), None, None),
             JavaTime::LocalTime(time) => self.time.format(None, Some(*time), None),
@@ -82,7 +84,10 @@ fn java_text(value: &IonValue) -> String {
             format!("[{}]", items.join(", "))
         }
         IonValue::Struct(fields) => {
-            let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", java_text(v))).collect();
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", java_text(v)))
+                .collect();
             format!("{{{}}}", fields.join(", "))
         }
         other => match other.to_json() {
@@ -195,7 +200,9 @@ impl CsvRecords {
             }
         };
         let Some(headers) = &self.headers else {
-            return Ok(CsvRow::Record(IonValue::List(fields.into_iter().map(value).collect())));
+            return Ok(CsvRow::Record(IonValue::List(
+                fields.into_iter().map(value).collect(),
+            )));
         };
         let mut names: Vec<&String> = Vec::with_capacity(headers.len());
         for h in headers {
@@ -215,7 +222,10 @@ impl CsvRecords {
             };
         }
         // A repeated header keeps its first place and its last value, as a map does.
-        let mut record: Vec<(String, IonValue)> = names.iter().map(|n| ((*n).clone(), IonValue::Null(crate::ion::IonType::Null))).collect();
+        let mut record: Vec<(String, IonValue)> = names
+            .iter()
+            .map(|n| ((*n).clone(), IonValue::Null(crate::ion::IonType::Null)))
+            .collect();
         for (name, field) in headers.iter().zip(fields) {
             if let Some(slot) = record.iter_mut().find(|(n, _)| n == name) {
                 slot.1 = value(field);

@@ -63,8 +63,8 @@ impl ItemRenderer {
     /// The template rendered with the fields of the item on `line` (1-based) as variables.
     pub fn render(&self, item: &[u8], line: u64) -> Result<String, StorageError> {
         let failed = |message: String| StorageError::Item { line, message };
-        let text = std::str::from_utf8(line_content(item))
-            .map_err(|_| failed("not UTF-8 text".to_string()))?;
+        let text =
+            std::str::from_utf8(line_content(item)).map_err(|_| failed("not UTF-8 text".to_string()))?;
         let value: Value = crate::ion::from_line(text)
             .map_err(|e| failed(format!("not an Ion value ({e}); items files hold one per line")))?
             .to_json();
