@@ -532,13 +532,21 @@ impl LineReader {
     pub fn push_line(&mut self, line: &str) -> Result<Vec<(u64, IonValue)>, IonError> {
         self.lines += 1;
         if self.pending.is_empty() {
+            // The common case, a line of whole values, is read where it is.
             self.first_line = self.lines;
+            return self.read(line, true);
         }
-        self.pending.push_str(line);
-        self.pending.push('\n');
+        let mut text = std::mem::take(&mut self.pending);
+        text.push_str(line);
+        text.push('\n');
+        self.read(&text, false)
+    }
+
+    /// Reads the values of `text` (a line without its end when `bare_line`); keeps the
+    /// text of an unfinished last value.
+    fn read(&mut self, text: &str, bare_line: bool) -> Result<Vec<(u64, IonValue)>, IonError> {
         let mut values = Vec::new();
-        let text = std::mem::take(&mut self.pending);
-        let mut p = Parser::new(&text);
+        let mut p = Parser::new(text);
         loop {
             let start = p.pos;
             let done = p.skip_ws().and_then(|_| {
@@ -557,13 +565,16 @@ impl LineReader {
                 Err(Stop::Incomplete) => {
                     self.first_line += text[..start].matches('\n').count() as u64;
                     self.pending = text[start..].to_string();
+                    if bare_line {
+                        self.pending.push('\n');
+                    }
                     if self.pending.len() > self.limit {
                         return Err(IonError::TooLong { limit: self.limit });
                     }
                     return Ok(values);
                 }
                 Err(Stop::Invalid(pos, message)) => {
-                    return Err(error_at(&text, pos, self.first_line, message))
+                    return Err(error_at(text, pos, self.first_line, message))
                 }
             }
         }

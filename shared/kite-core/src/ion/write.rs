@@ -104,6 +104,11 @@ fn escape(out: &mut String, c: u32) {
 }
 
 fn text(out: &mut String, s: &str, quote: char) {
+    let plain = |b: u8| b != b'\\' && b != quote as u8 && b >= 0x20 && b != 0x7f;
+    if s.bytes().all(plain) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
