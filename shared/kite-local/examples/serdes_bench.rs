@@ -26,7 +26,7 @@ fn row(i: u64) -> String {
         ("name".into(), IonValue::String(format!("customer {i}, \"vip\""))),
         ("email".into(), IonValue::String(format!("user{i}@example.com"))),
         ("score".into(), IonValue::Float(i as f64 / 7.0)),
-        ("active".into(), IonValue::Bool(i % 3 == 0)),
+        ("active".into(), IonValue::Bool(i.is_multiple_of(3))),
         ("created".into(), IonValue::instant(at)),
         ("note".into(), IonValue::Null(kite_core::ion::IonType::Null)),
     ]);
