@@ -280,3 +280,50 @@ async fn a_flow_turns_a_written_csv_into_json() {
     );
     assert!(output("to_json").ends_with(".jsonl"));
 }
+
+/// plugin-serdes' `IonToCsvTest.ion`: every Java time type Kestra writes, in the Ion it
+/// writes them as, with `timeZoneId: Europe/Lisbon`, gives the line that test expects.
+#[tokio::test]
+async fn java_time_values_are_formatted_as_kestra_formats_them() {
+    let folder = Folder::new();
+    let row = concat!(
+        "{String:\"string\",Int:2,Float:3.200000047683716e0,Double:3.2e0,",
+        "Instant:2021-05-05T10:21:12.123Z,",
+        "ZonedDateTime:ZonedDateTime::\"2021-05-05T12:21:12.123456+02:00\",",
+        "LocalDateTime:LocalDateTime::\"2021-05-05T12:21:00\",",
+        "OffsetDateTime:OffsetDateTime::\"2021-05-05T12:21:12.123456+02:00\",",
+        "LocalDate:2021-05-05,",
+        "LocalTime:LocalTime::\"12:21:12.123456\",",
+        "OffsetTime:OffsetTime::\"12:21:12.123456+02:00\",",
+        "Date:2021-05-05T10:21:12.123Z}\n"
+    );
+    let ion = folder.put("times.ion", row).await;
+    let csv = folder
+        .text(
+            "csv.IonToCsv",
+            json!({"from": ion, "alwaysDelimitText": true, "header": false, "timeZoneId": "Europe/Lisbon"}),
+        )
+        .await;
+    assert_eq!(
+        csv,
+        "\"string\",\"2\",\"3.200000047683716\",\"3.2\",\"2021-05-05T10:21:12.123Z\",\
+         \"2021-05-05T11:21:12.123+01:00\",\"2021-05-05T12:21:00.000\",\
+         \"2021-05-05T11:21:12.123+01:00\",\"2021-05-05\",\"12:21:12\",\"12:21:12+02:00\",\
+         \"2021-05-05T10:21:12.123Z\"\n"
+    );
+
+    // `quoteModeNonNumeric_negativeAndDecimal`.
+    let numbers = folder
+        .put(
+            "numbers.ion",
+            "{label:\"test\",positive_int:42,negative_int:-7,decimal:3.14e0,negative_decimal:-0.5e0,not_a_number:\"12abc\"}\n",
+        )
+        .await;
+    let csv = folder
+        .text(
+            "csv.IonToCsv",
+            json!({"from": numbers, "header": false, "quoteMode": "NON_NUMERIC"}),
+        )
+        .await;
+    assert_eq!(csv, "\"test\",42,-7,3.14,-0.5,\"12abc\"\n");
+}
