@@ -105,6 +105,7 @@ async fn main() {
             skip_rows: 0,
             on_bad_lines: OnBadLines::Error,
             max_field_size: 16 * 1024 * 1024,
+            max_buffer_size: 16 * 1024 * 1024,
         },
     };
     let started = Instant::now();

@@ -101,7 +101,7 @@ async fn kestras_insurance_sample_converts_both_ways() {
     let back = folder
         .text(
             "csv.CsvWriter",
-            json!({"from": ion, "fieldSeparator": ";", "alwaysDelimitText": true}),
+            json!({"from": ion, "fieldSeparator": ";", "alwaysDelimitText": true, "lineDelimiter": "\r\n"}),
         )
         .await;
     assert_eq!(back, INSURANCE_CSV);
@@ -326,4 +326,57 @@ async fn java_time_values_are_formatted_as_kestra_formats_them() {
         )
         .await;
     assert_eq!(csv, "\"test\",42,-7,3.14,-0.5,\"12abc\"\n");
+}
+
+/// plugin-serdes' `CsvToIonWriterTest`: one column without a header, bad rows per
+/// `onBadLines`, a quoted field larger than `maxBufferSize`.
+#[tokio::test]
+async fn kestras_csv_reading_cases() {
+    let folder = Folder::new();
+    let single = folder.put("single.csv", "ABC\nXYZ\n").await;
+    let ion = folder
+        .text("csv.CsvToIon", json!({"from": single, "header": false}))
+        .await;
+    assert_eq!(ion, "[\"ABC\"]\n[\"XYZ\"]\n");
+
+    let bad = folder
+        .put(
+            "bad_rows.csv",
+            "name,age,city\nAlice,New York\nBob,25,London,extra\nCharlie,35,Paris",
+        )
+        .await;
+    for mode in ["WARN", "SKIP"] {
+        let answer = folder
+            .convert("csv.CsvToIon", json!({"from": bad, "onBadLines": mode}))
+            .await
+            .expect("converted");
+        assert_eq!(answer.records, 1, "{mode}");
+        assert_eq!(answer.warnings.len(), if mode == "WARN" { 2 } else { 0 });
+    }
+    assert_eq!(
+        folder.convert("csv.CsvToIon", json!({"from": bad})).await,
+        Err(SerdesError::Record {
+            line: 2,
+            message: "Bad line encountered (field count mismatch): Expected 3, got 2 fields.".into()
+        })
+    );
+
+    let long = folder
+        .put("long.csv", &format!("col1\n\"{}\"\n", "x".repeat(50)))
+        .await;
+    let error = folder
+        .convert(
+            "csv.CsvToIon",
+            json!({"from": long, "maxBufferSize": 8, "maxFieldSize": 1024}),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("maximum buffer size"), "{error}");
+    assert!(folder
+        .convert(
+            "csv.CsvToIon",
+            json!({"from": long, "maxBufferSize": 128, "maxFieldSize": 1024})
+        )
+        .await
+        .is_ok());
 }

@@ -71,6 +71,15 @@ pub(super) async fn csv_to_ion(
                 let mut from_at = 0;
                 for &to in &ends[..nends] {
                     let field = &fields[from_at..to];
+                    if field.len() > reading.max_buffer_size {
+                        return Err(SerdesError::Record {
+                            line,
+                            message: format!(
+                                "a field does not fit the maximum buffer size of {} bytes (maxBufferSize); is a quote left open?",
+                                reading.max_buffer_size
+                            ),
+                        });
+                    }
                     if field.len() > reading.max_field_size {
                         return Err(SerdesError::Record {
                             line,

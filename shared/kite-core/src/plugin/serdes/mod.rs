@@ -56,6 +56,8 @@ pub struct CsvReading {
     pub on_bad_lines: OnBadLines,
     /// The longest field, in bytes (`maxFieldSize`).
     pub max_field_size: usize,
+    /// The most bytes a field may take in the parser's buffer (`maxBufferSize`).
+    pub max_buffer_size: usize,
 }
 
 /// `onBadLines`: what `CsvToIon` does with a row whose field count is not the header's.
@@ -244,7 +246,13 @@ fn prepare_csv_to_ion(properties: &Map<String, Value>, render: &Render) -> Resul
             ))
         }
     };
-    let max_field_size = p.number("maxFieldSize", 16 * 1024 * 1024)?;
+    let bound = |n: u64| {
+        usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .clamp(1, super::storage::files::MAX_LINE_BYTES)
+    };
+    let max_field_size = bound(p.number("maxFieldSize", 16 * 1024 * 1024)?);
+    let max_buffer_size = bound(p.number("maxBufferSize", 16 * 1024 * 1024)?);
     Ok(IoCall::Serdes(SerdesCall::CsvToIon {
         from: p.required("from")?,
         csv: CsvReading {
@@ -254,9 +262,8 @@ fn prepare_csv_to_ion(properties: &Map<String, Value>, render: &Render) -> Resul
             skip_empty_rows: p.flag("skipEmptyRows", false)?,
             skip_rows: p.number("skipRows", 0)?,
             on_bad_lines,
-            max_field_size: usize::try_from(max_field_size)
-                .unwrap_or(usize::MAX)
-                .clamp(1, super::storage::files::MAX_LINE_BYTES),
+            max_field_size,
+            max_buffer_size,
         },
     }))
 }
