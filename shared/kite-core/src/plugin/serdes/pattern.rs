@@ -3,6 +3,8 @@
 //! times and offsets, quoted text and optional sections. Zone names (`z`, `V`, `O`) and
 //! localized fields are refused when the task starts.
 
+use std::fmt::Write as _;
+
 use chrono::{Datelike, FixedOffset, NaiveDate, NaiveTime, Timelike};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +177,32 @@ fn format_tokens(tokens: &[Token], f: &Fields, out: &mut String) -> Result<(), &
                     out.push_str(&part);
                 }
             }
-            Token::Field(c, n) => out.push_str(&field(*c, *n, f)?),
+            Token::Field(c, n) => match number(*c, *n, f)? {
+                // The common fields go straight to the output (no string of their own).
+                Some(value) => {
+                    let _ = write!(out, "{value:0width$}", width = *n);
+                }
+                None => out.push_str(&field(*c, *n, f)?),
+            },
         }
     }
     Ok(())
+}
+
+/// The value of a plain numeric field padded to its letter count, `None` for the others.
+fn number(c: char, n: usize, f: &Fields) -> Result<Option<u32>, &'static str> {
+    let date = || f.date.ok_or("date");
+    let time = || f.time.ok_or("time");
+    Ok(match c {
+        'y' | 'u' if n != 2 && date()?.year() >= 0 => Some(date()?.year() as u32),
+        'M' | 'L' if n <= 2 => Some(date()?.month()),
+        'd' => Some(date()?.day()),
+        'H' => Some(time()?.hour()),
+        'm' => Some(time()?.minute()),
+        's' => Some(time()?.second()),
+        'S' if n <= 9 => Some((time()?.nanosecond() % 1_000_000_000) / 10u32.pow(9 - n as u32)),
+        _ => None,
+    })
 }
 
 fn field(c: char, n: usize, f: &Fields) -> Result<String, &'static str> {
