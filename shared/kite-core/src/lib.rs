@@ -13,6 +13,8 @@
 //! - [`run_variables`]: the variables an expression sees while a task runs.
 //! - [`env`] and [`id`]: what the host gives the core (clock, ids and nonces, files).
 //! - [`secret`]: `secret()`'s values, given by the host, and their masking in logs.
+//! - [`ion`]: Amazon Ion text, Kestra's format of stored rows and items (`to_line`,
+//!   `from_line`, `LineReader`).
 //! - [`kv`]: the KV store's typed values and what `kv()` reads, given by the host.
 //! - [`namespace_files`]: namespace files' paths, storage URIs and file patterns.
 //! - [`runner`]: an in-memory host with a virtual clock, for tests and benchmarks.
@@ -28,6 +30,7 @@ pub mod flow;
 pub mod id;
 pub mod input;
 mod input_definition;
+pub mod ion;
 pub mod kv;
 pub mod namespace_files;
 pub mod plugin;

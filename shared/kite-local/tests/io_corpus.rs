@@ -1,5 +1,5 @@
 //! Kestra's own test flows and unit-test cases for the task types that do I/O (KV store,
-//! internal storage, namespace files, HTTP, `secret()`), from `tests/kestra-flows/io/`,
+//! internal storage, serdes conversions, namespace files, HTTP, `secret()`), from `tests/kestra-flows/io/`,
 //! run on the local engine with its workers and checked against what Kestra's tests
 //! assert. HTTP cases call a local server instead of the internet. Prints
 //! `io corpus: N passed, N failed, N skipped, N known differences` and fails if a case
@@ -51,6 +51,9 @@ fn cases() -> Vec<Case> {
         }),
         case("storage-items", "storage-items.yaml", |e| {
             Box::pin(storage::items_files(e))
+        }),
+        case("serdes-csv", "serdes-csv.yaml", |e| {
+            Box::pin(storage::serdes_csv(e))
         }),
         case("namespace-upload", "namespace-upload.yaml", |e| {
             Box::pin(namespace::upload(e))

@@ -13,6 +13,7 @@
 //! - [`aws`]: Kestra's AWS tasks, with the AWS SDK's clients (built on first use)
 //! - [`logs`]: an execution's log lines (`log.Fetch`), through the engine's log repository
 //! - [`script`]: script tasks, run as processes on this host
+//! - [`serdes`]: file conversions (CSV, JSON, Ion), streamed through the file storage
 
 pub mod aws;
 pub mod execution_notifications;
@@ -22,6 +23,7 @@ pub mod logs;
 pub mod mail;
 pub mod namespace_files;
 pub mod script;
+pub mod serdes;
 pub mod storage;
 
 use std::sync::Arc;
@@ -93,6 +95,16 @@ impl TaskWorker for InProcessWorker {
                     now: context.clock.now(),
                 };
                 IoAnswer::Storage(storage::run(&scope, call).await)
+            }
+            IoCall::Serdes(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = storage::Scope {
+                    files: &context.files,
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                    now: context.clock.now(),
+                };
+                IoAnswer::Serdes(serdes::run(&scope, call).await)
             }
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,

@@ -12,6 +12,8 @@
 //!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
 //! - [`foreach_item`]: the split and merge steps of `io.kestra.plugin.core.flow.ForEachItem`.
 //! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
+//! - [`serdes`]: file conversions (`io.kestra.plugin.serdes.csv.CsvToIon`, `IonToCsv`,
+//!   `io.kestra.plugin.serdes.json.JsonToIon`, `IonToJson`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
@@ -34,6 +36,7 @@ pub mod namespace_files;
 pub mod notifications;
 mod props;
 pub mod scripts;
+pub mod serdes;
 pub mod storage;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +62,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     log::TASKS,
     foreach_item::TASKS,
     scripts::TASKS,
+    serdes::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -120,6 +124,10 @@ pub enum IoKind {
     NodeScript,
     LegacyBash,
     LegacyPython,
+    SerdesCsvToIon,
+    SerdesIonToCsv,
+    SerdesJsonToIon,
+    SerdesIonToJson,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -211,6 +219,7 @@ pub enum IoCall {
     Aws(aws::AwsCall),
     Logs(log::LogFetchCall),
     Script(scripts::ScriptCall),
+    Serdes(serdes::SerdesCall),
 }
 
 impl IoCall {
@@ -223,7 +232,11 @@ impl IoCall {
             IoCall::Mail(call) => call.files_read(),
             IoCall::ExecutionNotification(call) => call.files_read(),
             IoCall::Aws(call) => call.files_read(),
-            IoCall::Kv(_) | IoCall::Storage(_) | IoCall::NamespaceFiles(_) | IoCall::Logs(_) => Vec::new(),
+            IoCall::Kv(_)
+            | IoCall::Storage(_)
+            | IoCall::NamespaceFiles(_)
+            | IoCall::Logs(_)
+            | IoCall::Serdes(_) => Vec::new(),
             // Input files are checked by the worker against the job's readable prefixes.
             IoCall::Script(_) => Vec::new(),
         }
@@ -243,6 +256,7 @@ pub enum IoAnswer {
     Aws(Result<aws::AwsOutcome, aws::AwsError>),
     Logs(Result<log::LogFetchAnswer, log::LogFetchError>),
     Script(Result<scripts::ScriptRun, scripts::ScriptError>),
+    Serdes(Result<serdes::SerdesAnswer, serdes::SerdesError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

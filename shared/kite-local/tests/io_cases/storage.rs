@@ -218,3 +218,26 @@ pub async fn items_files(env: &Env) -> Check {
         json!(3),
     )
 }
+
+/// plugin-serdes' `csv.yaml` sanity check: CSV → Ion (the first record's `order_id` is
+/// "1", as its check reads) → CSV, which gives back the same text.
+pub async fn serdes_csv(env: &Env) -> Check {
+    let csv = "order_id,customer_name,customer_email,product_id,price,quantity,total\n\
+               1,Kelly Olsen,jenniferschneider@example.com,20,166.89,1,166.89\n\
+               2,Miguel Lopez,miguel@example.net,14,99.99,2,199.98\n";
+    let inputs = [("orders", "orders.csv", csv.as_bytes().to_vec())];
+    let done = env.run("serdes-csv.yaml", &[], &inputs).await?;
+    done.states(Success, &[("convert_to_ion", Success), ("ion_to_csv", Success)])?;
+    let ion = env.text(&done.output("convert_to_ion", "uri")).await?;
+    let first = ion.lines().next().unwrap_or_default();
+    let record = kite_core::ion::from_line(first).map_err(|e| format!("{first}: {e}"))?;
+    same("first order_id", record.to_json()["order_id"].clone(), json!("1"))?;
+    same(
+        "second record",
+        ion.lines().nth(1).unwrap_or_default(),
+        "{order_id:\"2\",customer_name:\"Miguel Lopez\",customer_email:\"miguel@example.net\",product_id:\"14\",price:\"99.99\",quantity:\"2\",total:\"199.98\"}",
+    )?;
+    let back = done.output("ion_to_csv", "uri");
+    ends_with("ion_to_csv uri", &back, ".csv")?;
+    same("csv round trip", env.text(&back).await?, csv.to_string())
+}

@@ -123,6 +123,11 @@ impl AsyncRead for Guarded {
 
 impl Sink {
     pub fn open(files: &Arc<dyn FileStorage>, uri: String) -> Sink {
+        Sink::open_limited(files, uri, MAX_FILE_BYTES)
+    }
+
+    /// A file of at most `limit` bytes.
+    pub fn open_limited(files: &Arc<dyn FileStorage>, uri: String, limit: u64) -> Sink {
         let (writer, reader) = tokio::io::duplex(64 * 1024);
         let complete = Arc::new(AtomicBool::new(false));
         let reader = Guarded {
@@ -131,7 +136,7 @@ impl Sink {
         };
         let put = {
             let (files, uri) = (files.clone(), uri.clone());
-            tokio::spawn(async move { files.put(&uri, Box::pin(reader), MAX_FILE_BYTES).await })
+            tokio::spawn(async move { files.put(&uri, Box::pin(reader), limit).await })
         };
         Sink {
             writer: Some(writer),

@@ -4,7 +4,7 @@
 //! (the whole file) and `DeduplicateItems` (its keys) hold more than a line, within the
 //! limits of `kite_core::plugin::storage::files`.
 
-mod io;
+pub(crate) mod io;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
-//! Items files (`FilterItems`, `DeduplicateItems`): one JSON map per line, rendered with
-//! the core's expression engine, the item's fields as the only variables.
+//! Items files (`FilterItems`, `DeduplicateItems`): one Ion struct per line (JSON maps are
+//! Ion too), read with [`crate::ion`] and rendered with the core's expression engine, the
+//! item's fields as the only variables.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -62,8 +63,11 @@ impl ItemRenderer {
     /// The template rendered with the fields of the item on `line` (1-based) as variables.
     pub fn render(&self, item: &[u8], line: u64) -> Result<String, StorageError> {
         let failed = |message: String| StorageError::Item { line, message };
-        let value: Value = serde_json::from_slice(line_content(item))
-            .map_err(|e| failed(format!("not a JSON value ({e}); items files hold one per line")))?;
+        let text =
+            std::str::from_utf8(line_content(item)).map_err(|_| failed("not UTF-8 text".to_string()))?;
+        let value: Value = crate::ion::from_line(text)
+            .map_err(|e| failed(format!("not an Ion value ({e}); items files hold one per line")))?
+            .to_json();
         if !value.is_object() {
             return Err(failed(format!("expected a map of fields, got `{value}`")));
         }

@@ -5,8 +5,8 @@
 //! (which files it may read, how an item renders, where a split starts) lives in
 //! [`files`] and [`items`] so that it stays pure.
 //!
-//! Items files (`FilterItems`, `DeduplicateItems`) hold one JSON value per line, which is
-//! also Ion text (Kestra's `.ion` files); see `docs/compatibility.md`.
+//! Items files (`FilterItems`, `DeduplicateItems`) hold one Ion value per line (Kestra's
+//! `.ion` files; JSON lines are Ion too), read with [`crate::ion`].
 
 pub mod files;
 pub mod items;

@@ -1,0 +1,210 @@
+//! The serdes conversions' calls (`io.kestra.plugin.serdes.*`): the source is read as a
+//! stream (CSV in chunks, Ion and JSON lines one at a time) and each record written as
+//! it is read into the output file, through the storage's bounded pipe; memory holds a
+//! record and a buffer, whatever the file's size. Only `JsonToIon` with `newLine: false`
+//! reads its whole source (one JSON document), within a limit.
+
+mod csv;
+
+use kite_core::ion::{IonError, IonValue, LineReader};
+use kite_core::plugin::serdes::text::write_json;
+use kite_core::plugin::serdes::{SerdesAnswer, SerdesCall, SerdesError, MAX_JSON_DOCUMENT_BYTES};
+use kite_core::plugin::storage::files::{output_uri, MAX_LINE_BYTES};
+use kite_core::plugin::storage::StorageError;
+use tokio::io::AsyncReadExt;
+
+use crate::storage::io::{open, Lines, Sink};
+use crate::storage::Scope;
+
+/// The largest file a conversion writes (Ion repeats field names: a 1 GB CSV file is a
+/// larger Ion file).
+pub const MAX_CONVERTED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+/// Buffers records into the output's pipe in large writes.
+pub(crate) struct Output {
+    sink: Sink,
+    buf: Vec<u8>,
+}
+
+const FLUSH_AT: usize = 64 * 1024;
+
+impl Output {
+    pub(crate) fn open(scope: &Scope<'_>, extension: &str) -> Output {
+        let uri = output_uri(scope.prefix, "result", extension);
+        Output {
+            sink: Sink::open_limited(scope.files, uri, MAX_CONVERTED_BYTES),
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+        }
+    }
+
+    pub(crate) async fn push(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= FLUSH_AT {
+            self.sink.write(&self.buf).await?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn finish(mut self) -> Result<String, StorageError> {
+        if !self.buf.is_empty() {
+            self.sink.write(&self.buf).await?;
+        }
+        self.sink.finish().await
+    }
+}
+
+/// An Ion reading error as the task's: the line and what is wrong there.
+fn ion_error(error: IonError, line: u64) -> SerdesError {
+    match error {
+        IonError::Invalid {
+            line,
+            column,
+            message,
+        } => SerdesError::Record {
+            line,
+            message: format!("invalid Ion at column {column}: {message}"),
+        },
+        other => SerdesError::Record {
+            line,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// The Ion values of a file, one at a time, with the line each starts on.
+pub(crate) struct IonValues {
+    lines: Lines,
+    reader: LineReader,
+    ready: std::collections::VecDeque<(u64, IonValue)>,
+}
+
+impl IonValues {
+    pub(crate) async fn open(scope: &Scope<'_>, uri: &str) -> Result<IonValues, SerdesError> {
+        Ok(IonValues {
+            lines: Lines::open(scope.files.as_ref(), uri, scope.readable).await?,
+            reader: LineReader::new(MAX_LINE_BYTES),
+            ready: Default::default(),
+        })
+    }
+
+    pub(crate) async fn next(&mut self) -> Result<Option<(u64, IonValue)>, SerdesError> {
+        loop {
+            if let Some(value) = self.ready.pop_front() {
+                return Ok(Some(value));
+            }
+            let number = self.reader.lines() + 1;
+            let Some(line) = self.lines.next().await? else {
+                self.reader.finish().map_err(|e| ion_error(e, number))?;
+                return Ok(None);
+            };
+            let text = std::str::from_utf8(line).map_err(|_| SerdesError::Record {
+                line: number,
+                message: "not UTF-8 text".into(),
+            })?;
+            self.ready
+                .extend(self.reader.push_line(text).map_err(|e| ion_error(e, number))?);
+        }
+    }
+}
+
+/// Makes `call`.
+pub async fn run(scope: &Scope<'_>, call: &SerdesCall) -> Result<SerdesAnswer, SerdesError> {
+    match call {
+        SerdesCall::CsvToIon { from, csv } => csv::csv_to_ion(scope, from, csv).await,
+        SerdesCall::IonToCsv { from, csv } => csv::ion_to_csv(scope, from, csv).await,
+        SerdesCall::JsonToIon { from, new_line } => json_to_ion(scope, from, *new_line).await,
+        SerdesCall::IonToJson { from, new_line, zone } => {
+            let mut values = IonValues::open(scope, from).await?;
+            let mut out = Output::open(scope, if *new_line { ".jsonl" } else { ".json" });
+            let mut records = 0u64;
+            let mut text = String::new();
+            if !new_line {
+                out.push(b"[").await?;
+            }
+            while let Some((_, value)) = values.next().await? {
+                text.clear();
+                if !new_line && records > 0 {
+                    text.push(',');
+                }
+                write_json(&mut text, &value, *zone);
+                if *new_line {
+                    text.push('\n');
+                }
+                out.push(text.as_bytes()).await?;
+                records += 1;
+            }
+            if !new_line {
+                out.push(b"]").await?;
+            }
+            Ok(SerdesAnswer {
+                uri: out.finish().await?,
+                records,
+                warnings: Vec::new(),
+            })
+        }
+    }
+}
+
+async fn json_to_ion(scope: &Scope<'_>, from: &str, new_line: bool) -> Result<SerdesAnswer, SerdesError> {
+    let mut out = Output::open(scope, ".ion");
+    let mut records = 0u64;
+    let mut write = |value: &serde_json::Value| {
+        records += 1;
+        let mut line = kite_core::ion::to_line(value);
+        line.push('\n');
+        line
+    };
+    if new_line {
+        let mut lines = Lines::open(scope.files.as_ref(), from, scope.readable).await?;
+        let mut number = 0u64;
+        while let Some(line) = lines.next().await? {
+            number += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| SerdesError::Record {
+                line: number,
+                message: format!("invalid JSON: {e}"),
+            })?;
+            out.push(write(&value).as_bytes()).await?;
+        }
+    } else {
+        let source = open(scope.files.as_ref(), from, scope.readable).await?;
+        let mut content = Vec::new();
+        source
+            .take(MAX_JSON_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut content)
+            .await
+            .map_err(|e| StorageError::Storage {
+                uri: from.to_string(),
+                reason: e.to_string(),
+            })?;
+        if content.len() as u64 > MAX_JSON_DOCUMENT_BYTES {
+            return Err(StorageError::TooLarge {
+                uri: from.to_string(),
+                limit: MAX_JSON_DOCUMENT_BYTES,
+            }
+            .into());
+        }
+        let document: serde_json::Value =
+            serde_json::from_slice(&content).map_err(|e| SerdesError::Record {
+                line: e.line() as u64,
+                message: format!("invalid JSON: {e}"),
+            })?;
+        drop(content);
+        match &document {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    out.push(write(item).as_bytes()).await?;
+                }
+            }
+            other => out.push(write(other).as_bytes()).await?,
+        }
+    }
+    Ok(SerdesAnswer {
+        uri: out.finish().await?,
+        records,
+        warnings: Vec::new(),
+    })
+}
