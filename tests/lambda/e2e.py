@@ -653,6 +653,17 @@ def check_template():
         any(e["Properties"]["Path"].startswith("/api/v1/executions/webhook/") for e in api_events.values()),
         "template: webhook routes on the HTTP API",
     )
+    worker = resources["WorkerFunction"]["Properties"]
+    check(
+        {"!If": ["HasWorkerTaskPolicy", {"!Ref": "WorkerTaskPolicyArn"}, {"!Ref": "AWS::NoValue"}]} in worker["Policies"]
+        and t["Parameters"]["WorkerTaskPolicyArn"]["Default"] == "",
+        "template: flows' AWS tasks get only the operator's WorkerTaskPolicyArn (none by default)",
+    )
+    check(
+        worker["Layers"] == {"!If": ["HasWorkerLayers", {"!Ref": "WorkerLayers"}, {"!Ref": "AWS::NoValue"}]}
+        and worker["Environment"]["Variables"]["KITE_CONTAINER_TASKS"] == {"!Ref": "ContainerTasks"},
+        "template: the worker's script runtimes come from WorkerLayers, its container rule from ContainerTasks",
+    )
     sweeper = resources["SchedulerFunction"]["Properties"]["Events"]["Sweeper"]["Properties"]
     check(sweeper["Schedule"] == "rate(1 minute)", "template: the sweeper's rate(1 minute) rule")
 

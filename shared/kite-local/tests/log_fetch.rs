@@ -67,11 +67,11 @@ async fn fetch_reads_the_current_executions_lines_by_level_and_task() {
     assert_eq!(first.state.current, StateType::Success, "{logs:?}");
     let show = show_line(&logs);
     assert!(show.starts_with("errors=1 some=2 "), "{show}");
-    // `tasksId` order, each line a JSON object of Kestra's log entry fields.
+    // `tasksId` order, each line an Ion struct of Kestra's log entry fields.
     let lines: Vec<Value> = show["errors=1 some=2 ".len()..]
         .split('|')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .map(|l| kite_core::ion::from_line(l).expect("an Ion line").to_json())
         .collect();
     let got: Vec<(&str, &str, &str)> = lines
         .iter()

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::props::Props;
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{LogEntry, LogLevel, StateType, TaskResult};
+use crate::ion::IonValue;
 
 /// Which log lines to fetch, rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,13 +62,23 @@ pub const TASKS: &[IoTaskSpec] = &[IoTaskSpec {
 /// The file name of the lines, under the task run's storage prefix.
 pub const FILE_NAME: &str = "logs.ion";
 
-/// Appends `entry` to the file's content: its JSON form (Kestra's log entry fields), which
-/// is Ion text, on one line.
+/// Appends `entry` to the file's content as one line of Ion: Kestra's log entry fields,
+/// its `timestamp` an Ion timestamp as Kestra's `FileSerde` writes an `Instant`.
 pub fn write_line(content: &mut Vec<u8>, entry: &LogEntry) {
     // A log entry is strings, numbers and a date: it always serializes.
-    if serde_json::to_writer(&mut *content, entry).is_ok() {
-        content.push(b'\n');
+    let Ok(json) = serde_json::to_value(entry) else {
+        return;
+    };
+    let mut value = IonValue::from_json(&json);
+    if let IonValue::Struct(fields) = &mut value {
+        for (name, field) in fields.iter_mut() {
+            if name == "timestamp" {
+                *field = IonValue::instant(entry.timestamp);
+            }
+        }
     }
+    content.extend(value.to_line().into_bytes());
+    content.push(b'\n');
 }
 
 fn prepare(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {

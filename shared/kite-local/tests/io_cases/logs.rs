@@ -6,11 +6,15 @@ use serde_json::{json, Value};
 
 use super::{same, Check, Done, Env};
 
-/// The lines of the file `Fetch` wrote, as JSON.
+/// The lines of the Ion file `Fetch` wrote, as JSON.
 async fn fetched(env: &Env, done: &Done) -> Result<Vec<Value>, String> {
     let text = env.text(&done.output("get-log-task", "uri")).await?;
     text.lines()
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("{l:?}: {e}")))
+        .map(|l| {
+            kite_core::ion::from_line(l)
+                .map(|v| v.to_json())
+                .map_err(|e| format!("{l:?}: {e}"))
+        })
         .collect()
 }
 

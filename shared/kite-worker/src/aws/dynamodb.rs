@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use indexmap::IndexMap;
 use kite_core::plugin::aws::dynamodb::{fetch_outputs, row, Attribute, DynamoDbOp, FetchType};
+use kite_core::ion;
 use kite_core::plugin::aws::{AwsError, AwsOutcome};
 use serde_json::{Map, Value};
 
@@ -162,7 +163,7 @@ pub(super) async fn run(client: &Client, op: &DynamoDbOp, scope: &Scope<'_>) -> 
         let size = rows.len();
         let mut lines = Vec::new();
         for row in rows {
-            lines.extend(Value::Object(row).to_string().into_bytes());
+            lines.extend(ion::to_line(&Value::Object(row)).into_bytes());
             lines.push(b'\n');
         }
         let uri = scope.write("rows.ion", lines).await?;

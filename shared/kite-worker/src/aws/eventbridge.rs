@@ -4,6 +4,7 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 use indexmap::IndexMap;
 use kite_core::plugin::aws::messaging::{EventEntry, PutEventsOp, Source};
+use kite_core::ion;
 use kite_core::plugin::aws::{AwsError, AwsOutcome};
 use serde_json::{json, Value};
 
@@ -75,7 +76,7 @@ pub(super) async fn run(
     }
     let mut lines = Vec::new();
     for result in results {
-        lines.extend(result.to_string().into_bytes());
+        lines.extend(ion::to_line(&result).into_bytes());
         lines.push(b'\n');
     }
     let uri = scope.write("entries.ion", lines).await?;

@@ -233,7 +233,7 @@ impl Scope<'_> {
         Ok(bytes)
     }
 
-    /// The JSON objects of an Ion file (one a line, as Kite writes them).
+    /// The values of an Ion file (one a line, as Kestra and Kite write them), as JSON.
     async fn read_items(&self, uri: &str) -> Result<Vec<serde_json::Value>, AwsError> {
         let bytes = self.read(uri).await?;
         let text = String::from_utf8_lossy(&bytes);
@@ -241,7 +241,8 @@ impl Scope<'_> {
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
-                serde_json::from_str(line)
+                kite_core::ion::from_line(line)
+                    .map(|value| value.to_json())
                     .map_err(|e| AwsError::Task(format!("Invalid item on line {} of '{uri}': {e}", i + 1)))
             })
             .collect()
