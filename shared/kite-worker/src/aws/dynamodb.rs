@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use indexmap::IndexMap;
-use kite_core::plugin::aws::dynamodb::{fetch_outputs, row, Attribute, DynamoDbOp, FetchType};
 use kite_core::ion;
+use kite_core::plugin::aws::dynamodb::{fetch_outputs, row, Attribute, DynamoDbOp, FetchType};
 use kite_core::plugin::aws::{AwsError, AwsOutcome};
 use serde_json::{Map, Value};
 

@@ -3,8 +3,8 @@
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 use indexmap::IndexMap;
-use kite_core::plugin::aws::messaging::{EventEntry, PutEventsOp, Source};
 use kite_core::ion;
+use kite_core::plugin::aws::messaging::{EventEntry, PutEventsOp, Source};
 use kite_core::plugin::aws::{AwsError, AwsOutcome};
 use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{with_connection, AwsCall, AwsOp};
+use super::{task, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// A DynamoDB operation, rendered.
@@ -192,22 +192,6 @@ const SCAN: &[Property] = with_connection![
     Property::new("limit", Check::Any),
     Property::new("fetchType", Check::Any),
 ];
-
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish: super::finish,
-    }
-}
 
 pub const TASKS: &[IoTaskSpec] = &[
     task(

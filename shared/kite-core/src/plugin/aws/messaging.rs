@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{with_connection, AwsCall, AwsOp};
+use super::{task, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// `lambda.Invoke`, rendered.
@@ -202,22 +202,6 @@ const PUBLISH: &[Property] = with_connection![
     Property::new("maxConcurrency", Check::Any),
     Property::new("connectionAcquisitionTimeout", Check::Any),
 ];
-
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish: super::finish,
-    }
-}
 
 pub const TASKS: &[IoTaskSpec] = &[
     task(

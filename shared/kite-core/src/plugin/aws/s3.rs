@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{with_connection, AwsCall, AwsOp};
+use super::{task, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// An S3 operation, rendered.
@@ -177,22 +177,6 @@ const COPY: &[Property] = with_connection![
     Property::new("to", Check::Any),
     Property::new("delete", Check::Any),
 ];
-
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish: super::finish,
-    }
-}
 
 pub const TASKS: &[IoTaskSpec] = &[
     task(
