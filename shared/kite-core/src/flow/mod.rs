@@ -168,6 +168,9 @@ pub enum TaskKind {
         duration: Value,
     },
     Sequential(Flowable),
+    /// `flow.WorkingDirectory`: its children run one after another (as in `Sequential`),
+    /// the script tasks among them in one shared folder.
+    WorkingDirectory(WorkingDirectory),
     Parallel {
         body: Flowable,
         concurrent: u32,
@@ -222,6 +225,16 @@ pub struct Flowable {
     pub finally: Vec<Task>,
 }
 
+/// A `flow.WorkingDirectory`: its children, and the files its folder starts with
+/// (`inputFiles`, `namespaceFiles`, kept unrendered: they render for its first script
+/// child, in that child's context).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkingDirectory {
+    pub body: Flowable,
+    /// `inputFiles` and `namespaceFiles`, as written.
+    pub files: serde_json::Map<String, Value>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubflowTask {
     pub namespace: Value,
@@ -267,6 +280,7 @@ impl TaskKind {
             TaskKind::UnsetVariables { .. } => TaskType::UnsetVariables,
             TaskKind::Sleep { .. } => TaskType::Sleep,
             TaskKind::Sequential(_) => TaskType::Sequential,
+            TaskKind::WorkingDirectory(_) => TaskType::WorkingDirectory,
             TaskKind::Parallel { .. } => TaskType::Parallel,
             TaskKind::If { .. } => TaskType::If,
             TaskKind::Switch { .. } => TaskType::Switch,
@@ -292,6 +306,7 @@ impl TaskKind {
         }
         match self {
             TaskKind::Sequential(f) | TaskKind::ForEachItem(f) => flowable(f),
+            TaskKind::WorkingDirectory(w) => flowable(&w.body),
             TaskKind::Parallel { body, .. }
             | TaskKind::ForEach { body, .. }
             | TaskKind::EachSequential { body, .. }

@@ -19,6 +19,7 @@ pub enum TaskType {
     UnsetVariables,
     Sleep,
     Sequential,
+    WorkingDirectory,
     Parallel,
     If,
     Switch,
@@ -81,6 +82,11 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         TaskType::Sequential,
         "io.kestra.plugin.core.flow.Sequential",
         &["io.kestra.core.tasks.flows.Sequential"],
+    ),
+    (
+        TaskType::WorkingDirectory,
+        "io.kestra.plugin.core.flow.WorkingDirectory",
+        &["io.kestra.core.tasks.flows.WorkingDirectory"],
     ),
     (
         TaskType::Parallel,
@@ -172,6 +178,7 @@ impl TaskType {
         matches!(
             self,
             TaskType::Sequential
+                | TaskType::WorkingDirectory
                 | TaskType::Parallel
                 | TaskType::If
                 | TaskType::Switch

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::error::{describe, did_you_mean, FlowErrorKind};
 use super::ids::{TASK_ID, TASK_ID_PATTERN};
 use super::reader::{join_path, last_segment, present, Parser};
-use super::{Flowable, IoTask, LogLevel, PauseTask, SubflowTask, Task, TaskKind, TaskType};
+use super::{Flowable, IoTask, LogLevel, PauseTask, SubflowTask, Task, TaskKind, TaskType, WorkingDirectory};
 use crate::expression::write_pebble;
 use crate::plugin::{Check, IoKind};
 
@@ -44,6 +44,15 @@ fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
         TaskType::UnsetVariables => &["variables", "ignoreMissing"],
         TaskType::Sleep => &["duration"],
         TaskType::Sequential => &["tasks", "errors", "finally"],
+        TaskType::WorkingDirectory => &[
+            "tasks",
+            "errors",
+            "finally",
+            "inputFiles",
+            "namespaceFiles",
+            "outputFiles",
+            "cache",
+        ],
         TaskType::Parallel => &["tasks", "concurrent", "errors", "finally"],
         TaskType::If => &["condition", "then", "else", "errors", "finally"],
         TaskType::Switch => &["value", "cases", "defaults", "errors", "finally"],
@@ -351,6 +360,26 @@ impl Parser {
                 },
             },
             TaskType::Sequential => TaskKind::Sequential(self.flowable(obj, path, true)),
+            TaskType::WorkingDirectory => {
+                if present(obj, "outputFiles").is_some() {
+                    // The folder's files are not uploaded at the end: a script child's own
+                    // `outputFiles` does that.
+                    self.err(
+                        FlowErrorKind::InvalidProperty,
+                        &join_path(path, "outputFiles"),
+                        "`outputFiles` of a WorkingDirectory is not supported: set `outputFiles` on the script task that writes the files".to_string(),
+                    );
+                    return None;
+                }
+                let files = ["inputFiles", "namespaceFiles"]
+                    .into_iter()
+                    .filter_map(|k| present(obj, k).map(|v| (k.to_string(), v.clone())))
+                    .collect();
+                TaskKind::WorkingDirectory(WorkingDirectory {
+                    body: self.flowable(obj, path, true),
+                    files,
+                })
+            }
             TaskType::Parallel => TaskKind::Parallel {
                 concurrent: self.unsigned(obj, path, "concurrent").unwrap_or(0),
                 body: self.flowable(obj, path, true),

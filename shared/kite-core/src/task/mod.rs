@@ -7,6 +7,7 @@
 //! Flowable tasks, Sleep, Pause, Labels and Subflow are handled by the executor.
 
 mod light;
+mod working_directory;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -19,7 +20,7 @@ use crate::expression::{write_pebble, ExpressionError, RenderContext};
 use crate::flow::IoTask;
 use crate::flow::{Flow, Task, TaskKind};
 use crate::plugin::foreach_item::merge_properties;
-use crate::plugin::{IoJob, IoKind, TaskRunContext};
+use crate::plugin::{IoCall, IoJob, IoKind, TaskRunContext};
 use crate::run_variables;
 use crate::run_variables::readable_prefixes;
 
@@ -46,7 +47,12 @@ pub fn prepare_io(
     let merge = merge_step(execution, task_run, task);
     let task = merge.as_ref().unwrap_or(task);
     let job = with_renderer(flow, execution, task_run, task, env, &[], |_, render| {
-        prepare_call(task, context, render, env.now)
+        let mut job = prepare_call(task, context, render, env.now)?;
+        if let IoCall::Script(call) = &mut job.call {
+            call.shared_folder = working_directory::shared_folder(flow, execution, task_run, render)
+                .map_err(|message| job.task_run.failed(message, env.now))?;
+        }
+        Ok(job)
     })?;
     // The files a task sends are held to the rule of `read()`.
     let prefixes = readable_prefixes(execution);

@@ -44,6 +44,7 @@ impl<'a> Machine<'a> {
 
         match &task.kind {
             TaskKind::Sequential(_)
+            | TaskKind::WorkingDirectory(_)
             | TaskKind::Parallel { .. }
             | TaskKind::If { .. }
             | TaskKind::Switch { .. }

@@ -105,6 +105,7 @@ fn call(p: &Props, lines: Vec<String>, program: Option<Program>) -> Result<IoCal
         container_image,
         dependencies: Vec::new(),
         legacy_outputs: true,
+        shared_folder: None,
     }))
 }
 

@@ -56,6 +56,37 @@ pub struct ScriptCall {
     pub dependencies: Vec<String>,
     /// The legacy tasks' outputs (`files`, `stdOutLineCount`, `stdErrLineCount` too).
     pub legacy_outputs: bool,
+    /// The folder of the closest `flow.WorkingDirectory` ancestor, when there is one.
+    pub shared_folder: Option<SharedFolder>,
+}
+
+/// The folder a `flow.WorkingDirectory`'s script children share. A worker keeps it
+/// between children; another worker instance rebuilds it from `snapshot`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedFolder {
+    /// Names the folder: the WorkingDirectory's task run id.
+    pub key: String,
+    /// A `kestra:///` URI under the WorkingDirectory task run's storage prefix, where each
+    /// child leaves the folder's content when it ends.
+    pub snapshot: String,
+    /// The script child that ran in the folder before this one, if any.
+    pub previous: Option<String>,
+    /// The WorkingDirectory's `inputFiles`, written when the folder is made.
+    pub input_files: Vec<(String, InputFile)>,
+    /// The WorkingDirectory's `namespaceFiles`, copied when the folder is made.
+    pub namespace_files: Option<NamespaceFilesFilter>,
+}
+
+/// The name of the snapshot file under a WorkingDirectory task run's storage prefix.
+pub const SNAPSHOT_FILE: &str = "working-directory.tar";
+
+/// A WorkingDirectory's own `inputFiles` and `namespaceFiles`, rendered.
+pub fn working_directory_files(
+    properties: &Map<String, Value>,
+    render: &Render,
+) -> Result<(Vec<(String, InputFile)>, Option<NamespaceFilesFilter>), String> {
+    let p = super::props::Props::new(properties, render);
+    Ok((prepare::input_files(&p)?, prepare::namespace_files(&p)?))
 }
 
 /// An input file's content, or the internal storage file to copy.

@@ -240,6 +240,7 @@ fn call(
         container_image: container_image(&p, default_image)?,
         dependencies,
         legacy_outputs: false,
+        shared_folder: None,
     }))
 }
 
