@@ -3,11 +3,13 @@
 //! output directory in it, the input and namespace files written in, the command started
 //! in a process group of its own, its lines logged as they come (INFO from stdout, ERROR
 //! from stderr, `::{…}::` lines read as outputs and log entries), then the output files
-//! uploaded under the task run's storage prefix.
+//! uploaded under the task run's storage prefix. Inside a `flow.WorkingDirectory` the
+//! working directory is the folder its script children share ([`shared`]).
 
 mod files;
 mod process;
 mod python;
+mod shared;
 
 use std::path::{Path, PathBuf};
 
@@ -152,11 +154,21 @@ async fn run_in_folder(
         .prefix("kite-script-")
         .tempdir_in(&config.temp_dir)
         .map_err(local)?;
-    let work = root.path().join("work");
+    // Inside a WorkingDirectory the folder outlives the attempt: the next child uses it.
+    let shared_root = shared::root(&config.temp_dir);
+    let (work, fresh) = match &call.shared_folder {
+        Some(folder) => {
+            std::fs::create_dir_all(&shared_root).map_err(local)?;
+            shared::open(context.files.as_ref(), &shared_root, folder, &job.readable_prefixes).await?
+        }
+        None => {
+            let work = root.path().join("work");
+            std::fs::create_dir(&work).map_err(local)?;
+            (work, true)
+        }
+    };
     let output = root.path().join("output");
-    for dir in [&work, &output] {
-        std::fs::create_dir(dir).map_err(local)?;
-    }
+    std::fs::create_dir(&output).map_err(local)?;
     let (work_text, output_text) = (work.to_string_lossy(), output.to_string_lossy());
     let replace = |text: &str| {
         text.replace(WORKING_DIR_MARK, &work_text)
@@ -182,6 +194,19 @@ async fn run_in_folder(
         env.push(("PATH".into(), joined.to_string_lossy().into()));
     }
 
+    if let Some(folder) = call.shared_folder.as_ref().filter(|_| fresh) {
+        if let Some(filter) = &folder.namespace_files {
+            files::namespace_files(context.files.as_ref(), &work, filter).await?;
+        }
+        files::input_files(
+            context.files.as_ref(),
+            &work,
+            &folder.input_files,
+            &job.readable_prefixes,
+            replace,
+        )
+        .await?;
+    }
     if let Some(filter) = &call.namespace_files {
         files::namespace_files(context.files.as_ref(), &work, filter).await?;
     }
@@ -219,7 +244,19 @@ async fn run_in_folder(
         command.push(arg);
     }
 
-    let mut run = execute(&command, &work, &env, sink).await?;
+    let run = execute(&command, &work, &env, sink).await;
+    if let Some(folder) = &call.shared_folder {
+        // Whether the process ran or not, the next child finds what this one left.
+        shared::close(
+            context.files.as_ref(),
+            &shared_root,
+            &work,
+            folder,
+            &job.task_run.task_run_id,
+        )
+        .await?;
+    }
+    let mut run = run?;
     if run.exit_code == 0 {
         run.output_files = files::upload_outputs(
             context.files.as_ref(),

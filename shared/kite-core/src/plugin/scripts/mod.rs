@@ -78,7 +78,7 @@ pub struct SharedFolder {
 }
 
 /// The name of the snapshot file under a WorkingDirectory task run's storage prefix.
-pub const SNAPSHOT_FILE: &str = "working-directory.tar";
+pub const SNAPSHOT_FILE: &str = "working-directory.snapshot";
 
 /// A WorkingDirectory's own `inputFiles` and `namespaceFiles`, rendered.
 pub fn working_directory_files(
