@@ -18,6 +18,7 @@ use serde_json::Value;
 mod common;
 mod languages;
 mod shell;
+mod working_directory;
 
 use common::run_flow;
 
