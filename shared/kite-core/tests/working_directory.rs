@@ -75,7 +75,9 @@ fn bad_properties_are_refused_with_their_line() {
     let src = "id: a\nnamespace: dev\ntasks:\n  - id: dir\n    type: io.kestra.plugin.core.flow.WorkingDirectory\n    taks: []\n";
     let errors = parse_flow(src).expect_err("refused");
     assert!(
-        errors.iter().any(|e| e.path.contains("taks") && e.line == Some(6)),
+        errors
+            .iter()
+            .any(|e| e.path.contains("taks") && e.line == Some(6)),
         "{errors:?}"
     );
 }
@@ -90,9 +92,11 @@ fn script_children_share_the_folder_and_know_the_previous_child() {
         let IoCall::Script(call) = &job.call else {
             panic!("a script call");
         };
-        calls
-            .borrow_mut()
-            .push((job.task_run.task_id.clone(), job.task_run.task_run_id.clone(), call.shared_folder.clone()));
+        calls.borrow_mut().push((
+            job.task_run.task_id.clone(),
+            job.task_run.task_run_id.clone(),
+            call.shared_folder.clone(),
+        ));
         job.finish(IoAnswer::Script(Ok(ScriptRun::default())), now)
     }));
     let out = runner
@@ -119,9 +123,15 @@ fn script_children_share_the_folder_and_know_the_previous_child() {
             out.execution.id, dir_run.id
         )
     );
-    assert_eq!(first.input_files, [("seed.txt".to_string(), InputFile::Content("wd".into()))]);
+    assert_eq!(
+        first.input_files,
+        [("seed.txt".to_string(), InputFile::Content("wd".into()))]
+    );
     let ns = first.namespace_files.expect("namespace files");
-    assert_eq!((ns.namespace.as_str(), ns.include.as_slice()), ("company.team", &["*.py".to_string()][..]));
+    assert_eq!(
+        (ns.namespace.as_str(), ns.include.as_slice()),
+        ("company.team", &["*.py".to_string()][..])
+    );
 
     // Nested in a Sequential, after a Log: the previous script child is `first`.
     let second = seen[1].2.clone().expect("second shares the folder");

@@ -48,7 +48,10 @@ fn is_script(flow: &Flow, task_run: &TaskRun) -> bool {
 pub(crate) fn previous_child(flow: &Flow, execution: &Execution, task_run: &TaskRun) -> Option<String> {
     let (_, wd_run) = ancestor(flow, execution, task_run)?;
     let runs = execution.task_runs();
-    let end = runs.iter().position(|r| r.id == task_run.id).unwrap_or(runs.len());
+    let end = runs
+        .iter()
+        .position(|r| r.id == task_run.id)
+        .unwrap_or(runs.len());
     runs[..end]
         .iter()
         .rev()

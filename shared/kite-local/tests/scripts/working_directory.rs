@@ -51,7 +51,11 @@ async fn a_later_child_reads_the_file_an_earlier_child_wrote() {
     let folder = temp.path().join("kite-working-directories").join(&wd.id);
     assert!(folder.join("shared.txt").is_file());
     let read = task_run(&done, "read");
-    let last = std::fs::read_to_string(temp.path().join("kite-working-directories").join(format!("{}.last", wd.id)));
+    let last = std::fs::read_to_string(
+        temp.path()
+            .join("kite-working-directories")
+            .join(format!("{}.last", wd.id)),
+    );
     assert_eq!(last.unwrap(), read.id);
     let snapshot = format!(
         "kestra:///dev/workdir/executions/{}/tasks/wd/{}/working-directory.snapshot",
@@ -79,6 +83,9 @@ async fn output_files_of_a_working_directory_are_refused_at_parse_time() {
 "#,
     );
     let err = local.engine.create_flow(&source).await.err();
-    assert!(format!("{err:?}").contains("`outputFiles` of a WorkingDirectory is not supported"), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("`outputFiles` of a WorkingDirectory is not supported"),
+        "{err:?}"
+    );
     local.stop().await;
 }

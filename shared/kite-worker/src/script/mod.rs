@@ -159,7 +159,13 @@ async fn run_in_folder(
     let (work, fresh) = match &call.shared_folder {
         Some(folder) => {
             std::fs::create_dir_all(&shared_root).map_err(local)?;
-            shared::open(context.files.as_ref(), &shared_root, folder, &job.readable_prefixes).await?
+            shared::open(
+                context.files.as_ref(),
+                &shared_root,
+                folder,
+                &job.readable_prefixes,
+            )
+            .await?
         }
         None => {
             let work = root.path().join("work");

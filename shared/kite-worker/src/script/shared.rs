@@ -60,7 +60,8 @@ pub(super) async fn open(
     if dir.is_dir() && last.as_deref() == Some(previous.as_str()) {
         return Ok((dir, false));
     }
-    readable(&shared.snapshot, readable_prefixes).map_err(|_| ScriptError::NotReadable(shared.snapshot.clone()))?;
+    readable(&shared.snapshot, readable_prefixes)
+        .map_err(|_| ScriptError::NotReadable(shared.snapshot.clone()))?;
     let mut content = match files.get(&shared.snapshot).await {
         Ok(content) => content,
         Err(StorageError::NotFound(_)) => {
@@ -149,7 +150,8 @@ pub(super) fn pack(dir: &Path, to: &Path, limit: u64) -> Result<(), ScriptError>
                 )));
             }
             writeln!(out, "f {mode:o} {} {name}", meta.len()).map_err(local)?;
-            let copied = std::io::copy(&mut File::open(entry.path()).map_err(local)?, &mut out).map_err(local)?;
+            let copied =
+                std::io::copy(&mut File::open(entry.path()).map_err(local)?, &mut out).map_err(local)?;
             if copied != meta.len() {
                 return Err(local(format!("'{name}' changed while it was saved")));
             }
@@ -173,7 +175,10 @@ pub(super) fn unpack(from: &Path, dir: &Path) -> Result<(), ScriptError> {
             return Ok(());
         }
         let mut parts = line.trim_end_matches('\n').splitn(3, ' ');
-        let (kind, mode) = (parts.next(), parts.next().and_then(|m| u32::from_str_radix(m, 8).ok()));
+        let (kind, mode) = (
+            parts.next(),
+            parts.next().and_then(|m| u32::from_str_radix(m, 8).ok()),
+        );
         let (Some(kind), Some(mode), Some(rest)) = (kind, mode, parts.next()) else {
             return Err(bad());
         };
@@ -220,10 +225,19 @@ mod tests {
         std::fs::set_permissions(src.join("one.txt"), std::fs::Permissions::from_mode(0o755)).unwrap();
         pack(&src, &archive, 1000).unwrap();
         unpack(&archive, &dst).unwrap();
-        assert_eq!(std::fs::read_to_string(dst.join("one.txt")).unwrap(), "first\nline");
-        assert_eq!(std::fs::read(dst.join("sub/two words.bin")).unwrap(), vec![0u8, 10, 255]);
+        assert_eq!(
+            std::fs::read_to_string(dst.join("one.txt")).unwrap(),
+            "first\nline"
+        );
+        assert_eq!(
+            std::fs::read(dst.join("sub/two words.bin")).unwrap(),
+            vec![0u8, 10, 255]
+        );
         assert!(dst.join("sub/empty").is_dir());
-        let mode = std::fs::metadata(dst.join("one.txt")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dst.join("one.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
     }
 

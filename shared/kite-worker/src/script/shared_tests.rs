@@ -13,13 +13,22 @@ use super::{close, open};
 #[derive(Default)]
 struct Memory(Mutex<HashMap<String, Vec<u8>>>);
 
+impl Memory {
+    fn map(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>>, StorageError> {
+        self.0.lock().map_err(|e| StorageError::Io(e.to_string()))
+    }
+}
+
 #[async_trait]
 impl FileStorage for Memory {
     async fn put(&self, uri: &str, mut content: ByteStream, _: u64) -> Result<u64, StorageError> {
         let mut bytes = Vec::new();
-        content.read_to_end(&mut bytes).await.map_err(|e| StorageError::Io(e.to_string()))?;
+        content
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| StorageError::Io(e.to_string()))?;
         let len = bytes.len() as u64;
-        self.0.lock().unwrap().insert(uri.into(), bytes);
+        self.map()?.insert(uri.into(), bytes);
         Ok(len)
     }
     async fn get(&self, uri: &str) -> Result<ByteStream, StorageError> {
@@ -27,19 +36,22 @@ impl FileStorage for Memory {
         Ok(Box::pin(std::io::Cursor::new(bytes)))
     }
     async fn size(&self, uri: &str) -> Result<Option<u64>, StorageError> {
-        Ok(self.0.lock().unwrap().get(uri).map(|b| b.len() as u64))
+        Ok(self.map()?.get(uri).map(|b| b.len() as u64))
     }
     async fn rename(&self, _: &str, _: &str) -> Result<(), StorageError> {
-        unimplemented!()
+        Err(StorageError::Io("not used here".into()))
     }
     async fn delete_prefix(&self, _: &str) -> Result<u64, StorageError> {
-        unimplemented!()
+        Err(StorageError::Io("not used here".into()))
     }
     async fn list(&self, _: &str) -> Result<Vec<StoredFile>, StorageError> {
         Ok(Vec::new())
     }
     fn read_blocking(&self, uri: &str) -> Result<Vec<u8>, StorageError> {
-        self.0.lock().unwrap().get(uri).cloned().ok_or_else(|| StorageError::NotFound(uri.into()))
+        self.map()?
+            .get(uri)
+            .cloned()
+            .ok_or_else(|| StorageError::NotFound(uri.into()))
     }
 }
 
@@ -64,23 +76,34 @@ async fn another_instance_rebuilds_the_folder_from_the_snapshot() {
     let (dir, fresh) = open(&files, one.path(), &folder(None), &readable).await.unwrap();
     assert!(fresh);
     std::fs::write(dir.join("data.txt"), "from the first child").unwrap();
-    close(&files, one.path(), &dir, &folder(None), "child1").await.unwrap();
+    close(&files, one.path(), &dir, &folder(None), "child1")
+        .await
+        .unwrap();
 
     // The same instance uses its folder as it is.
     std::fs::write(dir.join("local-only"), "not in the snapshot").unwrap();
-    let (same, fresh) = open(&files, one.path(), &folder(Some("child1")), &readable).await.unwrap();
+    let (same, fresh) = open(&files, one.path(), &folder(Some("child1")), &readable)
+        .await
+        .unwrap();
     assert!(!fresh);
     assert!(same.join("local-only").exists());
 
     // Another instance rebuilds it from the snapshot.
-    let (other, fresh) = open(&files, two.path(), &folder(Some("child1")), &readable).await.unwrap();
+    let (other, fresh) = open(&files, two.path(), &folder(Some("child1")), &readable)
+        .await
+        .unwrap();
     assert!(!fresh);
-    assert_eq!(std::fs::read_to_string(other.join("data.txt")).unwrap(), "from the first child");
+    assert_eq!(
+        std::fs::read_to_string(other.join("data.txt")).unwrap(),
+        "from the first child"
+    );
     assert!(!other.join("local-only").exists());
 
     // A folder whose last writer is not the previous child is rebuilt too.
     std::fs::write(one.path().join("wd1.last"), "someone-else").unwrap();
-    let (rebuilt, _) = open(&files, one.path(), &folder(Some("child1")), &readable).await.unwrap();
+    let (rebuilt, _) = open(&files, one.path(), &folder(Some("child1")), &readable)
+        .await
+        .unwrap();
     assert!(!rebuilt.join("local-only").exists());
     assert!(rebuilt.join("data.txt").exists());
 }
@@ -92,9 +115,20 @@ async fn a_missing_snapshot_or_another_executions_snapshot_fails() {
     let err = open(&files, tmp.path(), &folder(Some("child1")), &[PREFIX.to_string()])
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("task run child1") && err.to_string().contains("is missing"), "{err}");
-    let err = open(&files, tmp.path(), &folder(Some("child1")), &["kestra:///other/".to_string()])
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("only reads its own execution's files"), "{err}");
+    assert!(
+        err.to_string().contains("task run child1") && err.to_string().contains("is missing"),
+        "{err}"
+    );
+    let err = open(
+        &files,
+        tmp.path(),
+        &folder(Some("child1")),
+        &["kestra:///other/".to_string()],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("only reads its own execution's files"),
+        "{err}"
+    );
 }

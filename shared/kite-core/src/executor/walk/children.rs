@@ -159,9 +159,7 @@ impl<'a> Machine<'a> {
             TaskKind::Sequential(f) | TaskKind::ForEachItem(f) => {
                 self.flowable(exec, f, p, v, Mode::Sequential)
             }
-            TaskKind::WorkingDirectory(w) => {
-                self.flowable(exec, &w.body, p, v, Mode::Sequential)
-            }
+            TaskKind::WorkingDirectory(w) => self.flowable(exec, &w.body, p, v, Mode::Sequential),
             TaskKind::Parallel { body, concurrent } => {
                 self.flowable(exec, body, p, v, Mode::Parallel(*concurrent))
             }

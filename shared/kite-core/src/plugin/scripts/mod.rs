@@ -80,11 +80,14 @@ pub struct SharedFolder {
 /// The name of the snapshot file under a WorkingDirectory task run's storage prefix.
 pub const SNAPSHOT_FILE: &str = "working-directory.snapshot";
 
+/// The files a WorkingDirectory's folder starts with.
+type FolderFiles = (Vec<(String, InputFile)>, Option<NamespaceFilesFilter>);
+
 /// A WorkingDirectory's own `inputFiles` and `namespaceFiles`, rendered.
 pub fn working_directory_files(
     properties: &Map<String, Value>,
     render: &Render,
-) -> Result<(Vec<(String, InputFile)>, Option<NamespaceFilesFilter>), String> {
+) -> Result<FolderFiles, String> {
     let p = super::props::Props::new(properties, render);
     Ok((prepare::input_files(&p)?, prepare::namespace_files(&p)?))
 }
