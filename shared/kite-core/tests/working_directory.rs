@@ -140,3 +140,17 @@ fn script_children_share_the_folder_and_know_the_previous_child() {
 
     assert_eq!(seen[2].2, None, "outside the WorkingDirectory");
 }
+
+#[test]
+fn the_legacy_names_are_read() {
+    for name in [
+        "io.kestra.core.tasks.flows.WorkingDirectory",
+        "io.kestra.core.tasks.flows.Worker",
+    ] {
+        let src = format!(
+            "id: a\nnamespace: dev\ntasks:\n  - id: dir\n    type: {name}\n    tasks:\n      - id: x\n        type: io.kestra.plugin.core.log.Log\n        message: m\n"
+        );
+        let flow = parse_flow(&src).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(flow.tasks[0].task_type(), TaskType::WorkingDirectory, "{name}");
+    }
+}

@@ -86,7 +86,10 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
     (
         TaskType::WorkingDirectory,
         "io.kestra.plugin.core.flow.WorkingDirectory",
-        &["io.kestra.core.tasks.flows.WorkingDirectory"],
+        &[
+            "io.kestra.core.tasks.flows.WorkingDirectory",
+            "io.kestra.core.tasks.flows.Worker",
+        ],
     ),
     (
         TaskType::Parallel,
