@@ -136,7 +136,10 @@ const SKIPPED: &[(&str, &str)] = &[
         "webhook-secret-key.yaml",
         "secret() in a Webhook trigger key, which Kite does not read yet",
     ),
-    ("working-directory*.yml", "WorkingDirectory is not implemented"),
+    (
+        "working-directory*.yml",
+        "their WorkingDirectory children are LocalFiles tasks, which are not implemented",
+    ),
 ];
 
 const FLOWS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kestra-flows/io");
