@@ -156,21 +156,22 @@ async fn run_in_folder(
         .map_err(local)?;
     // Inside a WorkingDirectory the folder outlives the attempt: the next child uses it.
     let shared_root = shared::root(&config.temp_dir);
-    let (work, fresh) = match &call.shared_folder {
+    let (work, fresh, _in_use) = match &call.shared_folder {
         Some(folder) => {
             std::fs::create_dir_all(&shared_root).map_err(local)?;
-            shared::open(
+            let (dir, fresh, in_use) = shared::open(
                 context.files.as_ref(),
                 &shared_root,
                 folder,
                 &job.readable_prefixes,
             )
-            .await?
+            .await?;
+            (dir, fresh, Some(in_use))
         }
         None => {
             let work = root.path().join("work");
             std::fs::create_dir(&work).map_err(local)?;
-            (work, true)
+            (work, true, None)
         }
     };
     let output = root.path().join("output");

@@ -9,11 +9,19 @@
 //! The snapshot is a plain archive: the line `kite-working-directory 1`, then per entry
 //! `d {mode} {path}` for a folder, or `f {mode} {length} {path}` followed by the file's
 //! bytes (mode in octal, path relative and `/` separated). Symbolic links are left out.
+//!
+//! The worker never hears that a WorkingDirectory ended, so it keeps at most
+//! [`KEPT_FOLDERS`] folders no child is running in: opening one removes the least recently
+//! used past that bound (one that is needed again is rebuilt from its snapshot). A
+//! long-lived worker's temporary space (a warm Lambda's `/tmp`) stays bounded.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use kite_core::plugin::scripts::{ScriptError, SharedFolder};
 use kite_core::plugin::storage::files::MAX_FILE_BYTES;
@@ -21,6 +29,63 @@ use kite_core::plugin::storage::readable;
 use kite_engine::ports::{FileStorage, StorageError};
 
 const HEADER: &str = "kite-working-directory 1";
+
+/// The most folders a worker keeps that no child is running in.
+pub(super) const KEPT_FOLDERS: usize = 8;
+
+/// The folders children of this process are running in now.
+static IN_USE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// A folder a child is running in, until dropped (the attempt ended, or was dropped).
+#[derive(Debug)]
+pub(super) struct InUse(String);
+
+impl InUse {
+    fn take(key: &str) -> InUse {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+        InUse(key.to_string())
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        IN_USE.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
+/// Removes the least recently used folders no child is running in, past `keep` of them
+/// (by the time their last child ended). Best effort: a folder that cannot be removed stays.
+fn prune(root: &Path, keep: usize) {
+    let in_use = IN_USE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut idle: Vec<(SystemTime, String)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|key| !in_use.contains(key))
+        .map(|key| {
+            let used = std::fs::metadata(marker(root, &key))
+                .or_else(|_| std::fs::metadata(root.join(&key)))
+                .and_then(|m| m.modified())
+                .unwrap_or(UNIX_EPOCH);
+            (used, key)
+        })
+        .collect();
+    if idle.len() <= keep {
+        return;
+    }
+    idle.sort();
+    for (_, key) in &idle[..idle.len() - keep] {
+        if std::fs::remove_dir_all(root.join(key)).is_ok() {
+            let _ = std::fs::remove_file(marker(root, key));
+        }
+    }
+}
 
 fn local(e: impl std::fmt::Display) -> ScriptError {
     ScriptError::WorkingDirectory(e.to_string())
@@ -39,26 +104,29 @@ fn marker(root: &Path, key: &str) -> PathBuf {
     root.join(format!("{key}.last"))
 }
 
-/// Makes the folder ready for a child: returns it, and whether it was made fresh (then the
-/// WorkingDirectory's own input and namespace files go in).
+/// Makes the folder ready for a child: returns it, whether it was made fresh (then the
+/// WorkingDirectory's own input and namespace files go in), and its hold while the child
+/// runs (other children's opening does not remove it).
 pub(super) async fn open(
     files: &dyn FileStorage,
     root: &Path,
     shared: &SharedFolder,
     readable_prefixes: &[String],
-) -> Result<(PathBuf, bool), ScriptError> {
+) -> Result<(PathBuf, bool, InUse), ScriptError> {
     if shared.key.is_empty() || shared.key.contains(['/', '.']) {
         return Err(local(format!("invalid folder name '{}'", shared.key)));
     }
+    let in_use = InUse::take(&shared.key);
+    prune(root, KEPT_FOLDERS);
     let dir = root.join(&shared.key);
     let last = std::fs::read_to_string(marker(root, &shared.key)).ok();
     let Some(previous) = &shared.previous else {
         // The first child: a new folder, whatever an earlier attempt left.
         clear(&dir)?;
-        return Ok((dir, true));
+        return Ok((dir, true, in_use));
     };
     if dir.is_dir() && last.as_deref() == Some(previous.as_str()) {
-        return Ok((dir, false));
+        return Ok((dir, false, in_use));
     }
     readable(&shared.snapshot, readable_prefixes)
         .map_err(|_| ScriptError::NotReadable(shared.snapshot.clone()))?;
@@ -85,7 +153,7 @@ pub(super) async fn open(
         .and_then(|r| r);
     let _ = std::fs::remove_file(&archive);
     unpacked?;
-    Ok((dir, false))
+    Ok((dir, false, in_use))
 }
 
 /// Once the process has ended: names this child as the folder's last writer and leaves
@@ -214,6 +282,46 @@ mod instances;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_folders_past_the_bound_go_least_recently_used_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let long_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        for i in 0..12u64 {
+            let key = format!("prune{i:02}");
+            std::fs::create_dir_all(root.join(&key).join("sub")).unwrap();
+            std::fs::write(marker(root, &key), "run").unwrap();
+            let at = long_ago + std::time::Duration::from_secs(i);
+            File::options()
+                .write(true)
+                .open(marker(root, &key))
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        }
+        // The oldest has a child running in it: it stays.
+        let busy = InUse::take("prune00");
+        prune(root, 8);
+        let left: BTreeSet<String> = std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let expected: BTreeSet<String> = [0, 4, 5, 6, 7, 8, 9, 10, 11]
+            .iter()
+            .map(|i| format!("prune{i:02}"))
+            .collect();
+        assert_eq!(left, expected);
+        assert!(!marker(root, "prune01").exists() && marker(root, "prune04").exists());
+        drop(busy);
+        prune(root, 8);
+        assert!(
+            !root.join("prune00").exists(),
+            "no longer in use: the least recently used goes"
+        );
+    }
 
     #[test]
     fn an_archive_rebuilds_the_folder() {

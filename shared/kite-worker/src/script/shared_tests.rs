@@ -73,7 +73,7 @@ async fn another_instance_rebuilds_the_folder_from_the_snapshot() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let readable = vec![PREFIX.to_string()];
 
-    let (dir, fresh) = open(&files, one.path(), &folder(None), &readable).await.unwrap();
+    let (dir, fresh, _held) = open(&files, one.path(), &folder(None), &readable).await.unwrap();
     assert!(fresh);
     std::fs::write(dir.join("data.txt"), "from the first child").unwrap();
     close(&files, one.path(), &dir, &folder(None), "child1")
@@ -82,14 +82,14 @@ async fn another_instance_rebuilds_the_folder_from_the_snapshot() {
 
     // The same instance uses its folder as it is.
     std::fs::write(dir.join("local-only"), "not in the snapshot").unwrap();
-    let (same, fresh) = open(&files, one.path(), &folder(Some("child1")), &readable)
+    let (same, fresh, _held) = open(&files, one.path(), &folder(Some("child1")), &readable)
         .await
         .unwrap();
     assert!(!fresh);
     assert!(same.join("local-only").exists());
 
     // Another instance rebuilds it from the snapshot.
-    let (other, fresh) = open(&files, two.path(), &folder(Some("child1")), &readable)
+    let (other, fresh, _held) = open(&files, two.path(), &folder(Some("child1")), &readable)
         .await
         .unwrap();
     assert!(!fresh);
@@ -101,7 +101,7 @@ async fn another_instance_rebuilds_the_folder_from_the_snapshot() {
 
     // A folder whose last writer is not the previous child is rebuilt too.
     std::fs::write(one.path().join("wd1.last"), "someone-else").unwrap();
-    let (rebuilt, _) = open(&files, one.path(), &folder(Some("child1")), &readable)
+    let (rebuilt, _, _held) = open(&files, one.path(), &folder(Some("child1")), &readable)
         .await
         .unwrap();
     assert!(!rebuilt.join("local-only").exists());
