@@ -18,6 +18,8 @@
 //!   `DownloadFiles`, `DeleteFiles`).
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
 //!   `lambda.Invoke`, `eventbridge.PutEvents`, `sqs.Publish`).
+//! - [`jdbc`]: SQL queries (`io.kestra.plugin.jdbc.postgresql.Query`, `Queries`, `CopyIn`,
+//!   `CopyOut`, `io.kestra.plugin.jdbc.sqlite.Query`, `Queries`).
 //! - [`scripts`]: script tasks run as processes (`io.kestra.plugin.scripts.shell.*`,
 //!   `python.*`, `node.*`, the legacy `io.kestra.core.tasks.scripts.Bash` and `Python`).
 //!
@@ -27,8 +29,10 @@
 
 pub mod aws;
 pub mod execution_notifications;
+pub mod fetch_type;
 pub mod foreach_item;
 pub mod http;
+pub mod jdbc;
 pub mod kv;
 pub mod log;
 pub mod mail;
@@ -63,6 +67,7 @@ const IO_TASKS: &[&[IoTaskSpec]] = &[
     foreach_item::TASKS,
     scripts::TASKS,
     serdes::TASKS,
+    jdbc::TASKS,
 ];
 
 /// Every task type that does I/O.
@@ -128,6 +133,12 @@ pub enum IoKind {
     SerdesIonToCsv,
     SerdesJsonToIon,
     SerdesIonToJson,
+    PostgresQuery,
+    PostgresQueries,
+    PostgresCopyIn,
+    PostgresCopyOut,
+    SqliteQuery,
+    SqliteQueries,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -220,6 +231,7 @@ pub enum IoCall {
     Logs(log::LogFetchCall),
     Script(scripts::ScriptCall),
     Serdes(serdes::SerdesCall),
+    Sql(jdbc::SqlCall),
 }
 
 impl IoCall {
@@ -232,6 +244,7 @@ impl IoCall {
             IoCall::Mail(call) => call.files_read(),
             IoCall::ExecutionNotification(call) => call.files_read(),
             IoCall::Aws(call) => call.files_read(),
+            IoCall::Sql(call) => call.files_read(),
             IoCall::Kv(_)
             | IoCall::Storage(_)
             | IoCall::NamespaceFiles(_)
@@ -257,6 +270,7 @@ pub enum IoAnswer {
     Logs(Result<log::LogFetchAnswer, log::LogFetchError>),
     Script(Result<scripts::ScriptRun, scripts::ScriptError>),
     Serdes(Result<serdes::SerdesAnswer, serdes::SerdesError>),
+    Sql(Result<jdbc::SqlOutcome, jdbc::SqlError>),
 }
 
 /// A task run for a worker: what to do, and for which task run.

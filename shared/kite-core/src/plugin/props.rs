@@ -53,4 +53,15 @@ impl<'a> Props<'a> {
             None => self.render_value(&Value::String("{{ flow.namespace }}".into())),
         }
     }
+
+    /// `timeZoneId`: an IANA zone, UTC when absent.
+    pub(crate) fn time_zone(&self) -> Result<chrono_tz::Tz, String> {
+        match self.rendered("timeZoneId")? {
+            None => Ok(chrono_tz::UTC),
+            Some(id) => id
+                .trim()
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("Invalid `timeZoneId` '{id}': unknown time zone")),
+        }
+    }
 }

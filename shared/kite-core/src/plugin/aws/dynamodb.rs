@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+pub use super::super::fetch_type::FetchType;
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
 use super::{task, with_connection, AwsCall, AwsOp};
@@ -52,19 +53,6 @@ impl DynamoDbOp {
             | DynamoDbOp::Scan { table, .. } => table,
         }
     }
-}
-
-/// Kestra's `fetchType`: what `Query` and `Scan` output (`STORE` by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchType {
-    /// `rows` and `size`.
-    Fetch,
-    /// `row` (the first) and `size`.
-    FetchOne,
-    /// `uri` of an Ion file of the rows (one JSON object a line) and `size`.
-    Store,
-    /// Nothing.
-    None,
 }
 
 /// A DynamoDB attribute value, as Kestra's tasks write and read them.
@@ -234,20 +222,6 @@ fn call(p: &Props, op: DynamoDbOp) -> Result<IoCall, String> {
 }
 
 impl Props<'_> {
-    fn fetch_type(&self) -> Result<FetchType, String> {
-        Ok(match self.rendered("fetchType")?.as_deref().map(str::trim) {
-            None | Some("STORE") => FetchType::Store,
-            Some("FETCH") => FetchType::Fetch,
-            Some("FETCH_ONE") => FetchType::FetchOne,
-            Some("NONE") => FetchType::None,
-            Some(other) => {
-                return Err(format!(
-                    "Invalid fetchType '{other}': expected one of FETCH, FETCH_ONE, STORE, NONE"
-                ))
-            }
-        })
-    }
-
     fn limit(&self) -> Result<Option<i32>, String> {
         match self.integer("limit")? {
             None => Ok(None),
@@ -294,7 +268,7 @@ fn prepare_query(properties: &Map<String, Value>, render: &Render) -> Result<IoC
         expression_attribute_values: p.object("expressionAttributeValues")?.unwrap_or_default(),
         filter_expression: p.rendered("filterExpression")?,
         limit: p.limit()?,
-        fetch_type: p.fetch_type()?,
+        fetch_type: p.fetch_type(FetchType::Store)?,
     };
     call(&p, op)
 }
@@ -311,7 +285,7 @@ fn prepare_scan(properties: &Map<String, Value>, render: &Render) -> Result<IoCa
         filter_expression,
         expression_attribute_values: values,
         limit: p.limit()?,
-        fetch_type: p.fetch_type()?,
+        fetch_type: p.fetch_type(FetchType::Store)?,
     };
     call(&p, op)
 }
