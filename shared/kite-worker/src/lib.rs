@@ -14,6 +14,7 @@
 //! - [`logs`]: an execution's log lines (`log.Fetch`), through the engine's log repository
 //! - [`script`]: script tasks, run as processes on this host
 //! - [`serdes`]: file conversions (CSV, JSON, Ion), streamed through the file storage
+//! - [`sql`]: SQL queries (PostgreSQL, SQLite), rows streamed to outputs or Ion files
 
 pub mod aws;
 pub mod execution_notifications;
@@ -24,6 +25,7 @@ pub mod mail;
 pub mod namespace_files;
 pub mod script;
 pub mod serdes;
+pub mod sql;
 pub mod storage;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub struct InProcessWorker {
     http: http::HttpClient,
     aws: Arc<aws::AwsClients>,
     scripts: Arc<script::ScriptConfig>,
+    sql: Arc<sql::SqlClients>,
 }
 
 impl InProcessWorker {
@@ -47,6 +50,7 @@ impl InProcessWorker {
             http: http::HttpClient::new(),
             aws: Arc::new(aws::AwsClients::new()),
             scripts: Arc::default(),
+            sql: Arc::default(),
         }
     }
 
@@ -105,6 +109,16 @@ impl TaskWorker for InProcessWorker {
                     now: context.clock.now(),
                 };
                 IoAnswer::Serdes(serdes::run(&scope, call).await)
+            }
+            IoCall::Sql(call) => {
+                let prefix = job.task_run.storage_prefix();
+                let scope = storage::Scope {
+                    files: &context.files,
+                    prefix: &prefix,
+                    readable: &job.readable_prefixes,
+                    now: context.clock.now(),
+                };
+                IoAnswer::Sql(sql::run(&self.sql, call, &scope).await)
             }
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,

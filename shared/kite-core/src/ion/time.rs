@@ -241,6 +241,20 @@ impl JavaTime {
         }
     }
 
+    /// The Ion value Kestra writes for it: `Instant`s and `LocalDate`s as timestamps, the
+    /// other classes as their ISO text annotated with the class name.
+    pub fn to_ion(&self) -> IonValue {
+        let class = match self {
+            JavaTime::Instant(at) => return IonValue::instant(*at),
+            JavaTime::LocalDate(date) => return IonValue::date(*date),
+            JavaTime::Zoned(_) => "ZonedDateTime",
+            JavaTime::LocalDateTime(_) => "LocalDateTime",
+            JavaTime::LocalTime(_) => "LocalTime",
+            JavaTime::OffsetTime(..) => "OffsetTime",
+        };
+        IonValue::Annotated(vec![class.to_string()], Box::new(IonValue::String(self.to_iso())))
+    }
+
     /// ISO text, as Java's ISO formatters print the value.
     pub fn to_iso(&self) -> String {
         match self {

@@ -30,7 +30,12 @@ const FLUSH_AT: usize = 64 * 1024;
 
 impl Output {
     pub(crate) fn open(scope: &Scope<'_>, extension: &str) -> Output {
-        let uri = output_uri(scope.prefix, "result", extension);
+        Output::named(scope, "result", extension)
+    }
+
+    /// An output file of this name (a task writing several).
+    pub(crate) fn named(scope: &Scope<'_>, name: &str, extension: &str) -> Output {
+        let uri = output_uri(scope.prefix, name, extension);
         Output {
             sink: Sink::open_limited(scope.files, uri, MAX_CONVERTED_BYTES),
             buf: Vec::with_capacity(FLUSH_AT * 2),

@@ -74,7 +74,19 @@ pub enum SqlOp {
     /// `CopyIn`: `sql` is `COPY … FROM STDIN …`, fed the file `from`.
     CopyIn { sql: String, from: String },
     /// `CopyOut`: `sql` is `COPY … TO STDOUT …`, written to a file.
-    CopyOut { sql: String },
+    CopyOut {
+        sql: String,
+        format: CopyFormat,
+        header: bool,
+    },
+}
+
+/// `COPY`'s `format`: the worker counts the rows it copies out by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    Text,
+    Csv,
+    Binary,
 }
 
 /// The statements of a `Query` or `Queries` task.
@@ -330,6 +342,20 @@ impl Props<'_> {
         })
     }
 
+    fn copy_format(&self) -> Result<CopyFormat, String> {
+        let format = self.text("format")?.unwrap_or_else(|| "TEXT".into());
+        Ok(match format.trim().to_ascii_uppercase().as_str() {
+            "TEXT" => CopyFormat::Text,
+            "CSV" => CopyFormat::Csv,
+            "BINARY" => CopyFormat::Binary,
+            other => {
+                return Err(format!(
+                    "Invalid format '{other}': expected one of TEXT, CSV, BINARY"
+                ))
+            }
+        })
+    }
+
     /// `fetchType`, or the deprecated booleans that came before it.
     fn sql_fetch_type(&self) -> Result<FetchType, String> {
         if self.flag("fetch", false)? {
@@ -508,6 +534,8 @@ fn prepare_copy_out(properties: &Map<String, Value>, render: &Render) -> Result<
         database: Database::Postgres(p.postgres_connection()?),
         op: SqlOp::CopyOut {
             sql: copy_sql(&p, query, "TO STDOUT")?,
+            format: p.copy_format()?,
+            header: p.flag("header", false)?,
         },
     }))
 }

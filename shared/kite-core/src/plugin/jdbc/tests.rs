@@ -240,7 +240,9 @@ fn copy_statements_are_kestras() {
     assert_eq!(
         call.op,
         SqlOp::CopyOut {
-            sql: "COPY (SELECT 1 AS int) TO STDOUT WITH (FORMAT CSV, FORCE_QUOTE *)".into()
+            sql: "COPY (SELECT 1 AS int) TO STDOUT WITH (FORMAT CSV, FORCE_QUOTE *)".into(),
+            format: CopyFormat::Csv,
+            header: false,
         }
     );
     let e = prepare(
@@ -272,7 +274,7 @@ fn row() -> Row {
 
 #[test]
 fn query_outputs_are_kestras() {
-    let now = Utc::now();
+    let now = DateTime::<Utc>::UNIX_EPOCH;
     let call = run_call(SQLITE_QUERY, json!({"sql": "select 1", "fetchType": "FETCH_ONE"}));
     let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
         results: vec![StatementResult::Row(Some(row()))],
@@ -316,7 +318,7 @@ fn queries_outputs_list_each_result_set() {
         ],
         database_uri: Some("kestra:///db.sqlite".into()),
     }));
-    let result = finish(&call, answer, &context(), Utc::now());
+    let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
     assert_eq!(
         Value::Object(result.outputs.into_iter().collect()),
         json!({"outputs": [{"uri": "kestra:///a.ion", "size": 2}, {"uri": "kestra:///b.ion", "size": 0}],
@@ -330,7 +332,7 @@ fn failures_carry_the_databases_message() {
     let answer = IoAnswer::Sql(Err(SqlError::Statement {
         message: "near \"selec\": syntax error".into(),
     }));
-    let result = finish(&call, answer, &context(), Utc::now());
+    let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
     assert_eq!(result.state, StateType::Failed);
     assert_eq!(result.logs[0].message, "near \"selec\": syntax error");
 }
@@ -345,7 +347,7 @@ fn copy_outputs() {
         rows: 3,
         uri: Some("kestra:///out".into()),
     }));
-    let result = finish(&call, answer, &context(), Utc::now());
+    let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
     assert_eq!(
         Value::Object(result.outputs.into_iter().collect()),
         json!({"uri": "kestra:///out", "rowCount": 3})

@@ -1,0 +1,112 @@
+//! Kestra's SQL tasks (`io.kestra.plugin.jdbc.*`): the statements run with each
+//! database's own driver, their rows turned into Kestra's values as they are read and
+//! handed to a [`RowSink`] by `fetchType` (kept, or streamed into an Ion file: memory
+//! holds a batch of rows, whatever the result's size).
+//!
+//! - [`sqlite`]: SQLite files and in-memory databases (rusqlite, on a blocking thread).
+//! - [`postgres`]: PostgreSQL servers (tokio-postgres), with a pool of idle connections
+//!   per server and login kept by the worker.
+//!
+//! A task run stopped (timeout, kill) drops the future running it: the statement running
+//! then is cancelled on the database (SQLite's interrupt, PostgreSQL's cancel request).
+
+pub mod postgres;
+pub mod sqlite;
+
+use kite_core::ion::IonValue;
+use kite_core::plugin::fetch_type::FetchType;
+use kite_core::plugin::jdbc::{Database, Row, SqlCall, SqlError, SqlOp, SqlOutcome, StatementResult};
+
+use crate::serdes::Output;
+use crate::storage::Scope;
+
+/// What the SQL tasks keep between task runs: PostgreSQL connections.
+#[derive(Default)]
+pub struct SqlClients {
+    postgres: postgres::Pool,
+}
+
+impl SqlClients {
+    pub fn new() -> SqlClients {
+        SqlClients::default()
+    }
+}
+
+/// Makes `call`.
+pub async fn run(clients: &SqlClients, call: &SqlCall, scope: &Scope<'_>) -> Result<SqlOutcome, SqlError> {
+    match (&call.database, &call.op) {
+        (Database::Sqlite(db), SqlOp::Run(statements)) => sqlite::run(db, statements, scope).await,
+        (Database::Postgres(connection), op) => postgres::run(&clients.postgres, connection, op, scope).await,
+        (Database::Sqlite(_), _) => Err(SqlError::Task("COPY is a PostgreSQL command".into())),
+    }
+}
+
+/// Where the rows of one statement go, by `fetchType`.
+pub(crate) enum RowSink {
+    One(Option<Row>),
+    All(Vec<Row>),
+    Store {
+        out: Output,
+        size: u64,
+    },
+    /// `NONE`: read and dropped (a statement with `RETURNING` still runs to its end).
+    Drop,
+}
+
+impl RowSink {
+    /// The sink of the `index`th statement (from 1) of a task run.
+    pub(crate) fn new(fetch_type: FetchType, scope: &Scope<'_>, index: usize) -> RowSink {
+        match fetch_type {
+            FetchType::FetchOne => RowSink::One(None),
+            FetchType::Fetch => RowSink::All(Vec::new()),
+            FetchType::Store => RowSink::Store {
+                out: Output::named(scope, &format!("query-{index}"), ".ion"),
+                size: 0,
+            },
+            FetchType::None => RowSink::Drop,
+        }
+    }
+
+    /// Takes a row; `false` once it wants no more (`FETCH_ONE` has its row).
+    pub(crate) async fn push(&mut self, row: Row) -> Result<bool, SqlError> {
+        match self {
+            RowSink::One(slot) => {
+                *slot = Some(row);
+                Ok(false)
+            }
+            RowSink::All(rows) => {
+                rows.push(row);
+                Ok(true)
+            }
+            RowSink::Store { out, size } => {
+                let mut line = IonValue::Struct(row).to_line();
+                line.push('\n');
+                out.push(line.as_bytes()).await?;
+                *size += 1;
+                Ok(true)
+            }
+            RowSink::Drop => Ok(true),
+        }
+    }
+
+    pub(crate) async fn finish(self) -> Result<StatementResult, SqlError> {
+        Ok(match self {
+            RowSink::One(row) => StatementResult::Row(row),
+            RowSink::All(rows) => StatementResult::Rows(rows),
+            RowSink::Store { out, size } => StatementResult::Stored {
+                uri: out.finish().await?,
+                size,
+            },
+            RowSink::Drop => StatementResult::NotFetched,
+        })
+    }
+}
+
+/// A JSON parameter as the text a database reads for it: strings as they are, other
+/// values as JSON (`null` is bound as SQL NULL by the caller).
+pub(crate) fn parameter_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
