@@ -34,15 +34,24 @@ fn call(task: &str, properties: Value) -> kite_core::plugin::jdbc::SqlCall {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (engine, mode) = (args.get(1).map_or("sqlite", String::as_str), args.get(2).map_or("store", String::as_str));
+    let (engine, mode) = (
+        args.get(1).map_or("sqlite", String::as_str),
+        args.get(2).map_or("store", String::as_str),
+    );
     let rows: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = std::env::var("KITE_BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     let connection = match engine {
         "sqlite" => json!({"url": format!("jdbc:sqlite:{dir}/bench.db")}),
-        "postgres" => json!({"url": std::env::var("KITE_BENCH_POSTGRES_URL").expect("KITE_BENCH_POSTGRES_URL")}),
+        "postgres" => {
+            json!({"url": std::env::var("KITE_BENCH_POSTGRES_URL").expect("KITE_BENCH_POSTGRES_URL")})
+        }
         other => panic!("unknown database {other}: sqlite or postgres"),
     };
-    let task = if engine == "sqlite" { "sqlite" } else { "postgresql" };
+    let task = if engine == "sqlite" {
+        "sqlite"
+    } else {
+        "postgresql"
+    };
     let with = |extra: Value| {
         let mut props = connection.clone();
         for (k, v) in extra.as_object().cloned().unwrap_or_default() {
@@ -78,9 +87,13 @@ async fn main() {
         ),
     };
     let started = Instant::now();
-    run(&clients, &call(&format!("{task}.Queries"), with(json!({"sql": create}))), &scope)
-        .await
-        .expect("table");
+    run(
+        &clients,
+        &call(&format!("{task}.Queries"), with(json!({"sql": create}))),
+        &scope,
+    )
+    .await
+    .expect("table");
     eprintln!("table ready in {:.1} s", started.elapsed().as_secs_f64());
 
     let fetch_type = if mode == "fetch" { "FETCH" } else { "STORE" };

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 mod io_cases;
-use io_cases::{foreach_item, http, kv, logs, namespace, scripts, storage, Case, Env};
+use io_cases::{foreach_item, http, kv, logs, namespace, scripts, sql, storage, Case, Env};
 
 fn case(name: &'static str, file: &'static str, run: io_cases::CaseFn) -> Case {
     Case {
@@ -54,6 +54,9 @@ fn cases() -> Vec<Case> {
         }),
         case("serdes-csv", "serdes-csv.yaml", |e| {
             Box::pin(storage::serdes_csv(e))
+        }),
+        case("jdbc-sqlite", "jdbc-sqlite.yaml", |e| {
+            Box::pin(sql::all_sqlite(e))
         }),
         case("namespace-upload", "namespace-upload.yaml", |e| {
             Box::pin(namespace::upload(e))

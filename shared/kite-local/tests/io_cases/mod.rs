@@ -9,6 +9,7 @@ pub mod logs;
 pub mod namespace;
 pub mod scripts;
 pub mod server;
+pub mod sql;
 pub mod storage;
 
 use std::future::Future;

@@ -1,0 +1,50 @@
+//! The SQL tasks after plugin-jdbc's SQLite sanity check: a database file carried from
+//! task to task (`outputDbFile`, `sqliteFile`), and the conditions of its Assert task.
+
+use kite_core::execution::StateType::Success;
+use serde_json::json;
+
+use super::{same, Check, Env};
+
+pub async fn all_sqlite(env: &Env) -> Check {
+    let done = env.run("jdbc-sqlite.yaml", &[], &[]).await?;
+    let tasks = [
+        "create_table",
+        "insert_data",
+        "query",
+        "queries",
+        "select_and_store",
+        "multi_statement",
+        "multi_statement_check",
+    ];
+    done.states(Success, &tasks.map(|t| (t, Success)))?;
+    // Kestra's conditions.
+    let rows = done.output("query", "rows");
+    same("query.rows[0].field1", rows[0]["field1"].clone(), json!(1))?;
+    same("query.rows[1].field2", rows[1]["field2"].clone(), json!(4))?;
+    let outputs = done.output("queries", "outputs");
+    same("queries.outputs[0].size", outputs[0]["size"].clone(), json!(3))?;
+    same("queries.outputs[1].size", outputs[1]["size"].clone(), json!(1))?;
+    same(
+        "multi_statement_check.row.cnt",
+        done.output("multi_statement_check", "row")["cnt"].clone(),
+        json!(2),
+    )?;
+    // And what they rest on: the stored rows and the database file handed on.
+    same(
+        "select_and_store's file",
+        env.text(&done.output("select_and_store", "uri")).await?,
+        "{field1:1,field2:2}\n{field1:3,field2:4}\n".to_string(),
+    )?;
+    same(
+        "select_and_store.size",
+        done.output("select_and_store", "size"),
+        json!(2),
+    )?;
+    let database = done.output("create_table", "databaseUri");
+    same(
+        "databaseUri's name",
+        database.as_str().is_some_and(|u| u.ends_with("/myfile.db")),
+        true,
+    )
+}
