@@ -665,6 +665,55 @@ tasks:
 }
 
 #[test]
+fn assert_checks_every_condition_and_says_which_failed() {
+    let out = run(r#"
+id: asserts
+namespace: t
+inputs:
+  - id: param
+    type: STRING
+    defaults: ok
+tasks:
+  - id: passes
+    type: io.kestra.plugin.core.execution.Assert
+    conditions:
+      - "{{ inputs.param == 'ok' }}"
+      - "{{ 1 + 1 }}"
+  - id: fails
+    type: io.kestra.plugin.core.execution.Assert
+    conditions:
+      - "{{ inputs.param == 'ok' }}"
+      - "{{ 1 + 1 == 3 }}"
+      - "{{ outputs.missing.value }}"
+      - "0"
+    errorMessage: "checked {{ inputs.param }}"
+"#);
+    assert_eq!(task_state(&out, "passes"), [StateType::Success]);
+    assert_eq!(task_state(&out, "fails"), [StateType::Failed]);
+    assert_eq!(out.execution.state.current, StateType::Failed);
+    let messages: Vec<&str> = out.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        messages.contains(&"Assertion `{{ 1 + 1 == 3 }}` failed!"),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"Assertion `0` failed!"), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Assertion `{{ outputs.missing.value }}` failed, failed to render")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"3 assertions failed!\nchecked ok"),
+        "{messages:?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.contains("inputs.param == 'ok'")),
+        "{messages:?}"
+    );
+}
+
+#[test]
 fn run_if_render_error_fails_and_log_level_filters() {
     let out = run(r#"
 id: levels

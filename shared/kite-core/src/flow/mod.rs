@@ -145,6 +145,11 @@ pub enum TaskKind {
         condition: Option<Value>,
         error_message: Value,
     },
+    /// `execution.Assert`: fails when one of `conditions` renders falsy, logging each.
+    Assert {
+        conditions: Vec<Value>,
+        error_message: Option<Value>,
+    },
     /// `execution.Labels`: adds labels to the execution.
     Labels {
         labels: Value,
@@ -274,6 +279,7 @@ impl TaskKind {
             TaskKind::Echo { .. } => TaskType::Echo,
             TaskKind::OutputValues { .. } => TaskType::OutputValues,
             TaskKind::Fail { .. } => TaskType::Fail,
+            TaskKind::Assert { .. } => TaskType::Assert,
             TaskKind::Labels { .. } => TaskType::Labels,
             TaskKind::Exit { .. } => TaskType::Exit,
             TaskKind::SetVariables { .. } => TaskType::SetVariables,

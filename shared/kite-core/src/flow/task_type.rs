@@ -13,6 +13,7 @@ pub enum TaskType {
     Echo,
     OutputValues,
     Fail,
+    Assert,
     Labels,
     Exit,
     SetVariables,
@@ -61,6 +62,7 @@ const TASK_TYPES: &[(TaskType, &str, &[&str])] = &[
         "io.kestra.plugin.core.execution.Fail",
         &["io.kestra.core.tasks.executions.Fail"],
     ),
+    (TaskType::Assert, "io.kestra.plugin.core.execution.Assert", &[]),
     (
         TaskType::Labels,
         "io.kestra.plugin.core.execution.Labels",

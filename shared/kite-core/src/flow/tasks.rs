@@ -38,6 +38,7 @@ fn task_fields(t: TaskType) -> Cow<'static, [&'static str]> {
         TaskType::Echo => &["format", "level"],
         TaskType::OutputValues => &["values"],
         TaskType::Fail => &["condition", "errorMessage"],
+        TaskType::Assert => &["conditions", "errorMessage"],
         TaskType::Labels => &["labels"],
         TaskType::Exit => &["state"],
         TaskType::SetVariables => &["variables", "overwrite"],
@@ -302,6 +303,23 @@ impl Parser {
                 condition: get("condition"),
                 error_message: get("errorMessage").unwrap_or_else(|| Value::String("Task failure".into())),
             },
+            TaskType::Assert => {
+                let conditions = match self.required(obj, path, "conditions")? {
+                    Value::Array(items) => items,
+                    other => {
+                        self.err(
+                            FlowErrorKind::InvalidProperty,
+                            &join_path(path, "conditions"),
+                            format!("`conditions` must be a list, not {}", describe(&other)),
+                        );
+                        return None;
+                    }
+                };
+                TaskKind::Assert {
+                    conditions,
+                    error_message: get("errorMessage"),
+                }
+            }
             TaskType::Labels => {
                 let labels = self.required(obj, path, "labels")?;
                 if !matches!(labels, Value::Object(_) | Value::Array(_) | Value::String(_)) {

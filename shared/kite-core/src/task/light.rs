@@ -1,4 +1,5 @@
-//! The light tasks, run inline by the driver: Log, Return, Echo, OutputValues, Fail.
+//! The light tasks, run inline by the driver: Log, Return, Echo, OutputValues, Fail,
+//! Assert.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -115,6 +116,44 @@ fn run_task(
                 Ok(message) => run.failed(message),
                 Err(e) => run.failed(e),
             }
+        }
+        TaskKind::Assert {
+            conditions,
+            error_message,
+        } => {
+            // Every condition is checked and each failure logged, as Kestra does.
+            let mut failed = 0;
+            for condition in conditions {
+                let written = match condition {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                match render(condition) {
+                    Ok(rendered) if is_truthy(&rendered) => {}
+                    Ok(_) => {
+                        failed += 1;
+                        run.log(LogLevel::Error, format!("Assertion `{written}` failed!"));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        run.log(
+                            LogLevel::Error,
+                            format!("Assertion `{written}` failed, failed to render `{e}`"),
+                        );
+                    }
+                }
+            }
+            if failed == 0 {
+                return run.done(StateType::Success, IndexMap::new());
+            }
+            let mut message = format!("{failed} assertion{} failed!", if failed > 1 { "s" } else { "" });
+            if let Some(extra) = error_message {
+                match render(extra) {
+                    Ok(extra) => message.push_str(&format!("\n{extra}")),
+                    Err(e) => return run.failed(e),
+                }
+            }
+            run.failed(message)
         }
         other => run.failed(format!(
             "`{}` ({}) is run by the executor, not by a worker",

@@ -1,6 +1,6 @@
 //! What a task run does when it runs, outside the state machine.
 //!
-//! - [`light`]: Log, Return, Echo, OutputValues, Fail: run inline by the driver.
+//! - [`light`]: Log, Return, Echo, OutputValues, Fail, Assert: run inline by the driver.
 //! - [`prepare_io`]: a task that does I/O (a [`plugin`](crate::plugin)) rendered into the
 //!   job a worker (the `TaskWorker` port) runs.
 //!

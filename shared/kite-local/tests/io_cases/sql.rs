@@ -1,5 +1,5 @@
 //! The SQL tasks after plugin-jdbc's SQLite sanity check: a database file carried from
-//! task to task (`outputDbFile`, `sqliteFile`), and the conditions of its Assert task.
+//! task to task (`outputDbFile`, `sqliteFile`), checked by its Assert task and here.
 
 use kite_core::execution::StateType::Success;
 use serde_json::json;
@@ -16,9 +16,10 @@ pub async fn all_sqlite(env: &Env) -> Check {
         "select_and_store",
         "multi_statement",
         "multi_statement_check",
+        "assert",
     ];
     done.states(Success, &tasks.map(|t| (t, Success)))?;
-    // Kestra's conditions.
+    // Kestra's conditions, which its Assert task also checked.
     let rows = done.output("query", "rows");
     same("query.rows[0].field1", rows[0]["field1"].clone(), json!(1))?;
     same("query.rows[1].field2", rows[1]["field2"].clone(), json!(4))?;
