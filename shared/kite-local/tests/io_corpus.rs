@@ -128,7 +128,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ),
     (
         "PurgeCurrentExecutionFilesTest, Purge*Test",
-        "the Purge tasks are not implemented",
+        "PurgeExecutions and PurgeLogs are not implemented (PurgeCurrentExecutionFiles runs in jdbc-sqlite.yaml)",
     ),
     ("PurgeKVTest", "PurgeKV is not implemented"),
     (

@@ -9,7 +9,8 @@
 //!   `DiscordExecution`, `TeamsExecution`, `GoogleChatExecution`, `MailExecution`).
 //! - [`kv`]: the KV store (`io.kestra.plugin.core.kv.Set`, `Get`, `GetKeys`, `Delete`).
 //! - [`storage`]: internal storage files (`io.kestra.plugin.core.storage.Write`, `Concat`,
-//!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`).
+//!   `Split`, `Size`, `Delete`, `Reverse`, `FilterItems`, `DeduplicateItems`,
+//!   `PurgeCurrentExecutionFiles`).
 //! - [`foreach_item`]: the split and merge steps of `io.kestra.plugin.core.flow.ForEachItem`.
 //! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
 //! - [`serdes`]: file conversions (`io.kestra.plugin.serdes.csv.CsvToIon`, `IonToCsv`,
@@ -102,6 +103,7 @@ pub enum IoKind {
     StorageReverse,
     StorageFilterItems,
     StorageDeduplicateItems,
+    StoragePurgeCurrentExecutionFiles,
     NamespaceUploadFiles,
     NamespaceDownloadFiles,
     NamespaceDeleteFiles,

@@ -17,6 +17,7 @@ pub async fn all_sqlite(env: &Env) -> Check {
         "multi_statement",
         "multi_statement_check",
         "assert",
+        "purge",
     ];
     done.states(Success, &tasks.map(|t| (t, Success)))?;
     // Kestra's conditions, which its Assert task also checked.
@@ -31,12 +32,6 @@ pub async fn all_sqlite(env: &Env) -> Check {
         done.output("multi_statement_check", "row")["cnt"].clone(),
         json!(2),
     )?;
-    // And what they rest on: the stored rows and the database file handed on.
-    same(
-        "select_and_store's file",
-        env.text(&done.output("select_and_store", "uri")).await?,
-        "{field1:1,field2:2}\n{field1:3,field2:4}\n".to_string(),
-    )?;
     same(
         "select_and_store.size",
         done.output("select_and_store", "size"),
@@ -47,5 +42,28 @@ pub async fn all_sqlite(env: &Env) -> Check {
         "databaseUri's name",
         database.as_str().is_some_and(|u| u.ends_with("/myfile.db")),
         true,
-    )
+    )?;
+    // The finally task deleted every file of the execution: the databases, the stored rows.
+    let purged = done.output("purge", "uris");
+    let purged: Vec<&str> = purged
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str())
+        .collect();
+    for task in ["create_table", "insert_data", "multi_statement"] {
+        let uri = done.output(task, "databaseUri");
+        same(
+            &format!("{task}'s database purged"),
+            purged.contains(&uri.as_str().unwrap_or("")),
+            true,
+        )?;
+    }
+    let stored = done.output("select_and_store", "uri");
+    same(
+        "stored rows purged",
+        purged.contains(&stored.as_str().unwrap_or("")),
+        true,
+    )?;
+    same("stored rows gone", env.text(&stored).await.is_err(), true)
 }

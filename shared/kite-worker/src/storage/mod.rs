@@ -51,6 +51,21 @@ pub async fn run(scope: &Scope<'_>, call: &StorageCall) -> Result<StorageAnswer,
             extension,
         } => concat(scope, files, separator.as_deref(), extension).await,
         StorageCall::Split { from, by, separator } => split(scope, from, by, separator).await,
+        StorageCall::PurgeExecutionFiles { prefix } => {
+            let files = scope
+                .files
+                .list(prefix)
+                .await
+                .map_err(|e| port_error(prefix, e))?;
+            scope
+                .files
+                .delete_prefix(prefix)
+                .await
+                .map_err(|e| port_error(prefix, e))?;
+            Ok(StorageAnswer::Purged {
+                uris: files.into_iter().map(|f| f.uri).collect(),
+            })
+        }
         StorageCall::Size { uri } => {
             readable(uri, scope.readable)?;
             match scope.files.size(uri).await.map_err(|e| port_error(uri, e))? {

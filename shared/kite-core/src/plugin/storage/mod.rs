@@ -64,6 +64,10 @@ pub enum StorageCall {
         /// Rendered per item into its key.
         expr: String,
     },
+    /// `PurgeCurrentExecutionFiles`: every file under the execution's prefix.
+    PurgeExecutionFiles {
+        prefix: String,
+    },
 }
 
 /// How `Split` cuts a file into lines groups (Kestra's order of precedence).
@@ -95,6 +99,10 @@ pub enum StorageAnswer {
     Deleted {
         uri: String,
         deleted: bool,
+    },
+    /// `PurgeCurrentExecutionFiles`: the files deleted.
+    Purged {
+        uris: Vec<String>,
     },
     /// `FilterItems` and `DeduplicateItems` (`keys`: the distinct keys seen).
     Items {
@@ -137,6 +145,10 @@ const FILTER_ITEMS: &[Property] = &[
     Property::new("filterCondition", Check::Required),
     Property::new("filterType", Check::Any),
     Property::new("errorOrNullBehavior", Check::Any),
+];
+const PURGE_EXECUTION_FILES: &[Property] = &[
+    Property::new("includeChildExecutions", Check::Any),
+    Property::new("includeStates", Check::Any),
 ];
 const DEDUPLICATE_ITEMS: &[Property] = &[
     Property::new("from", Check::Required),
@@ -216,6 +228,16 @@ pub const TASKS: &[IoTaskSpec] = &[
         &["io.kestra.core.tasks.storages.DeduplicateItems"],
         DEDUPLICATE_ITEMS,
         prepare_deduplicate_items,
+    ),
+    task(
+        IoKind::StoragePurgeCurrentExecutionFiles,
+        "io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles",
+        &[
+            "io.kestra.core.tasks.storages.PurgeExecution",
+            "io.kestra.plugin.core.storage.PurgeExecution",
+        ],
+        PURGE_EXECUTION_FILES,
+        prepare_purge_execution_files,
     ),
 ];
 
@@ -341,6 +363,21 @@ fn prepare_delete(properties: &Map<String, Value>, render: &Render) -> Result<Io
     }))
 }
 
+fn prepare_purge_execution_files(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
+    let p = Props::new(properties, render);
+    // Child executions and state files have no files of their own in Kite.
+    p.flag("includeChildExecutions", false)?;
+    p.flag("includeStates", false)?;
+    let variable = |name: &str| p.render_value(&Value::String(format!("{{{{ {name} }}}}")));
+    Ok(IoCall::Storage(StorageCall::PurgeExecutionFiles {
+        prefix: crate::input::execution_storage_prefix(
+            &variable("flow.namespace")?,
+            &variable("flow.id")?,
+            &variable("execution.id")?,
+        ),
+    }))
+}
+
 fn prepare_reverse(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
     if let Some(charset) = p.rendered("charset")? {
@@ -407,6 +444,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
         }
         (StorageCall::Split { .. }, StorageAnswer::Split { uris }) => {
             line = Some(format!("Split into {} files", uris.len()));
+            outputs.insert("uris".to_string(), json!(uris));
+        }
+        (StorageCall::PurgeExecutionFiles { .. }, StorageAnswer::Purged { uris }) => {
+            line = Some(format!("{} files deleted", uris.len()));
             outputs.insert("uris".to_string(), json!(uris));
         }
         (StorageCall::Size { .. }, StorageAnswer::Size { size }) => {
