@@ -128,6 +128,7 @@ pub enum IoKind {
     SerdesIonToCsv,
     SerdesJsonToIon,
     SerdesIonToJson,
+    SerdesIonToExcel,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
