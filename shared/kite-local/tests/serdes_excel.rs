@@ -99,7 +99,10 @@ impl Workbook {
 fn cell<'a>(sheet: &'a str, at: &str) -> Option<&'a str> {
     let start = sheet.find(&format!("<c r=\"{at}\""))?;
     let rest = &sheet[start..];
-    let end = rest.find("</c>").map(|e| e + 4).or_else(|| rest.find("/>").map(|e| e + 2))?;
+    let end = rest
+        .find("</c>")
+        .map(|e| e + 4)
+        .or_else(|| rest.find("/>").map(|e| e + 2))?;
     Some(&rest[..end])
 }
 
@@ -112,7 +115,9 @@ fn inner<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 
 fn number(sheet: &str, at: &str) -> f64 {
     let c = cell(sheet, at).unwrap_or_else(|| panic!("no cell {at}"));
-    inner(c, "v").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{c}"))
+    inner(c, "v")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{c}"))
 }
 
 fn text<'a>(sheet: &'a str, at: &str) -> &'a str {
@@ -135,7 +140,10 @@ async fn ion_values_become_kestras_cells() {
     let folder = Folder::new();
     let ion = folder.put("typed.ion", TYPED_ION).await;
     let answer = folder
-        .convert("excel.IonToExcel", json!({"from": ion, "timeZoneId": "Asia/Tokyo"}))
+        .convert(
+            "excel.IonToExcel",
+            json!({"from": ion, "timeZoneId": "Asia/Tokyo"}),
+        )
         .await
         .expect("converted");
     assert!(answer.uri.ends_with("/tasks/t/tr/result.xlsx"), "{}", answer.uri);
@@ -167,7 +175,9 @@ async fn ion_values_become_kestras_cells() {
     assert_eq!(number(&sheet, "D3"), 1.0);
     assert_eq!(number(&sheet, "E2"), 44928.0);
     assert_eq!(number(&sheet, "F2"), 44927.75);
-    let date_style = cell(&sheet, "D2").and_then(|c| c.split("s=\"").nth(1)).map(|s| &s[..1]);
+    let date_style = cell(&sheet, "D2")
+        .and_then(|c| c.split("s=\"").nth(1))
+        .map(|s| &s[..1]);
     assert!(date_style.is_some_and(|s| s != "0"), "{:?}", cell(&sheet, "D2"));
     assert_eq!(cell(&sheet, "E2").map(|c| c.contains(" s=\"")), Some(true));
     assert_eq!(cell(&sheet, "B2").map(|c| c.contains(" s=\"")), Some(false));
@@ -192,7 +202,9 @@ async fn ion_values_become_kestras_cells() {
 #[tokio::test]
 async fn several_sheets_lists_and_options() {
     let folder = Folder::new();
-    let lists = folder.put("lists.ion", "[\"a\",1]\n[2023-06-01,null,\"b\"]\n").await;
+    let lists = folder
+        .put("lists.ion", "[\"a\",1]\n[2023-06-01,null,\"b\"]\n")
+        .await;
     let maps = folder.put("maps.ion", "{x:1}\n{x:2}\n").await;
     let answer = folder
         .convert(
@@ -216,7 +228,10 @@ async fn several_sheets_lists_and_options() {
     assert_eq!(text(&first_sheet, "C2"), "b");
     // header: false: no names row.
     let second_sheet = book.part("xl/worksheets/sheet2.xml");
-    assert_eq!((number(&second_sheet, "A1"), number(&second_sheet, "A2")), (1.0, 2.0));
+    assert_eq!(
+        (number(&second_sheet, "A1"), number(&second_sheet, "A2")),
+        (1.0, 2.0)
+    );
 
     // Lists with a header, as in Kestra, fail.
     let error = folder
@@ -241,13 +256,21 @@ async fn several_sheets_lists_and_options() {
 #[tokio::test]
 async fn csv_in_latin1_and_windows_1252() {
     let folder = Folder::new();
-    let csv = folder.put("latin1.csv", b"name,city\nJos\xe9,S\xe3o Paulo\n".to_vec()).await;
+    let csv = folder
+        .put("latin1.csv", b"name,city\nJos\xe9,S\xe3o Paulo\n".to_vec())
+        .await;
     let ion = folder
         .bytes("csv.CsvToIon", json!({"from": csv, "charset": "ISO-8859-1"}))
         .await;
-    assert_eq!(String::from_utf8(ion).unwrap(), "{name:\"José\",city:\"São Paulo\"}\n");
+    assert_eq!(
+        String::from_utf8(ion).unwrap(),
+        "{name:\"José\",city:\"São Paulo\"}\n"
+    );
     // Read as UTF-8, the same bytes are refused.
-    let error = folder.convert("csv.CsvToIon", json!({"from": csv})).await.unwrap_err();
+    let error = folder
+        .convert("csv.CsvToIon", json!({"from": csv}))
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("not UTF-8"), "{error}");
 
     let ion = folder
@@ -318,7 +341,10 @@ async fn a_flow_turns_a_written_csv_into_a_workbook() {
     assert_eq!(outputs.get("size"), Some(&json!(5)));
     let uri = outputs.get("uri").and_then(Value::as_str).expect("uri");
     assert!(uri.ends_with(".xlsx"), "{uri}");
-    assert!(logs.iter().any(|l| l.starts_with("5 rows written to kestra:///")), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.starts_with("5 rows written to kestra:///")),
+        "{logs:?}"
+    );
 
     let files = LocalFileStorage::new(dir.path().join("storage")).expect("files");
     let mut book = Workbook::open(files.read_blocking(uri).expect("file"));

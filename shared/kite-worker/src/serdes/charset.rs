@@ -27,7 +27,11 @@ struct Decoded {
 }
 
 impl AsyncRead for Decoded {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         loop {
             if this.at < this.text.len() {
@@ -66,6 +70,13 @@ pub(crate) fn decoded(stream: ByteStream, charset: Charset) -> ByteStream {
 }
 
 /// Opens `uri` for reading, as UTF-8 text of `charset`.
-pub(crate) async fn open_text(scope: &Scope<'_>, uri: &str, charset: Charset) -> Result<ByteStream, StorageError> {
-    Ok(decoded(open(scope.files.as_ref(), uri, scope.readable).await?, charset))
+pub(crate) async fn open_text(
+    scope: &Scope<'_>,
+    uri: &str,
+    charset: Charset,
+) -> Result<ByteStream, StorageError> {
+    Ok(decoded(
+        open(scope.files.as_ref(), uri, scope.readable).await?,
+        charset,
+    ))
 }

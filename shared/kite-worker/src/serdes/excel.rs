@@ -81,7 +81,13 @@ async fn write_sheet(
                         message: "Invalid data of type List with header".into(),
                     });
                 }
-                write_row(sheet, row, items.iter().map(|v| excel_cell(v, excel.zone)), date, line)?;
+                write_row(
+                    sheet,
+                    row,
+                    items.iter().map(|v| excel_cell(v, excel.zone)),
+                    date,
+                    line,
+                )?;
             }
             IonValue::Struct(fields) => {
                 if first && excel.header {
@@ -137,7 +143,10 @@ impl Write for ChannelWriter {
     }
 }
 
-pub(super) async fn ion_to_excel(scope: &Scope<'_>, excel: &ExcelWriting) -> Result<SerdesAnswer, SerdesError> {
+pub(super) async fn ion_to_excel(
+    scope: &Scope<'_>,
+    excel: &ExcelWriting,
+) -> Result<SerdesAnswer, SerdesError> {
     let mut workbook = Workbook::new();
     // One style for every date (Kestra adds one per date cell, up to Excel's limit).
     let date = excel
@@ -145,7 +154,9 @@ pub(super) async fn ion_to_excel(scope: &Scope<'_>, excel: &ExcelWriting) -> Res
         .then(|| Format::new().set_num_format(&excel.date_format));
     let mut records = 0u64;
     for (title, from) in &excel.sheets {
-        let sheet = workbook.add_worksheet_with_constant_memory().map_err(workbook_error)?;
+        let sheet = workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(workbook_error)?;
         sheet
             .set_name(title)
             .map_err(|e| SerdesError::Workbook(format!("Invalid sheet title '{title}': {e}")))?;

@@ -11,8 +11,8 @@ mod csv;
 mod excel;
 
 use kite_core::ion::{IonError, IonValue, LineReader};
-use kite_core::plugin::serdes::text::write_json;
 use kite_core::plugin::serdes::charset::TextEncoder;
+use kite_core::plugin::serdes::text::write_json;
 use kite_core::plugin::serdes::{Charset, SerdesAnswer, SerdesCall, SerdesError, MAX_JSON_DOCUMENT_BYTES};
 use kite_core::plugin::storage::files::{output_uri, MAX_LINE_BYTES};
 use kite_core::plugin::storage::StorageError;
@@ -101,7 +101,11 @@ pub(crate) struct IonValues {
 }
 
 impl IonValues {
-    pub(crate) async fn open(scope: &Scope<'_>, uri: &str, charset: Charset) -> Result<IonValues, SerdesError> {
+    pub(crate) async fn open(
+        scope: &Scope<'_>,
+        uri: &str,
+        charset: Charset,
+    ) -> Result<IonValues, SerdesError> {
         Ok(IonValues {
             lines: Lines::new(open_text(scope, uri, charset).await?, uri),
             reader: LineReader::new(MAX_LINE_BYTES),

@@ -75,8 +75,12 @@ impl Charset {
             Charset::Ascii => DecodeWith::Bytes { limit: 0x7F },
             // The BOM, if any, decides (and is left out).
             Charset::Utf16 => DecodeWith::Rs(Box::new(encoding_rs::UTF_16BE.new_decoder())),
-            Charset::Utf16Be => DecodeWith::Rs(Box::new(encoding_rs::UTF_16BE.new_decoder_without_bom_handling())),
-            Charset::Utf16Le => DecodeWith::Rs(Box::new(encoding_rs::UTF_16LE.new_decoder_without_bom_handling())),
+            Charset::Utf16Be => {
+                DecodeWith::Rs(Box::new(encoding_rs::UTF_16BE.new_decoder_without_bom_handling()))
+            }
+            Charset::Utf16Le => {
+                DecodeWith::Rs(Box::new(encoding_rs::UTF_16LE.new_decoder_without_bom_handling()))
+            }
             Charset::Utf8 => DecodeWith::Rs(Box::new(encoding_rs::UTF_8.new_decoder_without_bom_handling())),
             Charset::Other(e) => DecodeWith::Rs(Box::new(e.new_decoder_without_bom_handling())),
         })
@@ -116,7 +120,9 @@ pub fn parse(charset: Option<&str>) -> Result<Charset, String> {
 
 enum DecodeWith {
     /// Single-byte charsets whose bytes are the first code points; others read as U+FFFD.
-    Bytes { limit: u8 },
+    Bytes {
+        limit: u8,
+    },
     Rs(Box<Decoder>),
 }
 
@@ -189,7 +195,10 @@ impl TextEncoder {
                 }
             })),
             EncodeWith::Utf16 { big_endian, mark } => {
-                let units = std::mem::take(mark).then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+                let units = std::mem::take(mark)
+                    .then_some(0xFEFF)
+                    .into_iter()
+                    .chain(text.encode_utf16());
                 for unit in units {
                     out.extend_from_slice(&if *big_endian {
                         unit.to_be_bytes()

@@ -57,14 +57,22 @@ pub(super) const ION_TO_EXCEL: &[Property] = &[
     Property::new("timeZoneId", Check::Any),
 ];
 
-pub(super) fn prepare_ion_to_excel(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
+pub(super) fn prepare_ion_to_excel(
+    properties: &Map<String, Value>,
+    render: &Render,
+) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
     let sheets = match properties.get("from") {
         // Several sheets: their titles and files.
         Some(Value::Object(map)) => {
             let sheets = map
                 .iter()
-                .map(|(title, uri)| Ok((p.render_value(&Value::String(title.clone()))?, p.render_value(uri)?)))
+                .map(|(title, uri)| {
+                    Ok((
+                        p.render_value(&Value::String(title.clone()))?,
+                        p.render_value(uri)?,
+                    ))
+                })
                 .collect::<Result<Vec<_>, String>>()?;
             if sheets.is_empty() {
                 return Err("Invalid `from`: no sheet in the map of sheet titles to files".into());
@@ -126,10 +134,15 @@ pub fn excel_cell(value: &IonValue, zone: chrono_tz::Tz) -> ExcelCell {
         return match &time {
             JavaTime::LocalDate(date) => date_cell(date.and_time(chrono::NaiveTime::MIN), &time),
             JavaTime::LocalDateTime(at) => date_cell(*at, &time),
-            JavaTime::Instant(at) => {
-                date_cell(at.with_timezone(&zone).date_naive().and_time(chrono::NaiveTime::MIN), &time)
+            JavaTime::Instant(at) => date_cell(
+                at.with_timezone(&zone)
+                    .date_naive()
+                    .and_time(chrono::NaiveTime::MIN),
+                &time,
+            ),
+            JavaTime::Zoned(_) | JavaTime::LocalTime(_) | JavaTime::OffsetTime(..) => {
+                ExcelCell::Text(time.to_iso())
             }
-            JavaTime::Zoned(_) | JavaTime::LocalTime(_) | JavaTime::OffsetTime(..) => ExcelCell::Text(time.to_iso()),
         };
     }
     match value.unannotated().0 {

@@ -36,7 +36,10 @@ fn excel(properties: Value) -> Result<ExcelWriting, String> {
 #[test]
 fn ion_to_excel_defaults_are_kestras() {
     let out = excel(json!({"from": "kestra:///a.ion"})).unwrap();
-    assert_eq!(out.sheets, vec![("Sheet".to_string(), "kestra:///a.ion".to_string())]);
+    assert_eq!(
+        out.sheets,
+        vec![("Sheet".to_string(), "kestra:///a.ion".to_string())]
+    );
     assert!(out.header && out.styles);
     assert_eq!(out.date_format, "yyyy-MM-dd");
     assert_eq!((out.zone, out.charset), (chrono_tz::UTC, Charset::Utf8));
@@ -55,7 +58,8 @@ fn ion_to_excel_properties_are_read() {
     assert_eq!(out.zone, chrono_tz::Asia::Tokyo);
     assert_eq!(out.charset, Charset::Latin1);
     // A map: a sheet per file, in order; sheetsTitle is not used.
-    let out = excel(json!({"from": {"b": "kestra:///b.ion", "a": "kestra:///a.ion"}, "sheetsTitle": "x"})).unwrap();
+    let out =
+        excel(json!({"from": {"b": "kestra:///b.ion", "a": "kestra:///a.ion"}, "sheetsTitle": "x"})).unwrap();
     assert_eq!(
         out.sheets,
         vec![
@@ -65,8 +69,12 @@ fn ion_to_excel_properties_are_read() {
     );
     assert!(excel(json!({"from": {}})).unwrap_err().contains("no sheet"));
     assert_eq!(excel(json!({})).unwrap_err(), "Missing required property 'from'");
-    assert!(excel(json!({"from": "x", "charset": "nope"})).unwrap_err().contains("'nope'"));
-    assert!(excel(json!({"from": "x", "header": "yes"})).unwrap_err().contains("header"));
+    assert!(excel(json!({"from": "x", "charset": "nope"}))
+        .unwrap_err()
+        .contains("'nope'"));
+    assert!(excel(json!({"from": "x", "header": "yes"}))
+        .unwrap_err()
+        .contains("header"));
 }
 
 #[test]
@@ -77,7 +85,10 @@ fn excel_serials_count_excels_phantom_leap_day() {
     assert_eq!(serial(1900, 3, 1), Some(61.0));
     assert_eq!(serial(2023, 1, 1), Some(44927.0));
     assert_eq!(serial(1899, 12, 31), None);
-    let noon = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap().and_hms_opt(18, 0, 0).unwrap();
+    let noon = NaiveDate::from_ymd_opt(2023, 1, 1)
+        .unwrap()
+        .and_hms_opt(18, 0, 0)
+        .unwrap();
     assert_eq!(excel_serial(noon), Some(44927.75));
 }
 
@@ -89,15 +100,27 @@ fn ion_values_become_kestras_cells() {
     assert_eq!(cell("42"), ExcelCell::Number(42.0));
     assert_eq!(cell("1.25"), ExcelCell::Number(1.25));
     assert_eq!(cell("1.5e0"), ExcelCell::Number(1.5));
-    assert_eq!(cell("123456789012345678901234567890"), ExcelCell::Text("123456789012345678901234567890".into()));
+    assert_eq!(
+        cell("123456789012345678901234567890"),
+        ExcelCell::Text("123456789012345678901234567890".into())
+    );
     assert_eq!(cell("true"), ExcelCell::Bool(true));
     assert_eq!(cell("\"é\""), ExcelCell::Text("é".into()));
-    assert_eq!(cell("\"Formula:SUM(A1:A2)\""), ExcelCell::Formula("SUM(A1:A2)".into()));
+    assert_eq!(
+        cell("\"Formula:SUM(A1:A2)\""),
+        ExcelCell::Formula("SUM(A1:A2)".into())
+    );
     assert_eq!(cell("2023-01-01"), ExcelCell::Date(44927.0));
-    assert_eq!(cell("LocalDateTime::\"2023-01-01T18:00:00\""), ExcelCell::Date(44927.75));
+    assert_eq!(
+        cell("LocalDateTime::\"2023-01-01T18:00:00\""),
+        ExcelCell::Date(44927.75)
+    );
     // An instant is its date in timeZoneId: 20:00 UTC is the next day in Tokyo.
     assert_eq!(cell("2023-01-01T20:00:00.000Z"), ExcelCell::Date(44928.0));
-    assert_eq!(cell("2023-01-01T10:00:00+02:00"), ExcelCell::Text("2023-01-01T10:00:00+02:00".into()));
+    assert_eq!(
+        cell("2023-01-01T10:00:00+02:00"),
+        ExcelCell::Text("2023-01-01T10:00:00+02:00".into())
+    );
     assert_eq!(cell("[1,\"a\",null]"), ExcelCell::Text("[1, a, null]".into()));
     assert_eq!(cell("{a:1,b:[2]}"), ExcelCell::Text("{a=1, b=[2]}".into()));
 }
@@ -112,11 +135,17 @@ fn java_charset_names_resolve() {
     assert_eq!(name("US-ASCII"), Some(Charset::Ascii));
     assert_eq!(name("UTF-16"), Some(Charset::Utf16));
     assert_eq!(name("UTF-16LE"), Some(Charset::Utf16Le));
-    assert_eq!(name("windows-1252"), Some(Charset::Other(encoding_rs::WINDOWS_1252)));
+    assert_eq!(
+        name("windows-1252"),
+        Some(Charset::Other(encoding_rs::WINDOWS_1252))
+    );
     assert_eq!(name("Cp1252"), Some(Charset::Other(encoding_rs::WINDOWS_1252)));
     assert_eq!(name("Shift_JIS"), Some(Charset::Other(encoding_rs::SHIFT_JIS)));
     assert_eq!(name("EUC_JP"), Some(Charset::Other(encoding_rs::EUC_JP)));
-    assert_eq!(name("ISO-8859-15"), Some(Charset::Other(encoding_rs::ISO_8859_15)));
+    assert_eq!(
+        name("ISO-8859-15"),
+        Some(Charset::Other(encoding_rs::ISO_8859_15))
+    );
     assert_eq!(name("ISO-2022-KR"), None);
     assert_eq!(name("x-user-defined"), None);
     assert_eq!(name("EBCDIC-999"), None);
