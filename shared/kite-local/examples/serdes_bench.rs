@@ -1,14 +1,16 @@
-//! Throughput of `IonToCsv` (and `CsvToIon` back) on a generated Ion file in the local
-//! file storage: `cargo run --release -p kite-local --example serdes_bench -- [MB]`
-//! (200 by default). The file is generated and converted as streams, so the process's peak
-//! memory (`bench/serdes.sh` reads it with `/usr/bin/time -v`) does not grow with its size.
+//! Throughput of `IonToCsv` (and `CsvToIon` back), or of `IonToExcel`, on a generated Ion
+//! file in the local file storage:
+//! `cargo run --release -p kite-local --example serdes_bench -- [MB] [csv|excel]` (200 MB
+//! and `csv` by default). The file is generated and converted as streams, so the
+//! process's peak memory (`bench/serdes.sh` reads it with `/usr/bin/time -v`) does not
+//! grow with its size.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kite_core::ion::IonValue;
-use kite_core::plugin::serdes::{CsvReading, CsvWriting, OnBadLines, QuoteMode};
+use kite_core::plugin::serdes::{Charset, CsvReading, CsvWriting, ExcelWriting, OnBadLines, QuoteMode};
 use kite_core::plugin::serdes::{JavaPattern, SerdesCall, TextFormats};
 use kite_engine::ports::FileStorage;
 use kite_local::LocalFileStorage;
@@ -41,6 +43,7 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    let excel = std::env::args().nth(2).as_deref() == Some("excel");
     let dir = tempfile::tempdir().expect("tempdir");
     let files: Arc<dyn FileStorage> = Arc::new(LocalFileStorage::new(dir.path()).expect("files"));
 
@@ -68,6 +71,30 @@ async fn main() {
         readable: &readable,
         now: DateTime::<Utc>::UNIX_EPOCH,
     };
+    if excel {
+        let to_excel = SerdesCall::IonToExcel {
+            excel: ExcelWriting {
+                sheets: vec![("Sheet".into(), source)],
+                header: true,
+                styles: true,
+                date_format: "yyyy-MM-dd".into(),
+                zone: chrono_tz::UTC,
+                charset: Charset::Utf8,
+            },
+        };
+        let started = Instant::now();
+        let xlsx = run(&scope, &to_excel).await.expect("IonToExcel");
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(xlsx.records, rows);
+        let size = files.size(&xlsx.uri).await.expect("size").unwrap_or(0);
+        println!(
+            "IonToExcel: {rows} rows, {:.1} MB Ion -> {:.1} MB xlsx in {seconds:.2} s: {:.1} MB/s of Ion",
+            written as f64 / 1e6,
+            size as f64 / 1e6,
+            written as f64 / 1e6 / seconds
+        );
+        return;
+    }
     let to_csv = SerdesCall::IonToCsv {
         from: source,
         csv: CsvWriting {
@@ -83,6 +110,7 @@ async fn main() {
                 zone: chrono_tz::UTC,
             },
         },
+        charset: Charset::Utf8,
     };
     let started = Instant::now();
     let csv = run(&scope, &to_csv).await.expect("IonToCsv");
@@ -107,6 +135,7 @@ async fn main() {
             max_field_size: 16 * 1024 * 1024,
             max_buffer_size: 16 * 1024 * 1024,
         },
+        charset: Charset::Utf8,
     };
     let started = Instant::now();
     let back = run(&scope, &to_ion).await.expect("CsvToIon");

@@ -73,36 +73,34 @@ const GET_KEYS: &[Property] = &[
 
 const DELETE: &[Property] = GET;
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(IoKind::KvSet, "io.kestra.plugin.core.kv.Set", SET, prepare_set),
-    task(IoKind::KvGet, "io.kestra.plugin.core.kv.Get", GET, prepare_get),
-    task(
+    IoTaskSpec::new(
+        IoKind::KvSet,
+        "io.kestra.plugin.core.kv.Set",
+        SET,
+        prepare_set,
+        finish,
+    ),
+    IoTaskSpec::new(
+        IoKind::KvGet,
+        "io.kestra.plugin.core.kv.Get",
+        GET,
+        prepare_get,
+        finish,
+    ),
+    IoTaskSpec::new(
         IoKind::KvGetKeys,
         "io.kestra.plugin.core.kv.GetKeys",
         GET_KEYS,
         prepare_get_keys,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::KvDelete,
         "io.kestra.plugin.core.kv.Delete",
         DELETE,
         prepare_delete,
+        finish,
     ),
 ];
 

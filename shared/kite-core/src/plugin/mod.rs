@@ -14,7 +14,7 @@
 //! - [`foreach_item`]: the split and merge steps of `io.kestra.plugin.core.flow.ForEachItem`.
 //! - [`log`]: the log lines of an execution (`io.kestra.plugin.core.log.Fetch`).
 //! - [`serdes`]: file conversions (`io.kestra.plugin.serdes.csv.CsvToIon`, `IonToCsv`,
-//!   `io.kestra.plugin.serdes.json.JsonToIon`, `IonToJson`).
+//!   `io.kestra.plugin.serdes.json.JsonToIon`, `IonToJson`, `excel.IonToExcel`).
 //! - [`namespace_files`]: namespace files (`io.kestra.plugin.core.namespace.UploadFiles`,
 //!   `DownloadFiles`, `DeleteFiles`).
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
@@ -141,6 +141,7 @@ pub enum IoKind {
     PostgresCopyOut,
     SqliteQuery,
     SqliteQueries,
+    SerdesIonToExcel,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -153,9 +154,9 @@ pub struct IoTaskSpec {
     pub properties: &'static [Property],
     /// The call to make, from the task's properties and a renderer of their values; the
     /// error is the FAILED task run's message.
-    pub prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
+    pub prepare: Prepare,
     /// The task run's result from the worker's answer to the call `prepare` made.
-    pub finish: fn(&IoCall, IoAnswer, &TaskRunContext, DateTime<Utc>) -> TaskResult,
+    pub finish: Finish,
 }
 
 /// Renders one property value: strings as templates, other values as Pebble prints them.
@@ -187,6 +188,36 @@ pub enum Check {
 impl Property {
     pub const fn new(name: &'static str, check: Check) -> Property {
         Property { name, check }
+    }
+}
+
+/// What a task type's `prepare` is.
+pub type Prepare = fn(&Map<String, Value>, &Render) -> Result<IoCall, String>;
+/// What a task type's `finish` is.
+pub type Finish = fn(&IoCall, IoAnswer, &TaskRunContext, DateTime<Utc>) -> TaskResult;
+
+impl IoTaskSpec {
+    /// A task type known by its current name only (see [`IoTaskSpec::with_aliases`]).
+    pub const fn new(
+        kind: IoKind,
+        name: &'static str,
+        properties: &'static [Property],
+        prepare: Prepare,
+        finish: Finish,
+    ) -> IoTaskSpec {
+        IoTaskSpec {
+            kind,
+            name,
+            aliases: &[],
+            properties,
+            prepare,
+            finish,
+        }
+    }
+
+    /// The same task type, also under the legacy names Kestra still accepts.
+    pub const fn with_aliases(self, aliases: &'static [&'static str]) -> IoTaskSpec {
+        IoTaskSpec { aliases, ..self }
     }
 }
 

@@ -91,40 +91,27 @@ const DELETE: &[Property] = &[
     Property::new("deleteParentFolder", Check::Any),
 ];
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::NamespaceUploadFiles,
         "io.kestra.plugin.core.namespace.UploadFiles",
         UPLOAD,
         prepare_upload,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::NamespaceDownloadFiles,
         "io.kestra.plugin.core.namespace.DownloadFiles",
         DOWNLOAD,
         prepare_download,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::NamespaceDeleteFiles,
         "io.kestra.plugin.core.namespace.DeleteFiles",
         DELETE,
         prepare_delete,
+        finish,
     ),
 ];
 

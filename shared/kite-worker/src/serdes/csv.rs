@@ -4,13 +4,13 @@
 use csv_core::{ReadRecordResult, ReaderBuilder};
 use kite_core::ion::IonValue;
 use kite_core::plugin::serdes::text::{csv_field, write_csv_record, CsvRecords, CsvRow};
-use kite_core::plugin::serdes::{CsvReading, CsvWriting, SerdesAnswer, SerdesError, MAX_WARNINGS};
+use kite_core::plugin::serdes::{Charset, CsvReading, CsvWriting, SerdesAnswer, SerdesError, MAX_WARNINGS};
 use kite_core::plugin::storage::files::MAX_LINE_BYTES;
 use kite_core::plugin::storage::StorageError;
 use tokio::io::AsyncReadExt;
 
+use super::charset::open_text;
 use super::{IonValues, Output};
-use crate::storage::io::open;
 use crate::storage::Scope;
 
 const CHUNK: usize = 64 * 1024;
@@ -19,8 +19,9 @@ pub(super) async fn csv_to_ion(
     scope: &Scope<'_>,
     from: &str,
     reading: &CsvReading,
+    charset: Charset,
 ) -> Result<SerdesAnswer, SerdesError> {
-    let mut source = open(scope.files.as_ref(), from, scope.readable).await?;
+    let mut source = open_text(scope, from, charset).await?;
     let mut parser = ReaderBuilder::new()
         .delimiter(reading.field_separator)
         .quote(reading.text_delimiter)
@@ -134,9 +135,10 @@ pub(super) async fn ion_to_csv(
     scope: &Scope<'_>,
     from: &str,
     csv: &CsvWriting,
+    charset: Charset,
 ) -> Result<SerdesAnswer, SerdesError> {
-    let mut values = IonValues::open(scope, from).await?;
-    let mut out = Output::open(scope, ".csv");
+    let mut values = IonValues::open(scope, from, Charset::Utf8).await?;
+    let mut out = Output::open_in(scope, ".csv", charset);
     let mut records = 0u64;
     let mut first = true;
     let mut row = Vec::new();

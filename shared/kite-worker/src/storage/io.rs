@@ -52,11 +52,16 @@ impl Lines {
         uri: &str,
         prefixes: &[String],
     ) -> Result<Lines, StorageError> {
-        Ok(Lines {
-            reader: BufReader::new(open(files, uri, prefixes).await?),
+        Ok(Lines::new(open(files, uri, prefixes).await?, uri))
+    }
+
+    /// The lines of a stream already open (`uri` names it in errors).
+    pub fn new(stream: ByteStream, uri: &str) -> Lines {
+        Lines {
+            reader: BufReader::new(stream),
             uri: uri.to_string(),
             buf: Vec::new(),
-        })
+        }
     }
 
     /// The next line, `None` at the end of the file.

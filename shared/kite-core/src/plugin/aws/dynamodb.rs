@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 pub use super::super::fetch_type::FetchType;
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{task, with_connection, AwsCall, AwsOp};
+use super::{finish, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// A DynamoDB operation, rendered.
@@ -182,35 +182,40 @@ const SCAN: &[Property] = with_connection![
 ];
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::AwsDynamoDbPutItem,
         "io.kestra.plugin.aws.dynamodb.PutItem",
         PUT_ITEM,
         prepare_put,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsDynamoDbGetItem,
         "io.kestra.plugin.aws.dynamodb.GetItem",
         KEYED,
         prepare_get,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsDynamoDbDeleteItem,
         "io.kestra.plugin.aws.dynamodb.DeleteItem",
         KEYED,
         prepare_delete,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsDynamoDbQuery,
         "io.kestra.plugin.aws.dynamodb.Query",
         QUERY,
         prepare_query,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsDynamoDbScan,
         "io.kestra.plugin.aws.dynamodb.Scan",
         SCAN,
         prepare_scan,
+        finish,
     ),
 ];
 

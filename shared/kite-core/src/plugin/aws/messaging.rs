@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{task, with_connection, AwsCall, AwsOp};
+use super::{finish, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// `lambda.Invoke`, rendered.
@@ -204,23 +204,26 @@ const PUBLISH: &[Property] = with_connection![
 ];
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::AwsLambdaInvoke,
         "io.kestra.plugin.aws.lambda.Invoke",
         INVOKE,
         prepare_invoke,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsEventBridgePutEvents,
         "io.kestra.plugin.aws.eventbridge.PutEvents",
         PUT_EVENTS,
         prepare_put_events,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsSqsPublish,
         "io.kestra.plugin.aws.sqs.Publish",
         PUBLISH,
         prepare_publish,
+        finish,
     ),
 ];
 

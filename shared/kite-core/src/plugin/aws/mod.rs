@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::props::Props;
-use super::{IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
+use super::{IoAnswer, IoCall, TaskRunContext};
 use crate::execution::{LogLevel, StateType, TaskResult};
 
 /// The connection properties every AWS task has (Kestra's `AbstractConnection`), listed
@@ -130,23 +130,6 @@ pub enum AwsError {
     /// The task's own message (Kestra's, where it has one).
     #[error("{0}")]
     Task(String),
-}
-
-/// An AWS task type: Kestra's name, no legacy one, the shared `finish`.
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish,
-    }
 }
 
 /// The result of an AWS task run from the worker's answer.

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::super::props::Props;
 use super::super::{IoCall, IoKind, IoTaskSpec, Property, Render};
-use super::{task, with_connection, AwsCall, AwsOp};
+use super::{finish, with_connection, AwsCall, AwsOp};
 use crate::plugin::Check;
 
 /// An S3 operation, rendered.
@@ -179,35 +179,40 @@ const COPY: &[Property] = with_connection![
 ];
 
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::AwsS3Upload,
         "io.kestra.plugin.aws.s3.Upload",
         UPLOAD,
         prepare_upload,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsS3Download,
         "io.kestra.plugin.aws.s3.Download",
         DOWNLOAD,
         prepare_download,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsS3List,
         "io.kestra.plugin.aws.s3.List",
         LIST_PROPERTIES,
         prepare_list,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsS3Delete,
         "io.kestra.plugin.aws.s3.Delete",
         DELETE,
         prepare_delete,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::AwsS3Copy,
         "io.kestra.plugin.aws.s3.Copy",
         COPY,
         prepare_copy,
+        finish,
     ),
 ];
 

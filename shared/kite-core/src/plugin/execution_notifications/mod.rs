@@ -160,59 +160,46 @@ const MAIL: [Property; 18] = with_execution([
     Property::new("embeddedImages", Check::Any),
 ]);
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases,
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::SlackExecution,
         "io.kestra.plugin.slack.SlackExecution",
-        &["io.kestra.plugin.notifications.slack.SlackExecution"],
         &SLACK,
         prepare_slack,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.notifications.slack.SlackExecution"]),
+    IoTaskSpec::new(
         IoKind::DiscordExecution,
         "io.kestra.plugin.notifications.discord.DiscordExecution",
-        &[],
         &DISCORD,
         prepare_discord,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::TeamsExecution,
         "io.kestra.plugin.microsoft365.teams.TeamsExecution",
-        &["io.kestra.plugin.notifications.teams.TeamsExecution"],
         &TEAMS,
         prepare_teams,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.notifications.teams.TeamsExecution"]),
+    IoTaskSpec::new(
         IoKind::GoogleChatExecution,
         "io.kestra.plugin.googleworkspace.chat.GoogleChatExecution",
-        &["io.kestra.plugin.notifications.google.GoogleChatExecution"],
         &GOOGLE_CHAT,
         prepare_google_chat,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.notifications.google.GoogleChatExecution"]),
+    IoTaskSpec::new(
         IoKind::MailExecution,
         "io.kestra.plugin.email.MailExecution",
-        &["io.kestra.plugin.notifications.mail.MailExecution"],
         &MAIL,
         prepare_mail,
-    ),
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.notifications.mail.MailExecution"]),
 ];
 
 /// The call for `channel`, with the execution properties of `p`.

@@ -243,58 +243,48 @@ const COPY_OWN: [Property; 16] = [
 const COPY_IN: [Property; 25] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("from", Check::Required)]]);
 const COPY_OUT: [Property; 25] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("sql", Check::Any)]]);
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases: &[],
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::PostgresQuery,
         "io.kestra.plugin.jdbc.postgresql.Query",
         &POSTGRES_QUERY,
         |p, r| prepare_statements(p, r, Engine::Postgres, false),
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::PostgresQueries,
         "io.kestra.plugin.jdbc.postgresql.Queries",
         &POSTGRES_QUERIES,
         |p, r| prepare_statements(p, r, Engine::Postgres, true),
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::PostgresCopyIn,
         "io.kestra.plugin.jdbc.postgresql.CopyIn",
         &COPY_IN,
         prepare_copy_in,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::PostgresCopyOut,
         "io.kestra.plugin.jdbc.postgresql.CopyOut",
         &COPY_OUT,
         prepare_copy_out,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::SqliteQuery,
         "io.kestra.plugin.jdbc.sqlite.Query",
         &SQLITE_QUERY,
         |p, r| prepare_statements(p, r, Engine::Sqlite, false),
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::SqliteQueries,
         "io.kestra.plugin.jdbc.sqlite.Queries",
         &SQLITE_QUERIES,
         |p, r| prepare_statements(p, r, Engine::Sqlite, true),
+        finish,
     ),
 ];
 

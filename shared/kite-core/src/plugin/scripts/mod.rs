@@ -222,79 +222,62 @@ const PYTHON_SCRIPT: &[Property] = script_properties![
     "dependencyCacheEnabled" => Any,
 ];
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases,
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::ShellCommands,
         "io.kestra.plugin.scripts.shell.Commands",
-        &[],
         COMMANDS,
         prepare::shell_commands,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::ShellScript,
         "io.kestra.plugin.scripts.shell.Script",
-        &[],
         SCRIPT,
         prepare::shell_script,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::PythonCommands,
         "io.kestra.plugin.scripts.python.Commands",
-        &[],
         PYTHON_COMMANDS,
         prepare::python_commands,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::PythonScript,
         "io.kestra.plugin.scripts.python.Script",
-        &[],
         PYTHON_SCRIPT,
         prepare::python_script,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::NodeCommands,
         "io.kestra.plugin.scripts.node.Commands",
-        &[],
         COMMANDS,
         prepare::node_commands,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::NodeScript,
         "io.kestra.plugin.scripts.node.Script",
-        &[],
         SCRIPT,
         prepare::node_script,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::LegacyBash,
         "io.kestra.core.tasks.scripts.Bash",
-        &[],
         legacy::BASH,
         legacy::bash,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::LegacyPython,
         "io.kestra.core.tasks.scripts.Python",
-        &[],
         legacy::PYTHON,
         legacy::python,
+        finish,
     ),
 ];
 

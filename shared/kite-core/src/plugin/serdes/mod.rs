@@ -1,12 +1,17 @@
 //! Kestra's serdes conversions (`io.kestra.plugin.serdes.*`): `csv.CsvToIon`,
-//! `csv.IonToCsv`, `json.JsonToIon` and `json.IonToJson`, with their legacy names,
-//! properties, defaults and outputs. The worker streams the files through the file
-//! storage; how a value becomes CSV or JSON text is decided here ([`text`]), as Kestra's
-//! Java values print, over the Ion mapping of [`crate::ion`].
+//! `csv.IonToCsv`, `json.JsonToIon`, `json.IonToJson` and `excel.IonToExcel`, with their
+//! legacy names, properties, defaults and outputs. The worker streams the files through
+//! the file storage; how a value becomes CSV or JSON text ([`text`]) or an Excel cell
+//! ([`excel`]) is decided here, as Kestra's Java values print, over the Ion mapping of
+//! [`crate::ion`]. [`charset`] reads and writes the charsets of `charset`.
 
+pub mod charset;
+pub mod excel;
 pub mod pattern;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_excel;
 pub mod text;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +22,8 @@ use super::props::Props;
 use super::storage::StorageError;
 use super::{Check, IoAnswer, IoCall, IoKind, IoTaskSpec, Property, Render, TaskRunContext};
 use crate::execution::{LogLevel, StateType, TaskResult};
+pub use charset::Charset;
+pub use excel::{ExcelCell, ExcelWriting};
 pub use pattern::JavaPattern;
 pub use text::{CsvWriting, QuoteMode, TextFormats};
 
@@ -26,23 +33,29 @@ pub enum SerdesCall {
     CsvToIon {
         from: String,
         csv: CsvReading,
+        charset: Charset,
     },
     IonToCsv {
         from: String,
         csv: CsvWriting,
+        charset: Charset,
     },
     /// `new_line`: one JSON value per line; else one JSON document (an array's items are
     /// the records).
     JsonToIon {
         from: String,
         new_line: bool,
+        charset: Charset,
     },
     /// `new_line`: JSON lines (`.jsonl`); else one JSON array (`.json`).
     IonToJson {
         from: String,
         new_line: bool,
         zone: chrono_tz::Tz,
+        charset: Charset,
     },
+    /// One workbook (`.xlsx`), a sheet per Ion file.
+    IonToExcel { excel: ExcelWriting },
 }
 
 /// How `CsvToIon` reads CSV.
@@ -85,6 +98,9 @@ pub enum SerdesError {
     Storage(#[from] StorageError),
     #[error("Line {line}: {message}")]
     Record { line: u64, message: String },
+    /// The workbook could not be written (a sheet title Excel refuses…).
+    #[error("{0}")]
+    Workbook(String),
 }
 
 /// The warnings kept in an answer; the rest are counted only.
@@ -134,51 +150,45 @@ const ION_TO_JSON: &[Property] = &[
     Property::new("timeZoneId", Check::Any),
 ];
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases,
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::SerdesCsvToIon,
         "io.kestra.plugin.serdes.csv.CsvToIon",
-        &["io.kestra.plugin.serdes.csv.CsvReader"],
         CSV_TO_ION,
         prepare_csv_to_ion,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.serdes.csv.CsvReader"]),
+    IoTaskSpec::new(
         IoKind::SerdesIonToCsv,
         "io.kestra.plugin.serdes.csv.IonToCsv",
-        &["io.kestra.plugin.serdes.csv.CsvWriter"],
         ION_TO_CSV,
         prepare_ion_to_csv,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.serdes.csv.CsvWriter"]),
+    IoTaskSpec::new(
         IoKind::SerdesJsonToIon,
         "io.kestra.plugin.serdes.json.JsonToIon",
-        &["io.kestra.plugin.serdes.json.JsonReader"],
         JSON_TO_ION,
         prepare_json_to_ion,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.serdes.json.JsonReader"]),
+    IoTaskSpec::new(
         IoKind::SerdesIonToJson,
         "io.kestra.plugin.serdes.json.IonToJson",
-        &["io.kestra.plugin.serdes.json.JsonWriter"],
         ION_TO_JSON,
         prepare_ion_to_json,
+        finish,
+    )
+    .with_aliases(&["io.kestra.plugin.serdes.json.JsonWriter"]),
+    IoTaskSpec::new(
+        IoKind::SerdesIonToExcel,
+        "io.kestra.plugin.serdes.excel.IonToExcel",
+        excel::ION_TO_EXCEL,
+        excel::prepare_ion_to_excel,
+        finish,
     ),
 ];
 
@@ -194,17 +204,9 @@ impl Props<'_> {
         }
     }
 
-    /// `charset`: UTF-8 (and its ASCII subset) only.
-    fn utf8_charset(&self) -> Result<(), String> {
-        if let Some(charset) = self.rendered("charset")? {
-            let name = charset.trim().to_ascii_uppercase().replace('_', "-");
-            if !matches!(name.as_str(), "UTF-8" | "UTF8" | "US-ASCII" | "ASCII") {
-                return Err(format!(
-                    "Unsupported charset '{charset}': only UTF-8 is supported"
-                ));
-            }
-        }
-        Ok(())
+    /// `charset`, a Java charset name: UTF-8 by default.
+    fn charset(&self) -> Result<Charset, String> {
+        charset::parse(self.rendered("charset")?.as_deref())
     }
 
     fn number(&self, name: &str, default: u64) -> Result<u64, String> {
@@ -221,21 +223,11 @@ impl Props<'_> {
         let text = self.rendered(name)?.unwrap_or_else(|| default.to_string());
         JavaPattern::parse(&text)
     }
-
-    fn zone(&self) -> Result<chrono_tz::Tz, String> {
-        match self.rendered("timeZoneId")? {
-            None => Ok(chrono_tz::UTC),
-            Some(id) => id
-                .trim()
-                .parse::<chrono_tz::Tz>()
-                .map_err(|_| format!("Invalid `timeZoneId` '{id}': unknown time zone")),
-        }
-    }
 }
 
 fn prepare_csv_to_ion(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    p.utf8_charset()?;
+    let charset = p.charset()?;
     let on_bad_lines = match p.rendered("onBadLines")?.as_deref().map(str::trim) {
         None | Some("ERROR") => OnBadLines::Error,
         Some("WARN") => OnBadLines::Warn,
@@ -265,12 +257,13 @@ fn prepare_csv_to_ion(properties: &Map<String, Value>, render: &Render) -> Resul
             max_field_size,
             max_buffer_size,
         },
+        charset,
     }))
 }
 
 fn prepare_ion_to_csv(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    p.utf8_charset()?;
+    let charset = p.charset()?;
     let line_delimiter = match p.rendered("lineDelimiter")? {
         None => "\n".to_string(),
         Some(d) if matches!(d.as_str(), "\n" | "\r\n" | "\r") => d,
@@ -304,33 +297,34 @@ fn prepare_ion_to_csv(properties: &Map<String, Value>, render: &Render) -> Resul
                 date: p.pattern("dateFormat", "yyyy-MM-dd")?,
                 time: p.pattern("timeFormat", "HH:mm:ss[XXX]")?,
                 date_time: p.pattern("dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSS[XXX]")?,
-                zone: p.zone()?,
+                zone: p.time_zone()?,
             },
         },
+        charset,
     }))
 }
 
 fn prepare_json_to_ion(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    p.utf8_charset()?;
     Ok(IoCall::Serdes(SerdesCall::JsonToIon {
         from: p.required("from")?,
         new_line: p.flag("newLine", true)?,
+        charset: p.charset()?,
     }))
 }
 
 fn prepare_ion_to_json(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    p.utf8_charset()?;
     Ok(IoCall::Serdes(SerdesCall::IonToJson {
         from: p.required("from")?,
         new_line: p.flag("newLine", true)?,
-        zone: p.zone()?,
+        zone: p.time_zone()?,
+        charset: p.charset()?,
     }))
 }
 
 fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateTime<Utc>) -> TaskResult {
-    let (IoCall::Serdes(_), IoAnswer::Serdes(answer)) = (call, answer) else {
+    let (IoCall::Serdes(call), IoAnswer::Serdes(answer)) = (call, answer) else {
         return task_run.failed("The worker answered another kind of call", now);
     };
     let answer = match answer {
@@ -339,6 +333,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
     };
     let mut outputs = IndexMap::new();
     outputs.insert("uri".to_string(), Value::String(answer.uri));
+    if let SerdesCall::IonToExcel { .. } = call {
+        // Kestra's `size`: the records read from every sheet's file.
+        outputs.insert("size".to_string(), Value::from(answer.records));
+    }
     let mut result = task_run.result(StateType::Success, outputs);
     for warning in answer.warnings {
         result.logs.extend(task_run.log(LogLevel::Warn, warning, now));

@@ -69,7 +69,7 @@ impl TextFormats {
 }
 
 /// A value as Java's `toString` prints it (nested values of a CSV field).
-fn java_text(value: &IonValue) -> String {
+pub(crate) fn java_text(value: &IonValue) -> String {
     if let Some(time) = JavaTime::of(value) {
         return time.to_iso();
     }

@@ -155,90 +155,81 @@ const DEDUPLICATE_ITEMS: &[Property] = &[
     Property::new("expr", Check::Required),
 ];
 
-const fn task(
-    kind: IoKind,
-    name: &'static str,
-    aliases: &'static [&'static str],
-    properties: &'static [Property],
-    prepare: fn(&Map<String, Value>, &Render) -> Result<IoCall, String>,
-) -> IoTaskSpec {
-    IoTaskSpec {
-        kind,
-        name,
-        aliases,
-        properties,
-        prepare,
-        finish,
-    }
-}
-
 pub const TASKS: &[IoTaskSpec] = &[
-    task(
+    IoTaskSpec::new(
         IoKind::StorageWrite,
         "io.kestra.plugin.core.storage.Write",
-        &[],
         WRITE,
         prepare_write,
+        finish,
     ),
-    task(
+    IoTaskSpec::new(
         IoKind::StorageConcat,
         "io.kestra.plugin.core.storage.Concat",
-        &["io.kestra.core.tasks.storages.Concat"],
         CONCAT,
         prepare_concat,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.Concat"]),
+    IoTaskSpec::new(
         IoKind::StorageSplit,
         "io.kestra.plugin.core.storage.Split",
-        &["io.kestra.core.tasks.storages.Split"],
         SPLIT,
         prepare_split,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.Split"]),
+    IoTaskSpec::new(
         IoKind::StorageSize,
         "io.kestra.plugin.core.storage.Size",
-        &["io.kestra.core.tasks.storages.Size"],
         SIZE,
         prepare_size,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.Size"]),
+    IoTaskSpec::new(
         IoKind::StorageDelete,
         "io.kestra.plugin.core.storage.Delete",
-        &["io.kestra.core.tasks.storages.Delete"],
         DELETE,
         prepare_delete,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.Delete"]),
+    IoTaskSpec::new(
         IoKind::StorageReverse,
         "io.kestra.plugin.core.storage.Reverse",
-        &["io.kestra.core.tasks.storages.Reverse"],
         REVERSE,
         prepare_reverse,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.Reverse"]),
+    IoTaskSpec::new(
         IoKind::StorageFilterItems,
         "io.kestra.plugin.core.storage.FilterItems",
-        &["io.kestra.core.tasks.storages.FilterItems"],
         FILTER_ITEMS,
         prepare_filter_items,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.FilterItems"]),
+    IoTaskSpec::new(
         IoKind::StorageDeduplicateItems,
         "io.kestra.plugin.core.storage.DeduplicateItems",
-        &["io.kestra.core.tasks.storages.DeduplicateItems"],
         DEDUPLICATE_ITEMS,
         prepare_deduplicate_items,
-    ),
-    task(
+        finish,
+    )
+    .with_aliases(&["io.kestra.core.tasks.storages.DeduplicateItems"]),
+    IoTaskSpec::new(
         IoKind::StoragePurgeCurrentExecutionFiles,
         "io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles",
-        &[
-            "io.kestra.core.tasks.storages.PurgeExecution",
-            "io.kestra.plugin.core.storage.PurgeExecution",
-        ],
         PURGE_EXECUTION_FILES,
         prepare_purge_execution_files,
-    ),
+        finish,
+    )
+    .with_aliases(&[
+        "io.kestra.core.tasks.storages.PurgeExecution",
+        "io.kestra.plugin.core.storage.PurgeExecution",
+    ]),
 ];
 
 impl Props<'_> {
