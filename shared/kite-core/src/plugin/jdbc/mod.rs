@@ -165,7 +165,7 @@ pub enum SqlError {
     Task(String),
 }
 
-const CONNECTION: [Property; 8] = [
+const CONNECTION: [Property; 10] = [
     Property::new("url", Check::Any),
     Property::new("username", Check::Any),
     Property::new("password", Check::Any),
@@ -174,8 +174,10 @@ const CONNECTION: [Property; 8] = [
     Property::new("sslMode", Check::Any),
     Property::new("sslRootCert", Check::Any),
     Property::new("sslCert", Check::Any),
+    Property::new("sslKey", Check::Any),
+    Property::new("sslKeyPassword", Check::Any),
 ];
-const QUERY_OWN: [Property; 10] = [
+const QUERY_OWN: [Property; 8] = [
     Property::new("sql", Check::Required),
     Property::new("afterSQL", Check::Any),
     Property::new("fetchType", Check::Any),
@@ -184,8 +186,6 @@ const QUERY_OWN: [Property; 10] = [
     Property::new("fetch", Check::Any),
     Property::new("fetchOne", Check::Any),
     Property::new("store", Check::Any),
-    Property::new("sslKey", Check::Any),
-    Property::new("sslKeyPassword", Check::Any),
 ];
 
 const fn concat<const N: usize>(parts: &[&[Property]]) -> [Property; N] {
@@ -222,7 +222,7 @@ const SQLITE_QUERIES: [Property; 21] = concat(&[
     &SQLITE_EXTRA,
     &[Property::new("transaction", Check::Any)],
 ]);
-const COPY_OWN: [Property; 16] = [
+const COPY_OWN: [Property; 15] = [
     Property::new("table", Check::Any),
     Property::new("columns", Check::Any),
     Property::new("format", Check::Any),
@@ -238,10 +238,9 @@ const COPY_OWN: [Property; 16] = [
     Property::new("forceNull", Check::Any),
     Property::new("encoding", Check::Any),
     Property::new("socketTimeout", Check::Any),
-    Property::new("sslKey", Check::Any),
 ];
-const COPY_IN: [Property; 25] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("from", Check::Required)]]);
-const COPY_OUT: [Property; 25] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("sql", Check::Any)]]);
+const COPY_IN: [Property; 26] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("from", Check::Required)]]);
+const COPY_OUT: [Property; 26] = concat(&[&CONNECTION, &COPY_OWN, &[Property::new("sql", Check::Any)]]);
 
 pub const TASKS: &[IoTaskSpec] = &[
     IoTaskSpec::new(
