@@ -294,9 +294,7 @@ fn pg(server: &PostgresServer, extra: Value) -> Value {
 
 #[tokio::test]
 async fn postgres_types_as_kestra_reads_them() {
-    let Some(server) = PostgresServer::start(false) else {
-        return;
-    };
+    let server = PostgresServer::start(false);
     let worker = Worker::new();
     worker
         .results(
@@ -368,9 +366,7 @@ async fn postgres_types_as_kestra_reads_them() {
 
 #[tokio::test]
 async fn postgres_parameters_errors_transactions_and_copy() {
-    let Some(server) = PostgresServer::start(false) else {
-        return;
-    };
+    let server = PostgresServer::start(false);
     let worker = Worker::new();
     worker
         .results(
@@ -474,9 +470,7 @@ async fn postgres_parameters_errors_transactions_and_copy() {
 
 #[tokio::test]
 async fn postgres_connections_are_pooled_and_statements_cancelled() {
-    let Some(server) = PostgresServer::start(false) else {
-        return;
-    };
+    let server = PostgresServer::start(false);
     let worker = Worker::new();
     let pid = |rows: Vec<Value>| rows[0]["pid"].clone();
     let first = pid(worker
@@ -541,9 +535,7 @@ async fn postgres_connections_are_pooled_and_statements_cancelled() {
 
 #[tokio::test]
 async fn postgres_over_tls() {
-    let Some(server) = PostgresServer::start(true) else {
-        return;
-    };
+    let server = PostgresServer::start(true);
     let worker = Worker::new();
     let query = |extra: Value| {
         let mut props = pg(

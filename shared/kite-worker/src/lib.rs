@@ -84,42 +84,20 @@ impl Default for InProcessWorker {
 #[async_trait]
 impl TaskWorker for InProcessWorker {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
+        // Where the task run's files go, and which it may read.
+        let prefix = job.task_run.storage_prefix();
+        let scope = storage::Scope {
+            files: &context.files,
+            prefix: &prefix,
+            readable: &job.readable_prefixes,
+            now: context.clock.now(),
+        };
         let answer = match &job.call {
-            IoCall::Http(call) => {
-                let prefix = job.task_run.storage_prefix();
-                IoAnswer::Http(self.http.send(call, &context.files, &prefix).await)
-            }
+            IoCall::Http(call) => IoAnswer::Http(self.http.send(call, &context.files, &prefix).await),
             IoCall::Kv(call) => IoAnswer::Kv(kv::run(context.kv.as_ref(), call, context.clock.now()).await),
-            IoCall::Storage(call) => {
-                let prefix = job.task_run.storage_prefix();
-                let scope = storage::Scope {
-                    files: &context.files,
-                    prefix: &prefix,
-                    readable: &job.readable_prefixes,
-                    now: context.clock.now(),
-                };
-                IoAnswer::Storage(storage::run(&scope, call).await)
-            }
-            IoCall::Serdes(call) => {
-                let prefix = job.task_run.storage_prefix();
-                let scope = storage::Scope {
-                    files: &context.files,
-                    prefix: &prefix,
-                    readable: &job.readable_prefixes,
-                    now: context.clock.now(),
-                };
-                IoAnswer::Serdes(serdes::run(&scope, call).await)
-            }
-            IoCall::Sql(call) => {
-                let prefix = job.task_run.storage_prefix();
-                let scope = storage::Scope {
-                    files: &context.files,
-                    prefix: &prefix,
-                    readable: &job.readable_prefixes,
-                    now: context.clock.now(),
-                };
-                IoAnswer::Sql(sql::run(&self.sql, call, &scope).await)
-            }
+            IoCall::Storage(call) => IoAnswer::Storage(storage::run(&scope, call).await),
+            IoCall::Serdes(call) => IoAnswer::Serdes(serdes::run(&scope, call).await),
+            IoCall::Sql(call) => IoAnswer::Sql(sql::run(&self.sql, call, &scope).await),
             IoCall::NamespaceFiles(call) => IoAnswer::NamespaceFiles(
                 namespace_files::run(context.files.as_ref(), call, &job.task_run).await,
             ),
@@ -128,7 +106,6 @@ impl TaskWorker for InProcessWorker {
                 execution_notifications::run(call, &job, &context, &self.http).await,
             ),
             IoCall::Aws(call) => {
-                let prefix = job.task_run.storage_prefix();
                 let scope = aws::Scope {
                     files: context.files.as_ref(),
                     prefix: &prefix,
@@ -137,7 +114,6 @@ impl TaskWorker for InProcessWorker {
                 IoAnswer::Aws(aws::run(&self.aws, call, &scope).await)
             }
             IoCall::Logs(call) => {
-                let prefix = job.task_run.storage_prefix();
                 IoAnswer::Logs(logs::run(context.logs.as_ref(), context.files.as_ref(), call, &prefix).await)
             }
             IoCall::Script(call) => IoAnswer::Script(script::run(call, &job, &context, &self.scripts).await),

@@ -4,9 +4,8 @@
 //! `postgres` user (the server refuses root). With `tls`, it also serves TLS with a
 //! self-signed certificate for 127.0.0.1 made by `openssl`.
 //!
-//! Without PostgreSQL on the machine, [`PostgresServer::start`] returns `None` and the
-//! test says it was skipped, unless `KITE_REQUIRE_POSTGRES=1` (the test command sets it):
-//! then a missing server fails the test.
+//! Without PostgreSQL on the machine, [`PostgresServer::start`] fails the test, saying
+//! what to install (`.ci/run` installs it).
 #![allow(dead_code)] // each test file uses its share
 
 use std::os::unix::fs::PermissionsExt;
@@ -76,15 +75,11 @@ fn free_port() -> u16 {
 }
 
 impl PostgresServer {
-    pub fn start(tls: bool) -> Option<PostgresServer> {
-        let Some(bin) = binaries() else {
-            assert!(
-                std::env::var("KITE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "PostgreSQL is not installed (apt-get install postgresql) and KITE_REQUIRE_POSTGRES=1"
-            );
-            eprintln!("SKIPPED: PostgreSQL is not installed (apt-get install postgresql)");
-            return None;
-        };
+    pub fn start(tls: bool) -> PostgresServer {
+        let bin = binaries().expect(
+            "the SQL tests need PostgreSQL's server programs: apt-get install postgresql \
+             (or set KITE_POSTGRES_BIN to the folder holding initdb and postgres)",
+        );
         let dir = tempfile::Builder::new()
             .prefix("kite-pg-")
             .tempdir()
@@ -186,7 +181,7 @@ impl PostgresServer {
             assert!(Instant::now() < deadline, "postgres did not start on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(server)
+        server
     }
 
     /// The JDBC URL of a database (`postgres` exists from the start).
