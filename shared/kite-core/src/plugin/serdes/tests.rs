@@ -13,7 +13,8 @@ fn literal(v: &Value) -> Result<String, ExpressionError> {
     }
 }
 
-fn prepare(name: &str, properties: Value) -> Result<SerdesCall, String> {
+/// The call a task type's `prepare` makes of these properties (values taken literally).
+pub(super) fn prepare(name: &str, properties: Value) -> Result<SerdesCall, String> {
     let spec = by_name(name).expect("registered");
     let properties: Map<String, Value> = properties.as_object().cloned().unwrap_or_default();
     match (spec.prepare)(&properties, &literal)? {

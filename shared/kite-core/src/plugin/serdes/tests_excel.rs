@@ -1,30 +1,13 @@
 //! `IonToExcel`'s properties and cells, and the `charset` coders.
 
 use chrono::NaiveDate;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::charset::Charset;
 use super::excel::{excel_cell, excel_serial, ExcelCell, ExcelWriting};
-use super::{IoCall, SerdesCall};
-use crate::expression::ExpressionError;
+use super::tests::prepare;
+use super::SerdesCall;
 use crate::ion::from_line;
-use crate::plugin::by_name;
-
-fn literal(v: &Value) -> Result<String, ExpressionError> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        other => Ok(other.to_string()),
-    }
-}
-
-fn prepare(name: &str, properties: Value) -> Result<SerdesCall, String> {
-    let spec = by_name(name).expect("registered");
-    let properties: Map<String, Value> = properties.as_object().cloned().unwrap_or_default();
-    match (spec.prepare)(&properties, &literal)? {
-        IoCall::Serdes(call) => Ok(call),
-        other => panic!("{other:?}"),
-    }
-}
 
 fn excel(properties: Value) -> Result<ExcelWriting, String> {
     match prepare("io.kestra.plugin.serdes.excel.IonToExcel", properties)? {
