@@ -14,7 +14,10 @@ chmod 777 "$work"
 export KITE_BENCH_DIR="$work"
 pg_pid=""
 cleanup() {
-  if [ -n "$pg_pid" ]; then kill -INT "$pg_pid" 2>/dev/null || true; wait "$pg_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_pid" ]; then
+    kill -INT "$pg_pid" 2>/dev/null || true
+    while kill -0 "$pg_pid" 2>/dev/null; do sleep 0.1; done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,8 +40,9 @@ run_as_server() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=p
 run_as_server "$bin/initdb" -D "$work/pg" -U kite --auth=trust -E UTF8 --locale=C >/dev/null
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 run_as_server "$bin/postgres" -D "$work/pg" -p "$port" -k "$work" -c listen_addresses=127.0.0.1 -c fsync=off >/dev/null 2>&1 &
-pg_pid=$!
 until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do sleep 0.1; done
+# The server's own pid (the background job is the shell around it).
+pg_pid="$(head -n 1 "$work/pg/postmaster.pid")"
 export KITE_BENCH_POSTGRES_URL="jdbc:postgresql://127.0.0.1:$port/postgres?user=kite"
 echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}')"
 measure postgres store
