@@ -2,85 +2,41 @@
 //! samples, every property that changes the text, bad input failing with its line), and
 //! a flow run on the local engine from a CSV written by a task to the JSON it becomes.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
 use kite_core::execution::StateType;
 use kite_core::plugin::serdes::{SerdesAnswer, SerdesCall, SerdesError};
 use kite_core::plugin::storage::StorageError;
-use kite_core::plugin::{by_name, IoCall};
+use kite_core::plugin::IoCall;
 use kite_engine::ports::FileStorage;
 use kite_engine::EngineConfig;
 use kite_local::{open_engine, LocalFileStorage, Runtime};
 use kite_worker::serdes::run;
-use kite_worker::storage::Scope;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 mod common;
+mod task_files;
 use common::run_flow;
+use task_files::{prepare, Folder};
 
-const PREFIX: &str = "kestra:///dev/f/executions/e/";
 const INSURANCE_CSV: &str = include_str!("../../kite-core/tests/fixtures/ion/insurance_sample.csv");
 const INSURANCE_ION: &str = include_str!("../../kite-core/tests/fixtures/ion/insurance_sample.ion");
 
-struct Folder {
-    _dir: tempfile::TempDir,
-    files: Arc<dyn FileStorage>,
-    readable: Vec<String>,
-}
-
 impl Folder {
-    fn new() -> Folder {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files: Arc<dyn FileStorage> = Arc::new(LocalFileStorage::new(dir.path()).expect("files"));
-        Folder {
-            _dir: dir,
-            files,
-            readable: vec![PREFIX.to_string()],
+    /// The task's call from its properties, as a flow would give them.
+    async fn convert(&self, task: &str, properties: Value) -> Result<SerdesAnswer, SerdesError> {
+        match prepare(&format!("io.kestra.plugin.serdes.{task}"), properties).expect("prepare") {
+            IoCall::Serdes(call) => self.call(call).await,
+            other => panic!("{other:?}"),
         }
     }
 
-    async fn put(&self, name: &str, content: &str) -> String {
-        let uri = format!("{PREFIX}{name}");
-        let bytes = content.as_bytes().to_vec();
-        self.files
-            .put(&uri, Box::pin(std::io::Cursor::new(bytes)), 1 << 20)
-            .await
-            .expect("put");
-        uri
-    }
-
-    /// The task's call from its properties, as a flow would give them.
-    async fn convert(&self, task: &str, properties: Value) -> Result<SerdesAnswer, SerdesError> {
-        let spec = by_name(&format!("io.kestra.plugin.serdes.{task}")).expect("registered");
-        let properties: Map<String, Value> = properties.as_object().cloned().unwrap_or_default();
-        let render = |v: &Value| -> Result<String, kite_core::expression::ExpressionError> {
-            Ok(match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        };
-        let call = match (spec.prepare)(&properties, &render).expect("prepare") {
-            IoCall::Serdes(call) => call,
-            other => panic!("{other:?}"),
-        };
-        self.call(call).await
-    }
-
     async fn call(&self, call: SerdesCall) -> Result<SerdesAnswer, SerdesError> {
-        let scope = Scope {
-            files: &self.files,
-            prefix: "kestra:///dev/f/executions/e/tasks/t/tr/",
-            readable: &self.readable,
-            now: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        run(&scope, &call).await
+        run(&self.scope(), &call).await
     }
 
     /// The converted file's text.
-    async fn text(&self, task: &str, properties: Value) -> String {
+    async fn converted(&self, task: &str, properties: Value) -> String {
         let answer = self.convert(task, properties).await.expect("converted");
-        String::from_utf8(self.files.read_blocking(&answer.uri).expect("read")).expect("utf-8")
+        self.text(&answer.uri)
     }
 }
 
@@ -94,12 +50,12 @@ async fn kestras_insurance_sample_converts_both_ways() {
         .expect("converted");
     assert!(answer.uri.ends_with("/tasks/t/tr/result.ion"), "{}", answer.uri);
     assert_eq!(answer.records, 5);
-    let ion = String::from_utf8(folder.files.read_blocking(&answer.uri).expect("read")).expect("utf-8");
+    let ion = folder.text(&answer.uri);
     assert_eq!(ion, INSURANCE_ION);
 
     let ion = folder.put("insurance_sample.ion", INSURANCE_ION).await;
     let back = folder
-        .text(
+        .converted(
             "csv.CsvWriter",
             json!({"from": ion, "fieldSeparator": ";", "alwaysDelimitText": true, "lineDelimiter": "\r\n"}),
         )
@@ -114,7 +70,7 @@ async fn csv_options_change_what_is_read() {
         .put("a.csv", "# export\nid|name\n1|'a|b'\n2|\\N\n\n3|'it''s'\n")
         .await;
     let ion = folder
-        .text(
+        .converted(
             "csv.CsvToIon",
             json!({"from": csv, "fieldSeparator": "|", "textDelimiter": "'", "skipRows": 0, "header": false}),
         )
@@ -125,7 +81,7 @@ async fn csv_options_change_what_is_read() {
     );
     let csv = folder.put("b.csv", "id,name\n0,zero\n1,one\n").await;
     let ion = folder
-        .text("csv.CsvToIon", json!({"from": csv, "skipRows": 1}))
+        .converted("csv.CsvToIon", json!({"from": csv, "skipRows": 1}))
         .await;
     assert_eq!(ion, "{id:\"1\",name:\"one\"}\n");
 }
@@ -194,7 +150,7 @@ async fn json_and_ion_convert_both_ways() {
             "{\"id\":1,\"score\":2.5,\"tags\":[\"x\"],\"at\":null}\n\n{\"id\":2,\"first name\":\"Zoé\"}\n",
         )
         .await;
-    let ion = folder.text("json.JsonToIon", json!({"from": jsonl})).await;
+    let ion = folder.converted("json.JsonToIon", json!({"from": jsonl})).await;
     assert_eq!(
         ion,
         "{id:1,score:2.5e0,tags:[\"x\"],at:null}\n{id:2,'first name':\"Zoé\"}\n"
@@ -202,7 +158,7 @@ async fn json_and_ion_convert_both_ways() {
 
     let array = folder.put("a.json", "[{\"id\": 1}, {\"id\": 2}]").await;
     let ion = folder
-        .text("json.JsonToIon", json!({"from": array, "newLine": false}))
+        .converted("json.JsonToIon", json!({"from": array, "newLine": false}))
         .await;
     assert_eq!(ion, "{id:1}\n{id:2}\n");
 
@@ -213,7 +169,7 @@ async fn json_and_ion_convert_both_ways() {
         )
         .await;
     let lines = folder
-        .text("json.IonToJson", json!({"from": typed.clone()}))
+        .converted("json.IonToJson", json!({"from": typed.clone()}))
         .await;
     assert_eq!(
         lines,
@@ -227,14 +183,14 @@ async fn json_and_ion_convert_both_ways() {
         .await
         .expect("converted");
     assert!(answer.uri.ends_with(".json"));
-    let array = String::from_utf8(folder.files.read_blocking(&answer.uri).expect("read")).expect("utf-8");
+    let array = folder.text(&answer.uri);
     assert_eq!(
         array,
         "[{\"d\":1.50,\"t\":\"2023-01-01T10:00:00Z\",\"z\":\"2023-01-01T09:00:00+01:00\",\"day\":\"2023-06-01\",\"n\":null},{\"d\":2}]"
     );
 
     let csv = folder
-        .text(
+        .converted(
             "csv.IonToCsv",
             json!({"from": typed, "dateTimeFormat": "dd/MM/yyyy HH:mm", "quoteMode": "NON_NUMERIC", "lineDelimiter": "\r\n"}),
         )
@@ -299,7 +255,7 @@ async fn java_time_values_are_formatted_as_kestra_formats_them() {
     );
     let ion = folder.put("times.ion", row).await;
     let csv = folder
-        .text(
+        .converted(
             "csv.IonToCsv",
             json!({"from": ion, "alwaysDelimitText": true, "header": false, "timeZoneId": "Europe/Lisbon"}),
         )
@@ -320,7 +276,7 @@ async fn java_time_values_are_formatted_as_kestra_formats_them() {
         )
         .await;
     let csv = folder
-        .text(
+        .converted(
             "csv.IonToCsv",
             json!({"from": numbers, "header": false, "quoteMode": "NON_NUMERIC"}),
         )
@@ -335,7 +291,7 @@ async fn kestras_csv_reading_cases() {
     let folder = Folder::new();
     let single = folder.put("single.csv", "ABC\nXYZ\n").await;
     let ion = folder
-        .text("csv.CsvToIon", json!({"from": single, "header": false}))
+        .converted("csv.CsvToIon", json!({"from": single, "header": false}))
         .await;
     assert_eq!(ion, "[\"ABC\"]\n[\"XYZ\"]\n");
 
@@ -362,7 +318,7 @@ async fn kestras_csv_reading_cases() {
     );
 
     let long = folder
-        .put("long.csv", &format!("col1\n\"{}\"\n", "x".repeat(50)))
+        .put("long.csv", format!("col1\n\"{}\"\n", "x".repeat(50)))
         .await;
     let error = folder
         .convert(

@@ -4,75 +4,33 @@
 //! and `flows/dev/csv-to-excel.yaml` run on the local engine.
 
 use std::io::Read;
-use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use kite_core::execution::StateType;
 use kite_core::plugin::serdes::{SerdesAnswer, SerdesError};
-use kite_core::plugin::{by_name, IoCall};
+use kite_core::plugin::IoCall;
 use kite_engine::ports::FileStorage;
 use kite_engine::EngineConfig;
 use kite_local::{open_engine, LocalFileStorage, Runtime};
 use kite_worker::serdes::run;
-use kite_worker::storage::Scope;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 mod common;
+mod task_files;
 use common::run_flow;
-
-const PREFIX: &str = "kestra:///dev/f/executions/e/";
-
-struct Folder {
-    _dir: tempfile::TempDir,
-    files: Arc<dyn FileStorage>,
-    readable: Vec<String>,
-}
+use task_files::{prepare, Folder};
 
 impl Folder {
-    fn new() -> Folder {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files: Arc<dyn FileStorage> = Arc::new(LocalFileStorage::new(dir.path()).expect("files"));
-        Folder {
-            _dir: dir,
-            files,
-            readable: vec![PREFIX.to_string()],
+    /// The task's call from its properties, as a flow would give them.
+    async fn convert(&self, task: &str, properties: Value) -> Result<SerdesAnswer, SerdesError> {
+        match prepare(&format!("io.kestra.plugin.serdes.{task}"), properties).expect("prepare") {
+            IoCall::Serdes(call) => run(&self.scope(), &call).await,
+            other => panic!("{other:?}"),
         }
     }
 
-    async fn put(&self, name: &str, content: impl Into<Vec<u8>>) -> String {
-        let uri = format!("{PREFIX}{name}");
-        self.files
-            .put(&uri, Box::pin(std::io::Cursor::new(content.into())), 1 << 24)
-            .await
-            .expect("put");
-        uri
-    }
-
-    async fn convert(&self, task: &str, properties: Value) -> Result<SerdesAnswer, SerdesError> {
-        let spec = by_name(&format!("io.kestra.plugin.serdes.{task}")).expect("registered");
-        let properties: Map<String, Value> = properties.as_object().cloned().unwrap_or_default();
-        let render = |v: &Value| -> Result<String, kite_core::expression::ExpressionError> {
-            Ok(match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        };
-        let call = match (spec.prepare)(&properties, &render).expect("prepare") {
-            IoCall::Serdes(call) => call,
-            other => panic!("{other:?}"),
-        };
-        let scope = Scope {
-            files: &self.files,
-            prefix: "kestra:///dev/f/executions/e/tasks/t/tr/",
-            readable: &self.readable,
-            now: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        run(&scope, &call).await
-    }
-
-    async fn bytes(&self, task: &str, properties: Value) -> Vec<u8> {
+    async fn converted(&self, task: &str, properties: Value) -> Vec<u8> {
         let answer = self.convert(task, properties).await.expect("converted");
-        self.files.read_blocking(&answer.uri).expect("read")
+        self.bytes(&answer.uri)
     }
 }
 
@@ -149,7 +107,7 @@ async fn ion_values_become_kestras_cells() {
     assert!(answer.uri.ends_with("/tasks/t/tr/result.xlsx"), "{}", answer.uri);
     // Every Ion value is counted, the symbol too (it makes no row).
     assert_eq!(answer.records, 3);
-    let mut book = Workbook::open(folder.files.read_blocking(&answer.uri).expect("read"));
+    let mut book = Workbook::open(folder.bytes(&answer.uri));
     assert!(book.part("xl/workbook.xml").contains("<sheet name=\"Sheet\""));
     let styles = book.part("xl/styles.xml");
     assert!(styles.contains("formatCode=\"yyyy-MM-dd\""), "{styles}");
@@ -214,7 +172,7 @@ async fn several_sheets_lists_and_options() {
         .await
         .expect("converted");
     assert_eq!(answer.records, 4);
-    let mut book = Workbook::open(folder.files.read_blocking(&answer.uri).expect("read"));
+    let mut book = Workbook::open(folder.bytes(&answer.uri));
     let workbook = book.part("xl/workbook.xml");
     let (first, second) = (workbook.find("name=\"Lists\""), workbook.find("name=\"Maps\""));
     assert!(first.is_some() && first < second, "{workbook}");
@@ -260,7 +218,7 @@ async fn csv_in_latin1_and_windows_1252() {
         .put("latin1.csv", b"name,city\nJos\xe9,S\xe3o Paulo\n".to_vec())
         .await;
     let ion = folder
-        .bytes("csv.CsvToIon", json!({"from": csv, "charset": "ISO-8859-1"}))
+        .converted("csv.CsvToIon", json!({"from": csv, "charset": "ISO-8859-1"}))
         .await;
     assert_eq!(
         String::from_utf8(ion).unwrap(),
@@ -277,12 +235,12 @@ async fn csv_in_latin1_and_windows_1252() {
         .put("prices.ion", "{item:\"café\",price:\"3 €\",note:\"日本\"}\n")
         .await;
     let csv = folder
-        .bytes("csv.IonToCsv", json!({"from": ion, "charset": "windows-1252"}))
+        .converted("csv.IonToCsv", json!({"from": ion, "charset": "windows-1252"}))
         .await;
     // é is E9, € is 80; what windows-1252 lacks is written `?` (Java's replacement).
     assert_eq!(csv, b"item,price,note\ncaf\xe9,3 \x80,??\n".to_vec());
     let csv = folder
-        .bytes("csv.IonToCsv", json!({"from": ion, "charset": "ISO-8859-1"}))
+        .converted("csv.IonToCsv", json!({"from": ion, "charset": "ISO-8859-1"}))
         .await;
     assert_eq!(csv, b"item,price,note\ncaf\xe9,3 ?,??\n".to_vec());
 }
@@ -299,7 +257,7 @@ async fn a_character_cut_between_chunks_is_read_whole() {
     csv.push(b'\n');
     let csv = folder.put("sjis.csv", csv).await;
     let ion = folder
-        .bytes("csv.CsvToIon", json!({"from": csv, "charset": "Shift_JIS"}))
+        .converted("csv.CsvToIon", json!({"from": csv, "charset": "Shift_JIS"}))
         .await;
     let expected = format!("{{a:\"x{}\"}}\n", "日".repeat(100_000));
     assert!(String::from_utf8(ion).unwrap() == expected, "the text differs");
@@ -309,14 +267,14 @@ async fn a_character_cut_between_chunks_is_read_whole() {
     json.extend("{\"k\":\"é\"}\n".encode_utf16().flat_map(u16::to_le_bytes));
     let json = folder.put("utf16.json", json).await;
     let ion = folder
-        .bytes("json.JsonToIon", json!({"from": json, "charset": "UTF-16"}))
+        .converted("json.JsonToIon", json!({"from": json, "charset": "UTF-16"}))
         .await;
     assert_eq!(String::from_utf8(ion).unwrap(), "{k:\"é\"}\n");
 
     // IonToJson in UTF-16: big-endian after a byte order mark, as Java writes it.
     let ion = folder.put("one.ion", "{k:\"é\"}\n").await;
     let out = folder
-        .bytes("json.IonToJson", json!({"from": ion, "charset": "UTF-16"}))
+        .converted("json.IonToJson", json!({"from": ion, "charset": "UTF-16"}))
         .await;
     let mut expected = vec![0xFE, 0xFF];
     expected.extend("{\"k\":\"é\"}\n".encode_utf16().flat_map(u16::to_be_bytes));

@@ -4,56 +4,39 @@
 //! value), a bad statement failing with the database's message, transactions, `COPY`,
 //! cancellation of a statement whose task run stopped, and a flow run on the local engine.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use kite_core::execution::StateType;
 use kite_core::plugin::jdbc::{Row, SqlCall, SqlError, SqlOutcome, StatementResult};
-use kite_core::plugin::{by_name, IoCall};
+use kite_core::plugin::IoCall;
 use kite_engine::ports::FileStorage;
 use kite_engine::EngineConfig;
 use kite_local::{open_engine, LocalFileStorage, Runtime};
 use kite_worker::sql::{run, SqlClients};
-use kite_worker::storage::Scope;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 mod common;
 mod postgres_server;
+mod task_files;
 use postgres_server::{PostgresServer, PASSWORD, USER};
+use task_files::{prepare, Folder};
 
-const PREFIX: &str = "kestra:///dev/f/executions/e/";
-
+/// A worker's SQL clients and a task run's files.
 struct Worker {
-    dir: tempfile::TempDir,
-    files: Arc<dyn FileStorage>,
+    folder: Folder,
     clients: SqlClients,
-    readable: Vec<String>,
 }
 
 impl Worker {
     fn new() -> Worker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let files: Arc<dyn FileStorage> =
-            Arc::new(LocalFileStorage::new(dir.path().join("storage")).expect("files"));
         Worker {
-            dir,
-            files,
+            folder: Folder::new(),
             clients: SqlClients::new(),
-            readable: vec![PREFIX.to_string()],
         }
     }
 
     fn call(task: &str, properties: Value) -> Result<SqlCall, String> {
-        let spec = by_name(&format!("io.kestra.plugin.jdbc.{task}")).expect("registered");
-        let properties: Map<String, Value> = properties.as_object().cloned().unwrap_or_default();
-        let render = |v: &Value| -> Result<String, kite_core::expression::ExpressionError> {
-            Ok(match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        };
-        match (spec.prepare)(&properties, &render)? {
+        match prepare(&format!("io.kestra.plugin.jdbc.{task}"), properties)? {
             IoCall::Sql(call) => Ok(call),
             other => panic!("{other:?}"),
         }
@@ -61,13 +44,7 @@ impl Worker {
 
     async fn run(&self, task: &str, properties: Value) -> Result<SqlOutcome, SqlError> {
         let call = Worker::call(task, properties).expect("prepared");
-        let scope = Scope {
-            files: &self.files,
-            prefix: "kestra:///dev/f/executions/e/tasks/q/tr/",
-            readable: &self.readable,
-            now: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        run(&self.clients, &call, &scope).await
+        run(&self.clients, &call, &self.folder.scope()).await
     }
 
     async fn results(&self, task: &str, properties: Value) -> Vec<StatementResult> {
@@ -87,31 +64,24 @@ impl Worker {
     }
 
     fn text(&self, uri: &str) -> String {
-        String::from_utf8(self.files.read_blocking(uri).expect("file")).expect("utf-8")
+        self.folder.text(uri)
     }
 
     /// An Ion file converted by `IonToCsv`, as a flow would do next.
     async fn as_csv(&self, uri: &str) -> String {
-        let spec = by_name("io.kestra.plugin.serdes.csv.IonToCsv").expect("registered");
-        let properties = json!({"from": uri}).as_object().cloned().unwrap_or_default();
-        let render = |v: &Value| -> Result<String, kite_core::expression::ExpressionError> {
-            Ok(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        let IoCall::Serdes(call) =
+            prepare("io.kestra.plugin.serdes.csv.IonToCsv", json!({"from": uri})).expect("prepare")
+        else {
+            panic!("not a serdes call")
         };
-        let IoCall::Serdes(call) = (spec.prepare)(&properties, &render).expect("prepare") else {
-            panic!()
-        };
-        let scope = Scope {
-            files: &self.files,
-            prefix: "kestra:///dev/f/executions/e/tasks/csv/tr/",
-            readable: &self.readable,
-            now: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        let answer = kite_worker::serdes::run(&scope, &call).await.expect("converted");
+        let answer = kite_worker::serdes::run(&self.folder.scope(), &call)
+            .await
+            .expect("converted");
         self.text(&answer.uri)
     }
 
     fn sqlite_url(&self, name: &str) -> String {
-        format!("jdbc:sqlite:{}", self.dir.path().join(name).display())
+        format!("jdbc:sqlite:{}", self.folder.path().join(name).display())
     }
 }
 
@@ -262,7 +232,7 @@ async fn sqlite_database_files_move_between_tasks() {
     else {
         panic!("{created:?}")
     };
-    assert!(uri.ends_with("/tasks/q/tr/myfile.db"), "{uri}");
+    assert!(uri.ends_with("/tasks/t/tr/myfile.db"), "{uri}");
     let rows = worker
         .rows(
             "sqlite.Query",
@@ -431,19 +401,11 @@ async fn postgres_parameters_errors_transactions_and_copy() {
 
     // CopyIn a CSV file, CopyOut the table.
     let csv = "id,name\n10,Ann\n11,\"Bo, \"\"the\"\" second\"\n";
-    worker
-        .files
-        .put(
-            &format!("{PREFIX}people.csv"),
-            Box::pin(std::io::Cursor::new(csv.as_bytes().to_vec())),
-            1 << 20,
-        )
-        .await
-        .expect("put");
+    let people = worker.folder.put("people.csv", csv).await;
     let copied = worker
         .run(
             "postgresql.CopyIn",
-            pg(&server, json!({"from": format!("{PREFIX}people.csv"), "table": "people", "columns": ["id", "name"], "format": "CSV", "header": true})),
+            pg(&server, json!({"from": people, "table": "people", "columns": ["id", "name"], "format": "CSV", "header": true})),
         )
         .await
         .expect("copied in");
