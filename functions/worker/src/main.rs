@@ -9,6 +9,8 @@ use kite_engine::ports::WorkItem;
 use kite_lambda::dispatch::deadline_of;
 use kite_lambda::worker::{Requeue, Worker};
 use kite_lambda::{config, FnError};
+use kite_worker::script::ScriptConfig;
+use kite_worker::InProcessWorker;
 
 /// Sends an item due later back to SQS with the remaining delay.
 struct Sqs(Arc<AwsStore>);
@@ -29,8 +31,14 @@ impl Requeue for Sqs {
 }
 
 async fn setup() -> Result<Worker, FnError> {
-    let (_, (engine, adapters)) =
-        config::start(kite_aws::secrets::load_from_env(), kite_aws::engine_from_env).await?;
+    // Its AWS tasks' calls are counted with the adapters'.
+    let task_io = InProcessWorker::new()
+        .with_aws_interceptor(kite_aws::call_counter_interceptor())
+        .with_scripts(ScriptConfig::from_env());
+    let (_, (engine, adapters)) = config::start(kite_aws::secrets::load_from_env(), async |c| {
+        kite_aws::worker_engine_from_env(c, Arc::new(task_io)).await
+    })
+    .await?;
     Ok(Worker::new(engine, Arc::new(Sqs(adapters.store.clone()))))
 }
 

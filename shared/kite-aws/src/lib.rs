@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
-use kite_engine::ports::{RandomIds, SystemClock};
+use kite_engine::ports::{NoTaskIo, RandomIds, SystemClock, TaskWorker};
 use kite_engine::{Engine, EngineConfig, Ports};
 
 pub use config::{AwsConfig, ConfigError};
@@ -40,16 +40,32 @@ pub struct AwsAdapters {
     pub schedules: Arc<SchedulerSchedules>,
     /// What `secret()` reads: Secrets Manager under the configured prefix.
     pub secrets: Arc<SecretsManagerSecrets>,
-    /// Makes the task runs' I/O; its AWS tasks' calls are counted with the adapters'.
-    pub worker: Arc<kite_worker::InProcessWorker>,
+    /// Makes the task runs' I/O: [`NoTaskIo`] unless [`AwsAdapters::with_worker`] gave one
+    /// (only the worker function runs it; the others queue it, and carry no task family).
+    pub worker: Arc<dyn TaskWorker>,
 }
 
 /// What every function starts with: the adapters of [`AwsConfig::from_env`] and an
-/// engine over them.
+/// engine over them, which queues task runs' I/O for the worker function.
 pub async fn engine_from_env(engine_config: EngineConfig) -> Result<(Engine, AwsAdapters), ConfigError> {
     let config = AwsConfig::from_env()?;
     let adapters = aws_adapters(&config).await;
     Ok((Engine::new(adapters.ports(), engine_config), adapters))
+}
+
+/// The worker function's start: [`engine_from_env`] with `worker` making the I/O.
+pub async fn worker_engine_from_env(
+    engine_config: EngineConfig,
+    worker: Arc<dyn TaskWorker>,
+) -> Result<(Engine, AwsAdapters), ConfigError> {
+    let config = AwsConfig::from_env()?;
+    let adapters = aws_adapters(&config).await.with_worker(worker);
+    Ok((Engine::new(adapters.ports(), engine_config), adapters))
+}
+
+/// What counts the calls of this process's AWS clients, for a worker's AWS tasks' clients.
+pub fn call_counter_interceptor() -> SharedInterceptor {
+    SharedInterceptor::new(CallCounter::global().clone())
 }
 
 /// Billable AWS calls of this process so far (the functions log them per invocation).
@@ -65,7 +81,7 @@ pub async fn aws_adapters(config: &AwsConfig) -> AwsAdapters {
 
 /// Like [`aws_adapters`], counting calls in `counter` (a benchmark of one execution).
 pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> AwsAdapters {
-    let clients = config::Clients::load(config, counter.clone()).await;
+    let clients = config::Clients::load(config, counter).await;
     let files = Arc::new(S3FileStorage::new(clients.s3.clone(), config.bucket_name.clone()));
     let store = Arc::new(AwsStore::new(
         clients.dynamodb.clone(),
@@ -85,15 +101,12 @@ pub async fn aws_adapters_counted(config: &AwsConfig, counter: CallCounter) -> A
         config.secret_prefix.clone(),
         config.secret_ttl,
     ));
-    let worker = kite_worker::InProcessWorker::new()
-        .with_aws_interceptor(SharedInterceptor::new(counter))
-        .with_scripts(kite_worker::script::ScriptConfig::from_env());
     AwsAdapters {
         store,
         files,
         schedules,
         secrets,
-        worker: Arc::new(worker),
+        worker: Arc::new(NoTaskIo),
     }
 }
 
@@ -103,6 +116,11 @@ pub async fn aws_ports(config: &AwsConfig) -> Ports {
 }
 
 impl AwsAdapters {
+    /// The same adapters, with `worker` making the task runs' I/O.
+    pub fn with_worker(self, worker: Arc<dyn TaskWorker>) -> AwsAdapters {
+        AwsAdapters { worker, ..self }
+    }
+
     /// The engine's ports over these adapters.
     pub fn ports(&self) -> Ports {
         Ports {

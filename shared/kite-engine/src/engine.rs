@@ -56,7 +56,8 @@ pub struct Ports {
     pub triggers: Arc<dyn TriggerRepository>,
     /// Where Schedule triggers are registered ([`crate::ports::NoScheduleRegistry`] locally).
     pub schedules: Arc<dyn ScheduleRegistry>,
-    /// Runs task runs that do I/O (both adapter families plug in `kite_worker::InProcessWorker`).
+    /// Runs task runs that do I/O: `kite_worker::InProcessWorker` in the local server and the
+    /// worker function, [`crate::ports::NoTaskIo`] in the functions that queue that I/O.
     pub worker: Arc<dyn TaskWorker>,
     /// What `secret()` reads (`SECRET_*` variables locally, Secrets Manager on AWS).
     pub secrets: Arc<dyn SecretStore>,

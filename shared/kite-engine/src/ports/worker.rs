@@ -30,3 +30,19 @@ pub struct WorkerContext {
 pub trait TaskWorker: Send + Sync {
     async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult;
 }
+
+/// The worker of a process that hands every task run's I/O to another process (the
+/// AWS api, scheduler and stream functions queue it for the worker function), so that
+/// it carries none of the task families. Its dispatcher never runs a `RunTask` item
+/// here; were one to arrive, the attempt fails saying where it belongs.
+pub struct NoTaskIo;
+
+#[async_trait]
+impl TaskWorker for NoTaskIo {
+    async fn run(&self, job: IoJob, context: WorkerContext) -> TaskResult {
+        job.task_run.failed(
+            "This process does not run tasks that do I/O: they run on the worker".to_string(),
+            context.clock.now(),
+        )
+    }
+}
