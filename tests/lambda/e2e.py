@@ -12,6 +12,7 @@ Usage: python e2e.py TARGET_DIR BINARY_DIR   (AWS_ENDPOINT_URL and dummy credent
 
 import base64
 import datetime as dt
+import gzip
 import json
 import os
 import sys
@@ -779,6 +780,13 @@ def run(fns, ddb, sqs, table, queue, stream_arn, group):
     check(stored_state(ddb, table, hello_id) == "SUCCESS", "SUCCESS in DynamoDB when the api invocation returned (light task ran in-process)")
     expires = int(execution_item(ddb, table, hello_id).get("ttl", {}).get("N", 0))
     check(abs(expires - (time.time() + 30 * 86400)) < 300, "the finished execution's item expires after the retention (30 days, DynamoDB TTL)")
+
+    print("== a browser's Accept-Encoding: gzip through API Gateway")
+    answer = api.invoke(http_event("GET", "/api/v1/openapi.json", headers={"accept-encoding": "gzip, deflate, br"}))
+    check(answer.get("headers", {}).get("content-encoding") == "gzip" and answer.get("isBase64Encoded") is True,
+          f"gzip body, base64 in the event ({answer.get('headers', {}).get('content-encoding')}, {answer.get('isBase64Encoded')})")
+    document = json.loads(gzip.decompress(base64.b64decode(answer["body"])))
+    check("/api/v1/executions/{namespace}/{flow_id}" in document.get("paths", {}), "it inflates to the OpenAPI document")
 
     print("== webhook event (no credentials)")
     status, execution = http(api, "POST", "/api/v1/executions/webhook/dev/hello-world/test1234", "hi from a webhook", auth=False)

@@ -236,13 +236,32 @@ describe("web UI", () => {
     assert.equal(await dialog.locator('.field[data-input="count"] .req').count(), 1);
     assert.equal(await dialog.locator('.field[data-input="day"] .req').count(), 0);
 
-    await input("count").fill("0");
+    const fieldError = (name) => dialog.locator(`.field[data-input="${name}"] .field-error`);
+    // "3e" is no number: the browser reads the field as empty, the form says so instead of
+    // running with the default; the server's errors for the other fields come with it.
+    await input("count").fill("");
+    await input("count").pressSequentially("3e");
+    await input("wait").fill("soon");
     await dialog.getByRole("button", { name: "Execute", exact: true }).click();
-    const error = dialog.locator('.field[data-input="count"] .field-error');
-    await error.waitFor();
-    assert.match(await error.textContent(), /Invalid input for `count`, it must be more than `1`/);
+    await fieldError("count").waitFor();
+    assert.match(await fieldError("count").textContent(), /Invalid input for `count`: not a number/);
+    await fieldError("wait").waitFor();
+    assert.match(await fieldError("wait").textContent(), /Invalid input for `wait`/);
+    assert.match(page.url(), /\/ui\/flows\/edit\/dev\/inputs/, "no execution was created");
+
+    // Every failing input at once, not one per submit.
+    await input("count").fill("0");
+    await input("settings").fill("{not json");
+    await dialog.getByRole("button", { name: "Execute", exact: true }).click();
+    await dialog.locator('.field[data-input="settings"] .field-error:not([hidden])').waitFor();
+    assert.match(await fieldError("count").textContent(), /Invalid input for `count`, it must be more than `1`/);
+    assert.match(await fieldError("wait").textContent(), /Invalid input for `wait`/);
     assert.equal(await input("count").getAttribute("aria-invalid"), "true");
+    assert.equal(await dialog.locator(".field.invalid").count(), 3);
     await shot(page, "execute-validation");
+
+    await input("wait").fill("PT1M");
+    await input("settings").fill('{"retries": 2}');
 
     await input("count").fill("4");
     await input("sizes").selectOption(["M", "L"]);
@@ -338,15 +357,25 @@ describe("web UI", () => {
     await page.getByRole("button", { name: "Execute", exact: true }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
     await expectState(page, "RUNNING");
+    // The list shows how long a running execution has run so far.
+    const sleeping = page.url();
+    await page.waitForTimeout(1200);
+    await page.goto(`${kite.base}/ui/executions?flowId=sleeper`);
+    const running = page.locator("table.executions tbody tr", { has: page.locator(".state-running") });
+    assert.match(await running.locator("td:nth-child(6)").textContent(), /^\d+\.\d+ s$/);
+    await page.goto(sleeping);
     await page.getByRole("button", { name: "Kill" }).click();
     await expectState(page, "KILLED");
     await page.getByRole("button", { name: "Restart" }).waitFor();
+    const background = () => page.locator("#execution-state .state").evaluate((e) => getComputedStyle(e).backgroundColor);
+    assert.equal(await background(), "rgba(0, 0, 0, 0)", "KILLED is outlined, not filled like FAILED");
 
     // A failed execution: its ERROR log, then Restart (a second attempt).
     await page.goto(`${kite.base}/ui/flows/edit/ui.test/failing`);
     await page.getByRole("button", { name: "Execute", exact: true }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Execute", exact: true }).click();
     await expectState(page, "FAILED");
+    assert.notEqual(await background(), "rgba(0, 0, 0, 0)", "FAILED is filled");
     await page.locator(".log-error .msg", { hasText: "it broke" }).waitFor();
     await page.getByRole("button", { name: "Restart" }).click();
     await page.locator(".gantt li", { hasText: "2 attempts" }).waitFor();
@@ -422,9 +451,26 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("a Subflow task's execution id opens the child execution", async () => {
+    const r = await fetch(`${kite.base}/api/v1/executions/dev/parent-child?wait=true`, { method: "POST" });
+    const parent = await r.json();
+    assert.equal(parent.state.current, "SUCCESS", JSON.stringify(parent));
+    const childId = parent.taskRunList.find((t) => t.taskId === "child").outputs.executionId;
+    const page = await openPage();
+    await page.goto(`${kite.base}/ui/executions/dev/parent-child/${parent.id}`);
+    await page.getByRole("link", { name: childId, exact: true }).click();
+    await page.waitForURL(new RegExp(`/ui/executions/dev/hello-world/${childId}$`));
+    await expectState(page, "SUCCESS");
+    await page.locator(".log .msg", { hasText: "hello from the parent" }).waitFor();
+    await page.done();
+  });
+
   test("readable at a 375 px phone width", async () => {
     const page = await openPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
     await page.goto(`${kite.base}/ui/executions?flowId=for-each`);
+    // The State column stays on screen.
+    const state = await page.locator("table.executions tbody tr .state").first().boundingBox();
+    assert.ok(state && state.x >= 0 && state.x + state.width <= 375, `State column at ${JSON.stringify(state)}`);
     await page.locator("table.executions tbody tr a").first().click();
     await page.locator("#execution-state .state").waitFor();
     await page.locator(".log .msg").first().waitFor();

@@ -16,10 +16,11 @@ use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use kite_core::execution::{Execution, Label, LogLevel, StateType};
 use kite_core::input::{execution_storage_prefix, InputType, InputValue};
-use kite_engine::{CreateExecution, ExecutionQuery, LogQuery};
+use kite_engine::{CreateExecution, EngineError, ExecutionQuery, LogQuery};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::flows::flow_json;
 use crate::params::{FlowIdPath, IdPath, LogPath, Query};
 use crate::submission::{read_body, receiving_prefix};
 use crate::{wait_bound, AnswerBy, Shared};
@@ -137,6 +138,63 @@ pub async fn create(
     Ok(Json(execution_json(&base, &execution)))
 }
 
+/// Kestra's `POST /executions/{namespace}/{flowId}/validate`: types the inputs of the same
+/// body as a create, and answers every input with its value or its errors (the Execute
+/// form shows them all at once). Nothing is created; files sent are read and dropped.
+pub async fn validate_inputs(
+    State(s): State<Shared>,
+    Path(FlowIdPath { namespace, flow_id }): Path<FlowIdPath>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let q = Query::from_uri(request.uri())?;
+    let revision = q.int("revision")?;
+    q.labels()?;
+    let flow = s.engine.get_flow(&namespace, &flow_id, revision).await?;
+    if flow.flow.disabled {
+        return Err(EngineError::IllegalState("Requested Flow is disabled.".into()).into());
+    }
+    let file_inputs: Vec<String> = flow
+        .flow
+        .inputs
+        .iter()
+        .filter(|i| i.input_type == InputType::File)
+        .map(|i| i.id.clone())
+        .collect();
+    let id = s.engine.new_id();
+    let body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await;
+    if let Err(e) = s.engine.ports().files.delete_prefix(&receiving_prefix(&id)).await {
+        tracing::warn!(error = %e, "the files of an input validation stay in storage");
+    }
+    let body = body?;
+    let mut provided = body.inputs;
+    for (input, uri) in body.files {
+        provided.insert(input, InputValue::Text(uri));
+    }
+    let definitions = flow_json(&flow)
+        .get("inputs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let inputs: Vec<Value> = s
+        .engine
+        .check_inputs(&flow.flow, &provided)
+        .into_iter()
+        .enumerate()
+        .map(|(i, check)| {
+            json!({
+                "input": definitions.get(i).cloned().unwrap_or_else(|| json!({"id": check.id})),
+                "value": check.value,
+                "enabled": check.enabled,
+                "isDefault": check.is_default,
+                "errors": check.errors.iter().map(|e| json!({"message": e.message})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"id": flow_id, "namespace": namespace, "inputs": inputs}),
+    ))
+}
+
 /// Why an execution was not created, and whether for sure nothing was: the request or
 /// its inputs were refused before anything was stored.
 struct Refused {
@@ -214,6 +272,34 @@ pub async fn search(State(s): State<Shared>, base: PublicBase, uri: Uri) -> ApiR
         "results": page.results.iter().map(|e| execution_json(&base, e)).collect::<Vec<_>>(),
         "total": page.total,
     })))
+}
+
+/// A flow named in the body of `POST /executions/latest`.
+#[derive(serde::Deserialize)]
+pub struct FlowRef {
+    namespace: String,
+    id: String,
+}
+
+/// Kestra's `POST /executions/latest`: the newest execution of each flow of the body
+/// (`[{"namespace", "id"}]`) that has one, as `{id, namespace, flowId, startDate, status}`.
+pub async fn latest(State(s): State<Shared>, Json(flows): Json<Vec<FlowRef>>) -> ApiResult<Json<Value>> {
+    let flows: Vec<(String, String)> = flows.into_iter().map(|f| (f.namespace, f.id)).collect();
+    let latest = s.engine.latest_executions(&flows).await?;
+    Ok(Json(Value::Array(
+        latest
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e.id,
+                    "namespace": e.namespace,
+                    "flowId": e.flow_id,
+                    "startDate": e.state.start_date,
+                    "status": e.state.current,
+                })
+            })
+            .collect(),
+    )))
 }
 
 pub async fn list_by_flow(state: State<Shared>, base: PublicBase, uri: Uri) -> ApiResult<Json<Value>> {

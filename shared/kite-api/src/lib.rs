@@ -131,11 +131,16 @@ fn api(shared: &Shared) -> Router<Shared> {
         .route("/flows/{namespace}/{id}/revisions", get(flows::revisions))
         .route("/executions", get(executions::list_by_flow))
         .route("/executions/search", get(executions::search))
+        .route("/executions/latest", post(executions::latest))
         .route(
             "/executions/{namespace}/{flow_id}",
             post(executions::create)
                 .layer(DefaultBodyLimit::disable())
                 .layer(admit()),
+        )
+        .route(
+            "/executions/{namespace}/{flow_id}/validate",
+            post(executions::validate_inputs).layer(DefaultBodyLimit::disable()),
         )
         .route("/executions/{namespace}/{flow_id}/uploads", post(uploads::ask))
         .route(
@@ -249,6 +254,9 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn(kestra_errors))
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(security_headers))
+        // Outermost, so that the layers above read plain bodies. Only for callers that accept
+        // gzip, and never a stream of events or a tiny body (tower-http's default predicate).
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(shared)
 }
 

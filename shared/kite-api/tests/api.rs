@@ -11,7 +11,7 @@ use kite_api::{router, ApiState, AuthConfig};
 use kite_engine::ports::{ByteStream, FileStorage, StorageError, StoredFile};
 use kite_engine::{Engine, EngineConfig};
 use kite_local::{local_ports, Runtime};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 const HELLO: &str = r#"id: hello-world
@@ -334,6 +334,165 @@ async fn revisions_labels_and_urlencoded_inputs() {
     let (status, revisions) = k.send(get("/api/v1/flows/dev/hello-world/revisions")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(revisions.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn validate_inputs_answers_every_input_and_creates_nothing() {
+    let k = kite().await;
+    let flow = "id: checked\nnamespace: dev\ninputs:\n  - id: count\n    type: INT\n    min: 1\n  \
+                - id: wait\n    type: DURATION\n    defaults: PT1M\n  - id: doc\n    type: FILE\n  \
+                - id: note\n    type: STRING\n    required: false\n\
+                tasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    let (status, body) = k.send(yaml("/api/v1/flows", flow)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = k.stored_files();
+    let (status, v) = k
+        .send(multipart(
+            "/api/v1/executions/dev/checked/validate",
+            &[
+                ("count", None, "0"),
+                ("wait", None, "soon"),
+                ("doc", Some("a.txt"), "content"),
+            ],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["id"].as_str(), v["namespace"].as_str()),
+        (Some("checked"), Some("dev"))
+    );
+    let inputs = v["inputs"].as_array().unwrap();
+    let ids: Vec<&str> = inputs
+        .iter()
+        .map(|i| i["input"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["count", "wait", "doc", "note"]);
+    let messages = |i: usize| -> Vec<String> {
+        inputs[i]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        messages(0),
+        ["Invalid input for `count`, it must be more than `1`, but received `0`"]
+    );
+    assert_eq!(inputs[0]["input"]["type"], "INT");
+    assert_eq!(messages(1).len(), 1, "{v}");
+    assert!(messages(1)[0].starts_with("Invalid input for `wait`"), "{v}");
+    assert!(messages(2).is_empty() && messages(3).is_empty(), "{v}");
+    assert!(inputs.iter().all(|i| i["enabled"] == true));
+    // Nothing was created, and the file sent was not kept.
+    let (_, page) = k.send(get("/api/v1/executions/search?flowId=checked")).await;
+    assert_eq!(page["total"], 0, "{page}");
+    assert_eq!(k.stored_files(), before);
+    // Valid inputs: typed values and no error; the file input is missing.
+    let (_, v) = k
+        .send(multipart(
+            "/api/v1/executions/dev/checked/validate",
+            &[("count", None, "2")],
+        ))
+        .await;
+    assert_eq!(v["inputs"][0]["value"], 2);
+    assert_eq!(v["inputs"][1]["value"], "PT1M");
+    assert_eq!(v["inputs"][1]["isDefault"], true);
+    assert_eq!(
+        v["inputs"][2]["errors"][0]["message"],
+        "Invalid input for `doc`, missing required input, but received `null`"
+    );
+    let (status, _) = k.send(post("/api/v1/executions/dev/nowhere/validate")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn answers_are_gzip_compressed_for_callers_that_accept_it() {
+    let k = kite().await;
+    let send = |uri: &str, gzip: bool| {
+        let mut request = Request::get(uri);
+        if gzip {
+            request = request.header(header::ACCEPT_ENCODING, "gzip, deflate, br");
+        }
+        let app = k.app.clone();
+        let request = request.body(Body::empty()).unwrap();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let encoding = response
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap().to_string());
+            let vary = response.headers().get(header::VARY).is_some();
+            let bytes = axum::body::to_bytes(response.into_body(), 10 * 1024 * 1024)
+                .await
+                .unwrap();
+            (encoding, vary, bytes.to_vec())
+        }
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text).unwrap();
+        text
+    };
+    let (_, _, index) = send("/ui/flows", false).await;
+    let index = String::from_utf8(index).unwrap();
+    let start = index.find("/ui/assets/").unwrap() + "/ui/assets/".len();
+    let version = &index[start..start + index[start..].find('/').unwrap()];
+    let assets = format!("/ui/assets/{version}");
+    for uri in [format!("{assets}/flow.js"), "/api/v1/openapi.json".to_string()] {
+        let (plain_encoding, _, plain) = send(&uri, false).await;
+        assert_eq!(plain_encoding, None, "{uri}: no Accept-Encoding, no compression");
+        let (encoding, vary, gzipped) = send(&uri, true).await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{uri}");
+        assert!(
+            vary,
+            "{uri}: caches are told the answer depends on Accept-Encoding"
+        );
+        assert!(
+            gzipped.len() * 2 < plain.len(),
+            "{uri}: {} → {} bytes",
+            plain.len(),
+            gzipped.len()
+        );
+        assert_eq!(gunzip(&gzipped).into_bytes(), plain, "{uri}");
+    }
+    // A stream of events is never buffered by a compressor.
+    let (_, e) = k.send(post("/api/v1/executions/dev/hello-world?wait=true")).await;
+    let id = e["id"].as_str().unwrap();
+    let (encoding, _, events) = send(&format!("/api/v1/executions/{id}/follow"), true).await;
+    assert_eq!(encoding, None);
+    assert!(String::from_utf8(events).unwrap().contains("SUCCESS"));
+}
+
+#[tokio::test]
+async fn latest_answers_the_newest_execution_of_each_flow_at_once() {
+    let k = kite().await;
+    let (_, first) = k.send(post("/api/v1/executions/dev/hello-world?wait=true")).await;
+    let (_, second) = k.send(post("/api/v1/executions/dev/hello-world?wait=true")).await;
+    assert_ne!(first["id"], second["id"]);
+    let ask = |body: &str| {
+        Request::post("/api/v1/executions/latest")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, latest) = k
+        .send(ask(r#"[{"namespace": "dev", "id": "files"}, {"namespace": "dev", "id": "hello-world"}, {"namespace": "nowhere", "id": "x"}]"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{latest}");
+    assert_eq!(
+        latest,
+        json!([{
+            "id": second["id"],
+            "namespace": "dev",
+            "flowId": "hello-world",
+            "startDate": second["state"]["startDate"],
+            "status": "SUCCESS",
+        }])
+    );
+    let (status, error) = k.send(ask(r#"{"namespace": "dev"}"#)).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(error["message"].is_string(), "{error}");
 }
 
 #[tokio::test]

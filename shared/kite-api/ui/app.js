@@ -16,6 +16,9 @@ const routes = [
   [/^\/ui\/flows\/edit\/([^/]+)\/([^/]+)(?:\/([^/]+))?\/?$/, flowPage, "flows"],
   [/^\/ui\/executions\/?$/, executionsPage, "executions"],
   [/^\/ui\/executions\/([^/]+)\/([^/]+)\/([^/]+)\/?$/, executionPage, "executions"],
+  // By id alone (a subflow's execution id): the page then shows its full address.
+  [/^\/ui\/executions\/([^/]+)\/?$/, (main, ctx) => executionPage(main, { ...ctx, params: ["", "", ctx.params[0]] }),
+    "executions"],
 ];
 
 function redirect(to) {

@@ -17,6 +17,7 @@ export async function executionPage(main, { params: [ns, flowId, id], signal }) 
   let execution;
   try {
     execution = await api(`/executions/${enc(id)}`, { signal });
+    if (!ns) history.replaceState(null, "", executionHref(execution) + location.search + location.hash);
   } catch (e) {
     if (signal.aborted) return;
     mount(main, h("h1", {}, "Execution ", h("code", {}, id)),
@@ -201,6 +202,7 @@ async function openResume(e, onChanged) {
     ev.preventDefault();
     form.clearErrors();
     message.replaceChildren();
+    if (form.showProblems()) return;
     submit.disabled = true;
     try {
       const body = await form.formData((input, file) => stageFile(e.namespace, e.flowId, input, file));
@@ -291,8 +293,11 @@ function valueView(e, v) {
   return h("pre", { class: "json" }, show(v));
 }
 
-function kv(e, obj) {
-  return table(["Name", "Value"], Object.entries(obj).map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, valueView(e, v)))));
+function kv(e, obj, { executionIds = false } = {}) {
+  const view = (k, v) => (executionIds && k === "executionId" && typeof v === "string"
+    ? h("a", { href: `/ui/executions/${enc(v)}`, class: "mono" }, v)
+    : valueView(e, v));
+  return table(["Name", "Value"], Object.entries(obj).map(([k, v]) => h("tr", {}, h("td", {}, h("code", {}, k)), h("td", {}, view(k, v)))));
 }
 
 function renderOutputs(box, e) {
@@ -300,7 +305,8 @@ function renderOutputs(box, e) {
   if (e.outputs && Object.keys(e.outputs).length) parts.push(h("h3", {}, "Flow outputs"), kv(e, e.outputs));
   for (const r of e.taskRunList || []) {
     if (r.outputs && Object.keys(r.outputs).length) {
-      parts.push(h("h3", {}, r.taskId, r.value !== undefined ? ` [${r.value}]` : ""), kv(e, r.outputs));
+      // A Subflow task run's `executionId` is its child execution.
+      parts.push(h("h3", {}, r.taskId, r.value !== undefined ? ` [${r.value}]` : ""), kv(e, r.outputs, { executionIds: true }));
     }
   }
   mount(box, parts.length ? parts : h("p", { class: "muted" }, "No outputs."));

@@ -3,7 +3,7 @@
 import { api, ApiError, query, stageFile } from "./api.js";
 import {
   copyBlock, durationMs, empty, enc, errorBox, executionHref, flowHref, formatMs, go, h, mount, openDialog,
-  show, stateBadge, table, time, toast,
+  show, stateBadge, stateDuration, table, TERMINAL, time, toast,
 } from "./dom.js";
 import { triggerChip, triggerKind } from "./flows.js";
 import { inputsForm } from "./inputs.js";
@@ -79,13 +79,14 @@ async function overviewTab(content, flow, signal) {
 export function executionsTable(rows, { showFlow = false } = {}) {
   return table(["Id", ...(showFlow ? ["Namespace", "Flow"] : []), "State", "Started", "Duration", "Labels"],
     rows.map((e) => h("tr", {},
-      h("td", {}, h("a", { href: executionHref(e), class: "mono" }, e.id)),
+      h("td", { class: "col-id" }, h("a", { href: executionHref(e), class: "mono" }, e.id)),
       showFlow ? [h("td", {}, e.namespace), h("td", {}, h("a", { href: flowHref(e.namespace, e.flowId) }, e.flowId))] : null,
       h("td", {}, stateBadge(e.state?.current)),
       h("td", {}, time(e.state?.startDate)),
-      h("td", {}, formatMs(durationMs(e.state?.duration))),
+      // Running and paused executions: the time so far (the stored duration is of the last change).
+      h("td", {}, formatMs(TERMINAL.has(e.state?.current) ? durationMs(e.state?.duration) : stateDuration(e.state))),
       h("td", { class: "labels" }, (e.labels || []).filter((l) => !l.key.startsWith("system.")).map((l) => h("span", { class: "chip" }, `${l.key}:${l.value}`))))),
-    "executions");
+    showFlow ? "executions with-flow" : "executions");
 }
 
 function triggerCard(flow, t) {
@@ -231,20 +232,35 @@ export function openExecute(flow) {
       .map(([k, v]) => `${k.value.trim()}:${v.value}`);
     submit.disabled = true;
     submit.textContent = "Starting…";
+    const path = `/executions/${enc(flow.namespace)}/${enc(flow.id)}`;
+    // Every failing input at once: Kestra's create names the first one only.
+    const validate = (body) => api(`${path}/validate`, { method: "POST", body: [...body.keys()].length ? body : undefined })
+      .catch(() => null);
+    const again = () => {
+      submit.disabled = false;
+      submit.textContent = "Execute";
+    };
+    let body;
     try {
-      const body = await form.formData((input, file) => {
+      const unreadable = form.showProblems();
+      body = await form.formData((input, file) => {
         submit.textContent = `Uploading ${file.name}…`;
         return stageFile(flow.namespace, flow.id, input, file);
       });
+      if (unreadable) {
+        form.showChecks(await validate(body));
+        again();
+        return;
+      }
       submit.textContent = "Starting…";
-      const execution = await api(`/executions/${enc(flow.namespace)}/${enc(flow.id)}${query({ labels: labelParams })}`,
+      const execution = await api(`${path}${query({ labels: labelParams })}`,
         { method: "POST", body: [...body.keys()].length ? body : undefined });
       close();
       go(executionHref(execution));
     } catch (err) {
-      submit.disabled = false;
-      submit.textContent = "Execute";
-      const placed = err instanceof ApiError && err.status === 422 && form.showErrors(err);
+      again();
+      const invalid = err instanceof ApiError && err.status === 422;
+      const placed = invalid && ((body && form.showChecks(await validate(body))) || form.showErrors(err));
       if (!placed) mount(message, errorBox(err));
     }
   } },

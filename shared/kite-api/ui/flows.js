@@ -79,22 +79,20 @@ export async function flowsPage(main, { query: q, signal }) {
     page * PAGE_SIZE < total ? h("a", { class: "btn", href: `/ui/flows${query({ q: search, namespace, page: page + 1 })}` }, "Next") : null) : null;
   mount(results, h("p", { class: "muted count" }, `${total} flow${total === 1 ? "" : "s"}`), groups, pager);
 
-  // The last execution of each flow, a few requests at a time.
-  const queue = [...flows];
-  const worker = async () => {
-    while (queue.length && !signal.aborted) {
-      const f = queue.shift();
-      const cell = lastCells.get(`${f.namespace}/${f.id}`);
-      try {
-        const page = await api(`/executions/search${query({ namespace: f.namespace, flowId: f.id, size: 5, sort: "state.startDate:desc" })}`, { signal });
-        const e = (page.results || []).find((x) => x.namespace === f.namespace && x.flowId === f.id);
-        mount(cell, e ? [h("a", { href: executionHref(e), "aria-label": `Last execution: ${e.state.current}` }, stateBadge(e.state.current)), " ", time(e.state.startDate)]
-          : h("span", { class: "muted" }, "never run"));
-      } catch (e) {
-        if (signal.aborted) return;
-        mount(cell, h("span", { class: "muted", title: e.message }, "unknown"));
-      }
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
+  // The last execution of every flow of the page, in one request.
+  let latest;
+  try {
+    latest = await api("/executions/latest", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(flows.map((f) => ({ namespace: f.namespace, id: f.id }))), signal });
+  } catch (e) {
+    if (signal.aborted) return;
+    lastCells.forEach((cell) => mount(cell, h("span", { class: "muted", title: e.message }, "unknown")));
+    return;
+  }
+  const found = new Map((latest || []).map((e) => [`${e.namespace}/${e.flowId}`, e]));
+  lastCells.forEach((cell, key) => {
+    const e = found.get(key);
+    mount(cell, e ? [h("a", { href: executionHref(e), "aria-label": `Last execution: ${e.status}` }, stateBadge(e.status)), " ", time(e.startDate)]
+      : h("span", { class: "muted" }, "never run"));
+  });
 }

@@ -134,6 +134,13 @@ function control(input, index) {
     input,
     row,
     read,
+    /** What the browser could not parse: a number field holding "3e" reads as empty. */
+    problem() {
+      if (!focusEl.validity?.badInput) return "";
+      return type === "INT" || type === "FLOAT"
+        ? `Invalid input for \`${input.id}\`: not a number (${type === "INT" ? "an integer" : "a decimal number"} is expected)`
+        : `Invalid input for \`${input.id}\`: the browser cannot read this value as ${type}`;
+    },
     showError(message) {
       error.textContent = message;
       error.hidden = !message;
@@ -174,6 +181,36 @@ export function inputsForm(inputs) {
     },
     clearErrors() {
       controls.forEach((c) => c.showError(""));
+    },
+    /** The values the browser could not parse, each shown on its field; true if any. */
+    showProblems() {
+      let first = null;
+      for (const c of controls) {
+        const message = c.problem();
+        if (message) {
+          c.showError(message);
+          first = first || c;
+        }
+      }
+      first?.focus();
+      return first !== null;
+    },
+    /**
+     * Shows the errors of Kestra's validate-inputs answer ({inputs: [{input, errors}]}),
+     * every failing input at once, except where a browser problem is already shown.
+     * Returns whether any error was shown.
+     */
+    showChecks(validation) {
+      let first = controls.find((c) => c.problem());
+      for (const check of validation?.inputs || []) {
+        const c = controls.find((x) => x.input.id === check.input?.id);
+        const message = (check.errors || []).map((e) => e.message).filter(Boolean).join("\n");
+        if (!c || !message || c.problem()) continue;
+        c.showError(message);
+        first = first || c;
+      }
+      first?.focus();
+      return !!first;
     },
     /** Puts each of Kestra's validation errors next to the input it names. */
     showErrors(error) {

@@ -10,8 +10,8 @@ use kite_core::expression::ExpressionError;
 use kite_core::flow::parse_flow;
 use kite_core::id::IdSource;
 use kite_core::input::{
-    decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output, type_flow_output_in,
-    InputContext, InputDefinition, InputValue,
+    check_inputs, decrypt_secret, encrypt_secret, file_input_uri, resolve_inputs, type_flow_output,
+    type_flow_output_in, InputContext, InputDefinition, InputValue,
 };
 use serde_json::{json, Value};
 
@@ -621,6 +621,60 @@ fn depends_on_disables_inputs() {
         resolve_inputs(&defs(d), &m, &context).unwrap_err().message,
         "Invalid condition: boom"
     );
+}
+
+#[test]
+fn check_inputs_reports_every_failing_input_where_resolve_stops_at_the_first() {
+    let d = defs(concat!(
+        "  - id: count\n    type: INT\n    min: 1\n",
+        "  - id: wait\n    type: DURATION\n    defaults: PT1M\n",
+        "  - id: name\n    type: STRING\n",
+        "  - id: size\n    type: SELECT\n    values: [S, M]\n",
+        "  - id: note\n    type: STRING\n    required: false\n    dependsOn:\n      inputs: [size]\n",
+    ));
+    let mut m = IndexMap::new();
+    m.insert("count".to_string(), text("0"));
+    m.insert("name".to_string(), text("Ada"));
+    m.insert("size".to_string(), text("XL"));
+    let checks = check_inputs(&d, &m, &ctx());
+    let summary: Vec<(&str, bool, bool, usize)> = checks
+        .iter()
+        .map(|c| (c.id.as_str(), c.enabled, c.is_default, c.errors.len()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("count", true, false, 1),
+            ("wait", true, true, 0),
+            ("name", true, false, 0),
+            ("size", true, false, 1),
+            // Its dependency failed: left out, as if it were missing.
+            ("note", false, false, 0),
+        ]
+    );
+    assert_eq!(
+        checks[0].errors[0].message,
+        "Invalid input for `count`, it must be more than `1`, but received `0`"
+    );
+    assert_eq!(checks[1].value, json!("PT1M"));
+    assert_eq!(checks[2].value, json!("Ada"));
+    assert!(checks[3].errors[0]
+        .message
+        .starts_with("Invalid input for `size`"));
+    // The same inputs through resolve_inputs: the first failure only.
+    let first = resolve_inputs(&d, &m, &ctx()).unwrap_err();
+    assert_eq!(first, checks[0].errors[0]);
+    // Every input valid: no error anywhere, and the same values resolve_inputs gives.
+    m.insert("count".to_string(), text("2"));
+    m.insert("size".to_string(), text("M"));
+    let checks = check_inputs(&d, &m, &ctx());
+    assert!(
+        checks.iter().all(|c| c.errors.is_empty() && c.enabled),
+        "{checks:?}"
+    );
+    let typed = resolve_inputs(&d, &m, &ctx()).unwrap();
+    assert_eq!(checks[0].value, typed["count"]);
+    assert_eq!(checks[4].value, Value::Null, "an optional input left empty");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use kite_core::execution::{Execution, ExecutionTrigger, Label, LogEntry, LogLeve
 use kite_core::executor::{self, Driver, Env, Event, Need, NewExecution};
 use kite_core::expression::{ExpressionEngine, FileReader};
 use kite_core::flow::{parse_flow, Flow, FlowLimits, TaskKind};
-use kite_core::input::{resolve_inputs, InputContext, InputValue};
+use kite_core::input::{check_inputs, resolve_inputs, InputCheck, InputContext, InputValue};
 use kite_core::trigger::schedule::RecoverMissedSchedules;
 use serde_json::Value;
 use tokio::sync::watch;

@@ -398,11 +398,33 @@ fn v2_event(method: &str, path: &str, query: &str, body: Option<&str>) -> Value 
     event
 }
 
+/// The JSON of an answer's body. The console templates accept gzip, so an answer may be
+/// compressed: then it is base64 in the event, as API Gateway wants binary bodies.
 fn body_json(answer: &Value) -> Value {
-    let text = answer["body"]
+    let body = answer["body"]
         .as_str()
         .unwrap_or_else(|| panic!("no body: {answer}"));
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    // REST (v1) and ALB answers carry their headers as lists.
+    let gzip = answer["headers"]["content-encoding"] == "gzip"
+        || answer["multiValueHeaders"]["content-encoding"][0] == "gzip";
+    assert_eq!(
+        answer["isBase64Encoded"] == true,
+        gzip,
+        "base64 exactly when compressed: {answer}"
+    );
+    let text = if gzip {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("base64 body");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .expect("gzip body");
+        text
+    } else {
+        body.to_string()
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[tokio::test]

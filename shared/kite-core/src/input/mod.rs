@@ -36,7 +36,9 @@ pub use crate::input_definition::{DependsOn, InputDefinition, InputType};
 pub use dates::{java_duration, parse_iso_duration};
 pub use files::{execution_storage_prefix, file_input_uri, flow_uploads_prefix};
 pub use json::yaml_value_to_json;
-pub use resolve::{resolve_inputs, type_flow_output, type_flow_output_in, type_input};
+pub use resolve::{
+    check_inputs, resolve_inputs, type_flow_output, type_flow_output_in, type_input, InputCheck,
+};
 pub use secret::{decrypt_secret, encrypt_secret, parse_secret_key, SecretError, SecretKeyError};
 
 /// A value given for an input.

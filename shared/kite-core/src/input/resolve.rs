@@ -10,7 +10,8 @@ use super::{
 };
 
 /// Types every declared input from what was provided, falling back to defaults.
-/// Undeclared keys are ignored; only the first failing input is reported.
+/// Undeclared keys are ignored; only the first failing input is reported, as Kestra's
+/// execution creation does ([`check_inputs`] reports them all).
 pub fn resolve_inputs(
     definitions: &[InputDefinition],
     provided: &IndexMap<String, InputValue>,
@@ -18,40 +19,104 @@ pub fn resolve_inputs(
 ) -> Result<IndexMap<String, Value>, InputError> {
     let mut flat: IndexMap<String, Value> = IndexMap::new();
     for def in definitions {
-        if let Some(dep) = &def.depends_on {
-            let deps_ok = dep
-                .inputs
-                .iter()
-                .all(|i| flat.get(i).is_some_and(|v| !v.is_null()));
-            let condition_ok = match (&dep.condition, ctx.condition) {
-                (Some(c), Some(eval)) => eval(c, &flat).map_err(|e| InputError {
-                    input_id: def.id.clone(),
-                    message: format!("Invalid condition: {e}"),
-                })?,
-                _ => true,
-            };
-            if !deps_ok || !condition_ok {
-                continue;
+        match resolve_one(def, provided, ctx, &flat)? {
+            Resolved::Disabled => {}
+            Resolved::Typed { value, .. } => {
+                flat.insert(def.id.clone(), value);
             }
         }
-        // A JSON null is no value at all: the default applies, or the input is missing.
-        let value = provided
-            .get(&def.id)
-            .filter(|v| !matches!(v, InputValue::Json(Value::Null)))
-            .cloned()
-            .or_else(|| def.defaults.clone().filter(|d| !d.is_null()).map(default_value));
-        let typed = match value {
-            None => {
-                if def.required {
-                    return Err(InputError::invalid(&def.id, "missing required input", "null"));
-                }
-                Value::Null
-            }
-            Some(v) => type_input(def, v, ctx)?,
-        };
-        flat.insert(def.id.clone(), typed);
     }
     Ok(nest(flat))
+}
+
+/// What typing one declared input gave, for Kestra's validate-inputs answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputCheck {
+    pub id: String,
+    /// The typed value (null when missing, invalid or disabled).
+    pub value: Value,
+    /// False when its `dependsOn` inputs or condition leave it out.
+    pub enabled: bool,
+    /// Whether the value is the input's default (nothing was provided).
+    pub is_default: bool,
+    pub errors: Vec<InputError>,
+}
+
+/// Types every declared input like [`resolve_inputs`], without stopping at the first
+/// failure: each input with its value or its errors, as the Execute form shows them.
+/// An input whose `dependsOn` inputs failed is disabled, as if they were missing.
+pub fn check_inputs(
+    definitions: &[InputDefinition],
+    provided: &IndexMap<String, InputValue>,
+    ctx: &InputContext,
+) -> Vec<InputCheck> {
+    let mut flat: IndexMap<String, Value> = IndexMap::new();
+    let mut checks = Vec::with_capacity(definitions.len());
+    for def in definitions {
+        let (value, enabled, is_default, errors) = match resolve_one(def, provided, ctx, &flat) {
+            Ok(Resolved::Disabled) => (Value::Null, false, false, Vec::new()),
+            Ok(Resolved::Typed { value, is_default }) => {
+                flat.insert(def.id.clone(), value.clone());
+                (value, true, is_default, Vec::new())
+            }
+            Err(e) => (Value::Null, true, false, vec![e]),
+        };
+        checks.push(InputCheck {
+            id: def.id.clone(),
+            value,
+            enabled,
+            is_default,
+            errors,
+        });
+    }
+    checks
+}
+
+enum Resolved {
+    /// Left out by its `dependsOn`.
+    Disabled,
+    Typed {
+        value: Value,
+        is_default: bool,
+    },
+}
+
+/// Types one declared input, given the inputs typed before it (its `dependsOn`).
+fn resolve_one(
+    def: &InputDefinition,
+    provided: &IndexMap<String, InputValue>,
+    ctx: &InputContext,
+    earlier: &IndexMap<String, Value>,
+) -> Result<Resolved, InputError> {
+    if let Some(dep) = &def.depends_on {
+        let deps_ok = dep
+            .inputs
+            .iter()
+            .all(|i| earlier.get(i).is_some_and(|v| !v.is_null()));
+        let condition_ok = match (&dep.condition, ctx.condition) {
+            (Some(c), Some(eval)) => eval(c, earlier).map_err(|e| InputError {
+                input_id: def.id.clone(),
+                message: format!("Invalid condition: {e}"),
+            })?,
+            _ => true,
+        };
+        if !deps_ok || !condition_ok {
+            return Ok(Resolved::Disabled);
+        }
+    }
+    // A JSON null is no value at all: the default applies, or the input is missing.
+    let given = provided
+        .get(&def.id)
+        .filter(|v| !matches!(v, InputValue::Json(Value::Null)))
+        .cloned();
+    let is_default = given.is_none();
+    let value = given.or_else(|| def.defaults.clone().filter(|d| !d.is_null()).map(default_value));
+    let value = match value {
+        None if def.required => return Err(InputError::invalid(&def.id, "missing required input", "null")),
+        None => Value::Null,
+        Some(v) => type_input(def, v, ctx)?,
+    };
+    Ok(Resolved::Typed { value, is_default })
 }
 
 fn default_value(v: Value) -> InputValue {

@@ -138,9 +138,22 @@ pub async fn execution_search_filters_sorts_and_pages(
     assert_eq!(page.total, 4);
     assert_eq!(ids(page), ["e4"]);
     assert_eq!(repo.list_non_terminal().await.unwrap(), ["e4"]);
+    // The newest execution of one flow, its namespace matched exactly.
+    let latest = |ns: &'static str, flow: &'static str| async move {
+        repo.latest_of_flow(ns, flow).await.unwrap().map(|e| e.id)
+    };
+    assert_eq!(latest("company.team", "a").await.as_deref(), Some("e2"));
+    assert_eq!(latest("company", "b").await.as_deref(), Some("e3"));
+    assert_eq!(
+        latest("company", "a").await,
+        None,
+        "company.team's flow a is not company's"
+    );
+    assert_eq!(latest("companyx", "b").await, None);
     // Deleted executions leave searches.
     assert!(repo.delete("e2").await.unwrap());
     assert_eq!(ids(repo.search(&ns).await.unwrap()), ["e3", "e1"]);
+    assert_eq!(latest("company.team", "a").await.as_deref(), Some("e1"));
 }
 
 /// What a lease returns of an item that a commit acked after it was pushed, before any

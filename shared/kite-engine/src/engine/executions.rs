@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The most flows one `latest_executions` call reads (a page of the flows list is 100).
+const MAX_LATEST_FLOWS: usize = 1000;
+
 impl Engine {
     /// Types the inputs, stores the execution (CREATED) and queues its start.
     /// 404 unknown flow, 409 disabled flow, 422 invalid inputs.
@@ -53,15 +56,29 @@ impl Engine {
         execution_id: &str,
         provided: &IndexMap<String, InputValue>,
     ) -> Result<IndexMap<String, Value>, EngineError> {
-        let ctx = InputContext {
+        Ok(resolve_inputs(
+            &flow.inputs,
+            provided,
+            &self.input_context(flow, execution_id),
+        )?)
+    }
+
+    /// Types the inputs an execution of `flow` would get from `provided`, reporting every
+    /// input that fails (Kestra's validate-inputs, the Execute form); nothing is stored.
+    pub fn check_inputs(&self, flow: &Flow, provided: &IndexMap<String, InputValue>) -> Vec<InputCheck> {
+        let execution_id = self.new_id();
+        check_inputs(&flow.inputs, provided, &self.input_context(flow, &execution_id))
+    }
+
+    fn input_context<'a>(&'a self, flow: &'a Flow, execution_id: &'a str) -> InputContext<'a> {
+        InputContext {
             namespace: &flow.namespace,
             flow_id: &flow.id,
             execution_id,
             secret_key: self.inner.config.secret_key.as_deref(),
             ids: Some(self.inner.ports.ids.as_ref()),
             condition: None,
-        };
-        Ok(resolve_inputs(&flow.inputs, provided, &ctx)?)
+        }
     }
 
     /// Inserts a CREATED execution with its Start item and runs it through the fast path.
@@ -145,6 +162,30 @@ impl Engine {
 
     pub async fn search_executions(&self, query: &ExecutionQuery) -> Result<Page<Execution>, EngineError> {
         Ok(self.inner.ports.executions.search(query).await?)
+    }
+
+    /// The newest execution of each of these flows (namespace, flow id) that has one, in
+    /// their order (Kestra's `executions/latest`: the flows page's last states at once).
+    pub async fn latest_executions(&self, flows: &[(String, String)]) -> Result<Vec<Execution>, EngineError> {
+        if flows.len() > MAX_LATEST_FLOWS {
+            return Err(EngineError::IllegalArgument(format!(
+                "at most {MAX_LATEST_FLOWS} flows per request, {} were asked",
+                flows.len()
+            )));
+        }
+        let mut latest = Vec::new();
+        for (namespace, flow_id) in flows {
+            if let Some(e) = self
+                .inner
+                .ports
+                .executions
+                .latest_of_flow(namespace, flow_id)
+                .await?
+            {
+                latest.push(e);
+            }
+        }
+        Ok(latest)
     }
 
     /// Kills an execution (KILLING then KILLED). 409 if already terminated.

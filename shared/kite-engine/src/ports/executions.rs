@@ -95,4 +95,34 @@ pub trait ExecutionRepository: Send + Sync {
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
     /// Ids of executions that are not terminated (for resumption after a restart).
     async fn list_non_terminal(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The newest execution (by start date) of the flow `flow_id` of exactly `namespace`.
+    /// By default a search, paging past the sub-namespaces' executions its namespace
+    /// filter also matches; a store with an index on (namespace, flow, start date)
+    /// answers it with one lookup.
+    async fn latest_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Option<Execution>, StoreError> {
+        const SIZE: u32 = 25;
+        for page in 1..=LATEST_PAGES {
+            let found = self
+                .search(&ExecutionQuery {
+                    namespace: Some(namespace.to_string()),
+                    flow_id: Some(flow_id.to_string()),
+                    pagination: Pagination { page, size: SIZE },
+                    ..Default::default()
+                })
+                .await?;
+            let full = found.results.len() == SIZE as usize;
+            if let Some(e) = found.results.into_iter().find(|e| e.namespace == namespace) {
+                return Ok(Some(e));
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// How many pages of sub-namespace executions [`ExecutionRepository::latest_of_flow`]
+/// reads past before it says there is none.
+const LATEST_PAGES: u32 = 8;

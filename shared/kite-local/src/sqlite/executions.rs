@@ -284,6 +284,24 @@ impl ExecutionRepository for SqliteStore {
         .await
     }
 
+    async fn latest_of_flow(&self, namespace: &str, flow_id: &str) -> Result<Option<Execution>, StoreError> {
+        let (namespace, flow_id) = (namespace.to_string(), flow_id.to_string());
+        self.read(move |conn| {
+            // One step down the (namespace, flow_id, start_date) index.
+            let body: Option<String> = conn
+                .prepare_cached(
+                    "SELECT body FROM executions WHERE namespace = ?1 AND flow_id = ?2 AND deleted = 0 \
+                     ORDER BY start_date DESC, id DESC LIMIT 1",
+                )
+                .map_err(backend)?
+                .query_row(params![namespace, flow_id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            body.as_deref().map(parse_execution).transpose()
+        })
+        .await
+    }
+
     async fn list_non_terminal(&self) -> Result<Vec<String>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn
