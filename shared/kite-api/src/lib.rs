@@ -18,6 +18,7 @@ use kite_engine::Engine;
 use serde_json::Value;
 
 mod admission;
+mod bulk;
 pub mod error;
 mod executions;
 mod flows;
@@ -132,6 +133,11 @@ fn api(shared: &Shared) -> Router<Shared> {
         .route("/executions", get(executions::list_by_flow))
         .route("/executions/search", get(executions::search))
         .route("/executions/latest", post(executions::latest))
+        // The bulk routes, before the `{namespace}/{flowId}` and `{id}` routes they look like.
+        .route("/executions/by-ids", delete(bulk::delete))
+        .route("/executions/kill/by-ids", delete(bulk::kill))
+        .route("/executions/restart/by-ids", post(bulk::restart))
+        .route("/executions/replay/by-ids", post(bulk::replay).layer(admit()))
         .route(
             "/executions/{namespace}/{flow_id}",
             post(executions::create)

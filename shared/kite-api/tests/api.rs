@@ -496,6 +496,127 @@ async fn latest_answers_the_newest_execution_of_each_flow_at_once() {
 }
 
 #[tokio::test]
+async fn bulk_routes_check_every_id_first_then_act_on_all() {
+    let k = kite().await;
+    for flow in [
+        "id: sleeper\nnamespace: dev\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT60S\n",
+        "id: failing\nnamespace: dev\ntasks:\n  - id: boom\n    type: io.kestra.plugin.core.execution.Fail\n",
+    ] {
+        assert_eq!(k.send(yaml("/api/v1/flows", flow)).await.0, StatusCode::OK);
+    }
+    let id = |e: Value| e["id"].as_str().unwrap().to_string();
+    let done = id(k
+        .send(post("/api/v1/executions/dev/hello-world?wait=true"))
+        .await
+        .1);
+    let failed = id(k.send(post("/api/v1/executions/dev/failing?wait=true")).await.1);
+    let sleeping = id(k.send(post("/api/v1/executions/dev/sleeper")).await.1);
+    assert_eq!(k.wait_for_state(&sleeping, "RUNNING").await, "RUNNING");
+    let bulk = |method: &str, path: &str, ids: &[&str]| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_string(ids).unwrap()))
+            .unwrap()
+    };
+    // One id that cannot take the action refuses the whole request.
+    let (status, refused) = k
+        .send(bulk(
+            "DELETE",
+            "/api/v1/executions/kill/by-ids",
+            &[&sleeping, &done, "nope"],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["message"], "invalid bulk kill");
+    assert_eq!(
+        refused["invalids"],
+        json!([
+            {"message": "execution already finished", "invalidValue": done},
+            {"message": "execution not found", "invalidValue": "nope"},
+        ])
+    );
+    assert_eq!(
+        k.wait_for_state(&sleeping, "RUNNING").await,
+        "RUNNING",
+        "nothing was killed"
+    );
+    let (status, count) = k
+        .send(bulk("DELETE", "/api/v1/executions/kill/by-ids", &[&sleeping]))
+        .await;
+    assert_eq!((status, count), (StatusCode::OK, json!({"count": 1})));
+    assert_eq!(k.wait_for_state(&sleeping, "KILLED").await, "KILLED");
+
+    let (status, refused) = k
+        .send(bulk(
+            "POST",
+            "/api/v1/executions/restart/by-ids",
+            &[&failed, &done],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["invalids"][0]["message"], "execution not in state FAILED");
+    let (_, count) = k
+        .send(bulk("POST", "/api/v1/executions/restart/by-ids", &[&failed]))
+        .await;
+    assert_eq!(count, json!({"count": 1}));
+    let (_, restarted) = k.send(get(&format!("/api/v1/executions/{failed}"))).await;
+    assert_eq!(
+        restarted["taskRunList"][0]["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "{restarted}"
+    );
+
+    let (_, count) = k
+        .send(bulk("POST", "/api/v1/executions/replay/by-ids", &[&done, &done]))
+        .await;
+    assert_eq!(count, json!({"count": 2}));
+    let (_, page) = k.send(get("/api/v1/executions/search?flowId=hello-world")).await;
+    assert_eq!(page["total"], 3, "the execution and its two replays");
+
+    // Deleting: terminated executions only, unless includeNonTerminated.
+    let running = id(k.send(post("/api/v1/executions/dev/sleeper")).await.1);
+    assert_eq!(k.wait_for_state(&running, "RUNNING").await, "RUNNING");
+    let (status, refused) = k
+        .send(bulk("DELETE", "/api/v1/executions/by-ids", &[&done, &running]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused["invalids"],
+        json!([{"message": "execution not found", "invalidValue": running}])
+    );
+    let (_, count) = k
+        .send(bulk(
+            "DELETE",
+            "/api/v1/executions/by-ids?includeNonTerminated=true",
+            &[&done, &running],
+        ))
+        .await;
+    assert_eq!(count, json!({"count": 2}));
+    for gone in [&done, &running] {
+        assert_eq!(
+            k.send(get(&format!("/api/v1/executions/{gone}"))).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // A bulk path is never read as a namespace and a flow id.
+    let (status, _) = k
+        .send(bulk("POST", "/api/v1/executions/kill/by-ids", &[&failed]))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, e) = k
+        .send(
+            Request::post("/api/v1/executions/replay/by-ids")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"not\": \"a list\"}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+}
+
+#[tokio::test]
 async fn file_inputs_new_and_legacy_forms() {
     let k = kite().await;
     let (status, e) = k
