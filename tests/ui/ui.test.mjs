@@ -451,6 +451,46 @@ describe("web UI", () => {
     await page.done();
   });
 
+  test("executions list: refreshes itself, text and label filters, bulk replay, kill and delete", async () => {
+    const flow = "id: short-nap\nnamespace: ui.bulk\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT2S\n";
+    const r = await fetch(`${kite.base}/api/v1/flows`, { method: "POST", headers: { "Content-Type": "application/x-yaml" }, body: flow });
+    assert.equal(r.status, 200, await r.text());
+    const start = (labels = "") => fetch(`${kite.base}/api/v1/executions/ui.bulk/short-nap${labels}`, { method: "POST" }).then((x) => x.json());
+    const napping = await start("?labels=batch:b1");
+    const page = await openPage({}, { allowStatus: [400] });
+    page.on("dialog", (d) => d.accept());
+    await page.goto(`${kite.base}/ui/executions?namespace=ui.bulk`);
+    const row = (id) => page.locator("table.executions tbody tr", { has: page.getByRole("link", { name: id, exact: true }) });
+    await row(napping.id).locator(".state-running").waitFor();
+    // No reload: the list follows the execution to its end.
+    await row(napping.id).locator(".state-success").waitFor({ timeout: 15000 });
+
+    const other = await start();
+    await page.goto(`${kite.base}/ui/executions?namespace=ui.bulk&label=batch:b1`);
+    await row(napping.id).waitFor();
+    assert.equal(await page.locator("table.executions tbody tr").count(), 1, "the label filter keeps one execution");
+    await page.goto(`${kite.base}/ui/executions?q=short-nap`);
+    await row(other.id).waitFor();
+    await row(other.id).locator(".state-success").waitFor({ timeout: 15000 });
+
+    // Replay both, then try to kill ended ones: refused, naming each id.
+    await page.getByLabel("Select all executions of the page").check();
+    await page.getByText("2 selected").waitFor();
+    await page.getByRole("group", { name: "Selected executions" }).getByRole("button", { name: "Replay" }).click();
+    await page.locator(".toast", { hasText: "Replayed 2 executions" }).waitFor();
+    await page.locator(".count", { hasText: "of 4" }).waitFor();
+    await page.getByLabel(`Select ${napping.id}`).check();
+    await page.getByRole("group", { name: "Selected executions" }).getByRole("button", { name: "Kill" }).click();
+    await page.locator(".toast.error", { hasText: `${napping.id} (execution already finished)` }).waitFor();
+    // Delete one: it leaves the list.
+    await page.getByLabel(`Select ${napping.id}`).check();
+    await page.getByRole("group", { name: "Selected executions" }).getByRole("button", { name: "Delete" }).click();
+    await page.locator(".toast", { hasText: "Deleted 1 execution" }).waitFor();
+    await page.locator(".count", { hasText: "of 3" }).waitFor();
+    assert.equal(await row(napping.id).count(), 0);
+    await page.done();
+  });
+
   test("a Subflow task's execution id opens the child execution", async () => {
     const r = await fetch(`${kite.base}/api/v1/executions/dev/parent-child?wait=true`, { method: "POST" });
     const parent = await r.json();

@@ -76,10 +76,33 @@ async function overviewTab(content, flow, signal) {
   }
 }
 
-export function executionsTable(rows, { showFlow = false } = {}) {
-  return table(["Id", ...(showFlow ? ["Namespace", "Flow"] : []), "State", "Started", "Duration", "Labels"],
+/**
+ * The executions table. With `selected` (a Set of ids), each row and the header get a
+ * checkbox that adds to or removes from it, and `onSelect()` is called on every change.
+ */
+export function executionsTable(rows, { showFlow = false, selected = null, onSelect = () => {} } = {}) {
+  const boxes = [];
+  const box = (e) => {
+    const input = h("input", { type: "checkbox", class: "select", "aria-label": `Select ${e.id}`, checked: selected.has(e.id),
+      onchange: () => {
+        if (input.checked) selected.add(e.id);
+        else selected.delete(e.id);
+        all.checked = boxes.every((b) => b.checked);
+        onSelect();
+      } });
+    boxes.push(input);
+    return input;
+  };
+  const all = selected ? h("input", { type: "checkbox", class: "select", "aria-label": "Select all executions of the page",
+    checked: rows.length > 0 && rows.every((e) => selected.has(e.id)),
+    onchange: () => {
+      rows.forEach((e) => (all.checked ? selected.add(e.id) : selected.delete(e.id)));
+      boxes.forEach((b) => (b.checked = all.checked));
+      onSelect();
+    } }) : null;
+  const view = table([selected ? h("span", {}, all, " Id") : "Id", ...(showFlow ? ["Namespace", "Flow"] : []), "State", "Started", "Duration", "Labels"],
     rows.map((e) => h("tr", {},
-      h("td", { class: "col-id" }, h("a", { href: executionHref(e), class: "mono" }, e.id)),
+      h("td", { class: "col-id" }, selected ? box(e) : null, h("a", { href: executionHref(e), class: "mono" }, e.id)),
       showFlow ? [h("td", {}, e.namespace), h("td", {}, h("a", { href: flowHref(e.namespace, e.flowId) }, e.flowId))] : null,
       h("td", {}, stateBadge(e.state?.current)),
       h("td", {}, time(e.state?.startDate)),
@@ -87,6 +110,7 @@ export function executionsTable(rows, { showFlow = false } = {}) {
       h("td", {}, formatMs(TERMINAL.has(e.state?.current) ? durationMs(e.state?.duration) : stateDuration(e.state))),
       h("td", { class: "labels" }, (e.labels || []).filter((l) => !l.key.startsWith("system.")).map((l) => h("span", { class: "chip" }, `${l.key}:${l.value}`))))),
     showFlow ? "executions with-flow" : "executions");
+  return view;
 }
 
 function triggerCard(flow, t) {
