@@ -1,13 +1,15 @@
 //! Kestra's SQL tasks (`io.kestra.plugin.jdbc.*`): `postgresql.Query`, `Queries`,
-//! `CopyIn` and `CopyOut`, `sqlite.Query` and `Queries`, with Kestra's properties,
+//! `CopyIn` and `CopyOut`, `sqlite.Query` and `Queries`, `duckdb.Query` and `Queries`, with Kestra's properties,
 //! defaults and outputs. The worker runs the statements with the database's own
 //! driver; here are what they are ([`SqlCall`]), the rows it reads back as Kestra's
 //! Java values ([`Row`], over [`IonValue`]) and the outputs made of them.
 //!
 //! - [`statements`]: splitting `Queries`' SQL, and `:name` parameters as placeholders.
 //! - [`connection`]: JDBC URLs and the connection properties.
+//! - [`duckdb`]: DuckDB's database and the files around it.
 
 pub mod connection;
+pub mod duckdb;
 pub mod statements;
 #[cfg(test)]
 mod tests;
@@ -17,6 +19,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 pub use connection::{PostgresConnection, SqlitePath, SslMode};
+pub use duckdb::{DuckDbDatabase, DuckDbPath};
 use statements::{bind_named, split_statements, Placeholder};
 
 use super::fetch_type::FetchType;
@@ -34,18 +37,20 @@ pub struct SqlCall {
 }
 
 impl SqlCall {
-    /// The internal storage files it reads: `CopyIn`'s `from`, SQLite's `sqliteFile`.
+    /// The internal storage files it reads: `CopyIn`'s `from`, SQLite's `sqliteFile`,
+    /// DuckDB's `databaseUri` (its `inputFiles` are checked by the worker).
     pub fn files_read(&self) -> Vec<&str> {
         let mut files = Vec::new();
         if let SqlOp::CopyIn { from, .. } = &self.op {
             files.push(from.as_str());
         }
-        if let Database::Sqlite(SqliteDatabase {
-            sqlite_file: Some(file),
-            ..
-        }) = &self.database
-        {
-            files.push(file.as_str());
+        match &self.database {
+            Database::Sqlite(SqliteDatabase {
+                sqlite_file: Some(file),
+                ..
+            }) => files.push(file.as_str()),
+            Database::DuckDb(db) => files.extend(db.database_uri.as_deref()),
+            _ => {}
         }
         files
     }
@@ -55,6 +60,7 @@ impl SqlCall {
 pub enum Database {
     Postgres(PostgresConnection),
     Sqlite(SqliteDatabase),
+    DuckDb(Box<DuckDbDatabase>),
 }
 
 /// A SQLite database of a task run.
@@ -139,6 +145,8 @@ pub enum SqlOutcome {
         results: Vec<StatementResult>,
         /// `outputDbFile`: the stored database file.
         database_uri: Option<String>,
+        /// DuckDB's `outputFiles`: key → stored file.
+        output_files: Option<IndexMap<String, String>>,
     },
     Copied {
         rows: u64,
@@ -153,6 +161,9 @@ pub enum SqlError {
     /// The database could not be reached or refused the login.
     #[error("Unable to connect to {address}: {message}")]
     Connect { address: String, message: String },
+    /// This build has no DuckDB (the `duckdb` cargo feature).
+    #[error("This build of Kite has no DuckDB: build it with the `duckdb` cargo feature (see docs/sql.md, DuckDB section)")]
+    NoDuckDb,
     /// The database's own message for a statement (with its 1-based number in `Queries`).
     #[error("{message}")]
     Statement { message: String },
@@ -222,6 +233,13 @@ const SQLITE_QUERIES: [Property; 21] = concat(&[
     &SQLITE_EXTRA,
     &[Property::new("transaction", Check::Any)],
 ]);
+const DUCKDB_QUERY: [Property; 23] = concat(&[&CONNECTION, &QUERY_OWN, &duckdb::DUCKDB_EXTRA]);
+const DUCKDB_QUERIES: [Property; 24] = concat(&[
+    &CONNECTION,
+    &QUERY_OWN,
+    &duckdb::DUCKDB_EXTRA,
+    &[Property::new("transaction", Check::Any)],
+]);
 const COPY_OWN: [Property; 15] = [
     Property::new("table", Check::Any),
     Property::new("columns", Check::Any),
@@ -285,12 +303,27 @@ pub const TASKS: &[IoTaskSpec] = &[
         |p, r| prepare_statements(p, r, Engine::Sqlite, true),
         finish,
     ),
+    IoTaskSpec::new(
+        IoKind::DuckDbQuery,
+        "io.kestra.plugin.jdbc.duckdb.Query",
+        &DUCKDB_QUERY,
+        |p, r| prepare_statements(p, r, Engine::DuckDb, false),
+        finish,
+    ),
+    IoTaskSpec::new(
+        IoKind::DuckDbQueries,
+        "io.kestra.plugin.jdbc.duckdb.Queries",
+        &DUCKDB_QUERIES,
+        |p, r| prepare_statements(p, r, Engine::DuckDb, true),
+        finish,
+    ),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Engine {
     Postgres,
     Sqlite,
+    DuckDb,
 }
 
 impl Props<'_> {
@@ -320,7 +353,7 @@ impl Props<'_> {
         })
     }
 
-    fn database(&self, engine: Engine) -> Result<Database, String> {
+    fn database(&self, engine: Engine, multiple: bool) -> Result<Database, String> {
         Ok(match engine {
             Engine::Postgres => Database::Postgres(self.postgres_connection()?),
             Engine::Sqlite => Database::Sqlite(SqliteDatabase {
@@ -328,6 +361,7 @@ impl Props<'_> {
                 sqlite_file: self.text("sqliteFile")?,
                 output_db_file: self.flag("outputDbFile", false)?,
             }),
+            Engine::DuckDb => Database::DuckDb(Box::new(duckdb::database(self, multiple)?)),
         })
     }
 
@@ -367,7 +401,7 @@ fn prepare_statements(
     multiple: bool,
 ) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    let database = p.database(engine)?;
+    let database = p.database(engine, multiple)?;
     let sql = p.required("sql")?;
     let mut texts = split_statements(&sql);
     if texts.is_empty() {
@@ -388,7 +422,7 @@ fn prepare_statements(
     }
     let parameters = p.object("parameters")?.unwrap_or_default();
     let style = match engine {
-        Engine::Postgres => Placeholder::Dollar,
+        Engine::Postgres | Engine::DuckDb => Placeholder::Dollar,
         Engine::Sqlite => Placeholder::Question,
     };
     let statements = texts
@@ -578,6 +612,7 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
             SqlOutcome::Ran {
                 results,
                 database_uri,
+                output_files,
             },
             SqlOp::Run(statements),
         ) => {
@@ -599,6 +634,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
                 outputs.insert("outputs".into(), Value::Array(list));
             } else if let Some(result) = results.first() {
                 outputs.extend(result_outputs(result, false));
+            }
+            if let Some(files) = output_files {
+                let files = files.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                outputs.insert("outputFiles".into(), Value::Object(files));
             }
             if let Some(uri) = database_uri {
                 outputs.insert("databaseUri".into(), uri.into());

@@ -279,6 +279,7 @@ fn query_outputs_are_kestras() {
     let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
         results: vec![StatementResult::Row(Some(row()))],
         database_uri: None,
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), now);
     assert_eq!(result.state, StateType::Success);
@@ -290,6 +291,7 @@ fn query_outputs_are_kestras() {
     let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
         results: vec![StatementResult::Row(None)],
         database_uri: None,
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), now);
     assert_eq!(
@@ -317,6 +319,7 @@ fn queries_outputs_list_each_result_set() {
             },
         ],
         database_uri: Some("kestra:///db.sqlite".into()),
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
     assert_eq!(
