@@ -199,7 +199,8 @@ fn uuid(bytes: &[u8]) -> String {
 /// `00:00:00` when empty.
 pub fn interval(months: i32, days: i32, nanos: i64) -> String {
     let mut parts = Vec::new();
-    let unit = |n: i64, name: &str| format!("{n} {name}{}", if n == 1 || n == -1 { "" } else { "s" });
+    // DuckDB writes the plural for every count but 1 (`-1 days`).
+    let unit = |n: i64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
     let (years, months) = (months / 12, months % 12);
     if years != 0 {
         parts.push(unit(years.into(), "year"));
