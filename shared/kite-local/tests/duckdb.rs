@@ -52,7 +52,12 @@ impl Worker {
     }
 
     async fn run(&self, task: &str, properties: Value) -> Result<SqlOutcome, SqlError> {
-        run(&self.clients, &Worker::call(task, properties), &self.folder.scope()).await
+        run(
+            &self.clients,
+            &Worker::call(task, properties),
+            &self.folder.scope(),
+        )
+        .await
     }
 
     async fn ran(&self, task: &str, properties: Value) -> SqlOutcome {
@@ -163,7 +168,10 @@ async fn store_parameters_and_errors() {
     };
     assert_eq!(*size, 1);
     assert!(uri.ends_with("/tasks/t/tr/query-3.ion"), "{uri}");
-    assert_eq!(worker.folder.text(uri), "{id:1,customer:\"Kelly\",total:166.89,placed:2024-01-02}\n");
+    assert_eq!(
+        worker.folder.text(uri),
+        "{id:1,customer:\"Kelly\",total:166.89,placed:2024-01-02}\n"
+    );
     assert_eq!(
         worker.as_csv(uri).await,
         "id,customer,total,placed\n1,Kelly,166.89,2024-01-02\n"
@@ -173,7 +181,10 @@ async fn store_parameters_and_errors() {
     let Err(message) = prepare(QUERY, json!({"sql": "SELECT 1; SELECT 2"})) else {
         panic!("accepted")
     };
-    assert!(message.starts_with("Query task support only a single SQL statement"), "{message}");
+    assert!(
+        message.starts_with("Query task support only a single SQL statement"),
+        "{message}"
+    );
 
     // DuckDB's own message.
     let error = worker
@@ -183,7 +194,10 @@ async fn store_parameters_and_errors() {
     let SqlError::Statement { message } = &error else {
         panic!("{error:?}")
     };
-    assert!(message.starts_with("Parser Error: syntax error at or near \"SELEC\""), "{message}");
+    assert!(
+        message.starts_with("Parser Error: syntax error at or near \"SELEC\""),
+        "{message}"
+    );
 
     // A failed statement of Queries rolls the others back: the database is empty.
     let error = worker
@@ -194,7 +208,10 @@ async fn store_parameters_and_errors() {
         )
         .await
         .expect_err("a bad value");
-    assert!(error.to_string().contains("Could not convert string 'x'"), "{error}");
+    assert!(
+        error.to_string().contains("Could not convert string 'x'"),
+        "{error}"
+    );
     let tables = worker
         .rows(
             QUERY,
@@ -239,7 +256,13 @@ async fn files_in_and_out_and_database_files() {
             _ => None,
         })
         .collect();
-    assert_eq!(rows, vec![json!({"count": 3, "note": "written in"}), json!({"name": "Ailane"})]);
+    assert_eq!(
+        rows,
+        vec![
+            json!({"count": 3, "note": "written in"}),
+            json!({"name": "Ailane"})
+        ]
+    );
     assert_eq!(
         worker.folder.text(&output_files["out"]),
         "id,name\n1,Ailane\n2,Quinu\n3,Viva\n"
@@ -273,7 +296,12 @@ async fn files_in_and_out_and_database_files() {
 /// The CPU time this process has used, in clock ticks (user and system).
 fn cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
     // utime and stime: the 14th and 15th fields, the 12th and 13th after the name.
     fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
 }

@@ -42,7 +42,9 @@ pub async fn run(clients: &SqlClients, call: &SqlCall, scope: &Scope<'_>) -> Res
         (Database::Sqlite(db), SqlOp::Run(statements)) => sqlite::run(db, statements, scope).await,
         (Database::Postgres(connection), op) => postgres::run(&clients.postgres, connection, op, scope).await,
         (Database::DuckDb(db), SqlOp::Run(statements)) => run_duckdb(db, statements, scope).await,
-        (Database::Sqlite(_) | Database::DuckDb(_), _) => Err(SqlError::Task("COPY is a PostgreSQL command".into())),
+        (Database::Sqlite(_) | Database::DuckDb(_), _) => {
+            Err(SqlError::Task("COPY is a PostgreSQL command".into()))
+        }
     }
 }
 

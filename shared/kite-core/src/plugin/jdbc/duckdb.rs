@@ -56,7 +56,12 @@ pub fn variables(properties: &Map<String, Value>) -> Map<String, Value> {
         let files: Map<String, Value> = keys
             .iter()
             .filter_map(Value::as_str)
-            .map(|key| (key.to_string(), Value::String(format!("{WORKING_DIR_MARK}/{key}"))))
+            .map(|key| {
+                (
+                    key.to_string(),
+                    Value::String(format!("{WORKING_DIR_MARK}/{key}")),
+                )
+            })
             .collect();
         vars.insert("outputFiles".into(), Value::Object(files));
     }
@@ -68,7 +73,9 @@ pub(super) fn database(p: &Props, multiple: bool) -> Result<DuckDbDatabase, Stri
     let url = p.rendered("url")?.unwrap_or_else(|| URL_PREFIX.into());
     let url = url.trim();
     let Some(target) = url.strip_prefix(URL_PREFIX) else {
-        return Err(format!("Invalid DuckDB url '{url}': expected jdbc:duckdb: or jdbc:duckdb:/path/to/file.db"));
+        return Err(format!(
+            "Invalid DuckDB url '{url}': expected jdbc:duckdb: or jdbc:duckdb:/path/to/file.db"
+        ));
     };
     let path = match target.trim() {
         "" => DuckDbPath::New,
@@ -120,16 +127,26 @@ mod tests {
         )
         .unwrap();
         let IoCall::Sql(call) = call else { panic!() };
-        let Database::DuckDb(db) = &call.database else { panic!() };
+        let Database::DuckDb(db) = &call.database else {
+            panic!()
+        };
         assert_eq!(db.path, DuckDbPath::New);
         assert_eq!(db.output_files, ["out"]);
         assert!(!db.output_db_file);
         assert_eq!(
             db.input_files,
-            [("in.csv".to_string(), InputFile::Storage("kestra:///ns/f/executions/e/x.csv".into()))]
+            [(
+                "in.csv".to_string(),
+                InputFile::Storage("kestra:///ns/f/executions/e/x.csv".into())
+            )]
         );
-        let SqlOp::Run(statements) = &call.op else { panic!() };
-        assert_eq!(statements.statements[0].sql, "SELECT * FROM read_csv_auto('in.csv') WHERE a = $1");
+        let SqlOp::Run(statements) = &call.op else {
+            panic!()
+        };
+        assert_eq!(
+            statements.statements[0].sql,
+            "SELECT * FROM read_csv_auto('in.csv') WHERE a = $1"
+        );
         assert_eq!(statements.statements[0].parameters, [json!(1)]);
         assert_eq!(call.files_read(), Vec::<&str>::new());
     }
@@ -152,13 +169,18 @@ mod tests {
             db(queries, "jdbc:duckdb:a.db").unwrap_err(),
             "The database file path is not valid (Path to database file must be absolute)"
         );
-        assert!(db(query, "jdbc:postgresql://127.0.0.1/kestra").unwrap_err().starts_with("Invalid DuckDB url"));
+        assert!(db(query, "jdbc:postgresql://127.0.0.1/kestra")
+            .unwrap_err()
+            .starts_with("Invalid DuckDB url"));
     }
 
     #[test]
     fn working_dir_and_output_files_are_marks() {
         let vars = variables(json!({"outputFiles": ["out"]}).as_object().unwrap());
         assert_eq!(vars["workingDir"], json!(WORKING_DIR_MARK));
-        assert_eq!(vars["outputFiles"]["out"], json!(format!("{WORKING_DIR_MARK}/out")));
+        assert_eq!(
+            vars["outputFiles"]["out"],
+            json!(format!("{WORKING_DIR_MARK}/out"))
+        );
     }
 }

@@ -6,9 +6,9 @@
 //! `UUID` and `ENUM` as text, `JSON` as its value, lists and arrays as lists, structs as
 //! maps. Values inside lists and structs are converted by the same rules.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use ::duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use ::duckdb::types::{TimeUnit, Value};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use kite_core::ion::{Decimal, IonType, IonValue, JavaTime};
 
 /// A column's type, as far as the conversion needs it (children for nested types).
@@ -27,7 +27,10 @@ pub enum CellType {
 impl CellType {
     /// The type of a result column.
     pub fn of(handle: &LogicalTypeHandle) -> CellType {
-        if handle.get_alias().is_some_and(|alias| alias.eq_ignore_ascii_case("JSON")) {
+        if handle
+            .get_alias()
+            .is_some_and(|alias| alias.eq_ignore_ascii_case("JSON"))
+        {
             return CellType::Json;
         }
         let Ok(id) = handle.try_id() else {
@@ -238,16 +241,23 @@ mod tests {
     #[test]
     fn intervals_print_as_duckdb() {
         assert_eq!(interval(0, 28, 0), "28 days");
-        assert_eq!(interval(14, 3, (4 * 3600 + 5 * 60 + 6) * 1_000_000_000 + 500_000_000), "1 year 2 months 3 days 04:05:06.5");
+        assert_eq!(
+            interval(14, 3, (4 * 3600 + 5 * 60 + 6) * 1_000_000_000 + 500_000_000),
+            "1 year 2 months 3 days 04:05:06.5"
+        );
         assert_eq!(interval(0, 0, 0), "00:00:00");
         assert_eq!(interval(1, -1, 0), "1 month -1 days");
     }
 
     #[test]
     fn decimals_keep_their_scale() {
-        let IonValue::Decimal(d) = decimal(12_345_123, 3) else { panic!() };
+        let IonValue::Decimal(d) = decimal(12_345_123, 3) else {
+            panic!()
+        };
         assert_eq!(java_decimal(&d), "12345.123");
-        let IonValue::Decimal(d) = decimal(-5, 2) else { panic!() };
+        let IonValue::Decimal(d) = decimal(-5, 2) else {
+            panic!()
+        };
         assert_eq!(java_decimal(&d), "-0.05");
     }
 
@@ -257,7 +267,10 @@ mod tests {
         // 2020-06-10 15:55:23.383345 as stored (no zone): that wall time in Paris.
         let t = 1_591_804_523_383_345;
         let local = timestamp(TimeUnit::Microsecond, t, &CellType::Timestamp, paris);
-        assert_eq!(local.to_json(), serde_json::json!("2020-06-10T15:55:23.383345+02:00"));
+        assert_eq!(
+            local.to_json(),
+            serde_json::json!("2020-06-10T15:55:23.383345+02:00")
+        );
         let utc = timestamp(TimeUnit::Microsecond, t, &CellType::TimestampTz, paris);
         assert_eq!(utc.to_json(), serde_json::json!("2020-06-10T15:55:23.383345Z"));
         assert_eq!(

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use ::duckdb::{params_from_iter, Connection, InterruptHandle};
 use indexmap::IndexMap;
 use kite_core::plugin::fetch_type::FetchType;
-use kite_core::plugin::jdbc::{DuckDbDatabase, DuckDbPath, Row, SqlError, SqlOutcome, StatementResult, Statements};
+use kite_core::plugin::jdbc::{
+    DuckDbDatabase, DuckDbPath, Row, SqlError, SqlOutcome, StatementResult, Statements,
+};
 use kite_core::plugin::scripts::WORKING_DIR_MARK;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -27,7 +29,9 @@ use cells::{convert, CellType};
 /// What the blocking thread reports, in order.
 enum Event {
     /// A statement starts; `rows`: it returns rows.
-    Statement { rows: bool },
+    Statement {
+        rows: bool,
+    },
     Row(Row),
     /// The statement's rows are all sent.
     Done,
@@ -43,7 +47,11 @@ fn local(e: impl std::fmt::Display) -> SqlError {
     SqlError::Task(format!("Unable to prepare the working directory: {e}"))
 }
 
-pub async fn run(db: &DuckDbDatabase, statements: &Statements, scope: &Scope<'_>) -> Result<SqlOutcome, SqlError> {
+pub async fn run(
+    db: &DuckDbDatabase,
+    statements: &Statements,
+    scope: &Scope<'_>,
+) -> Result<SqlOutcome, SqlError> {
     // Removed when dropped: at the end, and when a timeout or a kill drops the run.
     let root = tempfile::Builder::new()
         .prefix("kite-duckdb-")
@@ -52,7 +60,9 @@ pub async fn run(db: &DuckDbDatabase, statements: &Statements, scope: &Scope<'_>
     let (work, mut file) = match &db.path {
         DuckDbPath::File(path) => {
             let path = PathBuf::from(path);
-            let parent = path.parent().map_or_else(|| root.path().to_path_buf(), Path::to_path_buf);
+            let parent = path
+                .parent()
+                .map_or_else(|| root.path().to_path_buf(), Path::to_path_buf);
             tokio::fs::create_dir_all(&parent).await.map_err(local)?;
             (parent, Some(path))
         }
@@ -66,16 +76,24 @@ pub async fn run(db: &DuckDbDatabase, statements: &Statements, scope: &Scope<'_>
     let work_text = work.to_string_lossy().into_owned();
     let replace = |text: &str| text.replace(WORKING_DIR_MARK, &work_text);
 
-    files::input_files(scope.files.as_ref(), &work, &db.input_files, scope.readable, replace)
-        .await
-        .map_err(|e| SqlError::Task(e.to_string()))?;
+    files::input_files(
+        scope.files.as_ref(),
+        &work,
+        &db.input_files,
+        scope.readable,
+        replace,
+    )
+    .await
+    .map_err(|e| SqlError::Task(e.to_string()))?;
     if let Some(uri) = &db.database_uri {
         let path = work.join(format!("{}.db", database_file_name(uri)));
         download(scope, uri, &path).await?;
         file = Some(path);
     }
     for key in &db.output_files {
-        files::write(&work, key, b"").await.map_err(|e| SqlError::Task(e.to_string()))?;
+        files::write(&work, key, b"")
+            .await
+            .map_err(|e| SqlError::Task(e.to_string()))?;
     }
 
     let mut statements = statements.clone();
@@ -161,7 +179,13 @@ fn database_file_name(uri: &str) -> String {
         .next()
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if name.is_empty() {
         "database".into()
@@ -351,7 +375,10 @@ mod tests {
         assert!(!returns_rows("INSERT INTO t VALUES (1)", &count));
         assert!(!returns_rows("  create table t as select 1", &count));
         assert!(returns_rows("SELECT count(*) AS Count FROM t", &count));
-        assert!(returns_rows("INSERT INTO t VALUES (1) RETURNING id", &["id".to_string()]));
+        assert!(returns_rows(
+            "INSERT INTO t VALUES (1) RETURNING id",
+            &["id".to_string()]
+        ));
         assert!(!returns_rows("CREATE TABLE t (a INT)", &[]));
     }
 }
