@@ -355,4 +355,20 @@ async fn the_example_flow_runs() {
         .to_string();
     let csv = String::from_utf8(files.read_blocking(&csv_uri).expect("csv")).expect("utf-8");
     assert_eq!(csv, "region,orders,revenue\nEMEA,2,179.39\nAMER,1,42.0\n");
+    // `{{ outputFiles.emea }}` was a file of the working directory, stored afterwards.
+    let load = done
+        .task_runs()
+        .iter()
+        .find(|tr| tr.task_id == "load")
+        .and_then(|tr| tr.outputs.clone())
+        .expect("load's outputs");
+    let emea = load["outputFiles"]["emea"].as_str().expect("outputFiles.emea");
+    let exported = String::from_utf8(files.read_blocking(emea).expect("emea")).expect("utf-8");
+    assert_eq!(exported, "id,total\n1,166.89\n3,12.5\n");
+    assert!(
+        load["databaseUri"]
+            .as_str()
+            .is_some_and(|uri| uri.ends_with("/database.db")),
+        "{load:?}"
+    );
 }

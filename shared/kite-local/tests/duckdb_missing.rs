@@ -17,12 +17,12 @@ async fn duckdb_tasks_fail_saying_how_to_build_with_duckdb() {
     let (done, logs) = common::run_flow(&engine, source).await;
     runtime.shutdown().await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    let report = done
+    let load = done
         .task_runs()
         .iter()
-        .find(|tr| tr.task_id == "report")
-        .expect("the report task ran");
-    assert_eq!(report.state.current, StateType::Failed);
+        .find(|tr| tr.task_id == "load")
+        .expect("the load task ran");
+    assert_eq!(load.state.current, StateType::Failed);
     assert!(
         logs.iter().any(|l| l
             == "This build of Kite has no DuckDB: build it with the `duckdb` cargo feature (see docs/sql.md, DuckDB section)"),

@@ -356,3 +356,27 @@ fn copy_outputs() {
         json!({"uri": "kestra:///out", "rowCount": 3})
     );
 }
+
+#[test]
+fn duckdb_outputs_have_output_files_and_the_database() {
+    let call = run_call(
+        "io.kestra.plugin.jdbc.duckdb.Query",
+        json!({"sql": "select 1 as id", "fetchType": "FETCH", "outputFiles": ["out"], "outputDbFile": true}),
+    );
+    let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
+        results: vec![StatementResult::Rows(vec![vec![("id".into(), IonValue::Int(1))]])],
+        database_uri: Some("kestra:///dev/f/executions/e/tasks/q/tr/database.db".into()),
+        output_files: Some(IndexMap::from([(
+            "out".to_string(),
+            "kestra:///dev/f/executions/e/tasks/q/tr/out".to_string(),
+        )])),
+    }));
+    let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
+    assert_eq!(result.state, StateType::Success);
+    assert_eq!(
+        Value::Object(result.outputs.into_iter().collect()),
+        json!({"rows": [{"id": 1}], "size": 1,
+               "outputFiles": {"out": "kestra:///dev/f/executions/e/tasks/q/tr/out"},
+               "databaseUri": "kestra:///dev/f/executions/e/tasks/q/tr/database.db"})
+    );
+}
