@@ -269,6 +269,22 @@ async fn files_in_and_out_and_database_files() {
     );
     assert!(database.ends_with("/tasks/t/tr/database.db"), "{database}");
 
+    // A one-line Query's `filename` column is relative to the working directory, as Kestra's.
+    let rows = worker
+        .rows(
+            QUERY,
+            json!({"inputFiles": {"a.csv": "x\n1\n", "b.csv": "x\n2\n"},
+                   "sql": "SELECT x, filename FROM read_csv_auto('{{ workingDir }}/*.csv', filename = true) ORDER BY x"}),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"x": 1, "filename": "a.csv"}),
+            json!({"x": 2, "filename": "b.csv"})
+        ]
+    );
+
     // The next task starts from the stored database, changes it and stores it again.
     let outcome = worker
         .ran(

@@ -97,8 +97,12 @@ pub async fn run(
     }
 
     let mut statements = statements.clone();
+    let single = !statements.multiple && statements.statements.len() == 1;
     for statement in &mut statements.statements {
         statement.sql = replace(&statement.sql);
+        if single {
+            statement.sql = relative_file_names(&statement.sql, &work_text);
+        }
         for parameter in &mut statement.parameters {
             if let serde_json::Value::String(text) = parameter {
                 *text = replace(text);
@@ -170,6 +174,20 @@ pub async fn run(
         database_uri,
         output_files: Some(output_files),
     })
+}
+
+/// Kestra's `Query` shows the `filename` column of `read_csv(…, filename = true)` relative
+/// to the working directory: a one-line query asking for it is wrapped to strip the folder.
+fn relative_file_names(sql: &str, work: &str) -> String {
+    static ASKS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^.*filename\s*=\s*(true|1).*$").expect("a valid pattern")
+    });
+    if !ASKS.is_match(&sql.to_lowercase()) {
+        return sql.to_string();
+    }
+    let folder = regex::escape(&format!("{work}/")).replace('\'', "''");
+    let inner = sql.trim_end().trim_end_matches(';');
+    format!("SELECT * REPLACE(regexp_replace(filename, '^{folder}', '') AS filename) FROM ({inner})")
 }
 
 /// A file name from a URI's last segment (its characters kept to a safe set).
@@ -368,6 +386,18 @@ fn parameter(value: &serde_json::Value) -> ::duckdb::types::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_names_are_relative_in_one_line_queries() {
+        assert_eq!(
+            relative_file_names("SELECT * FROM read_csv_auto('*.csv', filename=true);", "/tmp/w.1"),
+            "SELECT * REPLACE(regexp_replace(filename, '^/tmp/w\\.1/', '') AS filename) FROM (SELECT * FROM read_csv_auto('*.csv', filename=true))"
+        );
+        // As Kestra's pattern: not across lines.
+        let two_lines = "SELECT *\nFROM read_csv_auto('*.csv', filename = 1)";
+        assert_eq!(relative_file_names(two_lines, "/w"), two_lines);
+        assert_eq!(relative_file_names("SELECT 1", "/w"), "SELECT 1");
+    }
 
     #[test]
     fn changed_row_counts_are_not_rows() {
