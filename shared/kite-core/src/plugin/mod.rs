@@ -20,7 +20,7 @@
 //! - [`aws`]: Kestra's AWS tasks (`io.kestra.plugin.aws.s3.*`, `dynamodb.*`,
 //!   `lambda.Invoke`, `eventbridge.PutEvents`, `sqs.Publish`).
 //! - [`jdbc`]: SQL queries (`io.kestra.plugin.jdbc.postgresql.Query`, `Queries`, `CopyIn`,
-//!   `CopyOut`, `io.kestra.plugin.jdbc.sqlite.Query`, `Queries`).
+//!   `CopyOut`, `io.kestra.plugin.jdbc.sqlite.Query`, `Queries`, `duckdb.Query`, `Queries`).
 //! - [`scripts`]: script tasks run as processes (`io.kestra.plugin.scripts.shell.*`,
 //!   `python.*`, `node.*`, the legacy `io.kestra.core.tasks.scripts.Bash` and `Python`).
 //!
@@ -142,6 +142,8 @@ pub enum IoKind {
     SqliteQuery,
     SqliteQueries,
     SerdesIonToExcel,
+    DuckDbQuery,
+    DuckDbQueries,
 }
 
 /// A task type that does I/O: its names, its properties and what it does.
@@ -241,6 +243,7 @@ pub fn task_variables(kind: IoKind, properties: &Map<String, Value>) -> Map<Stri
         | IoKind::NodeScript
         | IoKind::LegacyBash
         | IoKind::LegacyPython => scripts::variables(kind, properties),
+        IoKind::DuckDbQuery | IoKind::DuckDbQueries => jdbc::duckdb::variables(properties),
         _ => Map::new(),
     }
 }

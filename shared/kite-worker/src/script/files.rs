@@ -40,7 +40,7 @@ async fn create_parent(path: &Path) -> Result<(), ScriptError> {
 }
 
 /// Writes `content` to `name` under `dir`.
-pub(super) async fn write(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf, ScriptError> {
+pub(crate) async fn write(dir: &Path, name: &str, content: &[u8]) -> Result<PathBuf, ScriptError> {
     let path = inside(dir, name)?;
     create_parent(&path).await?;
     tokio::fs::write(&path, content).await.map_err(local)?;
@@ -57,7 +57,7 @@ async fn download(files: &dyn FileStorage, uri: &str, path: &Path) -> Result<(),
 }
 
 /// Writes the input files; stored files must be readable by the execution.
-pub(super) async fn input_files(
+pub(crate) async fn input_files(
     files: &dyn FileStorage,
     dir: &Path,
     inputs: &[(String, InputFile)],
@@ -135,7 +135,7 @@ async fn upload(
 
 /// Uploads the working directory's files that match `globs`, the legacy keys' files and
 /// every file of the output directory; returns name → URI.
-pub(super) async fn upload_outputs(
+pub(crate) async fn upload_outputs(
     files: &dyn FileStorage,
     prefix: &str,
     work: &Path,

@@ -6,7 +6,7 @@
 //! uploaded under the task run's storage prefix. Inside a `flow.WorkingDirectory` the
 //! working directory is the folder its script children share ([`shared`]).
 
-mod files;
+pub(crate) mod files;
 mod process;
 mod python;
 mod shared;

@@ -4,12 +4,16 @@
 //! holds a batch of rows, whatever the result's size).
 //!
 //! - [`sqlite`]: SQLite files and in-memory databases (rusqlite, on a blocking thread).
+//! - `duckdb` (the `duckdb` cargo feature): DuckDB, embedded as SQLite is; a build without
+//!   the feature fails DuckDB's tasks with [`SqlError::NoDuckDb`].
 //! - [`postgres`]: PostgreSQL servers (tokio-postgres), with a pool of idle connections
 //!   per server and login kept by the worker.
 //!
 //! A task run stopped (timeout, kill) drops the future running it: the statement running
 //! then is cancelled on the database (SQLite's interrupt, PostgreSQL's cancel request).
 
+#[cfg(feature = "duckdb")]
+pub mod duckdb;
 pub mod postgres;
 pub mod sqlite;
 
@@ -37,8 +41,29 @@ pub async fn run(clients: &SqlClients, call: &SqlCall, scope: &Scope<'_>) -> Res
     match (&call.database, &call.op) {
         (Database::Sqlite(db), SqlOp::Run(statements)) => sqlite::run(db, statements, scope).await,
         (Database::Postgres(connection), op) => postgres::run(&clients.postgres, connection, op, scope).await,
-        (Database::Sqlite(_), _) => Err(SqlError::Task("COPY is a PostgreSQL command".into())),
+        (Database::DuckDb(db), SqlOp::Run(statements)) => run_duckdb(db, statements, scope).await,
+        (Database::Sqlite(_) | Database::DuckDb(_), _) => {
+            Err(SqlError::Task("COPY is a PostgreSQL command".into()))
+        }
     }
+}
+
+#[cfg(feature = "duckdb")]
+async fn run_duckdb(
+    db: &kite_core::plugin::jdbc::DuckDbDatabase,
+    statements: &kite_core::plugin::jdbc::Statements,
+    scope: &Scope<'_>,
+) -> Result<SqlOutcome, SqlError> {
+    duckdb::run(db, statements, scope).await
+}
+
+#[cfg(not(feature = "duckdb"))]
+async fn run_duckdb(
+    _: &kite_core::plugin::jdbc::DuckDbDatabase,
+    _: &kite_core::plugin::jdbc::Statements,
+    _: &Scope<'_>,
+) -> Result<SqlOutcome, SqlError> {
+    Err(SqlError::NoDuckDb)
 }
 
 /// Where the rows of one statement go, by `fetchType`.

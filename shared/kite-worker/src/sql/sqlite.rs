@@ -89,6 +89,7 @@ pub async fn run(
     Ok(SqlOutcome::Ran {
         results,
         database_uri,
+        output_files: None,
     })
 }
 
@@ -109,7 +110,7 @@ fn database_path(db: &SqliteDatabase, folder: &Path) -> Option<PathBuf> {
     }
 }
 
-async fn download(scope: &Scope<'_>, uri: &str, path: &Path) -> Result<(), SqlError> {
+pub(super) async fn download(scope: &Scope<'_>, uri: &str, path: &Path) -> Result<(), SqlError> {
     let mut from = open(scope.files.as_ref(), uri, scope.readable).await?;
     let local = |e: std::io::Error| SqlError::Task(format!("Unable to write the database file: {e}"));
     let mut file = tokio::fs::File::create(path).await.map_err(local)?;
@@ -122,7 +123,7 @@ async fn download(scope: &Scope<'_>, uri: &str, path: &Path) -> Result<(), SqlEr
     file.flush().await.map_err(local)
 }
 
-async fn upload(scope: &Scope<'_>, path: &Path) -> Result<String, SqlError> {
+pub(super) async fn upload(scope: &Scope<'_>, path: &Path) -> Result<String, SqlError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

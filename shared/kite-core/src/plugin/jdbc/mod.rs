@@ -1,13 +1,16 @@
 //! Kestra's SQL tasks (`io.kestra.plugin.jdbc.*`): `postgresql.Query`, `Queries`,
-//! `CopyIn` and `CopyOut`, `sqlite.Query` and `Queries`, with Kestra's properties,
+//! `CopyIn` and `CopyOut`, `sqlite.Query` and `Queries`, `duckdb.Query` and `Queries`, with Kestra's properties,
 //! defaults and outputs. The worker runs the statements with the database's own
 //! driver; here are what they are ([`SqlCall`]), the rows it reads back as Kestra's
 //! Java values ([`Row`], over [`IonValue`]) and the outputs made of them.
 //!
 //! - [`statements`]: splitting `Queries`' SQL, and `:name` parameters as placeholders.
 //! - [`connection`]: JDBC URLs and the connection properties.
+//! - [`duckdb`]: DuckDB's database and the files around it.
 
 pub mod connection;
+mod copy;
+pub mod duckdb;
 pub mod statements;
 #[cfg(test)]
 mod tests;
@@ -17,6 +20,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 pub use connection::{PostgresConnection, SqlitePath, SslMode};
+pub use duckdb::{DuckDbDatabase, DuckDbPath};
 use statements::{bind_named, split_statements, Placeholder};
 
 use super::fetch_type::FetchType;
@@ -34,18 +38,20 @@ pub struct SqlCall {
 }
 
 impl SqlCall {
-    /// The internal storage files it reads: `CopyIn`'s `from`, SQLite's `sqliteFile`.
+    /// The internal storage files it reads: `CopyIn`'s `from`, SQLite's `sqliteFile`,
+    /// DuckDB's `databaseUri` (its `inputFiles` are checked by the worker).
     pub fn files_read(&self) -> Vec<&str> {
         let mut files = Vec::new();
         if let SqlOp::CopyIn { from, .. } = &self.op {
             files.push(from.as_str());
         }
-        if let Database::Sqlite(SqliteDatabase {
-            sqlite_file: Some(file),
-            ..
-        }) = &self.database
-        {
-            files.push(file.as_str());
+        match &self.database {
+            Database::Sqlite(SqliteDatabase {
+                sqlite_file: Some(file),
+                ..
+            }) => files.push(file.as_str()),
+            Database::DuckDb(db) => files.extend(db.database_uri.as_deref()),
+            _ => {}
         }
         files
     }
@@ -55,6 +61,7 @@ impl SqlCall {
 pub enum Database {
     Postgres(PostgresConnection),
     Sqlite(SqliteDatabase),
+    DuckDb(Box<DuckDbDatabase>),
 }
 
 /// A SQLite database of a task run.
@@ -139,6 +146,8 @@ pub enum SqlOutcome {
         results: Vec<StatementResult>,
         /// `outputDbFile`: the stored database file.
         database_uri: Option<String>,
+        /// DuckDB's `outputFiles`: key → stored file.
+        output_files: Option<IndexMap<String, String>>,
     },
     Copied {
         rows: u64,
@@ -153,6 +162,9 @@ pub enum SqlError {
     /// The database could not be reached or refused the login.
     #[error("Unable to connect to {address}: {message}")]
     Connect { address: String, message: String },
+    /// This build has no DuckDB (the `duckdb` cargo feature).
+    #[error("This build of Kite has no DuckDB: build it with the `duckdb` cargo feature (see docs/sql.md, DuckDB section)")]
+    NoDuckDb,
     /// The database's own message for a statement (with its 1-based number in `Queries`).
     #[error("{message}")]
     Statement { message: String },
@@ -222,6 +234,13 @@ const SQLITE_QUERIES: [Property; 21] = concat(&[
     &SQLITE_EXTRA,
     &[Property::new("transaction", Check::Any)],
 ]);
+const DUCKDB_QUERY: [Property; 23] = concat(&[&CONNECTION, &QUERY_OWN, &duckdb::DUCKDB_EXTRA]);
+const DUCKDB_QUERIES: [Property; 24] = concat(&[
+    &CONNECTION,
+    &QUERY_OWN,
+    &duckdb::DUCKDB_EXTRA,
+    &[Property::new("transaction", Check::Any)],
+]);
 const COPY_OWN: [Property; 15] = [
     Property::new("table", Check::Any),
     Property::new("columns", Check::Any),
@@ -261,14 +280,14 @@ pub const TASKS: &[IoTaskSpec] = &[
         IoKind::PostgresCopyIn,
         "io.kestra.plugin.jdbc.postgresql.CopyIn",
         &COPY_IN,
-        prepare_copy_in,
+        copy::prepare_copy_in,
         finish,
     ),
     IoTaskSpec::new(
         IoKind::PostgresCopyOut,
         "io.kestra.plugin.jdbc.postgresql.CopyOut",
         &COPY_OUT,
-        prepare_copy_out,
+        copy::prepare_copy_out,
         finish,
     ),
     IoTaskSpec::new(
@@ -285,12 +304,27 @@ pub const TASKS: &[IoTaskSpec] = &[
         |p, r| prepare_statements(p, r, Engine::Sqlite, true),
         finish,
     ),
+    IoTaskSpec::new(
+        IoKind::DuckDbQuery,
+        "io.kestra.plugin.jdbc.duckdb.Query",
+        &DUCKDB_QUERY,
+        |p, r| prepare_statements(p, r, Engine::DuckDb, false),
+        finish,
+    ),
+    IoTaskSpec::new(
+        IoKind::DuckDbQueries,
+        "io.kestra.plugin.jdbc.duckdb.Queries",
+        &DUCKDB_QUERIES,
+        |p, r| prepare_statements(p, r, Engine::DuckDb, true),
+        finish,
+    ),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Engine {
     Postgres,
     Sqlite,
+    DuckDb,
 }
 
 impl Props<'_> {
@@ -320,7 +354,7 @@ impl Props<'_> {
         })
     }
 
-    fn database(&self, engine: Engine) -> Result<Database, String> {
+    fn database(&self, engine: Engine, multiple: bool) -> Result<Database, String> {
         Ok(match engine {
             Engine::Postgres => Database::Postgres(self.postgres_connection()?),
             Engine::Sqlite => Database::Sqlite(SqliteDatabase {
@@ -328,6 +362,7 @@ impl Props<'_> {
                 sqlite_file: self.text("sqliteFile")?,
                 output_db_file: self.flag("outputDbFile", false)?,
             }),
+            Engine::DuckDb => Database::DuckDb(Box::new(duckdb::database(self, multiple)?)),
         })
     }
 
@@ -367,7 +402,7 @@ fn prepare_statements(
     multiple: bool,
 ) -> Result<IoCall, String> {
     let p = Props::new(properties, render);
-    let database = p.database(engine)?;
+    let database = p.database(engine, multiple)?;
     let sql = p.required("sql")?;
     let mut texts = split_statements(&sql);
     if texts.is_empty() {
@@ -388,7 +423,7 @@ fn prepare_statements(
     }
     let parameters = p.object("parameters")?.unwrap_or_default();
     let style = match engine {
-        Engine::Postgres => Placeholder::Dollar,
+        Engine::Postgres | Engine::DuckDb => Placeholder::Dollar,
         Engine::Sqlite => Placeholder::Question,
     };
     let statements = texts
@@ -418,114 +453,6 @@ fn prepare_statements(
             },
             multiple,
         }),
-    }))
-}
-
-/// Builds Kestra's `COPY` statement from the copy properties.
-fn copy_sql(p: &Props, query: Option<String>, direction: &str) -> Result<String, String> {
-    let mut sql = vec!["COPY".to_string()];
-    match query {
-        Some(query) => sql.push(format!("({query})")),
-        None => {
-            sql.push(p.text("table")?.ok_or("Missing required property 'table'")?);
-            let columns = p.list("columns")?.unwrap_or_default();
-            if !columns.is_empty() {
-                sql.push(format!("({})", columns.join(", ")));
-            }
-        }
-    }
-    sql.push(direction.to_string());
-    let mut options = Vec::new();
-    let format = p
-        .text("format")?
-        .unwrap_or_else(|| "TEXT".into())
-        .trim()
-        .to_ascii_uppercase();
-    match format.as_str() {
-        "TEXT" => {}
-        "CSV" | "BINARY" => options.push(format!("FORMAT {format}")),
-        other => {
-            return Err(format!(
-                "Invalid format '{other}': expected one of TEXT, CSV, BINARY"
-            ))
-        }
-    }
-    if p.flag("oids", false)? {
-        options.push("OIDS".into());
-    }
-    if p.flag("freeze", false)? {
-        options.push("FREEZE".into());
-    }
-    let quoted = |text: String| format!("'{}'", text.replace('\'', "''"));
-    let character = |name: &str| -> Result<Option<String>, String> {
-        match p.rendered(name)? {
-            None => Ok(None),
-            // YAML's "\t" arrives as a tab; Kestra's examples also write it escaped.
-            Some(text) if text == "\\t" => Ok(Some("\t".into())),
-            Some(text) if text.chars().count() == 1 => Ok(Some(text)),
-            Some(text) => Err(format!("Invalid {name} '{text}': expected one character")),
-        }
-    };
-    if let Some(d) = character("delimiter")? {
-        options.push(format!("DELIMITER {}", quoted(d)));
-    }
-    if let Some(null) = p.rendered("nullString")? {
-        options.push(format!("NULL {}", quoted(null)));
-    }
-    if p.rendered("header")?.is_some() {
-        options.push(format!(
-            "HEADER {}",
-            if p.flag("header", false)? { "TRUE" } else { "FALSE" }
-        ));
-    }
-    if let Some(q) = character("quote")? {
-        options.push(format!("QUOTE {}", quoted(q)));
-    }
-    if let Some(e) = character("escape")? {
-        options.push(format!("ESCAPE {}", quoted(e)));
-    }
-    let force_quote = p.list("forceQuote")?.unwrap_or_default();
-    if force_quote == ["*"] {
-        options.push("FORCE_QUOTE *".into());
-    } else if !force_quote.is_empty() {
-        options.push(format!("FORCE_QUOTE ({})", force_quote.join(", ")));
-    }
-    for (name, option) in [("forceNotNull", "FORCE_NOT_NULL"), ("forceNull", "FORCE_NULL")] {
-        let columns = p.list(name)?.unwrap_or_default();
-        if !columns.is_empty() {
-            options.push(format!("{option} ({})", columns.join(", ")));
-        }
-    }
-    if let Some(encoding) = p.text("encoding")? {
-        options.push(format!("ENCODING {}", quoted(encoding)));
-    }
-    if !options.is_empty() {
-        sql.push(format!("WITH ({})", options.join(", ")));
-    }
-    Ok(sql.join(" "))
-}
-
-fn prepare_copy_in(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props::new(properties, render);
-    Ok(IoCall::Sql(SqlCall {
-        database: Database::Postgres(p.postgres_connection()?),
-        op: SqlOp::CopyIn {
-            sql: copy_sql(&p, None, "FROM STDIN")?,
-            from: p.required("from")?,
-        },
-    }))
-}
-
-fn prepare_copy_out(properties: &Map<String, Value>, render: &Render) -> Result<IoCall, String> {
-    let p = Props::new(properties, render);
-    let query = p.text("sql")?;
-    Ok(IoCall::Sql(SqlCall {
-        database: Database::Postgres(p.postgres_connection()?),
-        op: SqlOp::CopyOut {
-            sql: copy_sql(&p, query, "TO STDOUT")?,
-            format: p.copy_format()?,
-            header: p.flag("header", false)?,
-        },
     }))
 }
 
@@ -578,6 +505,7 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
             SqlOutcome::Ran {
                 results,
                 database_uri,
+                output_files,
             },
             SqlOp::Run(statements),
         ) => {
@@ -599,6 +527,10 @@ fn finish(call: &IoCall, answer: IoAnswer, task_run: &TaskRunContext, now: DateT
                 outputs.insert("outputs".into(), Value::Array(list));
             } else if let Some(result) = results.first() {
                 outputs.extend(result_outputs(result, false));
+            }
+            if let Some(files) = output_files {
+                let files = files.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+                outputs.insert("outputFiles".into(), Value::Object(files));
             }
             if let Some(uri) = database_uri {
                 outputs.insert("databaseUri".into(), uri.into());

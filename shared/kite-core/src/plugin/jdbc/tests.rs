@@ -279,6 +279,7 @@ fn query_outputs_are_kestras() {
     let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
         results: vec![StatementResult::Row(Some(row()))],
         database_uri: None,
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), now);
     assert_eq!(result.state, StateType::Success);
@@ -290,6 +291,7 @@ fn query_outputs_are_kestras() {
     let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
         results: vec![StatementResult::Row(None)],
         database_uri: None,
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), now);
     assert_eq!(
@@ -317,6 +319,7 @@ fn queries_outputs_list_each_result_set() {
             },
         ],
         database_uri: Some("kestra:///db.sqlite".into()),
+        output_files: None,
     }));
     let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
     assert_eq!(
@@ -351,5 +354,29 @@ fn copy_outputs() {
     assert_eq!(
         Value::Object(result.outputs.into_iter().collect()),
         json!({"uri": "kestra:///out", "rowCount": 3})
+    );
+}
+
+#[test]
+fn duckdb_outputs_have_output_files_and_the_database() {
+    let call = run_call(
+        "io.kestra.plugin.jdbc.duckdb.Query",
+        json!({"sql": "select 1 as id", "fetchType": "FETCH", "outputFiles": ["out"], "outputDbFile": true}),
+    );
+    let answer = IoAnswer::Sql(Ok(SqlOutcome::Ran {
+        results: vec![StatementResult::Rows(vec![vec![("id".into(), IonValue::Int(1))]])],
+        database_uri: Some("kestra:///dev/f/executions/e/tasks/q/tr/database.db".into()),
+        output_files: Some(IndexMap::from([(
+            "out".to_string(),
+            "kestra:///dev/f/executions/e/tasks/q/tr/out".to_string(),
+        )])),
+    }));
+    let result = finish(&call, answer, &context(), DateTime::<Utc>::UNIX_EPOCH);
+    assert_eq!(result.state, StateType::Success);
+    assert_eq!(
+        Value::Object(result.outputs.into_iter().collect()),
+        json!({"rows": [{"id": 1}], "size": 1,
+               "outputFiles": {"out": "kestra:///dev/f/executions/e/tasks/q/tr/out"},
+               "databaseUri": "kestra:///dev/f/executions/e/tasks/q/tr/database.db"})
     );
 }

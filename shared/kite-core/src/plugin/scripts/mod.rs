@@ -10,7 +10,7 @@
 //! the core knows no file system.
 
 mod legacy;
-mod prepare;
+pub(crate) mod prepare;
 pub mod protocol;
 
 use chrono::{DateTime, Utc};

@@ -80,7 +80,7 @@ impl Props<'_> {
 }
 
 /// Kestra's rule for the files a task names in its working directory.
-pub(super) fn relative_path(name: &str) -> Result<(), String> {
+pub(crate) fn relative_path(name: &str) -> Result<(), String> {
     if name.starts_with("./") || name.starts_with("..") || name.starts_with('/') || name.is_empty() {
         return Err(super::ScriptError::InvalidPath(name.to_string()).to_string());
     }
@@ -89,7 +89,7 @@ pub(super) fn relative_path(name: &str) -> Result<(), String> {
 
 /// `inputFiles`: a map of file name → content or `kestra:///` URI, or an expression that
 /// renders to such a map as JSON.
-pub(super) fn input_files(p: &Props) -> Result<Vec<(String, InputFile)>, String> {
+pub(crate) fn input_files(p: &Props) -> Result<Vec<(String, InputFile)>, String> {
     let files = p.string_map("inputFiles").map_err(|_| {
         "Invalid `inputFiles`: expected a map of file names to contents or a JSON string of one".to_string()
     })?;

@@ -272,6 +272,7 @@ async fn run_statements(
     Ok(SqlOutcome::Ran {
         results,
         database_uri: None,
+        output_files: None,
     })
 }
 
