@@ -10,14 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kite_engine::ports::{Dispatcher, WorkItem};
-use kite_engine::Engine;
+use kite_engine::ports::{Dispatcher, StoreError, WorkItem};
+use kite_engine::{Engine, EngineError};
 use tokio::sync::{mpsc, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 /// How often the timer loop looks at the queue when nothing woke it (lapsed leases).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// When a work item whose step still conflicted after every retry comes back.
+const CONFLICT_REQUEUE_MS: i64 = 200;
 /// Items leased by one timer-loop round.
 const LEASE_BATCH: usize = 256;
 /// The scheduler looks at its triggers at least this often (clock changes, lost wake-ups).
@@ -119,9 +122,20 @@ impl Runtime {
                     };
                     let Some(item) = item else { break };
                     let id = item.id.clone();
-                    if let Err(e) = engine.process(item).await {
-                        // The item stays leased and comes back when the lease ends.
-                        warn!(worker = n, item = %id, error = %e, "work item failed");
+                    match engine.process(item).await {
+                        Ok(()) => {}
+                        // Still conflicting after every retry: back on the queue in a moment,
+                        // not after the whole lease.
+                        Err(EngineError::Store(StoreError::Conflict(_))) => {
+                            let again = engine.now() + chrono::Duration::milliseconds(CONFLICT_REQUEUE_MS);
+                            if let Err(e) = engine.ports().queue.reschedule(&id, again).await {
+                                warn!(worker = n, item = %id, error = %e, "cannot requeue a conflicting work item; it comes back after its lease");
+                            }
+                        }
+                        Err(e) => {
+                            // The item stays leased and comes back when the lease ends.
+                            warn!(worker = n, item = %id, error = %e, "work item failed");
+                        }
                     }
                 }
             }));

@@ -23,6 +23,16 @@ fn cpu_bound<R>(heavy: bool, f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The pause before a step's `attempt`th try after compare-and-set conflicts: growing
+/// up to about 50 ms, spread by the item's id so that contenders do not retry together.
+fn conflict_backoff(item_id: &str, attempt: u32) -> std::time::Duration {
+    let spread = item_id.bytes().fold(u64::from(attempt), |h, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
+    let ceiling = 1u64 << attempt.min(6);
+    std::time::Duration::from_millis(1 + spread % ceiling)
+}
+
 impl Engine {
     /// Queues work for an execution and hands it to the fast path.
     pub(super) async fn enqueue(&self, execution_id: &str, work: Work) -> Result<(), EngineError> {
@@ -115,7 +125,12 @@ impl Engine {
         let mut worker_event: Option<Option<Event>> = None;
         // Set when a start found every running slot of its flow held.
         let mut over_limit = false;
-        for _ in 0..=self.inner.config.max_conflict_retries {
+        for attempt in 0..=self.inner.config.max_conflict_retries {
+            if attempt > 1 {
+                // Many steps of one execution at once (the ends of a ForEachItem's subflows)
+                // would otherwise retry in lockstep and use up their retries together.
+                tokio::time::sleep(conflict_backoff(&item.id, attempt)).await;
+            }
             let current = match cached.take() {
                 Some(c) => Some(c),
                 None => ports.executions.get(&item.execution_id).await?,
