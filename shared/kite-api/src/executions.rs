@@ -87,13 +87,7 @@ pub async fn create(
     let wait_limit = wait_bound(request.extensions().get::<AnswerBy>(), WAIT_LIMIT);
     let schedule_date = q.date("scheduleDate")?;
     let flow = s.engine.get_flow(&namespace, &flow_id, revision).await?;
-    let file_inputs: Vec<String> = flow
-        .flow
-        .inputs
-        .iter()
-        .filter(|i| i.input_type == InputType::File)
-        .map(|i| i.id.clone())
-        .collect();
+    let file_inputs = file_inputs(&flow.flow);
     let id = s.engine.new_id();
     let created = async {
         let mut body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await?;
@@ -138,6 +132,15 @@ pub async fn create(
     Ok(Json(execution_json(&base, &execution)))
 }
 
+/// The ids of the flow's FILE inputs (the parts of a body that are files to store).
+fn file_inputs(flow: &kite_core::flow::Flow) -> Vec<String> {
+    flow.inputs
+        .iter()
+        .filter(|i| i.input_type == InputType::File)
+        .map(|i| i.id.clone())
+        .collect()
+}
+
 /// Kestra's `POST /executions/{namespace}/{flowId}/validate`: types the inputs of the same
 /// body as a create, and answers every input with its value or its errors (the Execute
 /// form shows them all at once). Nothing is created; files sent are read and dropped.
@@ -153,13 +156,7 @@ pub async fn validate_inputs(
     if flow.flow.disabled {
         return Err(EngineError::IllegalState("Requested Flow is disabled.".into()).into());
     }
-    let file_inputs: Vec<String> = flow
-        .flow
-        .inputs
-        .iter()
-        .filter(|i| i.input_type == InputType::File)
-        .map(|i| i.id.clone())
-        .collect();
+    let file_inputs = file_inputs(&flow.flow);
     let id = s.engine.new_id();
     let body = read_body(&s, request, &namespace, &flow_id, &id, &file_inputs).await;
     if let Err(e) = s.engine.ports().files.delete_prefix(&receiving_prefix(&id)).await {
