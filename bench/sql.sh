@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rows per second and peak memory of the SQL tasks reading a table of ROWS rows
 # (1,000,000 by default) through the worker: SQLite, and PostgreSQL when it is installed
-# (a server of its own, started here on 127.0.0.1 and stopped at the end), each with
+# (a server of its own, started here on 127.0.0.1 and stopped at the end) and DuckDB
+# (DUCKDB=0 skips it; its library is fetched once by tests/duckdb/lib.sh), each with
 # fetchType FETCH (rows kept as outputs) and STORE (rows streamed to an Ion file).
 #
 #   bench/sql.sh              # ROWS=1000000
@@ -30,6 +31,17 @@ measure() {
 echo "== SQLite"
 measure sqlite store
 measure sqlite fetch
+
+# DuckDB: the example built again with the duckdb feature (DuckDB's prebuilt library).
+if [ "${DUCKDB:-1}" = 1 ] && . tests/duckdb/lib.sh >/dev/null; then
+  cargo build --release --locked -p kite-local --features duckdb --example sql_bench 2>&1 | tail -1
+  echo "== DuckDB"
+  measure duckdb store
+  measure duckdb fetch
+  cargo build --release --locked -p kite-local --example sql_bench 2>&1 | tail -1
+else
+  echo "== DuckDB: skipped (DUCKDB=0, or its library could not be fetched)"
+fi
 
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
 if [ -z "$bin" ]; then

@@ -1,7 +1,8 @@
 //! Rows per second of the SQL tasks reading a table through the worker, as a flow's task
-//! runs them: `sql_bench <sqlite|postgres> <fetch|store> [rows]` (1,000,000 rows by default).
-//! The table (`bench_rows`: an id, two texts, a double, a boolean, a timestamp, a null) is
-//! created the first time; SQLite's in `$KITE_BENCH_DIR/bench.db`, PostgreSQL's at
+//! runs them: `sql_bench <sqlite|postgres|duckdb> <fetch|store> [rows]` (1,000,000 rows by
+//! default). The table (`bench_rows`: an id, two texts, a double, a boolean, a timestamp, a
+//! null) is created the first time; SQLite's in `$KITE_BENCH_DIR/bench.db`, DuckDB's in
+//! `$KITE_BENCH_DIR/bench.duckdb` (a build with the `duckdb` feature), PostgreSQL's at
 //! `$KITE_BENCH_POSTGRES_URL` (`bench/sql.sh` starts a server and sets both). One mode per
 //! process, so `/usr/bin/time -v` reports each one's peak memory.
 
@@ -45,12 +46,12 @@ async fn main() {
         "postgres" => {
             json!({"url": std::env::var("KITE_BENCH_POSTGRES_URL").expect("KITE_BENCH_POSTGRES_URL")})
         }
-        other => panic!("unknown database {other}: sqlite or postgres"),
+        "duckdb" => json!({"url": format!("jdbc:duckdb:{dir}/bench.duckdb")}),
+        other => panic!("unknown database {other}: sqlite, postgres or duckdb"),
     };
-    let task = if engine == "sqlite" {
-        "sqlite"
-    } else {
-        "postgresql"
+    let task = match engine {
+        "postgres" => "postgresql",
+        other => other,
     };
     let with = |extra: Value| {
         let mut props = connection.clone();
@@ -78,6 +79,12 @@ async fn main() {
              SELECT value, 'customer ' || value, 'user' || value || '@example.com', value / 7.0, value % 3 = 0,
                datetime(1704067200 + value, 'unixepoch'), NULL
              FROM n WHERE NOT EXISTS (SELECT 1 FROM bench_rows LIMIT 1);"
+        ),
+        "duckdb" => format!(
+            "CREATE TABLE IF NOT EXISTS bench_rows (id BIGINT, name VARCHAR, email VARCHAR, score DOUBLE, active BOOLEAN, created TIMESTAMPTZ, note VARCHAR);
+             INSERT INTO bench_rows SELECT i, 'customer ' || i, 'user' || i || '@example.com', i / 7.0, i % 3 = 0,
+               TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i), NULL
+             FROM range(1, {rows} + 1) t(i) WHERE NOT EXISTS (SELECT 1 FROM bench_rows LIMIT 1);"
         ),
         _ => format!(
             "CREATE TABLE IF NOT EXISTS bench_rows (id bigint, name text, email text, score float8, active boolean, created timestamptz, note text);
