@@ -21,6 +21,8 @@ use kite_core::ion::IonValue;
 use kite_core::plugin::fetch_type::FetchType;
 use kite_core::plugin::jdbc::{Database, Row, SqlCall, SqlError, SqlOp, SqlOutcome, StatementResult};
 
+use tokio::sync::mpsc;
+
 use crate::serdes::Output;
 use crate::storage::Scope;
 
@@ -64,6 +66,50 @@ async fn run_duckdb(
     _: &Scope<'_>,
 ) -> Result<SqlOutcome, SqlError> {
     Err(SqlError::NoDuckDb)
+}
+
+/// What an embedded database's blocking thread (SQLite, DuckDB) reports, in order.
+pub(super) enum Event {
+    /// A statement starts; `rows`: it returns rows.
+    Statement {
+        rows: bool,
+    },
+    Row(Row),
+    /// The statement's rows are all sent.
+    Done,
+}
+
+/// Rows in flight between an embedded database's thread and the sinks.
+pub(super) const CHANNEL_ROWS: usize = 512;
+
+/// The statements' results from the events of an embedded database's thread, each
+/// statement's rows pushed into its sink as they arrive.
+pub(super) async fn receive_results(
+    events: &mut mpsc::Receiver<Event>,
+    fetch_type: FetchType,
+    scope: &Scope<'_>,
+) -> Result<Vec<StatementResult>, SqlError> {
+    let mut results = Vec::new();
+    let mut sink: Option<RowSink> = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Statement { rows: true } => {
+                sink = Some(RowSink::new(fetch_type, scope, results.len() + 1));
+            }
+            Event::Statement { rows: false } => results.push(StatementResult::NoResultSet),
+            Event::Row(row) => {
+                if let Some(sink) = sink.as_mut() {
+                    sink.push(row).await?;
+                }
+            }
+            Event::Done => {
+                if let Some(sink) = sink.take() {
+                    results.push(sink.finish().await?);
+                }
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Where the rows of one statement go, by `fetchType`.

@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use kite_core::ion::{IonType, IonValue, JavaTime};
 use kite_core::plugin::fetch_type::FetchType;
-use kite_core::plugin::jdbc::{
-    Row, SqlError, SqlOutcome, SqliteDatabase, SqlitePath, StatementResult, Statements,
-};
+use kite_core::plugin::jdbc::{SqlError, SqlOutcome, SqliteDatabase, SqlitePath, Statements};
 use kite_core::plugin::storage::files::{output_uri, MAX_FILE_BYTES};
 use kite_core::plugin::storage::StorageError;
 use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -19,23 +17,9 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::{parameter_text, RowSink};
+use super::{parameter_text, receive_results, Event, CHANNEL_ROWS};
 use crate::storage::io::{open, Sink};
 use crate::storage::Scope;
-
-/// What the blocking thread reports, in order.
-enum Event {
-    /// A statement starts; `rows`: it returns rows.
-    Statement {
-        rows: bool,
-    },
-    Row(Row),
-    /// The statement's rows are all sent.
-    Done,
-}
-
-/// Rows in flight between the database thread and the sinks.
-const CHANNEL_ROWS: usize = 512;
 
 pub async fn run(
     db: &SqliteDatabase,
@@ -59,26 +43,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || execute(path.as_deref(), &statements, &sender, &interrupt))
     };
 
-    let mut results = Vec::new();
-    let mut sink: Option<RowSink> = None;
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Statement { rows: true } => {
-                sink = Some(RowSink::new(statements.fetch_type, scope, results.len() + 1));
-            }
-            Event::Statement { rows: false } => results.push(StatementResult::NoResultSet),
-            Event::Row(row) => {
-                if let Some(sink) = sink.as_mut() {
-                    sink.push(row).await?;
-                }
-            }
-            Event::Done => {
-                if let Some(sink) = sink.take() {
-                    results.push(sink.finish().await?);
-                }
-            }
-        }
-    }
+    let results = receive_results(&mut events, statements.fetch_type, scope).await?;
     job.await
         .map_err(|e| SqlError::Task(format!("The SQLite thread stopped: {e}")))??;
 

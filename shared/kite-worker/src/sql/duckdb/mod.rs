@@ -13,32 +13,16 @@ use std::sync::{Arc, Mutex};
 use ::duckdb::{params_from_iter, Connection, InterruptHandle};
 use indexmap::IndexMap;
 use kite_core::plugin::fetch_type::FetchType;
-use kite_core::plugin::jdbc::{
-    DuckDbDatabase, DuckDbPath, Row, SqlError, SqlOutcome, StatementResult, Statements,
-};
+use kite_core::plugin::jdbc::{DuckDbDatabase, DuckDbPath, SqlError, SqlOutcome, Statements};
 use kite_core::plugin::scripts::WORKING_DIR_MARK;
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::sqlite::{download, upload};
-use super::RowSink;
+use super::{receive_results, Event, CHANNEL_ROWS};
 use crate::script::files;
 use crate::storage::Scope;
 use cells::{convert, CellType};
-
-/// What the blocking thread reports, in order.
-enum Event {
-    /// A statement starts; `rows`: it returns rows.
-    Statement {
-        rows: bool,
-    },
-    Row(Row),
-    /// The statement's rows are all sent.
-    Done,
-}
-
-/// Rows in flight between the database thread and the sinks.
-const CHANNEL_ROWS: usize = 512;
 
 /// The file a new database is kept in when `outputDbFile` asks for it.
 const NEW_DATABASE: &str = "database.db";
@@ -129,26 +113,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || execute(&session, &statements, &sender, &interrupt))
     };
 
-    let mut results = Vec::new();
-    let mut sink: Option<RowSink> = None;
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Statement { rows: true } => {
-                sink = Some(RowSink::new(statements.fetch_type, scope, results.len() + 1));
-            }
-            Event::Statement { rows: false } => results.push(StatementResult::NoResultSet),
-            Event::Row(row) => {
-                if let Some(sink) = sink.as_mut() {
-                    sink.push(row).await?;
-                }
-            }
-            Event::Done => {
-                if let Some(sink) = sink.take() {
-                    results.push(sink.finish().await?);
-                }
-            }
-        }
-    }
+    let results = receive_results(&mut events, statements.fetch_type, scope).await?;
     job.await
         .map_err(|e| SqlError::Task(format!("The DuckDB thread stopped: {e}")))??;
 
