@@ -13,8 +13,7 @@ use kite_core::plugin::jdbc::{row_json, SqlCall, SqlError, SqlOutcome, Statement
 use kite_core::plugin::scripts::WORKING_DIR_MARK;
 use kite_core::plugin::IoCall;
 use kite_engine::ports::FileStorage;
-use kite_engine::EngineConfig;
-use kite_local::{open_engine, LocalFileStorage, Runtime};
+use kite_local::LocalFileStorage;
 use kite_worker::sql::{run, SqlClients};
 use serde_json::{json, Value};
 
@@ -352,31 +351,20 @@ async fn a_stopped_task_run_interrupts_its_query() {
 
 #[tokio::test]
 async fn the_example_flow_runs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
-    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let source = include_str!("../../../flows/dev/duckdb-csv.yaml");
-    let (done, logs) = common::run_flow(&engine, source).await;
-    runtime.shutdown().await;
+    let (done, logs, dir) = common::run_alone(include_str!("../../../flows/dev/duckdb-csv.yaml")).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     let files = LocalFileStorage::new(dir.path().join("storage")).expect("files");
-    let csv_uri = done
-        .task_runs()
-        .iter()
-        .find(|tr| tr.task_id == "to_csv")
-        .and_then(|tr| tr.outputs.as_ref())
-        .and_then(|o| o.get("uri"))
-        .and_then(Value::as_str)
-        .expect("to_csv's uri")
-        .to_string();
-    let csv = String::from_utf8(files.read_blocking(&csv_uri).expect("csv")).expect("utf-8");
+    let to_csv = common::task_run(&done, "to_csv")
+        .outputs
+        .clone()
+        .expect("to_csv's outputs");
+    let csv_uri = to_csv["uri"].as_str().expect("to_csv's uri");
+    let csv = String::from_utf8(files.read_blocking(csv_uri).expect("csv")).expect("utf-8");
     assert_eq!(csv, "region,orders,revenue\nEMEA,2,179.39\nAMER,1,42.0\n");
     // `{{ outputFiles.emea }}` was a file of the working directory, stored afterwards.
-    let load = done
-        .task_runs()
-        .iter()
-        .find(|tr| tr.task_id == "load")
-        .and_then(|tr| tr.outputs.clone())
+    let load = common::task_run(&done, "load")
+        .outputs
+        .clone()
         .expect("load's outputs");
     let emea = load["outputFiles"]["emea"].as_str().expect("outputFiles.emea");
     let exported = String::from_utf8(files.read_blocking(emea).expect("emea")).expect("utf-8");

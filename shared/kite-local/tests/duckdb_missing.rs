@@ -3,26 +3,14 @@
 #![cfg(not(feature = "duckdb"))]
 
 use kite_core::execution::StateType;
-use kite_engine::EngineConfig;
-use kite_local::{open_engine, Runtime};
 
 mod common;
 
 #[tokio::test]
 async fn duckdb_tasks_fail_saying_how_to_build_with_duckdb() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
-    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let source = include_str!("../../../flows/dev/duckdb-csv.yaml");
-    let (done, logs) = common::run_flow(&engine, source).await;
-    runtime.shutdown().await;
+    let (done, logs, _dir) = common::run_alone(include_str!("../../../flows/dev/duckdb-csv.yaml")).await;
     assert_eq!(done.state.current, StateType::Failed, "{logs:?}");
-    let load = done
-        .task_runs()
-        .iter()
-        .find(|tr| tr.task_id == "load")
-        .expect("the load task ran");
-    assert_eq!(load.state.current, StateType::Failed);
+    assert_eq!(common::task_run(&done, "load").state.current, StateType::Failed);
     assert!(
         logs.iter().any(|l| l
             == "This build of Kite has no DuckDB: build it with the `duckdb` cargo feature (see docs/sql.md, DuckDB section)"),

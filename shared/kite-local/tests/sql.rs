@@ -10,8 +10,8 @@ use kite_core::execution::StateType;
 use kite_core::plugin::jdbc::{Row, SqlCall, SqlError, SqlOutcome, StatementResult};
 use kite_core::plugin::IoCall;
 use kite_engine::ports::FileStorage;
-use kite_engine::EngineConfig;
-use kite_local::{open_engine, LocalFileStorage, Runtime};
+
+use kite_local::LocalFileStorage;
 use kite_worker::sql::{run, SqlClients};
 use serde_json::{json, Value};
 
@@ -534,24 +534,15 @@ async fn postgres_over_tls() {
 
 #[tokio::test]
 async fn the_sqlite_example_flow_runs() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = open_engine(dir.path(), EngineConfig::default()).expect("engine");
-    let runtime = Runtime::start(engine.clone(), 2).await.expect("runtime");
-    let source = include_str!("../../../flows/dev/sqlite-to-csv.yaml");
-    let (done, logs) = common::run_flow(&engine, source).await;
-    runtime.shutdown().await;
+    let (done, logs, dir) = common::run_alone(include_str!("../../../flows/dev/sqlite-to-csv.yaml")).await;
     assert_eq!(done.state.current, StateType::Success, "{logs:?}");
     let files = LocalFileStorage::new(dir.path().join("storage")).expect("files");
-    let csv_uri = done
-        .task_runs()
-        .iter()
-        .find(|tr| tr.task_id == "to_csv")
-        .and_then(|tr| tr.outputs.as_ref())
-        .and_then(|o| o.get("uri"))
-        .and_then(Value::as_str)
-        .expect("to_csv's uri")
-        .to_string();
-    let csv = String::from_utf8(files.read_blocking(&csv_uri).expect("csv")).expect("utf-8");
+    let to_csv = common::task_run(&done, "to_csv")
+        .outputs
+        .clone()
+        .expect("to_csv's outputs");
+    let csv_uri = to_csv["uri"].as_str().expect("to_csv's uri");
+    let csv = String::from_utf8(files.read_blocking(csv_uri).expect("csv")).expect("utf-8");
     assert_eq!(csv, "region,orders,revenue\nEMEA,2,179.39\nAMER,1,42.0\n");
     assert!(logs.iter().any(|l| l.contains("EMEA")), "{logs:?}");
 }

@@ -52,3 +52,28 @@ pub async fn run_flow(engine: &Engine, source: &str) -> (Execution, Vec<String>)
     };
     run_to_end(engine, request).await
 }
+
+/// Runs `source` to its end on a local engine of its own (a temporary folder, two
+/// workers): the execution, its log messages, and the folder, whose `storage/` holds the
+/// execution's files.
+#[allow(dead_code)]
+pub async fn run_alone(source: &str) -> (Execution, Vec<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = kite_local::open_engine(dir.path(), kite_engine::EngineConfig::default()).expect("engine");
+    let runtime = kite_local::Runtime::start(engine.clone(), 2)
+        .await
+        .expect("runtime");
+    let (done, logs) = run_flow(&engine, source).await;
+    runtime.shutdown().await;
+    (done, logs, dir)
+}
+
+/// The task run of `task_id` (the first, if it ran several times).
+#[allow(dead_code)]
+pub fn task_run<'a>(execution: &'a Execution, task_id: &str) -> &'a kite_core::execution::TaskRun {
+    execution
+        .task_runs()
+        .iter()
+        .find(|tr| tr.task_id == task_id)
+        .unwrap_or_else(|| panic!("{task_id} ran"))
+}

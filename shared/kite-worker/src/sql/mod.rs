@@ -68,6 +68,20 @@ async fn run_duckdb(
     Err(SqlError::NoDuckDb)
 }
 
+/// A UUID's 16 bytes as its text (`8-4-4-4-12` lowercase hex), as every database's JDBC
+/// driver gives it.
+fn uuid_text(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// What an embedded database's blocking thread (SQLite, DuckDB) reports, in order.
 pub(super) enum Event {
     /// A statement starts; `rows`: it returns rows.

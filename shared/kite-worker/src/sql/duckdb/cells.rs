@@ -86,7 +86,9 @@ pub fn convert(value: Value, kind: &CellType, zone: chrono_tz::Tz) -> IonValue {
                 .unwrap_or(IonValue::String(text)),
             _ => IonValue::String(text),
         },
-        Value::Blob(bytes) if *kind == CellType::Uuid && bytes.len() == 16 => IonValue::String(uuid(&bytes)),
+        Value::Blob(bytes) if *kind == CellType::Uuid && bytes.len() == 16 => {
+            IonValue::String(crate::sql::uuid_text(&bytes))
+        }
         Value::Blob(bytes) | Value::Geometry(bytes) => IonValue::Blob(bytes),
         Value::Date32(days) => match NaiveDate::from_ymd_opt(1970, 1, 1)
             .and_then(|epoch| epoch.checked_add_signed(Duration::days(days.into())))
@@ -186,18 +188,6 @@ fn decimal(value: i128, scale: u8) -> IonValue {
     })
 }
 
-fn uuid(bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
 /// An interval as DuckDB prints it: `1 year 2 months 3 days 04:05:06.5`, `28 days`,
 /// `00:00:00` when empty.
 pub fn interval(months: i32, days: i32, nanos: i64) -> String {
@@ -277,6 +267,9 @@ mod tests {
             convert(Value::Float(123.456), &CellType::Other, paris),
             IonValue::Float(123.456)
         );
-        assert_eq!(uuid(&[0xab; 16]), "abababab-abab-abab-abab-abababababab");
+        assert_eq!(
+            crate::sql::uuid_text(&[0xab; 16]),
+            "abababab-abab-abab-abab-abababababab"
+        );
     }
 }

@@ -64,7 +64,11 @@ fn decode_value(ty: &Type, raw: &[u8], zone: chrono_tz::Tz) -> Result<Option<Ion
                 char::from(raw.first().copied().unwrap_or(0)).to_string(),
             )))
         }
-        Type::UUID => return Ok(Some(IonValue::String(uuid(wire::uuid_from_sql(raw)?)))),
+        Type::UUID => {
+            return Ok(Some(IonValue::String(crate::sql::uuid_text(
+                &wire::uuid_from_sql(raw)?,
+            ))))
+        }
         Type::BYTEA => return Ok(Some(IonValue::Blob(wire::bytea_from_sql(raw).to_vec()))),
         Type::JSON => return Ok(Some(IonValue::from_json(&serde_json::from_slice(raw)?))),
         // jsonb's binary form is a version byte then the JSON text.
@@ -143,18 +147,6 @@ fn infinite(micros: i64) -> Option<&'static str> {
 
 fn time_of_day(micros: i64) -> NaiveTime {
     NaiveTime::MIN + Duration::microseconds(micros)
-}
-
-fn uuid(bytes: [u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 /// `numeric`: base-10000 digits with a weight and a display scale.
@@ -289,6 +281,9 @@ mod tests {
         raw.extend(3_i32.to_be_bytes());
         raw.extend(14_i32.to_be_bytes());
         assert_eq!(interval(&raw).unwrap(), IonValue::String("P1Y2M3DT4H5M6S".into()));
-        assert_eq!(uuid([0xab; 16]), "abababab-abab-abab-abab-abababababab");
+        assert_eq!(
+            crate::sql::uuid_text(&[0xab; 16]),
+            "abababab-abab-abab-abab-abababababab"
+        );
     }
 }
